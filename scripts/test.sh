@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The project's test command (README, step 2; `.ci/run` calls exactly this).
+#
+# 1. installs what the tests need and is missing (Debian packages, via apt-get),
+# 2. starts the test servers on loopback (scripts/services.sh),
+# 3. runs cargo fmt --check, clippy with -D warnings, and the whole test suite
+#    (unit, integration and doc tests) for every crate with every feature.
+#
+# Set RESILIENCE_SKIP_SERVICES=1 to skip steps 1-2 (server tests then skip with a
+# printed reason). In CI (CI=1) server tests must run: a missing server fails them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+need_pkgs=()
+command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then need_pkgs+=(postgresql); fi
+
+if [ "${RESILIENCE_SKIP_SERVICES:-0}" != "1" ]; then
+  if [ ${#need_pkgs[@]} -gt 0 ]; then
+    log "installing ${need_pkgs[*]} from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    # policy-rc.d keeps the packages' own services from starting: the tests start
+    # their own servers on loopback in temporary directories.
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    as_root apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
+  fi
+  if [ -x scripts/services.sh ]; then
+    log "starting test servers on loopback"
+    scripts/services.sh start
+    trap 'scripts/services.sh stop || true' EXIT
+    # shellcheck disable=SC1091
+    [ -f .test-services/env ] && . .test-services/env
+  fi
+  export RESILIENCE_REQUIRE_SERVERS="${RESILIENCE_REQUIRE_SERVERS:-${CI:-0}}"
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --no-fail-fast
+else
+  cargo test --workspace --all-features --no-fail-fast --lib --bins --tests --examples
+fi
+
+log "doc tests"
+cargo test --workspace --all-features --doc
+
+log "docs build without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
+log "all green ($root)"

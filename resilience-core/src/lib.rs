@@ -6,6 +6,7 @@
 //!
 //! | module | what it gives you |
 //! |---|---|
+//! | [`circuit_breaker`] | stop calling a failing dependency; Resilience4j semantics, lock-free closed path, keyed registry, the seeds' presets |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests |
 //! | [`config`] | config conventions: serde data, human durations, [`ConfigError`](config::ConfigError) |
 //! | [`events`] | typed event listeners shared by every primitive |
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod circuit_breaker;
 pub mod clock;
 pub mod config;
 pub mod events;

@@ -27,7 +27,7 @@
 //! failure or a slow call) sums the buckets whose interval is inside the
 //! window.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::config::MAX_TIME_BUCKETS;
@@ -140,7 +140,11 @@ impl CountWindow {
         }
         let delta = contribution(code).wrapping_sub(contribution(old));
         let prev = self.totals.fetch_add(delta, Ordering::AcqRel);
-        needs_eval(code).then(|| self.decode(prev.wrapping_add(delta)))
+        // A success that fills an empty slot raises the call count, which may
+        // reach `minimum_calls` with a failure rate already over threshold:
+        // evaluate then too (Resilience4j evaluates after every outcome). A
+        // success replacing a failure or a success can only lower the rates.
+        (needs_eval(code) || old == EMPTY).then(|| self.decode(prev.wrapping_add(delta)))
     }
 
     #[inline]
@@ -185,6 +189,10 @@ pub(crate) struct TimeWindow {
     buckets: Box<[Bucket]>,
     bucket_nanos: u64,
     count: u64,
+    /// Set when a failure or slow call is recorded; cleared by an evaluation
+    /// that finds none in the window. While clear, a success cannot make any
+    /// rate reach a threshold, so it is recorded without summing buckets.
+    dirty: AtomicBool,
 }
 
 impl TimeWindow {
@@ -202,6 +210,7 @@ impl TimeWindow {
                 .collect(),
             bucket_nanos,
             count,
+            dirty: AtomicBool::new(false),
         }
     }
 
@@ -229,7 +238,7 @@ impl TimeWindow {
             if s > stamp {
                 // The bucket already holds a later interval: this outcome is
                 // older than the whole window and no longer counts.
-                return needs_eval(code).then(|| self.snapshot(now));
+                return None;
             }
             if bucket
                 .stamp
@@ -246,8 +255,17 @@ impl TimeWindow {
         let bad = u64::from(code & FAIL != 0) | (u64::from(code & SLOW != 0) << 32);
         if bad != 0 {
             bucket.bad.fetch_add(bad, Ordering::AcqRel);
+            self.dirty.store(true, Ordering::Release);
+            return Some(self.snapshot(now));
         }
-        needs_eval(code).then(|| self.snapshot(now))
+        if !self.dirty.load(Ordering::Acquire) {
+            return None;
+        }
+        let snap = self.snapshot(now);
+        if snap.failures == 0 && snap.slow_calls == 0 {
+            self.dirty.store(false, Ordering::Release);
+        }
+        Some(snap)
     }
 
     /// Sums the buckets inside the window ending at `now`.
@@ -270,6 +288,7 @@ impl TimeWindow {
     }
 
     pub(crate) fn reset(&self) {
+        self.dirty.store(false, Ordering::Release);
         for b in self.buckets.iter() {
             b.stamp.store(0, Ordering::Relaxed);
             b.calls.store(0, Ordering::Relaxed);
@@ -315,8 +334,10 @@ mod tests {
     #[test]
     fn count_window_slides() {
         let w = CountWindow::new(10);
-        for _ in 0..100 {
-            assert_eq!(w.record(S), None);
+        for i in 0..100 {
+            // Filling an empty slot asks for evaluation; a full window of
+            // successes does not.
+            assert_eq!(w.record(S).is_some(), i < 10, "call {i}");
         }
         assert_eq!(w.snapshot().calls, 10);
         for i in 1..=5 {
@@ -351,11 +372,14 @@ mod tests {
         // At 10 s the bucket of second 0 is out of the window.
         let s = w.snapshot(10 * sec);
         assert_eq!((s.calls, s.failures), (1, 1));
-        // Reusing the bucket of second 0 at second 10 rotates it.
-        let s = w.record(S, 10 * sec + 1).is_none();
-        assert!(s);
+        // Reusing the bucket of second 0 at second 10 rotates it. The window
+        // still holds a failure, so the success is evaluated.
+        assert_eq!(w.record(S, 10 * sec + 1).map(|s| s.calls), Some(2));
         assert_eq!(w.snapshot(10 * sec).calls, 2);
         assert_eq!(w.snapshot(100 * sec).calls, 0);
+        // Once an evaluation finds no failure, successes are not evaluated.
+        assert_eq!(w.record(S, 100 * sec).map(|s| s.failures), Some(0));
+        assert_eq!(w.record(S, 100 * sec), None);
     }
 
     #[test]

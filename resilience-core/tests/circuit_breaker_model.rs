@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use resilience_core::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitState, HalfOpenFailure, OwnedPermit, Outcome,
+    CircuitBreaker, CircuitBreakerConfig, CircuitState, HalfOpenFailure, Outcome, OwnedPermit,
     WindowConfig,
 };
 use resilience_core::clock::ManualClock;
@@ -61,7 +61,12 @@ fn config() -> impl Strategy<Value = CircuitBreakerConfig> {
         prop::option::of(1u32..5),
         prop::option::of((1u64..400, prop_oneof![Just(1.0), 0.1f64..1.0])),
         (1u64..3_000, prop::option::of((1.0f64..3.0, 0u64..6_000))),
-        (1u32..4, prop::option::of(1u32..5), any::<bool>(), 1u64..10_000),
+        (
+            1u32..4,
+            prop::option::of(1u32..5),
+            any::<bool>(),
+            1u64..10_000,
+        ),
         any::<bool>(),
     )
         .prop_map(
@@ -81,10 +86,11 @@ fn config() -> impl Strategy<Value = CircuitBreakerConfig> {
                     c.slow_call_rate_threshold = r;
                 }
                 c.open_duration = Duration::from_millis(open);
-                c.open_backoff = backoff.map(|(m, extra)| resilience_core::circuit_breaker::OpenBackoff {
-                    multiplier: m,
-                    max: Duration::from_millis(open + extra),
-                });
+                c.open_backoff =
+                    backoff.map(|(m, extra)| resilience_core::circuit_breaker::OpenBackoff {
+                        multiplier: m,
+                        max: Duration::from_millis(open + extra),
+                    });
                 c.half_open_permits = permits;
                 c.success_threshold = success;
                 c.half_open_failure = if rate_mode {
@@ -148,7 +154,11 @@ impl Model {
     fn rate_threshold(&self) -> Option<f64> {
         match self.c.failure_rate_threshold {
             Some(r) => Some(r),
-            None if self.c.failure_count_threshold.is_none() && self.c.consecutive_failures.is_none() => Some(0.5),
+            None if self.c.failure_count_threshold.is_none()
+                && self.c.consecutive_failures.is_none() =>
+            {
+                Some(0.5)
+            }
             None => None,
         }
     }
@@ -246,8 +256,12 @@ impl Model {
     fn state(&mut self, now: u64) -> CircuitState {
         loop {
             match self.state {
-                CircuitState::Open if now >= self.open_until => self.enter(CircuitState::HalfOpen, now),
-                CircuitState::HalfOpen if now >= self.deadline => self.enter(CircuitState::Open, now),
+                CircuitState::Open if now >= self.open_until => {
+                    self.enter(CircuitState::HalfOpen, now)
+                }
+                CircuitState::HalfOpen if now >= self.deadline => {
+                    self.enter(CircuitState::Open, now)
+                }
                 s => return s,
             }
         }
@@ -257,12 +271,20 @@ impl Model {
         loop {
             match self.state {
                 CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
-                    return Ok(Ticket { epoch: self.epoch, start: now })
+                    return Ok(Ticket {
+                        epoch: self.epoch,
+                        start: now,
+                    })
                 }
-                CircuitState::ForcedOpen => return Err((CircuitState::ForcedOpen, self.c.open_duration)),
+                CircuitState::ForcedOpen => {
+                    return Err((CircuitState::ForcedOpen, self.c.open_duration))
+                }
                 CircuitState::Open => {
                     if now < self.open_until {
-                        return Err((CircuitState::Open, Duration::from_nanos(self.open_until - now)));
+                        return Err((
+                            CircuitState::Open,
+                            Duration::from_nanos(self.open_until - now),
+                        ));
                     }
                     self.enter(CircuitState::HalfOpen, now);
                 }
@@ -272,10 +294,16 @@ impl Model {
                         continue;
                     }
                     if self.issued >= self.c.half_open_permits {
-                        return Err((CircuitState::HalfOpen, Duration::from_nanos(self.deadline - now)));
+                        return Err((
+                            CircuitState::HalfOpen,
+                            Duration::from_nanos(self.deadline - now),
+                        ));
                     }
                     self.issued += 1;
-                    return Ok(Ticket { epoch: self.epoch, start: now });
+                    return Ok(Ticket {
+                        epoch: self.epoch,
+                        start: now,
+                    });
                 }
             }
         }
@@ -423,7 +451,12 @@ fn run(config: CircuitBreakerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> 
             }
         }
         let m = breaker.metrics();
-        prop_assert_eq!(m.state, model.state(now(&clock)), "state after step {}", step);
+        prop_assert_eq!(
+            m.state,
+            model.state(now(&clock)),
+            "state after step {}",
+            step
+        );
         if model.state.permits_calls() {
             let (calls, failures, slow) = model.snapshot(now(&clock));
             prop_assert_eq!(

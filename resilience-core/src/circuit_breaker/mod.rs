@@ -186,11 +186,22 @@ struct Inner {
     metrics: Metrics,
 }
 
-/// What a permit remembers about its call.
+/// What a permit remembers about its call: the state word it was issued in
+/// (state and epoch; any transition changes it) and its start time.
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
-    epoch: u64,
-    start: Option<u64>,
+    word: u64,
+    /// Nanoseconds since the origin, or [`NO_START`] when not measured.
+    start: u64,
+}
+
+const NO_START: u64 = u64::MAX;
+
+impl Ticket {
+    #[inline]
+    fn start(&self) -> Option<u64> {
+        (self.start != NO_START).then_some(self.start)
+    }
 }
 
 /// Permission for one call, borrowed from the breaker.
@@ -488,7 +499,7 @@ macro_rules! permit_api {
         pub fn elapsed(&self) -> Option<Duration> {
             let inner = self.inner();
             self.ticket
-                .start
+                .start()
                 .map(|s| Duration::from_nanos(inner.now_nanos().saturating_sub(s)))
         }
     };
@@ -550,7 +561,7 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &&*self.inner.cfg.name)
-            .field("epoch", &self.ticket.epoch)
+            .field("epoch", &epoch_of(self.ticket.word))
             .finish()
     }
 }
@@ -559,7 +570,7 @@ impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedPermit")
             .field("breaker", &self.breaker.name())
-            .field("epoch", &self.ticket.epoch)
+            .field("epoch", &epoch_of(self.ticket.word))
             .finish()
     }
 }
@@ -578,12 +589,21 @@ impl Inner {
     }
 
     #[inline]
+    fn start_time(&self) -> u64 {
+        if self.cfg.timed {
+            self.now_nanos()
+        } else {
+            NO_START
+        }
+    }
+
+    #[inline]
     fn try_acquire(&self) -> Result<Ticket, CircuitOpen> {
         let w = self.state.load(Ordering::Acquire);
-        if CircuitState::from_bits(w).permits_calls() {
+        if state::permits(w) {
             return Ok(Ticket {
-                epoch: epoch_of(w),
-                start: self.cfg.timed.then(|| self.now_nanos()),
+                word: w,
+                start: self.start_time(),
             });
         }
         self.acquire_slow(w)
@@ -635,8 +655,8 @@ impl Inner {
                             ) {
                                 Ok(_) => {
                                     return Ok(Ticket {
-                                        epoch: epoch_of(w),
-                                        start: self.cfg.timed.then_some(now),
+                                        word: w,
+                                        start: if self.cfg.timed { now } else { NO_START },
                                     })
                                 }
                                 Err(actual) => cur = actual,
@@ -646,8 +666,8 @@ impl Inner {
                 }
                 CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
                     return Ok(Ticket {
-                        epoch: epoch_of(w),
-                        start: self.cfg.timed.then(|| self.now_nanos()),
+                        word: w,
+                        start: self.start_time(),
                     });
                 }
             }
@@ -673,7 +693,7 @@ impl Inner {
 
     #[inline]
     fn record(&self, t: Ticket, outcome: Outcome) {
-        let (now, elapsed) = match t.start {
+        let (now, elapsed) = match t.start() {
             Some(start) => {
                 let now = self.now_nanos();
                 (Some(now), Some(now.saturating_sub(start)))
@@ -690,10 +710,12 @@ impl Inner {
                 if slow {
                     self.metrics.slow_success.increment(1);
                 }
-                self.emit(CircuitBreakerEventKind::Success {
-                    elapsed: elapsed.map(Duration::from_nanos),
-                    slow,
-                });
+                if !self.listeners.is_empty() {
+                    self.emit(CircuitBreakerEventKind::Success {
+                        elapsed: elapsed.map(Duration::from_nanos),
+                        slow,
+                    });
+                }
                 false
             }
             Outcome::Failure => {
@@ -715,18 +737,16 @@ impl Inner {
             }
         };
         let w = self.state.load(Ordering::Acquire);
-        if epoch_of(w) != t.epoch {
+        if w != t.word {
             // Issued before a state change: counted in metrics, not in the
             // new state.
             return;
         }
-        match CircuitState::from_bits(w) {
-            CircuitState::Closed | CircuitState::MetricsOnly => {
-                self.record_closed(w, failure, slow, now, true)
-            }
-            CircuitState::Disabled => self.record_closed(w, failure, slow, now, false),
-            CircuitState::HalfOpen => self.record_trial(w, failure || slow),
-            CircuitState::Open | CircuitState::ForcedOpen => {}
+        match w & state::STATE_MASK {
+            state::CLOSED | state::METRICS_ONLY => self.record_closed(w, failure, slow, now, true),
+            state::DISABLED => self.record_closed(w, failure, slow, now, false),
+            state::HALF_OPEN => self.record_trial(w, failure || slow),
+            _ => {}
         }
     }
 
@@ -872,11 +892,12 @@ impl Inner {
     /// back.
     #[inline]
     fn release(&self, t: Ticket) {
-        let w = self.state.load(Ordering::Acquire);
-        if epoch_of(w) != t.epoch || CircuitState::from_bits(w) != CircuitState::HalfOpen {
+        if t.word & state::STATE_MASK != state::HALF_OPEN
+            || self.state.load(Ordering::Acquire) != t.word
+        {
             return;
         }
-        self.free_trial_slot(t.epoch);
+        self.free_trial_slot(epoch_of(t.word));
     }
 
     fn free_trial_slot(&self, epoch: u64) {

@@ -96,6 +96,19 @@ impl fmt::Display for CircuitState {
 
 pub(crate) const STATE_BITS: u32 = 3;
 pub(crate) const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+pub(crate) const CLOSED: u64 = CircuitState::Closed.to_bits();
+pub(crate) const HALF_OPEN: u64 = CircuitState::HalfOpen.to_bits();
+pub(crate) const DISABLED: u64 = CircuitState::Disabled.to_bits();
+pub(crate) const METRICS_ONLY: u64 = CircuitState::MetricsOnly.to_bits();
+/// Bit `s` set when state bits `s` permit calls without a trial.
+const PERMITTING: u64 = (1 << CLOSED) | (1 << DISABLED) | (1 << METRICS_ONLY);
+
+/// Whether the state word permits calls without a trial (one shift and
+/// mask, no match).
+#[inline]
+pub(crate) const fn permits(word: u64) -> bool {
+    (PERMITTING >> (word & STATE_MASK)) & 1 != 0
+}
 
 /// A state word: the state in the low bits, the epoch (incremented by every
 /// transition) above. Permits carry the epoch they were issued in, so an
@@ -184,6 +197,7 @@ mod tests {
         ] {
             let w = word(s, 12345);
             assert_eq!(CircuitState::from_bits(w), s);
+            assert_eq!(permits(w), s.permits_calls());
             assert_eq!(epoch_of(w), 12345);
         }
     }

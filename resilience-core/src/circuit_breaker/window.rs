@@ -27,7 +27,7 @@
 //! failure or a slow call) sums the buckets whose interval is inside the
 //! window.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::config::MAX_TIME_BUCKETS;
@@ -103,13 +103,31 @@ impl WindowSnapshot {
     }
 }
 
+/// `a % d` without a division instruction (Lemire, Kaser and Kurz, "Faster
+/// remainder by direct computation", 2019), exact for every `u32` `a` and
+/// `d > 0`, given `magic = fastmod_magic(d)`.
+#[inline]
+const fn fastmod(a: u32, magic: u64, d: u32) -> u32 {
+    let low = magic.wrapping_mul(a as u64);
+    ((low as u128 * d as u128) >> 64) as u32
+}
+
+const fn fastmod_magic(d: u32) -> u64 {
+    (u64::MAX / d as u64).wrapping_add(1)
+}
+
 /// The last N outcomes.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     slots: Box<[AtomicU8]>,
-    cursor: AtomicU64,
+    /// Position of the next record, kept below `2 * wrap`: the caller that
+    /// draws exactly `wrap` (a multiple of the size, so positions stay in
+    /// sequence) subtracts it again.
+    cursor: AtomicU32,
     totals: AtomicU64,
-    size: u64,
+    size: u32,
+    magic: u64,
+    wrap: u32,
 }
 
 impl CountWindow {
@@ -117,9 +135,11 @@ impl CountWindow {
         let size = size.max(1);
         CountWindow {
             slots: (0..size).map(|_| AtomicU8::new(EMPTY)).collect(),
-            cursor: AtomicU64::new(0),
+            cursor: AtomicU32::new(0),
             totals: AtomicU64::new(0),
-            size: u64::from(size),
+            size,
+            magic: fastmod_magic(size),
+            wrap: (u32::MAX / 2) / size * size,
         }
     }
 
@@ -127,8 +147,12 @@ impl CountWindow {
     /// outcome needs evaluation (failure or slow).
     #[inline]
     pub(crate) fn record(&self, code: u8) -> Option<WindowSnapshot> {
-        let pos = self.cursor.fetch_add(1, Ordering::Relaxed) % self.size;
+        let drawn = self.cursor.fetch_add(1, Ordering::Relaxed);
+        if drawn == self.wrap {
+            self.cursor.fetch_sub(self.wrap, Ordering::Relaxed);
+        }
         // `pos < size == slots.len()`, so the lookup cannot fail.
+        let pos = fastmod(drawn, self.magic, self.size);
         let slot = self.slots.get(pos as usize)?;
         if slot.load(Ordering::Relaxed) == code {
             // Same outcome replaces same outcome: totals are unchanged.
@@ -150,7 +174,7 @@ impl CountWindow {
     #[inline]
     fn decode(&self, v: u64) -> WindowSnapshot {
         let (c, f, s) = decode(v);
-        let clamp = |x: i64| (x.max(0) as u64).min(self.size);
+        let clamp = |x: i64| (x.max(0) as u64).min(u64::from(self.size));
         WindowSnapshot {
             calls: clamp(c),
             failures: clamp(f),
@@ -319,6 +343,46 @@ mod tests {
 
     const S: u8 = code(false, false);
     const F: u8 = code(true, false);
+
+    #[test]
+    fn fastmod_is_exact() {
+        let sizes = [1u32, 2, 3, 7, 10, 100, 999_983, 1_000_000];
+        let values = [
+            0u32,
+            1,
+            2,
+            9,
+            10,
+            11,
+            12345,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for d in sizes {
+            let m = fastmod_magic(d);
+            let spread = (0..10_000u32).map(|i| i.wrapping_mul(2_654_435_761));
+            for a in values.iter().copied().chain(spread) {
+                assert_eq!(fastmod(a, m, d), a % d, "{a} % {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn cursor_wraps_in_sequence() {
+        let w = CountWindow::new(7);
+        w.cursor.store(w.wrap - 3, Ordering::Relaxed);
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let drawn = w.cursor.load(Ordering::Relaxed);
+            seen.push(fastmod(drawn, w.magic, w.size));
+            w.record(S);
+        }
+        let start = (w.wrap - 3) % 7;
+        let expect: Vec<u32> = (0..10).map(|i| (start + i) % 7).collect();
+        assert_eq!(seen, expect);
+        assert!(w.cursor.load(Ordering::Relaxed) < 10);
+    }
 
     #[test]
     fn decode_handles_transient_negatives() {

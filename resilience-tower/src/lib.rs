@@ -1,6 +1,19 @@
 //! # resilience-tower
 //!
-//! Tower layers for the `resilience-core` primitives. This crate is being
-//! built; it has no public items yet.
+//! The `resilience-core` primitives as [tower](https://docs.rs/tower)
+//! layers, for axum, tonic and hyper services.
+//!
+//! | module | layer |
+//! |---|---|
+//! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
+//! | [`classify`] | what a result means: [`ErrorIsFailure`](classify::ErrorIsFailure), `HttpClassifier` (feature `http`), closures |
+//! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
+//!
+//! Every response future is a named `pin-project` type: no `Box<dyn Future>`
+//! and no allocation per call on the success path.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod circuit_breaker;
+pub mod classify;
+pub mod error;

@@ -22,3 +22,6 @@ pub mod config;
 pub mod events;
 
 pub use rand;
+
+mod padded;
+pub(crate) use padded::CachePadded;

@@ -131,6 +131,7 @@ use self::window::{CountWindow, TimeWindow, Window};
 use crate::clock::{duration_nanos, Clock, Origin, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::{EventListener, ListenerId, Listeners};
+use crate::CachePadded;
 
 /// How a permitted call ended, as the caller classifies it.
 ///
@@ -170,7 +171,10 @@ struct Inner {
     raw: CircuitBreakerConfig,
     clock: SharedClock,
     origin: Origin,
-    state: AtomicU64,
+    /// The state word: read on every call, written only on transitions. On
+    /// its own cache line so that the permit refcounts (`Arc` header) and the
+    /// window's write-hot counters never invalidate it.
+    state: CachePadded<AtomicU64>,
     window: Window,
     consecutive: AtomicU32,
     open_until: AtomicU64,
@@ -285,7 +289,7 @@ impl CircuitBreaker {
                 raw: config,
                 clock,
                 origin,
-                state: AtomicU64::new(word(CircuitState::Closed, 0)),
+                state: CachePadded(AtomicU64::new(word(CircuitState::Closed, 0))),
                 window,
                 consecutive: AtomicU32::new(0),
                 open_until: AtomicU64::new(0),

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::config::MAX_TIME_BUCKETS;
+use crate::CachePadded;
 
 /// Outcome codes stored in count-window slots.
 pub(crate) const EMPTY: u8 = 0;
@@ -122,9 +123,11 @@ pub(crate) struct CountWindow {
     slots: Box<[AtomicU8]>,
     /// Position of the next record, kept below `2 * wrap`: the caller that
     /// draws exactly `wrap` (a multiple of the size, so positions stay in
-    /// sequence) subtracts it again.
-    cursor: AtomicU32,
-    totals: AtomicU64,
+    /// sequence) subtracts it again. Written by every record: on its own
+    /// cache line.
+    cursor: CachePadded<AtomicU32>,
+    /// Packed running totals, written when an outcome changes a slot.
+    totals: CachePadded<AtomicU64>,
     size: u32,
     magic: u64,
     wrap: u32,
@@ -135,8 +138,8 @@ impl CountWindow {
         let size = size.max(1);
         CountWindow {
             slots: (0..size).map(|_| AtomicU8::new(EMPTY)).collect(),
-            cursor: AtomicU32::new(0),
-            totals: AtomicU64::new(0),
+            cursor: CachePadded(AtomicU32::new(0)),
+            totals: CachePadded(AtomicU64::new(0)),
             size,
             magic: fastmod_magic(size),
             wrap: (u32::MAX / 2) / size * size,
@@ -322,6 +325,9 @@ impl TimeWindow {
 }
 
 /// Either window.
+// One per breaker, kept inline so the hot path does not chase a pointer; the
+// count window's padded counters make it the larger variant on purpose.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Window {
     Count(CountWindow),

@@ -5,6 +5,7 @@
 //!
 //! | module | layer |
 //! |---|---|
+//! | [`chaos`] | [`ChaosLayer`](chaos::ChaosLayer): seeded, run-time switchable error / abort / latency injection |
 //! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
 //! | [`classify`] | what a result means: [`ErrorIsFailure`](classify::ErrorIsFailure), `HttpClassifier` (feature `http`), closures |
 //! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod error;

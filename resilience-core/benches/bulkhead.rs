@@ -1,0 +1,46 @@
+//! Bulkhead hot path: uncontended acquire + release (target < 20 ns, zero
+//! allocations), borrowed and owned permits, plain and under a shared cap.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use resilience_core::bulkhead::{
+    Bulkhead, BulkheadConfig, BulkheadSet, BulkheadSetConfig, SharedCapConfig,
+};
+
+fn bench(c: &mut Criterion) {
+    let b = Arc::new(Bulkhead::new("bench", BulkheadConfig::new(100)).expect("valid config"));
+
+    // Allocation check, printed with the figures (the test in
+    // tests/bulkhead_alloc.rs asserts the same).
+    let info = allocation_counter::measure(|| {
+        for _ in 0..1000 {
+            drop(black_box(b.try_acquire()));
+        }
+    });
+    println!(
+        "bulkhead try_acquire+release: {} allocations in 1000 iterations",
+        info.count_total
+    );
+
+    let mut g = c.benchmark_group("bulkhead");
+    g.bench_function("try_acquire_release", |bench| {
+        bench.iter(|| drop(black_box(b.try_acquire())))
+    });
+    g.bench_function("try_acquire_owned_release", |bench| {
+        bench.iter(|| drop(black_box(b.try_acquire_owned())))
+    });
+
+    let mut config = BulkheadSetConfig::model_registry();
+    config.shared_cap = Some(SharedCapConfig::new(150));
+    let set = BulkheadSet::new(config).expect("valid config");
+    let api = set.get("api").expect("preset has api").clone();
+    g.bench_function("try_acquire_release_with_shared_cap", |bench| {
+        bench.iter(|| drop(black_box(api.try_acquire())))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,1 @@
+//! Degradation (in progress).

@@ -238,12 +238,14 @@ impl HealthThresholds {
                 ));
             }
             match (i == last, l.above) {
-                (true, Some(a)) => return Err(ConfigError::invalid(
-                    field("above"),
-                    format!(
+                (true, Some(a)) => {
+                    return Err(ConfigError::invalid(
+                        field("above"),
+                        format!(
                         "the last level takes every remaining score and has no threshold, got {a}"
                     ),
-                )),
+                    ))
+                }
                 (false, None) => {
                     return Err(ConfigError::invalid(
                         field("above"),

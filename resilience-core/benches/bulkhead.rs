@@ -25,6 +25,22 @@ fn bench(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("bulkhead");
+    // The hardware floor: one CAS and one fetch_sub on an uncontended atomic,
+    // which is all the permit accounting does.
+    let word = std::sync::atomic::AtomicU64::new(0);
+    g.bench_function("floor_cas_plus_fetch_sub", |bench| {
+        use std::sync::atomic::Ordering;
+        bench.iter(|| {
+            let cur = word.load(Ordering::Relaxed);
+            let _ = black_box(word.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ));
+            word.fetch_sub(1, Ordering::Release);
+        })
+    });
     g.bench_function("try_acquire_release", |bench| {
         bench.iter(|| drop(black_box(b.try_acquire())))
     });

@@ -354,6 +354,13 @@ impl Bulkhead {
         let previous = self.sem.set_limit(max_concurrent);
         self.metrics.limit.set(f64::from(max_concurrent));
         if previous != max_concurrent {
+            #[cfg(feature = "tracing")]
+            tracing::info!(
+                bulkhead = %self.name,
+                previous,
+                current = max_concurrent,
+                "bulkhead limit changed"
+            );
             self.listeners.emit_with(|| BulkheadEvent::LimitChanged {
                 bulkhead: self.name.clone(),
                 previous,
@@ -539,6 +546,13 @@ impl Bulkhead {
         if let Some(c) = self.metrics.rejected.get(reason.index()) {
             c.increment(1);
         }
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            bulkhead = %self.name,
+            reason = reason.as_str(),
+            max_concurrent = limit,
+            "bulkhead rejected a call"
+        );
         self.listeners.emit_with(|| BulkheadEvent::Rejected {
             error: error.clone(),
         });

@@ -19,8 +19,12 @@
 //! The waiters bit is only set and cleared with the queue lock held, and the
 //! queue is empty exactly when the bit is clear. Every operation that can
 //! free capacity while the bit is set (release, growing the limit, enqueueing
-//! a waiter) ends with [`Semaphore::drain_locked`], so a queued waiter is never
-//! stranded next to a free permit.
+//! a waiter) ends with a drain, so a queued waiter is never stranded next to
+//! a free permit.
+//!
+//! Wakers are never called with the lock held: a drain collects at most
+//! [`WAKE_BATCH`] of them, unlocks, wakes them, and goes on if there is more
+//! to hand out. An executor that polls inside `wake` cannot deadlock here.
 //!
 //! Waiters live in a slab of slots addressed by `(index, generation)` tickets.
 //! A ticket's owner (the acquire future) polls it, and cancels it when
@@ -34,6 +38,47 @@ use std::task::Waker;
 use parking_lot::Mutex;
 
 use super::config::Priority;
+
+/// How many wakers a drain collects before it unlocks to wake them.
+const WAKE_BATCH: usize = 16;
+
+/// Wakers collected under the lock, woken after it is released.
+struct WakeList {
+    wakers: [Option<Waker>; WAKE_BATCH],
+    len: usize,
+}
+
+impl WakeList {
+    fn new() -> Self {
+        WakeList {
+            wakers: [const { None }; WAKE_BATCH],
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len >= WAKE_BATCH
+    }
+
+    fn push(&mut self, waker: Waker) {
+        if let Some(slot) = self.wakers.get_mut(self.len) {
+            *slot = Some(waker);
+            self.len += 1;
+        } else {
+            // Callers check `is_full` first; never drop a wake-up regardless.
+            waker.wake();
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for w in self.wakers.iter_mut().take(self.len) {
+            if let Some(w) = w.take() {
+                w.wake();
+            }
+        }
+        self.len = 0;
+    }
+}
 
 /// The largest limit a bulkhead can have: 2^31 - 1 permits.
 pub(crate) const MAX_PERMITS: u32 = (1 << 31) - 1;
@@ -158,7 +203,7 @@ impl WaitQueue {
     }
 
     /// Removes the newest waiter of the lowest lane below `lane`, if any.
-    fn shed_below(&mut self, lane: usize) -> bool {
+    fn shed_below(&mut self, lane: usize, wakers: &mut WakeList) -> bool {
         let Some(victim_lane) =
             (0..lane).find(|&l| self.lanes.get(l).is_some_and(|q| !q.is_empty()))
         else {
@@ -172,7 +217,7 @@ impl WaitQueue {
             if let SlotState::Waiting { waker: Some(w), .. } =
                 std::mem::replace(&mut slot.state, SlotState::Shed)
             {
-                w.wake();
+                wakers.push(w);
             }
         }
         true
@@ -239,23 +284,42 @@ impl Semaphore {
 
     #[cold]
     fn release_slow(&self) {
-        let mut queue = self.queue.lock();
-        self.drain_locked(&mut queue);
+        self.drain();
     }
 
-    /// Hands free permits to queued waiters, best priority first. Clears the
-    /// waiters bit when the queue is empty. Must hold the queue lock.
-    fn drain_locked(&self, queue: &mut WaitQueue) {
+    /// Hands free permits to queued waiters, waking them outside the lock.
+    fn drain(&self) {
+        let mut wakers = WakeList::new();
+        loop {
+            let more = {
+                let mut queue = self.queue.lock();
+                self.drain_locked(&mut queue, &mut wakers)
+            };
+            wakers.wake_all();
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// Hands free permits to queued waiters, best priority first, collecting
+    /// their wakers. Clears the waiters bit when the queue is empty. Returns
+    /// `true` when it stopped because `wakers` is full (call again after
+    /// waking them). Must hold the queue lock.
+    fn drain_locked(&self, queue: &mut WaitQueue, wakers: &mut WakeList) -> bool {
         loop {
             let Some((lane, index)) = queue.front() else {
                 self.state.fetch_and(!WAITERS, Ordering::AcqRel);
-                return;
+                return false;
             };
+            if wakers.is_full() {
+                return true;
+            }
             // Claim one permit for the front waiter, if one is free.
             let mut state = self.state.load(Ordering::Acquire);
             loop {
                 if !has_capacity(state) {
-                    return;
+                    return false;
                 }
                 match self.state.compare_exchange_weak(
                     state,
@@ -276,7 +340,7 @@ impl Semaphore {
                     if let SlotState::Waiting { waker: Some(w), .. } =
                         std::mem::replace(&mut slot.state, SlotState::Granted)
                     {
-                        w.wake();
+                        wakers.push(w);
                     }
                 }
                 None => {
@@ -291,6 +355,21 @@ impl Semaphore {
     /// caller at `priority`, shedding the newest lower-priority waiter when
     /// the queue is full.
     pub(crate) fn enqueue(&self, priority: Priority, waker: &Waker) -> Enqueue {
+        let mut wakers = WakeList::new();
+        let (result, more) = self.enqueue_locked(priority, waker, &mut wakers);
+        wakers.wake_all();
+        if more {
+            self.drain();
+        }
+        result
+    }
+
+    fn enqueue_locked(
+        &self,
+        priority: Priority,
+        waker: &Waker,
+        wakers: &mut WakeList,
+    ) -> (Enqueue, bool) {
         let mut queue = self.queue.lock();
         let mut state = self.state.load(Ordering::Acquire);
         while state & WAITERS == 0 && has_capacity(state) {
@@ -300,16 +379,16 @@ impl Semaphore {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Enqueue::Acquired,
+                Ok(_) => return (Enqueue::Acquired, false),
                 Err(actual) => state = actual,
             }
         }
         let lane = priority.lane();
-        if queue.waiting >= queue.max_waiting && !queue.shed_below(lane) {
-            return Enqueue::QueueFull;
+        if queue.waiting >= queue.max_waiting && !queue.shed_below(lane, wakers) {
+            return (Enqueue::QueueFull, false);
         }
         let Some(ticket) = queue.alloc(lane, waker.clone()) else {
-            return Enqueue::QueueFull;
+            return (Enqueue::QueueFull, false);
         };
         if let Some(q) = queue.lanes.get_mut(lane) {
             q.push_back(ticket.index);
@@ -318,14 +397,14 @@ impl Semaphore {
         self.state.fetch_or(WAITERS, Ordering::AcqRel);
         // A permit may have been released between the check above and setting
         // the bit (that releaser saw no waiters and did not drain).
-        self.drain_locked(&mut queue);
+        let more = self.drain_locked(&mut queue, wakers);
         if let Some(slot) = queue.slot_mut(ticket) {
             if matches!(slot.state, SlotState::Granted) {
                 queue.free_slot(ticket);
-                return Enqueue::Acquired;
+                return (Enqueue::Acquired, more);
             }
         }
-        Enqueue::Queued(ticket)
+        (Enqueue::Queued(ticket), more)
     }
 
     /// Checks a ticket; registers `waker` while it is still waiting. A granted
@@ -371,12 +450,9 @@ impl Semaphore {
                 }
                 queue.waiting = queue.waiting.saturating_sub(1);
                 queue.free_slot(ticket);
+                // Removing a waiter frees no permit: nothing to hand out.
                 if queue.waiting == 0 {
                     self.state.fetch_and(!WAITERS, Ordering::AcqRel);
-                } else {
-                    // Removing a waiter never frees a permit, but a front
-                    // waiter may now be a different one: keep the invariant.
-                    self.drain_locked(&mut queue);
                 }
                 false
             }
@@ -415,8 +491,7 @@ impl Semaphore {
         }
         let previous = limit_of(state);
         if limit > previous && state & WAITERS != 0 {
-            let mut queue = self.queue.lock();
-            self.drain_locked(&mut queue);
+            self.drain();
         }
         previous
     }
@@ -564,6 +639,56 @@ mod tests {
         s.release();
         assert!(s.try_acquire());
         assert_eq!(s.limit(), 1);
+    }
+
+    #[test]
+    fn growing_past_a_wake_batch_grants_everyone() {
+        let s = Semaphore::new(1, 100);
+        assert!(s.try_acquire());
+        let (count, w) = waker();
+        let tickets: Vec<_> = (0..40)
+            .map(|_| match s.enqueue(Priority::Medium, &w) {
+                Enqueue::Queued(t) => t,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        s.set_limit(41);
+        assert_eq!(count.0.load(Ordering::SeqCst), 40);
+        for t in tickets {
+            assert_eq!(s.poll_ticket(t, &w), TicketState::Granted);
+        }
+        assert_eq!(s.in_flight(), 41);
+        assert_eq!(s.waiting(), 0);
+    }
+
+    /// A waker that re-enters the semaphore when woken (as an executor that
+    /// polls inside `wake` would). Deadlocks if wakers run under the lock.
+    struct Reentrant(Arc<Semaphore>, AtomicUsize);
+    impl Wake for Reentrant {
+        fn wake(self: Arc<Self>) {
+            let _ = self.0.waiting();
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn wakers_run_outside_the_lock() {
+        let s = Arc::new(Semaphore::new(1, 8));
+        assert!(s.try_acquire());
+        let r = Arc::new(Reentrant(s.clone(), AtomicUsize::new(0)));
+        let w = Waker::from(r.clone());
+        let Enqueue::Queued(low) = s.enqueue(Priority::Low, &w) else {
+            panic!()
+        };
+        s.set_max_waiting(1);
+        // Shedding wakes the low waiter; granting wakes the high one.
+        let Enqueue::Queued(high) = s.enqueue(Priority::High, &w) else {
+            panic!()
+        };
+        s.release();
+        assert_eq!(r.1.load(Ordering::SeqCst), 2);
+        assert_eq!(s.poll_ticket(low, &w), TicketState::Shed);
+        assert_eq!(s.poll_ticket(high, &w), TicketState::Granted);
     }
 
     #[test]

@@ -540,3 +540,41 @@ fn metrics_follow_the_documented_table() {
     };
     assert_eq!(h.len(), 1, "only the call that waited records a wait");
 }
+
+#[test]
+fn owned_future_with_tokio_timer_is_send_and_static() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let b = Arc::new(bulkhead(1, 1000));
+    let fut = b.acquire_owned(tokio::time::sleep);
+    assert_send_static(&fut);
+    let permit = b.try_acquire_owned().unwrap();
+    assert_send_static(&permit);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_sleep_enforces_max_wait() {
+    let b = Arc::new(bulkhead(1, 10_000));
+    let held = b.try_acquire_owned().unwrap();
+    let start = tokio::time::Instant::now();
+    let err = b.acquire_owned(tokio::time::sleep).await.unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    // A waiter admitted by a release before its deadline.
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire_owned(tokio::time::sleep).await.map(|_| ()) }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(held);
+    waiter.await.unwrap().unwrap();
+    assert_eq!(b.in_flight(), 0);
+}
+
+#[test]
+fn set_config_round_trips_through_yaml() {
+    let mut c = BulkheadSetConfig::model_registry();
+    c.shared_cap = Some(SharedCapConfig::new(150));
+    let text = serde_norway::to_string(&c).unwrap();
+    let back: BulkheadSetConfig = from_yaml_str(&text).unwrap();
+    assert_eq!(back, c);
+}

@@ -544,3 +544,20 @@ fn level_changes_set_the_gauge_and_count() {
         &DebugValue::Counter(1)
     );
 }
+
+#[test]
+fn preset_configs_round_trip_through_yaml_and_json() {
+    for c in [
+        DegradationConfig::synthetic_data_platform().unwrap(),
+        DegradationConfig::data_platform().unwrap(),
+        DegradationConfig::workflow_runtime().unwrap(),
+    ] {
+        let yaml = serde_norway::to_string(&c).unwrap();
+        assert_eq!(from_yaml_str::<DegradationConfig>(&yaml).unwrap(), c);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            resilience_core::config::from_json_str::<DegradationConfig>(&json).unwrap(),
+            c
+        );
+    }
+}

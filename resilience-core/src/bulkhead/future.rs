@@ -310,6 +310,7 @@ impl Core {
 /// wait, the queue is full, the wait timed out, or the caller was shed.
 ///
 /// Dropping it before it resolves leaves the queue; no permit is lost.
+/// Polling it again after it resolved returns `Pending` (it never panics).
 ///
 /// ```
 /// use std::time::Duration;

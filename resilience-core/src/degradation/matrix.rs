@@ -108,8 +108,8 @@ static NEXT_MATRIX: AtomicU32 = AtomicU32::new(1);
 pub struct FeatureMatrix {
     tag: u32,
     levels: usize,
+    /// Sorted (built from a `BTreeMap`), so lookups are binary searches.
     names: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, u32>,
     modes: Vec<Arc<str>>,
     cells: Vec<Cell>,
 }
@@ -138,7 +138,6 @@ impl FeatureMatrix {
         let on = intern("on", "features")?;
         let mut cells = Vec::with_capacity(features.len().saturating_mul(n_levels));
         let mut names = Vec::with_capacity(features.len());
-        let mut index = HashMap::with_capacity(features.len());
         for (i, (feature, by_level)) in features.iter().enumerate() {
             let field = format!("features.{feature}");
             if feature.trim().is_empty() {
@@ -147,8 +146,9 @@ impl FeatureMatrix {
                     "a feature name must not be empty",
                 ));
             }
-            let i = u32::try_from(i)
-                .map_err(|_| ConfigError::invalid("features", "too many features"))?;
+            if u32::try_from(i).is_err() {
+                return Err(ConfigError::invalid("features", "too many features"));
+            }
             let mut row: Vec<Option<&ModeValue>> = vec![None; n_levels];
             for (level, value) in by_level {
                 let lf = format!("{field}.{level}");
@@ -177,15 +177,12 @@ impl FeatureMatrix {
                     mode: current.0,
                 });
             }
-            let name: Arc<str> = Arc::from(feature.as_str());
-            index.insert(name.clone(), i);
-            names.push(name);
+            names.push(Arc::from(feature.as_str()));
         }
         Ok(FeatureMatrix {
             tag: NEXT_MATRIX.fetch_add(1, Ordering::Relaxed),
             levels: n_levels,
             names,
-            index,
             modes,
             cells,
         })
@@ -193,9 +190,10 @@ impl FeatureMatrix {
 
     /// The handle of a feature, by name.
     pub fn feature(&self, name: &str) -> Option<FeatureId> {
-        self.index.get(name).map(|&index| FeatureId {
+        let index = self.names.binary_search_by(|n| (**n).cmp(name)).ok()?;
+        Some(FeatureId {
             matrix: self.tag,
-            index,
+            index: u32::try_from(index).ok()?,
         })
     }
 

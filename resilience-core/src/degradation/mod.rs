@@ -69,7 +69,6 @@ mod hysteresis;
 mod levels;
 mod matrix;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -259,8 +258,8 @@ pub struct DegradationManager {
     tag: u32,
     name: Arc<str>,
     thresholds: HealthThresholds,
+    /// Sorted by name (built from a `BTreeMap`): lookups are binary searches.
     components: Vec<Component>,
-    component_index: HashMap<Arc<str>, u32>,
     degraded_score: f64,
     margin: f64,
     rules: Vec<Rule>,
@@ -318,7 +317,6 @@ impl DegradationManager {
         let matrix = FeatureMatrix::new(&config.features, &thresholds, &config.disabled_modes)?;
         let label = config.name.clone();
         let mut components = Vec::with_capacity(config.components.len());
-        let mut component_index = HashMap::with_capacity(config.components.len());
         let mut health = Vec::with_capacity(config.components.len());
         for (i, (name, c)) in config.components.iter().enumerate() {
             if c.weight > 1e9 {
@@ -328,9 +326,9 @@ impl DegradationManager {
                 ));
             }
             let name: Arc<str> = Arc::from(name.as_str());
-            let i = u32::try_from(i)
-                .map_err(|_| ConfigError::invalid("components", "too many components"))?;
-            component_index.insert(name.clone(), i);
+            if u32::try_from(i).is_err() {
+                return Err(ConfigError::invalid("components", "too many components"));
+            }
             components.push(Component {
                 score_gauge: metrics::gauge!(
                     "resilience_degradation_component_score",
@@ -345,15 +343,17 @@ impl DegradationManager {
         let mut rules = Vec::with_capacity(config.rules.len());
         for r in &config.rules {
             // Both lookups were checked by `thresholds()`.
-            let (Some(&component), Some(level)) = (
-                component_index.get(r.component.as_str()),
+            let (Some(component), Some(level)) = (
+                components
+                    .binary_search_by(|c: &Component| (*c.name).cmp(r.component.as_str()))
+                    .ok(),
                 thresholds.by_name(&r.level),
             ) else {
                 return Err(ConfigError::invalid("rules", "unknown component or level"));
             };
             rules.push(Rule {
                 name: Arc::from(r.name.as_str()),
-                component: component as usize,
+                component,
                 when: r.when,
                 level: level.severity(),
             });
@@ -377,7 +377,6 @@ impl DegradationManager {
             name: Arc::from(config.name.as_str()),
             thresholds,
             components,
-            component_index,
             degraded_score: config.degraded_score,
             margin: config.hysteresis.margin,
             rules,
@@ -442,9 +441,13 @@ impl DegradationManager {
 
     /// The handle of a component, by name.
     pub fn component(&self, name: &str) -> Option<ComponentId> {
-        self.component_index.get(name).map(|&index| ComponentId {
+        let index = self
+            .components
+            .binary_search_by(|c| (*c.name).cmp(name))
+            .ok()?;
+        Some(ComponentId {
             manager: self.tag,
-            index,
+            index: u32::try_from(index).ok()?,
         })
     }
 

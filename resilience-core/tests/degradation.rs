@@ -561,3 +561,64 @@ fn preset_configs_round_trip_through_yaml_and_json() {
         );
     }
 }
+
+#[test]
+fn concurrent_reporters_and_readers() {
+    let clock = ManualClock::new();
+    let m = Arc::new(
+        DegradationManager::with_clock(
+            DegradationConfig::data_platform().unwrap(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap(),
+    );
+    let changes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = changes.clone();
+    m.listeners().add_fn(move |_: &DegradationEvent| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let mapping = m.feature("schema_mapping").unwrap();
+    let valid = ["llm_embedding", "embedding_only", "manual", "skip"];
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    let mode = m.mode(mapping).unwrap();
+                    assert!(valid.contains(&mode), "{mode}");
+                    assert!(m.severity() < 4);
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let names = ["llm_service", "compute", "pipeline_workers", "storage"];
+                for i in 0..2_000 {
+                    let h = if (i + t) % 3 == 0 {
+                        ComponentHealth::Down
+                    } else {
+                        ComponentHealth::Healthy
+                    };
+                    m.report_by_name(names[(i + t) % 4], h).unwrap();
+                    m.tick();
+                }
+            })
+        })
+        .collect();
+    for h in writers.into_iter().chain(readers) {
+        h.join().unwrap();
+    }
+    // Settle: everything healthy, enough hold periods to climb back.
+    for name in ["llm_service", "compute", "pipeline_workers", "storage"] {
+        m.report_by_name(name, ComponentHealth::Healthy).unwrap();
+    }
+    for _ in 0..4 {
+        clock.advance(Duration::from_secs(120));
+        m.tick();
+    }
+    assert!(m.level().is_normal());
+    assert!(changes.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}

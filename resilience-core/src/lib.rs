@@ -10,15 +10,19 @@
 //! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests |
 //! | [`config`] | config conventions: serde data, human durations, [`ConfigError`](config::ConfigError) |
 //! | [`events`] | typed event listeners shared by every primitive |
+//! | [`bulkhead`] | concurrency limits with a bounded, timed wait queue; named pools with priorities under a shared cap |
+//! | [`degradation`] | weighted health scores and rule triggers to degradation levels, with hysteresis and a feature x level matrix |
 //!
 //! Nothing here depends on an async runtime: the `resilience-tower` crate
 //! wraps these primitives as tower layers with tokio timers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod config;
+pub mod degradation;
 pub mod events;
 
 pub use rand;

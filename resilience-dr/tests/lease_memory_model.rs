@@ -32,6 +32,12 @@ enum Op {
     Advance {
         ms: u64,
     },
+    /// Advance to just before, exactly at, or just after a tenure's expiry:
+    /// the boundaries are where off-by-one bugs live.
+    AdvanceToExpiry {
+        name: usize,
+        offset_ms: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,6 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(idx, forge_holder)| Op::Release { idx, forge_holder }),
         2 => (0..3usize).prop_map(|name| Op::Observe { name }),
         3 => (0..3_000u64).prop_map(|ms| Op::Advance { ms }),
+        2 => (0..3usize, -1..=1i64).prop_map(|(name, offset_ms)| Op::AdvanceToExpiry { name, offset_ms }),
     ]
 }
 
@@ -180,6 +187,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert_eq!(l.ttl, Duration::from_millis(ttl));
                         prop_assert_eq!(l.expires_at, at(exp));
                     }
+                }
+            }
+            Op::AdvanceToExpiry { name, offset_ms } => {
+                if let Some((.., exp)) = model.tenures[name] {
+                    let target = exp.saturating_add_signed(offset_ms);
+                    let ms = target.saturating_sub(model.now_ms);
+                    clock.advance(Duration::from_millis(ms));
+                    model.now_ms += ms;
                 }
             }
             Op::Advance { ms } => {

@@ -27,6 +27,7 @@
 #   RESILIENCE_PG_RUN_AS          prefix to run PostgreSQL tools as their owner ("" or "runuser -u postgres --")
 #   RESILIENCE_PG_STANDBY_APP_NAME  standby1
 #   RESILIENCE_SERVICES_SCRIPT    this script's absolute path (for `etcd-start`)
+#   RESILIENCE_SERVICES_ENV       this env file's path (re-read it for current pids: `etcd-start` rewrites it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -112,6 +113,7 @@ write_env() {
 # Written by scripts/services.sh start; source it. Loopback-only test servers.
 export RESILIENCE_SERVICES_DIR='$run_dir'
 export RESILIENCE_SERVICES_SCRIPT='$script'
+export RESILIENCE_SERVICES_ENV='$envfile'
 export RESILIENCE_ETCD_ENDPOINTS='$endpoints'
 export RESILIENCE_ETCD_MEMBERS='$members'
 export RESILIENCE_PG_PRIMARY='host=127.0.0.1 port=$pg_primary_port user=postgres dbname=postgres connect_timeout=5'

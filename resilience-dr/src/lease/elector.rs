@@ -470,7 +470,8 @@ type DemotedHook = Arc<dyn Fn(Lease, DemoteReason) -> BoxFut + Send + Sync>;
 /// The loop, in Patroni's terms:
 ///
 /// - **Follower**: try to acquire the lease; when it is held, try again when
-///   the backend says it expires, at least every `renew_interval`.
+///   the backend says it expires, at least every `renew_interval`; after a
+///   backend error, try again after `retry_timeout / 4`.
 /// - **Leader**: renew every `renew_interval`. A renewal round retries
 ///   transient errors (`RenewFailed` events) for at most `retry_timeout`. If
 ///   the backend says the lease is gone (`Lost`), or the round runs out of
@@ -873,8 +874,10 @@ impl<B: LeaseBackend + 'static> Runner<B> {
                 Err(expires_in.clamp(self.renew_interval / 10, self.renew_interval))
             }
             Ok(Err(_)) | Err(_) => {
+                // Most backend errors are transient (a member down, a
+                // connection reset): try again sooner than a full interval.
                 self.metrics.campaign_error.increment(1);
-                Err(self.renew_interval)
+                Err((self.retry_timeout / 4).min(self.renew_interval))
             }
         }
     }
@@ -883,19 +886,21 @@ impl<B: LeaseBackend + 'static> Runner<B> {
     async fn lead(&self, mut lease: Lease, mut sent: Instant) -> TenureEnd {
         let token = lease.token;
         let mut usable_until = self.usable_until(sent, lease.ttl);
-        self.state.send_replace(Leadership::Leader {
-            lease: lease.clone(),
-            usable_until,
-        });
         self.metrics.elections.increment(1);
         self.metrics.leader.set(1.0);
         // A token is an epoch, not a measured value: f64 is exact up to 2^53.
         self.metrics.token.set(token.get() as f64);
+        // Listeners hear of the tenure before the view offers its token, so
+        // whoever sees the leader state also finds the event recorded.
         self.emit(|| ElectionEvent::Elected {
             lease: self.lease_name.clone(),
             candidate: self.candidate.clone(),
             token,
             usable_for: usable_until.saturating_duration_since(Instant::now()),
+        });
+        self.state.send_replace(Leadership::Leader {
+            lease: lease.clone(),
+            usable_until,
         });
         let promote = self
             .on_elected
@@ -911,15 +916,15 @@ impl<B: LeaseBackend + 'static> Runner<B> {
                     lease = renewed;
                     sent = renewed_sent;
                     usable_until = self.usable_until(sent, lease.ttl);
-                    self.state.send_replace(Leadership::Leader {
-                        lease: lease.clone(),
-                        usable_until,
-                    });
                     self.emit(|| ElectionEvent::Renewed {
                         lease: self.lease_name.clone(),
                         candidate: self.candidate.clone(),
                         token,
                         usable_for: usable_until.saturating_duration_since(Instant::now()),
+                    });
+                    self.state.send_replace(Leadership::Leader {
+                        lease: lease.clone(),
+                        usable_until,
                     });
                 }
                 Err(reason) => break reason,

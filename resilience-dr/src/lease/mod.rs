@@ -64,15 +64,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod elector;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod fencing;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 pub use elector::{
     DemoteReason, ElectionEvent, ElectorConfig, ElectorError, ElectorHandle, LeaderElector,
     Leadership, LeadershipView,
 };
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdLeaseBackend, EtcdLeaseConfig};
 pub use fencing::{Fence, FencedResource, FencingError};
 pub use memory::{MemoryLeaseBackend, TokioClock};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresLeaseBackend, PostgresLeaseConfig};
 
 /// The longest TTL a lease may ask for (one day).
 ///
@@ -253,6 +261,9 @@ pub enum LeaseError {
         /// The rule it breaks, with the value.
         reason: String,
     },
+    /// The backend's configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] resilience_core::config::ConfigError),
     /// The backend could not be reached or failed; the outcome is unknown.
     #[error(
         "lease backend {backend} failed: {source}; the outcome is unknown, retry the operation"

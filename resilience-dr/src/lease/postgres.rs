@@ -200,6 +200,9 @@ impl Sql {
         Sql {
             schema: format!(
                 "SET statement_timeout = {ms};
+                 BEGIN;
+                 -- Candidates starting together would race on CREATE ... IF NOT EXISTS.
+                 SELECT pg_advisory_xact_lock(hashtext('resilience-dr lease schema {t}'));
                  CREATE SEQUENCE IF NOT EXISTS {t}_token_seq;
                  CREATE TABLE IF NOT EXISTS {t} (
                      name text PRIMARY KEY,
@@ -207,11 +210,13 @@ impl Sql {
                      token bigint NOT NULL,
                      ttl_ms bigint NOT NULL,
                      expires_at timestamptz NOT NULL
-                 );"
+                 );
+                 COMMIT;"
             ),
             acquire: format!(
                 "INSERT INTO {t} AS l (name, holder, token, ttl_ms, expires_at)
-                 VALUES ($1, $2, nextval('{t}_token_seq'), $3, now() + $3 * interval '1 millisecond')
+                 VALUES ($1, $2, nextval('{t}_token_seq'), $3::bigint,
+                         now() + $3::bigint::float8 * interval '1 millisecond')
                  ON CONFLICT (name) DO UPDATE
                     SET holder = EXCLUDED.holder, token = EXCLUDED.token,
                         ttl_ms = EXCLUDED.ttl_ms, expires_at = EXCLUDED.expires_at
@@ -224,7 +229,8 @@ impl Sql {
                  FROM {t} WHERE name = $1"
             ),
             renew: format!(
-                "UPDATE {t} SET ttl_ms = $4, expires_at = now() + $4 * interval '1 millisecond'
+                "UPDATE {t} SET ttl_ms = $4::bigint,
+                                expires_at = now() + $4::bigint::float8 * interval '1 millisecond'
                  WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > now()
                  RETURNING ttl_ms"
             ),

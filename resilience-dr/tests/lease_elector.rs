@@ -475,3 +475,38 @@ fn config_is_data() {
     assert_eq!(defaults.ttl, Duration::from_secs(30));
     assert_eq!(defaults.effective_renew_interval(), Duration::from_secs(10));
 }
+
+/// The seeds' active-passive scheduler fails over in under 30 s, even when
+/// the leader dies right after a renewal (the worst case: a full TTL left).
+#[tokio::test(start_paused = true)]
+async fn scheduler_preset_fails_over_in_under_30s() {
+    let b = backend();
+    let a = LeaderElector::new(
+        b.clone(),
+        ElectorConfig::active_passive_scheduler("scheduler", "sched-a"),
+    )
+    .unwrap();
+    let log = recorder(&a);
+    let a = a.start().unwrap();
+    a.view().wait_for_leadership().await;
+    let standby = LeaderElector::new(
+        b.clone(),
+        ElectorConfig::active_passive_scheduler("scheduler", "sched-b"),
+    )
+    .unwrap()
+    .start()
+    .unwrap();
+    // Crash just after a renewal.
+    while kinds(&log).last() != Some(&"renewed") {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let crashed = Instant::now();
+    a.abort();
+    standby.view().wait_for_leadership().await;
+    let took = Instant::now() - crashed;
+    assert!(took < Duration::from_secs(30), "failover took {took:?}");
+    assert!(
+        took >= Duration::from_secs(19),
+        "the lease was honoured: {took:?}"
+    );
+}

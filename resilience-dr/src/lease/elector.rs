@@ -487,16 +487,8 @@ type DemotedHook = Arc<dyn Fn(Lease, DemoteReason) -> BoxFut + Send + Sync>;
 ///
 /// # Metrics
 ///
-/// | name | type | labels | meaning |
-/// |---|---|---|---|
-/// | `resilience_lease_campaigns_total` | counter | `lease`, `outcome` = `won`/`held`/`error` | acquire attempts |
-/// | `resilience_lease_elections_total` | counter | `lease` | tenures won |
-/// | `resilience_lease_renewals_total` | counter | `lease`, `outcome` = `ok`/`error`/`lost` | renew attempts |
-/// | `resilience_lease_renew_seconds` | histogram | `lease` | backend round trip of a renewal |
-/// | `resilience_lease_demotions_total` | counter | `lease`, `reason` (see [`DemoteReason::as_str`]) | step-downs |
-/// | `resilience_lease_leader` | gauge | `lease` | 1 while this candidate leads, else 0 |
-/// | `resilience_lease_token` | gauge | `lease` | token of the current (or last) tenure |
-/// | `resilience_lease_fencing_rejections_total` | counter | `resource` | writes refused by a [`FencedResource`](super::FencedResource) |
+/// See the [module table](super#metrics): campaigns, elections, renewals
+/// (with latency), demotions by reason, a leader gauge and the current token.
 ///
 /// # Example
 ///

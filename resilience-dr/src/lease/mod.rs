@@ -18,6 +18,21 @@
 //! | [`LeaderElector`] | campaigns, renews every `ttl/3`, demotes before the lease can expire (Patroni rules) |
 //! | [`FencedResource`], [`Fence`] | reject writes carrying a token older than the newest seen |
 //!
+//! # Metrics
+//!
+//! Emitted through the `metrics` facade; `lease` is the lease name.
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `resilience_lease_campaigns_total` | counter | `lease`, `outcome` = `won`/`held`/`error` | acquire attempts by a [`LeaderElector`] |
+//! | `resilience_lease_elections_total` | counter | `lease` | tenures won |
+//! | `resilience_lease_renewals_total` | counter | `lease`, `outcome` = `ok`/`error`/`lost` | renew attempts |
+//! | `resilience_lease_renew_seconds` | histogram | `lease` | backend round trip of a successful renewal |
+//! | `resilience_lease_demotions_total` | counter | `lease`, `reason` = `lease_lost`/`renew_timed_out`/`renew_rejected`/`stopped` | step-downs |
+//! | `resilience_lease_leader` | gauge | `lease` | 1 while this candidate leads, else 0 |
+//! | `resilience_lease_token` | gauge | `lease` | token of the current (or last) tenure |
+//! | `resilience_lease_fencing_rejections_total` | counter | `resource` | writes refused by a [`FencedResource`] |
+//!
 //! # Safety argument in one paragraph
 //!
 //! A backend grants a lease for `ttl` measured on *its* clock from the moment
@@ -316,6 +331,43 @@ impl LeaseError {
 /// is always `Send` (native `async fn` in traits cannot promise that to a
 /// generic caller on this MSRV). Lease calls happen a few times per TTL, so
 /// one allocation per call costs nothing measurable.
+///
+/// Implementing a backend, here a wrapper that counts renewals:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+/// use resilience_dr::lease::{Lease, LeaseBackend, LeaseFuture, MemoryLeaseBackend};
+///
+/// #[derive(Debug, Default)]
+/// struct Counted {
+///     inner: MemoryLeaseBackend,
+///     renewals: AtomicU64,
+/// }
+///
+/// impl LeaseBackend for Counted {
+///     fn acquire<'a>(&'a self, name: &'a str, holder: &'a str, ttl: Duration) -> LeaseFuture<'a, Lease> {
+///         self.inner.acquire(name, holder, ttl)
+///     }
+///     fn renew<'a>(&'a self, lease: &'a Lease) -> LeaseFuture<'a, Lease> {
+///         self.renewals.fetch_add(1, Ordering::Relaxed);
+///         Box::pin(async move { self.inner.renew(lease).await })
+///     }
+///     fn release<'a>(&'a self, lease: &'a Lease) -> LeaseFuture<'a, ()> {
+///         self.inner.release(lease)
+///     }
+///     fn observe<'a>(&'a self, name: &'a str) -> LeaseFuture<'a, Option<Lease>> {
+///         self.inner.observe(name)
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let b = Counted::default();
+/// let lease = b.acquire("l", "a", Duration::from_secs(5)).await?;
+/// b.renew(&lease).await?;
+/// assert_eq!(b.renewals.load(Ordering::Relaxed), 1);
+/// # Ok::<(), resilience_dr::lease::LeaseError>(())
+/// # }).unwrap();
+/// ```
 pub type LeaseFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LeaseError>> + Send + 'a>>;
 
 /// A store of named leases with fencing tokens.

@@ -167,6 +167,25 @@ async fn only_one_of_three_leads_and_a_crash_hands_over_within_ttl() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn abort_stops_offering_the_token_but_keeps_the_lease() {
+    let b = backend();
+    let a = LeaderElector::new(b.clone(), cfg("a"))
+        .unwrap()
+        .start()
+        .unwrap();
+    let view = a.view();
+    let token = a.view().wait_for_leadership().await.unwrap();
+    a.abort();
+    assert_eq!(view.leadership(), Leadership::Stopped);
+    assert_eq!(view.token(), None);
+    // Like a crash: the backend still holds the tenure until it expires.
+    let held = b.try_observe("scheduler").unwrap().unwrap();
+    assert_eq!(held.token, token);
+    tokio::time::sleep(TTL).await;
+    assert!(b.try_observe("scheduler").unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn graceful_stop_hands_over_immediately() {
     let b = backend();
     let a = LeaderElector::new(b.clone(), cfg("a"))

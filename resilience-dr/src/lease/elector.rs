@@ -594,6 +594,7 @@ impl<B: LeaseBackend + 'static> LeaderElector<B> {
     pub fn start(self) -> Result<ElectorHandle, ElectorError> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| ElectorError::NoRuntime)?;
         let (state_tx, state_rx) = watch::channel(Leadership::Follower { leader: None });
+        let state_tx_handle = state_tx.clone();
         let (stop_tx, stop_rx) = watch::channel(false);
         let metrics = Metrics::new(&self.config.lease_name);
         let renew_interval = self.config.effective_renew_interval();
@@ -615,6 +616,7 @@ impl<B: LeaseBackend + 'static> LeaderElector<B> {
         let task = rt.spawn(run.run());
         Ok(ElectorHandle {
             view: LeadershipView { rx: state_rx },
+            state: state_tx_handle,
             stop: stop_tx,
             task: Some(task),
             listeners: self.listeners,
@@ -643,6 +645,7 @@ impl<B: LeaseBackend + 'static> LeaderElector<B> {
 #[must_use = "dropping the handle stops the elector"]
 pub struct ElectorHandle {
     view: LeadershipView,
+    state: watch::Sender<Leadership>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     listeners: Arc<Listeners<ElectionEvent>>,
@@ -692,16 +695,14 @@ impl ElectorHandle {
     }
 
     /// Kills the elector like a crash: no demote hook, no release; the lease
-    /// stays with this candidate until it expires. The view reports
-    /// `Stopped`.
+    /// stays with this candidate in the backend until it expires. Views
+    /// report `Stopped` (a dead process offers no token).
     pub fn abort(mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
         }
         self.stop.send_replace(true);
-        // The runner owned the state sender and is gone; nobody else can
-        // publish, so the view keeps the last state but `token()` still
-        // expires it at the step-down point.
+        self.state.send_replace(Leadership::Stopped);
     }
 }
 

@@ -1,6 +1,10 @@
 //! # resilience-scaling
 //!
-//! Autoscaling policy evaluators. This crate is being built; it has no
-//! public items yet.
+//! Autoscaling policy evaluators. Each evaluator takes metrics and time and
+//! returns a replica count with the reason for it; none of them talks to a
+//! cloud or a cluster (an `Actuator` is where a host
+//! plugs that in). Nothing here needs an async runtime.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod hpa;

@@ -7,4 +7,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod distribution;
 pub mod hpa;
+pub mod rules;

@@ -10,3 +10,5 @@
 pub mod distribution;
 pub mod hpa;
 pub mod rules;
+pub mod step;
+pub mod target_tracking;

@@ -10,5 +10,6 @@
 pub mod distribution;
 pub mod hpa;
 pub mod rules;
+pub mod schedule;
 pub mod step;
 pub mod target_tracking;

@@ -196,7 +196,7 @@ impl Predictor {
             ));
         }
         let lookback = config.lookback.as_secs() as i64;
-        if lookback < 86_400 || lookback > 366 * 86_400 {
+        if !(86_400..=366 * 86_400).contains(&lookback) {
             return Err(ConfigError::invalid(
                 "lookback",
                 "must be between 1 day and 366 days",

@@ -9,6 +9,7 @@
 
 pub mod distribution;
 pub mod hpa;
+pub mod lag;
 pub mod predictive;
 pub mod rules;
 pub mod schedule;

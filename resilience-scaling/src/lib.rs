@@ -14,6 +14,7 @@ pub mod lag;
 pub mod predictive;
 pub mod rules;
 pub mod schedule;
+pub mod sim;
 pub mod spot;
 pub mod step;
 pub mod target_tracking;

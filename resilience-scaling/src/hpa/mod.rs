@@ -90,6 +90,22 @@ pub use quantity::Quantity;
 
 use behavior::{nanos, EventLog, Stabilizer};
 
+/// Nanoseconds from `origin` to `at` (negative before), saturating.
+#[inline]
+pub(crate) fn signed_nanos(origin: Instant, at: Instant) -> i64 {
+    #[inline]
+    fn n(d: std::time::Duration) -> i64 {
+        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        secs.saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(d.subsec_nanos()))
+    }
+    if at >= origin {
+        n(at.duration_since(origin))
+    } else {
+        n(origin.duration_since(at)).saturating_neg()
+    }
+}
+
 /// A reading of one metric, as a host's metrics pipeline delivers it.
 ///
 /// ```
@@ -326,13 +342,7 @@ impl Hpa {
 
     fn offset(&mut self, at: Instant) -> i64 {
         let origin = *self.origin.get_or_insert(at);
-        if at >= origin {
-            i64::try_from(at.duration_since(origin).as_nanos()).unwrap_or(i64::MAX)
-        } else {
-            i64::try_from(origin.duration_since(at).as_nanos())
-                .map(|n| -n)
-                .unwrap_or(i64::MIN + 1)
-        }
+        signed_nanos(origin, at)
     }
 
     /// Records a past scaling: `change` replicas added (positive) or removed

@@ -62,6 +62,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{DownCombine, RuleConfig, RulePolicyConfig, Threshold};
 use resilience_core::config::{self as core_config, ConfigError};
+use resilience_core::events::Listeners;
 
 use crate::distribution::{allocate_with_minimums, Distribution};
 
@@ -218,6 +219,7 @@ pub struct RuleEngine {
     last_now: i64,
     last_up: Option<i64>,
     last_any: Option<i64>,
+    listeners: Listeners<RuleDecision>,
     m_up: metrics::Counter,
     m_down: metrics::Counter,
     m_desired: metrics::Gauge,
@@ -372,11 +374,29 @@ impl RuleEngine {
             last_now: i64::MIN,
             last_up: None,
             last_any: None,
+            listeners: Listeners::new(),
             m_up: metrics::counter!("resilience_rules_scale_events_total", "component" => label.clone(), "direction" => "up"),
             m_down: metrics::counter!("resilience_rules_scale_events_total", "component" => label.clone(), "direction" => "down"),
             m_desired: metrics::gauge!("resilience_rules_desired_replicas", "component" => label),
             config,
         })
+    }
+
+    /// Listeners called with every decision that changes the count.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use resilience_scaling::rules::{RuleDecision, RuleEngine};
+    /// let mut e = RuleEngine::from_yaml("min_replicas: 2\nmax_replicas: 5").unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// e.listeners().add_fn(move |d: &RuleDecision| sink.lock().unwrap().push(d.replicas));
+    /// e.evaluate(Instant::now(), 0, &[]);
+    /// assert_eq!(*seen.lock().unwrap(), vec![2]);
+    /// ```
+    pub fn listeners(&self) -> &Listeners<RuleDecision> {
+        &self.listeners
     }
 
     /// The policy.
@@ -402,12 +422,7 @@ impl RuleEngine {
 
     fn offset(&mut self, at: Instant) -> i64 {
         let origin = *self.origin.get_or_insert(at);
-        let t = if at >= origin {
-            i64::try_from(at.duration_since(origin).as_nanos()).unwrap_or(i64::MAX)
-        } else {
-            -i64::try_from(origin.duration_since(at).as_nanos()).unwrap_or(i64::MAX)
-        };
-        let t = t.max(self.last_now);
+        let t = crate::hpa::signed_nanos(origin, at).max(self.last_now);
         self.last_now = t;
         t
     }
@@ -557,6 +572,9 @@ impl RuleEngine {
             self.m_down.increment(1);
         }
         self.m_desired.set(f64::from(decision.replicas));
+        if decision.replicas != current {
+            self.listeners.emit_with(|| decision.clone());
+        }
         decision
     }
 

@@ -122,6 +122,17 @@ fn config_errors() {
 
 proptest! {
     #[test]
+    fn no_panic_at_any_time(times in prop::collection::vec(any::<i64>(), 1..20), load in 0.0f64..1e9) {
+        let mut p = Predictor::from_yaml("capacity_per_replica: 1\nmin_replicas: 0\nmax_replicas: 10\nmin_history: 1h\nlookback: 1day").unwrap();
+        for t in times {
+            p.observe(UtcTime::from_unix(t), load);
+            if let Some(d) = p.recommend(UtcTime::from_unix(t)) {
+                prop_assert!(d.replicas <= 10);
+            }
+        }
+    }
+
+    #[test]
     fn recommendations_stay_in_bounds(loads in prop::collection::vec(0.0f64..1e6, 10..400), step in 60i64..3600, min in 0u32..5, span in 0u32..50) {
         let mut p = Predictor::from_yaml(&format!(
             "capacity_per_replica: 10\nmin_replicas: {min}\nmax_replicas: {}\nmin_history: 1h\nlookback: 1day",

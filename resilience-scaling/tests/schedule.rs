@@ -97,6 +97,17 @@ proptest! {
     }
 
     #[test]
+    fn no_panic_at_any_time(secs in any::<i64>(), reactive in any::<u32>()) {
+        let mut s = Schedule::from_yaml(
+            "reference_capacity: 10\ndaily: [{at: '06:00', percent: 50}]\ncron: [{start: '*/5 * * * *', duration: 1m, replicas: 9}, {start: '0 8 * * 1', end: '0 9 * * 1', replicas: 7}]",
+        ).unwrap();
+        let t = UtcTime::from_unix(secs);
+        let _ = t.to_string();
+        let d = s.apply(t, reactive);
+        prop_assert!(d.replicas >= reactive);
+    }
+
+    #[test]
     fn apply_is_the_max_of_floor_and_reactive(secs in 0i64..4_000_000_000, reactive in 0u32..300) {
         let mut s = Schedule::from_yaml(include_str!("../presets/gpu-pool-schedule.yaml")).unwrap();
         let t = UtcTime::from_unix(secs);

@@ -159,7 +159,7 @@ impl Cron {
         let day0 = t.days();
         let mut limit = t.hour() * 60 + t.minute();
         for back in 0..(5 * 366) {
-            let day = day0 - back;
+            let day = day0.checked_sub(back)?;
             if self.day_matches(day) {
                 let mut h = (limit / 60) as i64;
                 let mut max_min = (limit % 60) as i64;
@@ -168,7 +168,9 @@ impl Cron {
                         let mut m = max_min;
                         while m >= 0 {
                             if self.minutes & (1 << m) != 0 {
-                                return Some(UtcTime::from_unix(day * 86_400 + h * 3600 + m * 60));
+                                let secs =
+                                    day.checked_mul(86_400)?.checked_add(h * 3600 + m * 60)?;
+                                return Some(UtcTime::from_unix(secs));
                             }
                             m -= 1;
                         }

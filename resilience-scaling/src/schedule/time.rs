@@ -30,7 +30,8 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Civil date of days since 1970-01-01.
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
+    // Clamp to about +-25 billion years so the arithmetic cannot overflow.
+    let z = z.clamp(-9_000_000_000_000, 9_000_000_000_000) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;

@@ -318,7 +318,7 @@ impl Simulator {
     pub fn run<P: Policy + ?Sized>(&self, trace: &Trace, policy: &mut P) -> Report {
         let c = &self.config;
         let dt = trace.step.as_secs_f64().max(1e-3);
-        let step_secs = trace.step.as_secs().max(1) as i64;
+        let step_secs = i64::try_from(trace.step.as_secs().max(1)).unwrap_or(i64::MAX);
         let sub_second = trace.step < Duration::from_secs(1);
         let cap_per = c.capacity_per_replica;
         let decide_every = ((c.decision_interval.as_secs_f64() / dt).round() as usize).max(1);
@@ -376,12 +376,14 @@ impl Simulator {
             r.replica_hours += f64::from(requested) * dt / 3600.0;
 
             if i % decide_every == 0 {
-                let offset = Duration::from_secs_f64(i as f64 * dt);
+                let offset = Duration::try_from_secs_f64(i as f64 * dt).unwrap_or(Duration::MAX);
                 let now = t0.checked_add(offset).unwrap_or(t0);
                 let wall = if sub_second {
-                    trace.start.add_secs(offset.as_secs() as i64)
+                    trace
+                        .start
+                        .add_secs(i64::try_from(offset.as_secs()).unwrap_or(i64::MAX))
                 } else {
-                    trace.start.add_secs(i as i64 * step_secs)
+                    trace.start.add_secs((i as i64).saturating_mul(step_secs))
                 };
                 let obs = Observation {
                     now,
@@ -424,7 +426,7 @@ impl Simulator {
                     });
                     if up {
                         r.scale_ups += 1;
-                        pending.push_back((i + delay_ticks, want - requested));
+                        pending.push_back((i.saturating_add(delay_ticks), want - requested));
                     } else {
                         r.scale_downs += 1;
                         let mut remove = requested - want;

@@ -202,6 +202,12 @@ pub struct LagScaler {
 
 impl LagScaler {
     /// Parses and validates a YAML configuration.
+    ///
+    /// ```
+    /// use resilience_scaling::lag::LagScaler;
+    /// let s = LagScaler::from_yaml(include_str!("../presets/consumer-lag.yaml")).unwrap();
+    /// assert_eq!(s.config().partitions, Some(16));
+    /// ```
     pub fn from_yaml(yaml: &str) -> Result<Self, ConfigError> {
         Self::new(config::from_yaml_str(yaml)?)
     }
@@ -291,6 +297,13 @@ impl LagScaler {
     }
 
     /// Decides the consumer count for `current` instances and a lag reading.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::lag::{LagReading, LagScaler};
+    /// let mut s = LagScaler::from_yaml("min_instances: 1\nmax_instances: 10\nlag_threshold: 1000").unwrap();
+    /// assert_eq!(s.evaluate(Instant::now(), 2, &LagReading::messages(4500)).replicas, 5);
+    /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, lag: &LagReading) -> LagDecision {
         let origin = *self.origin.get_or_insert(now);
         let t = now.saturating_duration_since(origin);

@@ -281,6 +281,14 @@ impl Predictor {
     /// Records a load sample (any rate, any unit matching
     /// `capacity_per_replica`). Samples older than the open interval are
     /// ignored; NaN and negative values are ignored.
+    ///
+    /// ```
+    /// use resilience_scaling::predictive::Predictor;
+    /// use resilience_scaling::schedule::UtcTime;
+    /// let mut p = Predictor::from_yaml("capacity_per_replica: 10\nmin_replicas: 1\nmax_replicas: 9").unwrap();
+    /// p.observe(UtcTime::from_unix(0), 42.0);
+    /// assert_eq!(p.seasonal_forecast(UtcTime::from_unix(86_400)), Some(42.0));
+    /// ```
     pub fn observe(&mut self, t: UtcTime, load: f64) {
         if !(load.is_finite() && load >= 0.0) {
             return;
@@ -370,6 +378,14 @@ impl Predictor {
 
     /// The recommendation at `now`; `None` until `min_history` of data
     /// exists. Recomputed once per interval.
+    ///
+    /// ```
+    /// use resilience_scaling::predictive::Predictor;
+    /// use resilience_scaling::schedule::UtcTime;
+    /// let mut p = Predictor::from_yaml("capacity_per_replica: 10\nmin_replicas: 1\nmax_replicas: 9").unwrap();
+    /// p.observe(UtcTime::from_unix(0), 42.0);
+    /// assert!(p.recommend(UtcTime::from_unix(60)).is_none()); // needs a day of history
+    /// ```
     pub fn recommend(&mut self, now: UtcTime) -> Option<PredictiveDecision> {
         let nb = now.unix().div_euclid(self.interval);
         if let Some((b, d)) = self.cache {

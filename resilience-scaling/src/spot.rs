@@ -308,6 +308,14 @@ impl SpotManager {
     }
 
     /// Plans every job on a node that will be preempted in `time_remaining`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_scaling::spot::{Priority, SpotManager};
+    /// let s = SpotManager::from_yaml(include_str!("../presets/spot.yaml")).unwrap();
+    /// let plans = s.on_preemption_warning(Duration::from_secs(30), &["train-7"]);
+    /// assert_eq!(plans[0].requeue, Priority::Urgent);
+    /// ```
     pub fn on_preemption_warning<J: Clone>(
         &self,
         time_remaining: Duration,

@@ -306,6 +306,12 @@ impl StepScaling {
     }
 
     /// The step containing a breach of `breach` (value − threshold).
+    ///
+    /// ```
+    /// use resilience_scaling::step::StepScaling;
+    /// let p = StepScaling::from_yaml("min_capacity: 1\nmax_capacity: 9\nadjustment_type: change_in_capacity\nalarm: {threshold: 50, comparison: greater_than}\nsteps: [{lower_bound: 0, upper_bound: 10, adjustment: 1}, {lower_bound: 10, adjustment: 3}]").unwrap();
+    /// assert_eq!(p.step_for(12.0), Some(1));
+    /// ```
     pub fn step_for(&self, breach: f64) -> Option<usize> {
         let above = breach >= 0.0;
         self.config.steps.iter().position(|s| {
@@ -320,6 +326,13 @@ impl StepScaling {
     }
 
     /// Evaluates the policy with the metric's current `value`.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::step::StepScaling;
+    /// let mut p = StepScaling::from_yaml("min_capacity: 1\nmax_capacity: 9\nadjustment_type: exact_capacity\nalarm: {threshold: 50, comparison: greater_than}\nsteps: [{lower_bound: 0, adjustment: 6}]").unwrap();
+    /// assert_eq!(p.evaluate(Instant::now(), 2, 70.0).replicas, 6);
+    /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, value: f64) -> StepDecision {
         let origin = *self.origin.get_or_insert(now);
         let t = now.saturating_duration_since(origin);

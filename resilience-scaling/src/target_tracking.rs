@@ -178,6 +178,14 @@ impl TargetTracking {
 
     /// Evaluates the policy with the metric's current `value` (NaN = missing:
     /// both alarms reset).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::target_tracking::{TargetTracking, TrackingAction};
+    /// let mut t = TargetTracking::from_yaml("min_capacity: 1\nmax_capacity: 9\ntarget_value: 50\nscale_out_after: 0s").unwrap();
+    /// let d = t.evaluate(Instant::now(), 2, 100.0);
+    /// assert_eq!((d.replicas, d.action), (4, TrackingAction::ScaleOut));
+    /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, value: f64) -> TrackingDecision {
         let origin = *self.origin.get_or_insert(now);
         let t = now.saturating_duration_since(origin);

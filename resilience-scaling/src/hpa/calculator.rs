@@ -266,6 +266,12 @@ fn ceil_to_u32(v: f64) -> u32 {
 
 impl ReplicaCalculator {
     /// Whether a usage ratio is close enough to 1.0 to leave the count alone.
+    ///
+    /// ```
+    /// use resilience_scaling::hpa::ReplicaCalculator;
+    /// let c = ReplicaCalculator::default();
+    /// assert!(c.within_tolerance(1.1) && c.within_tolerance(0.9) && !c.within_tolerance(1.11));
+    /// ```
     pub fn within_tolerance(&self, ratio: f64) -> bool {
         (1.0 - self.tolerance_down) <= ratio && ratio <= (1.0 + self.tolerance_up)
     }
@@ -578,6 +584,14 @@ impl ReplicaCalculator {
     }
 
     /// Pods that are Running with `Ready: True` (`getReadyPodsCount`).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::hpa::{PodInfo, PodPhase, ReplicaCalculator};
+    /// let mut pods = vec![PodInfo::ready("a", Instant::now()), PodInfo::ready("b", Instant::now())];
+    /// pods[1].phase = PodPhase::Pending;
+    /// assert_eq!(ReplicaCalculator::ready_pods(&pods).unwrap(), 1);
+    /// ```
     pub fn ready_pods(pods: &[PodInfo]) -> Result<u32, MetricError> {
         if pods.is_empty() {
             return Err(MetricError::NoPods);

@@ -333,6 +333,14 @@ impl Hpa {
 
     /// How many past recommendations the stabilization windows hold (after
     /// dropping dominated ones) and how many scale events are remembered.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::hpa::Hpa;
+    /// let mut hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
+    /// hpa.decide(Instant::now(), 20, 30);
+    /// assert_eq!(hpa.history_len(), (1, 1));
+    /// ```
     pub fn history_len(&self) -> (usize, usize) {
         (
             self.stabilizer.len(),

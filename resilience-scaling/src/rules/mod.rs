@@ -429,6 +429,16 @@ impl RuleEngine {
 
     /// Tells the engine that the count changed outside its decisions (a
     /// manual scale, another policy), so cooldowns start from `at`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_scaling::rules::{RuleEngine, RuleReason};
+    /// let mut e = RuleEngine::from_yaml("min_replicas: 1\nmax_replicas: 9\ncooldown: 1m\nscale_up: [{metric: q, above: 10}]").unwrap();
+    /// let t = Instant::now();
+    /// e.record_scaling(t, true); // someone scaled up by hand
+    /// let d = e.evaluate_named(t + Duration::from_secs(30), 3, &[("q", 50.0)]);
+    /// assert!(matches!(d.reason, RuleReason::CooldownUp { .. }));
+    /// ```
     pub fn record_scaling(&mut self, at: Instant, scaled_up: bool) {
         let t = self.offset(at);
         if scaled_up {
@@ -439,6 +449,16 @@ impl RuleEngine {
 
     /// Evaluates all rules at `now` for `current` replicas; `values[i]` is
     /// the value of `metrics()[i]` (NaN or absent = missing).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::rules::RuleEngine;
+    /// let mut e = RuleEngine::from_yaml("min_replicas: 1\nmax_replicas: 9\nscale_up: [{metric: q, above: 10, change: 3}]").unwrap();
+    /// let q = e.metric_index("q").unwrap();
+    /// let mut v = vec![f64::NAN; e.metrics().len()];
+    /// v[q] = 50.0;
+    /// assert_eq!(e.evaluate(Instant::now(), 2, &v).replicas, 5);
+    /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, values: &[f64]) -> RuleDecision {
         let t = self.offset(now);
         let capacity = f64::from(current) * self.capacity_per_replica;

@@ -383,6 +383,12 @@ impl Schedule {
     }
 
     /// The floor at `t` (recomputed at most once per minute).
+    ///
+    /// ```
+    /// use resilience_scaling::schedule::{Schedule, UtcTime};
+    /// let mut s = Schedule::from_yaml("daily: [{at: '08:00', replicas: 9}, {at: '20:00', replicas: 2}]").unwrap();
+    /// assert_eq!(s.floor_at(UtcTime::from_ymd_hms(2024, 1, 1, 7, 0, 0).unwrap()).replicas, 2);
+    /// ```
     pub fn floor_at(&mut self, t: UtcTime) -> Floor {
         let minute = t.unix().div_euclid(60);
         let daily_exact = self.daily.iter().any(|d| d.second % 60 != 0);
@@ -399,6 +405,13 @@ impl Schedule {
     }
 
     /// `max(reactive, floor)`, capped at `max_replicas` if set.
+    ///
+    /// ```
+    /// use resilience_scaling::schedule::{Schedule, UtcTime};
+    /// let mut s = Schedule::from_yaml("daily: [{at: '00:00', replicas: 4}]").unwrap();
+    /// let d = s.apply(UtcTime::from_unix(0), 3);
+    /// assert_eq!((d.replicas, d.schedule_won()), (4, true));
+    /// ```
     pub fn apply(&mut self, t: UtcTime, reactive: u32) -> ScheduledDecision {
         let floor = self.floor_at(t);
         let mut replicas = reactive.max(floor.replicas);

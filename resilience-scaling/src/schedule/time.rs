@@ -45,6 +45,11 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 impl UtcTime {
     /// From seconds since 1970-01-01T00:00:00Z.
+    ///
+    /// ```
+    /// use resilience_scaling::schedule::UtcTime;
+    /// assert_eq!(UtcTime::from_unix(86_400 + 3600).hour(), 1);
+    /// ```
     pub const fn from_unix(secs: i64) -> Self {
         UtcTime(secs)
     }

@@ -315,6 +315,14 @@ impl Simulator {
     }
 
     /// Replays `trace` through `policy`.
+    ///
+    /// ```
+    /// use resilience_scaling::sim::{FnPolicy, SimConfig, Simulator, Trace};
+    /// let trace = Trace::from_csv("0,3\n1,3\n").unwrap();
+    /// let r = Simulator::new(SimConfig { initial_replicas: 3, ..SimConfig::default() })
+    ///     .run(&trace, &mut FnPolicy::new("keep", |o| o.requested_replicas));
+    /// assert_eq!((r.ticks, r.shortfall, r.events.len()), (2, 0.0, 0));
+    /// ```
     pub fn run<P: Policy + ?Sized>(&self, trace: &Trace, policy: &mut P) -> Report {
         let c = &self.config;
         let dt = trace.step.as_secs_f64().max(1e-3);

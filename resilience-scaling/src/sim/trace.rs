@@ -175,6 +175,15 @@ fn gaussian(rng: &mut StdRng) -> f64 {
 impl Trace {
     /// Generates a trace. Steps below 1 ms are raised to 1 ms; the length
     /// is capped at 100 million ticks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_scaling::sim::{Trace, TraceSpec};
+    /// let spec = TraceSpec { duration: Duration::from_secs(3600), step: Duration::from_secs(60), noise: 0.0, ..TraceSpec::default() };
+    /// let t = Trace::generate(&spec);
+    /// assert_eq!(t.demand.len(), 60);
+    /// assert!(t.demand[0] < 15.0); // midnight: near the base of 10
+    /// ```
     pub fn generate(spec: &TraceSpec) -> Trace {
         let step = spec.step.max(Duration::from_millis(1));
         let n = (spec.duration.as_secs_f64() / step.as_secs_f64()).min(1e8) as usize;
@@ -237,6 +246,12 @@ impl Trace {
     /// Parses `unix_seconds,demand` rows (a header line is allowed; `#`
     /// comments and blank lines are skipped). Rows must be evenly spaced
     /// and in order.
+    ///
+    /// ```
+    /// use resilience_scaling::sim::{SimError, Trace};
+    /// let err = Trace::from_csv("0,1\n60,x\n").unwrap_err();
+    /// assert!(matches!(err, SimError::Csv { line: 2, .. }));
+    /// ```
     pub fn from_csv(text: &str) -> Result<Trace, SimError> {
         let mut rows: Vec<(usize, i64, f64)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -310,6 +325,12 @@ impl Trace {
     }
 
     /// The trace as CSV (`unix_seconds,demand`), whole-second steps.
+    ///
+    /// ```
+    /// use resilience_scaling::sim::Trace;
+    /// let t = Trace::from_csv("100,1.5\n110,2\n").unwrap();
+    /// assert_eq!(t.to_csv(), "unix_seconds,demand\n100,1.5\n110,2\n");
+    /// ```
     pub fn to_csv(&self) -> String {
         let step = self.step.as_secs().max(1) as i64;
         let mut out = String::from("unix_seconds,demand\n");

@@ -1226,3 +1226,234 @@ spec:
     let err = h.evaluate(t, 5, &snap).unwrap_err();
     assert!(err.to_string().contains("1 invalid out of 2"), "{err}");
 }
+
+/// One `replica_calculator_test.go` case: pods (readiness, phase, deletion),
+/// per-pod levels in milli-units, target, current and expected replicas.
+struct CalcCase {
+    name: &'static str,
+    current: u32,
+    ready: Vec<bool>,
+    phase: Vec<PodPhase>,
+    deleting: Vec<bool>,
+    requests: Vec<f64>,
+    levels: Vec<i64>,
+    target: u32,
+    expected: u32,
+    utilization: i64,
+}
+
+fn calc_case(
+    name: &'static str,
+    current: u32,
+    levels: &[i64],
+    target: u32,
+    expected: u32,
+    utilization: i64,
+) -> CalcCase {
+    CalcCase {
+        name,
+        current,
+        ready: vec![],
+        phase: vec![],
+        deleting: vec![],
+        requests: vec![],
+        levels: levels.to_vec(),
+        target,
+        expected,
+        utilization,
+    }
+}
+
+#[test]
+fn replica_calculator_resource_cases() {
+    use PodPhase::{Failed, Pending, Running};
+    let cases = vec![
+        calc_case("ScaleUp", 3, &[300, 500, 700], 30, 5, 50),
+        CalcCase {
+            ready: vec![false, true, true],
+            ..calc_case("ScaleUpUnreadyLessScale", 3, &[300, 500, 700], 30, 4, 60)
+        },
+        CalcCase {
+            ready: vec![true, false, false],
+            ..calc_case("ScaleUpUnreadyNoScale", 3, &[400, 500, 700], 30, 3, 40)
+        },
+        CalcCase {
+            phase: vec![Running, Running, Failed, Failed],
+            ..calc_case("ScaleUpIgnoresFailedPods", 2, &[500, 700], 30, 4, 60)
+        },
+        CalcCase {
+            deleting: vec![false, false, true, true],
+            ..calc_case("ScaleUpIgnoresDeletionPods", 2, &[500, 700], 30, 4, 60)
+        },
+        calc_case("ScaleDown", 5, &[100, 300, 500, 250, 250], 50, 3, 28),
+        CalcCase {
+            ready: vec![true, true, true, false, false],
+            ..calc_case(
+                "ScaleDownIncludeUnreadyPods",
+                5,
+                &[100, 300, 500, 250, 250],
+                50,
+                2,
+                30,
+            )
+        },
+        CalcCase {
+            ready: vec![true, false, false, false, false],
+            phase: vec![Running, Pending, Pending, Pending, Pending],
+            ..calc_case("ScaleDownExcludeUnscheduledPods", 5, &[100], 50, 1, 10)
+        },
+        CalcCase {
+            ready: vec![true, true, true, true, true, false, false],
+            phase: vec![Running, Running, Running, Running, Running, Failed, Failed],
+            ..calc_case(
+                "ScaleDownIgnoresFailedPods",
+                5,
+                &[100, 300, 500, 250, 250],
+                50,
+                3,
+                28,
+            )
+        },
+        CalcCase {
+            ready: vec![true, true, true, true, true, false, false],
+            deleting: vec![false, false, false, false, false, true, true],
+            ..calc_case(
+                "ScaleDownIgnoresDeletionPods",
+                5,
+                &[100, 300, 500, 250, 250],
+                50,
+                3,
+                28,
+            )
+        },
+        CalcCase {
+            requests: vec![0.9, 1.0, 1.1],
+            ..calc_case("Tolerance", 3, &[1010, 1030, 1020], 100, 3, 102)
+        },
+        CalcCase {
+            requests: vec![1.0; 4],
+            ..calc_case(
+                "SuperfluousMetrics",
+                4,
+                &[4000, 9500, 3000, 7000, 3200, 2000],
+                100,
+                24,
+                587,
+            )
+        },
+        CalcCase {
+            requests: vec![1.0; 4],
+            ..calc_case("MissingMetrics", 4, &[400, 95], 100, 3, 24)
+        },
+        CalcCase {
+            requests: vec![1.0; 2],
+            ..calc_case("MissingMetricsNoChangeEq", 2, &[1000], 100, 2, 100)
+        },
+        CalcCase {
+            requests: vec![1.0; 2],
+            ..calc_case("MissingMetricsNoChangeGt", 2, &[1900], 100, 2, 190)
+        },
+        CalcCase {
+            requests: vec![1.0; 2],
+            ..calc_case("MissingMetricsNoChangeLt", 2, &[600], 100, 2, 60)
+        },
+        CalcCase {
+            ready: vec![false, true, true],
+            requests: vec![1.0; 3],
+            ..calc_case("MissingMetricsUnreadyChange", 3, &[100, 450], 50, 3, 45)
+        },
+    ];
+    let t = now();
+    let start = t - Duration::from_secs(3600);
+    for c in cases {
+        let n = if c.requests.is_empty() {
+            c.levels
+                .len()
+                .max(c.ready.len())
+                .max(c.phase.len())
+                .max(c.deleting.len())
+        } else {
+            c.requests.len()
+        };
+        let pods: Vec<PodInfo> = (0..n)
+            .map(|i| {
+                let mut p = PodInfo::ready(format!("p{i}"), start)
+                    .with_request("cpu", c.requests.get(i).copied().unwrap_or(1.0));
+                if let Some(false) = c.ready.get(i) {
+                    p.ready = Some(ReadyCondition {
+                        ready: false,
+                        last_transition: start,
+                    });
+                }
+                if let Some(ph) = c.phase.get(i) {
+                    p.phase = *ph;
+                }
+                p.deleting = c.deleting.get(i).copied().unwrap_or(false);
+                p
+            })
+            .collect();
+        let s = samples(&levels(&c.levels), t);
+        let got = ReplicaCalculator::default()
+            .resource_utilization(t, c.current, c.target, &pods, &s, "cpu", true)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        assert_eq!(
+            (got.replicas, got.usage),
+            (c.expected, c.utilization),
+            "{}",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn replica_calculator_metric_cases() {
+    let t = now();
+    let c = ReplicaCalculator::default();
+    let ps = |n| pods(n, t);
+    // Pods metrics (milli-units).
+    let plain = |current, lv: &[i64], target, n| {
+        c.plain_metric(t, current, target, &ps(n), &samples(&levels(lv), t), false)
+            .unwrap()
+    };
+    assert_eq!(plain(3, &[20_000, 10_000, 30_000], 15_000, 3).replicas, 4); // ScaleUpCM
+    assert_eq!(plain(5, &[12_000; 5], 20_000, 5).replicas, 3); // ScaleDownCM
+    let tol = plain(3, &[20_000, 21_000, 21_000], 20_000, 3);
+    assert_eq!((tol.replicas, tol.usage), (3, 20_666)); // ToleranceCM
+                                                        // Object Value.
+    assert_eq!(
+        c.value_metric(5, 12_000, 20_000, &ps(5)).unwrap().replicas,
+        3
+    ); // ScaleDownCMObject
+    assert_eq!(
+        c.value_metric(3, 20_666, 20_000, &ps(3)).unwrap().replicas,
+        3
+    ); // ToleranceCMObject
+       // Object AverageValue.
+    let p = c.average_value_metric(5, 6_000, 2_000);
+    assert_eq!((p.replicas, p.usage), (3, 1_200)); // ScaleDownPerPodCMObject
+    let p = c.average_value_metric(4, 20_166, 5_000);
+    assert_eq!((p.replicas, p.usage), (4, 5_042)); // TolerancePerPodCMObject
+                                                   // External Value: only ready pods count.
+    let mut unready = ps(3);
+    for i in [0, 2] {
+        unready[i].ready = Some(ReadyCondition {
+            ready: false,
+            last_transition: t,
+        });
+    }
+    assert_eq!(
+        c.value_metric(3, 8_600, 4_400, &unready).unwrap().replicas,
+        2
+    ); // ScaleUpCMExternalIgnoresUnreadyPods
+    assert_eq!(
+        c.value_metric(5, 8_600, 14_334, &ps(5)).unwrap().replicas,
+        3
+    ); // ScaleDownCMExternal
+    assert_eq!(c.value_metric(3, 8_600, 8_888, &ps(3)).unwrap().replicas, 3); // ToleranceCMExternal
+                                                                              // External AverageValue.
+    let p = c.average_value_metric(3, 8_600, 2_150);
+    assert_eq!((p.replicas, p.usage), (4, 2_867)); // ScaleUpPerPodCMExternal
+    let p = c.average_value_metric(5, 8_600, 2_867);
+    assert_eq!((p.replicas, p.usage), (3, 1_720)); // ScaleDownPerPodCMExternal
+    assert_eq!(c.average_value_metric(3, 8_600, 2_900).replicas, 3); // TolerancePerPodCMExternal
+}

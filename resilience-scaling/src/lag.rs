@@ -28,11 +28,28 @@
 //! assert_eq!(d.replicas, 16);
 //! # Ok::<(), resilience_core::config::ConfigError>(())
 //! ```
+//!
+//! ## Metrics and events
+//!
+//! Decisions that change the count go to the listeners (`listeners()`).
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `resilience_lag_scale_events_total` | counter | `scaler`, `direction` |
+//! | `resilience_lag_desired_replicas` | gauge | `scaler` |
 
 use std::time::{Duration, Instant};
 
 use resilience_core::config::{self, ConfigError};
 use serde::{Deserialize, Serialize};
+
+use resilience_core::events::Listeners;
+
+use crate::observe::ScaleMetrics;
+
+fn default_lag_name() -> String {
+    "default".to_string()
+}
 
 /// A lag threshold in seconds, as the seeds write it.
 ///
@@ -59,6 +76,9 @@ pub struct LagSeconds {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LagScalerConfig {
+    /// Name, used as the `scaler` metrics label (default `default`).
+    #[serde(default = "default_lag_name")]
+    pub name: String,
     /// Lower bound; 0 allows scaling to zero.
     pub min_instances: u32,
     /// Upper bound.
@@ -192,8 +212,10 @@ pub struct LagDecision {
 }
 
 /// The consumer-lag scaler. See the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LagScaler {
+    listeners: Listeners<LagDecision>,
+    metrics: ScaleMetrics,
     config: LagScalerConfig,
     origin: Option<Instant>,
     inactive_since: Option<Duration>,
@@ -284,6 +306,13 @@ impl LagScaler {
             ));
         }
         Ok(LagScaler {
+            listeners: Listeners::new(),
+            metrics: ScaleMetrics::new(
+                "resilience_lag_scale_events_total",
+                "resilience_lag_desired_replicas",
+                "scaler",
+                &config.name,
+            ),
             config,
             origin: None,
             inactive_since: None,
@@ -305,6 +334,33 @@ impl LagScaler {
     /// assert_eq!(s.evaluate(Instant::now(), 2, &LagReading::messages(4500)).replicas, 5);
     /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, lag: &LagReading) -> LagDecision {
+        let d = self.evaluate_inner(now, current, lag);
+        self.metrics.record(current, d.replicas);
+        if d.replicas != current {
+            self.listeners.emit_with(|| d);
+        }
+        d
+    }
+
+    /// Listeners called with every decision that changes the count.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use resilience_scaling::lag::{LagDecision, LagReading, LagScaler};
+    /// let mut s = LagScaler::from_yaml("min_instances: 1\nmax_instances: 10\nlag_threshold: 100").unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// s.listeners().add_fn(move |d: &LagDecision| sink.lock().unwrap().push(d.replicas));
+    /// s.evaluate(Instant::now(), 2, &LagReading::messages(450));
+    /// assert_eq!(seen.lock().unwrap().len(), 1);
+    /// ```
+    pub fn listeners(&self) -> &Listeners<LagDecision> {
+        &self.listeners
+    }
+
+    /// The decision itself; `evaluate` adds metrics and events.
+    fn evaluate_inner(&mut self, now: Instant, current: u32, lag: &LagReading) -> LagDecision {
         let origin = *self.origin.get_or_insert(now);
         let t = now.saturating_duration_since(origin);
         let c = &self.config;

@@ -74,6 +74,7 @@ pub mod actuator;
 pub mod distribution;
 pub mod hpa;
 pub mod lag;
+mod observe;
 pub mod predictive;
 pub mod rules;
 pub mod schedule;

@@ -34,11 +34,28 @@
 //! assert_eq!((d.replicas, d.step), (13, Some(1)));
 //! # Ok::<(), resilience_core::config::ConfigError>(())
 //! ```
+//!
+//! ## Metrics and events
+//!
+//! Decisions that change the count go to the listeners (`listeners()`).
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `resilience_step_scale_events_total` | counter | `policy`, `direction` |
+//! | `resilience_step_desired_replicas` | gauge | `policy` |
 
 use std::time::{Duration, Instant};
 
 use resilience_core::config::{self, ConfigError};
 use serde::{Deserialize, Serialize};
+
+use resilience_core::events::Listeners;
+
+use crate::observe::ScaleMetrics;
+
+fn default_step_name() -> String {
+    "default".to_string()
+}
 
 /// How an adjustment changes the capacity.
 ///
@@ -147,6 +164,9 @@ pub struct StepAdjustment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepScalingConfig {
+    /// Name, used as the `policy` metrics label (default `default`).
+    #[serde(default = "default_step_name")]
+    pub name: String,
     /// Lower bound.
     pub min_capacity: u32,
     /// Upper bound.
@@ -219,8 +239,10 @@ pub struct StepDecision {
 }
 
 /// A step-scaling policy with its alarm state. See the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StepScaling {
+    listeners: Listeners<StepDecision>,
+    metrics: ScaleMetrics,
     config: StepScalingConfig,
     origin: Option<Instant>,
     breach_since: Option<Duration>,
@@ -293,6 +315,13 @@ impl StepScaling {
             }
         }
         Ok(StepScaling {
+            listeners: Listeners::new(),
+            metrics: ScaleMetrics::new(
+                "resilience_step_scale_events_total",
+                "resilience_step_desired_replicas",
+                "policy",
+                &config.name,
+            ),
             config,
             origin: None,
             breach_since: None,
@@ -334,6 +363,33 @@ impl StepScaling {
     /// assert_eq!(p.evaluate(Instant::now(), 2, 70.0).replicas, 6);
     /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, value: f64) -> StepDecision {
+        let d = self.evaluate_inner(now, current, value);
+        self.metrics.record(current, d.replicas);
+        if d.replicas != current {
+            self.listeners.emit_with(|| d);
+        }
+        d
+    }
+
+    /// Listeners called with every decision that changes the count.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use resilience_scaling::step::{StepDecision, StepScaling};
+    /// let mut s = StepScaling::from_yaml("min_capacity: 1\nmax_capacity: 9\nadjustment_type: change_in_capacity\nalarm: {threshold: 50, comparison: greater_than}\nsteps: [{lower_bound: 0, adjustment: 2}]").unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// s.listeners().add_fn(move |d: &StepDecision| sink.lock().unwrap().push(d.replicas));
+    /// s.evaluate(Instant::now(), 2, 80.0);
+    /// assert_eq!(seen.lock().unwrap().len(), 1);
+    /// ```
+    pub fn listeners(&self) -> &Listeners<StepDecision> {
+        &self.listeners
+    }
+
+    /// The decision itself; `evaluate` adds metrics and events.
+    fn evaluate_inner(&mut self, now: Instant, current: u32, value: f64) -> StepDecision {
         let origin = *self.origin.get_or_insert(now);
         let t = now.saturating_duration_since(origin);
         let cfg = &self.config;

@@ -28,11 +28,28 @@
 //! assert_eq!(d.replicas, 16); // ceil(10 * 80 / 50)
 //! # Ok::<(), resilience_core::config::ConfigError>(())
 //! ```
+//!
+//! ## Metrics and events
+//!
+//! Decisions that change the count go to the listeners (`listeners()`).
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `resilience_target_tracking_scale_events_total` | counter | `policy`, `direction` |
+//! | `resilience_target_tracking_desired_replicas` | gauge | `policy` |
 
 use std::time::{Duration, Instant};
 
 use resilience_core::config::{self, ConfigError};
 use serde::{Deserialize, Serialize};
+
+use resilience_core::events::Listeners;
+
+use crate::observe::ScaleMetrics;
+
+fn default_tt_name() -> String {
+    "default".to_string()
+}
 
 /// Target tracking configuration (AWS defaults).
 ///
@@ -45,6 +62,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetTrackingConfig {
+    /// Name, used as the `policy` metrics label (default `default`).
+    #[serde(default = "default_tt_name")]
+    pub name: String,
     /// Lower bound.
     pub min_capacity: u32,
     /// Upper bound.
@@ -121,8 +141,10 @@ pub enum TrackingAction {
 }
 
 /// A target-tracking policy with its alarm state. See the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TargetTracking {
+    listeners: Listeners<TrackingDecision>,
+    metrics: ScaleMetrics,
     config: TargetTrackingConfig,
     origin: Option<Instant>,
     high_since: Option<Duration>,
@@ -162,6 +184,13 @@ impl TargetTracking {
         }
         config::check_fraction("scale_in_ratio", config.scale_in_ratio)?;
         Ok(TargetTracking {
+            listeners: Listeners::new(),
+            metrics: ScaleMetrics::new(
+                "resilience_target_tracking_scale_events_total",
+                "resilience_target_tracking_desired_replicas",
+                "policy",
+                &config.name,
+            ),
             config,
             origin: None,
             high_since: None,
@@ -187,6 +216,33 @@ impl TargetTracking {
     /// assert_eq!((d.replicas, d.action), (4, TrackingAction::ScaleOut));
     /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, value: f64) -> TrackingDecision {
+        let d = self.evaluate_inner(now, current, value);
+        self.metrics.record(current, d.replicas);
+        if d.replicas != current {
+            self.listeners.emit_with(|| d);
+        }
+        d
+    }
+
+    /// Listeners called with every decision that changes the count.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use resilience_scaling::target_tracking::{TargetTracking, TrackingDecision};
+    /// let mut s = TargetTracking::from_yaml("min_capacity: 1\nmax_capacity: 9\ntarget_value: 50\nscale_out_after: 0s").unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// s.listeners().add_fn(move |d: &TrackingDecision| sink.lock().unwrap().push(d.replicas));
+    /// s.evaluate(Instant::now(), 2, 100.0);
+    /// assert_eq!(seen.lock().unwrap().len(), 1);
+    /// ```
+    pub fn listeners(&self) -> &Listeners<TrackingDecision> {
+        &self.listeners
+    }
+
+    /// The decision itself; `evaluate` adds metrics and events.
+    fn evaluate_inner(&mut self, now: Instant, current: u32, value: f64) -> TrackingDecision {
         let origin = *self.origin.get_or_insert(now);
         let t = now.saturating_duration_since(origin);
         let c = &self.config;

@@ -375,7 +375,8 @@ impl SpotManager {
     }
 
     /// The hourly cost check: above the limit, keep only the spot nodes that
-    /// fit `cost_target_fraction × limit` after the on-demand spend.
+    /// fit `cost_target_fraction × limit` after the on-demand spend. A NaN
+    /// budget or hours, an infinite budget or no hours left means no cap.
     ///
     /// ```
     /// use resilience_scaling::spot::{CostInput, SpotManager};
@@ -389,12 +390,13 @@ impl SpotManager {
     /// ```
     pub fn cost_control(&self, input: &CostInput) -> CostDecision {
         let rate = input.hourly_rate();
-        let limit = if input.hours_remaining > 0.0 && input.budget_remaining.is_finite() {
-            (input.budget_remaining / input.hours_remaining).max(0.0)
-        } else if input.hours_remaining <= 0.0 {
+        // Without a usable budget or time left there is no cap to enforce:
+        // never cut capacity on input that cannot be computed with.
+        let (b, h) = (input.budget_remaining, input.hours_remaining);
+        let limit = if b.is_nan() || h.is_nan() || h <= 0.0 || b == f64::INFINITY {
             f64::INFINITY
         } else {
-            0.0
+            (b / h).max(0.0)
         };
         if rate.is_nan() || rate <= limit {
             return CostDecision {

@@ -39,6 +39,29 @@ fn within_budget_keeps_spot() {
 }
 
 #[test]
+fn unusable_budget_inputs_never_cut_capacity() {
+    for (budget, hours) in [
+        (f64::NAN, 10.0),
+        (100.0, f64::NAN),
+        (f64::INFINITY, 10.0),
+        (100.0, 0.0),
+    ] {
+        let d = mgr().cost_control(&CostInput {
+            budget_remaining: budget,
+            hours_remaining: hours,
+            on_demand_nodes: 3,
+            on_demand_price: 3.0,
+            spot_nodes: 50,
+            spot_price: 1.0,
+        });
+        assert!(
+            !d.over_budget && d.spot_nodes == 50,
+            "{budget} {hours}: {d:?}"
+        );
+    }
+}
+
+#[test]
 fn no_eligible_pool_leaves_nodes_unplaced() {
     let q = SpotQuote {
         instance_type: "a100".into(),

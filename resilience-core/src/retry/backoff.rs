@@ -421,22 +421,38 @@ impl Backoff {
             BackoffKind::Linear { .. } => self
                 .initial_ns
                 .saturating_add(self.step_ns.saturating_mul(u64::from(n - 1))),
-            BackoffKind::Exponential { base } => {
-                let exp = i32::try_from(n - 1).unwrap_or(i32::MAX);
-                let v = self.initial_ns as f64 * base.powi(exp);
-                // `base` >= 1 and finite, so `v` is >= 0 or +inf (never NaN
-                // unless initial is 0 and the power is inf: 0 * inf).
-                if v.is_nan() {
-                    0
-                } else if v >= self.max_ns as f64 {
-                    self.max_ns
-                } else {
-                    v.round() as u64
-                }
-            }
+            BackoffKind::Exponential { base } => self.exponential_nanos(*base, n),
             BackoffKind::Custom(f) => duration_nanos((f.0)(n)),
         };
         raw.min(self.max_ns)
+    }
+
+    /// `initial · base^(n−1)` in nanoseconds, saturating (the caller caps).
+    ///
+    /// Whole-number bases (2, 3, ...) use exact integer arithmetic. Other
+    /// bases compute the growth `initial · (base^(n−1) − 1)` in floating
+    /// point and add it to the exact `initial`, so retry 1 is always exactly
+    /// `initial` and later delays are within a rounding error of the ideal.
+    #[inline]
+    fn exponential_nanos(&self, base: f64, n: u32) -> u64 {
+        let initial = self.initial_ns;
+        if n <= 1 || initial == 0 || base == 1.0 {
+            return initial;
+        }
+        let exp = n - 1;
+        if base.fract() == 0.0 && base <= f64::from(u32::MAX) {
+            // `base` is a whole number in [2, u32::MAX]: exact.
+            let b = base as u64;
+            return b
+                .checked_pow(exp)
+                .and_then(|m| initial.checked_mul(m))
+                .unwrap_or(u64::MAX);
+        }
+        let m = base.powi(i32::try_from(exp).unwrap_or(i32::MAX));
+        // base > 1 and finite, so m > 1 or +inf; `as` saturates +inf and
+        // anything above u64::MAX to u64::MAX.
+        let growth = (initial as f64 * (m - 1.0)).round();
+        initial.saturating_add(growth as u64)
     }
 
     /// The delays between attempts, jittered with the thread-local RNG.

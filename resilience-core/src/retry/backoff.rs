@@ -183,8 +183,8 @@ impl fmt::Debug for CustomDelay {
 /// ).unwrap_err();
 /// assert!(err.to_string().contains("`base`"));
 /// ```
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawBackoff", into = "RawBackoff")]
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawBackoff")]
 pub struct Backoff {
     kind: BackoffKind,
     initial: Duration,
@@ -440,6 +440,14 @@ impl Backoff {
             return initial;
         }
         let exp = n - 1;
+        if base == 2.0 {
+            // The common case: a shift, saturating when bits would be lost.
+            return if exp < 64 && initial.leading_zeros() >= exp {
+                initial << exp
+            } else {
+                u64::MAX
+            };
+        }
         if base.fract() == 0.0 && base <= f64::from(u32::MAX) {
             // `base` is a whole number in [2, u32::MAX]: exact.
             let b = base as u64;
@@ -750,19 +758,18 @@ impl TryFrom<RawBackoff> for Backoff {
     }
 }
 
-/// Serialising a [`BackoffKind::Custom`] schedule is impossible (it is code,
-/// not data); it is written as `constant` with its bounds so that at least
-/// the bounds survive, and [`Backoff::is_serializable`] tells callers.
-impl From<Backoff> for RawBackoff {
-    fn from(b: Backoff) -> Self {
+impl RawBackoff {
+    /// The data form of a non-custom backoff.
+    fn from_backoff(b: &Backoff) -> Option<RawBackoff> {
         let (kind, base, step) = match b.kind {
-            BackoffKind::Constant | BackoffKind::Custom(_) => (RawKind::Constant, None, None),
+            BackoffKind::Custom(_) => return None,
+            BackoffKind::Constant => (RawKind::Constant, None, None),
             BackoffKind::Linear { step } => {
                 (RawKind::Linear, None, (step != b.initial).then_some(step))
             }
             BackoffKind::Exponential { base } => (RawKind::Exponential, Some(base), None),
         };
-        RawBackoff {
+        Some(RawBackoff {
             kind,
             initial: b.initial,
             max: Some(b.max),
@@ -770,6 +777,22 @@ impl From<Backoff> for RawBackoff {
             step,
             max_attempts: b.max_attempts,
             jitter: b.jitter,
+        })
+    }
+}
+
+/// Serialises to the config form. A [`BackoffKind::Custom`] schedule is
+/// code, not data: serialising it is an error (rather than writing
+/// something that would load as a different schedule);
+/// [`Backoff::is_serializable`] tells in advance.
+impl Serialize for Backoff {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match RawBackoff::from_backoff(self) {
+            Some(raw) => raw.serialize(serializer),
+            None => Err(serde::ser::Error::custom(
+                "a custom backoff is a function and cannot be written as config; \
+                 use kind constant, linear or exponential in configs",
+            )),
         }
     }
 }
@@ -1002,14 +1025,14 @@ mod tests {
     }
 
     #[test]
-    fn custom_serializes_as_bounds() {
+    fn custom_refuses_to_serialize() {
         let c = Backoff::builder(BackoffKind::custom(|_| Duration::from_secs(1)))
             .initial(Duration::from_secs(1))
             .max(Duration::from_secs(2))
             .build()
             .unwrap();
-        let text = serde_json::to_string(&c).unwrap();
-        assert!(text.contains(r#""kind":"constant""#), "{text}");
+        let err = serde_json::to_string(&c).unwrap_err();
+        assert!(err.to_string().contains("custom backoff"), "{err}");
         assert!(format!("{c:?}").contains("Custom"));
         assert_eq!(c, c.clone());
         let other = Backoff::builder(BackoffKind::custom(|_| Duration::from_secs(1)))

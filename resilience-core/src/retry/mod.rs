@@ -59,6 +59,19 @@
 //! sampling takes the caller's RNG; a seeded RNG reproduces a sequence
 //! exactly.
 //!
+//! # Configuration and validation
+//!
+//! Everything is serde data with human durations. A [`Backoff`] is
+//! validated while it is deserialised (serde `try_from` a raw form): a bad
+//! schedule (`base` below 1, `initial` above `max`, a `proportional` jitter
+//! outside `[0, 1]` or NaN, `max_attempts: 0`, a field that does not apply
+//! to the kind, an unknown field) fails to parse, with a message naming the
+//! field, so a `Backoff` value is always usable. The rest of a
+//! [`RetryConfig`] (deadline, budget) is checked by
+//! [`RetryPolicy::from_config`], which returns
+//! [`ConfigError`](crate::config::ConfigError) naming the field. Builders
+//! validate in `build()`.
+//!
 //! # Budgets
 //!
 //! Per-call limits do not stop a retry storm: when a dependency fails, every

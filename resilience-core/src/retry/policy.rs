@@ -606,6 +606,14 @@ impl RetryPolicy {
                 state.attempts = failed.saturating_add(1);
                 self.metrics.retries[failure.class.index()].increment(1);
                 self.metrics.delay.record(after.as_secs_f64());
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    policy = %self.name,
+                    attempt = failed,
+                    class = failure.class.as_str(),
+                    delay = ?after,
+                    "retrying"
+                );
                 self.listeners.emit_with(|| RetryEvent::Retry {
                     policy: self.name.clone(),
                     attempt: failed,
@@ -623,6 +631,14 @@ impl RetryPolicy {
                     self.metrics.budget_exhausted.increment(1);
                 }
                 self.metrics.attempts.record(f64::from(state.attempts));
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    policy = %self.name,
+                    attempts = state.attempts,
+                    class = failure.class.as_str(),
+                    reason = reason.as_str(),
+                    "giving up: {reason}"
+                );
                 self.listeners.emit_with(|| RetryEvent::GaveUp {
                     policy: self.name.clone(),
                     attempts: state.attempts,

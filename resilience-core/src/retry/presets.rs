@@ -101,31 +101,79 @@ fn exponential(retries: u32, initial: Duration, max: Duration, jitter: Jitter) -
 
 /// Seed 000, training job: 3 retries, 1 min → 15 min, exponential with
 /// (equal) jitter: 1 min, 2 min, 4 min before jitter.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::training_job();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(60));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(900));
+/// ```
 pub fn training_job() -> RetryConfig {
     exponential(3, MIN, 15 * MIN, Jitter::Equal)
 }
 
 /// Seed 000, generation batch: 2 retries, 30 s → 2 min, exponential.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::generation_batch();
+/// assert_eq!(c.backoff.max_attempts(), Some(3));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(30));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(120));
+/// ```
 pub fn generation_batch() -> RetryConfig {
     exponential(2, 30 * SEC, 2 * MIN, Jitter::None)
 }
 
 /// Seed 000, quality check: 2 retries, 1 min → 5 min, exponential.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::quality_check();
+/// assert_eq!(c.backoff.max_attempts(), Some(3));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(60));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(300));
+/// ```
 pub fn quality_check() -> RetryConfig {
     exponential(2, MIN, 5 * MIN, Jitter::None)
 }
 
 /// Seed 000, API calls: 3 retries, 1 s → 10 s, exponential.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::api_call();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(10));
+/// ```
 pub fn api_call() -> RetryConfig {
     exponential(3, SEC, 10 * SEC, Jitter::None)
 }
 
 /// Seed 000, DB transactions: 3 retries, 100 ms → 1 s, exponential.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::db_transaction();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(1));
+/// ```
 pub fn db_transaction() -> RetryConfig {
     exponential(3, 100 * MS, SEC, Jitter::None)
 }
 
 /// Seed 000, model load: 2 retries, 5 s → 30 s, linear (5 s, 10 s).
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::model_load();
+/// assert_eq!(c.backoff.max_attempts(), Some(3));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(5));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(30));
+/// ```
 pub fn model_load() -> RetryConfig {
     schedule(
         BackoffKind::Linear { step: 5 * SEC },
@@ -139,6 +187,14 @@ pub fn model_load() -> RetryConfig {
 /// Seed 000's `RetryWithBackoff` defaults: 3 retries, 1 s → 60 s, base 2,
 /// jitter `delay * (0.5 + random * 0.5)` (equal), retrying timeouts,
 /// transient errors and rate limiting.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::training_platform_default();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(60));
+/// ```
 pub fn training_platform_default() -> RetryConfig {
     let mut c = exponential(3, SEC, 60 * SEC, Jitter::Equal);
     c.retry_on = [
@@ -152,26 +208,66 @@ pub fn training_platform_default() -> RetryConfig {
 }
 
 /// Seed 001, API calls: 3 retries, 100 ms → 5 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::data_api_call();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(5));
+/// ```
 pub fn data_api_call() -> RetryConfig {
     exponential(3, 100 * MS, 5 * SEC, plus_10_percent())
 }
 
 /// Seed 001, DB queries: 5 retries, 50 ms → 10 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::db_query();
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(50));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(10));
+/// ```
 pub fn db_query() -> RetryConfig {
     exponential(5, 50 * MS, 10 * SEC, plus_10_percent())
 }
 
 /// Seed 001, LLM inference: 3 retries, 1 s → 30 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::llm_inference();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(30));
+/// ```
 pub fn llm_inference() -> RetryConfig {
     exponential(3, SEC, 30 * SEC, plus_10_percent())
 }
 
 /// Seed 001, CDC events: 10 retries, 100 ms → 60 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::cdc_event();
+/// assert_eq!(c.backoff.max_attempts(), Some(11));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(60));
+/// ```
 pub fn cdc_event() -> RetryConfig {
     exponential(10, 100 * MS, 60 * SEC, plus_10_percent())
 }
 
 /// Seed 001, file uploads: 5 retries, 500 ms → 30 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::file_upload();
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(500));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(30));
+/// ```
 pub fn file_upload() -> RetryConfig {
     exponential(5, 500 * MS, 30 * SEC, plus_10_percent())
 }
@@ -179,12 +275,28 @@ pub fn file_upload() -> RetryConfig {
 /// Seed 002's `RetryWithBackoff(max_retries=5)` (retrain requests to the
 /// training service): 5 attempts in all (4 retries), first wait
 /// `1 s · 2^1` = 2 s, cap 60 s, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::retrain_request();
+/// assert_eq!(c.backoff.max_attempts(), Some(5));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(2));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(60));
+/// ```
 pub fn retrain_request() -> RetryConfig {
     exponential(4, 2 * SEC, 60 * SEC, plus_10_percent())
 }
 
 /// Seed 003's in-flight request recovery: `MAX_RETRIES = 3`, backoff
 /// `min(30, 2^retry_count)` seconds = 2 s, 4 s, 8 s (cap 30 s).
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::inference_request_recovery();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(2));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(30));
+/// ```
 pub fn inference_request_recovery() -> RetryConfig {
     exponential(3, 2 * SEC, 30 * SEC, Jitter::None)
 }
@@ -192,6 +304,14 @@ pub fn inference_request_recovery() -> RetryConfig {
 /// Seed 004, idempotent operations (GET, metadata reads): 3 retries,
 /// 100 ms → 2 s, exponential (2x), 10% jitter, on 5xx, timeouts and
 /// connection errors.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::idempotent_request();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(2));
+/// ```
 pub fn idempotent_request() -> RetryConfig {
     let mut c = exponential(3, 100 * MS, 2 * SEC, plus_10_percent());
     c.retry_on = [
@@ -209,6 +329,14 @@ pub fn idempotent_request() -> RetryConfig {
 /// Seed 004, non-idempotent operations (POST, PUT, DELETE): one retry, and
 /// only on a connection error before the request was sent; never on 5xx.
 /// The seed gives no delay; 100 ms (the idempotent initial delay) is used.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::non_idempotent_request();
+/// assert_eq!(c.backoff.max_attempts(), Some(2));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_millis(100));
+/// ```
 pub fn non_idempotent_request() -> RetryConfig {
     let mut c = schedule(BackoffKind::Constant, 1, 100 * MS, 100 * MS, Jitter::None);
     c.idempotency = Idempotency::NonIdempotent;
@@ -221,6 +349,14 @@ pub fn non_idempotent_request() -> RetryConfig {
 /// (`connection_reset`, `connect_failed`); never on constraint violations or
 /// syntax errors. The seed names no cap: three doublings from 50 ms reach
 /// 200 ms, so the cap is 200 ms.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::database_operation();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(50));
+/// assert_eq!(c.backoff.max(), Duration::from_millis(200));
+/// ```
 pub fn database_operation() -> RetryConfig {
     let mut c = exponential(3, 50 * MS, 200 * MS, Jitter::None);
     c.retry_on = [
@@ -237,6 +373,14 @@ pub fn database_operation() -> RetryConfig {
 /// Seed 004, external calls (webhooks, outbound messages): 5 retries,
 /// 1 s → 5 min, exponential with (full) jitter; the seed sends exhausted
 /// work to a dead-letter queue (see [`crate::dead_letter`]).
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::retry::presets::external_call();
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(300));
+/// ```
 pub fn external_call() -> RetryConfig {
     exponential(5, SEC, 5 * MIN, Jitter::Full)
 }

@@ -1,0 +1,83 @@
+//! The retry decision path allocates nothing per call: `start`, `next` and
+//! `record_success` on a shared policy (with jitter from the thread RNG and
+//! a budget), and iterating a backoff's delays.
+//!
+//! Runs without the libtest harness (`harness = false`): the harness's own
+//! threads allocate at unpredictable moments (seen under load), and the
+//! allocator counters are process-wide.
+
+use std::alloc::System;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use resilience_core::clock::{Clock, ManualClock};
+use resilience_core::retry::{
+    Backoff, ErrorClass, Jitter, RatioBudget, RatioBudgetConfig, RetryPolicy, TokenBucketBudget,
+    TokenBucketConfig,
+};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+fn the_decision_path_does_not_allocate() {
+    let clock = ManualClock::new();
+    let backoff = Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1))
+        .unwrap()
+        .with_jitter(Jitter::Full);
+    let bucket = RetryPolicy::builder(backoff.clone())
+        .max_attempts(4)
+        .deadline(Duration::from_secs(60))
+        .budget(Arc::new(
+            TokenBucketBudget::new(TokenBucketConfig::default()).unwrap(),
+        ))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let ratio = RetryPolicy::builder(backoff.clone().with_jitter(Jitter::Decorrelated))
+        .max_attempts(4)
+        .budget(Arc::new(
+            RatioBudget::new(RatioBudgetConfig::default(), Arc::new(clock.clone())).unwrap(),
+        ))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+
+    let mut calls = |n: usize| {
+        let mut retries = 0;
+        for _ in 0..n {
+            for policy in [&bucket, &ratio] {
+                let now = clock.now();
+                let mut s = policy.start(now);
+                for _ in 0..3 {
+                    if policy
+                        .next(&mut s, now, ErrorClass::Transient.into())
+                        .is_retry()
+                    {
+                        retries += 1;
+                    }
+                }
+                policy.record_success(&s);
+            }
+            let total: Duration = backoff.delays_with_rng(&mut rng).take(10).sum();
+            assert!(total <= Duration::from_secs(10));
+            clock.advance(Duration::from_millis(1));
+        }
+        retries
+    };
+    // Warm up (the thread-local RNG is created on first use).
+    assert!(calls(10) > 0);
+    let region = Region::new(GLOBAL);
+    let retries = calls(1_000);
+    let stats = region.change();
+    assert!(retries > 1_000, "the loop did retry ({retries})");
+    assert_eq!(stats.allocations, 0, "{stats:?}");
+    assert_eq!(stats.reallocations, 0, "{stats:?}");
+}
+
+fn main() {
+    the_decision_path_does_not_allocate();
+    println!("retry_alloc: 1 passed, 0 failed");
+}

@@ -1,0 +1,247 @@
+//! The seeds' per-operation retry tables: the YAML file loads into exactly
+//! the documented constructors, and each preset behaves as its seed says.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use resilience_core::clock::ManualClock;
+use resilience_core::retry::presets::{self, RetryTable};
+use resilience_core::retry::{
+    BackoffKind, ErrorClass, GiveUpReason, Idempotency, Jitter, RetryConfig, RetryDecision,
+};
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+const MIN: Duration = Duration::from_secs(60);
+
+#[test]
+fn the_yaml_file_loads_into_the_documented_constructors() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/retry.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(text, presets::SEEDS_YAML, "SEEDS_YAML embeds the file");
+    let table = RetryTable::from_yaml_str(&text).unwrap();
+    let seeds = RetryTable::seeds();
+    assert_eq!(table.len(), presets::all().len());
+    for (name, config) in presets::all() {
+        assert_eq!(table.get(name), Some(&config), "{name}");
+    }
+    assert_eq!(table, seeds);
+    // Every entry builds a working policy.
+    let clock = Arc::new(ManualClock::new());
+    for name in table.names() {
+        let p = table.policy_with_clock(name, clock.clone()).unwrap();
+        assert_eq!(p.name(), name);
+    }
+}
+
+#[test]
+fn the_table_round_trips_through_yaml_and_json() {
+    let seeds = RetryTable::seeds();
+    let yaml = serde_norway::to_string(&seeds).unwrap();
+    assert_eq!(RetryTable::from_yaml_str(&yaml).unwrap(), seeds);
+    let json = serde_json::to_string(&seeds).unwrap();
+    assert_eq!(RetryTable::from_json_str(&json).unwrap(), seeds);
+}
+
+fn check(c: &RetryConfig, retries: u32, initial: Duration, max: Duration, jitter: Jitter) {
+    let b = &c.backoff;
+    assert_eq!(b.max_attempts(), Some(retries + 1));
+    assert_eq!(b.initial(), initial);
+    assert_eq!(b.max(), max);
+    assert_eq!(b.jitter(), jitter);
+}
+
+#[test]
+fn seed_000_training_platform_table() {
+    check(&presets::training_job(), 3, MIN, 15 * MIN, Jitter::Equal);
+    check(
+        &presets::generation_batch(),
+        2,
+        30 * SEC,
+        2 * MIN,
+        Jitter::None,
+    );
+    check(&presets::quality_check(), 2, MIN, 5 * MIN, Jitter::None);
+    check(&presets::api_call(), 3, SEC, 10 * SEC, Jitter::None);
+    check(&presets::db_transaction(), 3, 100 * MS, SEC, Jitter::None);
+    check(&presets::model_load(), 2, 5 * SEC, 30 * SEC, Jitter::None);
+    assert!(matches!(
+        presets::model_load().backoff.kind(),
+        BackoffKind::Linear { .. }
+    ));
+    let d = presets::training_platform_default();
+    check(&d, 3, SEC, 60 * SEC, Jitter::Equal);
+    assert!(!d.retry_on.contains(ErrorClass::ConnectionReset));
+    // Exponential schedules double: training job waits 1, 2, 4 minutes
+    // before jitter; equal jitter keeps each within [d/2, d].
+    let t = presets::training_job().backoff;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let waits: Vec<Duration> = t.delays_with_rng(&mut rng).collect();
+    assert_eq!(waits.len(), 3);
+    for (w, d) in waits.iter().zip([MIN, 2 * MIN, 4 * MIN]) {
+        assert!(*w >= d / 2 && *w <= d, "{w:?} vs {d:?}");
+    }
+    // Generation batch: 30s then 60s; quality check: 1 min then 2 min.
+    assert_eq!(
+        presets::generation_batch()
+            .backoff
+            .delays()
+            .collect::<Vec<_>>(),
+        [30 * SEC, MIN]
+    );
+    assert_eq!(
+        presets::quality_check()
+            .backoff
+            .delays()
+            .collect::<Vec<_>>(),
+        [MIN, 2 * MIN]
+    );
+    // API calls hit the 10s cap on the fourth retry if there were one.
+    assert_eq!(
+        presets::api_call().backoff.delays().collect::<Vec<_>>(),
+        [SEC, 2 * SEC, 4 * SEC]
+    );
+    assert_eq!(presets::api_call().backoff.delay(5), 10 * SEC);
+    assert_eq!(
+        presets::db_transaction()
+            .backoff
+            .delays()
+            .collect::<Vec<_>>(),
+        [100 * MS, 200 * MS, 400 * MS]
+    );
+    assert_eq!(
+        presets::model_load().backoff.delays().collect::<Vec<_>>(),
+        [5 * SEC, 10 * SEC]
+    );
+}
+
+#[test]
+fn seed_001_data_platform_table() {
+    let p10 = Jitter::proportional(0.1).unwrap();
+    check(&presets::data_api_call(), 3, 100 * MS, 5 * SEC, p10);
+    check(&presets::db_query(), 5, 50 * MS, 10 * SEC, p10);
+    check(&presets::llm_inference(), 3, SEC, 30 * SEC, p10);
+    check(&presets::cdc_event(), 10, 100 * MS, 60 * SEC, p10);
+    check(&presets::file_upload(), 5, 500 * MS, 30 * SEC, p10);
+    // CDC's 10th retry waits 100ms * 2^9 = 51.2s plus up to 10%.
+    let cdc = presets::cdc_event().backoff;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(2);
+    let waits: Vec<Duration> = cdc.delays_with_rng(&mut rng).collect();
+    assert_eq!(waits.len(), 10);
+    for (i, w) in waits.iter().enumerate() {
+        let d = cdc.delay(u32::try_from(i).unwrap() + 1);
+        assert!(*w >= d && *w <= (d + d / 10).min(60 * SEC));
+    }
+    assert!(waits[9] >= 51_200 * MS && waits[9] <= 56_320 * MS);
+    // +10% never exceeds the cap: from 60s on, it adds nothing.
+    assert_eq!(cdc.jittered_delay(11, None, &mut rng), 60 * SEC);
+}
+
+#[test]
+fn seeds_002_and_003_code_derived_presets() {
+    let p10 = Jitter::proportional(0.1).unwrap();
+    check(&presets::retrain_request(), 4, 2 * SEC, 60 * SEC, p10);
+    check(
+        &presets::inference_request_recovery(),
+        3,
+        2 * SEC,
+        30 * SEC,
+        Jitter::None,
+    );
+    // min(30, 2 ** retry_count) for retry_count = 1, 2, 3
+    assert_eq!(
+        presets::inference_request_recovery()
+            .backoff
+            .delays()
+            .collect::<Vec<_>>(),
+        [2 * SEC, 4 * SEC, 8 * SEC]
+    );
+}
+
+#[test]
+fn seed_004_workflow_runtime_rules() {
+    let clock = Arc::new(ManualClock::new());
+    let table = RetryTable::seeds();
+    let p10 = Jitter::proportional(0.1).unwrap();
+    check(&presets::idempotent_request(), 3, 100 * MS, 2 * SEC, p10);
+    check(
+        &presets::database_operation(),
+        3,
+        50 * MS,
+        200 * MS,
+        Jitter::None,
+    );
+    check(&presets::external_call(), 5, SEC, 5 * MIN, Jitter::Full);
+
+    // Idempotent reads retry on 5xx, timeouts and connection errors, not 429.
+    let get = table
+        .policy_with_clock("idempotent_request", clock.clone())
+        .unwrap();
+    for class in [
+        ErrorClass::ServerError,
+        ErrorClass::Timeout,
+        ErrorClass::ConnectFailed,
+    ] {
+        let now = std::time::Instant::now();
+        let mut s = get.start(now);
+        assert!(get.next(&mut s, now, class.into()).is_retry(), "{class}");
+    }
+
+    // Non-idempotent writes: one retry, only if the request never left.
+    let post = table
+        .policy_with_clock("non_idempotent_request", clock.clone())
+        .unwrap();
+    assert_eq!(post.idempotency(), Idempotency::NonIdempotent);
+    let now = std::time::Instant::now();
+    let mut s = post.start(now);
+    assert_eq!(
+        post.next(&mut s, now, ErrorClass::ServerError.into()),
+        RetryDecision::GiveUp(GiveUpReason::NotRetryable {
+            class: ErrorClass::ServerError
+        })
+    );
+    let mut s = post.start(now);
+    assert!(post
+        .next(&mut s, now, ErrorClass::ConnectFailed.into())
+        .is_retry());
+    assert_eq!(
+        post.next(&mut s, now, ErrorClass::ConnectFailed.into()),
+        RetryDecision::GiveUp(GiveUpReason::Exhausted)
+    );
+
+    // Database operations: deadlock/lock timeout/connection lost retry;
+    // constraint violations and syntax errors (invalid_request) do not.
+    let db = table
+        .policy_with_clock("database_operation", clock)
+        .unwrap();
+    for (class, retried) in [
+        (ErrorClass::Transient, true),
+        (ErrorClass::Timeout, true),
+        (ErrorClass::ConnectionReset, true),
+        (ErrorClass::InvalidRequest, false),
+    ] {
+        let mut s = db.start(now);
+        assert_eq!(db.next(&mut s, now, class.into()).is_retry(), retried);
+    }
+}
+
+#[test]
+fn unknown_names_and_bad_entries_are_clear_errors() {
+    let table = RetryTable::seeds();
+    let err = table.policy("training_jobs").unwrap_err();
+    assert_eq!(err.field(), Some("training_jobs"));
+    assert!(err.to_string().contains("training_job,"), "{err}");
+    let err = RetryTable::from_yaml_str(
+        "broken:\n  backoff: {kind: exponential, initial: 10s, max: 1s}\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("initial"), "{err}");
+    let bad = RetryTable::from_yaml_str(
+        "late:\n  backoff: {kind: constant, initial: 1s}\n  deadline: 0s\n",
+    )
+    .unwrap();
+    assert_eq!(
+        bad.policy("late").unwrap_err().field(),
+        Some("late.deadline")
+    );
+}

@@ -111,15 +111,17 @@ impl HeartbeatConfig {
     }
 }
 
-/// Health of one member as seen through its heartbeats.
+/// Health of one member as seen through its heartbeats, ordered from best
+/// to worst.
 ///
 /// ```
 /// use resilience_dr::health::HealthState;
 /// assert!(HealthState::Suspect.is_routable());
 /// assert!(!HealthState::Unhealthy.is_routable());
 /// assert_eq!(HealthState::Unhealthy.to_string(), "unhealthy");
+/// assert!(HealthState::Healthy < HealthState::Suspect);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {
     /// Beating on time.

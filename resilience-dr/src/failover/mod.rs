@@ -73,6 +73,8 @@
 mod actions;
 mod config;
 mod orchestrator;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod report;
 mod retry;
 

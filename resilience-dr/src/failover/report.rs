@@ -3,7 +3,14 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use resilience_core::config::fmt_duration;
+use resilience_core::config;
+
+/// Durations in timelines and reports, truncated to whole milliseconds
+/// (`"2m 5s 12ms"`, `"0s"`).
+fn fmt_duration(d: Duration) -> String {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    config::fmt_duration(Duration::from_millis(ms))
+}
 
 /// The phases of a failover, in order.
 ///
@@ -377,8 +384,8 @@ impl FailoverEvent {
 /// ```
 /// use std::time::Duration;
 /// use resilience_dr::failover::{FailoverEvent, TimelineEntry};
-/// let e = TimelineEntry { at: Duration::from_secs(3), event: FailoverEvent::Paused };
-/// assert_eq!(e.to_string(), "+3s paused");
+/// let e = TimelineEntry { at: Duration::from_micros(3_000_250), event: FailoverEvent::Paused };
+/// assert_eq!(e.to_string(), "+3s paused"); // shown to the millisecond
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineEntry {

@@ -24,6 +24,41 @@
 //!    async actions (promote the standby, update DNS, set the old primary
 //!    read-only, ...).
 //!
+//! ```
+//! use std::time::Duration;
+//! use resilience_dr::failover::{FailoverActions, FailoverConfig, FailoverOutcome, Orchestrator, Trigger};
+//! use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+//! use resilience_dr::TokioClock;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(300), ..Default::default() };
+//! let outage = OutageDetector::with_clock(cfg, ["zone-a", "zone-b", "zone-c"], TokioClock).unwrap();
+//! let failover = Orchestrator::new(
+//!     FailoverConfig { require_approval: false, ..Default::default() }, // production: keep the gate
+//!     FailoverActions::new(
+//!         |ctx| async move { println!("route traffic to {}", ctx.to); Ok::<(), &str>(()) },
+//!         |ctx| async move { println!("fence {}", ctx.from); Ok::<(), &str>(()) },
+//!     ),
+//! )
+//! .unwrap();
+//!
+//! loop {
+//!     // each zone's probe reports what it sees of the primary
+//!     outage.report(&"zone-a", false).unwrap();
+//!     outage.report(&"zone-b", false).unwrap();
+//!     outage.report(&"zone-c", true).unwrap();
+//!     if let OutageStatus::Confirmed { since, .. } = outage.status() {
+//!         let report = failover.failover(Trigger::new("2 of 3 zones").outage_began(since)).await.unwrap();
+//!         assert_eq!(report.outcome, FailoverOutcome::Completed);
+//!         assert_eq!(report.objectives.detection_time, Some(Duration::from_secs(300)));
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_secs(30)).await;
+//! }
+//! # }
+//! ```
+//!
 //! All time-driven parts read a [`Clock`](resilience_core::clock::Clock).
 //! The async parts default to [`TokioClock`], so tests run under
 //! `tokio::time::pause()` without waiting on the wall clock.

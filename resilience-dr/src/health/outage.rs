@@ -284,7 +284,7 @@ where
     pub fn report(&self, vantage: &V, healthy: bool) -> Result<OutageStatus, UnknownVantage> {
         let now = self.clock.now();
         let mut events = Vec::new();
-        let status = {
+        let result = {
             let mut s = self.state.lock();
             self.lapse(&mut s, now, &mut events);
             match s.votes.get_mut(vantage) {
@@ -292,18 +292,17 @@ where
                     *slot = Some(Vote {
                         at: now,
                         down: !healthy,
-                    })
+                    });
+                    Ok(self.settle(&mut s, now, &mut events))
                 }
-                None => {
-                    return Err(UnknownVantage {
-                        vantage: format!("{vantage:?}"),
-                    })
-                }
+                None => Err(UnknownVantage {
+                    vantage: format!("{vantage:?}"),
+                }),
             }
-            self.settle(&mut s, now, &mut events)
         };
+        // A lapse noticed on the way is published even if the report is refused.
         self.publish(events);
-        Ok(status)
+        result
     }
 
     /// The status now (publishing any transition that time alone caused,

@@ -177,6 +177,12 @@ where
     M: Clone + Send + Sync + 'static,
 {
     /// An empty plan with a 60 s step timeout.
+    ///
+    /// ```
+    /// use resilience_dr::health::Plan;
+    /// let p: Plan<String> = Plan::new();
+    /// assert!(p.step_names().is_empty());
+    /// ```
     pub fn new() -> Self {
         Plan {
             steps: Vec::new(),
@@ -186,6 +192,16 @@ where
     }
 
     /// Appends a named async step.
+    ///
+    /// ```
+    /// use resilience_dr::health::{ActionContext, Plan};
+    /// let p: Plan<String> = Plan::new()
+    ///     .step("mark_unhealthy", |ctx: ActionContext<String>| async move {
+    ///         println!("{} is unhealthy ({})", ctx.member, ctx.failure);
+    ///         Ok::<(), std::io::Error>(())
+    ///     });
+    /// assert_eq!(p.step_names(), ["mark_unhealthy"]);
+    /// ```
     pub fn step<F, Fut, E>(mut self, name: impl Into<String>, action: F) -> Self
     where
         F: Fn(ActionContext<M>) -> Fut + Send + Sync + 'static,
@@ -205,6 +221,15 @@ where
 
     /// Sets the timeout of each step (default 60 s; zero is rejected when the
     /// policy is built).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::Plan;
+    /// let p: Plan<u32> = Plan::new()
+    ///     .step_timeout(Duration::from_secs(300)) // re-downloading a model takes a while
+    ///     .step("redownload_from_registry", |_| async { Ok::<(), &str>(()) });
+    /// assert_eq!(p.step_names().len(), 1);
+    /// ```
     pub fn step_timeout(mut self, timeout: Duration) -> Self {
         self.step_timeout = timeout;
         self
@@ -212,12 +237,28 @@ where
 
     /// Runs `escalation` **instead of** this plan's steps when the failure
     /// persists (seed: GPU error → restart, reload; if it persists → replace).
+    ///
+    /// ```
+    /// use resilience_dr::health::{Persistence, Plan};
+    /// let p: Plan<u32> = Plan::new()
+    ///     .step("restart_worker_process", |_| async { Ok::<(), &str>(()) })
+    ///     .if_persists(Persistence::default(), Plan::new().step("replace_instance", |_| async { Ok::<(), &str>(()) }));
+    /// assert_eq!(p.step_names(), ["restart_worker_process"]);
+    /// ```
     pub fn if_persists(mut self, when: Persistence, escalation: Plan<M>) -> Self {
         self.escalation = Some((when, Box::new(escalation)));
         self
     }
 
     /// The step names, in order.
+    ///
+    /// ```
+    /// use resilience_dr::health::Plan;
+    /// let p: Plan<u32> = Plan::new()
+    ///     .step("reduce_batch_size", |_| async { Ok::<(), &str>(()) })
+    ///     .step("unload_unused_adapters", |_| async { Ok::<(), &str>(()) });
+    /// assert_eq!(p.step_names(), ["reduce_batch_size", "unload_unused_adapters"]);
+    /// ```
     pub fn step_names(&self) -> Vec<&str> {
         self.steps.iter().map(|s| s.name.as_str()).collect()
     }
@@ -267,6 +308,12 @@ pub enum StepOutcome {
 
 impl StepOutcome {
     /// Whether the step succeeded.
+    ///
+    /// ```
+    /// use resilience_dr::health::StepOutcome;
+    /// assert!(StepOutcome::Succeeded.succeeded());
+    /// assert!(!StepOutcome::Skipped.succeeded());
+    /// ```
     pub fn succeeded(&self) -> bool {
         matches!(self, StepOutcome::Succeeded)
     }
@@ -288,9 +335,9 @@ impl fmt::Display for StepOutcome {
 /// What the policy did about one failure.
 ///
 /// ```
-/// use resilience_dr::{health::{ActionReport, RecoveryPolicy}, FailureKind};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// use resilience_dr::{health::{ActionReport, RecoveryPolicy}, FailureKind};
 /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder().build().unwrap();
 /// let report: ActionReport<&str> = policy.handle("w1", FailureKind::Timeout).await;
 /// assert!(!report.handled);
@@ -315,6 +362,19 @@ pub struct ActionReport<M> {
 
 impl<M> ActionReport<M> {
     /// Whether a plan ran and every step succeeded.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .on(FailureKind::Timeout, Plan::new().step("mark_unhealthy", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(policy.handle("w1", FailureKind::Timeout).await.succeeded());
+    /// assert!(!policy.handle("w1", FailureKind::OutOfMemory).await.succeeded()); // no plan
+    /// # }
+    /// ```
     pub fn succeeded(&self) -> bool {
         self.handled && self.steps.iter().all(|(_, o)| o.succeeded())
     }
@@ -351,12 +411,30 @@ where
     M: Eq + Hash + Clone + fmt::Debug + Send + Sync + 'static,
 {
     /// Sets the plan for `failure` (replacing any earlier one).
+    ///
+    /// ```
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .on(FailureKind::Timeout, Plan::new().step("mark_unhealthy", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(policy.has_plan(&FailureKind::Timeout));
+    /// ```
     pub fn on(mut self, failure: FailureKind, plan: Plan<M>) -> Self {
         self.plans.insert(failure, plan);
         self
     }
 
     /// Sets the plan for failures without their own plan.
+    ///
+    /// ```
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .otherwise(Plan::new().step("page_oncall", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!policy.has_plan(&FailureKind::Corruption)); // handled by the fallback
+    /// ```
     pub fn otherwise(mut self, plan: Plan<M>) -> Self {
         self.fallback = Some(plan);
         self
@@ -364,12 +442,25 @@ where
 
     /// Reads time (for the persistence windows) from `clock` instead of
     /// [`TokioClock`].
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::RecoveryPolicy;
+    /// let policy = RecoveryPolicy::<u32>::builder().clock(ManualClock::new()).build().unwrap();
+    /// # let _ = policy;
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
     /// Validates every plan (non-empty, non-zero timeouts and windows).
+    ///
+    /// ```
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let err = RecoveryPolicy::<u32>::builder().on(FailureKind::GpuError, Plan::new()).build().unwrap_err();
+    /// assert_eq!(err.field(), Some("plans.gpu_error"));
+    /// ```
     pub fn build(self) -> Result<RecoveryPolicy<M>, ConfigError> {
         for (k, p) in &self.plans {
             p.validate(&format!("plans.{}", k.metric_label()))?;
@@ -395,12 +486,12 @@ where
 /// verify checksum, reload) is data the host writes with its own actions:
 ///
 /// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 /// use resilience_dr::{health::{Persistence, Plan, RecoveryPolicy}, FailureKind};
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
 /// let log = Arc::new(Mutex::new(Vec::new()));
 /// let act = |name: &'static str| {
 ///     let log = log.clone();
@@ -449,6 +540,12 @@ where
     M: Eq + Hash + Clone + fmt::Debug + Send + Sync + 'static,
 {
     /// An empty builder.
+    ///
+    /// ```
+    /// use resilience_dr::health::RecoveryPolicy;
+    /// let empty = RecoveryPolicy::<String>::builder().build().unwrap();
+    /// # let _ = empty;
+    /// ```
     pub fn builder() -> RecoveryPolicyBuilder<M> {
         RecoveryPolicyBuilder {
             plans: HashMap::new(),
@@ -458,16 +555,51 @@ where
     }
 
     /// Whether `failure` has its own plan (the fallback aside).
+    ///
+    /// ```
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .on(FailureKind::Timeout, Plan::new().step("mark_unhealthy", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(policy.has_plan(&FailureKind::Timeout));
+    /// assert!(!policy.has_plan(&FailureKind::GpuError));
+    /// ```
     pub fn has_plan(&self, failure: &FailureKind) -> bool {
         self.plans.contains_key(failure)
     }
 
     /// Listeners receiving every [`ActionReport`].
+    ///
+    /// ```
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .on(FailureKind::Timeout, Plan::new().step("mark_unhealthy", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// policy.listeners().add_fn(|r: &resilience_dr::health::ActionReport<&str>| {
+    ///     println!("{} after {}: {:?}", r.member, r.failure, r.steps)
+    /// });
+    /// ```
     pub fn listeners(&self) -> &Listeners<ActionReport<M>> {
         &self.listeners
     }
 
     /// Runs the plan for `failure` on `member` and reports what happened.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .on(FailureKind::Timeout, Plan::new().step("mark_unhealthy", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// let report = policy.handle("gpu-2", FailureKind::Timeout).await;
+    /// assert!(report.handled && report.succeeded());
+    /// assert_eq!(report.steps[0].0, "mark_unhealthy");
+    /// # }
+    /// ```
     pub async fn handle(&self, member: M, failure: FailureKind) -> ActionReport<M> {
         let Some(plan) = self.plans.get(&failure).or(self.fallback.as_ref()) else {
             metrics::counter!("resilience_recovery_actions_unhandled_total",
@@ -559,6 +691,15 @@ where
     }
 
     /// Forgets the failure history of `member` (after it was replaced).
+    ///
+    /// ```
+    /// use resilience_dr::{health::{Plan, RecoveryPolicy}, FailureKind};
+    /// let policy: RecoveryPolicy<&str> = RecoveryPolicy::builder()
+    ///     .on(FailureKind::Timeout, Plan::new().step("mark_unhealthy", |_| async { Ok::<(), &str>(()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// policy.forget(&"gpu-2"); // replaced: its failure history no longer counts
+    /// ```
     pub fn forget(&self, member: &M) {
         self.history.lock().retain(|(m, _), _| m != member);
     }

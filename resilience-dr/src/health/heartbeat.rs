@@ -134,6 +134,12 @@ pub enum HealthState {
 
 impl HealthState {
     /// Whether work may still be routed to a member in this state (healthy or suspect).
+    ///
+    /// ```
+    /// use resilience_dr::health::HealthState;
+    /// assert!(HealthState::Healthy.is_routable());
+    /// assert!(!HealthState::Unhealthy.is_routable());
+    /// ```
     pub fn is_routable(self) -> bool {
         !matches!(self, HealthState::Unhealthy)
     }
@@ -288,32 +294,94 @@ where
     }
 
     /// The validated config.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m: HeartbeatMonitor<&str> = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// assert_eq!(m.config().unhealthy_after, 3);
+    /// ```
     pub fn config(&self) -> &HeartbeatConfig {
         &self.config
     }
 
     /// Listeners for [`HeartbeatEvent`]s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.listeners().add_fn(|e: &resilience_dr::health::HeartbeatEvent<&str>| println!("{} is {}", e.member, e.to));
+    /// m.register("w");
+    /// clock.advance(Duration::from_secs(30));
+    /// m.check(); // prints "w is unhealthy"
+    /// ```
     pub fn listeners(&self) -> &Listeners<HeartbeatEvent<K>> {
         &self.listeners
     }
 
     /// Starts watching `member`, counting its silence from now. Registering a
     /// member already watched counts as a heartbeat.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("w");
+    /// assert_eq!(m.status(&"w").unwrap().state, HealthState::Healthy);
+    /// ```
     pub fn register(&self, member: K) {
         self.heartbeat(&member);
     }
 
     /// Stops watching `member`. Returns whether it was watched.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("w");
+    /// assert!(m.remove(&"w"));
+    /// assert!(!m.remove(&"w"));
+    /// ```
     pub fn remove(&self, member: &K) -> bool {
         self.members.lock().remove(member).is_some()
     }
 
     /// Number of watched members.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("a");
+    /// m.register("b");
+    /// assert_eq!(m.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.members.lock().len()
     }
 
     /// Whether no member is watched.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m: HeartbeatMonitor<&str> = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// assert!(m.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.members.lock().is_empty()
     }
@@ -369,6 +437,18 @@ where
 
     /// Evaluates every member at the current time, publishes the transitions
     /// since the previous check, and returns them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("w");
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(m.check()[0].to, HealthState::Suspect);
+    /// assert!(m.check().is_empty()); // each transition is reported once
+    /// ```
     pub fn check(&self) -> Vec<HeartbeatEvent<K>> {
         let now = self.clock.now();
         let mut events = Vec::new();
@@ -408,6 +488,19 @@ where
 
     /// The status of `member` right now (without publishing anything), or
     /// `None` if it is not watched.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("w");
+    /// clock.advance(Duration::from_secs(25));
+    /// let s = m.status(&"w").unwrap();
+    /// assert_eq!((s.state, s.missed, s.silent_for), (HealthState::Suspect, 2, Duration::from_secs(25)));
+    /// assert!(m.status(&"unknown").is_none());
+    /// ```
     pub fn status(&self, member: &K) -> Option<MemberStatus> {
         let now = self.clock.now();
         let members = self.members.lock();
@@ -424,11 +517,33 @@ where
     }
 
     /// Members unhealthy right now, in unspecified order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("w");
+    /// clock.advance(Duration::from_secs(31));
+    /// assert_eq!(m.unhealthy(), vec!["w"]);
+    /// ```
     pub fn unhealthy(&self) -> Vec<K> {
         self.in_state(HealthState::Unhealthy)
     }
 
     /// Members in `state` right now, in unspecified order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor, HealthState};
+    /// let clock = ManualClock::new();
+    /// let m = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), clock.clone()).unwrap();
+    /// m.register("w");
+    /// clock.advance(Duration::from_secs(12));
+    /// assert_eq!(m.in_state(HealthState::Suspect), vec!["w"]);
+    /// ```
     pub fn in_state(&self, state: HealthState) -> Vec<K> {
         let now = self.clock.now();
         self.members

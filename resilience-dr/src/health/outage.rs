@@ -108,11 +108,39 @@ pub enum OutageStatus {
 
 impl OutageStatus {
     /// Whether the outage is confirmed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// d.report(&"a", false).unwrap();
+    /// d.report(&"b", false).unwrap();
+    /// assert!(!d.status().is_confirmed());
+    /// clock.advance(Duration::from_secs(60));
+    /// d.report(&"a", false).unwrap();
+    /// assert!(d.report(&"b", false).unwrap().is_confirmed());
+    /// ```
     pub fn is_confirmed(&self) -> bool {
         matches!(self, OutageStatus::Confirmed { .. })
     }
 
     /// Since when a quorum has held, if it does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// assert_eq!(d.status().since(), None);
+    /// d.report(&"a", false).unwrap();
+    /// let s = d.report(&"b", false).unwrap();
+    /// assert_eq!(s.since(), Some(clock.start()));
+    /// ```
     pub fn since(&self) -> Option<Instant> {
         match self {
             OutageStatus::Clear => None,
@@ -233,6 +261,12 @@ where
     V: Eq + Hash + Clone + fmt::Debug + Send + Sync + 'static,
 {
     /// A detector over `vantage_points` on the system clock.
+    ///
+    /// ```
+    /// use resilience_dr::health::{OutageConfig, OutageDetector};
+    /// let d = OutageDetector::new(OutageConfig::default(), ["prober-us", "prober-eu", "prober-ap"]).unwrap();
+    /// assert_eq!(d.config().quorum, 2);
+    /// ```
     pub fn new(
         config: OutageConfig,
         vantage_points: impl IntoIterator<Item = V>,
@@ -270,17 +304,51 @@ where
     }
 
     /// Listeners for [`OutageEvent`]s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// d.listeners().add_fn(|e: &resilience_dr::health::OutageEvent| println!("outage: {e:?}"));
+    /// d.report(&"a", false).unwrap();
+    /// d.report(&"b", false).unwrap(); // prints "outage: Suspected { down: 2, of: 3 }"
+    /// ```
     pub fn listeners(&self) -> &Listeners<OutageEvent> {
         &self.listeners
     }
 
     /// The validated config.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// assert_eq!(d.config().quorum, 2);
+    /// ```
     pub fn config(&self) -> &OutageConfig {
         &self.config
     }
 
     /// Records what `vantage` sees now (`healthy == false` is a down vote)
     /// and returns the resulting status.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// assert_eq!(d.report(&"a", false).unwrap(), OutageStatus::Clear); // one vote of two
+    /// assert!(matches!(d.report(&"b", false).unwrap(), OutageStatus::Suspected { down: 2, .. }));
+    /// assert!(d.report(&"z", false).is_err()); // unknown vantage point
+    /// ```
     pub fn report(&self, vantage: &V, healthy: bool) -> Result<OutageStatus, UnknownVantage> {
         let now = self.clock.now();
         let mut events = Vec::new();
@@ -307,6 +375,20 @@ where
 
     /// The status now (publishing any transition that time alone caused,
     /// such as confirmation after `sustain` or a lapse of stale votes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// d.report(&"a", false).unwrap();
+    /// d.report(&"b", false).unwrap();
+    /// clock.advance(Duration::from_secs(60));
+    /// // no new report needed: time alone confirms (the votes are still fresh)
+    /// assert!(d.status().is_confirmed());
+    /// ```
     pub fn status(&self) -> OutageStatus {
         let now = self.clock.now();
         let mut events = Vec::new();
@@ -320,6 +402,19 @@ where
     }
 
     /// Forgets every vote (after a failover, say), without an event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+    /// let clock = ManualClock::new();
+    /// let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(60), ..Default::default() };
+    /// let d = OutageDetector::with_clock(cfg, ["a", "b", "c"], clock.clone()).unwrap();
+    /// d.report(&"a", false).unwrap();
+    /// d.report(&"b", false).unwrap();
+    /// d.reset();
+    /// assert_eq!(d.status(), OutageStatus::Clear);
+    /// ```
     pub fn reset(&self) {
         let mut s = self.state.lock();
         for v in s.votes.values_mut() {

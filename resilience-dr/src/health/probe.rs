@@ -72,6 +72,12 @@ pub enum ProbeStatus {
 
 impl ProbeStatus {
     /// Whether the probe passed.
+    ///
+    /// ```
+    /// use resilience_dr::health::ProbeStatus;
+    /// assert!(ProbeStatus::Passed.passed());
+    /// assert!(!ProbeStatus::Failed { message: "no GPU".into() }.passed());
+    /// ```
     pub fn passed(&self) -> bool {
         matches!(self, ProbeStatus::Passed)
     }
@@ -134,11 +140,23 @@ pub enum Verdict {
 
 impl Verdict {
     /// Whether traffic may be routed.
+    ///
+    /// ```
+    /// use resilience_dr::health::Verdict;
+    /// assert!(Verdict::Healthy.routable());
+    /// assert!(!Verdict::Restart.routable());
+    /// ```
     pub fn routable(self) -> bool {
         matches!(self, Verdict::Healthy)
     }
 
     /// Whether the process should be restarted or replaced.
+    ///
+    /// ```
+    /// use resilience_dr::health::Verdict;
+    /// assert!(Verdict::Restart.needs_restart());
+    /// assert!(!Verdict::StopRouting.needs_restart());
+    /// ```
     pub fn needs_restart(self) -> bool {
         matches!(self, Verdict::Restart)
     }
@@ -172,11 +190,37 @@ pub struct HealthReport {
 
 impl HealthReport {
     /// A report over `results`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{HealthReport, ProbeKind, ProbeResult, ProbeStatus};
+    /// let r = |kind, ok: bool| ProbeResult {
+    ///     name: format!("{kind}"),
+    ///     kind,
+    ///     status: if ok { ProbeStatus::Passed } else { ProbeStatus::TimedOut { after: Duration::from_secs(1) } },
+    ///     elapsed: Duration::from_millis(5),
+    /// };
+    /// let report = HealthReport::from_results(vec![r(ProbeKind::Liveness, true)]);
+    /// assert_eq!(report.results.len(), 1);
+    /// ```
     pub fn from_results(results: Vec<ProbeResult>) -> Self {
         HealthReport { results }
     }
 
     /// Whether every liveness probe passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{HealthReport, ProbeKind, ProbeResult, ProbeStatus};
+    /// let r = |kind, ok: bool| ProbeResult {
+    ///     name: format!("{kind}"),
+    ///     kind,
+    ///     status: if ok { ProbeStatus::Passed } else { ProbeStatus::TimedOut { after: Duration::from_secs(1) } },
+    ///     elapsed: Duration::from_millis(5),
+    /// };
+    /// assert!(!HealthReport::from_results(vec![r(ProbeKind::Liveness, false)]).is_live());
+    /// assert!(HealthReport::from_results(vec![r(ProbeKind::Readiness, false)]).is_live());
+    /// ```
     pub fn is_live(&self) -> bool {
         self.results
             .iter()
@@ -185,6 +229,20 @@ impl HealthReport {
     }
 
     /// Whether the member is live and every readiness probe passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{HealthReport, ProbeKind, ProbeResult, ProbeStatus};
+    /// let r = |kind, ok: bool| ProbeResult {
+    ///     name: format!("{kind}"),
+    ///     kind,
+    ///     status: if ok { ProbeStatus::Passed } else { ProbeStatus::TimedOut { after: Duration::from_secs(1) } },
+    ///     elapsed: Duration::from_millis(5),
+    /// };
+    /// // a dead process is never ready, even if its readiness probes pass
+    /// let report = HealthReport::from_results(vec![r(ProbeKind::Liveness, false), r(ProbeKind::Readiness, true)]);
+    /// assert!(!report.is_ready());
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.is_live()
             && self
@@ -195,6 +253,21 @@ impl HealthReport {
     }
 
     /// What to do about the member.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{HealthReport, ProbeKind, ProbeResult, ProbeStatus};
+    /// let r = |kind, ok: bool| ProbeResult {
+    ///     name: format!("{kind}"),
+    ///     kind,
+    ///     status: if ok { ProbeStatus::Passed } else { ProbeStatus::TimedOut { after: Duration::from_secs(1) } },
+    ///     elapsed: Duration::from_millis(5),
+    /// };
+    /// use resilience_dr::health::Verdict;
+    /// assert_eq!(HealthReport::from_results(vec![r(ProbeKind::Liveness, false)]).verdict(), Verdict::Restart);
+    /// assert_eq!(HealthReport::from_results(vec![r(ProbeKind::Readiness, false)]).verdict(), Verdict::StopRouting);
+    /// assert_eq!(HealthReport::from_results(vec![]).verdict(), Verdict::Healthy);
+    /// ```
     pub fn verdict(&self) -> Verdict {
         if !self.is_live() {
             Verdict::Restart
@@ -206,6 +279,20 @@ impl HealthReport {
     }
 
     /// The probes that did not pass.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{HealthReport, ProbeKind, ProbeResult, ProbeStatus};
+    /// let r = |kind, ok: bool| ProbeResult {
+    ///     name: format!("{kind}"),
+    ///     kind,
+    ///     status: if ok { ProbeStatus::Passed } else { ProbeStatus::TimedOut { after: Duration::from_secs(1) } },
+    ///     elapsed: Duration::from_millis(5),
+    /// };
+    /// let report = HealthReport::from_results(vec![r(ProbeKind::Liveness, true), r(ProbeKind::Readiness, false)]);
+    /// let failed: Vec<_> = report.failures().map(|f| f.name.as_str()).collect();
+    /// assert_eq!(failed, ["readiness"]);
+    /// ```
     pub fn failures(&self) -> impl Iterator<Item = &ProbeResult> {
         self.results.iter().filter(|r| !r.status.passed())
     }
@@ -226,11 +313,11 @@ struct Entry {
 /// that converts into a boxed error works (including `&str` and `String`).
 ///
 /// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use std::time::Duration;
 /// use resilience_dr::health::{ProbeKind, ProbeSet, Verdict};
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
 /// let mut probes = ProbeSet::new();
 /// probes
 ///     .add("cuda_device_available", ProbeKind::Liveness, Duration::from_secs(2), || async {
@@ -274,6 +361,11 @@ impl Default for ProbeSet {
 
 impl ProbeSet {
     /// An empty set, timing probes with [`TokioClock`].
+    ///
+    /// ```
+    /// use resilience_dr::health::ProbeSet;
+    /// assert!(ProbeSet::new().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::with_clock(TokioClock)
     }
@@ -338,16 +430,47 @@ impl ProbeSet {
     }
 
     /// Number of probes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{ProbeKind, ProbeSet};
+    /// let mut set = ProbeSet::new();
+    /// set.add("process_responding", ProbeKind::Liveness, Duration::from_secs(1), || async { Ok::<(), &str>(()) })
+    ///     .unwrap();
+    /// assert_eq!(set.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there is no probe.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{ProbeKind, ProbeSet};
+    /// let mut set = ProbeSet::new();
+    /// set.add("process_responding", ProbeKind::Liveness, Duration::from_secs(1), || async { Ok::<(), &str>(()) })
+    ///     .unwrap();
+    /// assert!(!set.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Runs every probe concurrently and combines the results.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{ProbeKind, ProbeSet};
+    /// let mut set = ProbeSet::new();
+    /// set.add("process_responding", ProbeKind::Liveness, Duration::from_secs(1), || async { Ok::<(), &str>(()) })
+    ///     .unwrap();
+    /// let report = set.run().await;
+    /// assert!(report.is_live() && report.is_ready());
+    /// # }
+    /// ```
     pub async fn run(&self) -> HealthReport {
         self.run_filtered(|_| true).await
     }
@@ -356,10 +479,10 @@ impl ProbeSet {
     /// decision, liveness less often).
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use resilience_dr::health::{ProbeKind, ProbeSet};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::health::{ProbeKind, ProbeSet};
     /// let mut set = ProbeSet::new();
     /// set.add("live", ProbeKind::Liveness, Duration::from_secs(1), || async { Err::<(), _>("dead") })
     ///     .unwrap();

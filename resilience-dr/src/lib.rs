@@ -80,6 +80,12 @@ pub use health::FailureKind;
 use std::time::Instant;
 
 /// The error type host actions may return: any error, boxed.
+///
+/// ```
+/// use resilience_dr::BoxError;
+/// let e: BoxError = "standby unreachable".into();
+/// assert_eq!(e.to_string(), "standby unreachable");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A [`Clock`](resilience_core::clock::Clock) reading tokio's time.

@@ -138,6 +138,14 @@ impl RecoveryConfig {
     }
 
     /// Delay before the `attempt`-th retry (1-based): `min(cap, base × 2^attempt)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::recovery::RecoveryConfig;
+    /// let c = RecoveryConfig::default();
+    /// let d: Vec<u64> = (1..=5).map(|n| c.retry_delay(n).as_secs()).collect();
+    /// assert_eq!(d, [2, 4, 8, 16, 30]);
+    /// ```
     pub fn retry_delay(&self, attempt: u32) -> Duration {
         Backoff::new(self.backoff_base, self.backoff_cap).delay(attempt)
     }
@@ -222,6 +230,15 @@ pub enum Disposition<W> {
 
 impl<W> Disposition<W> {
     /// `"requeued"`, `"retried"` or `"failed"`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::recovery::{Disposition, RoutingHint};
+    /// let d: Disposition<&str> = Disposition::Retry {
+    ///     attempt: 1, delay: Duration::from_secs(2), priority: 50, hint: RoutingHint::Any, batch_size: None,
+    /// };
+    /// assert_eq!(d.name(), "retried");
+    /// ```
     pub fn name(&self) -> &'static str {
         match self {
             Disposition::Requeued { .. } => "requeued",
@@ -270,6 +287,17 @@ pub struct RecoveryReport<Id, W> {
 
 impl<Id, W> RecoveryReport<Id, W> {
     /// How many outcomes have the disposition `name` (see [`Disposition::name`]).
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// t.assign(&"a", "w").unwrap();
+    /// assert_eq!(t.fail_worker(&"w", FailureKind::Timeout).count("requeued"), 1);
+    /// ```
     pub fn count(&self, name: &str) -> usize {
         self.outcomes
             .iter()
@@ -383,6 +411,19 @@ struct Inner<Id, W> {
 /// never be silently dropped. All methods take `&self`; share it in an `Arc`.
 ///
 /// See the [module docs](self) for an end-to-end example.
+///
+/// ```
+/// use resilience_core::clock::ManualClock;
+/// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+/// use resilience_dr::FailureKind;
+/// let clock = ManualClock::new();
+/// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+/// t.submit("req-1", 0).unwrap();
+/// t.assign(&"req-1", "gpu-1").unwrap();
+/// t.start(&"req-1").unwrap();
+/// t.complete(&"req-1").unwrap();
+/// assert!(t.is_empty());
+/// ```
 pub struct InFlightTracker<Id, W> {
     config: RecoveryConfig,
     clock: SharedClock,
@@ -407,11 +448,25 @@ where
     W: Eq + Clone + fmt::Debug + Send + Sync + 'static,
 {
     /// A tracker on the system clock.
+    ///
+    /// ```
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
+    /// let t: InFlightTracker<u64, String> = InFlightTracker::new(RecoveryConfig::default()).unwrap();
+    /// assert!(t.is_empty());
+    /// ```
     pub fn new(config: RecoveryConfig) -> Result<Self, ConfigError> {
         Self::with_clock(config, SystemClock)
     }
 
     /// A tracker reading time (for retry backoffs) from `clock`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
+    /// let bad = RecoveryConfig { backoff_base: Duration::ZERO, ..Default::default() };
+    /// assert!(InFlightTracker::<u64, u32>::with_clock(bad, ManualClock::new()).is_err());
+    /// ```
     pub fn with_clock(config: RecoveryConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(InFlightTracker {
@@ -427,26 +482,78 @@ where
     }
 
     /// Listeners for every [`RecoveryReport`].
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.listeners().add_fn(|r: &resilience_dr::recovery::RecoveryReport<&str, &str>| {
+    ///     println!("{} failed ({}): {} requests recovered", r.worker, r.failure, r.outcomes.len())
+    /// });
+    /// ```
     pub fn listeners(&self) -> &Listeners<RecoveryReport<Id, W>> {
         &self.listeners
     }
 
     /// Number of tracked requests (queued, assigned or in progress).
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// assert_eq!(t.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.lock().requests.len()
     }
 
     /// Whether nothing is tracked.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// assert!(t.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.inner.lock().requests.is_empty()
     }
 
     /// A snapshot of `id`.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// t.assign(&"a", "w").unwrap();
+    /// assert_eq!(t.get(&"a").unwrap().worker, Some("w"));
+    /// assert!(t.get(&"b").is_none());
+    /// ```
     pub fn get(&self, id: &Id) -> Option<RequestInfo<W>> {
         self.inner.lock().requests.get(id).map(|t| t.info.clone())
     }
 
     /// Adds a new request to the queue.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// assert!(t.submit("a", 0).is_err()); // each request once
+    /// ```
     pub fn submit(&self, id: Id, priority: i64) -> Result<(), TrackerError> {
         let mut inner = self.inner.lock();
         if inner.requests.contains_key(&id) {
@@ -477,6 +584,17 @@ where
 
     /// The highest-priority queued request whose backoff is over (oldest
     /// first among equals), without assigning it.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("low", 0).unwrap();
+    /// t.submit("high", 9).unwrap();
+    /// assert_eq!(t.next_ready(), Some("high"));
+    /// ```
     pub fn next_ready(&self) -> Option<Id> {
         let now = self.clock.now();
         let inner = self.inner.lock();
@@ -494,6 +612,18 @@ where
 
     /// Gives a queued request to `worker`. Refuses while its retry backoff
     /// runs, and refuses the worker it hit corruption on.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// t.assign(&"a", "gpu-1").unwrap();
+    /// assert_eq!(t.get(&"a").unwrap().state, RequestState::Assigned);
+    /// assert!(t.assign(&"a", "gpu-2").is_err()); // not queued any more
+    /// ```
     pub fn assign(&self, id: &Id, worker: W) -> Result<(), TrackerError> {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
@@ -528,6 +658,19 @@ where
     }
 
     /// Marks an assigned request as started.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// assert!(t.start(&"a").is_err()); // must be assigned first
+    /// t.assign(&"a", "gpu-1").unwrap();
+    /// t.start(&"a").unwrap();
+    /// assert_eq!(t.get(&"a").unwrap().state, RequestState::InProgress);
+    /// ```
     pub fn start(&self, id: &Id) -> Result<(), TrackerError> {
         let mut inner = self.inner.lock();
         let Some(t) = inner.requests.get_mut(id) else {
@@ -542,6 +685,19 @@ where
 
     /// Removes a finished request (assigned or in progress) and returns its
     /// last snapshot.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("a", 0).unwrap();
+    /// t.assign(&"a", "gpu-1").unwrap();
+    /// let done = t.complete(&"a").unwrap();
+    /// assert_eq!(done.worker, Some("gpu-1"));
+    /// assert!(t.get(&"a").is_none());
+    /// ```
     pub fn complete(&self, id: &Id) -> Result<RequestInfo<W>, TrackerError> {
         let mut inner = self.inner.lock();
         match inner.requests.get(id).map(|t| t.info.state) {
@@ -559,6 +715,23 @@ where
 
     /// Recovers every request `worker` held, per the rules in the
     /// [module docs](self). Returns (and publishes) one outcome per request.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    /// let clock = ManualClock::new();
+    /// let t: InFlightTracker<&str, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// use resilience_dr::recovery::{Disposition, RoutingHint};
+    /// t.submit("a", 0).unwrap();
+    /// t.assign(&"a", "gpu-3").unwrap();
+    /// t.start(&"a").unwrap();
+    /// let report = t.fail_worker(&"gpu-3", FailureKind::Corruption);
+    /// match &report.outcomes[0].disposition {
+    ///     Disposition::Retry { hint, .. } => assert_eq!(*hint, RoutingHint::AvoidWorker("gpu-3")),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn fail_worker(&self, worker: &W, failure: FailureKind) -> RecoveryReport<Id, W> {
         let now = self.clock.now();
         let label = failure.metric_label();

@@ -71,6 +71,13 @@ pub struct DataLag {
 
 impl DataLag {
     /// Asynchronous replication `lag` behind.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataLag;
+    /// let l = DataLag::asynchronous("metadata", Duration::from_secs(40));
+    /// assert!(!l.synchronous);
+    /// ```
     pub fn asynchronous(data_type: impl Into<String>, lag: Duration) -> Self {
         DataLag {
             data_type: data_type.into(),
@@ -80,6 +87,12 @@ impl DataLag {
     }
 
     /// Synchronous replication.
+    ///
+    /// ```
+    /// use resilience_dr::failover::DataLag;
+    /// let l = DataLag::synchronous("privacy_budgets");
+    /// assert!(l.synchronous && l.lag.is_zero());
+    /// ```
     pub fn synchronous(data_type: impl Into<String>) -> Self {
         DataLag {
             data_type: data_type.into(),
@@ -89,6 +102,14 @@ impl DataLag {
     }
 
     /// Acknowledged data that would be lost by switching now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataLag;
+    /// // replay lag does not lose acknowledged writes when replication is synchronous
+    /// let sync = resilience_dr::failover::DataLag { lag: Duration::from_secs(3), ..DataLag::synchronous("x") };
+    /// assert_eq!(sync.data_loss_window(), Duration::ZERO);
+    /// ```
     pub fn data_loss_window(&self) -> Duration {
         if self.synchronous {
             Duration::ZERO
@@ -143,11 +164,22 @@ pub enum Approval {
 
 impl Approval {
     /// An approval by `by`.
+    ///
+    /// ```
+    /// use resilience_dr::failover::Approval;
+    /// assert_eq!(Approval::approved("alice"), Approval::Approved { by: "alice".into() });
+    /// ```
     pub fn approved(by: impl Into<String>) -> Self {
         Approval::Approved { by: by.into() }
     }
 
     /// A rejection by `by`.
+    ///
+    /// ```
+    /// use resilience_dr::failover::Approval;
+    /// let r = Approval::rejected("bob", "primary is recovering");
+    /// assert!(matches!(r, Approval::Rejected { ref reason, .. } if reason == "primary is recovering"));
+    /// ```
     pub fn rejected(by: impl Into<String>, reason: impl Into<String>) -> Self {
         Approval::Rejected {
             by: by.into(),
@@ -156,6 +188,12 @@ impl Approval {
     }
 
     /// Whether it is an approval.
+    ///
+    /// ```
+    /// use resilience_dr::failover::Approval;
+    /// assert!(Approval::approved("a").is_approved());
+    /// assert!(!Approval::rejected("a", "no").is_approved());
+    /// ```
     pub fn is_approved(&self) -> bool {
         matches!(self, Approval::Approved { .. })
     }
@@ -207,6 +245,12 @@ impl Default for ApprovalGate {
 
 impl ApprovalGate {
     /// A gate nobody waits on yet.
+    ///
+    /// ```
+    /// use resilience_dr::failover::ApprovalGate;
+    /// let gate = ApprovalGate::new();
+    /// assert!(!gate.is_waiting());
+    /// ```
     pub fn new() -> Self {
         ApprovalGate {
             tx: Arc::new(watch::channel(GateState::Idle).0),
@@ -214,12 +258,33 @@ impl ApprovalGate {
     }
 
     /// Whether a run is waiting for a decision.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience_dr::failover::ApprovalGate;
+    /// let gate = ApprovalGate::new();
+    /// let g = gate.clone();
+    /// let wait = tokio::spawn(async move { g.wait().await });
+    /// while !gate.is_waiting() { tokio::task::yield_now().await; }
+    /// gate.approve("alice");
+    /// wait.await.unwrap();
+    /// assert!(!gate.is_waiting()); // back to idle once answered
+    /// # }
+    /// ```
     pub fn is_waiting(&self) -> bool {
         matches!(*self.tx.borrow(), GateState::Waiting)
     }
 
     /// Answers the waiting run. Returns false (and does nothing) when no run
     /// is waiting or it was already answered.
+    ///
+    /// ```
+    /// use resilience_dr::failover::ApprovalGate;
+    /// let gate = ApprovalGate::new();
+    /// use resilience_dr::failover::Approval;
+    /// assert!(!gate.decide(Approval::approved("x"))); // nobody is waiting
+    /// ```
     pub fn decide(&self, decision: Approval) -> bool {
         self.tx.send_if_modified(|s| {
             if matches!(s, GateState::Waiting) {
@@ -232,11 +297,23 @@ impl ApprovalGate {
     }
 
     /// Shorthand for `decide(Approval::approved(by))`.
+    ///
+    /// ```
+    /// use resilience_dr::failover::ApprovalGate;
+    /// let gate = ApprovalGate::new();
+    /// assert!(!gate.approve("alice")); // nobody is waiting yet
+    /// ```
     pub fn approve(&self, by: impl Into<String>) -> bool {
         self.decide(Approval::approved(by))
     }
 
     /// Shorthand for `decide(Approval::rejected(by, reason))`.
+    ///
+    /// ```
+    /// use resilience_dr::failover::ApprovalGate;
+    /// let gate = ApprovalGate::new();
+    /// assert!(!gate.reject("bob", "lag too high")); // nobody is waiting yet
+    /// ```
     pub fn reject(&self, by: impl Into<String>, reason: impl Into<String>) -> bool {
         self.decide(Approval::rejected(by, reason))
     }
@@ -244,6 +321,19 @@ impl ApprovalGate {
     /// Waits for a decision given from now on. (The orchestrator applies the
     /// approval timeout around this.) If the wait is dropped the gate goes
     /// back to idle.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::ApprovalGate;
+    /// let gate = ApprovalGate::new();
+    /// // the orchestrator bounds the wait with its approval timeout; so can you
+    /// let answer = tokio::time::timeout(Duration::from_secs(600), gate.wait()).await;
+    /// assert!(answer.is_err()); // nobody answered in 10 minutes
+    /// assert!(!gate.is_waiting());
+    /// # }
+    /// ```
     pub async fn wait(&self) -> Approval {
         let mut rx = self.tx.subscribe();
         self.tx.send_replace(GateState::Waiting);
@@ -294,6 +384,12 @@ pub struct CountCheck {
 
 impl CountCheck {
     /// A comparison.
+    ///
+    /// ```
+    /// use resilience_dr::failover::CountCheck;
+    /// let c = CountCheck::new("models", 10_000, 9_990);
+    /// assert_eq!(c.expected - c.actual, 10);
+    /// ```
     pub fn new(name: impl Into<String>, expected: u64, actual: u64) -> Self {
         CountCheck {
             name: name.into(),
@@ -304,6 +400,12 @@ impl CountCheck {
 
     /// Relative difference `|actual − expected| / expected` (0 when both are 0,
     /// infinite when only `expected` is 0).
+    ///
+    /// ```
+    /// use resilience_dr::failover::CountCheck;
+    /// assert_eq!(CountCheck::new("m", 200, 202).relative_difference(), 0.01);
+    /// assert!(CountCheck::new("m", 0, 1).relative_difference().is_infinite());
+    /// ```
     pub fn relative_difference(&self) -> f64 {
         let diff = self.actual.abs_diff(self.expected) as f64;
         if self.expected == 0 {
@@ -318,6 +420,12 @@ impl CountCheck {
     }
 
     /// Whether the difference is within `tolerance`.
+    ///
+    /// ```
+    /// use resilience_dr::failover::CountCheck;
+    /// assert!(CountCheck::new("m", 200, 202).within(0.01));
+    /// assert!(!CountCheck::new("m", 200, 203).within(0.01));
+    /// ```
     pub fn within(&self, tolerance: f64) -> bool {
         self.relative_difference() <= tolerance
     }
@@ -344,6 +452,18 @@ pub struct Reconciliation {
 
 impl Reconciliation {
     /// Human-readable problems against the thresholds (empty = reconciled).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::{CountCheck, Reconciliation};
+    /// let r = Reconciliation {
+    ///     counts: vec![CountCheck::new("models", 100, 90)],
+    ///     consumer_lag: Some(Duration::from_secs(7200)),
+    /// };
+    /// let p = r.problems(0.01, Duration::from_secs(3600));
+    /// assert_eq!(p.len(), 2);
+    /// assert!(p[0].starts_with("models differs by 10.00%"));
+    /// ```
     pub fn problems(&self, tolerance: f64, max_consumer_lag: Duration) -> Vec<String> {
         let mut out: Vec<String> = self
             .counts
@@ -445,6 +565,13 @@ impl fmt::Debug for FailoverActions {
 impl FailoverActions {
     /// The two mandatory actions: move traffic to `ctx.to`, and fence
     /// `ctx.from` (set it read-only, revoke its lease, shut it down).
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok());
+    /// assert!(actions.prepare_names().is_empty());
+    /// ```
     pub fn new<S, SFut, SE, F, FFut, FE>(switch: S, fence: F) -> Self
     where
         S: Fn(StepContext) -> SFut + Send + Sync + 'static,
@@ -468,6 +595,14 @@ impl FailoverActions {
 
     /// Confirms the trigger: `Ok(true)` = go on, `Ok(false)` = abort (false
     /// positive). For a failback it should confirm the home site is healthy.
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok())
+    ///     .detect(|_| async { Ok::<bool, &str>(true) }); // e.g. OutageDetector::status().is_confirmed()
+    /// # let _ = actions;
+    /// ```
     pub fn detect<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn(StepContext) -> Fut + Send + Sync + 'static,
@@ -479,6 +614,15 @@ impl FailoverActions {
     }
 
     /// Adds a preparation action; all of them run in parallel.
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok())
+    ///     .prepare("promote_standby", move |_| ok())
+    ///     .prepare("scale_dr_api", move |_| ok());
+    /// assert_eq!(actions.prepare_names(), ["promote_standby", "scale_dr_api"]);
+    /// ```
     pub fn prepare<F, Fut, E>(mut self, name: impl Into<String>, f: F) -> Self
     where
         F: Fn(StepContext) -> Fut + Send + Sync + 'static,
@@ -490,6 +634,15 @@ impl FailoverActions {
     }
 
     /// Measures replication lag per data type, for the RPO guard.
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// use resilience_dr::failover::{DataLag, ReplicationStatus};
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok())
+    ///     .guard(|_| async { Ok::<_, &str>(ReplicationStatus::from(vec![DataLag::synchronous("privacy_budgets")])) });
+    /// # let _ = actions;
+    /// ```
     pub fn guard<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn(StepContext) -> Fut + Send + Sync + 'static,
@@ -501,6 +654,18 @@ impl FailoverActions {
     }
 
     /// The manual gate (see [`ApprovalGate`] for a ready-made one).
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// use resilience_dr::failover::Approval;
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok())
+    ///     .approve(|ctx| async move {
+    ///         // e.g. post to chat-ops with ctx.guard's findings and await the answer
+    ///         Ok::<_, &str>(Approval::approved(format!("auto ({} -> {})", ctx.from, ctx.to)))
+    ///     });
+    /// # let _ = actions;
+    /// ```
     pub fn approve<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn(StepContext) -> Fut + Send + Sync + 'static,
@@ -528,6 +693,17 @@ impl FailoverActions {
     }
 
     /// Checks the new primary after propagation.
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok())
+    ///     .verify(|ctx| async move {
+    ///         println!("synthetic transactions against {}", ctx.to);
+    ///         Ok::<(), &str>(())
+    ///     });
+    /// # let _ = actions;
+    /// ```
     pub fn verify<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn(StepContext) -> Fut + Send + Sync + 'static,
@@ -539,6 +715,17 @@ impl FailoverActions {
     }
 
     /// Compares counts and consumer lag after fencing.
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// use resilience_dr::failover::{CountCheck, Reconciliation};
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok())
+    ///     .reconcile(|_| async {
+    ///         Ok::<_, &str>(Reconciliation { counts: vec![CountCheck::new("models", 500, 500)], consumer_lag: None })
+    ///     });
+    /// # let _ = actions;
+    /// ```
     pub fn reconcile<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn(StepContext) -> Fut + Send + Sync + 'static,
@@ -550,6 +737,13 @@ impl FailoverActions {
     }
 
     /// Names of the preparation actions, in order.
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverActions;
+    /// let ok = || async { Ok::<(), &str>(()) };
+    /// let actions = FailoverActions::new(move |_| ok(), move |_| ok()).prepare("promote", move |_| ok());
+    /// assert_eq!(actions.prepare_names(), ["promote"]);
+    /// ```
     pub fn prepare_names(&self) -> Vec<&str> {
         self.prepare.iter().map(|(n, _)| n.as_str()).collect()
     }

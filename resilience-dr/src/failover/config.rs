@@ -49,6 +49,13 @@ impl Default for StepPolicy {
 
 impl StepPolicy {
     /// The backoff between attempts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::StepPolicy;
+    /// let b = StepPolicy::default().backoff();
+    /// assert_eq!(b.delay(0), Duration::from_secs(1));
+    /// ```
     pub fn backoff(&self) -> Backoff {
         Backoff::new(self.backoff_initial, self.backoff_max)
     }
@@ -105,6 +112,13 @@ pub struct StepPolicies {
 impl StepPolicies {
     /// The policy in force for `phase` (the approval gate has its own timeout
     /// and is never retried).
+    ///
+    /// ```
+    /// use resilience_dr::failover::{Phase, StepPolicies, StepPolicy};
+    /// let p = StepPolicies { fence: Some(StepPolicy { attempts: 10, ..Default::default() }), ..Default::default() };
+    /// assert_eq!(p.for_phase(Phase::Fence).attempts, 10);
+    /// assert_eq!(p.for_phase(Phase::Switch).attempts, 3);
+    /// ```
     pub fn for_phase(&self, phase: Phase) -> StepPolicy {
         let o = match phase {
             Phase::Detect => self.detect,
@@ -169,6 +183,13 @@ pub struct DataObjective {
 
 impl DataObjective {
     /// An objective with no separate alert threshold.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataObjective;
+    /// let o = DataObjective::new("audit_logs", Duration::from_secs(3600));
+    /// assert_eq!(o.data_type, "audit_logs");
+    /// ```
     pub fn new(data_type: impl Into<String>, rpo: Duration) -> Self {
         DataObjective {
             data_type: data_type.into(),
@@ -178,12 +199,26 @@ impl DataObjective {
     }
 
     /// Sets the alert threshold.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataObjective;
+    /// let o = DataObjective::new("metadata", Duration::from_secs(300)).with_acceptable_lag(Duration::from_secs(60));
+    /// assert_eq!(o.acceptable_lag, Some(Duration::from_secs(60)));
+    /// ```
     pub fn with_acceptable_lag(mut self, lag: Duration) -> Self {
         self.acceptable_lag = Some(lag);
         self
     }
 
     /// Whether the RPO is zero (synchronous replication required).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataObjective;
+    /// assert!(DataObjective::new("privacy_budgets", Duration::ZERO).requires_synchronous());
+    /// assert!(!DataObjective::new("metadata", Duration::from_secs(300)).requires_synchronous());
+    /// ```
     pub fn requires_synchronous(&self) -> bool {
         self.rpo.is_zero()
     }
@@ -327,6 +362,14 @@ impl FailoverConfig {
     }
 
     /// The objective for `data_type`, if configured.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::FailoverConfig;
+    /// let c = FailoverConfig::seed_gpu_platform();
+    /// assert_eq!(c.objective("metadata").unwrap().rpo, Duration::from_secs(300));
+    /// assert!(c.objective("nope").is_none());
+    /// ```
     pub fn objective(&self, data_type: &str) -> Option<&DataObjective> {
         self.objectives.iter().find(|o| o.data_type == data_type)
     }

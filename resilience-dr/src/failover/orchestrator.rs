@@ -37,6 +37,12 @@ pub struct Trigger {
 
 impl Trigger {
     /// A trigger without a known outage start.
+    ///
+    /// ```
+    /// use resilience_dr::failover::Trigger;
+    /// let t = Trigger::new("manual drill");
+    /// assert_eq!(t.reason, "manual drill");
+    /// ```
     pub fn new(reason: impl Into<String>) -> Self {
         Trigger {
             reason: reason.into(),
@@ -45,6 +51,14 @@ impl Trigger {
     }
 
     /// Sets when the outage began.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_dr::failover::Trigger;
+    /// let began = Instant::now() - Duration::from_secs(300);
+    /// let t = Trigger::new("3 probes down").outage_began(began);
+    /// assert_eq!(t.outage_began, Some(began));
+    /// ```
     pub fn outage_began(mut self, at: Instant) -> Self {
         self.outage_began = Some(at);
         self
@@ -238,6 +252,17 @@ impl Orchestrator {
     /// An orchestrator reading timeline timestamps from `clock`. Waits and
     /// timeouts always use tokio's timer, so `clock` should follow tokio's
     /// time (as [`TokioClock`] does) for the timeline to agree with them.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// use resilience_dr::TokioClock;
+    /// let o = Orchestrator::with_clock(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    ///     TokioClock,
+    /// );
+    /// assert!(o.is_ok());
+    /// ```
     pub fn with_clock(
         config: FailoverConfig,
         actions: FailoverActions,
@@ -284,16 +309,56 @@ impl Orchestrator {
     }
 
     /// Listeners receiving every [`FailoverEvent`] as it happens.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// orchestrator.listeners().add_fn(|e: &resilience_dr::failover::FailoverEvent| {
+    ///     if let resilience_dr::failover::FailoverEvent::Alert { severity, message } = e {
+    ///         eprintln!("page on-call ({severity:?}): {message}");
+    ///     }
+    /// });
+    /// ```
     pub fn listeners(&self) -> &Listeners<FailoverEvent> {
         &self.inner.listeners
     }
 
     /// The validated config.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(orchestrator.config().secondary, "secondary");
+    /// ```
     pub fn config(&self) -> &FailoverConfig {
         &self.inner.config
     }
 
     /// The site serving traffic.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// use resilience_dr::failover::Trigger;
+    /// assert_eq!(orchestrator.active_site(), "primary");
+    /// orchestrator.failover(Trigger::new("drill")).await.unwrap();
+    /// assert_eq!(orchestrator.active_site(), "secondary");
+    /// # }
+    /// ```
     pub fn active_site(&self) -> &str {
         if self.inner.state.lock().on_secondary {
             &self.inner.config.secondary
@@ -303,11 +368,37 @@ impl Orchestrator {
     }
 
     /// The running direction, if a run is in progress.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(orchestrator.running(), None);
+    /// ```
     pub fn running(&self) -> Option<Direction> {
         self.inner.state.lock().running
     }
 
     /// When traffic last moved.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// use resilience_dr::failover::Trigger;
+    /// assert!(orchestrator.last_switch().is_none());
+    /// orchestrator.failover(Trigger::new("drill")).await.unwrap();
+    /// assert!(orchestrator.last_switch().is_some());
+    /// # }
+    /// ```
     pub fn last_switch(&self) -> Option<Instant> {
         self.inner.state.lock().last_switch
     }
@@ -351,11 +442,47 @@ impl Orchestrator {
 
     /// Pauses the running run before its next phase or attempt. Returns
     /// whether a run is in progress.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::*;
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) })
+    ///         .prepare("promote_standby", |_| async {
+    ///             tokio::time::sleep(Duration::from_secs(30)).await;
+    ///             Ok::<(), &str>(())
+    ///         }),
+    /// )
+    /// .unwrap();
+    /// let o = orchestrator.clone();
+    /// let run = tokio::spawn(async move { o.failover(Trigger::new("region down")).await });
+    /// tokio::time::sleep(Duration::from_secs(1)).await; // preparing
+    /// assert!(orchestrator.pause());
+    /// tokio::time::sleep(Duration::from_secs(600)).await; // an operator investigates
+    /// assert!(!run.is_finished());
+    /// orchestrator.resume();
+    /// let report = run.await.unwrap().unwrap();
+    /// assert_eq!(report.objectives.paused_for, Duration::from_secs(571));
+    /// # }
+    /// ```
     pub fn pause(&self) -> bool {
         self.control(Control::Pause)
     }
 
     /// Resumes a paused run. Returns whether a run is in progress.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// assert!(!orchestrator.resume()); // nothing running
+    /// ```
     pub fn resume(&self) -> bool {
         self.control(Control::Run)
     }
@@ -364,6 +491,30 @@ impl Orchestrator {
     /// switch: [`Aborted`](FailoverOutcome::Aborted), traffic stays; after:
     /// [`Failed`](FailoverOutcome::Failed)). Returns whether a run is in
     /// progress.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::*;
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) })
+    ///         .prepare("promote_standby", |_| async {
+    ///             tokio::time::sleep(Duration::from_secs(30)).await;
+    ///             Ok::<(), &str>(())
+    ///         }),
+    /// )
+    /// .unwrap();
+    /// let o = orchestrator.clone();
+    /// let run = tokio::spawn(async move { o.failover(Trigger::new("region down")).await });
+    /// tokio::time::sleep(Duration::from_secs(1)).await; // preparing
+    /// assert!(orchestrator.abort("primary recovered"));
+    /// let report = run.await.unwrap().unwrap();
+    /// assert!(matches!(report.outcome, FailoverOutcome::Aborted { .. }));
+    /// assert_eq!(orchestrator.active_site(), "primary");
+    /// # }
+    /// ```
     pub fn abort(&self, reason: impl Into<String>) -> bool {
         self.control(Control::Abort(reason.into()))
     }
@@ -386,12 +537,57 @@ impl Orchestrator {
     /// Returns `Err` only when the run is refused before starting (already
     /// running, anti-flap window, already on the secondary); every started
     /// run returns a [`FailoverReport`] whatever its outcome.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// use resilience_dr::failover::{FailoverError, FailoverOutcome, Trigger};
+    /// let report = orchestrator.failover(Trigger::new("region down")).await.unwrap();
+    /// assert_eq!(report.outcome, FailoverOutcome::Completed);
+    /// // already on the secondary: refused, nothing done
+    /// assert!(matches!(
+    ///     orchestrator.failover(Trigger::new("again")).await,
+    ///     Err(FailoverError::WrongSite { .. })
+    /// ));
+    /// # }
+    /// ```
     pub async fn failover(&self, trigger: Trigger) -> Result<FailoverReport, FailoverError> {
         self.run(Direction::Failover, trigger).await
     }
 
     /// Moves traffic back from the secondary to the primary, through the same
     /// phases, always behind the manual validation gate.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::*;
+    /// let gate = ApprovalGate::new();
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, anti_flap_window: Duration::from_secs(60), ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) })
+    ///         .approval_gate(gate.clone()),
+    /// )
+    /// .unwrap();
+    /// orchestrator.failover(Trigger::new("region down")).await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(3600)).await; // home recovers
+    /// let g = gate.clone();
+    /// tokio::spawn(async move {
+    ///     while !g.is_waiting() { tokio::time::sleep(Duration::from_secs(1)).await; }
+    ///     g.approve("validated by oncall"); // manual validation before traffic returns
+    /// });
+    /// let back = orchestrator.failback(Trigger::new("home healthy")).await.unwrap();
+    /// assert_eq!(back.outcome, FailoverOutcome::Completed);
+    /// assert_eq!(orchestrator.active_site(), "primary");
+    /// # }
+    /// ```
     pub async fn failback(&self, trigger: Trigger) -> Result<FailoverReport, FailoverError> {
         self.run(Direction::Failback, trigger).await
     }

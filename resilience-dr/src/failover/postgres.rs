@@ -88,6 +88,16 @@ fn sql(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> PgFailoverEr
 }
 
 /// Whether the server is a standby (`pg_is_in_recovery()`).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_dr::failover::postgres;
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// assert!(!postgres::is_in_recovery(&client).await?, "expected a primary");
+/// # Ok(()) }
+/// ```
 pub async fn is_in_recovery(client: &Client) -> Result<bool, PgFailoverError> {
     let row = client
         .query_one("SELECT pg_is_in_recovery()", &[])
@@ -104,6 +114,17 @@ pub async fn is_in_recovery(client: &Client) -> Result<bool, PgFailoverError> {
 /// `sync_state` is `sync` or `quorum`; the lag is `replay_lag` (zero when the
 /// standby is idle and caught up). With several standbys and no name, the
 /// worst lag is reported and the pair counts as synchronous if any is.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_dr::failover::postgres;
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// let lag = postgres::replication_lag(&client, "orders", Some("standby1")).await?;
+/// println!("synchronous: {}, lag: {:?}", lag.synchronous, lag.lag);
+/// # Ok(()) }
+/// ```
 pub async fn replication_lag(
     primary: &Client,
     data_type: &str,
@@ -147,6 +168,18 @@ pub async fn replication_lag(
 /// standby, so a retried switch after a successful promotion is reported
 /// rather than silently ignored; callers that want idempotence check
 /// [`is_in_recovery`] first.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_dr::failover::postgres;
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// // `client` is connected to the standby
+/// postgres::promote(&client, std::time::Duration::from_secs(60)).await?;
+/// assert!(!postgres::is_in_recovery(&client).await?);
+/// # Ok(()) }
+/// ```
 pub async fn promote(standby: &Client, wait: Duration) -> Result<(), PgFailoverError> {
     if !is_in_recovery(standby).await? {
         return Err(PgFailoverError::WrongRole {
@@ -181,6 +214,17 @@ fn quote_ident(name: &str) -> String {
 /// acknowledge them to their clients although they exist only on the old
 /// primary (lost writes). Fencing first terminates those sessions, so their
 /// clients never see an acknowledgement.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_dr::failover::postgres;
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// // `client` is connected to the old primary, already fenced
+/// postgres::release_synchronous_standbys(&client).await?;
+/// # Ok(()) }
+/// ```
 pub async fn release_synchronous_standbys(old_primary: &Client) -> Result<(), PgFailoverError> {
     old_primary
         .batch_execute("ALTER SYSTEM SET synchronous_standby_names = ''")
@@ -203,6 +247,17 @@ async fn reload(client: &Client) -> Result<(), PgFailoverError> {
 /// databases of the server are untouched. The statement itself commits with
 /// `synchronous_commit = local`, so it never waits for the lost standby.
 /// Returns how many sessions were terminated.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_dr::failover::postgres;
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// let cut = postgres::fence_database(&client, "orders_db").await?;
+/// println!("{cut} sessions terminated");
+/// # Ok(()) }
+/// ```
 pub async fn fence_database(old_primary: &Client, database: &str) -> Result<u64, PgFailoverError> {
     old_primary
         .batch_execute(&format!(
@@ -226,6 +281,17 @@ pub async fn fence_database(old_primary: &Client, database: &str) -> Result<u64,
 /// Makes the whole old primary read-only (`ALTER SYSTEM SET
 /// default_transaction_read_only = on` + reload) and terminates every other
 /// client session. Returns how many sessions were terminated.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_dr::failover::postgres;
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// postgres::fence_cluster(&client).await?;
+/// postgres::release_synchronous_standbys(&client).await?;
+/// # Ok(()) }
+/// ```
 pub async fn fence_cluster(old_primary: &Client) -> Result<u64, PgFailoverError> {
     old_primary
         .batch_execute("ALTER SYSTEM SET default_transaction_read_only = on")

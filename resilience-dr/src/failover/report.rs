@@ -42,6 +42,12 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase in execution order.
+    ///
+    /// ```
+    /// use resilience_dr::failover::Phase;
+    /// assert_eq!(Phase::ALL[0], Phase::Detect);
+    /// assert_eq!(Phase::ALL[7], Phase::Reconcile);
+    /// ```
     pub const ALL: [Phase; 8] = [
         Phase::Detect,
         Phase::Prepare,
@@ -54,6 +60,11 @@ impl Phase {
     ];
 
     /// Lower-case name (also the metric label).
+    ///
+    /// ```
+    /// use resilience_dr::failover::Phase;
+    /// assert_eq!(Phase::Approve.as_str(), "approve");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Detect => "detect",
@@ -90,6 +101,11 @@ pub enum Direction {
 
 impl Direction {
     /// Lower-case name (also the metric label).
+    ///
+    /// ```
+    /// use resilience_dr::failover::Direction;
+    /// assert_eq!(Direction::Failover.as_str(), "failover");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Failover => "failover",
@@ -140,6 +156,11 @@ pub enum LagVerdict {
 
 impl LagVerdict {
     /// Whether it is a breach.
+    ///
+    /// ```
+    /// use resilience_dr::failover::LagVerdict;
+    /// assert!(!LagVerdict::Warn.is_breach());
+    /// ```
     pub fn is_breach(&self) -> bool {
         matches!(self, LagVerdict::Breach { .. })
     }
@@ -192,6 +213,19 @@ pub struct GuardReport {
 
 impl GuardReport {
     /// Whether any data type breaches its RPO.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{GuardFinding, GuardReport, LagVerdict};
+    /// let f = GuardFinding {
+    ///     data_type: "privacy_budgets".into(),
+    ///     lag: None,
+    ///     synchronous: false,
+    ///     rpo: std::time::Duration::ZERO,
+    ///     data_loss_window: None,
+    ///     verdict: LagVerdict::Breach { reason: "not reported".into() },
+    /// };
+    /// assert!(GuardReport { findings: vec![f] }.breached());
+    /// ```
     pub fn breached(&self) -> bool {
         self.findings.iter().any(|f| f.verdict.is_breach())
     }
@@ -240,6 +274,13 @@ pub enum FailoverOutcome {
 
 impl FailoverOutcome {
     /// Whether traffic moved to the other site (the switch succeeded).
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverOutcome, Phase};
+    /// assert!(FailoverOutcome::Failed { phase: Phase::Fence, reason: "x".into() }.switched());
+    /// assert!(!FailoverOutcome::Failed { phase: Phase::Switch, reason: "x".into() }.switched());
+    /// assert!(!FailoverOutcome::NotApproved { reason: "timeout".into() }.switched());
+    /// ```
     pub fn switched(&self) -> bool {
         match self {
             FailoverOutcome::Completed | FailoverOutcome::CompletedUnreconciled { .. } => true,
@@ -249,6 +290,11 @@ impl FailoverOutcome {
     }
 
     /// Stable name (also the metric label).
+    ///
+    /// ```
+    /// use resilience_dr::failover::FailoverOutcome;
+    /// assert_eq!(FailoverOutcome::NotApproved { reason: "no".into() }.as_str(), "not_approved");
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             FailoverOutcome::Completed => "completed",
@@ -365,6 +411,12 @@ pub enum FailoverEvent {
 
 impl FailoverEvent {
     /// The phase the event is about, if any.
+    ///
+    /// ```
+    /// use resilience_dr::failover::{FailoverEvent, Phase};
+    /// assert_eq!(FailoverEvent::Approved { by: "a".into() }.phase(), Some(Phase::Approve));
+    /// assert_eq!(FailoverEvent::Paused.phase(), None);
+    /// ```
     pub fn phase(&self) -> Option<Phase> {
         match self {
             FailoverEvent::PhaseStarted { phase }
@@ -462,6 +514,13 @@ pub struct DataLoss {
 
 impl DataLoss {
     /// Whether the window is within the RPO.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataLoss;
+    /// let d = DataLoss { data_type: "metadata".into(), window: Duration::from_secs(301), rpo: Duration::from_secs(300) };
+    /// assert!(!d.met());
+    /// ```
     pub fn met(&self) -> bool {
         self.window <= self.rpo
     }
@@ -506,11 +565,39 @@ pub struct RtoRpoReport {
 
 impl RtoRpoReport {
     /// Whether the RTO was met (`None` if service was not restored).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::{DataLoss, RtoRpoReport};
+    /// let r = RtoRpoReport {
+    ///     detection_time: None,
+    ///     time_to_switch: Some(Duration::from_secs(200)),
+    ///     recovery_time: None,
+    ///     rto: Duration::from_secs(900),
+    ///     data_loss: vec![DataLoss { data_type: "db".into(), window: Duration::ZERO, rpo: Duration::ZERO }],
+    ///     paused_for: Duration::ZERO,
+    /// };
+    /// assert_eq!(r.rto_met(), None); // switched but never verified: not restored
+    /// ```
     pub fn rto_met(&self) -> Option<bool> {
         self.recovery_time.map(|t| t <= self.rto)
     }
 
     /// Whether every data type's loss window is within its RPO.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::{DataLoss, RtoRpoReport};
+    /// let r = RtoRpoReport {
+    ///     detection_time: None,
+    ///     time_to_switch: Some(Duration::from_secs(200)),
+    ///     recovery_time: None,
+    ///     rto: Duration::from_secs(900),
+    ///     data_loss: vec![DataLoss { data_type: "db".into(), window: Duration::ZERO, rpo: Duration::ZERO }],
+    ///     paused_for: Duration::ZERO,
+    /// };
+    /// assert!(r.rpo_met());
+    /// ```
     pub fn rpo_met(&self) -> bool {
         self.data_loss.iter().all(DataLoss::met)
     }
@@ -577,6 +664,23 @@ pub struct FailoverReport {
 impl FailoverReport {
     /// The timeline and the accounting as text, one line per entry (for an
     /// incident ticket).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
+    /// )
+    /// .unwrap();
+    /// use resilience_dr::failover::Trigger;
+    /// let report = orchestrator.failover(Trigger::new("drill")).await.unwrap();
+    /// let text = report.render();
+    /// assert!(text.starts_with("+0s failover primary -> secondary started: drill"));
+    /// assert!(text.contains("switch succeeded"));
+    /// # }
+    /// ```
     pub fn render(&self) -> String {
         let mut out = String::new();
         for e in &self.timeline {

@@ -24,11 +24,26 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff starting at `initial`, capped at `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::Backoff;
+    /// let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    /// assert_eq!(b.delay(3), Duration::from_millis(800));
+    /// ```
     pub fn new(initial: Duration, max: Duration) -> Self {
         Backoff { initial, max }
     }
 
     /// The delay for step `n` (0-based).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::Backoff;
+    /// let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    /// assert_eq!(b.delay(2), Duration::from_secs(4));
+    /// assert_eq!(b.delay(10), Duration::from_secs(30));
+    /// ```
     pub fn delay(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n).unwrap_or(u32::MAX);
         self.initial

@@ -273,3 +273,71 @@ impl RefDetector {
         }
     }
 }
+
+// ---------------------------------------------------------------- recovery policy escalation
+
+#[derive(Debug, Clone)]
+enum PolOp {
+    Advance(u64),
+    Fail(u8, bool),
+    Forget(u8),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Escalation happens exactly when the member had at least `after`
+    /// failures of that kind (this one included) within the window.
+    #[test]
+    fn recovery_policy_escalates_like_reference(
+        after in 1u32..4,
+        within in 1u64..60,
+        ops in prop::collection::vec(prop_oneof![
+            2 => (0u64..30).prop_map(PolOp::Advance),
+            4 => (0u8..3, any::<bool>()).prop_map(|(m, gpu)| PolOp::Fail(m, gpu)),
+            1 => (0u8..3).prop_map(PolOp::Forget),
+        ], 1..60),
+    ) {
+        use resilience_dr::health::{Persistence, Plan, RecoveryPolicy};
+        use resilience_dr::FailureKind;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let plan = || Plan::new()
+            .step("restart", |_| async { Ok::<(), &str>(()) })
+            .if_persists(
+                Persistence { after, within: Duration::from_secs(within) },
+                Plan::new().step("replace", |_| async { Ok::<(), &str>(()) }),
+            );
+        let policy = rt.block_on(async {
+            RecoveryPolicy::builder()
+                .on(FailureKind::GpuError, plan())
+                .on(FailureKind::Timeout, plan())
+                .clock(resilience_dr::TokioClock)
+                .build()
+                .unwrap()
+        });
+        let mut now = 0u64;
+        let mut history: BTreeMap<(u8, bool), Vec<u64>> = BTreeMap::new();
+        for op in ops {
+            match op {
+                PolOp::Advance(s) => {
+                    rt.block_on(tokio::time::advance(Duration::from_secs(s)));
+                    now += s;
+                }
+                PolOp::Forget(m) => {
+                    policy.forget(&m);
+                    history.retain(|(hm, _), _| *hm != m);
+                }
+                PolOp::Fail(m, gpu) => {
+                    let kind = if gpu { FailureKind::GpuError } else { FailureKind::Timeout };
+                    let r = rt.block_on(policy.handle(m, kind));
+                    let h = history.entry((m, gpu)).or_default();
+                    h.push(now);
+                    let count = h.iter().filter(|t| now - **t < within).count() as u32;
+                    prop_assert_eq!(r.occurrence, count);
+                    prop_assert_eq!(r.escalated, count >= after);
+                    prop_assert_eq!(&r.steps[0].0, if count >= after { "replace" } else { "restart" });
+                }
+            }
+        }
+    }
+}

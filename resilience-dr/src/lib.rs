@@ -67,7 +67,8 @@
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `postgres` | the `tokio-postgres` client, used by the PostgreSQL engine and the failover example |
+//! | `postgres` | `failover::postgres`: SQL helpers for failing over a streaming-replication pair (promote, lag, fence) |
+//! | `tracing` | `tracing` events for health transitions, recoveries and every failover timeline entry |
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 

@@ -776,6 +776,15 @@ where
             failure,
             outcomes,
         };
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            worker = ?report.worker,
+            failure = %report.failure,
+            requeued = report.count("requeued"),
+            retried = report.count("retried"),
+            failed = report.count("failed"),
+            "worker failed; in-flight requests recovered"
+        );
         self.listeners.emit(&report);
         report
     }

@@ -709,6 +709,25 @@ impl Run<'_> {
 
     fn emit(&self, event: FailoverEvent) {
         let at = self.now().saturating_duration_since(self.start);
+        #[cfg(feature = "tracing")]
+        {
+            let entry = TimelineEntry {
+                at,
+                event: event.clone(),
+            };
+            match &event {
+                FailoverEvent::Alert {
+                    severity: Severity::Critical,
+                    ..
+                } => {
+                    tracing::error!(direction = %self.direction, "{entry}")
+                }
+                FailoverEvent::Alert { .. } | FailoverEvent::AttemptFailed { .. } => {
+                    tracing::warn!(direction = %self.direction, "{entry}")
+                }
+                _ => tracing::info!(direction = %self.direction, "{entry}"),
+            }
+        }
         if let FailoverEvent::Alert { severity, .. } = &event {
             metrics::counter!("resilience_failover_alerts_total",
                 "severity" => match severity { Severity::Warning => "warning", Severity::Critical => "critical" })

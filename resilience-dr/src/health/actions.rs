@@ -665,6 +665,14 @@ where
             handled: true,
             steps,
         };
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            member = ?report.member,
+            failure = %report.failure,
+            escalated = report.escalated,
+            succeeded = report.succeeded(),
+            "recovery plan ran"
+        );
         self.listeners.emit(&report);
         report
     }

@@ -560,6 +560,8 @@ where
     }
 
     fn publish(&self, e: &HeartbeatEvent<K>) {
+        #[cfg(feature = "tracing")]
+        tracing::info!(member = ?e.member, from = %e.from, to = %e.to, missed = e.missed, "heartbeat health changed");
         metrics::counter!("resilience_heartbeat_transitions_total", "to" => e.to.as_str())
             .increment(1);
         self.listeners.emit(e);

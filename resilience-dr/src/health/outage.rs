@@ -509,6 +509,8 @@ where
                 OutageEvent::Cleared => "cleared",
             };
             metrics::counter!("resilience_outage_transitions_total", "to" => name).increment(1);
+            #[cfg(feature = "tracing")]
+            tracing::warn!(event = ?e, "outage detector: {name}");
             self.listeners.emit(e);
         }
     }

@@ -311,6 +311,9 @@ struct Entry {
 ///
 /// Probes are plain async closures returning `Result<(), E>`; any error type
 /// that converts into a boxed error works (including `&str` and `String`).
+/// They run concurrently on the calling task, so a probe must not block its
+/// thread (a blocking check cannot be timed out): wrap blocking calls in
+/// `tokio::task::spawn_blocking`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

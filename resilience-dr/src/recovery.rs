@@ -59,7 +59,7 @@
 //! | `resilience_recovery_worker_failures_total` | counter | `failure` | workers reported failed |
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -400,6 +400,9 @@ struct Inner<Id, W> {
     requests: HashMap<Id, Tracked<W>>,
     /// Queued requests by (priority desc, arrival).
     queue: BTreeMap<(Reverse<i64>, u64), Id>,
+    /// Requests held (assigned or in progress) per worker, so a worker's
+    /// failure costs O(its requests), not O(everything tracked).
+    by_worker: HashMap<W, HashSet<Id>>,
     next_seq: u64,
 }
 
@@ -445,7 +448,7 @@ impl<Id, W> fmt::Debug for InFlightTracker<Id, W> {
 impl<Id, W> InFlightTracker<Id, W>
 where
     Id: Eq + Hash + Clone + fmt::Debug + Send + Sync + 'static,
-    W: Eq + Clone + fmt::Debug + Send + Sync + 'static,
+    W: Eq + Hash + Clone + fmt::Debug + Send + Sync + 'static,
 {
     /// A tracker on the system clock.
     ///
@@ -475,6 +478,7 @@ where
             inner: Mutex::new(Inner {
                 requests: HashMap::new(),
                 queue: BTreeMap::new(),
+                by_worker: HashMap::new(),
                 next_seq: 0,
             }),
             listeners: Listeners::new(),
@@ -650,10 +654,15 @@ where
             }
         }
         t.info.state = RequestState::Assigned;
-        t.info.worker = Some(worker);
+        t.info.worker = Some(worker.clone());
         t.info.not_before = None;
         let key = (Reverse(t.info.priority), t.seq);
         inner.queue.remove(&key);
+        inner
+            .by_worker
+            .entry(worker)
+            .or_default()
+            .insert(id.clone());
         Ok(())
     }
 
@@ -705,11 +714,17 @@ where
             Some(RequestState::Queued) => {
                 Err(wrong(id, RequestState::Queued, RequestState::InProgress))
             }
-            Some(_) => inner
-                .requests
-                .remove(id)
-                .map(|t| t.info)
-                .ok_or_else(|| unknown(id)),
+            Some(_) => {
+                let info = inner
+                    .requests
+                    .remove(id)
+                    .map(|t| t.info)
+                    .ok_or_else(|| unknown(id))?;
+                if let Some(w) = &info.worker {
+                    inner.release(w, id);
+                }
+                Ok(info)
+            }
         }
     }
 
@@ -740,11 +755,10 @@ where
         let mut outcomes = Vec::new();
         {
             let mut inner = self.inner.lock();
-            let mut held: Vec<(u64, Id)> = inner
-                .requests
-                .iter()
-                .filter(|(_, t)| t.info.worker.as_ref() == Some(worker))
-                .map(|(id, t)| (t.seq, id.clone()))
+            let ids = inner.by_worker.remove(worker).unwrap_or_default();
+            let mut held: Vec<(u64, Id)> = ids
+                .into_iter()
+                .filter_map(|id| inner.requests.get(&id).map(|t| (t.seq, id.clone())))
                 .collect();
             held.sort_unstable_by_key(|(seq, _)| *seq);
             for (_, id) in held {
@@ -836,7 +850,16 @@ where
     }
 }
 
-impl<Id, W> Inner<Id, W> {
+impl<Id: Eq + Hash, W: Eq + Hash> Inner<Id, W> {
+    fn release(&mut self, worker: &W, id: &Id) {
+        if let Some(set) = self.by_worker.get_mut(worker) {
+            set.remove(id);
+            if set.is_empty() {
+                self.by_worker.remove(worker);
+            }
+        }
+    }
+
     fn bump_seq(&mut self) -> u64 {
         let s = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);

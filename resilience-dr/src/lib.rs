@@ -1,11 +1,118 @@
 //! # resilience-dr
 //!
-//! Failover primitives.
+//! Failover primitives: detect an outage for real, move traffic in gated
+//! phases, fence the old primary, and recover the work that was in flight.
 //!
 //! | module | what it gives you |
 //! |---|---|
+//! | [`health`] | heartbeat monitor (10 s / 30 s / 3 misses), liveness vs readiness probes, K-of-N outage confirmation, recovery actions keyed by failure type |
+//! | [`failover`] | the phased failover/failback orchestrator: detect → prepare → guard (lag vs RPO) → approve → switch → verify → fence → reconcile, with a timeline and RTO/RPO accounting |
+//! | [`recovery`] | reassigning a failed worker's in-flight requests: requeue, retry with backoff, or fail with a message, never lose one |
 //! | [`lease`] | lease backends (in-memory; etcd and PostgreSQL behind features) with fencing tokens, leader election, fenced resources |
+//!
+//! ## How the pieces fit
+//!
+//! 1. [`health::HeartbeatMonitor`] and [`health::ProbeSet`] watch members;
+//!    [`health::RecoveryPolicy`] runs the host's actions for a member's
+//!    failure, and [`recovery::InFlightTracker`] requeues or retries its
+//!    requests.
+//! 2. For a whole site, probes in several zones feed a
+//!    [`health::OutageDetector`]; once it confirms an outage, the host starts
+//!    [`failover::Orchestrator::failover`], whose steps are the host's own
+//!    async actions (promote the standby, update DNS, set the old primary
+//!    read-only, ...).
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilience_dr::failover::{FailoverActions, FailoverConfig, FailoverOutcome, Orchestrator, Trigger};
+//! use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
+//! use resilience_dr::TokioClock;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let cfg = OutageConfig { quorum: 2, sustain: Duration::from_secs(300), ..Default::default() };
+//! let outage = OutageDetector::with_clock(cfg, ["zone-a", "zone-b", "zone-c"], TokioClock).unwrap();
+//! let failover = Orchestrator::new(
+//!     FailoverConfig { require_approval: false, ..Default::default() }, // production: keep the gate
+//!     FailoverActions::new(
+//!         |ctx| async move { println!("route traffic to {}", ctx.to); Ok::<(), &str>(()) },
+//!         |ctx| async move { println!("fence {}", ctx.from); Ok::<(), &str>(()) },
+//!     ),
+//! )
+//! .unwrap();
+//!
+//! loop {
+//!     // each zone's probe reports what it sees of the primary
+//!     outage.report(&"zone-a", false).unwrap();
+//!     outage.report(&"zone-b", false).unwrap();
+//!     outage.report(&"zone-c", true).unwrap();
+//!     if let OutageStatus::Confirmed { since, .. } = outage.status() {
+//!         let report = failover.failover(Trigger::new("2 of 3 zones").outage_began(since)).await.unwrap();
+//!         assert_eq!(report.outcome, FailoverOutcome::Completed);
+//!         assert_eq!(report.objectives.detection_time, Some(Duration::from_secs(300)));
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_secs(30)).await;
+//! }
+//! # }
+//! ```
+//!
+//! All time-driven parts read a [`Clock`](resilience_core::clock::Clock).
+//! The async parts default to [`TokioClock`], so tests run under
+//! `tokio::time::pause()` without waiting on the wall clock.
+//!
+//! ## Features
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `etcd` | `lease::etcd`: the etcd lease backend (etcd leases + transactions) |
+//! | `postgres` | `lease::postgres` (a lease table) and `failover::postgres`: SQL helpers for failing over a streaming-replication pair (promote, lag, fence) |
+//! | `tracing` | `tracing` events for health transitions, recoveries and every failover timeline entry |
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod failover;
+pub mod health;
 pub mod lease;
+pub mod recovery;
+
+pub use health::FailureKind;
+
+use std::time::Instant;
+
+/// The error type host actions may return: any error, boxed.
+///
+/// ```
+/// use resilience_dr::BoxError;
+/// let e: BoxError = "standby unreachable".into();
+/// assert_eq!(e.to_string(), "standby unreachable");
+/// ```
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A [`Clock`](resilience_core::clock::Clock) reading tokio's time.
+///
+/// Under `tokio::time::pause()` it follows tokio's paused, auto-advancing
+/// clock, so timelines and timeouts agree in tests; outside a paused runtime
+/// it is the system's monotonic clock.
+///
+/// ```
+/// use resilience_core::clock::Clock;
+/// use resilience_dr::TokioClock;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// tokio::time::pause();
+/// let t0 = TokioClock.now();
+/// tokio::time::advance(std::time::Duration::from_secs(60)).await;
+/// assert_eq!(TokioClock.now() - t0, std::time::Duration::from_secs(60));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokioClock;
+
+impl resilience_core::clock::Clock for TokioClock {
+    #[inline]
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}

@@ -13,33 +13,7 @@ use super::{
     LeaseError, LeaseFuture,
 };
 
-/// A [`Clock`] that reads tokio's clock ([`tokio::time::Instant::now`]).
-///
-/// Under `tokio::time::pause()` it moves with the paused runtime's virtual
-/// time, so a [`MemoryLeaseBackend`] built with it and a [`LeaderElector`]
-/// (which sleeps with `tokio::time`) share one time line in tests; outside
-/// a paused runtime it is the system's monotonic clock.
-///
-/// [`LeaderElector`]: super::LeaderElector
-///
-/// ```
-/// use std::time::Duration;
-/// use resilience_core::clock::Clock;
-/// use resilience_dr::lease::TokioClock;
-/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
-/// let t0 = TokioClock.now();
-/// tokio::time::sleep(Duration::from_secs(60)).await; // instant under pause()
-/// assert!(TokioClock.now() - t0 >= Duration::from_secs(60));
-/// # });
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokioClock;
-
-impl Clock for TokioClock {
-    fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
-    }
-}
+pub use crate::TokioClock;
 
 #[derive(Debug, Clone)]
 struct Record {

@@ -63,10 +63,21 @@ cargo fmt --all -- --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+# Tests that talk to the real servers measure takeover times against real
+# TTLs, and the PostgreSQL failover test promotes the standby: they run after
+# everything else, one binary at a time, failover last.
+server_tests=(lease_etcd lease_postgres pg_failover)
+filter=$(printf 'binary(%s) | ' "${server_tests[@]}"); filter="${filter% | }"
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --no-fail-fast
+  cargo nextest run --workspace --all-features --no-fail-fast -E "not ($filter)"
+  for t in "${server_tests[@]}"; do
+    log "server tests: $t"
+    cargo nextest run --workspace --all-features --no-fail-fast --test-threads 1 -E "binary($t)"
+  done
 else
+  # cargo test runs one test binary at a time, in name order (lease_* before pg_failover).
   cargo test --workspace --all-features --no-fail-fast --lib --bins --tests --examples
 fi
 

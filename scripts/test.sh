@@ -19,6 +19,19 @@ as_root() {
     echo "need root (or sudo) to run: $*" >&2; return 1; fi
 }
 
+# Build dependencies of etcd-client (feature resilience-dr/etcd, built by
+# --all-features): protoc and the protobuf well-known types. Needed even with
+# RESILIENCE_SKIP_SERVICES=1.
+build_pkgs=()
+command -v protoc >/dev/null 2>&1 || build_pkgs+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || build_pkgs+=(libprotobuf-dev)
+if [ ${#build_pkgs[@]} -gt 0 ]; then
+  log "installing ${build_pkgs[*]} (build dependencies) from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${build_pkgs[@]}" >/dev/null
+fi
+
 need_pkgs=()
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then need_pkgs+=(postgresql); fi

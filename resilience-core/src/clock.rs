@@ -188,10 +188,8 @@ impl fmt::Debug for ManualClock {
 /// Converts instants to nanoseconds since a fixed origin, so that times can be
 /// kept in atomics. Instants before the origin map to 0.
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code)] // used by the time-driven primitives as they land
 pub(crate) struct Origin(Instant);
 
-#[allow(dead_code)]
 impl Origin {
     pub(crate) fn new(at: Instant) -> Self {
         Origin(at)
@@ -205,7 +203,6 @@ impl Origin {
 
 /// Nanoseconds of a duration, saturating at `u64::MAX`.
 #[inline]
-#[allow(dead_code)]
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

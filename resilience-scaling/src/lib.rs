@@ -1,6 +1,84 @@
 //! # resilience-scaling
 //!
-//! Autoscaling policy evaluators. This crate is being built; it has no
-//! public items yet.
+//! Autoscaling policy evaluators. Each evaluator takes metrics and time and
+//! returns a replica count with the reason for it; none of them talks to a
+//! cloud or a cluster (an [`Actuator`](actuator::Actuator) is where a host
+//! plugs that in). Nothing here needs an async runtime: decisions take the
+//! current [`Instant`](std::time::Instant) (and, for calendars, a
+//! [`UtcTime`](schedule::UtcTime)) as arguments, so they replay exactly in
+//! tests and in the [simulator](sim).
+//!
+//! ## Which evaluator when
+//!
+//! | you have | use | module |
+//! |---|---|---|
+//! | a Kubernetes `HorizontalPodAutoscaler` manifest, or want its exact semantics (tolerance, stabilization windows, Pods/Percent policies, `selectPolicy`) | [`Hpa`](hpa::Hpa) | [`hpa`] |
+//! | rules like "queue_depth > 1000 for 2 min → +5" with cooldowns, increments, tier minimums | [`RuleEngine`](rules::RuleEngine) | [`rules`] |
+//! | AWS-style alarms whose breach size picks the adjustment | [`StepScaling`](step::StepScaling) | [`step`] |
+//! | one metric to hold at a target (CPU 50 %), out fast and in slowly | [`TargetTracking`](target_tracking::TargetTracking) | [`target_tracking`] |
+//! | a known daily curve or calendar windows ("06:00 → 50 %") | [`Schedule`](schedule::Schedule), combined with any of the above (max wins) | [`schedule`] |
+//! | a recurring daily/weekly load shape and slow-starting replicas | [`Predictor`](predictive::Predictor) | [`predictive`] |
+//! | queue or stream consumers (lag in messages or seconds, partitions, scale to zero) | [`LagScaler`](lag::LagScaler) | [`lag`] |
+//! | spot capacity: preemption warnings, on-demand floor, hourly cost cap, diversification | [`SpotManager`](spot::SpotManager) | [`spot`] |
+//! | per-pool targets that must sum exactly (model mix, tiers) | [`Distribution`](distribution::Distribution) | [`distribution`] |
+//! | a question "which policy is better for this traffic?" | [`Simulator`](sim::Simulator) + [`chart`](sim::chart) | [`sim`] |
+//!
+//! Reactive evaluators ([`hpa`], [`rules`], [`step`], [`target_tracking`],
+//! [`lag`]) follow the load after it arrives; [`schedule`] and
+//! [`predictive`] provision before it arrives and are meant to be combined
+//! with a reactive one by taking the higher count
+//! ([`Schedule::apply`](schedule::Schedule::apply),
+//! [`sim::MaxOf`]).
+//!
+//! ## The seeds' policies
+//!
+//! `presets/` holds the seeds' configurations as YAML, each loading into its
+//! evaluator: `runtime-engine-hpa.yaml` ([`Hpa`](hpa::Hpa)),
+//! `gpu-pool-policy.yaml` and `ingestion-workers.yaml`
+//! ([`RuleEngine`](rules::RuleEngine)), `gpu-pool-schedule.yaml`
+//! ([`Schedule`](schedule::Schedule)), `ingestion-workers-predictive.yaml`
+//! ([`Predictor`](predictive::Predictor)), `consumer-lag.yaml`
+//! ([`LagScaler`](lag::LagScaler)) and `spot.yaml`
+//! ([`SpotManager`](spot::SpotManager)).
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use resilience_scaling::hpa::Hpa;
+//! use resilience_scaling::rules::RuleEngine;
+//! use resilience_scaling::schedule::{Schedule, UtcTime};
+//!
+//! // The Kubernetes contract.
+//! let mut hpa = Hpa::from_manifest_yaml(include_str!("../presets/runtime-engine-hpa.yaml"))?;
+//! let now = Instant::now();
+//! hpa.record_scale_event(now - Duration::from_secs(30), 5); // a past scaling
+//! let replicas: u32 = hpa.decide(now, 25, 60);
+//! assert_eq!(replicas, 40); // +100 % per 60 s, from 20 at the period start
+//!
+//! // The seeds' GPU pool: rules, then the schedule's floor (max wins).
+//! let mut rules = RuleEngine::from_yaml(include_str!("../presets/gpu-pool-policy.yaml"))?;
+//! let mut schedule = Schedule::from_yaml(include_str!("../presets/gpu-pool-schedule.yaml"))?;
+//! let reactive = rules.evaluate_named(now, 40, &[("turbo_queue_depth", 3.0)]).replicas;
+//! let ten_am = UtcTime::from_ymd_hms(2024, 6, 3, 10, 0, 0).unwrap();
+//! assert_eq!(schedule.apply(ten_am, reactive).replicas, 100);
+//! # Ok::<(), resilience_core::config::ConfigError>(())
+//! ```
+//!
+//! ## Features
+//!
+//! * `svg` (default): SVG charts of simulation runs through `plotters`'
+//!   SVG backend (no font or system libraries needed).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod actuator;
+pub mod distribution;
+pub mod hpa;
+pub mod lag;
+mod observe;
+pub mod predictive;
+pub mod rules;
+pub mod schedule;
+pub mod sim;
+pub mod spot;
+pub mod step;
+pub mod target_tracking;

@@ -1,6 +1,23 @@
 //! # resilience-tower
 //!
-//! Tower layers for the `resilience-core` primitives. This crate is being
-//! built; it has no public items yet.
+//! The `resilience-core` primitives as [tower](https://docs.rs/tower)
+//! layers, for axum, tonic and hyper services.
+//!
+//! | module | layer |
+//! |---|---|
+//! | [`chaos`] | [`ChaosLayer`](chaos::ChaosLayer): seeded, run-time switchable error / abort / latency injection |
+//! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
+//! | [`classify`] | what a result means: [`ErrorIsFailure`](classify::ErrorIsFailure), `HttpClassifier` (feature `http`), closures |
+//! | [`fallback`] | [`FallbackLayer`](fallback::FallbackLayer): provider A → B → cached/stale → degraded, and which step answered |
+//! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
+//!
+//! Every response future is a named `pin-project` type: no `Box<dyn Future>`
+//! and no allocation per call on the success path.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod chaos;
+pub mod circuit_breaker;
+pub mod classify;
+pub mod error;
+pub mod fallback;

@@ -1,0 +1,1033 @@
+//! Circuit breaker: stop calling a dependency that is failing, and probe it
+//! back to health.
+//!
+//! A breaker sits between a caller and a dependency. While the dependency is
+//! healthy it is **closed** and calls flow. When its recent calls fail too
+//! much (a failure rate, a count of failures in a time window, a run of
+//! consecutive failures, or too many slow calls) it **opens**: calls fail at
+//! once with [`CircuitOpen`], which says how long to wait, so the caller
+//! spends no time, threads or connections on a dependency that cannot answer,
+//! and the dependency gets room to recover. After the open duration it is
+//! **half-open**: a few trial calls decide whether it closes again or reopens.
+//!
+//! The semantics follow Resilience4j (count and time sliding windows,
+//! `minimum_calls`, slow calls, half-open permits, forced and disabled
+//! states), with the fixes its users asked for:
+//!
+//! * the count window is truly sliding (a window of 10 that saw 100 successes
+//!   opens after 5 failures at a 50 % threshold);
+//! * a trial permit that is dropped without an outcome (a cancelled future)
+//!   gives its slot back, and a half-open breaker that sees no trial outcome
+//!   for `half_open_max_wait` reopens and re-arms (as Polly does), so it can
+//!   never stick half-open;
+//! * an outcome that arrives after a state change (a call that started
+//!   closed and ends half-open) is never counted as a trial;
+//! * the open duration may grow with consecutive openings.
+//!
+//! # Using it
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+//! use resilience_core::clock::ManualClock;
+//!
+//! let clock = ManualClock::new();
+//! let config: CircuitBreakerConfig = serde_json::from_str(r#"{
+//!     "window": { "count": 10 },
+//!     "minimum_calls": 10,
+//!     "failure_rate_threshold": 0.5,
+//!     "consecutive_failures": null,
+//!     "open_duration": "30s",
+//!     "half_open_permits": 3,
+//!     "success_threshold": 3
+//! }"#).unwrap();
+//! let breaker = CircuitBreaker::with_clock(config, clock.clone()).unwrap();
+//!
+//! fn call_dependency(ok: bool) -> Result<(), &'static str> {
+//!     if ok { Ok(()) } else { Err("boom") }
+//! }
+//!
+//! for i in 0..10 {
+//!     match breaker.try_acquire() {
+//!         Ok(permit) => match call_dependency(i % 2 == 0) {
+//!             Ok(()) => permit.record_success(),
+//!             Err(_) => permit.record_failure(),
+//!         },
+//!         Err(open) => println!("not calling: retry in {:?}", open.retry_after()),
+//!     }
+//! }
+//! assert_eq!(breaker.state(), CircuitState::Open); // 5 of 10 failed: 50 %
+//! let open = breaker.try_acquire().unwrap_err();
+//! assert_eq!(open.retry_after(), Duration::from_secs(30));
+//!
+//! clock.advance(Duration::from_secs(30));
+//! assert_eq!(breaker.state(), CircuitState::HalfOpen);
+//! for _ in 0..3 {
+//!     breaker.try_acquire().unwrap().record_success();
+//! }
+//! assert_eq!(breaker.state(), CircuitState::Closed);
+//! ```
+//!
+//! Outcome classification is the caller's: a permit records success,
+//! failure, or *ignored* (a call whose failure is not the dependency's fault,
+//! such as an HTTP 4xx). Dropping a permit records nothing.
+//!
+//! # Cost
+//!
+//! The closed path takes no lock and allocates nothing: acquiring is one
+//! atomic load of the state word; recording a success into a count window is
+//! one `fetch_add` and one load (plus a swap and one more `fetch_add` when
+//! the outcome differs from the one it evicts). The clock is read only when
+//! the breaker needs a timestamp: slow-call detection, `record_latency`, a
+//! time window, or a non-closed state.
+//!
+//! # Metrics
+//!
+//! Registered once per breaker with the `metrics` recorder installed at
+//! construction time (install your recorder first). Every metric has the
+//! label `name`.
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `resilience_circuit_breaker_state` | gauge | | 0 closed, 1 open, 2 half_open, 3 disabled, 4 forced_open, 5 metrics_only |
+//! | `resilience_circuit_breaker_calls_total` | counter | `outcome` = success, failure, ignored | permitted calls by outcome |
+//! | `resilience_circuit_breaker_slow_calls_total` | counter | `outcome` = success, failure | calls slower than `slow_call_duration` |
+//! | `resilience_circuit_breaker_not_permitted_total` | counter | | rejected calls |
+//! | `resilience_circuit_breaker_failure_rate` | gauge | | failure rate at the last evaluation |
+//! | `resilience_circuit_breaker_slow_call_rate` | gauge | | slow-call rate at the last evaluation |
+//! | `resilience_circuit_breaker_transitions_total` | counter | `from`, `to` | state transitions |
+//! | `resilience_circuit_breaker_call_duration_seconds` | histogram | | call durations (when measured) |
+//!
+//! The same names are constants in [`metric_names`].
+
+mod config;
+mod event;
+pub mod presets;
+mod registry;
+mod state;
+mod window;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::ReentrantMutex;
+
+pub use self::config::{
+    CircuitBreakerConfig, HalfOpenFailure, OpenBackoff, OpenDurationFn, WindowConfig,
+    MAX_COUNT_WINDOW, MAX_HALF_OPEN_PERMITS, MAX_TIME_BUCKETS, MAX_TIME_WINDOW,
+};
+pub use self::event::names as metric_names;
+pub use self::event::{CircuitBreakerEvent, CircuitBreakerEventKind, TransitionReason};
+pub use self::registry::{CircuitBreakerRegistry, KeyedPermit, KeyedRejection, RegistryFull};
+pub use self::state::{CircuitOpen, CircuitState};
+pub use self::window::WindowSnapshot;
+
+use self::config::Resolved;
+use self::event::Metrics;
+use self::state::{epoch_of, word};
+use self::window::{CountWindow, TimeWindow, Window};
+use crate::clock::{duration_nanos, Clock, Origin, SharedClock, SystemClock};
+use crate::config::ConfigError;
+use crate::events::{EventListener, ListenerId, Listeners};
+use crate::CachePadded;
+
+/// How a permitted call ended, as the caller classifies it.
+///
+/// ```
+/// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, Outcome};
+/// let breaker = CircuitBreaker::new(CircuitBreakerConfig::default()).unwrap();
+/// let status = 404;
+/// let outcome = match status {
+///     500..=599 => Outcome::Failure,
+///     400..=499 => Outcome::Ignored, // the caller's fault, not the dependency's
+///     _ => Outcome::Success,
+/// };
+/// breaker.try_acquire().unwrap().record(outcome);
+/// assert_eq!(breaker.metrics().window.calls, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The dependency did its job.
+    Success,
+    /// The dependency failed; counts towards opening.
+    Failure,
+    /// Not counted either way (frees a half-open trial slot).
+    Ignored,
+}
+
+/// A circuit breaker. Cheap to clone: clones share one breaker.
+///
+/// `Send + Sync`; share it by cloning or through an `Arc`. See the
+/// [module docs](self) for the state machine.
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: Resolved,
+    raw: CircuitBreakerConfig,
+    clock: SharedClock,
+    origin: Origin,
+    /// The state word: read on every call, written only on transitions. On
+    /// its own cache line so that the permit refcounts (`Arc` header) and the
+    /// window's write-hot counters never invalidate it.
+    state: CachePadded<AtomicU64>,
+    window: Window,
+    consecutive: AtomicU32,
+    open_until: AtomicU64,
+    openings: AtomicU32,
+    /// Half-open trials issued: `epoch as u32 << 32 | issued`.
+    ho_issued: AtomicU64,
+    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`.
+    ho_outcomes: AtomicU64,
+    /// Half-open reopens when no trial outcome arrives before this instant.
+    ho_deadline: AtomicU64,
+    transition: ReentrantMutex<()>,
+    listeners: Listeners<CircuitBreakerEvent>,
+    metrics: Metrics,
+}
+
+/// What a permit remembers about its call: the state word it was issued in
+/// (state and epoch; any transition changes it) and its start time.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    word: u64,
+    /// Nanoseconds since the origin, or [`NO_START`] when not measured.
+    start: u64,
+}
+
+const NO_START: u64 = u64::MAX;
+
+impl Ticket {
+    #[inline]
+    fn start(&self) -> Option<u64> {
+        (self.start != NO_START).then_some(self.start)
+    }
+}
+
+/// Permission for one call, borrowed from the breaker.
+///
+/// Record the outcome with [`record_success`](Permit::record_success),
+/// [`record_failure`](Permit::record_failure),
+/// [`record_ignored`](Permit::record_ignored) or [`record`](Permit::record).
+/// Dropping it without an outcome records nothing and, for a half-open trial,
+/// gives the trial slot back.
+#[must_use = "a permit records nothing unless you call record_*"]
+pub struct Permit<'a> {
+    inner: &'a Inner,
+    ticket: Ticket,
+    done: bool,
+}
+
+/// Permission for one call that owns a handle to its breaker, so it can live
+/// in a future or move across threads. Same API as [`Permit`].
+#[must_use = "a permit records nothing unless you call record_*"]
+pub struct OwnedPermit {
+    breaker: CircuitBreaker,
+    ticket: Ticket,
+    done: bool,
+}
+
+/// A point-in-time view of a breaker, for dashboards and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitBreakerMetrics {
+    /// The current state.
+    pub state: CircuitState,
+    /// Counts in the sliding window.
+    pub window: WindowSnapshot,
+    /// failures / calls, once the window holds `minimum_calls` calls.
+    pub failure_rate: Option<f64>,
+    /// slow calls / calls, once the window holds `minimum_calls` calls.
+    pub slow_call_rate: Option<f64>,
+    /// The current run of failures (only tracked with `consecutive_failures`).
+    pub consecutive_failures: u32,
+    /// Openings since the breaker last closed.
+    pub consecutive_openings: u32,
+    /// Time left until trial calls, when open.
+    pub retry_after: Option<Duration>,
+}
+
+impl CircuitBreaker {
+    /// A breaker on the system clock.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+    /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().consecutive_failures(5)).unwrap();
+    /// assert!(breaker.try_acquire().is_ok());
+    /// ```
+    pub fn new(config: CircuitBreakerConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, SystemClock)
+    }
+
+    /// A breaker reading time from `clock` (a [`ManualClock`](crate::clock::ManualClock) in tests).
+    pub fn with_clock(
+        config: CircuitBreakerConfig,
+        clock: impl Clock,
+    ) -> Result<Self, ConfigError> {
+        Self::with_shared_clock(config, Arc::new(clock))
+    }
+
+    /// A breaker reading time from a shared clock.
+    pub fn with_shared_clock(
+        config: CircuitBreakerConfig,
+        clock: SharedClock,
+    ) -> Result<Self, ConfigError> {
+        let cfg = Resolved::from_config(&config)?;
+        let window = match cfg.window {
+            WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
+            WindowConfig::Time(span) => Window::Time(TimeWindow::new(span)),
+        };
+        let metrics = Metrics::new(&cfg.name);
+        metrics.state.set(CircuitState::Closed.gauge_value());
+        let origin = Origin::new(clock.now());
+        Ok(CircuitBreaker {
+            inner: Arc::new(Inner {
+                cfg,
+                raw: config,
+                clock,
+                origin,
+                state: CachePadded(AtomicU64::new(word(CircuitState::Closed, 0))),
+                window,
+                consecutive: AtomicU32::new(0),
+                open_until: AtomicU64::new(0),
+                openings: AtomicU32::new(0),
+                ho_issued: AtomicU64::new(0),
+                ho_outcomes: AtomicU64::new(0),
+                ho_deadline: AtomicU64::new(0),
+                transition: ReentrantMutex::new(()),
+                listeners: Listeners::new(),
+                metrics,
+            }),
+        })
+    }
+
+    /// Asks permission for one call.
+    ///
+    /// `Ok` carries a [`Permit`] to record the outcome with; `Err` says the
+    /// breaker is open (or half-open with every trial taken) and how long to
+    /// wait. An open breaker whose open duration has elapsed turns half-open
+    /// here and the call becomes a trial.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
+        let ticket = self.inner.try_acquire()?;
+        Ok(Permit {
+            inner: &self.inner,
+            ticket,
+            done: false,
+        })
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a
+    /// handle to the breaker (for futures and other threads).
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+    /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::default()).unwrap();
+    /// let permit = breaker.try_acquire_owned().unwrap();
+    /// std::thread::spawn(move || permit.record_success()).join().unwrap();
+    /// assert_eq!(breaker.metrics().window.calls, 1);
+    /// ```
+    #[inline]
+    pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
+        let ticket = self.inner.try_acquire()?;
+        Ok(OwnedPermit {
+            breaker: self.clone(),
+            ticket,
+            done: false,
+        })
+    }
+
+    /// Runs `f` under the breaker, classifying `Err` as a failure.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CallError, CircuitBreaker, CircuitBreakerConfig};
+    /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().consecutive_failures(1)).unwrap();
+    /// let r: Result<(), CallError<&str>> = breaker.call(|| Err("down"));
+    /// assert!(matches!(r, Err(CallError::Inner("down"))));
+    /// let r: Result<(), CallError<&str>> = breaker.call(|| Ok(()));
+    /// assert!(matches!(r, Err(CallError::Open(_))));
+    /// ```
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        let permit = self.try_acquire().map_err(CallError::Open)?;
+        match f() {
+            Ok(v) => {
+                permit.record_success();
+                Ok(v)
+            }
+            Err(e) => {
+                permit.record_failure();
+                Err(CallError::Inner(e))
+            }
+        }
+    }
+
+    /// The current state. An open breaker whose open duration has elapsed
+    /// reports (and becomes) half-open; a half-open breaker past
+    /// `half_open_max_wait` reports (and becomes) open again.
+    pub fn state(&self) -> CircuitState {
+        self.inner.state()
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.inner.cfg.name
+    }
+
+    /// The config the breaker was built from.
+    pub fn config(&self) -> &CircuitBreakerConfig {
+        &self.inner.raw
+    }
+
+    /// A snapshot of the breaker's counters.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+    /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(4).minimum_calls(2)).unwrap();
+    /// breaker.try_acquire().unwrap().record_success();
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// let m = breaker.metrics();
+    /// assert_eq!((m.window.calls, m.window.failures), (2, 1));
+    /// assert_eq!(m.failure_rate, Some(0.5));
+    /// ```
+    pub fn metrics(&self) -> CircuitBreakerMetrics {
+        self.inner.snapshot()
+    }
+
+    /// Registers a closure called for every event (see
+    /// [`CircuitBreakerEvent`]). Listeners run on the calling thread and must
+    /// be quick.
+    pub fn on_event<F>(&self, f: F) -> ListenerId
+    where
+        F: Fn(&CircuitBreakerEvent) + Send + Sync + 'static,
+    {
+        self.inner.listeners.add_fn(f)
+    }
+
+    /// Registers a listener object.
+    pub fn add_listener(
+        &self,
+        listener: Arc<dyn EventListener<CircuitBreakerEvent>>,
+    ) -> ListenerId {
+        self.inner.listeners.add(listener)
+    }
+
+    /// Removes a listener.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.inner.listeners.remove(id)
+    }
+
+    /// Opens the breaker until [`reset`](Self::reset): every call is rejected.
+    pub fn force_open(&self) {
+        self.inner.manual(CircuitState::ForcedOpen);
+    }
+
+    /// Disables the breaker until [`reset`](Self::reset): every call is
+    /// permitted and recorded, nothing trips.
+    pub fn disable(&self) {
+        self.inner.manual(CircuitState::Disabled);
+    }
+
+    /// Puts the breaker in metrics-only mode until [`reset`](Self::reset):
+    /// calls are permitted and evaluated; a trip only emits
+    /// [`CircuitBreakerEventKind::ThresholdExceeded`].
+    pub fn metrics_only(&self) {
+        self.inner.manual(CircuitState::MetricsOnly);
+    }
+
+    /// Returns to a fresh closed state: empty window, no consecutive
+    /// failures or openings.
+    pub fn reset(&self) {
+        self.inner.manual(CircuitState::Closed);
+    }
+
+    /// Whether two handles are the same breaker.
+    pub fn ptr_eq(&self, other: &CircuitBreaker) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.inner.state.load(Ordering::Relaxed);
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
+            .field("state", &CircuitState::from_bits(w))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error of [`CircuitBreaker::call`]: the breaker rejected the call, or
+/// the call itself failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError<E> {
+    /// Not called: the breaker is open.
+    #[error(transparent)]
+    Open(CircuitOpen),
+    /// Called, and it failed with this error.
+    #[error("call failed: {0}")]
+    Inner(E),
+}
+
+macro_rules! permit_api {
+    () => {
+        /// Records a success.
+        #[inline]
+        pub fn record_success(self) {
+            self.record(Outcome::Success)
+        }
+
+        /// Records a failure.
+        #[inline]
+        pub fn record_failure(self) {
+            self.record(Outcome::Failure)
+        }
+
+        /// Records a call that is not counted either way.
+        #[inline]
+        pub fn record_ignored(self) {
+            self.record(Outcome::Ignored)
+        }
+
+        /// Records `outcome`.
+        #[inline]
+        pub fn record(mut self, outcome: Outcome) {
+            self.done = true;
+            self.inner().record(self.ticket, outcome);
+        }
+
+        /// How long ago the permit was issued, when the breaker measures
+        /// durations.
+        pub fn elapsed(&self) -> Option<Duration> {
+            let inner = self.inner();
+            self.ticket
+                .start()
+                .map(|s| Duration::from_nanos(inner.now_nanos().saturating_sub(s)))
+        }
+    };
+}
+
+impl Permit<'_> {
+    #[inline]
+    fn inner(&self) -> &Inner {
+        self.inner
+    }
+
+    permit_api!();
+
+    /// Converts into an [`OwnedPermit`] (clones the breaker handle).
+    pub fn into_owned(mut self, breaker: &CircuitBreaker) -> OwnedPermit {
+        debug_assert!(std::ptr::eq(self.inner, &*breaker.inner));
+        self.done = true;
+        OwnedPermit {
+            breaker: breaker.clone(),
+            ticket: self.ticket,
+            done: false,
+        }
+    }
+}
+
+impl OwnedPermit {
+    #[inline]
+    fn inner(&self) -> &Inner {
+        &self.breaker.inner
+    }
+
+    permit_api!();
+
+    /// The breaker this permit belongs to.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+}
+
+impl Drop for Permit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done {
+            self.inner.release(self.ticket);
+        }
+    }
+}
+
+impl Drop for OwnedPermit {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.inner.release(self.ticket);
+        }
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &&*self.inner.cfg.name)
+            .field("epoch", &epoch_of(self.ticket.word))
+            .finish()
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("breaker", &self.breaker.name())
+            .field("epoch", &epoch_of(self.ticket.word))
+            .finish()
+    }
+}
+
+const LOW32: u64 = 0xFFFF_FFFF;
+
+#[inline]
+fn epoch32(epoch: u64) -> u64 {
+    epoch & LOW32
+}
+
+impl Inner {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        self.origin.nanos(self.clock.now())
+    }
+
+    #[inline]
+    fn start_time(&self) -> u64 {
+        if self.cfg.timed {
+            self.now_nanos()
+        } else {
+            NO_START
+        }
+    }
+
+    #[inline]
+    fn try_acquire(&self) -> Result<Ticket, CircuitOpen> {
+        let w = self.state.load(Ordering::Acquire);
+        if state::permits(w) {
+            return Ok(Ticket {
+                word: w,
+                start: self.start_time(),
+            });
+        }
+        self.acquire_slow(w)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, mut w: u64) -> Result<Ticket, CircuitOpen> {
+        loop {
+            let state = CircuitState::from_bits(w);
+            match state {
+                CircuitState::ForcedOpen => {
+                    return Err(self.reject(state, self.cfg.open_duration));
+                }
+                CircuitState::Open => {
+                    let now = self.now_nanos();
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if now < until {
+                        return Err(self.reject(state, Duration::from_nanos(until - now)));
+                    }
+                    self.transition_from(
+                        w,
+                        CircuitState::HalfOpen,
+                        TransitionReason::OpenDurationElapsed,
+                    );
+                }
+                CircuitState::HalfOpen => {
+                    let now = self.now_nanos();
+                    let deadline = self.ho_deadline.load(Ordering::Acquire);
+                    if now >= deadline {
+                        self.transition_from(
+                            w,
+                            CircuitState::Open,
+                            TransitionReason::HalfOpenTimeout,
+                        );
+                    } else {
+                        let e = epoch32(epoch_of(w));
+                        let mut cur = self.ho_issued.load(Ordering::Acquire);
+                        while cur >> 32 == e {
+                            if cur & LOW32 >= u64::from(self.cfg.half_open_permits) {
+                                return Err(
+                                    self.reject(state, Duration::from_nanos(deadline - now))
+                                );
+                            }
+                            match self.ho_issued.compare_exchange_weak(
+                                cur,
+                                cur + 1,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            ) {
+                                Ok(_) => {
+                                    return Ok(Ticket {
+                                        word: w,
+                                        start: if self.cfg.timed { now } else { NO_START },
+                                    })
+                                }
+                                Err(actual) => cur = actual,
+                            }
+                        }
+                    }
+                }
+                CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
+                    return Ok(Ticket {
+                        word: w,
+                        start: self.start_time(),
+                    });
+                }
+            }
+            w = self.state.load(Ordering::Acquire);
+        }
+    }
+
+    #[cold]
+    fn reject(&self, state: CircuitState, retry_after: Duration) -> CircuitOpen {
+        self.metrics.not_permitted.increment(1);
+        self.emit(CircuitBreakerEventKind::NotPermitted { state, retry_after });
+        CircuitOpen::new(self.cfg.name.clone(), state, retry_after)
+    }
+
+    #[inline]
+    fn emit(&self, kind: CircuitBreakerEventKind) {
+        self.listeners.emit_with(|| CircuitBreakerEvent {
+            name: self.cfg.name.clone(),
+            at: self.clock.now(),
+            kind,
+        });
+    }
+
+    #[inline]
+    fn record(&self, t: Ticket, outcome: Outcome) {
+        let (now, elapsed) = match t.start() {
+            Some(start) => {
+                let now = self.now_nanos();
+                (Some(now), Some(now.saturating_sub(start)))
+            }
+            None => (None, None),
+        };
+        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e >= th);
+        if let Some(e) = elapsed {
+            self.metrics.duration.record(e as f64 / 1e9);
+        }
+        let failure = match outcome {
+            Outcome::Success => {
+                self.metrics.success.increment(1);
+                if slow {
+                    self.metrics.slow_success.increment(1);
+                }
+                if !self.listeners.is_empty() {
+                    self.emit(CircuitBreakerEventKind::Success {
+                        elapsed: elapsed.map(Duration::from_nanos),
+                        slow,
+                    });
+                }
+                false
+            }
+            Outcome::Failure => {
+                self.metrics.failure.increment(1);
+                if slow {
+                    self.metrics.slow_failure.increment(1);
+                }
+                self.emit(CircuitBreakerEventKind::Failure {
+                    elapsed: elapsed.map(Duration::from_nanos),
+                    slow,
+                });
+                true
+            }
+            Outcome::Ignored => {
+                self.metrics.ignored.increment(1);
+                self.emit(CircuitBreakerEventKind::Ignored);
+                self.release(t);
+                return;
+            }
+        };
+        let w = self.state.load(Ordering::Acquire);
+        if w != t.word {
+            // Issued before a state change: counted in metrics, not in the
+            // new state.
+            return;
+        }
+        match w & state::STATE_MASK {
+            state::CLOSED | state::METRICS_ONLY => self.record_closed(w, failure, slow, now, true),
+            state::DISABLED => self.record_closed(w, failure, slow, now, false),
+            state::HALF_OPEN => self.record_trial(w, failure || slow),
+            _ => {}
+        }
+    }
+
+    #[inline]
+    fn record_closed(&self, w: u64, failure: bool, slow: bool, now: Option<u64>, evaluate: bool) {
+        let code = window::code(failure, slow);
+        let snap = match &self.window {
+            Window::Count(cw) => cw.record(code),
+            Window::Time(tw) => tw.record(code, now.unwrap_or_else(|| self.now_nanos())),
+        };
+        if !evaluate {
+            return;
+        }
+        if let Some(threshold) = self.cfg.consecutive_failures {
+            if failure {
+                let run = self
+                    .consecutive
+                    .fetch_add(1, Ordering::AcqRel)
+                    .saturating_add(1);
+                if run >= threshold {
+                    self.trip(w, TransitionReason::ConsecutiveFailures { failures: run });
+                    return;
+                }
+            } else if self.consecutive.load(Ordering::Relaxed) != 0 {
+                self.consecutive.store(0, Ordering::Release);
+            }
+        }
+        if let Some(snap) = snap {
+            if let Some(reason) = self.evaluate(&snap) {
+                self.trip(w, reason);
+            }
+        }
+    }
+
+    fn evaluate(&self, s: &WindowSnapshot) -> Option<TransitionReason> {
+        let mut reason = None;
+        if let Some(n) = self.cfg.failure_count_threshold {
+            if s.failures >= n {
+                reason = Some(TransitionReason::FailureCount {
+                    failures: s.failures,
+                });
+            }
+        }
+        if s.calls >= self.cfg.minimum_calls && s.calls > 0 {
+            let rate = s.failures as f64 / s.calls as f64;
+            self.metrics.failure_rate.set(rate);
+            if let Some(threshold) = self.cfg.failure_rate_threshold {
+                if reason.is_none() && rate >= threshold {
+                    reason = Some(TransitionReason::FailureRate {
+                        rate,
+                        threshold,
+                        calls: s.calls,
+                    });
+                }
+            }
+            if self.cfg.slow_call_nanos.is_some() {
+                let slow_rate = s.slow_calls as f64 / s.calls as f64;
+                self.metrics.slow_call_rate.set(slow_rate);
+                let threshold = self.cfg.slow_call_rate_threshold;
+                if reason.is_none() && slow_rate >= threshold {
+                    reason = Some(TransitionReason::SlowCallRate {
+                        rate: slow_rate,
+                        threshold,
+                        calls: s.calls,
+                    });
+                }
+            }
+        }
+        reason
+    }
+
+    fn trip(&self, w: u64, reason: TransitionReason) {
+        if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
+            self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            return;
+        }
+        self.transition_from(w, CircuitState::Open, reason);
+    }
+
+    fn record_trial(&self, w: u64, bad: bool) {
+        let e = epoch32(epoch_of(w));
+        let add = if bad { 1 << 16 } else { 1 };
+        let mut cur = self.ho_outcomes.load(Ordering::Acquire);
+        let new = loop {
+            if cur >> 32 != e {
+                return;
+            }
+            match self.ho_outcomes.compare_exchange_weak(
+                cur,
+                cur + add,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break cur + add,
+                Err(actual) => cur = actual,
+            }
+        };
+        let successes = (new & 0xFFFF) as u32;
+        let failures = ((new >> 16) & 0xFFFF) as u32;
+        let deadline = self
+            .now_nanos()
+            .saturating_add(duration_nanos(self.cfg.half_open_max_wait));
+        self.ho_deadline.fetch_max(deadline, Ordering::AcqRel);
+        match self.cfg.half_open_failure {
+            HalfOpenFailure::Any => {
+                if bad {
+                    self.transition_from(w, CircuitState::Open, TransitionReason::TrialFailed);
+                } else if successes >= self.cfg.success_threshold {
+                    self.transition_from(
+                        w,
+                        CircuitState::Closed,
+                        TransitionReason::TrialsSucceeded { successes },
+                    );
+                } else {
+                    // A finished trial gives its slot to the next one.
+                    self.free_trial_slot(epoch_of(w));
+                }
+            }
+            HalfOpenFailure::Rate => {
+                let done = successes + failures;
+                if done >= self.cfg.half_open_permits {
+                    let rate = f64::from(failures) / f64::from(done);
+                    let threshold = self.cfg.failure_rate_threshold.unwrap_or(0.5);
+                    if rate >= threshold {
+                        self.transition_from(
+                            w,
+                            CircuitState::Open,
+                            TransitionReason::TrialFailureRate { rate },
+                        );
+                    } else {
+                        self.transition_from(
+                            w,
+                            CircuitState::Closed,
+                            TransitionReason::TrialFailureRateBelowThreshold { rate },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A permit ended without a counted outcome: give a half-open trial slot
+    /// back.
+    #[inline]
+    fn release(&self, t: Ticket) {
+        if t.word & state::STATE_MASK != state::HALF_OPEN
+            || self.state.load(Ordering::Acquire) != t.word
+        {
+            return;
+        }
+        self.free_trial_slot(epoch_of(t.word));
+    }
+
+    fn free_trial_slot(&self, epoch: u64) {
+        let e = epoch32(epoch);
+        let _ = self
+            .ho_issued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                (cur >> 32 == e && cur & LOW32 > 0).then(|| cur - 1)
+            });
+    }
+
+    /// Moves from the state word `expected` to `to`, unless another thread
+    /// changed the state first. Returns whether this call made the change.
+    fn transition_from(&self, expected: u64, to: CircuitState, reason: TransitionReason) -> bool {
+        let _guard = self.transition.lock();
+        let cur = self.state.load(Ordering::Acquire);
+        if cur != expected {
+            return false;
+        }
+        self.enter(cur, to, reason);
+        true
+    }
+
+    fn manual(&self, to: CircuitState) {
+        let _guard = self.transition.lock();
+        let cur = self.state.load(Ordering::Acquire);
+        if CircuitState::from_bits(cur) == to && to != CircuitState::Closed {
+            return;
+        }
+        self.enter(cur, to, TransitionReason::Manual);
+    }
+
+    /// Enters `to` from the state word `cur`. Caller holds the transition lock.
+    fn enter(&self, cur: u64, to: CircuitState, reason: TransitionReason) {
+        let from = CircuitState::from_bits(cur);
+        let epoch = epoch_of(cur).wrapping_add(1);
+        let now = self.now_nanos();
+        match to {
+            CircuitState::Open => {
+                let n = self
+                    .openings
+                    .fetch_add(1, Ordering::AcqRel)
+                    .saturating_add(1);
+                let d = self.cfg.open_duration_for(n);
+                self.open_until
+                    .store(now.saturating_add(duration_nanos(d)), Ordering::Release);
+            }
+            CircuitState::HalfOpen => {
+                let e = epoch32(epoch) << 32;
+                self.ho_issued.store(e, Ordering::Release);
+                self.ho_outcomes.store(e, Ordering::Release);
+                self.ho_deadline.store(
+                    now.saturating_add(duration_nanos(self.cfg.half_open_max_wait)),
+                    Ordering::Release,
+                );
+            }
+            CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
+                self.window.reset();
+                self.consecutive.store(0, Ordering::Release);
+                if to == CircuitState::Closed {
+                    self.openings.store(0, Ordering::Release);
+                }
+            }
+            CircuitState::ForcedOpen => {}
+        }
+        self.state.store(word(to, epoch), Ordering::Release);
+        self.metrics.state.set(to.gauge_value());
+        Metrics::transition(&self.cfg.name, from, to);
+        #[cfg(feature = "tracing")]
+        tracing::info!(breaker = %self.cfg.name, %from, %to, ?reason, "circuit breaker state change");
+        self.emit(CircuitBreakerEventKind::StateTransition { from, to, reason });
+    }
+
+    fn state(&self) -> CircuitState {
+        loop {
+            let w = self.state.load(Ordering::Acquire);
+            let state = CircuitState::from_bits(w);
+            match state {
+                CircuitState::Open
+                    if self.now_nanos() >= self.open_until.load(Ordering::Acquire) =>
+                {
+                    self.transition_from(
+                        w,
+                        CircuitState::HalfOpen,
+                        TransitionReason::OpenDurationElapsed,
+                    );
+                }
+                CircuitState::HalfOpen
+                    if self.now_nanos() >= self.ho_deadline.load(Ordering::Acquire) =>
+                {
+                    self.transition_from(w, CircuitState::Open, TransitionReason::HalfOpenTimeout);
+                }
+                _ => return state,
+            }
+        }
+    }
+
+    fn snapshot(&self) -> CircuitBreakerMetrics {
+        let state = self.state();
+        let window = match &self.window {
+            Window::Count(w) => w.snapshot(),
+            Window::Time(w) => w.snapshot(self.now_nanos()),
+        };
+        let rated = window.calls >= self.cfg.minimum_calls && window.calls > 0;
+        let retry_after = (state == CircuitState::Open).then(|| {
+            Duration::from_nanos(
+                self.open_until
+                    .load(Ordering::Acquire)
+                    .saturating_sub(self.now_nanos()),
+            )
+        });
+        CircuitBreakerMetrics {
+            state,
+            window,
+            failure_rate: if rated { window.failure_rate() } else { None },
+            slow_call_rate: if rated && self.cfg.slow_call_nanos.is_some() {
+                window.slow_call_rate()
+            } else {
+                None
+            },
+            consecutive_failures: self.consecutive.load(Ordering::Acquire),
+            consecutive_openings: self.openings.load(Ordering::Acquire),
+            retry_after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! Breaker states and the packed state word.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The state of a circuit breaker.
+///
+/// `Closed`, `Open` and `HalfOpen` are the automatic states; the other three
+/// are set by an operator and left only by another manual call
+/// ([`CircuitBreaker::reset`](super::CircuitBreaker::reset) returns to
+/// `Closed`).
+///
+/// ```
+/// use resilience_core::circuit_breaker::CircuitState;
+/// assert!(CircuitState::Closed.permits_calls());
+/// assert!(!CircuitState::ForcedOpen.permits_calls());
+/// assert_eq!(CircuitState::HalfOpen.as_str(), "half_open");
+/// assert_eq!(CircuitState::Open.gauge_value(), 1.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Calls flow; outcomes are recorded and evaluated.
+    Closed,
+    /// Calls are rejected with [`CircuitOpen`] until the open duration ends.
+    Open,
+    /// A limited number of trial calls decide between closing and reopening.
+    HalfOpen,
+    /// Manual: every call is permitted and recorded; the breaker never trips.
+    Disabled,
+    /// Manual: every call is rejected.
+    ForcedOpen,
+    /// Manual: calls are permitted, recorded and evaluated, and a trip is
+    /// only reported (an event and a metric), never acted on. For rolling a
+    /// new breaker config out safely.
+    MetricsOnly,
+}
+
+impl CircuitState {
+    pub(crate) const fn to_bits(self) -> u64 {
+        match self {
+            CircuitState::Closed => 0,
+            CircuitState::Open => 1,
+            CircuitState::HalfOpen => 2,
+            CircuitState::Disabled => 3,
+            CircuitState::ForcedOpen => 4,
+            CircuitState::MetricsOnly => 5,
+        }
+    }
+
+    pub(crate) const fn from_bits(bits: u64) -> Self {
+        match bits & STATE_MASK {
+            0 => CircuitState::Closed,
+            1 => CircuitState::Open,
+            2 => CircuitState::HalfOpen,
+            3 => CircuitState::Disabled,
+            4 => CircuitState::ForcedOpen,
+            _ => CircuitState::MetricsOnly,
+        }
+    }
+
+    /// Whether calls go through without being a trial (closed or a
+    /// permissive manual state).
+    pub const fn permits_calls(self) -> bool {
+        matches!(
+            self,
+            CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly
+        )
+    }
+
+    /// The snake_case name used in metrics labels and configs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+            CircuitState::Disabled => "disabled",
+            CircuitState::ForcedOpen => "forced_open",
+            CircuitState::MetricsOnly => "metrics_only",
+        }
+    }
+
+    /// The value of the `resilience_circuit_breaker_state` gauge.
+    pub const fn gauge_value(self) -> f64 {
+        self.to_bits() as f64
+    }
+}
+
+impl fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub(crate) const STATE_BITS: u32 = 3;
+pub(crate) const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+pub(crate) const CLOSED: u64 = CircuitState::Closed.to_bits();
+pub(crate) const HALF_OPEN: u64 = CircuitState::HalfOpen.to_bits();
+pub(crate) const DISABLED: u64 = CircuitState::Disabled.to_bits();
+pub(crate) const METRICS_ONLY: u64 = CircuitState::MetricsOnly.to_bits();
+/// Bit `s` set when state bits `s` permit calls without a trial.
+const PERMITTING: u64 = (1 << CLOSED) | (1 << DISABLED) | (1 << METRICS_ONLY);
+
+/// Whether the state word permits calls without a trial (one shift and
+/// mask, no match).
+#[inline]
+pub(crate) const fn permits(word: u64) -> bool {
+    (PERMITTING >> (word & STATE_MASK)) & 1 != 0
+}
+
+/// A state word: the state in the low bits, the epoch (incremented by every
+/// transition) above. Permits carry the epoch they were issued in, so an
+/// outcome that arrives after a transition is never counted in the new state.
+#[inline]
+pub(crate) const fn word(state: CircuitState, epoch: u64) -> u64 {
+    (epoch << STATE_BITS) | state.to_bits()
+}
+
+#[inline]
+pub(crate) const fn epoch_of(word: u64) -> u64 {
+    word >> STATE_BITS
+}
+
+/// The error of a call the breaker did not permit.
+///
+/// It says how long to wait: [`retry_after`](CircuitOpen::retry_after) is the
+/// time left until the breaker admits trial calls (for a forced-open breaker,
+/// the configured open duration, as a hint).
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+/// use resilience_core::clock::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let config = CircuitBreakerConfig::new().consecutive_failures(1).open_duration(Duration::from_secs(30));
+/// let breaker = CircuitBreaker::with_clock(config, clock.clone()).unwrap();
+/// breaker.try_acquire().unwrap().record_failure();
+/// clock.advance(Duration::from_secs(10));
+/// let open = breaker.try_acquire().unwrap_err();
+/// assert_eq!(open.retry_after(), Duration::from_secs(20));
+/// assert_eq!(open.to_string(), "circuit breaker `default` is open; retry after 20s");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("circuit breaker `{name}` is {}; retry after {}", state.as_str().replace('_', " "), crate::config::fmt_duration(*retry_after))]
+pub struct CircuitOpen {
+    name: std::sync::Arc<str>,
+    state: CircuitState,
+    retry_after: Duration,
+}
+
+impl CircuitOpen {
+    pub(crate) fn new(
+        name: std::sync::Arc<str>,
+        state: CircuitState,
+        retry_after: Duration,
+    ) -> Self {
+        CircuitOpen {
+            name,
+            state,
+            retry_after,
+        }
+    }
+
+    /// Time left until the breaker admits trial calls.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The state that rejected the call: `Open`, `HalfOpen` (all trial
+    /// permits taken) or `ForcedOpen`.
+    pub fn state(&self) -> CircuitState {
+        self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip() {
+        for s in [
+            CircuitState::Closed,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+            CircuitState::Disabled,
+            CircuitState::ForcedOpen,
+            CircuitState::MetricsOnly,
+        ] {
+            let w = word(s, 12345);
+            assert_eq!(CircuitState::from_bits(w), s);
+            assert_eq!(permits(w), s.permits_calls());
+            assert_eq!(epoch_of(w), 12345);
+        }
+    }
+}

@@ -1,0 +1,509 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::clock::ManualClock;
+
+fn breaker(config: CircuitBreakerConfig) -> (ManualClock, CircuitBreaker) {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::with_clock(config, clock.clone()).unwrap();
+    (clock, b)
+}
+
+fn transitions(
+    b: &CircuitBreaker,
+) -> Arc<Mutex<Vec<(CircuitState, CircuitState, TransitionReason)>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    b.on_event(move |e| {
+        if let CircuitBreakerEventKind::StateTransition { from, to, reason } = e.kind {
+            sink.lock().unwrap().push((from, to, reason));
+        }
+    });
+    log
+}
+
+#[test]
+fn closed_permits_and_records() {
+    let (_, b) = breaker(
+        CircuitBreakerConfig::new()
+            .count_window(10)
+            .minimum_calls(10),
+    );
+    for _ in 0..9 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    // 9 calls < minimum_calls: no rate yet.
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().failure_rate, None);
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn dropped_permit_records_nothing() {
+    let (_, b) = breaker(CircuitBreakerConfig::default());
+    drop(b.try_acquire().unwrap());
+    assert_eq!(b.metrics().window.calls, 0);
+}
+
+#[test]
+fn outcome_after_state_change_is_not_a_trial() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .half_open_permits(1),
+    );
+    let slow_call = b.try_acquire().unwrap(); // issued while closed
+    b.try_acquire().unwrap().record_failure(); // opens
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    // The old call finishes now: it must not count as the trial.
+    slow_call.record_success();
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    let trial = b.try_acquire().unwrap();
+    trial.record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn open_rejects_with_time_left() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(2)
+            .open_duration(Duration::from_secs(30)),
+    );
+    b.try_acquire().unwrap().record_failure();
+    b.try_acquire().unwrap().record_failure();
+    let e = b.try_acquire().unwrap_err();
+    assert_eq!(e.retry_after(), Duration::from_secs(30));
+    assert_eq!(e.state(), CircuitState::Open);
+    clock.advance(Duration::from_millis(29_999));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_millis(1)
+    );
+    assert_eq!(b.metrics().retry_after, Some(Duration::from_millis(1)));
+    clock.advance(Duration::from_millis(1));
+    assert!(b.try_acquire().is_ok());
+}
+
+#[test]
+fn half_open_failure_reopens() {
+    let (clock, b) = breaker(CircuitBreakerConfig::new().consecutive_failures(1));
+    let log = transitions(&b);
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    b.try_acquire().unwrap().record_success();
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::Open);
+    let log = log.lock().unwrap();
+    let path: Vec<_> = log.iter().map(|(f, t, _)| (*f, *t)).collect();
+    assert_eq!(
+        path,
+        vec![
+            (CircuitState::Closed, CircuitState::Open),
+            (CircuitState::Open, CircuitState::HalfOpen),
+            (CircuitState::HalfOpen, CircuitState::Open),
+        ]
+    );
+    assert_eq!(log[2].2, TransitionReason::TrialFailed);
+}
+
+#[test]
+fn half_open_permits_limit_trials_in_flight() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .half_open_permits(2)
+            .success_threshold(3),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    let t1 = b.try_acquire().unwrap();
+    let t2 = b.try_acquire().unwrap();
+    let rejected = b.try_acquire().unwrap_err();
+    assert_eq!(rejected.state(), CircuitState::HalfOpen);
+    assert_eq!(rejected.retry_after(), Duration::from_secs(60)); // half_open_max_wait left
+    t1.record_success(); // frees a slot
+    let t3 = b.try_acquire().unwrap();
+    t2.record_success();
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    t3.record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn seed_one_probe_three_successes() {
+    // The registry chapter's Maestro breaker: 1 trial at a time, 3 to close.
+    let (clock, b) = breaker(presets::maestro_integration());
+    for _ in 0..5 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    clock.advance(Duration::from_secs(60));
+    for i in 0..3 {
+        let p = b.try_acquire().unwrap();
+        assert!(
+            b.try_acquire().is_err(),
+            "only one probe at a time (round {i})"
+        );
+        p.record_success();
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn cancelled_trial_frees_its_slot() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .half_open_permits(1),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    let p = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err());
+    drop(p);
+    let p = b.try_acquire().unwrap();
+    p.record_ignored(); // ignored frees the slot too
+    b.try_acquire().unwrap().record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn half_open_never_sticks() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .half_open_permits(1)
+            .half_open_max_wait(Duration::from_secs(10)),
+    );
+    let log = transitions(&b);
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    // A trial starts and hangs forever (its permit is leaked in a stuck task).
+    let stuck = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(b.state(), CircuitState::Open);
+    assert_eq!(
+        log.lock().unwrap().last().unwrap().2,
+        TransitionReason::HalfOpenTimeout
+    );
+    clock.advance(Duration::from_secs(30));
+    let fresh = b.try_acquire().unwrap();
+    fresh.record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+    stuck.record_failure(); // too late to matter
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn half_open_rate_mode_judges_all_trials() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .failure_rate_threshold(0.5)
+            .half_open_permits(4)
+            .half_open_failure(HalfOpenFailure::Rate),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    let trials: Vec<_> = (0..4).map(|_| b.try_acquire().unwrap()).collect();
+    assert!(b.try_acquire().is_err());
+    let mut it = trials.into_iter();
+    it.next().unwrap().record_failure(); // 1 failure: not decided yet
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    for p in it {
+        p.record_success();
+    }
+    // 1/4 = 25% < 50%: closes.
+    assert_eq!(b.state(), CircuitState::Closed);
+
+    // Open again; this time 2/4 fail: reopens.
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    for ok in [true, false, true, false] {
+        b.try_acquire().unwrap().record(if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        });
+    }
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn consecutive_failures_reset_on_success() {
+    let (_, b) = breaker(CircuitBreakerConfig::new().consecutive_failures(3));
+    for _ in 0..2 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    b.try_acquire().unwrap().record_success();
+    for _ in 0..2 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().consecutive_failures, 2);
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn ignored_outcomes_do_not_count() {
+    let (_, b) = breaker(CircuitBreakerConfig::new().consecutive_failures(2));
+    b.try_acquire().unwrap().record_failure();
+    b.try_acquire().unwrap().record_ignored();
+    assert_eq!(b.metrics().consecutive_failures, 1);
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn truly_sliding_count_window() {
+    let (_, b) = breaker(
+        CircuitBreakerConfig::new()
+            .count_window(10)
+            .minimum_calls(10)
+            .failure_rate_threshold(0.5),
+    );
+    for _ in 0..100 {
+        b.try_acquire().unwrap().record_success();
+    }
+    for i in 1..=5 {
+        b.try_acquire().unwrap().record_failure();
+        let expect = if i < 5 {
+            CircuitState::Closed
+        } else {
+            CircuitState::Open
+        };
+        assert_eq!(b.state(), expect, "after {i} failures");
+    }
+}
+
+#[test]
+fn time_window_forgets_old_failures() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .time_window(Duration::from_secs(30))
+            .failure_count_threshold(5),
+    );
+    for _ in 0..4 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    clock.advance(Duration::from_secs(30));
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::Closed, "the first 4 expired");
+    for _ in 0..4 {
+        clock.advance(Duration::from_secs(5));
+        b.try_acquire().unwrap().record_failure();
+    }
+    assert_eq!(b.state(), CircuitState::Open, "5 failures within 30 s");
+}
+
+#[test]
+fn slow_calls_trip_on_rate() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .count_window(4)
+            .minimum_calls(4)
+            .slow_calls(Duration::from_secs(2), 0.5),
+    );
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    b.on_event(move |e| {
+        if let CircuitBreakerEventKind::Success { slow, elapsed } = e.kind {
+            sink.lock().unwrap().push((slow, elapsed));
+        }
+    });
+    for _ in 0..2 {
+        b.try_acquire().unwrap().record_success();
+    }
+    for _ in 0..2 {
+        let p = b.try_acquire().unwrap();
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(p.elapsed(), Some(Duration::from_secs(2)));
+        p.record_success();
+    }
+    assert_eq!(b.state(), CircuitState::Open);
+    let m = b.metrics();
+    assert_eq!((m.window.calls, m.window.slow_calls), (4, 2));
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[3], (true, Some(Duration::from_secs(2))));
+}
+
+#[test]
+fn slow_trial_counts_as_failed_trial() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .slow_calls(Duration::from_secs(1), 1.0),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    let p = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(5));
+    p.record_success();
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn open_duration_grows_with_consecutive_openings() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .half_open_permits(1)
+            .open_duration(Duration::from_secs(10))
+            .open_backoff(2.0, Duration::from_secs(60)),
+    );
+    b.try_acquire().unwrap().record_failure();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let wait = b.try_acquire().unwrap_err().retry_after();
+        seen.push(wait.as_secs());
+        clock.advance(wait);
+        b.try_acquire().unwrap().record_failure(); // trial fails
+    }
+    assert_eq!(seen, vec![10, 20, 40, 60]);
+    assert_eq!(b.metrics().consecutive_openings, 5);
+    // Recovery resets the growth.
+    clock.advance(Duration::from_secs(60));
+    b.try_acquire().unwrap().record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.try_acquire().unwrap_err().retry_after().as_secs(), 10);
+}
+
+#[test]
+fn open_duration_fn_is_used() {
+    let (_, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration_fn(|n| Duration::from_millis(100 * u64::from(n))),
+    );
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_millis(100)
+    );
+}
+
+#[test]
+fn manual_states() {
+    let (_, b) = breaker(CircuitBreakerConfig::new().consecutive_failures(1));
+    let log = transitions(&b);
+
+    b.force_open();
+    let e = b.try_acquire().unwrap_err();
+    assert_eq!(e.state(), CircuitState::ForcedOpen);
+    assert_eq!(b.state(), CircuitState::ForcedOpen);
+
+    b.disable();
+    for _ in 0..10 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    assert_eq!(b.state(), CircuitState::Disabled);
+    assert_eq!(b.metrics().window.failures, 10, "disabled still records");
+
+    b.metrics_only();
+    let exceeded = Arc::new(Mutex::new(0));
+    let sink = exceeded.clone();
+    b.on_event(move |e| {
+        if matches!(e.kind, CircuitBreakerEventKind::ThresholdExceeded { .. }) {
+            *sink.lock().unwrap() += 1;
+        }
+    });
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::MetricsOnly);
+    assert_eq!(*exceeded.lock().unwrap(), 1);
+
+    b.reset();
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().window.calls, 0);
+    let path: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(f, t, r)| (*f, *t, *r))
+        .collect();
+    assert_eq!(
+        path,
+        vec![
+            (
+                CircuitState::Closed,
+                CircuitState::ForcedOpen,
+                TransitionReason::Manual
+            ),
+            (
+                CircuitState::ForcedOpen,
+                CircuitState::Disabled,
+                TransitionReason::Manual
+            ),
+            (
+                CircuitState::Disabled,
+                CircuitState::MetricsOnly,
+                TransitionReason::Manual
+            ),
+            (
+                CircuitState::MetricsOnly,
+                CircuitState::Closed,
+                TransitionReason::Manual
+            ),
+        ]
+    );
+}
+
+#[test]
+fn not_permitted_events_and_call_helper() {
+    let (_, b) = breaker(CircuitBreakerConfig::new().consecutive_failures(1));
+    let rejected = Arc::new(Mutex::new(0));
+    let sink = rejected.clone();
+    b.on_event(move |e| {
+        if matches!(e.kind, CircuitBreakerEventKind::NotPermitted { .. }) {
+            *sink.lock().unwrap() += 1;
+        }
+    });
+    assert!(matches!(
+        b.call(|| Err::<(), _>("x")),
+        Err(CallError::Inner("x"))
+    ));
+    assert!(matches!(b.call(|| Ok::<_, ()>(1)), Err(CallError::Open(_))));
+    assert_eq!(*rejected.lock().unwrap(), 1);
+}
+
+#[test]
+fn listener_may_call_back_into_the_breaker() {
+    let (_, b) = breaker(CircuitBreakerConfig::new().consecutive_failures(1));
+    let handle = b.clone();
+    b.on_event(move |e| {
+        if let CircuitBreakerEventKind::StateTransition {
+            to: CircuitState::Open,
+            ..
+        } = e.kind
+        {
+            // An operator hook that pins the breaker open: must not deadlock.
+            handle.force_open();
+        }
+    });
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(b.state(), CircuitState::ForcedOpen);
+}
+
+#[test]
+fn owned_permit_and_debug() {
+    let (_, b) = breaker(CircuitBreakerConfig::new().name("x"));
+    let p = b.try_acquire().unwrap().into_owned(&b);
+    assert!(format!("{p:?}").contains("\"x\""));
+    assert!(format!("{b:?}").contains("Closed"));
+    p.record_failure();
+    assert_eq!(b.metrics().window.failures, 1);
+}
+
+#[test]
+fn breaker_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<CircuitBreaker>();
+    fn send<T: Send>() {}
+    send::<OwnedPermit>();
+    send::<Permit<'static>>();
+}

@@ -1,0 +1,442 @@
+//! Degradation configuration: plain serde data, validated by
+//! [`DegradationManager::new`](super::DegradationManager::new).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::levels::{default_levels, HealthThresholds, LevelConfig};
+use super::matrix::{ModeValue, DEFAULT_DISABLED_MODES};
+use crate::config::{fmt_duration, from_yaml_str, ConfigError};
+
+/// One health input: its weight in the overall score and its score before
+/// the first report.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `weight` | 1.0 | share of the weighted average; 0 = used by rules only |
+/// | `initial` | 1.0 | score assumed until the component first reports |
+///
+/// ```
+/// use resilience_core::degradation::ComponentConfig;
+/// let c: ComponentConfig = resilience_core::config::from_yaml_str("weight: 2").unwrap();
+/// assert_eq!((c.weight, c.initial), (2.0, 1.0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComponentConfig {
+    /// Weight in the overall score (finite, at least 0).
+    pub weight: f64,
+    /// Score until the first report, in [0, 1].
+    pub initial: f64,
+}
+
+impl Default for ComponentConfig {
+    fn default() -> Self {
+        ComponentConfig {
+            weight: 1.0,
+            initial: 1.0,
+        }
+    }
+}
+
+impl ComponentConfig {
+    /// A component with this weight, healthy until it reports.
+    ///
+    /// ```
+    /// assert_eq!(resilience_core::degradation::ComponentConfig::weighted(0.3).weight, 0.3);
+    /// ```
+    pub fn weighted(weight: f64) -> Self {
+        ComponentConfig {
+            weight,
+            initial: 1.0,
+        }
+    }
+}
+
+/// When a rule fires, judged on one component's last report.
+///
+/// Written `down`, `degraded` or `{ below: 0.5 }`.
+///
+/// ```
+/// use resilience_core::degradation::Condition;
+/// let c: Condition = resilience_core::config::from_yaml_str("below: 0.4").unwrap();
+/// assert_eq!(c, Condition::Below(0.4));
+/// let c: Condition = resilience_core::config::from_yaml_str("down").unwrap();
+/// assert_eq!(c, Condition::Down);
+/// assert_eq!(serde_json::to_string(&Condition::Below(0.4)).unwrap(), r#"{"below":0.4}"#);
+/// assert!(resilience_core::config::from_yaml_str::<Condition>("sideways").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ConditionRepr", into = "ConditionRepr")]
+pub enum Condition {
+    /// The component reported `Down`, or a score of 0.
+    Down,
+    /// The component reported anything less than fully healthy.
+    Degraded,
+    /// The component's score is strictly below this value.
+    Below(f64),
+}
+
+/// The written forms of [`Condition`]: a word, or `{ below: x }` (the same
+/// in YAML and JSON, without YAML tags).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ConditionRepr {
+    Word(ConditionWord),
+    Below { below: f64 },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ConditionWord {
+    Down,
+    Degraded,
+}
+
+impl From<ConditionRepr> for Condition {
+    fn from(r: ConditionRepr) -> Self {
+        match r {
+            ConditionRepr::Word(ConditionWord::Down) => Condition::Down,
+            ConditionRepr::Word(ConditionWord::Degraded) => Condition::Degraded,
+            ConditionRepr::Below { below } => Condition::Below(below),
+        }
+    }
+}
+
+impl From<Condition> for ConditionRepr {
+    fn from(c: Condition) -> Self {
+        match c {
+            Condition::Down => ConditionRepr::Word(ConditionWord::Down),
+            Condition::Degraded => ConditionRepr::Word(ConditionWord::Degraded),
+            Condition::Below(below) => ConditionRepr::Below { below },
+        }
+    }
+}
+
+/// A rule trigger: "when `component` is `when`, be at least at `level`".
+///
+/// Rules sit beside the score: the seeds' "database primary down ->
+/// read-only", "cache down -> cache-degraded", "LLM provider down ->
+/// reduced AI". The effective level is the strictest of the score's level
+/// and every firing rule's level.
+///
+/// ```
+/// use resilience_core::degradation::{Condition, RuleConfig};
+/// let r: RuleConfig = resilience_core::config::from_yaml_str(
+///     "name: primary_db_down\ncomponent: metadata_db_primary\nwhen: down\nlevel: read_only",
+/// ).unwrap();
+/// assert_eq!(r.when, Condition::Down);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Names the rule in snapshots and events.
+    pub name: String,
+    /// The component whose report the rule reads.
+    pub component: String,
+    /// When the rule fires.
+    pub when: Condition,
+    /// The level the system is at least at while the rule fires.
+    pub level: String,
+}
+
+/// How recovery is damped.
+///
+/// Degrading is immediate. Recovering goes one level at a time, and only
+/// after the inputs have allowed the better level continuously for
+/// `recover_after`; with a `margin`, the score must clear the better
+/// level's threshold by that much.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `recover_after` | `30s` | how long the better level must hold before each one-level step up |
+/// | `margin` | 0.0 | extra score above a threshold needed to recover past it |
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::degradation::HysteresisConfig;
+/// let h: HysteresisConfig = resilience_core::config::from_yaml_str("recover_after: 2m\nmargin: 0.05").unwrap();
+/// assert_eq!(h.recover_after, Duration::from_secs(120));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HysteresisConfig {
+    /// Hold time before each one-level recovery step.
+    #[serde(with = "humantime_serde")]
+    pub recover_after: Duration,
+    /// Extra score needed to recover past a threshold, in [0, 1).
+    pub margin: f64,
+}
+
+impl Default for HysteresisConfig {
+    fn default() -> Self {
+        HysteresisConfig {
+            recover_after: Duration::from_secs(30),
+            margin: 0.0,
+        }
+    }
+}
+
+/// The longest `recover_after` accepted: one week.
+pub const MAX_RECOVER_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Everything a [`DegradationManager`](super::DegradationManager) needs.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | `default` | names the manager in events and metrics |
+/// | `levels` | the seeds' six levels | see [`LevelConfig`], [`default_levels`] |
+/// | `components` | none | health inputs by name, see [`ComponentConfig`] |
+/// | `degraded_score` | 0.5 | the score a component reporting `Degraded` counts as |
+/// | `rules` | none | see [`RuleConfig`] |
+/// | `hysteresis` | 30 s, margin 0 | see [`HysteresisConfig`] |
+/// | `features` | none | `feature: { level: mode }`, see [`FeatureMatrix`](super::FeatureMatrix) |
+/// | `disabled_modes` | `off`, `disabled`, `disable`, `skip` | modes for which `is_enabled` is false |
+///
+/// ```
+/// use resilience_core::degradation::DegradationConfig;
+/// let yaml = "
+/// name: api
+/// components:
+///   database: { weight: 0.5 }
+///   cache: { weight: 0.2 }
+///   llm: { weight: 0.3 }
+/// rules:
+///   - { name: db_down, component: database, when: down, level: read_only }
+/// features:
+///   writes: { read_only: off }
+/// ";
+/// let c: DegradationConfig = resilience_core::config::from_yaml_str(yaml).unwrap();
+/// assert_eq!(c.levels.len(), 6);
+/// assert!(c.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DegradationConfig {
+    /// Names the manager in events and metrics.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Levels from normal to most degraded.
+    #[serde(default = "default_levels")]
+    pub levels: Vec<LevelConfig>,
+    /// Health inputs by name.
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentConfig>,
+    /// The score a `Degraded` report counts as.
+    #[serde(default = "default_degraded_score")]
+    pub degraded_score: f64,
+    /// Rule triggers.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Recovery damping.
+    #[serde(default)]
+    pub hysteresis: HysteresisConfig,
+    /// Feature x level modes.
+    #[serde(default)]
+    pub features: BTreeMap<String, BTreeMap<String, ModeValue>>,
+    /// Modes that count as disabled.
+    #[serde(default = "default_disabled_modes")]
+    pub disabled_modes: Vec<String>,
+}
+
+fn default_name() -> String {
+    "default".to_string()
+}
+
+fn default_degraded_score() -> f64 {
+    0.5
+}
+
+fn default_disabled_modes() -> Vec<String> {
+    DEFAULT_DISABLED_MODES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+impl Default for DegradationConfig {
+    fn default() -> Self {
+        DegradationConfig {
+            name: default_name(),
+            levels: default_levels(),
+            components: BTreeMap::new(),
+            degraded_score: default_degraded_score(),
+            rules: Vec::new(),
+            hysteresis: HysteresisConfig::default(),
+            features: BTreeMap::new(),
+            disabled_modes: default_disabled_modes(),
+        }
+    }
+}
+
+/// The text of `presets/degradation-synthetic-data-platform.yaml` (seed 000).
+pub const SYNTHETIC_DATA_PLATFORM_YAML: &str =
+    include_str!("../../presets/degradation-synthetic-data-platform.yaml");
+/// The text of `presets/degradation-data-platform.yaml` (seed 001).
+pub const DATA_PLATFORM_YAML: &str = include_str!("../../presets/degradation-data-platform.yaml");
+/// The text of `presets/degradation-workflow-runtime.yaml` (seed 004).
+pub const WORKFLOW_RUNTIME_YAML: &str =
+    include_str!("../../presets/degradation-workflow-runtime.yaml");
+
+impl DegradationConfig {
+    /// Checks every field, naming the first bad one (dotted, e.g.
+    /// `components.db.weight`, `rules[0].level`, `features.x.level_9`).
+    ///
+    /// ```
+    /// use resilience_core::degradation::{ComponentConfig, DegradationConfig};
+    /// let mut c = DegradationConfig::default();
+    /// c.components.insert("db".into(), ComponentConfig::weighted(-1.0));
+    /// assert_eq!(c.validate().unwrap_err().field(), Some("components.db.weight"));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.thresholds().map(|_| ())
+    }
+
+    /// Validates and returns the level set (the manager's first step).
+    pub(crate) fn thresholds(&self) -> Result<HealthThresholds, ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::invalid("name", "must not be empty"));
+        }
+        let levels = HealthThresholds::new(&self.levels)?;
+        for (name, c) in &self.components {
+            let field = |f: &str| format!("components.{name}.{f}");
+            if name.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "components",
+                    "a component name must not be empty",
+                ));
+            }
+            if !(c.weight.is_finite() && c.weight >= 0.0) {
+                return Err(ConfigError::invalid(
+                    field("weight"),
+                    format!("must be a finite number >= 0, got {}", c.weight),
+                ));
+            }
+            if !(c.initial.is_finite() && (0.0..=1.0).contains(&c.initial)) {
+                return Err(ConfigError::invalid(
+                    field("initial"),
+                    format!("must be in [0, 1], got {}", c.initial),
+                ));
+            }
+        }
+        crate::config::check_unit_interval("degraded_score", self.degraded_score)?;
+        let mut rule_names = BTreeSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let field = |f: &str| format!("rules[{i}].{f}");
+            if r.name.trim().is_empty() {
+                return Err(ConfigError::invalid(field("name"), "must not be empty"));
+            }
+            if !rule_names.insert(r.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    field("name"),
+                    format!("`{}` is used by two rules", r.name),
+                ));
+            }
+            if !self.components.contains_key(&r.component) {
+                return Err(ConfigError::invalid(
+                    field("component"),
+                    format!(
+                        "unknown component `{}`; add it under `components` (weight 0 for a rule-only input)",
+                        r.component
+                    ),
+                ));
+            }
+            if levels.by_name(&r.level).is_none() {
+                return Err(ConfigError::invalid(
+                    field("level"),
+                    format!(
+                        "unknown level `{}`; levels are: {}",
+                        r.level,
+                        levels.names()
+                    ),
+                ));
+            }
+            if let Condition::Below(x) = r.when {
+                if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
+                    return Err(ConfigError::invalid(
+                        field("when.below"),
+                        format!("must be in [0, 1], got {x}"),
+                    ));
+                }
+            }
+        }
+        let h = &self.hysteresis;
+        if !(h.margin.is_finite() && (0.0..1.0).contains(&h.margin)) {
+            return Err(ConfigError::invalid(
+                "hysteresis.margin",
+                format!("must be in [0, 1), got {}", h.margin),
+            ));
+        }
+        if let Some(top) = levels.threshold(0) {
+            if top + h.margin >= 1.0 {
+                return Err(ConfigError::invalid(
+                    "hysteresis.margin",
+                    format!(
+                        "with the normal level's threshold {top}, a margin of {} makes recovery to normal impossible (threshold + margin must stay below 1)",
+                        h.margin
+                    ),
+                ));
+            }
+        }
+        if h.recover_after > MAX_RECOVER_AFTER {
+            return Err(ConfigError::invalid(
+                "hysteresis.recover_after",
+                format!(
+                    "must be at most {}, got {}",
+                    fmt_duration(MAX_RECOVER_AFTER),
+                    fmt_duration(h.recover_after)
+                ),
+            ));
+        }
+        super::matrix::FeatureMatrix::new(&self.features, &levels, &self.disabled_modes)?;
+        Ok(levels)
+    }
+
+    /// Seed 000 (synthetic data generation platform): the default six
+    /// levels, five equally weighted components (GPU cluster, quality
+    /// service, database, storage, queue depth) and its "disabled features"
+    /// column as a cumulative matrix. See
+    /// `presets/degradation-synthetic-data-platform.yaml`.
+    ///
+    /// ```
+    /// use resilience_core::degradation::DegradationConfig;
+    /// let c = DegradationConfig::synthetic_data_platform().unwrap();
+    /// assert_eq!(c.components.len(), 5);
+    /// assert!(c.features.contains_key("diffusion_models"));
+    /// ```
+    pub fn synthetic_data_platform() -> Result<Self, ConfigError> {
+        from_yaml_str(SYNTHETIC_DATA_PLATFORM_YAML)
+    }
+
+    /// Seed 001 (data platform): levels Full AI -> Reduced AI -> Minimal ->
+    /// Buffer only, rules for "LLM unavailable", "high latency", "compute
+    /// exhausted" and "storage only available", and the seed's feature
+    /// degradation matrix. See `presets/degradation-data-platform.yaml`.
+    ///
+    /// ```
+    /// use resilience_core::degradation::DegradationConfig;
+    /// let c = DegradationConfig::data_platform().unwrap();
+    /// let names: Vec<_> = c.levels.iter().map(|l| l.name.as_str()).collect();
+    /// assert_eq!(names, ["full_ai", "reduced_ai", "minimal", "buffer_only"]);
+    /// ```
+    pub fn data_platform() -> Result<Self, ConfigError> {
+        from_yaml_str(DATA_PLATFORM_YAML)
+    }
+
+    /// Seed 004 (workflow runtime): levels full operation -> AI degraded ->
+    /// cache degraded -> read-only -> maintenance, driven by the seed's
+    /// rules (primary DB down -> read-only, Redis down -> cache degraded,
+    /// LLM down -> AI degraded; maintenance by manual floor). See
+    /// `presets/degradation-workflow-runtime.yaml`.
+    ///
+    /// ```
+    /// use resilience_core::degradation::DegradationConfig;
+    /// let c = DegradationConfig::workflow_runtime().unwrap();
+    /// assert_eq!(c.rules.len(), 3);
+    /// ```
+    pub fn workflow_runtime() -> Result<Self, ConfigError> {
+        from_yaml_str(WORKFLOW_RUNTIME_YAML)
+    }
+}

@@ -1,0 +1,792 @@
+//! Graceful degradation: turn component health into a service-wide
+//! degradation level, and answer "is this feature on right now?" cheaply.
+//!
+//! * **Health.** Named components report a score in [0, 1] or
+//!   healthy / degraded / down ([`ComponentHealth`]); the overall score is
+//!   their weighted average, as in the seeds.
+//! * **Levels.** An ordered level set with score thresholds
+//!   ([`HealthThresholds`]); the default is the seeds': score above 0.9
+//!   normal, above 0.7 level 1, above 0.5 level 2, above 0.3 level 3, above
+//!   0.1 level 4, else read-only (level 5). Any custom set works, such as
+//!   the seeds' Full AI, Reduced AI, Minimal, Buffer only.
+//! * **Rules.** "database primary down -> read-only": a firing rule puts
+//!   the system at least at its level ([`RuleConfig`]). A manual floor
+//!   covers "maintenance mode: manual activation". The strictest of score
+//!   level, rule levels and floor wins.
+//! * **Hysteresis.** Degrading is immediate; recovering goes one level at a
+//!   time, each step only after the better level has held for
+//!   `recover_after` (optionally with a score margin), measured on the
+//!   manager's [`Clock`](crate::clock::Clock). Call
+//!   [`tick`](DegradationManager::tick) periodically so recovery happens
+//!   even when no report arrives.
+//! * **Feature x level matrix.** [`is_enabled`](DegradationManager::is_enabled)
+//!   and [`mode`](DegradationManager::mode) answer for the current level
+//!   from a precomputed table: an atomic load and an array read (see
+//!   `benches/degradation.rs`).
+//! * **Observable.** Every level change emits a [`DegradationEvent`] with
+//!   the previous and new level and the [`HealthSnapshot`] that caused it
+//!   (the seeds' alert and log), and sets the level gauge.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use resilience_core::clock::ManualClock;
+//! use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+//!
+//! let clock = ManualClock::new();
+//! let m = DegradationManager::with_clock(DegradationConfig::data_platform().unwrap(), Arc::new(clock.clone())).unwrap();
+//! let mapping = m.feature("schema_mapping").unwrap();
+//! assert_eq!(m.mode(mapping), Some("llm_embedding"));
+//!
+//! // The LLM provider goes down: reduced AI at once.
+//! m.report_by_name("llm_service", ComponentHealth::Down).unwrap();
+//! assert_eq!(m.level().name(), "reduced_ai");
+//! assert_eq!(m.mode(mapping), Some("embedding_only"));
+//!
+//! // It comes back: recovery waits for the hold period (2 minutes here).
+//! m.report_by_name("llm_service", ComponentHealth::Healthy).unwrap();
+//! assert_eq!(m.level().name(), "reduced_ai");
+//! clock.advance(Duration::from_secs(120));
+//! assert_eq!(m.tick().name(), "full_ai");
+//! ```
+//!
+//! # Metrics
+//!
+//! Handles are registered when the manager is built: install the `metrics`
+//! recorder first. Every series has the label `degradation` (the config's
+//! `name`).
+//!
+//! | name | kind | labels | meaning |
+//! |---|---|---|---|
+//! | `resilience_degradation_level` | gauge | `degradation` | severity of the level in force (0 = normal) |
+//! | `resilience_degradation_health_score` | gauge | `degradation` | the weighted overall score, in [0, 1] |
+//! | `resilience_degradation_component_score` | gauge | `degradation`, `component` | each component's last score |
+//! | `resilience_degradation_level_changes_total` | counter | `degradation`, `direction` | level changes; `direction` is `degrade` or `recover` |
+
+mod config;
+mod health;
+mod hysteresis;
+mod levels;
+mod matrix;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics::{Counter, Gauge};
+use parking_lot::Mutex;
+
+pub use config::{
+    ComponentConfig, Condition, DegradationConfig, HysteresisConfig, RuleConfig,
+    DATA_PLATFORM_YAML, MAX_RECOVER_AFTER, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML,
+};
+pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot};
+pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
+pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::ConfigError;
+use crate::events::Listeners;
+use hysteresis::Hysteresis;
+
+/// A report or command the manager cannot act on. Nothing changes when
+/// one is returned.
+///
+/// ```
+/// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationError, DegradationManager};
+/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let e = m.report_by_name("redis", ComponentHealth::Down).unwrap_err();
+/// assert!(matches!(e, DegradationError::UnknownComponent { .. }));
+/// assert!(e.to_string().contains("known components: llm_service, metadata_db_primary, redis_cluster"));
+/// let e = m.report_by_name("redis_cluster", ComponentHealth::Score(1.5)).unwrap_err();
+/// assert!(matches!(e, DegradationError::InvalidScore { .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DegradationError {
+    /// No component of that name is configured.
+    #[error(
+        "degradation manager `{manager}` has no component `{name}`; known components: {known}"
+    )]
+    UnknownComponent {
+        /// The manager.
+        manager: String,
+        /// The name asked for.
+        name: String,
+        /// The configured components.
+        known: String,
+    },
+    /// A [`ComponentId`] from another manager.
+    #[error("degradation manager `{manager}` got a component id from another manager; resolve ids with this manager's `component()`")]
+    ForeignComponent {
+        /// The manager.
+        manager: String,
+    },
+    /// A score outside [0, 1] (or NaN).
+    #[error("component `{component}` reported score {score}, outside [0, 1]; report 0 for down, 1 for healthy")]
+    InvalidScore {
+        /// The component.
+        component: String,
+        /// The score reported.
+        score: f64,
+    },
+    /// No level of that name.
+    #[error("degradation manager `{manager}` has no level `{name}`; levels are: {known}")]
+    UnknownLevel {
+        /// The manager.
+        manager: String,
+        /// The name asked for.
+        name: String,
+        /// The configured levels.
+        known: String,
+    },
+}
+
+/// A level change, with the inputs that caused it.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationEvent, DegradationManager};
+///
+/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let alerts = Arc::new(Mutex::new(Vec::new()));
+/// let sink = alerts.clone();
+/// m.listeners().add_fn(move |e: &DegradationEvent| {
+///     sink.lock().unwrap().push(format!("Degradation level changed: {} -> {}", e.previous.name(), e.current.name()));
+/// });
+/// m.report_by_name("metadata_db_primary", ComponentHealth::Down).unwrap();
+/// assert_eq!(alerts.lock().unwrap()[0], "Degradation level changed: full_operation -> read_only");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DegradationEvent {
+    /// The manager's name.
+    pub manager: Arc<str>,
+    /// The level before.
+    pub previous: DegradationLevel,
+    /// The level now.
+    pub current: DegradationLevel,
+    /// The inputs at the moment of the change.
+    pub snapshot: HealthSnapshot,
+}
+
+impl DegradationEvent {
+    /// Whether this change is a step back towards normal.
+    pub fn is_recovery(&self) -> bool {
+        self.current.severity() < self.previous.severity()
+    }
+}
+
+#[derive(Debug)]
+struct Component {
+    name: Arc<str>,
+    weight: f64,
+    score_gauge: Gauge,
+}
+
+#[derive(Debug)]
+struct Rule {
+    name: Arc<str>,
+    component: usize,
+    when: Condition,
+    level: u8,
+}
+
+impl Rule {
+    fn fires(&self, health: ComponentHealth, score: f64) -> bool {
+        match self.when {
+            Condition::Down => health == ComponentHealth::Down || score <= 0.0,
+            Condition::Degraded => match health {
+                ComponentHealth::Healthy => false,
+                ComponentHealth::Degraded | ComponentHealth::Down => true,
+                ComponentHealth::Score(s) => s < 1.0,
+            },
+            Condition::Below(x) => score < x,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    health: Vec<ComponentHealth>,
+    hysteresis: Hysteresis,
+    manual_floor: Option<u8>,
+}
+
+/// What the inputs call for at one moment.
+struct Inputs {
+    overall: f64,
+    score_level: u8,
+    recovery_score_level: u8,
+    rule_level: Option<u8>,
+}
+
+struct Metrics {
+    level: Gauge,
+    score: Gauge,
+    degrade: Counter,
+    recover: Counter,
+}
+
+static NEXT_MANAGER: AtomicU32 = AtomicU32::new(1);
+
+/// The degradation state machine for one service: health in, level and
+/// feature modes out. Thread-safe; share it with an `Arc`.
+///
+/// Reports and ticks take a short lock and evaluate the level; the
+/// feature checks ([`is_enabled`](Self::is_enabled), [`mode`](Self::mode),
+/// [`severity`](Self::severity)) take no lock. Listeners are called with
+/// the lock held, in order; they must not call back into the manager's
+/// reporting methods.
+///
+/// ```
+/// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+///
+/// let m = DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap();
+/// let diffusion = m.feature("diffusion_models").unwrap();
+/// assert!(m.is_enabled(diffusion));
+/// // GPU capacity and the quality service both fail: score 0.6 -> level 2.
+/// m.report_by_name("gpu_cluster", ComponentHealth::Down).unwrap();
+/// m.report_by_name("quality_service", ComponentHealth::Score(0.0)).unwrap();
+/// assert_eq!(m.snapshot().overall, 0.6);
+/// assert_eq!(m.severity(), 2);
+/// assert!(!m.is_enabled(diffusion));
+/// assert_eq!(m.is_enabled_by_name("streaming_generation"), Some(true));
+/// ```
+pub struct DegradationManager {
+    tag: u32,
+    name: Arc<str>,
+    thresholds: HealthThresholds,
+    /// Sorted by name (built from a `BTreeMap`): lookups are binary searches.
+    components: Vec<Component>,
+    degraded_score: f64,
+    margin: f64,
+    rules: Vec<Rule>,
+    matrix: FeatureMatrix,
+    level: AtomicU8,
+    state: Mutex<State>,
+    clock: SharedClock,
+    listeners: Listeners<DegradationEvent>,
+    metrics: Metrics,
+}
+
+impl fmt::Debug for DegradationManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DegradationManager")
+            .field("name", &self.name)
+            .field("level", &self.level())
+            .field("levels", &self.thresholds.names())
+            .field("components", &self.components.len())
+            .field("rules", &self.rules.len())
+            .field("features", &self.matrix)
+            .finish()
+    }
+}
+
+impl DegradationManager {
+    /// Builds a manager from a config, on the system clock.
+    ///
+    /// The initial level is the one the initial scores call for, without
+    /// hysteresis and without an event.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::default()).unwrap();
+    /// assert!(m.level().is_normal());
+    /// let mut bad = DegradationConfig::default();
+    /// bad.hysteresis.margin = 0.2; // 0.9 + 0.2 >= 1: could never recover to normal
+    /// assert_eq!(DegradationManager::new(bad).unwrap_err().field(), Some("hysteresis.margin"));
+    /// ```
+    pub fn new(config: DegradationConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Like [`new`](Self::new), on the given clock (use
+    /// [`ManualClock`](crate::clock::ManualClock) in tests).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::with_clock(DegradationConfig::default(), Arc::new(ManualClock::new())).unwrap();
+    /// assert_eq!(m.name(), "default");
+    /// ```
+    pub fn with_clock(config: DegradationConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+        let thresholds = config.thresholds()?;
+        let matrix = FeatureMatrix::new(&config.features, &thresholds, &config.disabled_modes)?;
+        let label = config.name.clone();
+        let mut components = Vec::with_capacity(config.components.len());
+        let mut health = Vec::with_capacity(config.components.len());
+        for (i, (name, c)) in config.components.iter().enumerate() {
+            if c.weight > 1e9 {
+                return Err(ConfigError::invalid(
+                    format!("components.{name}.weight"),
+                    format!("must be at most 1e9, got {}", c.weight),
+                ));
+            }
+            let name: Arc<str> = Arc::from(name.as_str());
+            if u32::try_from(i).is_err() {
+                return Err(ConfigError::invalid("components", "too many components"));
+            }
+            components.push(Component {
+                score_gauge: metrics::gauge!(
+                    "resilience_degradation_component_score",
+                    "degradation" => label.clone(),
+                    "component" => name.to_string()
+                ),
+                name,
+                weight: c.weight,
+            });
+            health.push(ComponentHealth::Score(c.initial));
+        }
+        let mut rules = Vec::with_capacity(config.rules.len());
+        for r in &config.rules {
+            // Both lookups were checked by `thresholds()`.
+            let (Some(component), Some(level)) = (
+                components
+                    .binary_search_by(|c: &Component| (*c.name).cmp(r.component.as_str()))
+                    .ok(),
+                thresholds.by_name(&r.level),
+            ) else {
+                return Err(ConfigError::invalid("rules", "unknown component or level"));
+            };
+            rules.push(Rule {
+                name: Arc::from(r.name.as_str()),
+                component,
+                when: r.when,
+                level: level.severity(),
+            });
+        }
+        let metrics = Metrics {
+            level: metrics::gauge!("resilience_degradation_level", "degradation" => label.clone()),
+            score: metrics::gauge!("resilience_degradation_health_score", "degradation" => label.clone()),
+            degrade: metrics::counter!(
+                "resilience_degradation_level_changes_total",
+                "degradation" => label.clone(),
+                "direction" => "degrade"
+            ),
+            recover: metrics::counter!(
+                "resilience_degradation_level_changes_total",
+                "degradation" => label,
+                "direction" => "recover"
+            ),
+        };
+        let mut manager = DegradationManager {
+            tag: NEXT_MANAGER.fetch_add(1, Ordering::Relaxed),
+            name: Arc::from(config.name.as_str()),
+            thresholds,
+            components,
+            degraded_score: config.degraded_score,
+            margin: config.hysteresis.margin,
+            rules,
+            matrix,
+            level: AtomicU8::new(0),
+            state: Mutex::new(State {
+                health,
+                hysteresis: Hysteresis::new(0, config.hysteresis.recover_after),
+                manual_floor: None,
+            }),
+            clock,
+            listeners: Listeners::new(),
+            metrics,
+        };
+        let initial = {
+            let state = manager.state.get_mut();
+            let inputs = Self::inputs_of(
+                &manager.thresholds,
+                &manager.components,
+                &manager.rules,
+                manager.degraded_score,
+                manager.margin,
+                state,
+            );
+            let target = inputs.target(state.manual_floor);
+            state.hysteresis = Hysteresis::new(target, config.hysteresis.recover_after);
+            for (c, h) in manager.components.iter().zip(&state.health) {
+                c.score_gauge.set(h.score(manager.degraded_score));
+            }
+            manager.metrics.score.set(inputs.overall);
+            target
+        };
+        manager.level = AtomicU8::new(initial);
+        manager.metrics.level.set(f64::from(initial));
+        Ok(manager)
+    }
+
+    /// The manager's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The level set.
+    pub fn thresholds(&self) -> &HealthThresholds {
+        &self.thresholds
+    }
+
+    /// The feature x level matrix.
+    pub fn matrix(&self) -> &FeatureMatrix {
+        &self.matrix
+    }
+
+    /// Event listeners (see [`DegradationEvent`]).
+    pub fn listeners(&self) -> &Listeners<DegradationEvent> {
+        &self.listeners
+    }
+
+    /// Component names, in sorted order.
+    pub fn components(&self) -> impl Iterator<Item = &str> + '_ {
+        self.components.iter().map(|c| &*c.name)
+    }
+
+    /// The handle of a component, by name.
+    pub fn component(&self, name: &str) -> Option<ComponentId> {
+        let index = self
+            .components
+            .binary_search_by(|c| (*c.name).cmp(name))
+            .ok()?;
+        Some(ComponentId {
+            manager: self.tag,
+            index: u32::try_from(index).ok()?,
+        })
+    }
+
+    /// The handle of a feature, by name. Resolve once, check often.
+    pub fn feature(&self, name: &str) -> Option<FeatureId> {
+        self.matrix.feature(name)
+    }
+
+    /// The severity of the level in force: one atomic load.
+    #[inline]
+    pub fn severity(&self) -> u8 {
+        self.level.load(Ordering::Acquire)
+    }
+
+    /// The level in force.
+    pub fn level(&self) -> DegradationLevel {
+        self.thresholds.level_at(self.severity() as usize)
+    }
+
+    /// Whether a feature runs at the current level. The hot-path check: an
+    /// atomic load and a table read, no lock. A foreign id answers `false`.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+    /// let writes = m.feature("writes").unwrap();
+    /// assert!(m.is_enabled(writes));
+    /// m.report_by_name("metadata_db_primary", ComponentHealth::Down).unwrap();
+    /// assert!(!m.is_enabled(writes));
+    /// assert_eq!(m.mode(writes), Some("queued"));
+    /// ```
+    #[inline]
+    pub fn is_enabled(&self, feature: FeatureId) -> bool {
+        self.matrix
+            .is_enabled_at(feature, self.level.load(Ordering::Relaxed))
+    }
+
+    /// The feature's mode at the current level (`None` for a foreign id).
+    #[inline]
+    pub fn mode(&self, feature: FeatureId) -> Option<&str> {
+        self.matrix
+            .mode_at(feature, self.level.load(Ordering::Relaxed))
+    }
+
+    /// [`is_enabled`](Self::is_enabled) by name (a hash lookup first);
+    /// `None` for an unknown feature.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// assert_eq!(m.is_enabled_by_name("self_healing"), Some(true));
+    /// assert_eq!(m.is_enabled_by_name("teleport"), None);
+    /// ```
+    pub fn is_enabled_by_name(&self, feature: &str) -> Option<bool> {
+        self.feature(feature).map(|id| self.is_enabled(id))
+    }
+
+    /// [`mode`](Self::mode) by name; `None` for an unknown feature.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// assert_eq!(m.mode_by_name("transformations"), Some("nl_to_sql"));
+    /// ```
+    pub fn mode_by_name(&self, feature: &str) -> Option<&str> {
+        self.mode(self.feature(feature)?)
+    }
+
+    /// Records a component's health and re-evaluates the level; returns the
+    /// level in force afterwards.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let compute = m.component("compute").unwrap();
+    /// assert_eq!(m.report(compute, ComponentHealth::Down).unwrap().name(), "minimal");
+    /// ```
+    pub fn report(
+        &self,
+        component: ComponentId,
+        health: ComponentHealth,
+    ) -> Result<DegradationLevel, DegradationError> {
+        self.report_all(&[(component, health)])
+    }
+
+    /// [`report`](Self::report) by component name.
+    pub fn report_by_name(
+        &self,
+        component: &str,
+        health: ComponentHealth,
+    ) -> Result<DegradationLevel, DegradationError> {
+        let id = self
+            .component(component)
+            .ok_or_else(|| DegradationError::UnknownComponent {
+                manager: self.name.to_string(),
+                name: component.to_string(),
+                known: self.components().collect::<Vec<_>>().join(", "),
+            })?;
+        self.report(id, health)
+    }
+
+    /// Records several reports at once and evaluates once (a full health
+    /// sweep, as the seeds' loop does). Either every report is valid and
+    /// applied, or none is.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap();
+    /// let sweep: Vec<_> = ["gpu_cluster", "quality_service", "database", "storage", "queue_depth"]
+    ///     .iter()
+    ///     .zip([0.9, 0.2, 1.0, 0.9, 0.5])
+    ///     .map(|(n, s)| (m.component(n).unwrap(), ComponentHealth::Score(s)))
+    ///     .collect();
+    /// let level = m.report_all(&sweep).unwrap(); // mean 0.7 -> level 2
+    /// assert_eq!(level.severity(), 2);
+    /// ```
+    pub fn report_all(
+        &self,
+        reports: &[(ComponentId, ComponentHealth)],
+    ) -> Result<DegradationLevel, DegradationError> {
+        for &(id, health) in reports {
+            self.check(id, health)?;
+        }
+        let mut state = self.state.lock();
+        for &(id, health) in reports {
+            if let Some(slot) = state.health.get_mut(id.index as usize) {
+                *slot = health;
+            }
+            if let Some(c) = self.components.get(id.index as usize) {
+                c.score_gauge.set(health.score(self.degraded_score));
+            }
+        }
+        Ok(self.evaluate(&mut state))
+    }
+
+    /// Re-evaluates at the clock's current time: call it periodically so a
+    /// recovery step happens once its hold period is over, even when no new
+    /// report arrives. Returns the level in force.
+    pub fn tick(&self) -> DegradationLevel {
+        let mut state = self.state.lock();
+        self.evaluate(&mut state)
+    }
+
+    /// Sets (or, with `None`, clears) a manual floor: the system stays at
+    /// least at that level until cleared (the seeds' "maintenance mode:
+    /// manual activation"). Setting degrades at once; clearing lets the
+    /// level recover through the usual hysteresis.
+    ///
+    /// ```
+    /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
+    /// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+    /// assert_eq!(m.set_manual_floor(Some("maintenance")).unwrap().name(), "maintenance");
+    /// assert_eq!(m.is_enabled_by_name("api"), Some(false));
+    /// assert!(m.set_manual_floor(Some("panic")).is_err());
+    /// ```
+    pub fn set_manual_floor(
+        &self,
+        level: Option<&str>,
+    ) -> Result<DegradationLevel, DegradationError> {
+        let floor = match level {
+            None => None,
+            Some(name) => Some(
+                self.thresholds
+                    .by_name(name)
+                    .ok_or_else(|| DegradationError::UnknownLevel {
+                        manager: self.name.to_string(),
+                        name: name.to_string(),
+                        known: self.thresholds.names(),
+                    })?
+                    .severity(),
+            ),
+        };
+        let mut state = self.state.lock();
+        state.manual_floor = floor;
+        Ok(self.evaluate(&mut state))
+    }
+
+    /// The current inputs and level.
+    pub fn snapshot(&self) -> HealthSnapshot {
+        let state = self.state.lock();
+        self.snapshot_of(&state, self.clock.now())
+    }
+
+    fn check(&self, id: ComponentId, health: ComponentHealth) -> Result<(), DegradationError> {
+        if id.manager != self.tag {
+            return Err(DegradationError::ForeignComponent {
+                manager: self.name.to_string(),
+            });
+        }
+        let Some(c) = self.components.get(id.index as usize) else {
+            return Err(DegradationError::ForeignComponent {
+                manager: self.name.to_string(),
+            });
+        };
+        if let ComponentHealth::Score(s) = health {
+            if !(s.is_finite() && (0.0..=1.0).contains(&s)) {
+                return Err(DegradationError::InvalidScore {
+                    component: c.name.to_string(),
+                    score: s,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn inputs_of(
+        thresholds: &HealthThresholds,
+        components: &[Component],
+        rules: &[Rule],
+        degraded_score: f64,
+        margin: f64,
+        state: &State,
+    ) -> Inputs {
+        let mut weighted = 0.0;
+        let mut total = 0.0;
+        for (c, h) in components.iter().zip(&state.health) {
+            weighted += c.weight * h.score(degraded_score);
+            total += c.weight;
+        }
+        let overall = if total > 0.0 {
+            (weighted / total).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let rule_level = rules
+            .iter()
+            .filter(|r| {
+                state
+                    .health
+                    .get(r.component)
+                    .is_some_and(|&h| r.fires(h, h.score(degraded_score)))
+            })
+            .map(|r| r.level)
+            .max();
+        Inputs {
+            overall,
+            score_level: thresholds.index_for(overall) as u8,
+            recovery_score_level: thresholds.index_for(overall - margin) as u8,
+            rule_level,
+        }
+    }
+
+    fn evaluate(&self, state: &mut State) -> DegradationLevel {
+        let now = self.clock.now();
+        let inputs = Self::inputs_of(
+            &self.thresholds,
+            &self.components,
+            &self.rules,
+            self.degraded_score,
+            self.margin,
+            state,
+        );
+        self.metrics.score.set(inputs.overall);
+        let target = inputs.target(state.manual_floor);
+        let recovery_target = inputs
+            .recovery_score_level
+            .max(inputs.rule_level.unwrap_or(0))
+            .max(state.manual_floor.unwrap_or(0))
+            .max(target);
+        if let Some((from, to)) = state.hysteresis.step(target, recovery_target, now) {
+            self.level.store(to, Ordering::Release);
+            self.metrics.level.set(f64::from(to));
+            if to > from {
+                self.metrics.degrade.increment(1);
+            } else {
+                self.metrics.recover.increment(1);
+            }
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                degradation = %self.name,
+                previous = %self.thresholds.level_at(from as usize),
+                current = %self.thresholds.level_at(to as usize),
+                overall = inputs.overall,
+                "degradation level changed"
+            );
+            self.listeners.emit_with(|| DegradationEvent {
+                manager: self.name.clone(),
+                previous: self.thresholds.level_at(from as usize),
+                current: self.thresholds.level_at(to as usize),
+                snapshot: self.snapshot_of(state, now),
+            });
+        }
+        self.thresholds
+            .level_at(state.hysteresis.current() as usize)
+    }
+
+    fn snapshot_of(&self, state: &State, at: Instant) -> HealthSnapshot {
+        let inputs = Self::inputs_of(
+            &self.thresholds,
+            &self.components,
+            &self.rules,
+            self.degraded_score,
+            self.margin,
+            state,
+        );
+        let triggered_rules = self
+            .rules
+            .iter()
+            .filter(|r| {
+                state
+                    .health
+                    .get(r.component)
+                    .is_some_and(|&h| r.fires(h, h.score(self.degraded_score)))
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        HealthSnapshot {
+            at,
+            overall: inputs.overall,
+            score_level: self.thresholds.level_at(inputs.score_level as usize),
+            rule_level: inputs
+                .rule_level
+                .map(|l| self.thresholds.level_at(l as usize)),
+            triggered_rules,
+            manual_floor: state
+                .manual_floor
+                .map(|l| self.thresholds.level_at(l as usize)),
+            level: self
+                .thresholds
+                .level_at(state.hysteresis.current() as usize),
+            components: self
+                .components
+                .iter()
+                .zip(&state.health)
+                .map(|(c, &h)| ComponentSnapshot {
+                    name: c.name.clone(),
+                    health: h,
+                    score: h.score(self.degraded_score),
+                    weight: c.weight,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Inputs {
+    fn target(&self, manual_floor: Option<u8>) -> u8 {
+        self.score_level
+            .max(self.rule_level.unwrap_or(0))
+            .max(manual_floor.unwrap_or(0))
+    }
+}

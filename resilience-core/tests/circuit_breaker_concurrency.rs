@@ -1,0 +1,189 @@
+//! The breaker under contention: 8 threads acquire and record at once, and
+//! every count must come out exact.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use resilience_core::circuit_breaker::{
+    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerEventKind, CircuitState,
+};
+use resilience_core::clock::ManualClock;
+
+const THREADS: u64 = 8;
+const PER_THREAD: u64 = 25_000;
+
+fn hammer(breaker: &CircuitBreaker, f: impl Fn(&CircuitBreaker, u64, u64) + Sync) {
+    let barrier = Barrier::new(THREADS as usize);
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let (barrier, f) = (&barrier, &f);
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..PER_THREAD {
+                    f(breaker, t, i);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn counts_are_exact_under_contention() {
+    let breaker = CircuitBreaker::new(
+        CircuitBreakerConfig::new()
+            .count_window(1_000_000)
+            .failure_rate_threshold(0.5),
+    )
+    .unwrap();
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (o, f) = (ok.clone(), failed.clone());
+    breaker.on_event(move |e| match e.kind {
+        CircuitBreakerEventKind::Success { .. } => {
+            o.fetch_add(1, Ordering::Relaxed);
+        }
+        CircuitBreakerEventKind::Failure { .. } => {
+            f.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {}
+    });
+    hammer(&breaker, |b, _, i| {
+        let p = b.try_acquire().expect("never trips at 10 %");
+        if i % 10 == 0 {
+            p.record_failure()
+        } else {
+            p.record_success()
+        }
+    });
+    let total = THREADS * PER_THREAD;
+    let m = breaker.metrics();
+    assert_eq!(m.state, CircuitState::Closed);
+    assert_eq!(m.window.calls, total);
+    assert_eq!(m.window.failures, total / 10);
+    assert_eq!(ok.load(Ordering::Relaxed), total - total / 10);
+    assert_eq!(failed.load(Ordering::Relaxed), total / 10);
+}
+
+#[test]
+fn small_window_totals_match_slots_after_racing() {
+    // 8 threads race on a window of 10 slots (every slot is written by many
+    // threads), first with successes, then with failures: the totals must end
+    // exactly equal to the slot contents.
+    let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(10)).unwrap();
+    breaker.disable(); // record without tripping
+    hammer(&breaker, |b, _, _| {
+        b.try_acquire().unwrap().record_success()
+    });
+    let m = breaker.metrics();
+    assert_eq!((m.window.calls, m.window.failures), (10, 0));
+    hammer(&breaker, |b, _, _| {
+        b.try_acquire().unwrap().record_failure()
+    });
+    let m = breaker.metrics();
+    assert_eq!((m.window.calls, m.window.failures), (10, 10));
+    hammer(&breaker, |b, t, _| {
+        let p = b.try_acquire().unwrap();
+        if t % 2 == 0 {
+            p.record_success()
+        } else {
+            p.record_failure()
+        }
+    });
+    let m = breaker.metrics();
+    assert_eq!(m.window.calls, 10);
+    assert!(m.window.failures <= 10);
+    // One more sequential pass of 10 successes overwrites every slot.
+    for _ in 0..10 {
+        breaker.try_acquire().unwrap().record_success();
+    }
+    let m = breaker.metrics();
+    assert_eq!((m.window.calls, m.window.failures), (10, 0));
+}
+
+#[test]
+fn concurrent_failures_open_exactly_once() {
+    let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().consecutive_failures(5)).unwrap();
+    let opened = Arc::new(AtomicU64::new(0));
+    let sink = opened.clone();
+    breaker.on_event(move |e| {
+        if let CircuitBreakerEventKind::StateTransition {
+            to: CircuitState::Open,
+            ..
+        } = e.kind
+        {
+            sink.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    hammer(&breaker, |b, _, _| {
+        if let Ok(p) = b.try_acquire() {
+            p.record_failure();
+        }
+    });
+    assert_eq!(breaker.state(), CircuitState::Open);
+    assert_eq!(opened.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn half_open_never_admits_more_trials_than_permits() {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::with_clock(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .half_open_permits(3)
+            .success_threshold(3),
+        clock.clone(),
+    )
+    .unwrap();
+    breaker.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    let in_flight = AtomicU64::new(0);
+    let max_seen = AtomicU64::new(0);
+    hammer(&breaker, |b, _, i| {
+        if let Ok(p) = b.try_acquire() {
+            let n = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            max_seen.fetch_max(n, Ordering::SeqCst);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            if i % 3 == 0 {
+                drop(p); // cancelled: frees the slot
+            } else {
+                p.record_ignored();
+            }
+        }
+    });
+    assert!(max_seen.load(Ordering::SeqCst) <= 3);
+    assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    // Every slot came back: three trials can still be taken.
+    let trials: Vec<_> = (0..3).map(|_| breaker.try_acquire().unwrap()).collect();
+    assert!(breaker.try_acquire().is_err());
+    for t in trials {
+        t.record_success();
+    }
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[test]
+fn time_window_counts_are_exact_while_the_clock_moves() {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::with_clock(
+        CircuitBreakerConfig::new()
+            .time_window(Duration::from_secs(600))
+            .failure_rate_threshold(0.5),
+        clock.clone(),
+    )
+    .unwrap();
+    hammer(&breaker, |b, t, i| {
+        if t == 0 && i % 100 == 0 {
+            clock.advance(Duration::from_millis(200)); // 50 s in total, inside the window
+        }
+        let p = b.try_acquire().unwrap();
+        if i % 4 == 0 {
+            p.record_failure()
+        } else {
+            p.record_success()
+        }
+    });
+    let m = breaker.metrics();
+    assert_eq!(m.window.calls, THREADS * PER_THREAD);
+    assert_eq!(m.window.failures, THREADS * PER_THREAD / 4);
+}

@@ -1,0 +1,120 @@
+//! Spot manager: the seed's rules and cost-cap properties.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use resilience_scaling::spot::{CostInput, PreemptionAction, Priority, SpotManager, SpotQuote};
+
+fn mgr() -> SpotManager {
+    SpotManager::from_yaml(include_str!("../presets/spot.yaml")).unwrap()
+}
+
+#[test]
+fn preemption_threshold_is_strictly_more_than_60s() {
+    let s = mgr();
+    let at60 = s.on_preemption_warning(Duration::from_secs(60), &[1]);
+    assert_eq!(
+        (at60[0].action, at60[0].requeue),
+        (PreemptionAction::EmergencySave, Priority::Urgent)
+    );
+    let at61 = s.on_preemption_warning(Duration::from_secs(61), &[1, 2, 3]);
+    assert_eq!(at61.len(), 3);
+    assert!(at61
+        .iter()
+        .all(|p| p.action == PreemptionAction::Checkpoint && p.requeue == Priority::High));
+}
+
+#[test]
+fn within_budget_keeps_spot() {
+    let d = mgr().cost_control(&CostInput {
+        budget_remaining: 10_000.0,
+        hours_remaining: 10.0,
+        on_demand_nodes: 3,
+        on_demand_price: 3.0,
+        spot_nodes: 50,
+        spot_price: 1.0,
+    });
+    assert!(!d.over_budget);
+    assert_eq!(d.spot_nodes, 50);
+}
+
+#[test]
+fn unusable_budget_inputs_never_cut_capacity() {
+    for (budget, hours) in [
+        (f64::NAN, 10.0),
+        (100.0, f64::NAN),
+        (f64::INFINITY, 10.0),
+        (100.0, 0.0),
+    ] {
+        let d = mgr().cost_control(&CostInput {
+            budget_remaining: budget,
+            hours_remaining: hours,
+            on_demand_nodes: 3,
+            on_demand_price: 3.0,
+            spot_nodes: 50,
+            spot_price: 1.0,
+        });
+        assert!(
+            !d.over_budget && d.spot_nodes == 50,
+            "{budget} {hours}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn no_eligible_pool_leaves_nodes_unplaced() {
+    let q = SpotQuote {
+        instance_type: "a100".into(),
+        zone: "us-east-1a".into(),
+        price: 2.9,
+        available: true,
+    };
+    let (placed, unplaced) = mgr().diversify(4, &[q]);
+    assert!(placed.is_empty());
+    assert_eq!(unplaced, 4);
+}
+
+proptest! {
+    #[test]
+    fn cost_cap_holds_when_spot_can_absorb_it(
+        budget in 0.0f64..100_000.0, hours in 0.1f64..720.0,
+        od in 0u32..50, od_price in 0.5f64..10.0, spot in 0u32..500, spot_price in 0.1f64..5.0,
+    ) {
+        let input = CostInput { budget_remaining: budget, hours_remaining: hours, on_demand_nodes: od,
+            on_demand_price: od_price, spot_nodes: spot, spot_price };
+        let d = mgr().cost_control(&input);
+        prop_assert!(d.spot_nodes <= spot);
+        if d.over_budget {
+            let new_rate = f64::from(od) * od_price + f64::from(d.spot_nodes) * spot_price;
+            let od_cost = f64::from(od) * od_price;
+            if od_cost <= d.hourly_limit * 0.9 {
+                prop_assert!(new_rate <= d.hourly_limit * 0.9 + 1e-6);
+            } else {
+                prop_assert_eq!(d.spot_nodes, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn fleet_split_and_floor(total in 0u32..10_000) {
+        let s = mgr();
+        let p = s.plan_fleet(total);
+        prop_assert_eq!(p.on_demand + p.spot, total);
+        prop_assert!(p.on_demand >= 3.min(total));
+        prop_assert!(f64::from(p.on_demand) >= (f64::from(total) * 0.2).min(f64::from(total)) - 1e-9);
+    }
+
+    #[test]
+    fn diversify_places_all_nodes_evenly(nodes in 0u32..500, prices in prop::collection::vec(0.1f64..0.69, 1..9)) {
+        let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+        let market: Vec<SpotQuote> = prices.iter().enumerate().map(|(i, p)| SpotQuote {
+            instance_type: "a10g".into(), zone: zones[i % 3].into(), price: *p, available: true,
+        }).collect();
+        let (placed, unplaced) = mgr().diversify(nodes, &market);
+        prop_assert_eq!(unplaced, 0);
+        prop_assert_eq!(placed.iter().map(|p| p.nodes).sum::<u32>(), nodes);
+        let max = placed.iter().map(|p| p.nodes).max().unwrap_or(0);
+        let min = placed.iter().map(|p| p.nodes).min().unwrap_or(0);
+        prop_assert!(max - min <= 1);
+    }
+}

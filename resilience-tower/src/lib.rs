@@ -9,6 +9,8 @@
 //! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
 //! | [`classify`] | what a result means: [`ErrorIsFailure`](classify::ErrorIsFailure), `HttpClassifier` (feature `http`), closures |
 //! | [`fallback`] | [`FallbackLayer`](fallback::FallbackLayer): provider A → B → cached/stale → degraded, and which step answered |
+//! | [`retry`] | [`RetryLayer`](retry::RetryLayer): the core retry policy (backoff, jitter, classes, idempotency, `Retry-After`, budget) with tokio timers |
+//! | [`timeout`] | [`TimeoutLayer`](timeout::TimeoutLayer) per attempt and [`DeadlineLayer`](timeout::DeadlineLayer) across retries, over `tower::timeout` |
 //! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
 //!
 //! Every response future is a named `pin-project` type: no `Box<dyn Future>`
@@ -21,3 +23,5 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod error;
 pub mod fallback;
+pub mod retry;
+pub mod timeout;

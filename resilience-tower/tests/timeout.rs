@@ -182,3 +182,28 @@ async fn tower_timeout_errors_are_replaced_and_polled_after_completion_is_an_err
         .unwrap_err()
         .is::<resilience_tower::error::PolledAfterCompletion>());
 }
+
+#[test]
+fn the_in_time_path_allocates_nothing() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _ctx = rt.enter();
+    let mut svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(Duration::from_secs(2)))
+        .layer(TimeoutLayer::new(Duration::from_secs(1)))
+        .service_fn(|x: u64| std::future::ready(Ok::<_, BoxError>(x)));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut once = |x: u64| {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut fut = pin!(svc.call(x));
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(y)) if y == x));
+    };
+    once(0);
+    let info = allocation_counter::measure(|| (0..10_000).for_each(&mut once));
+    assert_eq!(info.count_total, 0, "{info:?}");
+}

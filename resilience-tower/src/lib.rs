@@ -12,6 +12,7 @@
 //! | [`retry`] | [`RetryLayer`](retry::RetryLayer): the core retry policy (backoff, jitter, classes, idempotency, `Retry-After`, budget) with tokio timers |
 //! | [`timeout`] | [`TimeoutLayer`](timeout::TimeoutLayer) per attempt and [`DeadlineLayer`](timeout::DeadlineLayer) across retries, over `tower::timeout` |
 //! | [`dead_letter`] | [`DeadLetterLayer`](dead_letter::DeadLetterLayer): rejected or exhausted work goes to the core dead-letter sink; [`Replayer`](dead_letter::Replayer) replays it when the breaker closes |
+//! | [`hedge`] | [`HedgeLayer`](hedge::HedgeLayer): a second request after a fixed delay or a latency percentile, first success wins, budgeted |
 //! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
 //!
 //! Every response future is a named `pin-project` type: no `Box<dyn Future>`
@@ -25,5 +26,6 @@ pub mod classify;
 pub mod dead_letter;
 pub mod error;
 pub mod fallback;
+pub mod hedge;
 pub mod retry;
 pub mod timeout;

@@ -90,12 +90,15 @@ where
         .fold(f64::INFINITY, f64::min)
 }
 
-fn policy(budget: bool) -> Arc<RetryPolicy> {
+fn policy(budget: bool, deadline: bool) -> Arc<RetryPolicy> {
     let mut b = RetryPolicy::builder(
         Backoff::exponential(Duration::from_millis(100), Duration::from_secs(1))
             .expect("valid backoff"),
     )
     .max_attempts(3);
+    if deadline {
+        b = b.deadline(Duration::from_secs(10));
+    }
     if budget {
         b = b.budget(Arc::new(
             TokenBucketBudget::new(TokenBucketConfig::default()).expect("valid budget"),
@@ -112,8 +115,10 @@ fn bench(c: &mut Criterion) {
     let _ctx = rt.enter();
 
     let mut bare = echo();
-    let mut ours = RetryLayer::new(policy(false)).layer(echo());
-    let mut ours_budget = RetryLayer::new(policy(true)).layer(echo());
+    let mut ours = RetryLayer::new(policy(false, false)).layer(echo());
+    let mut ours_budget = RetryLayer::new(policy(true, false)).layer(echo());
+    // A deadline makes every call read the clock.
+    let mut ours_deadline = RetryLayer::new(policy(true, true)).layer(echo());
     let mut towers = tower::retry::RetryLayer::new(Attempts(2)).layer(echo());
     let mut our_timeout = TimeoutLayer::new(Duration::from_secs(1)).layer(echo());
     let mut tower_timeout = tower::timeout::TimeoutLayer::new(Duration::from_secs(1)).layer(echo());
@@ -122,17 +127,19 @@ fn bench(c: &mut Criterion) {
         for i in 0..1000 {
             black_box(once(&mut ours, i));
             black_box(once(&mut ours_budget, i));
+            black_box(once(&mut ours_deadline, i));
         }
     });
     println!(
-        "RetryLayer success path: {} allocations in 2000 calls",
+        "RetryLayer success path: {} allocations in 3000 calls",
         info.count_total
     );
     println!(
-        "min ns/call (100 runs of 20k): bare {:.1} | RetryLayer {:.1}, with budget {:.1}, tower::retry {:.1} | TimeoutLayer {:.1}, tower::timeout {:.1}",
+        "min ns/call (100 runs of 20k): bare {:.1} | RetryLayer {:.1}, with budget {:.1}, with budget+deadline {:.1}, tower::retry {:.1} | TimeoutLayer {:.1}, tower::timeout {:.1}",
         min_ns(&mut bare),
         min_ns(&mut ours),
         min_ns(&mut ours_budget),
+        min_ns(&mut ours_deadline),
         min_ns(&mut towers),
         min_ns(&mut our_timeout),
         min_ns(&mut tower_timeout),
@@ -158,6 +165,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             once(&mut ours_budget, black_box(i))
+        })
+    });
+    g.bench_function("resilience_retry_with_budget_and_deadline", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i += 1;
+            once(&mut ours_deadline, black_box(i))
         })
     });
     g.bench_function("tower_retry", |b| {

@@ -204,7 +204,7 @@ where
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("retry", &self.retry)
+            .field("attempts", &self.retry.attempts())
             .field("policy", &self.shared.policy.name())
             .finish_non_exhaustive()
     }

@@ -146,6 +146,9 @@ pub(crate) struct Shared<C, K, I> {
     pub(crate) cloner: K,
     pub(crate) idempotency: I,
     pub(crate) not_cloneable: Counter,
+    /// When these services were made; the start time given to the policy
+    /// for calls when it has no deadline (it reads it for nothing else).
+    pub(crate) created: std::time::Instant,
 }
 
 impl<C, K, I> Shared<C, K, I> {
@@ -160,6 +163,7 @@ impl<C, K, I> Shared<C, K, I> {
             cloner,
             idempotency,
             not_cloneable,
+            created: super::now(),
         }
     }
 }

@@ -108,8 +108,9 @@
 //! # Cost
 //!
 //! Per call: one clone of the request (for a possible second attempt), one
-//! clone of the inner service, one `Arc` clone, one clock read, and the
-//! policy's `start`/`record_success` bookkeeping (a few atomics). Nothing is
+//! clone of the inner service, one `Arc` clone, one clock read if the
+//! policy has a deadline, and the policy's `start`/`record_success`
+//! bookkeeping (a few atomics). Nothing is
 //! allocated when the first attempt succeeds, and the response future is a
 //! named type (no `Box<dyn Future>`).
 //!

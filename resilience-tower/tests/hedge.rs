@@ -438,3 +438,56 @@ proptest! {
         prop_assert!(stats.hedged as f64 <= ratio * slow.len() as f64 + 1e-9);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_clone_that_cannot_become_ready_skips_the_hedge() {
+    /// A service whose clones are closed (never ready): the layer's copy
+    /// for the hedge cannot be used.
+    struct ClosedClones {
+        open: bool,
+        calls: Arc<AtomicU32>,
+    }
+    impl Clone for ClosedClones {
+        fn clone(&self) -> Self {
+            ClosedClones {
+                open: false,
+                calls: self.calls.clone(),
+            }
+        }
+    }
+    impl Service<u32> for ClosedClones {
+        type Response = u32;
+        type Error = BoxError;
+        type Future =
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, BoxError>> + Send>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
+            std::task::Poll::Ready(if self.open {
+                Ok(())
+            } else {
+                Err("closed".into())
+            })
+        }
+        fn call(&mut self, x: u32) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok(x)
+            })
+        }
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let hedge = always(1.0, 100 * MS);
+    let mut svc = HedgeLayer::new(hedge.clone()).layer(ClosedClones {
+        open: true,
+        calls: calls.clone(),
+    });
+    let start = Instant::now();
+    assert_eq!(call(&mut svc, 3).await.unwrap(), 3);
+    assert_eq!(start.elapsed(), 500 * MS, "the original answered");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no hedge was sent");
+    let s = hedge.stats();
+    assert_eq!((s.hedged, s.budget_refused), (0, 0));
+}

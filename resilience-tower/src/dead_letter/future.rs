@@ -65,10 +65,14 @@ where
         Poll::Ready(Err(match shared.sink.push(letter) {
             Ok(()) => {
                 shared.count(true, &reason);
+                #[cfg(feature = "tracing")]
+                tracing::info!(queue = %shared.name, %reason, "request dead-lettered");
                 DeadLettered::with_queue(shared.name.clone(), reason, error).into()
             }
             Err(refused) => {
                 shared.count(false, &reason);
+                #[cfg(feature = "tracing")]
+                tracing::warn!(queue = %shared.name, %reason, "dead-letter sink refused the request; returned to the caller");
                 DeadLetterRefused::new(refused, error).into()
             }
         }))

@@ -201,6 +201,8 @@ impl Inner {
         if ok {
             self.hedged.fetch_add(1, Ordering::Relaxed);
             self.m_sent.increment(1);
+            #[cfg(feature = "tracing")]
+            tracing::debug!(hedge = %self.name, "hedge sent");
         } else {
             self.refused();
         }
@@ -210,6 +212,8 @@ impl Inner {
     pub(crate) fn refused(&self) {
         self.budget_refused.fetch_add(1, Ordering::Relaxed);
         self.m_skipped_budget.increment(1);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(hedge = %self.name, "hedge due but refused by the budget");
     }
 
     pub(crate) fn not_ready(&self) {

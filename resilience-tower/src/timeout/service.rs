@@ -140,6 +140,12 @@ where
         let result = match result {
             Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
                 counter.increment(1);
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    timeout = ?*this.timeout,
+                    scope = this.scope.as_str(),
+                    "call cancelled: time limit elapsed"
+                );
                 Err(Elapsed::new(*this.timeout, *this.scope).into())
             }
             other => other,

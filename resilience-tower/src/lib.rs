@@ -5,6 +5,7 @@
 //!
 //! | module | layer |
 //! |---|---|
+//! | [`adaptive`] | [`AdaptiveConcurrencyLayer`](adaptive::AdaptiveConcurrencyLayer): a concurrency limit that adapts from latency and drops (AIMD, Vegas, Gradient2) |
 //! | [`bulkhead`] | [`BulkheadLayer`](bulkhead::BulkheadLayer) (one bulkhead), [`BulkheadSetLayer`](bulkhead::BulkheadSetLayer) (named pools with priorities under a shared cap, routed per request) |
 //! | [`chaos`] | [`ChaosLayer`](chaos::ChaosLayer): seeded, run-time switchable error / abort / latency injection |
 //! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod adaptive;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;

@@ -82,6 +82,7 @@ mod layer;
 mod service;
 mod set;
 
+pub(crate) use self::future::start;
 pub use self::future::ResponseFuture;
 pub use self::layer::BulkheadLayer;
 pub use self::service::BulkheadService;

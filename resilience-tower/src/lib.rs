@@ -10,6 +10,7 @@
 //! | [`chaos`] | [`ChaosLayer`](chaos::ChaosLayer): seeded, run-time switchable error / abort / latency injection |
 //! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
 //! | [`classify`] | what a result means: [`ErrorIsFailure`](classify::ErrorIsFailure), `HttpClassifier` (feature `http`), closures |
+//! | [`degradation`] | [`DegradationLayer`](degradation::DegradationLayer): rejects or reroutes requests whose feature is disabled at the current degradation level |
 //! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
 //!
 //! Every response future is a named `pin-project` type: no `Box<dyn Future>`
@@ -22,4 +23,5 @@ pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
+pub mod degradation;
 pub mod error;

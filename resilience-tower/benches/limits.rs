@@ -16,7 +16,13 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use resilience_core::bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadSet, BulkheadSetConfig, SharedCapConfig,
 };
+use resilience_core::degradation::{DegradationConfig, DegradationManager};
+use resilience_tower::adaptive::{
+    AdaptiveConcurrencyLayer, AdaptiveConfig, AimdConfig, Gradient2Config, LimitAlgorithmConfig,
+    VegasConfig,
+};
 use resilience_tower::bulkhead::{BulkheadLayer, BulkheadSetLayer, Pools};
+use resilience_tower::degradation::DegradationLayer;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{service_fn, BoxError, Layer, Service};
 
@@ -62,16 +68,49 @@ fn bench(c: &mut Criterion) {
     let mut set_by_id = BulkheadSetLayer::by_id(pools.clone(), move |_: &u64| api).layer(noop());
     let mut set_by_name = BulkheadSetLayer::by_name(pools, |_: &u64| "api").layer(noop());
 
+    let adaptive = |algorithm| {
+        AdaptiveConcurrencyLayer::from_config(AdaptiveConfig::new("bench", algorithm))
+            .expect("valid config")
+            .layer(noop())
+    };
+    let mut aimd = adaptive(LimitAlgorithmConfig::Aimd(AimdConfig {
+        initial_limit: LIMIT,
+        max_limit: LIMIT,
+        ..AimdConfig::default()
+    }));
+    let mut vegas = adaptive(LimitAlgorithmConfig::Vegas(VegasConfig {
+        initial_limit: LIMIT,
+        max_limit: LIMIT,
+        seed: Some(1),
+        ..VegasConfig::default()
+    }));
+    let mut gradient2 = adaptive(LimitAlgorithmConfig::Gradient2(Gradient2Config {
+        initial_limit: LIMIT,
+        max_limit: LIMIT,
+        ..Gradient2Config::default()
+    }));
+    let manager = Arc::new(
+        DegradationManager::new(DegradationConfig::workflow_runtime().expect("preset"))
+            .expect("valid config"),
+    );
+    let reads = manager.feature("reads").expect("preset feature");
+    let mut degradation = DegradationLayer::new(manager, move |_: &u64| reads).layer(noop());
+
     println!(
         "min ns/call over 200 runs of 100k: no-op {:.1}, tower ConcurrencyLimit {:.1}, \
          BulkheadLayer fail-fast {:.1}, BulkheadLayer max_wait 1s {:.1}, \
-         BulkheadSetLayer by id (shared cap) {:.1}, by name {:.1}",
+         BulkheadSetLayer by id (shared cap) {:.1}, by name {:.1}, \
+         Adaptive AIMD {:.1}, Vegas {:.1}, Gradient2 {:.1}, DegradationLayer (enabled) {:.1}",
         min_ns_per_call(|i| drive(&mut bare, i)),
         min_ns_per_call(|i| drive(&mut tower_limit, i)),
         min_ns_per_call(|i| drive(&mut bh_fail_fast, i)),
         min_ns_per_call(|i| drive(&mut bh_wait, i)),
         min_ns_per_call(|i| drive(&mut set_by_id, i)),
         min_ns_per_call(|i| drive(&mut set_by_name, i)),
+        min_ns_per_call(|i| drive(&mut aimd, i)),
+        min_ns_per_call(|i| drive(&mut vegas, i)),
+        min_ns_per_call(|i| drive(&mut gradient2, i)),
+        min_ns_per_call(|i| drive(&mut degradation, i)),
     );
 
     let mut g = c.benchmark_group("limits");
@@ -96,6 +135,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("bulkhead_set/by_name_shared_cap", |b| {
         b.iter(|| drive(&mut set_by_name, next()))
     });
+    g.bench_function("adaptive/aimd", |b| b.iter(|| drive(&mut aimd, next())));
+    g.bench_function("adaptive/vegas", |b| b.iter(|| drive(&mut vegas, next())));
+    g.bench_function("adaptive/gradient2", |b| {
+        b.iter(|| drive(&mut gradient2, next()))
+    });
+    g.bench_function("degradation/enabled", |b| {
+        b.iter(|| drive(&mut degradation, next()))
+    });
     g.finish();
 }
 
@@ -114,5 +161,12 @@ fn min_ns_per_call(mut f: impl FnMut(u64) -> u64) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // Short runs: the figures that matter are printed above as minima.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = bench
+}
 criterion_main!(benches);

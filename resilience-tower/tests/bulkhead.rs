@@ -514,3 +514,26 @@ fn uncontended_calls_allocate_nothing() {
     );
     assert_eq!(b.in_flight(), 0);
 }
+
+#[test]
+fn name_lookup_finds_every_pool_in_small_and_large_sets() {
+    for n in [1usize, 3, 8, 9, 40] {
+        let mut config = BulkheadSetConfig::default();
+        for i in 0..n {
+            config
+                .pools
+                .insert(format!("pool-{i:02}"), BulkheadConfig::new(1 + i as u32));
+        }
+        let pools = Pools::new(set(config));
+        for i in 0..n {
+            let name = format!("pool-{i:02}");
+            let b = pools.by_name(&name).unwrap();
+            assert_eq!(b.name(), name);
+            assert_eq!(b.max_concurrent(), 1 + i as u32);
+            let id = pools.id(&name).unwrap();
+            assert_eq!(pools.name(id), Some(name.as_str()));
+        }
+        assert!(pools.by_name("pool-99").is_none());
+        assert!(pools.by_name("").is_none());
+    }
+}

@@ -83,8 +83,10 @@ impl<S, C: Clone> Layer<S> for AdaptiveConcurrencyLayer<C> {
     type Service = AdaptiveConcurrencyService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AdaptiveConcurrencyService {
-            inner: Measured::new(inner, self.limiter.clone(), self.classifier.clone()),
-        }
+        AdaptiveConcurrencyService::new(Measured::new(
+            inner,
+            self.limiter.clone(),
+            self.classifier.clone(),
+        ))
     }
 }

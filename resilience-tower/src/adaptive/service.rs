@@ -2,6 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use resilience_core::bulkhead::Bulkhead;
 use tokio::time::Instant;
 use tower::BoxError;
 use tower_service::Service;
@@ -34,13 +35,17 @@ use crate::classify::Classify;
 /// # }
 /// ```
 pub struct AdaptiveConcurrencyService<S, C> {
-    pub(super) inner: Measured<S, C>,
+    inner: Measured<S, C>,
+    /// The limiter's bulkhead, kept beside `inner` so `call` can borrow it
+    /// while `inner` is borrowed mutably (no `Arc` clone per call).
+    bulkhead: Arc<Bulkhead>,
 }
 
 impl<S: Clone, C: Clone> Clone for AdaptiveConcurrencyService<S, C> {
     fn clone(&self) -> Self {
         AdaptiveConcurrencyService {
             inner: self.inner.clone(),
+            bulkhead: self.bulkhead.clone(),
         }
     }
 }
@@ -55,6 +60,13 @@ impl<S: fmt::Debug, C> fmt::Debug for AdaptiveConcurrencyService<S, C> {
 }
 
 impl<S, C> AdaptiveConcurrencyService<S, C> {
+    pub(super) fn new(inner: Measured<S, C>) -> Self {
+        AdaptiveConcurrencyService {
+            bulkhead: inner.limiter.bulkhead().clone(),
+            inner,
+        }
+    }
+
     /// The limiter.
     pub fn limiter(&self) -> &Arc<AdaptiveLimiter> {
         &self.inner.limiter
@@ -93,8 +105,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let bulkhead = self.inner.limiter.bulkhead().clone();
-        ResponseFuture::new(start(&bulkhead, &mut self.inner, req))
+        ResponseFuture::new(start(&self.bulkhead, &mut self.inner, req))
     }
 }
 

@@ -12,9 +12,12 @@ use super::future::{start, ResponseFuture};
 
 static NEXT_POOLS: AtomicU32 = AtomicU32::new(1);
 
-/// The pools of a [`BulkheadSet`], indexed for routing: by name (a binary
-/// search over the sorted names) or by a [`PoolId`] resolved once at
-/// start-up (an index). Cheap to clone.
+/// Up to this many pools, names are looked up by a linear scan.
+const LINEAR_SCAN: usize = 8;
+
+/// The pools of a [`BulkheadSet`], indexed for routing: by name (a scan of
+/// the few names, a binary search when there are many) or by a [`PoolId`]
+/// resolved once at start-up (an index). Cheap to clone.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -96,11 +99,14 @@ impl Pools {
 
     #[inline]
     fn index_of(&self, name: &str) -> Option<u32> {
-        let i = self
-            .inner
-            .pools
-            .binary_search_by(|(n, _)| (**n).cmp(name))
-            .ok()?;
+        let pools = &self.inner.pools;
+        // A handful of pools (the usual case) is faster to scan than to
+        // bisect: equality tests the length before the bytes.
+        let i = if pools.len() <= LINEAR_SCAN {
+            pools.iter().position(|(n, _)| **n == *name)?
+        } else {
+            pools.binary_search_by(|(n, _)| (**n).cmp(name)).ok()?
+        };
         u32::try_from(i).ok()
     }
 
@@ -239,8 +245,8 @@ where
 /// `dashboard` / `api` / `internal`), so one kind of traffic cannot starve
 /// the others; the set's shared cap and priorities apply as in core.
 ///
-/// Pick the pool by name ([`by_name`](Self::by_name), a binary search over
-/// the few pool names per call) or by a [`PoolId`] resolved once
+/// Pick the pool by name ([`by_name`](Self::by_name), a lookup among the
+/// pool names per call) or by a [`PoolId`] resolved once
 /// ([`by_id`](Self::by_id), an index). A name the set does not have fails
 /// the request with [`UnknownPool`], naming the pools that exist.
 ///

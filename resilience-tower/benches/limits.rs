@@ -3,7 +3,8 @@
 //! `call` + polling the response future to completion, uncontended (the
 //! limit is never reached), on a no-op waker with no runtime.
 //!
-//! Run: `cargo bench -p resilience-tower --bench limits`.
+//! Run: `cargo bench -p resilience-tower --bench limits` (add
+//! `--features tsc-clock` for the adaptive layer on the TSC clock).
 
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
@@ -89,6 +90,25 @@ fn bench(c: &mut Criterion) {
         max_limit: LIMIT,
         ..Gradient2Config::default()
     }));
+    #[cfg(feature = "tsc-clock")]
+    let mut aimd_tsc = AdaptiveConcurrencyLayer::from_config(AdaptiveConfig {
+        rtt_clock: resilience_tower::adaptive::RttClock::Tsc,
+        ..AdaptiveConfig::new(
+            "bench-tsc",
+            LimitAlgorithmConfig::Aimd(AimdConfig {
+                initial_limit: LIMIT,
+                max_limit: LIMIT,
+                ..AimdConfig::default()
+            }),
+        )
+    })
+    .expect("valid config")
+    .layer(noop());
+    #[cfg(feature = "tsc-clock")]
+    println!(
+        "min ns/call: Adaptive AIMD with the TSC clock {:.1}",
+        min_ns_per_call(|i| drive(&mut aimd_tsc, i))
+    );
     let manager = Arc::new(
         DegradationManager::new(DegradationConfig::workflow_runtime().expect("preset"))
             .expect("valid config"),
@@ -139,6 +159,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("adaptive/vegas", |b| b.iter(|| drive(&mut vegas, next())));
     g.bench_function("adaptive/gradient2", |b| {
         b.iter(|| drive(&mut gradient2, next()))
+    });
+    #[cfg(feature = "tsc-clock")]
+    g.bench_function("adaptive/aimd_tsc_clock", |b| {
+        b.iter(|| drive(&mut aimd_tsc, next()))
     });
     g.bench_function("degradation/enabled", |b| {
         b.iter(|| drive(&mut degradation, next()))

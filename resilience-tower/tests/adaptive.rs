@@ -537,3 +537,62 @@ proptest! {
         }
     }
 }
+
+/// Records every sample it is fed.
+#[derive(Debug, Default)]
+struct Recorder(Arc<std::sync::Mutex<Vec<(Duration, u32, bool)>>>);
+
+impl LimitAlgorithm for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn limit(&self) -> u32 {
+        8
+    }
+    fn on_sample(&mut self, rtt: Duration, in_flight: u32, dropped: bool) -> u32 {
+        self.0.lock().unwrap().push((rtt, in_flight, dropped));
+        8
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn custom_algorithms_see_rtt_in_flight_and_drops_on_tokio_time() {
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let limiter =
+        AdaptiveLimiter::with_algorithm(&AdaptiveConfig::default(), Recorder(samples.clone()))
+            .unwrap();
+    let svc = AdaptiveConcurrencyLayer::new(limiter)
+        .with_classifier(overload)
+        .layer(worker());
+    let a = tokio::spawn(svc.clone().oneshot(ok(250)));
+    let b = tokio::spawn(svc.clone().oneshot(fail(100, "timeout")));
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap_err();
+    svc.oneshot(fail(3, "not found")).await.unwrap_err();
+    assert_eq!(
+        *samples.lock().unwrap(),
+        [(ms(100), 2, true), (ms(250), 1, false)],
+        "exact RTTs on paused time; the ignored call fed nothing"
+    );
+}
+
+#[cfg(feature = "tsc-clock")]
+#[tokio::test]
+async fn the_tsc_clock_measures_real_time() {
+    use resilience_tower::adaptive::RttClock;
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config = AdaptiveConfig {
+        rtt_clock: RttClock::Tsc,
+        ..AdaptiveConfig::default()
+    };
+    let limiter = AdaptiveLimiter::with_algorithm(&config, Recorder(samples.clone())).unwrap();
+    let svc = AdaptiveConcurrencyLayer::new(limiter).layer(service_fn(|d: Duration| async move {
+        // Blocks the thread on purpose: this measures the clock itself.
+        std::thread::sleep(d);
+        Ok::<_, BoxError>(())
+    }));
+    svc.oneshot(ms(3)).await.unwrap();
+    let (rtt, in_flight, dropped) = samples.lock().unwrap()[0];
+    assert!(rtt >= ms(3) && rtt < Duration::from_secs(5), "{rtt:?}");
+    assert_eq!((in_flight, dropped), (1, false));
+}

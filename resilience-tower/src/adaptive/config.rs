@@ -6,7 +6,9 @@ use resilience_core::bulkhead::MAX_WAIT;
 use resilience_core::config::{fmt_duration, ConfigError};
 use serde::{Deserialize, Serialize};
 
-use super::{Aimd, AimdConfig, Gradient2, Gradient2Config, LimitAlgorithm, Vegas, VegasConfig};
+use super::{
+    Aimd, AimdConfig, Gradient2, Gradient2Config, LimitAlgorithm, RttClock, Vegas, VegasConfig,
+};
 
 /// Which limit algorithm, with its settings. In YAML the algorithm is
 /// named by `kind`:
@@ -65,6 +67,7 @@ impl LimitAlgorithmConfig {
 /// | `algorithm` | `{ kind: vegas }` | the limit algorithm and its settings (see [`LimitAlgorithmConfig`]) |
 /// | `max_wait` | `0s` | how long a call may queue when the limit is reached; `0s` rejects at once, as Netflix's simple limiter does |
 /// | `max_waiting` | = the limit | how many calls may queue |
+/// | `rtt_clock` | `tokio` | the clock that times calls (see [`RttClock`]) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -100,6 +103,8 @@ pub struct AdaptiveConfig {
     /// How many calls may queue; `None` means the current limit at start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_waiting: Option<u32>,
+    /// The clock that times calls.
+    pub rtt_clock: RttClock,
 }
 
 impl Default for AdaptiveConfig {
@@ -109,6 +114,7 @@ impl Default for AdaptiveConfig {
             algorithm: LimitAlgorithmConfig::default(),
             max_wait: Duration::ZERO,
             max_waiting: None,
+            rtt_clock: RttClock::Tokio,
         }
     }
 }
@@ -143,6 +149,7 @@ impl AdaptiveConfig {
         self.algorithm
             .validate()
             .map_err(|e| e.within("algorithm"))?;
+        self.rtt_clock.validate()?;
         if self.max_wait > MAX_WAIT {
             return Err(ConfigError::invalid(
                 "max_wait",
@@ -200,5 +207,14 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().field(), Some("name"));
         let c = AdaptiveConfig::default().with_max_wait(Duration::from_secs(100_000));
         assert_eq!(c.validate().unwrap_err().field(), Some("max_wait"));
+        let tsc = AdaptiveConfig {
+            rtt_clock: RttClock::Tsc,
+            ..AdaptiveConfig::default()
+        };
+        if cfg!(feature = "tsc-clock") {
+            assert!(tsc.validate().is_ok());
+        } else {
+            assert_eq!(tsc.validate().unwrap_err().field(), Some("rtt_clock"));
+        }
     }
 }

@@ -6,10 +6,10 @@ use std::task::{ready, Context, Poll};
 
 use pin_project::pin_project;
 use resilience_core::circuit_breaker::Outcome;
-use tokio::time::Instant;
 use tower::BoxError;
 use tower_service::Service;
 
+use super::clock::Started;
 use super::service::Measured;
 use super::AdaptiveLimiter;
 use crate::bulkhead;
@@ -73,7 +73,7 @@ where
 pub(crate) struct MeasuredFuture<F, C> {
     #[pin]
     future: F,
-    start: Instant,
+    start: Started,
     in_flight: u32,
     limiter: Option<Arc<AdaptiveLimiter>>,
     classifier: C,
@@ -83,7 +83,7 @@ impl<F, C> MeasuredFuture<F, C> {
     #[inline]
     pub(super) fn new(
         future: F,
-        start: Instant,
+        start: Started,
         in_flight: u32,
         limiter: Arc<AdaptiveLimiter>,
         classifier: C,
@@ -114,7 +114,7 @@ where
                 Outcome::Ignored => limiter.record_ignored(),
                 outcome => {
                     limiter.record(
-                        this.start.elapsed(),
+                        limiter.timing().elapsed(*this.start),
                         *this.in_flight,
                         outcome == Outcome::Failure,
                     );

@@ -11,6 +11,7 @@ use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience_core::config::ConfigError;
 
 use super::algorithm::MAX_LIMIT;
+use super::clock::Timing;
 use super::{AdaptiveConfig, LimitAlgorithm};
 
 struct Metrics {
@@ -70,6 +71,7 @@ pub struct AdaptiveLimiter {
     algorithm: Mutex<Box<dyn LimitAlgorithm>>,
     /// The limit the algorithm last asked for.
     target: AtomicU32,
+    timing: Timing,
     metrics: Metrics,
 }
 
@@ -101,15 +103,16 @@ impl AdaptiveLimiter {
             .algorithm
             .build()
             .map_err(|e| e.within("algorithm"))?;
-        Self::build(&config.name, algorithm, config.max_wait, config.max_waiting)
+        Self::build(&config, algorithm)
     }
 
-    /// A limiter driven by an algorithm of your own (or a configured one),
-    /// failing fast when the limit is reached unless `max_wait` is set.
+    /// A limiter driven by an algorithm of your own (or one built by
+    /// hand): everything but `config.algorithm` (name, `max_wait`,
+    /// `max_waiting`, `rtt_clock`) comes from `config`.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use resilience_tower::adaptive::{AdaptiveLimiter, LimitAlgorithm};
+    /// use resilience_tower::adaptive::{AdaptiveConfig, AdaptiveLimiter, LimitAlgorithm};
     ///
     /// /// Halves on a drop, doubles on success, between 1 and 64.
     /// #[derive(Debug)]
@@ -122,30 +125,32 @@ impl AdaptiveLimiter {
     ///         self.0
     ///     }
     /// }
-    /// let limiter = AdaptiveLimiter::with_algorithm("jobs", Doubling(8), Duration::ZERO).unwrap();
+    /// let config = AdaptiveConfig { name: "jobs".into(), ..AdaptiveConfig::default() };
+    /// let limiter = AdaptiveLimiter::with_algorithm(&config, Doubling(8)).unwrap();
+    /// assert_eq!(limiter.algorithm(), "doubling");
     /// assert_eq!(limiter.record(Duration::from_millis(1), 8, false), 16);
     /// assert_eq!(limiter.bulkhead().max_concurrent(), 16);
     /// ```
     pub fn with_algorithm<A: LimitAlgorithm + 'static>(
-        name: &str,
+        config: &AdaptiveConfig,
         algorithm: A,
-        max_wait: Duration,
     ) -> Result<Arc<Self>, ConfigError> {
-        Self::build(name, Box::new(algorithm), max_wait, None)
+        config.validate()?;
+        Self::build(config, Box::new(algorithm))
     }
 
     fn build(
-        name: &str,
+        config: &AdaptiveConfig,
         algorithm: Box<dyn LimitAlgorithm>,
-        max_wait: Duration,
-        max_waiting: Option<u32>,
     ) -> Result<Arc<Self>, ConfigError> {
+        let name = config.name.as_str();
         let initial = algorithm.limit().clamp(1, MAX_LIMIT);
-        let mut bulkhead = BulkheadConfig::new(initial).with_max_wait(max_wait);
-        if let Some(w) = max_waiting {
+        let mut bulkhead = BulkheadConfig::new(initial).with_max_wait(config.max_wait);
+        if let Some(w) = config.max_waiting {
             bulkhead = bulkhead.with_max_waiting(w);
         }
         let bulkhead = Arc::new(Bulkhead::new(name, bulkhead)?);
+        let timing = Timing::new(config.rtt_clock)?;
         let metrics = Metrics::new(name);
         metrics.limit.set(f64::from(initial));
         Ok(Arc::new(AdaptiveLimiter {
@@ -154,8 +159,13 @@ impl AdaptiveLimiter {
             bulkhead,
             algorithm: Mutex::new(algorithm),
             target: AtomicU32::new(initial),
+            timing,
             metrics,
         }))
+    }
+
+    pub(crate) fn timing(&self) -> &Timing {
+        &self.timing
     }
 
     /// The limiter's name (also its bulkhead's).

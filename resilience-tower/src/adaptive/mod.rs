@@ -78,6 +78,7 @@
 
 mod aimd;
 mod algorithm;
+mod clock;
 mod config;
 mod future;
 mod gradient2;
@@ -88,6 +89,7 @@ mod vegas;
 
 pub use self::aimd::{Aimd, AimdConfig};
 pub use self::algorithm::{LimitAlgorithm, MAX_LIMIT};
+pub use self::clock::RttClock;
 pub use self::config::{AdaptiveConfig, LimitAlgorithmConfig};
 pub use self::future::ResponseFuture;
 pub use self::gradient2::{Gradient2, Gradient2Config, QueueSize};

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use resilience_core::bulkhead::Bulkhead;
-use tokio::time::Instant;
 use tower::BoxError;
 use tower_service::Service;
 
@@ -156,7 +155,7 @@ where
         // The permit is held: the count includes this call, as the
         // algorithms expect.
         let in_flight = self.limiter.bulkhead().in_flight();
-        let start = Instant::now();
+        let start = self.limiter.timing().start();
         MeasuredFuture::new(
             self.inner.call(req),
             start,

@@ -448,8 +448,144 @@ fn bounds() -> impl Strategy<Value = (u32, u32, u32)> {
     })
 }
 
+/// Vegas without probing, written from the documented formulas.
+struct VegasModel {
+    est: f64,
+    noload: f64,
+    min: f64,
+    max: f64,
+    smoothing: f64,
+    alpha: f64,
+    beta: f64,
+}
+
+impl VegasModel {
+    fn step(&mut self, rtt: Duration, in_flight: u32, dropped: bool) -> u32 {
+        let rtt = (rtt.as_nanos() as f64).max(1.0);
+        if self.noload == 0.0 || rtt < self.noload {
+            self.noload = rtt;
+            return self.est as u32;
+        }
+        let digits = (self.est.floor() as u32).to_string().len() as f64 - 1.0;
+        let l = digits.max(1.0);
+        let new = if dropped {
+            self.est - l
+        } else if f64::from(in_flight) * 2.0 < self.est {
+            return self.est as u32;
+        } else {
+            let queue = (self.est * (1.0 - self.noload / rtt)).ceil();
+            if queue <= l {
+                self.est + self.beta * l
+            } else if queue < self.alpha * l {
+                self.est + l
+            } else if queue > self.beta * l {
+                self.est - l
+            } else {
+                return self.est as u32;
+            }
+        };
+        let new = new.clamp(self.min, self.max);
+        self.est =
+            ((1.0 - self.smoothing) * self.est + self.smoothing * new).clamp(self.min, self.max);
+        self.est as u32
+    }
+}
+
+/// Gradient2, written from the documented formulas.
+struct Gradient2Model {
+    est: f64,
+    long: f64,
+    sum: f64,
+    n: u32,
+    window: f64,
+    min: f64,
+    max: f64,
+    smoothing: f64,
+    queue: QueueSize,
+    tolerance: f64,
+}
+
+impl Gradient2Model {
+    fn step(&mut self, rtt: Duration, in_flight: u32) -> u32 {
+        let queue = f64::from(self.queue.at(self.est as u32));
+        let short = (rtt.as_nanos() as f64).max(1.0);
+        if self.n < 10 {
+            self.n += 1;
+            self.sum += short;
+            self.long = self.sum / f64::from(self.n);
+        } else {
+            let f = 2.0 / (self.window + 1.0);
+            self.long = self.long * (1.0 - f) + short * f;
+        }
+        let long = self.long;
+        if long / short > 2.0 {
+            self.long *= 0.95;
+        }
+        if f64::from(in_flight) < self.est / 2.0 {
+            return self.est as u32;
+        }
+        let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
+        let new = self.est * gradient + queue;
+        self.est =
+            (self.est * (1.0 - self.smoothing) + new * self.smoothing).clamp(self.min, self.max);
+        self.est as u32
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn vegas_matches_its_reference_model(
+        (initial, min, max) in bounds(),
+        smoothing in 0.01f64..=1.0,
+        alpha in 1u32..5,
+        beta_extra in 1u32..10,
+        samples in proptest::collection::vec(sample(), 1..200),
+    ) {
+        let c = VegasConfig {
+            initial_limit: initial, min_limit: min, max_limit: max, smoothing,
+            alpha_factor: alpha, beta_factor: alpha + beta_extra,
+            probe_multiplier: u32::MAX, seed: Some(0),
+        };
+        let mut v = Vegas::new(c).unwrap();
+        let mut model = VegasModel {
+            est: f64::from(initial), noload: 0.0, min: f64::from(min), max: f64::from(max),
+            smoothing, alpha: f64::from(alpha), beta: f64::from(alpha + beta_extra),
+        };
+        for (rtt, in_flight, dropped) in samples {
+            let expected = model.step(rtt, in_flight, dropped);
+            prop_assert_eq!(v.on_sample(rtt, in_flight, dropped), expected);
+            prop_assert!((v.estimate() - model.est).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn gradient2_matches_its_reference_model(
+        (initial, min, max) in bounds(),
+        smoothing in 0.01f64..=1.0,
+        fixed in any::<bool>(),
+        queue in 0u32..10,
+        window in 1u32..1_000,
+        tolerance in 1.0f64..4.0,
+        samples in proptest::collection::vec(sample(), 1..200),
+    ) {
+        let queue = queue.min(max);
+        let queue = if fixed { QueueSize::Fixed(queue) } else { QueueSize::Sqrt(queue) };
+        let mut g = Gradient2::new(Gradient2Config {
+            initial_limit: initial, min_limit: min, max_limit: max, smoothing,
+            queue_size: queue, long_window: window, rtt_tolerance: tolerance,
+        }).unwrap();
+        let mut model = Gradient2Model {
+            est: f64::from(initial), long: 0.0, sum: 0.0, n: 0, window: f64::from(window),
+            min: f64::from(min), max: f64::from(max), smoothing, queue, tolerance,
+        };
+        for (rtt, in_flight, dropped) in samples {
+            let expected = model.step(rtt, in_flight);
+            prop_assert_eq!(g.on_sample(rtt, in_flight, dropped), expected);
+            prop_assert!((g.estimate() - model.est).abs() <= 1e-9 * model.est.max(1.0));
+        }
+    }
 
     #[test]
     fn aimd_matches_its_reference_model_and_stays_in_bounds(

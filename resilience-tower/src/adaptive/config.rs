@@ -66,7 +66,7 @@ impl LimitAlgorithmConfig {
 /// | `name` | `adaptive` | names the limiter in errors and metrics (and its bulkhead) |
 /// | `algorithm` | `{ kind: vegas }` | the limit algorithm and its settings (see [`LimitAlgorithmConfig`]) |
 /// | `max_wait` | `0s` | how long a call may queue when the limit is reached; `0s` rejects at once, as Netflix's simple limiter does |
-/// | `max_waiting` | = the limit | how many calls may queue |
+/// | `max_waiting` | = the initial limit | how many calls may queue |
 /// | `rtt_clock` | `tokio` | the clock that times calls (see [`RttClock`]) |
 ///
 /// ```
@@ -100,7 +100,7 @@ pub struct AdaptiveConfig {
     /// How long a call may queue for a slot; zero rejects at once.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
-    /// How many calls may queue; `None` means the current limit at start.
+    /// How many calls may queue; `None` means the algorithm's initial limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_waiting: Option<u32>,
     /// The clock that times calls.

@@ -732,3 +732,54 @@ async fn the_tsc_clock_measures_real_time() {
     assert!(rtt >= ms(3) && rtt < Duration::from_secs(5), "{rtt:?}");
     assert_eq!((in_flight, dropped), (1, false));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_never_lose_permits_and_the_limit_stays_consistent() {
+    let limiter = AdaptiveLimiter::new(
+        AdaptiveConfig::new(
+            "stress",
+            LimitAlgorithmConfig::Aimd(AimdConfig {
+                initial_limit: 16,
+                min_limit: 1,
+                max_limit: 50,
+                ..AimdConfig::default()
+            }),
+        )
+        .with_max_wait(Duration::from_secs(30)),
+    )
+    .unwrap();
+    let svc =
+        AdaptiveConcurrencyLayer::new(limiter.clone()).layer(service_fn(|i: u32| async move {
+            for _ in 0..(i % 4) {
+                tokio::task::yield_now().await;
+            }
+            // Every seventh call is an overload answer: a drop.
+            if i % 7 == 0 {
+                Err::<u32, BoxError>("overloaded".into())
+            } else {
+                Ok(i)
+            }
+        }));
+    let tasks: Vec<_> = (0..2_000u32)
+        .map(|i| tokio::spawn(svc.clone().oneshot(i)))
+        .collect();
+    let (mut ok, mut dropped, mut rejected) = (0, 0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) if e.is::<BulkheadFull>() => rejected += 1,
+            Err(e) => {
+                assert_eq!(e.to_string(), "overloaded");
+                dropped += 1;
+            }
+        }
+    }
+    assert_eq!(ok + dropped + rejected, 2_000, "every call answered");
+    assert!(dropped > 0);
+    assert_eq!(limiter.bulkhead().in_flight(), 0, "no permit lost");
+    assert_eq!(limiter.bulkhead().waiting(), 0);
+    assert!((1..=50).contains(&limiter.limit()));
+    // The bulkhead holds exactly what the algorithm last asked for.
+    let last = limiter.record(ms(1), 0, false);
+    assert_eq!(limiter.bulkhead().max_concurrent(), last);
+}

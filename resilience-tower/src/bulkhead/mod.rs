@@ -1,13 +1,13 @@
 //! Tower layers that bound how many calls run at once: one
-//! [`Bulkhead`](resilience_core::bulkhead::Bulkhead) ([`BulkheadLayer`]), or
-//! named pools of a [`BulkheadSet`](resilience_core::bulkhead::BulkheadSet)
+//! [`Bulkhead`] ([`BulkheadLayer`]), or
+//! named pools of a [`BulkheadSet`]
 //! chosen per request ([`BulkheadSetLayer`]).
 //!
 //! A slow dependency, or a flood of one kind of traffic, otherwise takes
 //! every connection and task the host has. A call that finds the bulkhead
 //! full queues for at most the bulkhead's `max_wait` (on tokio's clock) and
 //! is then turned away with the core's
-//! [`BulkheadFull`](resilience_core::bulkhead::BulkheadFull), boxed into
+//! [`BulkheadFull`], boxed into
 //! [`tower::BoxError`] (`downcast_ref::<BulkheadFull>()` finds it, axum's
 //! `HandleErrorLayer` accepts it). A rejected call never reached the inner
 //! service: it is always safe to retry or fall back.

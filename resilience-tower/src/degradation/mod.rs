@@ -3,10 +3,10 @@
 //! to a degraded alternative), before they reach a struggling dependency.
 //!
 //! The level comes from a core
-//! [`DegradationManager`](resilience_core::degradation::DegradationManager)
+//! [`DegradationManager`]
 //! (component health, rules, hysteresis, feature x level matrix): the
 //! layer only reads it. Each request's feature is given by an extractor
-//! closure returning a [`FeatureId`](resilience_core::degradation::FeatureId)
+//! closure returning a [`FeatureId`]
 //! resolved once at start-up (or `None` for requests no feature gates), so
 //! the per-request check is the manager's hot path: one atomic load and a
 //! table read, no lock, no allocation.

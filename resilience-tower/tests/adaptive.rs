@@ -485,8 +485,7 @@ impl VegasModel {
             }
         };
         let new = new.clamp(self.min, self.max);
-        self.est =
-            ((1.0 - self.smoothing) * self.est + self.smoothing * new).clamp(self.min, self.max);
+        self.est = (self.est + self.smoothing * (new - self.est)).clamp(self.min, self.max);
         self.est as u32
     }
 }
@@ -526,8 +525,7 @@ impl Gradient2Model {
         }
         let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
         let new = self.est * gradient + queue;
-        self.est =
-            (self.est * (1.0 - self.smoothing) + new * self.smoothing).clamp(self.min, self.max);
+        self.est = (self.est + self.smoothing * (new - self.est)).clamp(self.min, self.max);
         self.est as u32
     }
 }

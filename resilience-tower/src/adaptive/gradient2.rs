@@ -281,7 +281,9 @@ impl LimitAlgorithm for Gradient2 {
         }
         let gradient = (c.rtt_tolerance * long / short).clamp(0.5, 1.0);
         let proposed = estimate * gradient + queue;
-        let smoothed = estimate * (1.0 - c.smoothing) + proposed * c.smoothing;
+        // estimate * (1 - s) + proposed * s, written so that rounding never
+        // moves it past `proposed`.
+        let smoothed = estimate + c.smoothing * (proposed - estimate);
         if smoothed.is_finite() {
             self.estimate = smoothed.clamp(f64::from(c.min_limit), f64::from(c.max_limit));
         }

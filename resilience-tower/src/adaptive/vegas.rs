@@ -251,7 +251,9 @@ impl LimitAlgorithm for Vegas {
             }
         };
         let bounded = proposed.clamp(f64::from(c.min_limit), f64::from(c.max_limit));
-        let smoothed = (1.0 - c.smoothing) * estimate + c.smoothing * bounded;
+        // (1 - s) * estimate + s * bounded, written so that it never moves
+        // past `bounded` or away from it by rounding.
+        let smoothed = estimate + c.smoothing * (bounded - estimate);
         if smoothed.is_finite() {
             self.estimate = smoothed.clamp(f64::from(c.min_limit), f64::from(c.max_limit));
         }

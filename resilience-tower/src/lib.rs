@@ -34,4 +34,5 @@ pub mod error;
 pub mod fallback;
 pub mod hedge;
 pub mod retry;
+pub mod stack;
 pub mod timeout;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
 use super::StackService;
+use crate::retry::CloneAll;
 
 /// The serde config of a [`ResilienceStack`]. Every layer is optional; an
 /// absent one is not in the stack at all.
@@ -44,13 +45,50 @@ pub struct StackConfig {
 ///
 /// Services made by one `ResilienceStack` share its breaker, bulkhead and
 /// retry budget: build it once per dependency.
+///
+/// `K` is how the retry layer copies a request for another attempt:
+/// [`CloneAll`] (requests must be `Clone`) by default; use
+/// [`with_request_cloning`](Self::with_request_cloning) with
+/// [`NoClone`](crate::retry::NoClone) for requests that cannot be cloned
+/// (such as axum's `Request<Body>` on the server side), or with a closure
+/// that clones only some requests.
 #[derive(Debug, Clone)]
-pub struct ResilienceStack {
+pub struct ResilienceStack<K = CloneAll> {
     pub(crate) deadline: Option<Duration>,
     pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) cloner: K,
+}
+
+impl<K> ResilienceStack<K> {
+    /// Sets how requests are copied for retries.
+    pub fn with_request_cloning<K2>(self, cloner: K2) -> ResilienceStack<K2> {
+        ResilienceStack {
+            deadline: self.deadline,
+            retry: self.retry,
+            breaker: self.breaker,
+            bulkhead: self.bulkhead,
+            timeout: self.timeout,
+            cloner,
+        }
+    }
+
+    /// The stack's breaker, if configured (for status pages and listeners).
+    pub fn breaker(&self) -> Option<&CircuitBreaker> {
+        self.breaker.as_ref()
+    }
+
+    /// The stack's bulkhead, if configured.
+    pub fn bulkhead(&self) -> Option<&Arc<Bulkhead>> {
+        self.bulkhead.as_ref()
+    }
+
+    /// The stack's retry policy, if configured.
+    pub fn retry_policy(&self) -> Option<&Arc<RetryPolicy>> {
+        self.retry.as_ref()
+    }
 }
 
 impl ResilienceStack {
@@ -98,6 +136,7 @@ impl ResilienceStack {
             breaker,
             bulkhead,
             timeout: config.timeout,
+            cloner: CloneAll,
         })
     }
 
@@ -105,25 +144,10 @@ impl ResilienceStack {
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         Self::new(resilience_core::config::from_yaml_str(text)?)
     }
-
-    /// The stack's breaker, if configured (for status pages and listeners).
-    pub fn breaker(&self) -> Option<&CircuitBreaker> {
-        self.breaker.as_ref()
-    }
-
-    /// The stack's bulkhead, if configured.
-    pub fn bulkhead(&self) -> Option<&Arc<Bulkhead>> {
-        self.bulkhead.as_ref()
-    }
-
-    /// The stack's retry policy, if configured.
-    pub fn retry_policy(&self) -> Option<&Arc<RetryPolicy>> {
-        self.retry.as_ref()
-    }
 }
 
-impl<S> Layer<S> for ResilienceStack {
-    type Service = StackService<S>;
+impl<S, K: Clone> Layer<S> for ResilienceStack<K> {
+    type Service = StackService<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
         StackService::new(inner, self)

@@ -14,7 +14,7 @@ use super::ResilienceStack;
 use crate::bulkhead::{BulkheadLayer, BulkheadService};
 use crate::circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService};
 use crate::classify::Classify;
-use crate::retry::{RetryLayer, RetryService};
+use crate::retry::{CloneAll, DefaultRetryClassifier, RetryLayer, RetryService};
 use crate::timeout::{DeadlineLayer, TimeoutLayer, TimeoutService};
 
 /// The stack's breaker classifier: `Err` is a failure, except a
@@ -105,8 +105,8 @@ type L0<S> = BoxErr<S>;
 type L1<S> = Either<TimeoutService<L0<S>>, L0<S>>;
 type L2<S> = Either<BulkheadService<L1<S>>, L1<S>>;
 type L3<S> = Either<CircuitBreakerService<L2<S>, StackBreakerClassifier>, L2<S>>;
-type L4<S> = Either<RetryService<L3<S>>, L3<S>>;
-type L5<S> = Either<TimeoutService<L4<S>>, L4<S>>;
+type L4<S, K> = Either<RetryService<L3<S>, DefaultRetryClassifier, K>, L3<S>>;
+type L5<S, K> = Either<TimeoutService<L4<S, K>>, L4<S, K>>;
 
 fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Either<L::Service, S> {
     match layer {
@@ -119,12 +119,12 @@ fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Either<L::Service, S> {
 /// breaker → bulkhead → per-attempt timeout → the service. Absent layers
 /// cost one enum match per call.
 #[derive(Debug, Clone)]
-pub struct StackService<S> {
-    inner: L5<S>,
+pub struct StackService<S, K = CloneAll> {
+    inner: L5<S, K>,
 }
 
-impl<S> StackService<S> {
-    pub(crate) fn new(service: S, stack: &ResilienceStack) -> Self {
+impl<S, K: Clone> StackService<S, K> {
+    pub(crate) fn new(service: S, stack: &ResilienceStack<K>) -> Self {
         let l0 = BoxErr::new(service);
         let l1 = maybe(stack.timeout.map(TimeoutLayer::new), l0);
         let l2 = maybe(stack.bulkhead.clone().map(BulkheadLayer::new), l1);
@@ -135,19 +135,25 @@ impl<S> StackService<S> {
                 .map(|b| CircuitBreakerLayer::new(b).with_classifier(StackBreakerClassifier)),
             l2,
         );
-        let l4 = maybe(stack.retry.clone().map(RetryLayer::new), l3);
+        let l4 = maybe(
+            stack
+                .retry
+                .clone()
+                .map(|p| RetryLayer::new(p).clone_requests_with(stack.cloner.clone())),
+            l3,
+        );
         let l5 = maybe(stack.deadline.map(DeadlineLayer::new), l4);
         StackService { inner: l5 }
     }
 }
 
-impl<S, Req> Service<Req> for StackService<S>
+impl<S, K, Req> Service<Req> for StackService<S, K>
 where
-    L5<S>: Service<Req, Error = BoxError>,
+    L5<S, K>: Service<Req, Error = BoxError>,
 {
-    type Response = <L5<S> as Service<Req>>::Response;
+    type Response = <L5<S, K> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = <L5<S> as Service<Req>>::Future;
+    type Future = <L5<S, K> as Service<Req>>::Future;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -3,6 +3,42 @@
 //! The `resilience-core` primitives as [tower](https://docs.rs/tower)
 //! layers, for axum, tonic and hyper services.
 //!
+//! # Start here
+//!
+//! For one dependency, a [`ResilienceStack`](stack::ResilienceStack) built
+//! from one YAML/JSON config gives the recommended order in five lines:
+//!
+//! ```text
+//! FallbackLayer (optional, changes the response type: says which step served)
+//!   └ ResilienceStack: DeadlineLayer → RetryLayer → CircuitBreakerLayer → BulkheadLayer → TimeoutLayer
+//!       └ your client service
+//! ```
+//!
+//! The [`stack`] module explains why that order (retry outside the breaker,
+//! bulkhead inside it, per-attempt timeout innermost). Compose the layers by
+//! hand when you need something the stack does not cover: per-key breakers
+//! ([`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer)),
+//! traffic classes ([`BulkheadSetLayer`](bulkhead::BulkheadSetLayer)),
+//! hedging, adaptive limits, feature gates, fault injection.
+//!
+//! # Errors
+//!
+//! Every layer's `Service::Error` is [`tower::BoxError`], holding a concrete
+//! type you can `downcast_ref`: `CircuitOpen` (with `retry_after`),
+//! `BulkheadFull`, `RetryError` (with the attempts and the original error),
+//! `Elapsed`, `FeatureDisabled`, `FallbackExhausted`, `DeadLettered`,
+//! `InjectedFault`. With axum, map them to statuses in a `HandleErrorLayer`
+//! (503 with `Retry-After` for `CircuitOpen`, 429 for `BulkheadFull`, 504 for
+//! `Elapsed`).
+//!
+//! # Metrics
+//!
+//! Every layer reports through the `metrics` facade; the full list of names,
+//! types and labels is in the repository's `METRICS.md`, and each module's
+//! docs have its own table.
+//!
+//! # Layers
+//!
 //! | module | layer |
 //! |---|---|
 //! | [`adaptive`] | [`AdaptiveConcurrencyLayer`](adaptive::AdaptiveConcurrencyLayer): a concurrency limit that adapts from latency and drops (AIMD, Vegas, Gradient2) |
@@ -16,6 +52,7 @@
 //! | [`dead_letter`] | [`DeadLetterLayer`](dead_letter::DeadLetterLayer): rejected or exhausted work goes to the core dead-letter sink; [`Replayer`](dead_letter::Replayer) replays it when the breaker closes |
 //! | [`hedge`] | [`HedgeLayer`](hedge::HedgeLayer): a second request after a fixed delay or a latency percentile, first success wins, budgeted |
 //! | [`degradation`] | [`DegradationLayer`](degradation::DegradationLayer): rejects or reroutes requests whose feature is disabled at the current degradation level |
+//! | [`stack`] | [`ResilienceStack`](stack::ResilienceStack): deadline → retry → breaker → bulkhead → per-attempt timeout from one serde config |
 //! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
 //!
 //! Every response future is a named `pin-project` type: no `Box<dyn Future>`

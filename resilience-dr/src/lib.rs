@@ -21,6 +21,13 @@
 //!    [`failover::Orchestrator::failover`], whose steps are the host's own
 //!    async actions (promote the standby, update DNS, set the old primary
 //!    read-only, ...).
+//! 3. For one active instance among several (a scheduler, a primary), a
+//!    [`lease::LeaderElector`] campaigns for a named lease on a
+//!    [`lease::LeaseBackend`] (in-memory, etcd or PostgreSQL) and hands the
+//!    host a fencing token with each tenure; the protected resource checks
+//!    it with a [`lease::FencedResource`], so a deposed leader that has not
+//!    noticed yet can never write. The orchestrator's *fence* phase is where
+//!    the old primary is set read-only.
 //!
 //! ```
 //! use std::time::Duration;
@@ -57,9 +64,30 @@
 //! # }
 //! ```
 //!
+//! ## Clocks and testing
+//!
 //! All time-driven parts read a [`Clock`](resilience_core::clock::Clock).
 //! The async parts default to [`TokioClock`], so tests run under
-//! `tokio::time::pause()` without waiting on the wall clock.
+//! `tokio::time::pause()` without waiting on the wall clock (the example above
+//! waits five virtual minutes for the outage to be confirmed and runs in
+//! milliseconds); the synchronous monitors also take a
+//! [`ManualClock`](resilience_core::clock::ManualClock). The etcd and
+//! PostgreSQL backends are tested against real servers started by the
+//! repository's `scripts/test.sh`.
+//!
+//! ## Configuration, events and metrics
+//!
+//! Every config ([`health::HeartbeatConfig`], [`health::OutageConfig`],
+//! [`lease::ElectorConfig`], [`failover::FailoverConfig`],
+//! [`recovery::RecoveryConfig`], ...) is serde data with human durations,
+//! validated into a [`ConfigError`](resilience_core::config::ConfigError)
+//! naming the field; the elector refuses timings that break Patroni's rule
+//! (renew interval + 2 × retry timeout < ttl) before it campaigns. Each piece
+//! publishes typed events to its listeners (health transitions, elections and
+//! demotions, every failover timeline entry) and reports through the `metrics`
+//! facade under `resilience_heartbeat_*`, `resilience_outage_*`,
+//! `resilience_probe_*`, `resilience_lease_*`, `resilience_failover_*` and
+//! `resilience_recovery_*`; each module's docs have its table.
 //!
 //! ## Features
 //!

@@ -63,6 +63,39 @@
 //! # Ok::<(), resilience_core::config::ConfigError>(())
 //! ```
 //!
+//! ## How a host runs an evaluator
+//!
+//! On each tick (every 15 s is the HPA's default sync period), read the
+//! metrics, ask the evaluator for a decision with the current time, and, when
+//! the count changes, apply it through your [`Actuator`](actuator::Actuator)
+//! (the Kubernetes scale subresource, an autoscaling group, a worker pool).
+//! Evaluators keep their own history (stabilization windows, hold timers,
+//! cooldowns), so call them on every tick, not only when something changed.
+//! Every decision carries its reason (which metric or rule, which policy
+//! limited it): log it beside the scale call.
+//!
+//! ## Configuration and testing
+//!
+//! Every policy is serde data (YAML, durations as `"2m"`), validated into a
+//! [`ConfigError`](resilience_core::config::ConfigError) naming the field; the
+//! HPA takes Kubernetes' own manifest and field names, with the API's
+//! defaults. No manifest or value makes a constructor or a decision panic
+//! (property tests feed arbitrary text and values). Because time is an
+//! argument, tests replay a scenario by passing instants
+//! (`start + Duration::from_secs(n)`), with no clock to mock; the
+//! [simulator](sim) does the same for a whole week of traffic.
+//!
+//! ## Events and metrics
+//!
+//! [`Hpa`](hpa::Hpa), [`RuleEngine`](rules::RuleEngine),
+//! [`StepScaling`](step::StepScaling),
+//! [`TargetTracking`](target_tracking::TargetTracking) and
+//! [`LagScaler`](lag::LagScaler) publish every decision that changes the
+//! count to their `listeners()`, and report through the `metrics` facade:
+//! `resilience_<evaluator>_desired_replicas` (gauge) and
+//! `resilience_<evaluator>_scale_events_total` (counter, label `direction`),
+//! plus `resilience_hpa_decisions_total`; the evaluator's name is a label.
+//!
 //! ## Features
 //!
 //! * `svg` (default): SVG charts of simulation runs through `plotters`'

@@ -144,3 +144,8 @@ impl resilience_core::clock::Clock for TokioClock {
         tokio::time::Instant::now().into_std()
     }
 }
+
+// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

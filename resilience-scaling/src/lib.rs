@@ -115,3 +115,8 @@ pub mod sim;
 pub mod spot;
 pub mod step;
 pub mod target_tracking;
+
+// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

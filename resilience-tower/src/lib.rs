@@ -73,3 +73,8 @@ pub mod hedge;
 pub mod retry;
 pub mod stack;
 pub mod timeout;
+
+// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -37,6 +37,33 @@
 //! types and labels is in the repository's `METRICS.md`, and each module's
 //! docs have its own table.
 //!
+//! # Tracing
+//!
+//! With feature `tracing`, each decision a layer takes on its own is a
+//! `tracing` event (target: the module path); successes on the hot path emit
+//! nothing. Filter on the message to alert or sample:
+//!
+//! | level | message | fields | from |
+//! |---|---|---|---|
+//! | INFO | `circuit breaker state change` | `breaker`, `from`, `to`, `reason` | breaker (core), [`circuit_breaker`] |
+//! | DEBUG | `circuit breaker rejected a call` | `breaker`, `state`, `retry_after` | breaker (core), [`circuit_breaker`] |
+//! | DEBUG | `bulkhead rejected a call` | `bulkhead`, `reason`, `max_concurrent` | bulkhead (core), [`bulkhead`] |
+//! | INFO | `bulkhead limit changed` | `bulkhead`, `previous`, `current` | bulkhead (core), [`adaptive`] |
+//! | WARN | `degradation level changed` | `degradation`, `previous`, `current`, `overall` | degradation (core), [`degradation`] |
+//! | DEBUG | `request refused by degradation level` | `degradation`, `feature`, `level`, `action` | [`degradation`] |
+//! | DEBUG | `retrying` / `giving up: …` | `policy`, `attempt(s)`, `class`, `delay` / `reason` | retry policy (core), [`retry`] |
+//! | WARN | `not retrying: the request could not be cloned` | | [`retry`] |
+//! | DEBUG | `call cancelled: time limit elapsed` | `timeout`, `scope` | [`timeout`] |
+//! | DEBUG | `hedge sent` / `hedge due but refused by the budget` | `hedge` | [`hedge`] |
+//! | INFO | `fallback served the request` | `step`, `served_by`, `quality`, `failed_steps` | [`fallback`] |
+//! | WARN | `fallback chain exhausted: every step failed` | `steps`, `last`, `error` | [`fallback`] |
+//! | INFO / WARN | `request dead-lettered` / `dead-letter sink refused the request; returned to the caller` | `queue`, `reason` | [`dead_letter`] |
+//! | INFO | `dead-letter replay finished` | counts | [`dead_letter`] |
+//! | DEBUG | `chaos: fault injected` | `call`, `error`, `abort`, `delay` | [`chaos`] |
+//!
+//! `tests/tracing.rs` checks the breaker, bulkhead, fallback and chaos events
+//! with a recording subscriber.
+//!
 //! # Layers
 //!
 //! | module | layer |

@@ -682,6 +682,8 @@ impl Inner {
     #[cold]
     fn reject(&self, state: CircuitState, retry_after: Duration) -> CircuitOpen {
         self.metrics.not_permitted.increment(1);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(breaker = %self.cfg.name, %state, ?retry_after, "circuit breaker rejected a call");
         self.emit(CircuitBreakerEventKind::NotPermitted { state, retry_after });
         CircuitOpen::new(self.cfg.name.clone(), state, retry_after)
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::classify::{Classification, Classifier, ErrorClass};
-use super::policy::{GiveUpReason, RetryDecision, RetryPolicy};
+use super::policy::{GiveUpReason, RetryDecision, RetryPolicy, RetryState};
 
 /// A call that failed for good, carrying the last error.
 ///
@@ -345,25 +345,9 @@ impl RetryPolicy {
                     return Ok(value);
                 }
                 Err(error) => {
-                    let classification = classifier.classify(&error);
-                    match self.next(&mut state, self.clock().now(), classification) {
-                        RetryDecision::Retry { after, .. } => {
-                            hook(
-                                request,
-                                &RetryAttempt {
-                                    attempt,
-                                    error: &error,
-                                    classification,
-                                    delay: after,
-                                },
-                            );
-                            drop(error);
-                            sleep(after).await;
-                        }
-                        RetryDecision::GiveUp(reason) => {
-                            return Err(RetryError::from_give_up(reason, attempt, error));
-                        }
-                    }
+                    let after =
+                        self.after_failure(&mut state, classifier, request, &mut hook, error)?;
+                    sleep(after).await;
                 }
             }
         }
@@ -441,27 +425,47 @@ impl RetryPolicy {
                     return Ok(value);
                 }
                 Err(error) => {
-                    let classification = classifier.classify(&error);
-                    match self.next(&mut state, self.clock().now(), classification) {
-                        RetryDecision::Retry { after, .. } => {
-                            hook(
-                                request,
-                                &RetryAttempt {
-                                    attempt,
-                                    error: &error,
-                                    classification,
-                                    delay: after,
-                                },
-                            );
-                            drop(error);
-                            sleep(after);
-                        }
-                        RetryDecision::GiveUp(reason) => {
-                            return Err(RetryError::from_give_up(reason, attempt, error));
-                        }
-                    }
+                    let after =
+                        self.after_failure(&mut state, classifier, request, &mut hook, error)?;
+                    sleep(after);
                 }
             }
+        }
+    }
+
+    /// One failed attempt: classifies `error`, asks the policy, and either
+    /// runs the hook and returns the delay before the next attempt, or
+    /// returns the final error (carrying `error`). Shared by the async and
+    /// blocking drivers so both follow exactly the same rules.
+    fn after_failure<R, E, C, H>(
+        &self,
+        state: &mut RetryState,
+        classifier: &C,
+        request: &mut R,
+        hook: &mut H,
+        error: E,
+    ) -> Result<Duration, RetryError<E>>
+    where
+        R: ?Sized,
+        C: Classifier<E> + ?Sized,
+        H: FnMut(&mut R, &RetryAttempt<'_, E>),
+    {
+        let attempt = state.attempts();
+        let classification = classifier.classify(&error);
+        match self.next(state, self.clock().now(), classification) {
+            RetryDecision::Retry { after, .. } => {
+                hook(
+                    request,
+                    &RetryAttempt {
+                        attempt,
+                        error: &error,
+                        classification,
+                        delay: after,
+                    },
+                );
+                Ok(after)
+            }
+            RetryDecision::GiveUp(reason) => Err(RetryError::from_give_up(reason, attempt, error)),
         }
     }
 }

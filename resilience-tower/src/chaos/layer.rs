@@ -207,6 +207,10 @@ impl Chaos {
             i.delayed.fetch_add(1, Ordering::Relaxed);
             i.m_latency.increment(1);
         }
+        #[cfg(feature = "tracing")]
+        if error || abort || delay.is_some() {
+            tracing::debug!(call, error, abort, ?delay, "chaos: fault injected");
+        }
         Decision {
             call,
             error,

@@ -100,6 +100,16 @@ where
                 return Poll::Ready(match result {
                     Ok(response) => {
                         served.increment(1);
+                        #[cfg(feature = "tracing")]
+                        if index > 0 {
+                            tracing::info!(
+                                step = index,
+                                served_by = %name,
+                                quality = ?quality,
+                                failed_steps = this.failures.len(),
+                                "fallback served the request"
+                            );
+                        }
                         Ok(Served {
                             response,
                             source: Source {
@@ -112,6 +122,13 @@ where
                     }
                     Err(error) => {
                         this.chain.exhausted.increment(1);
+                        #[cfg(feature = "tracing")]
+                        tracing::warn!(
+                            steps = index + 1,
+                            last = %name,
+                            %error,
+                            "fallback chain exhausted: every step failed"
+                        );
                         this.failures.push(StepFailure {
                             name: name.clone(),
                             error,

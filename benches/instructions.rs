@@ -26,7 +26,7 @@ use tower::Layer;
 mod common;
 use common::subjects::{
     failsafe_consecutive, ours_bulkhead, ours_cb, recloser, tr_bulkhead_layer, tr_cb_layer,
-    RecloserService, TowerAttempts, ATTEMPTS, INITIAL, LIMIT, MAX_DELAY, WINDOW,
+    RecloserService, TowerAttempts, ATTEMPTS, INITIAL, LIMIT, MAX_DELAY, TIMEOUT, WINDOW,
 };
 use common::{call, runtime, stacks, Noop, FAIL};
 
@@ -59,6 +59,8 @@ pub const CASES: &[(&str, &str)] = &[
     ("backoff/backon/sequence10", ""),
     ("retry_layer/tower/retry", ""),
     ("retry_layer/tower_resilience/layer", ""),
+    ("timeout/tower/timeout", ""),
+    ("timeout/tower_resilience/layer", ""),
     ("stack/tower_resilience/stack4", ""),
     ("stack/tower/stack3", ""),
     ("stack/mixed/tower3_ours_breaker", "stack/tower/stack3"),
@@ -208,6 +210,17 @@ fn count(case: &str, n: u64) -> Result<(), String> {
                     .exponential_backoff(INITIAL)
                     .build()
                     .layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "timeout/tower/timeout" => {
+            let mut s = tower::timeout::TimeoutLayer::new(TIMEOUT).layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "timeout/tower_resilience/layer" => {
+            let mut s = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+                .timeout_duration(TIMEOUT)
+                .build()
+                .layer(Noop);
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "stack/tower_resilience/stack4" => {

@@ -22,6 +22,9 @@
 //!   and `BulkheadLayer`: added when the tower retry/timeout and bulkhead
 //!   layers land on main (see `BENCHMARKS.md` for the status).
 //!
+//! The `timeout` group measures a timeout layer alone: tower's `Timeout`,
+//! tower-resilience's `TimeLimiterLayer`, ours once our `TimeoutLayer` lands.
+//!
 //! Equivalent configuration: timeout 1 s, 3 attempts with exponential
 //! backoff from 100 ms (never reached: the first attempt succeeds), breaker
 //! on the last 100 calls at 50 %, 30 s open, bulkhead of 100 (never full).
@@ -34,7 +37,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 
 #[path = "common/mod.rs"]
 mod common;
+use common::subjects::TIMEOUT;
 use common::{call, runtime, stacks, Noop};
+use tower::Layer;
 
 fn fast(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.throughput(Throughput::Elements(1));
@@ -66,5 +71,29 @@ fn stack(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stack);
+/// A timeout layer alone over the no-op (the timer is created, never fires).
+fn timeout(c: &mut Criterion) {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut g = c.benchmark_group("timeout");
+    fast(&mut g);
+    let mut floor = Noop;
+    g.bench_function("floor/noop", |bch| {
+        bch.iter(|| black_box(call(&mut floor, black_box(1))))
+    });
+    let mut svc = tower::timeout::TimeoutLayer::new(TIMEOUT).layer(Noop);
+    g.bench_function("tower/timeout", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
+    let mut svc = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(TIMEOUT)
+        .build()
+        .layer(Noop);
+    g.bench_function("tower_resilience/layer", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stack, timeout);
 criterion_main!(benches);

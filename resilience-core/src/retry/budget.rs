@@ -132,7 +132,7 @@ impl Default for TokenBucketConfig {
     }
 }
 
-/// The AWS-style token bucket retry budget; see the [module docs](self).
+/// The AWS-style token bucket retry budget; see the [module docs](super).
 ///
 /// Starts full. A retry withdraws `retry_cost` (or `timeout_retry_cost`
 /// after a timeout) if that many tokens are left; a success refunds the
@@ -267,7 +267,7 @@ impl Default for RatioBudgetConfig {
 const SLOTS: usize = 10;
 const PPM: u128 = 1_000_000;
 
-/// The Finagle-style ratio retry budget; see the [module docs](self).
+/// The Finagle-style ratio retry budget; see the [module docs](super).
 ///
 /// The rule, over the last `ttl` (in steps of `ttl / 10`): a retry is
 /// allowed if, counting it,

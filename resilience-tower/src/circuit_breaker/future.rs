@@ -3,40 +3,90 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use pin_project::pin_project;
-use resilience_core::circuit_breaker::{CircuitOpen, KeyedPermit, KeyedRejection, OwnedPermit};
+use resilience_core::circuit_breaker::{
+    CircuitOpen, KeyedPermit, KeyedRejection, Outcome, OwnedPermit,
+};
 use tower::BoxError;
 
 use crate::classify::Classify;
 use crate::error::PolledAfterCompletion;
 
-/// The response future of a
-/// [`CircuitBreakerService`](super::CircuitBreakerService): the inner
-/// call, classified and recorded when it completes, or the breaker's
-/// rejection.
+/// A permission that records the outcome of the call it guards.
+pub trait RecordOutcome {
+    /// Records `outcome`.
+    fn record_outcome(self, outcome: Outcome);
+}
+
+impl RecordOutcome for OwnedPermit {
+    #[inline]
+    fn record_outcome(self, outcome: Outcome) {
+        self.record(outcome)
+    }
+}
+
+impl RecordOutcome for KeyedPermit {
+    #[inline]
+    fn record_outcome(self, outcome: Outcome) {
+        self.record(outcome)
+    }
+}
+
+/// A breaker's refusal, turned into the error the caller sees.
+pub trait IntoRejection {
+    /// The boxed error: the concrete rejection type, downcastable.
+    fn into_rejection(self) -> BoxError;
+}
+
+impl IntoRejection for CircuitOpen {
+    fn into_rejection(self) -> BoxError {
+        self.into()
+    }
+}
+
+impl IntoRejection for KeyedRejection {
+    fn into_rejection(self) -> BoxError {
+        match self {
+            KeyedRejection::Open(open) => open.into(),
+            KeyedRejection::Full(full) => full.into(),
+        }
+    }
+}
+
+/// The response future of a breaker-guarded call: the inner call,
+/// classified and recorded on its permit `P` when it completes, or the
+/// rejection `R`. Dropping it before completion drops the permit, which
+/// records nothing (and frees a half-open trial slot).
 #[pin_project(project = Proj)]
 #[derive(Debug)]
-pub struct ResponseFuture<F, C> {
+pub struct GuardedFuture<F, C, P, R> {
     #[pin]
-    state: State<F, C>,
+    state: State<F, C, P, R>,
 }
+
+/// The response future of a [`CircuitBreakerService`](super::CircuitBreakerService).
+pub type ResponseFuture<F, C> = GuardedFuture<F, C, OwnedPermit, CircuitOpen>;
+
+/// The response future of a
+/// [`KeyedCircuitBreakerService`](super::KeyedCircuitBreakerService).
+pub type KeyedResponseFuture<F, C> = GuardedFuture<F, C, KeyedPermit, KeyedRejection>;
 
 #[pin_project(project = StateProj)]
 #[derive(Debug)]
-enum State<F, C> {
+enum State<F, C, P, R> {
     Called {
         #[pin]
         future: F,
-        permit: Option<OwnedPermit>,
+        permit: Option<P>,
         classifier: C,
     },
     Rejected {
-        error: Option<CircuitOpen>,
+        error: Option<R>,
     },
 }
 
-impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, permit: OwnedPermit, classifier: C) -> Self {
-        ResponseFuture {
+impl<F, C, P, R> GuardedFuture<F, C, P, R> {
+    pub(crate) fn called(future: F, permit: P, classifier: C) -> Self {
+        GuardedFuture {
             state: State::Called {
                 future,
                 permit: Some(permit),
@@ -45,18 +95,20 @@ impl<F, C> ResponseFuture<F, C> {
         }
     }
 
-    pub(crate) fn rejected(error: CircuitOpen) -> Self {
-        ResponseFuture {
+    pub(crate) fn rejected(error: R) -> Self {
+        GuardedFuture {
             state: State::Rejected { error: Some(error) },
         }
     }
 }
 
-impl<F, C, T, E> Future for ResponseFuture<F, C>
+impl<F, C, P, R, T, E> Future for GuardedFuture<F, C, P, R>
 where
     F: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
     C: Classify<T, E>,
+    P: RecordOutcome,
+    R: IntoRejection,
 {
     type Output = Result<T, BoxError>;
 
@@ -70,83 +122,12 @@ where
             } => {
                 let result = ready!(future.poll(cx));
                 if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&result));
+                    permit.record_outcome(classifier.classify(&result));
                 }
                 Poll::Ready(result.map_err(Into::into))
             }
             StateProj::Rejected { error } => Poll::Ready(Err(match error.take() {
-                Some(open) => open.into(),
-                None => PolledAfterCompletion.into(),
-            })),
-        }
-    }
-}
-
-/// The response future of a
-/// [`KeyedCircuitBreakerService`](super::KeyedCircuitBreakerService).
-#[pin_project(project = KeyedProj)]
-#[derive(Debug)]
-pub struct KeyedResponseFuture<F, C> {
-    #[pin]
-    state: KeyedState<F, C>,
-}
-
-#[pin_project(project = KeyedStateProj)]
-#[derive(Debug)]
-enum KeyedState<F, C> {
-    Called {
-        #[pin]
-        future: F,
-        permit: Option<KeyedPermit>,
-        classifier: C,
-    },
-    Rejected {
-        error: Option<KeyedRejection>,
-    },
-}
-
-impl<F, C> KeyedResponseFuture<F, C> {
-    pub(crate) fn called(future: F, permit: KeyedPermit, classifier: C) -> Self {
-        KeyedResponseFuture {
-            state: KeyedState::Called {
-                future,
-                permit: Some(permit),
-                classifier,
-            },
-        }
-    }
-
-    pub(crate) fn rejected(error: KeyedRejection) -> Self {
-        KeyedResponseFuture {
-            state: KeyedState::Rejected { error: Some(error) },
-        }
-    }
-}
-
-impl<F, C, T, E> Future for KeyedResponseFuture<F, C>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-    C: Classify<T, E>,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            KeyedStateProj::Called {
-                future,
-                permit,
-                classifier,
-            } => {
-                let result = ready!(future.poll(cx));
-                if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&result));
-                }
-                Poll::Ready(result.map_err(Into::into))
-            }
-            KeyedStateProj::Rejected { error } => Poll::Ready(Err(match error.take() {
-                Some(KeyedRejection::Open(open)) => open.into(),
-                Some(KeyedRejection::Full(full)) => full.into(),
+                Some(rejection) => rejection.into_rejection(),
                 None => PolledAfterCompletion.into(),
             })),
         }

@@ -46,7 +46,9 @@ mod keyed;
 mod layer;
 mod service;
 
-pub use self::future::{KeyedResponseFuture, ResponseFuture};
+pub use self::future::{
+    GuardedFuture, IntoRejection, KeyedResponseFuture, RecordOutcome, ResponseFuture,
+};
 pub use self::keyed::{KeyedCircuitBreakerLayer, KeyedCircuitBreakerService};
 pub use self::layer::CircuitBreakerLayer;
 pub use self::service::CircuitBreakerService;

@@ -17,11 +17,33 @@ pub(crate) struct Step<Req, Res> {
     pub(crate) served: Counter,
 }
 
+impl<Req, Res> Clone for Step<Req, Res> {
+    fn clone(&self) -> Self {
+        Step {
+            name: self.name.clone(),
+            quality: self.quality.clone(),
+            service: self.service.clone(),
+            served: self.served.clone(),
+        }
+    }
+}
+
 pub(crate) struct Chain<Req, Res> {
     pub(crate) primary: Arc<str>,
     pub(crate) primary_served: Counter,
     pub(crate) exhausted: Counter,
     pub(crate) steps: Vec<Step<Req, Res>>,
+}
+
+impl<Req, Res> Clone for Chain<Req, Res> {
+    fn clone(&self) -> Self {
+        Chain {
+            primary: self.primary.clone(),
+            primary_served: self.primary_served.clone(),
+            exhausted: self.exhausted.clone(),
+            steps: self.steps.clone(),
+        }
+    }
 }
 
 /// Builds a fallback chain around a primary service. See the
@@ -43,7 +65,7 @@ pub(crate) struct Chain<Req, Res> {
 /// assert_eq!(layer.len(), 2);
 /// ```
 pub struct FallbackLayer<Req, Res, C = ErrorIsFailure> {
-    chain: Chain<Req, Res>,
+    chain: Arc<Chain<Req, Res>>,
     classifier: C,
 }
 
@@ -56,7 +78,7 @@ where
     pub fn new(name: impl Into<Arc<str>>) -> Self {
         let primary: Arc<str> = name.into();
         FallbackLayer {
-            chain: Chain {
+            chain: Arc::new(Chain {
                 primary_served: served_counter(&primary, &primary),
                 exhausted: metrics::counter!(
                     "resilience_fallback_exhausted_total",
@@ -64,7 +86,7 @@ where
                 ),
                 primary,
                 steps: Vec::new(),
-            },
+            }),
             classifier: ErrorIsFailure,
         }
     }
@@ -90,8 +112,9 @@ where
         S::Future: Send + 'static,
     {
         let name: Arc<str> = name.into();
-        self.chain.steps.push(Step {
-            served: served_counter(&self.chain.primary, &name),
+        let chain = Arc::make_mut(&mut self.chain);
+        chain.steps.push(Step {
+            served: served_counter(&chain.primary, &name),
             name,
             quality,
             service: BoxCloneSyncService::new(service.map_err(Into::into)),
@@ -174,22 +197,7 @@ impl<Req, Res, C: fmt::Debug> fmt::Debug for FallbackLayer<Req, Res, C> {
 impl<Req, Res, C: Clone> Clone for FallbackLayer<Req, Res, C> {
     fn clone(&self) -> Self {
         FallbackLayer {
-            chain: Chain {
-                primary: self.chain.primary.clone(),
-                primary_served: self.chain.primary_served.clone(),
-                exhausted: self.chain.exhausted.clone(),
-                steps: self
-                    .chain
-                    .steps
-                    .iter()
-                    .map(|s| Step {
-                        name: s.name.clone(),
-                        quality: s.quality.clone(),
-                        service: s.service.clone(),
-                        served: s.served.clone(),
-                    })
-                    .collect(),
-            },
+            chain: self.chain.clone(),
             classifier: self.classifier.clone(),
         }
     }
@@ -199,22 +207,6 @@ impl<S, Req, Res, C: Clone> Layer<S> for FallbackLayer<Req, Res, C> {
     type Service = FallbackService<S, Req, Res, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let chain = Chain {
-            primary: self.chain.primary.clone(),
-            primary_served: self.chain.primary_served.clone(),
-            exhausted: self.chain.exhausted.clone(),
-            steps: self
-                .chain
-                .steps
-                .iter()
-                .map(|s| Step {
-                    name: s.name.clone(),
-                    quality: s.quality.clone(),
-                    service: s.service.clone(),
-                    served: s.served.clone(),
-                })
-                .collect(),
-        };
-        FallbackService::new(inner, Arc::new(chain), self.classifier.clone())
+        FallbackService::new(inner, self.chain.clone(), self.classifier.clone())
     }
 }

@@ -159,7 +159,7 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         }
         "cb_open/recloser/call" => {
             let r = recloser();
-            for _ in 0..WINDOW {
+            for _ in 0..=WINDOW {
                 let _ = r.call(|| Err::<(), ()>(()));
             }
             run(n, || sink(black_box(r.call(|| Ok::<u64, ()>(1)).is_err())))

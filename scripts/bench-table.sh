@@ -9,14 +9,14 @@
 #   CALLGRIND=1 scripts/bench-table.sh   # also run scripts/callgrind.sh (instructions/call)
 #   SUITES="circuit_breaker stack" scripts/bench-table.sh   # only these suites
 #
-# The figures are criterion medians (ns per call, one call = one iteration).
-# With SKIP_RUN=1 the newest result of every benchmark id is used.
+# The figures are criterion medians (ns per call, one call = one iteration):
+# the newest result of every benchmark id of these suites in target/criterion
+# (so a rerun of one suite updates its rows and keeps the others).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUITES="${SUITES:-circuit_breaker bulkhead retry stack scaling}"
 OUT="${OUT:-BENCHMARKS.md}"
-START=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [[ -z "${SKIP_RUN:-}" ]]; then
@@ -25,8 +25,6 @@ if [[ -z "${SKIP_RUN:-}" ]]; then
   # `scaling` needs the facade's `scaling` feature.
   cargo bench --features scaling "${args[@]}" 2>&1 | tee target/bench-table.log |
     grep -E '^[a-z_]+/.*time:|^Benchmarking .*: Analyzing|time:' || true
-else
-  START=0
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -42,7 +40,6 @@ export BT_LOAD_BEFORE="$LOAD_BEFORE"
 export BT_LOAD_AFTER="$LOAD_AFTER"
 export BT_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 export BT_RUSTC="$(rustc --version)"
-export BT_START="$START"
 export BT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 export BT_CALLGRIND="target/callgrind/table.md"
 
@@ -50,13 +47,13 @@ python3 - "$OUT" <<'PY'
 import glob, json, os, sys
 
 out = sys.argv[1]
-start = float(os.environ["BT_START"])
+
+PREFIXES = ("circuit_breaker/", "cb_", "bh_", "backoff/ours/", "backoff/backon/", "retry_call/",
+            "retry_layer/", "timeout/", "stack/", "hpa/", "rules/", "sim/")
 
 # id -> (median ns, lower, upper)
 res = {}
 for bj in glob.glob("target/criterion/**/new/benchmark.json", recursive=True):
-    if os.path.getmtime(bj) < start:
-        continue
     d = os.path.dirname(bj)
     try:
         meta = json.load(open(bj))
@@ -64,6 +61,8 @@ for bj in glob.glob("target/criterion/**/new/benchmark.json", recursive=True):
     except (OSError, ValueError):
         continue
     m = est["median"]
+    if not meta["full_id"].startswith(PREFIXES):
+        continue  # another crate's suite sharing target/criterion
     res[meta["full_id"]] = (
         m["point_estimate"],
         m["confidence_interval"]["lower_bound"],

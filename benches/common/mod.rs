@@ -81,8 +81,11 @@ impl Service<u64> for NoopInfallible {
     }
 }
 
-/// Polls `fut` to completion with a no-op waker (spinning on `Pending`,
-/// which only a contended async lock in a peer can produce here).
+/// Polls `fut` to completion with a no-op waker. Only a contended async
+/// lock in a peer returns `Pending` here; the thread then yields its core
+/// (as a parked task would), so the lock holder or the waiter it handed the
+/// lock to can run: spinning would convoy on a machine with fewer cores
+/// than threads.
 #[inline]
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     let mut cx = Context::from_waker(Waker::noop());
@@ -91,11 +94,12 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        std::hint::spin_loop();
+        thread::yield_now();
     }
 }
 
-/// One request through `svc`: ready, call, poll the response to completion.
+/// One request through `svc`: ready, call, poll the response to completion
+/// (yielding the thread on `Pending`, see [`block_on`]).
 #[inline]
 pub fn call<S: Service<u64>>(svc: &mut S, req: u64) -> Result<S::Response, S::Error> {
     let mut cx = Context::from_waker(Waker::noop());
@@ -103,7 +107,7 @@ pub fn call<S: Service<u64>>(svc: &mut S, req: u64) -> Result<S::Response, S::Er
         match svc.poll_ready(&mut cx) {
             Poll::Ready(Ok(())) => break,
             Poll::Ready(Err(e)) => return Err(e),
-            Poll::Pending => std::hint::spin_loop(),
+            Poll::Pending => thread::yield_now(),
         }
     }
     let mut fut = pin!(svc.call(req));
@@ -111,7 +115,7 @@ pub fn call<S: Service<u64>>(svc: &mut S, req: u64) -> Result<S::Response, S::Er
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        std::hint::spin_loop();
+        thread::yield_now();
     }
 }
 

@@ -1,6 +1,6 @@
 //! Every retry rule on a `ManualClock`: classification, idempotency,
 //! exhaustion, deadline, Retry-After, budgets, hooks, events and metrics;
-//! plus a proptest comparing the policy with a reference model.
+//! plus a proptest comparing the policy (and `may_retry`) with a reference model.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -905,12 +905,19 @@ proptest! {
                 let ra = ra.map(Duration::from_millis);
                 let mut c = Classification::new(*class);
                 if let Some(ra) = ra { c = c.with_retry_after(ra); }
+                let may = policy.may_retry(&state, *class);
                 let got = policy.next(&mut state, clock.now(), c);
                 let want = model_decide(
                     attempt, max_attempts, *class, ra, retry_on, idempotent,
                     clock.now() - start, deadline_ms.map(Duration::from_millis),
                     &mut tokens, 1,
                 );
+                // `may_retry` is exactly "not refused by a time-free check".
+                let refused_early = matches!(
+                    want,
+                    Err("not_retryable" | "not_idempotent" | "exhausted")
+                );
+                prop_assert_eq!(may, !refused_early);
                 match (got, want) {
                     (RetryDecision::Retry { after, attempt: next }, Ok(wait)) => {
                         prop_assert_eq!(after, wait);

@@ -650,14 +650,35 @@ impl RetryPolicy {
         }
     }
 
-    fn decide<R: Rng + ?Sized>(
-        &self,
-        state: &mut RetryState,
-        now: Instant,
-        failure: Classification,
-        rng: &mut R,
-    ) -> Result<Duration, GiveUpReason> {
-        let class = failure.class;
+    /// Whether a failure of `class` could still be retried in this call:
+    /// the class is in `retry_on`, the call's idempotency allows it and
+    /// attempts remain. Changes nothing and does not consult the backoff,
+    /// the deadline or the budget (those need [`next`](Self::next)).
+    ///
+    /// For drivers that must know before committing to a retry, e.g. a
+    /// tower layer that could not keep a copy of the request and must not
+    /// draw on the budget for a retry it cannot make.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_core::retry::{Backoff, ErrorClass, Idempotency, RetryPolicy};
+    /// let policy = RetryPolicy::builder(Backoff::constant(Duration::ZERO)).max_attempts(2).build().unwrap();
+    /// let now = Instant::now();
+    /// let mut call = policy.start(now);
+    /// assert!(policy.may_retry(&call, ErrorClass::Timeout));
+    /// assert!(!policy.may_retry(&call, ErrorClass::NotFound));
+    /// let post = policy.start_with(now, Idempotency::NonIdempotent);
+    /// assert!(!policy.may_retry(&post, ErrorClass::Timeout));
+    /// assert!(policy.may_retry(&post, ErrorClass::ConnectFailed));
+    /// policy.next(&mut call, now, ErrorClass::Timeout.into());
+    /// assert!(!policy.may_retry(&call, ErrorClass::Timeout)); // 2 of 2 attempts made
+    /// ```
+    pub fn may_retry(&self, state: &RetryState, class: ErrorClass) -> bool {
+        self.precheck(state, class).is_ok()
+    }
+
+    /// The checks that need neither time nor randomness, in decision order.
+    fn precheck(&self, state: &RetryState, class: ErrorClass) -> Result<(), GiveUpReason> {
         if !self.retry_on.contains(class) {
             return Err(GiveUpReason::NotRetryable { class });
         }
@@ -667,6 +688,18 @@ impl RetryPolicy {
         if state.attempts >= self.max_attempts {
             return Err(GiveUpReason::Exhausted);
         }
+        Ok(())
+    }
+
+    fn decide<R: Rng + ?Sized>(
+        &self,
+        state: &mut RetryState,
+        now: Instant,
+        failure: Classification,
+        rng: &mut R,
+    ) -> Result<Duration, GiveUpReason> {
+        let class = failure.class;
+        self.precheck(state, class)?;
         let scheduled = self
             .backoff
             .jittered_delay(state.attempts, state.prev_delay, rng);

@@ -1,0 +1,981 @@
+//! The inference gateway: an axum router over a tower stack.
+//!
+//! ```text
+//! POST /v1/generate
+//!   degradation gate   dashboard traffic shed at level_2+, high-res off at level_1+   (core DegradationManager)
+//!   bulkhead per class dashboard 50 / api 100 / internal 30, timed waits            (core BulkheadSet)
+//!   internal jobs      own workers only; dead-lettered when they fail, replayed later (core dead-letter queue)
+//!   fallback chain     workers -> provider_a -> provider_b -> cache (stale)            (tower FallbackLayer)
+//!     workers:         global breaker: 10 % of requests, judged after retries        (tower CircuitBreakerLayer)
+//!                      retry (seed 000 API-call row + token-bucket budget)            (core RetryPolicy decisions)
+//!                      per-model breakers, judging every attempt                      (tower KeyedCircuitBreakerLayer)
+//!                      worker pool: priority queue, per-worker breakers, heartbeats,
+//!                      in-flight recovery, scaling                                     (dr, scaling; see workers.rs)
+//!     providers:       breaker (seed 001 LLM provider) over fault injection            (tower CircuitBreakerLayer, ChaosLayer)
+//!   image upload       sync, or async at level_1+ (storage breaker over chaos)         (tower CircuitBreakerLayer, ChaosLayer)
+//! GET /status          breaker states, degradation level, fleet, queues (JSON)
+//! GET /metrics         Prometheus text (with --serve)
+//! ```
+//!
+//! The degradation gate, the bulkheads and the retry loop call the core
+//! primitives directly; they become `DegradationLayer`, `BulkheadSetLayer`
+//! and `RetryLayer` once those tower layers exist.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::Rng;
+use resilience_core::bulkhead::{BulkheadFull, BulkheadSet};
+use resilience_core::circuit_breaker::{
+    CircuitBreaker, CircuitBreakerEvent, CircuitBreakerEventKind, CircuitBreakerRegistry, Outcome,
+};
+use resilience_core::clock::Clock;
+use resilience_core::config::ConfigError;
+use resilience_core::dead_letter::{DeadLetterSink, InMemoryDeadLetterQueue};
+use resilience_core::degradation::{
+    ComponentHealth, DegradationEvent, DegradationManager, FeatureId,
+};
+use resilience_core::retry::{
+    Classification, ErrorClass, GiveUpReason, RetryDecision, RetryEvent, RetryPolicy,
+};
+use resilience_dr::TokioClock;
+use resilience_scaling::rules::{RuleEngine, RuleReason};
+use resilience_tower::chaos::{Chaos, ChaosConfig, ChaosLayer, LatencyFault};
+use resilience_tower::circuit_breaker::{CircuitBreakerLayer, KeyedCircuitBreakerLayer};
+use resilience_tower::fallback::{FallbackExhausted, FallbackLayer, Quality, Served};
+use serde_json::{json, Value};
+use tower::util::BoxCloneSyncService;
+use tower::{service_fn, BoxError, Layer, ServiceBuilder, ServiceExt};
+
+use super::events::EventLog;
+use super::model::{GenerateRequest, Image, Job, Model, PoolError, TrafficClass};
+use super::stack::{Stack, StackConfig};
+use super::workers::{breaker_label, LoadFault, WorkerPool, Zone, QUEUE_DEADLINE};
+
+/// The seed's `min_workers`.
+pub(crate) const MIN_WORKERS: u32 = 20;
+/// Upload SLO behind the storage health score.
+const STORAGE_SLO: Duration = Duration::from_millis(200);
+const STORAGE_LATENCY: Duration = Duration::from_millis(50);
+const PROVIDER_A_LATENCY: Duration = Duration::from_millis(1_200);
+const PROVIDER_B_LATENCY: Duration = Duration::from_millis(2_000);
+
+type Svc<Req, Res> = BoxCloneSyncService<Req, Res, BoxError>;
+
+/// A fault an experiment (or `POST /chaos/...`) injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    KillWorker,
+    Partition(bool),
+    ModelLoad(Option<LoadFault>),
+    StorageLatency(bool),
+    ProvidersDown(bool),
+}
+
+/// What the gateway counted, for the experiment report.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GatewayStats {
+    pub(crate) retries: u64,
+    pub(crate) retry_budget_refused: u64,
+    /// (at, breaker, from, to).
+    pub(crate) transitions: Vec<(Duration, String, &'static str, &'static str)>,
+    /// (at, from, to) severities and names.
+    pub(crate) levels: Vec<(Duration, String, String, u8)>,
+    pub(crate) max_severity: u8,
+    /// (at, from, to, reason).
+    pub(crate) scale_events: Vec<(Duration, u32, u32, String)>,
+    pub(crate) shed: u64,
+    pub(crate) dead_lettered: u64,
+    pub(crate) replayed: u64,
+    pub(crate) uploads_sync: u64,
+    pub(crate) uploads_async: u64,
+    pub(crate) uploads_done: u64,
+    pub(crate) high_res_downgraded: u64,
+}
+
+struct Features {
+    high_res: FeatureId,
+    image_upload: FeatureId,
+    dashboard: FeatureId,
+    internal_jobs: FeatureId,
+    api: FeatureId,
+}
+
+/// The gateway and its background loops.
+pub(crate) struct Gateway {
+    pub(crate) pool: Arc<WorkerPool>,
+    pub(crate) events: Arc<EventLog>,
+    model_breakers: Arc<CircuitBreakerRegistry<&'static str>>,
+    global_breaker: CircuitBreaker,
+    provider_breakers: [CircuitBreaker; 2],
+    storage_breaker: CircuitBreaker,
+    bulkheads: Arc<BulkheadSet>,
+    pub(crate) degradation: Arc<DegradationManager>,
+    features: Features,
+    primary: Svc<Job, Image>,
+    chain: Svc<Job, Served<Image>>,
+    storage: Svc<Image, ()>,
+    storage_ewma: Mutex<f64>,
+    pub(crate) dlq: Arc<InMemoryDeadLetterQueue<Job>>,
+    providers_chaos: [Chaos; 2],
+    storage_chaos: Chaos,
+    scaling: Mutex<RuleEngine>,
+    cache: Arc<Mutex<BTreeMap<Model, Image>>>,
+    pub(crate) uploads_pending: AtomicU64,
+    stats: Arc<Mutex<GatewayStats>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+fn breaker_listener(
+    events: &Arc<EventLog>,
+    stats: &Arc<Mutex<GatewayStats>>,
+) -> impl Fn(&CircuitBreakerEvent) + Send + Sync + 'static {
+    let events = events.clone();
+    let stats = stats.clone();
+    move |e: &CircuitBreakerEvent| {
+        if let CircuitBreakerEventKind::StateTransition { from, to, .. } = &e.kind {
+            let at = events.since_start(e.at);
+            let (from, to) = (breaker_label(*from), breaker_label(*to));
+            stats
+                .lock()
+                .transitions
+                .push((at, e.name.to_string(), from, to));
+            events.log(format!("breaker {} {from} -> {to}", e.name));
+        }
+    }
+}
+
+/// What the retry loop makes of a failed attempt on the worker pool.
+fn classify_attempt(e: &BoxError) -> Classification {
+    match e.downcast_ref::<PoolError>() {
+        // Retry on another worker.
+        Some(PoolError::ModelLoad { .. }) => ErrorClass::Transient.into(),
+        // Saturated or out of recovery retries: fall back instead.
+        Some(PoolError::QueueTimeout { .. } | PoolError::RecoveryFailed { .. }) => {
+            ErrorClass::Permanent.into()
+        }
+        // An open breaker: fail fast to the fallback.
+        None => ErrorClass::Permanent.into(),
+    }
+}
+
+/// What the global breaker counts: requests that failed on the fleet after
+/// their retries. An open model breaker (that model is already isolated) and
+/// a saturated queue (the bulkheads and degradation handle load) are not
+/// counted, so neither can cascade into a global outage.
+fn classify_for_global_breaker(r: &Result<Image, BoxError>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Success,
+        Err(e) => match e.downcast_ref::<PoolError>() {
+            Some(PoolError::ModelLoad { .. } | PoolError::RecoveryFailed { .. }) => {
+                Outcome::Failure
+            }
+            _ => Outcome::Ignored,
+        },
+    }
+}
+
+/// The per-model breaker's key.
+fn model_key(job: &Job) -> &'static str {
+    job.model.as_str()
+}
+
+/// What the per-model breakers count (every attempt).
+fn classify_for_model_breaker(r: &Result<Image, PoolError>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Success,
+        Err(PoolError::ModelLoad { .. }) => Outcome::Failure,
+        // A saturated fleet or a dead worker is not the model's fault.
+        Err(_) => Outcome::Ignored,
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway from `presets/gateway.yaml` on tokio's clock and
+    /// starts its background loops on the current runtime.
+    pub(crate) fn start(seed: u64, events: Arc<EventLog>) -> Result<Arc<Gateway>, ConfigError> {
+        let config = StackConfig::shipped()?;
+        let stack = Stack::build(&config, TokioClock)?;
+        let rng = Arc::new(Mutex::new(<StdRng as rand::SeedableRng>::seed_from_u64(
+            seed,
+        )));
+        let stats = Arc::new(Mutex::new(GatewayStats::default()));
+
+        // Observability: every breaker transition, retry and level change.
+        let on_breaker = Arc::new(breaker_listener(&events, &stats));
+        let model_breakers = Arc::new(
+            Arc::try_unwrap(stack.model_breakers)
+                .map_err(|_| {
+                    ConfigError::invalid("circuit_breakers", "registry shared before wiring")
+                })?
+                .on_create({
+                    let f = on_breaker.clone();
+                    move |_, b| {
+                        let f = f.clone();
+                        b.on_event(move |e| f(e));
+                    }
+                }),
+        );
+        let worker_breakers = Arc::new(
+            Arc::try_unwrap(stack.worker_breakers)
+                .map_err(|_| {
+                    ConfigError::invalid("circuit_breakers", "registry shared before wiring")
+                })?
+                .on_create({
+                    let f = on_breaker.clone();
+                    move |_, b| {
+                        let f = f.clone();
+                        b.on_event(move |e| f(e));
+                    }
+                }),
+        );
+        for b in [
+            &stack.global,
+            &stack.provider_a,
+            &stack.provider_b,
+            &stack.storage,
+        ] {
+            let f = on_breaker.clone();
+            b.on_event(move |e| f(e));
+        }
+        {
+            let stats = stats.clone();
+            stack
+                .worker_retry
+                .listeners()
+                .add_fn(move |e: &RetryEvent| match e {
+                    RetryEvent::Retry { .. } => stats.lock().retries += 1,
+                    RetryEvent::GaveUp {
+                        reason: GiveUpReason::BudgetExhausted,
+                        ..
+                    } => stats.lock().retry_budget_refused += 1,
+                    _ => {}
+                });
+        }
+        {
+            let stats = stats.clone();
+            let events = events.clone();
+            stack
+                .degradation
+                .listeners()
+                .add_fn(move |e: &DegradationEvent| {
+                    let mut s = stats.lock();
+                    s.max_severity = s.max_severity.max(e.current.severity());
+                    s.levels.push((
+                        events.elapsed(),
+                        e.previous.name().to_string(),
+                        e.current.name().to_string(),
+                        e.current.severity(),
+                    ));
+                    drop(s);
+                    events.log(format!(
+                        "degradation {} -> {} (health {:.2})",
+                        e.previous.name(),
+                        e.current.name(),
+                        e.snapshot.overall
+                    ));
+                });
+        }
+        let feature = |name: &str| {
+            stack.degradation.feature(name).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("degradation.features.{name}"),
+                    "missing: the gateway needs it",
+                )
+            })
+        };
+        let features = Features {
+            high_res: feature("high_resolution")?,
+            image_upload: feature("image_upload")?,
+            dashboard: feature("dashboard_traffic")?,
+            internal_jobs: feature("internal_jobs")?,
+            api: feature("api_traffic")?,
+        };
+
+        let pool = WorkerPool::new(
+            MIN_WORKERS,
+            stack.recovery.clone(),
+            stack.heartbeats.clone(),
+            worker_breakers,
+            rng.clone(),
+            events.clone(),
+        );
+
+        // Primary: global breaker over retry over per-model breakers over the pool.
+        let pool_svc = {
+            let pool = pool.clone();
+            service_fn(move |job: Job| pool.clone().generate(job))
+        };
+        let guarded = KeyedCircuitBreakerLayer::new(model_breakers.clone(), model_key)
+            .with_classifier(classify_for_model_breaker)
+            .layer(pool_svc);
+        // Boxed: keeps the fn-item key extractor out of the retry future's
+        // auto-trait check (a rustc limitation with higher-ranked fn types).
+        let guarded: Svc<Job, Image> = BoxCloneSyncService::new(guarded);
+        let primary = {
+            let policy: Arc<RetryPolicy> = stack.worker_retry.clone();
+            service_fn(move |job: Job| {
+                let policy = policy.clone();
+                let svc = guarded.clone();
+                async move {
+                    // The core retry engine, driven by hand: `RetryLayer`
+                    // once it lands.
+                    let mut job = job;
+                    let mut state = policy.start(TokioClock.now());
+                    loop {
+                        let error = match svc.clone().oneshot(job.clone()).await {
+                            Ok(img) => {
+                                policy.record_success(&state);
+                                return Ok(img);
+                            }
+                            Err(e) => e,
+                        };
+                        match policy.next(&mut state, TokioClock.now(), classify_attempt(&error)) {
+                            RetryDecision::Retry { after, .. } => {
+                                // "Retry on a different worker".
+                                if let Some(PoolError::ModelLoad { worker, .. }) =
+                                    error.downcast_ref()
+                                {
+                                    job.avoid = Some(worker.clone());
+                                }
+                                tokio::time::sleep(after).await;
+                            }
+                            RetryDecision::GiveUp(_) => return Err(error),
+                        }
+                    }
+                }
+            })
+        };
+        // The global breaker judges requests, after their retries.
+        let primary = CircuitBreakerLayer::new(stack.global.clone())
+            .with_classifier(classify_for_global_breaker)
+            .layer(primary);
+        let primary: Svc<Job, Image> = BoxCloneSyncService::new(primary);
+
+        // Providers and the cache.
+        let chaos = |seed: u64| {
+            Chaos::new(ChaosConfig {
+                seed,
+                ..ChaosConfig::default()
+            })
+        };
+        let providers_chaos = [chaos(seed ^ 0xA)?, chaos(seed ^ 0xB)?];
+        let provider =
+            |name: &'static str, latency: Duration, breaker: &CircuitBreaker, chaos: &Chaos| {
+                let rng = rng.clone();
+                ServiceBuilder::new()
+                    .layer(CircuitBreakerLayer::new(breaker.clone()))
+                    .layer(ChaosLayer::new(chaos.clone()))
+                    .service(service_fn(move |job: Job| {
+                        let jitter: f64 = rng.lock().random_range(0.8..1.2);
+                        async move {
+                            tokio::time::sleep(latency.mul_f64(jitter)).await;
+                            Ok::<_, BoxError>(Image {
+                                model: job.model,
+                                prompt: job.prompt,
+                                by: Arc::from(name),
+                                high_res: job.high_res,
+                            })
+                        }
+                    }))
+            };
+        let provider_a = provider(
+            "provider_a",
+            PROVIDER_A_LATENCY,
+            &stack.provider_a,
+            &providers_chaos[0],
+        );
+        let provider_b = provider(
+            "provider_b",
+            PROVIDER_B_LATENCY,
+            &stack.provider_b,
+            &providers_chaos[1],
+        );
+        let cache: Arc<Mutex<BTreeMap<Model, Image>>> = Arc::new(Mutex::new(BTreeMap::new()));
+        let cache_svc = {
+            let cache = cache.clone();
+            service_fn(move |job: Job| {
+                let hit = cache.lock().get(&job.model).cloned();
+                async move {
+                    hit.map(|img| Image {
+                        by: Arc::from("cache"),
+                        ..img
+                    })
+                    .ok_or_else(|| BoxError::from(format!("no cached image for {}", job.model)))
+                }
+            })
+        };
+        let chain = FallbackLayer::new("workers")
+            .or("provider_a", provider_a)
+            .or("provider_b", provider_b)
+            .or_stale("cache", cache_svc)
+            .layer(primary.clone());
+        let chain: Svc<Job, Served<Image>> = BoxCloneSyncService::new(chain);
+
+        // Object storage.
+        let storage_chaos = chaos(seed ^ 0x5)?;
+        let storage = ServiceBuilder::new()
+            .layer(CircuitBreakerLayer::new(stack.storage.clone()))
+            .layer(ChaosLayer::new(storage_chaos.clone()))
+            .service(service_fn(|_img: Image| async {
+                tokio::time::sleep(STORAGE_LATENCY).await;
+                Ok::<(), BoxError>(())
+            }));
+        let storage: Svc<Image, ()> = BoxCloneSyncService::new(storage);
+
+        let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
+
+        let gw = Arc::new(Gateway {
+            pool,
+            events,
+            model_breakers,
+            global_breaker: stack.global,
+            provider_breakers: [stack.provider_a, stack.provider_b],
+            storage_breaker: stack.storage,
+            bulkheads: stack.bulkheads,
+            degradation: stack.degradation,
+            features,
+            primary,
+            chain,
+            storage,
+            storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
+            dlq,
+            providers_chaos,
+            storage_chaos,
+            scaling: Mutex::new(stack.scaling),
+            cache,
+            uploads_pending: AtomicU64::new(0),
+            stats,
+        });
+        tokio::spawn(gw.pool.clone().run_dispatcher());
+        tokio::spawn(gw.pool.clone().run_heartbeats());
+        tokio::spawn(gw.clone().run_health());
+        tokio::spawn(gw.clone().run_scaler());
+        tokio::spawn(gw.clone().run_replayer());
+        Ok(gw)
+    }
+
+    // ---- the request path -------------------------------------------------
+
+    async fn handle(
+        self: Arc<Self>,
+        req: GenerateRequest,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        // 1. Degradation gate (DegradationLayer once it exists).
+        let level = self.degradation.level();
+        let shed = match req.class {
+            TrafficClass::Dashboard => !self.degradation.is_enabled(self.features.dashboard),
+            TrafficClass::Api => !self.degradation.is_enabled(self.features.api),
+            TrafficClass::Internal => false,
+        };
+        if shed {
+            self.stats.lock().shed += 1;
+            return Err(ApiError::Shed {
+                level: level.name().to_string(),
+            });
+        }
+        // 2. Bulkhead per traffic class (BulkheadSetLayer once it exists).
+        let pool = self.bulkheads.get(req.class.as_str()).ok_or_else(|| {
+            ApiError::Internal(format!("no bulkhead for class {}", req.class.as_str()))
+        })?;
+        let _permit = pool.acquire_owned(tokio::time::sleep).await?;
+
+        let high_res = req.high_res && self.degradation.is_enabled(self.features.high_res);
+        if req.high_res && !high_res {
+            self.stats.lock().high_res_downgraded += 1;
+        }
+        let job = Job {
+            model: req.model,
+            class: req.class,
+            prompt: Arc::from(req.prompt),
+            high_res,
+            avoid: None,
+        };
+
+        // 3. Internal jobs: own workers only, dead-lettered on failure.
+        if req.class == TrafficClass::Internal {
+            let deferred = self.degradation.mode(self.features.internal_jobs) == Some("deferred");
+            let why = if deferred {
+                format!("internal jobs deferred at {}", level.name())
+            } else {
+                match self.primary.clone().oneshot(job.clone()).await {
+                    Ok(img) => return Ok(self.respond(img, "workers", false).await),
+                    Err(e) => e.to_string(),
+                }
+            };
+            return match self.dlq.push(job) {
+                Ok(()) => {
+                    self.stats.lock().dead_lettered += 1;
+                    Ok((
+                        StatusCode::ACCEPTED,
+                        json!({ "status": "deferred", "reason": why, "replay": "when the fleet recovers" }),
+                    ))
+                }
+                Err(e) => Err(ApiError::DeadLetterFull(e.to_string())),
+            };
+        }
+
+        // 4. The fallback chain.
+        match self.chain.clone().oneshot(job).await {
+            Ok(served) => {
+                let stale = served.source.quality() == &Quality::Stale;
+                let step = served.source.name().to_string();
+                Ok(self.respond(served.response, &step, stale).await)
+            }
+            Err(e) if e.is::<FallbackExhausted>() => Err(ApiError::Unavailable(e.to_string())),
+            Err(e) => Err(ApiError::Internal(e.to_string())),
+        }
+    }
+
+    /// Uploads the image as the feature matrix says and builds the answer.
+    async fn respond(self: &Arc<Self>, img: Image, step: &str, stale: bool) -> (StatusCode, Value) {
+        if step == "workers" {
+            self.cache.lock().insert(img.model, img.clone());
+        }
+        let mode = self
+            .degradation
+            .mode(self.features.image_upload)
+            .unwrap_or("sync");
+        let upload = if mode == "sync" && !stale {
+            self.stats.lock().uploads_sync += 1;
+            match self.upload(img.clone()).await {
+                Ok(()) => "stored",
+                Err(_) => {
+                    self.upload_later(img.clone());
+                    "pending"
+                }
+            }
+        } else if stale {
+            "cached"
+        } else {
+            self.upload_later(img.clone());
+            "pending"
+        };
+        (
+            StatusCode::OK,
+            json!({
+                "served_by": &*img.by,
+                "prompt": &*img.prompt,
+                "step": step,
+                "stale": stale,
+                "high_res": img.high_res,
+                "upload": upload,
+            }),
+        )
+    }
+
+    async fn upload(&self, img: Image) -> Result<(), BoxError> {
+        let start = tokio::time::Instant::now();
+        let r = self.storage.clone().oneshot(img).await;
+        let took = start.elapsed().as_secs_f64();
+        {
+            let mut ewma = self.storage_ewma.lock();
+            *ewma = 0.8 * *ewma + 0.2 * took;
+        }
+        if r.is_ok() {
+            self.stats.lock().uploads_done += 1;
+        }
+        r
+    }
+
+    /// Uploads in the background until it succeeds ("images eventually
+    /// delivered").
+    fn upload_later(self: &Arc<Self>, img: Image) {
+        self.stats.lock().uploads_async += 1;
+        self.uploads_pending.fetch_add(1, Ordering::Relaxed);
+        let gw = self.clone();
+        tokio::spawn(async move {
+            while gw.upload(img.clone()).await.is_err() {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            gw.uploads_pending.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+
+    // ---- background loops -------------------------------------------------
+
+    /// Every second: a health sweep into the degradation manager.
+    async fn run_health(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let view = self.pool.view();
+            let workers = f64::from(view.routable) / f64::from(view.target.max(MIN_WORKERS));
+            let queue = 1.0 - view.expected_wait().as_secs_f64() / QUEUE_DEADLINE.as_secs_f64();
+            let storage = STORAGE_SLO.as_secs_f64() / self.storage_ewma.lock().max(1e-9);
+            let provider = |b: &CircuitBreaker| match b.state() {
+                resilience_core::circuit_breaker::CircuitState::Open => 0.0,
+                resilience_core::circuit_breaker::CircuitState::HalfOpen => 0.5,
+                _ => 1.0,
+            };
+            let mut sweep = Vec::new();
+            for (name, score) in [
+                ("workers", workers),
+                ("queue", queue),
+                ("storage", storage),
+                ("provider_a", provider(&self.provider_breakers[0])),
+                ("provider_b", provider(&self.provider_breakers[1])),
+            ] {
+                if let Some(id) = self.degradation.component(name) {
+                    sweep.push((id, ComponentHealth::Score(score.clamp(0.0, 1.0))));
+                }
+            }
+            if let Err(e) = self.degradation.report_all(&sweep) {
+                self.events.log(format!("health sweep rejected: {e}"));
+            }
+        }
+    }
+
+    /// Every 5 s: seed 003's GPU pool policy on the queue metrics.
+    async fn run_scaler(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let view = self.pool.view();
+            let depth = |c: TrafficClass| f64::from(view.queued.get(&c).copied().unwrap_or(0));
+            let wait = |c: TrafficClass| {
+                view.mean_wait
+                    .get(&c)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0)
+            };
+            let utilization = if view.ready == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(view.busy) / f64::from(view.ready)
+            };
+            let metrics = [
+                ("turbo_queue_depth", depth(TrafficClass::Internal)),
+                ("fast_queue_depth", depth(TrafficClass::Api)),
+                ("relax_queue_depth", depth(TrafficClass::Dashboard)),
+                ("fast_avg_wait", wait(TrafficClass::Api)),
+                ("relax_avg_wait", wait(TrafficClass::Dashboard)),
+                ("all_queue_depth", f64::from(view.queued_total())),
+                ("gpu_utilization", utilization),
+            ];
+            let now = TokioClock.now();
+            let decision = self
+                .scaling
+                .lock()
+                .evaluate_named(now, view.target, &metrics);
+            if !decision.is_rescale() {
+                continue;
+            }
+            let reason = match &decision.reason {
+                RuleReason::ScaleUp { rule, value } => format!("{rule} = {value:.0}"),
+                RuleReason::RaisedToMinimum => "below min_workers".to_string(),
+                other => other.to_string(),
+            };
+            self.stats.lock().scale_events.push((
+                self.events.elapsed(),
+                decision.current_replicas,
+                decision.replicas,
+                reason.clone(),
+            ));
+            self.events.log(format!(
+                "scaling: {} -> {} workers ({reason})",
+                decision.current_replicas, decision.replicas
+            ));
+            if decision.replicas > decision.current_replicas {
+                self.pool
+                    .scale_up(decision.replicas - decision.current_replicas);
+            } else {
+                self.pool
+                    .scale_down(decision.current_replicas - decision.replicas);
+            }
+        }
+    }
+
+    /// Every 5 s: replays dead-lettered internal jobs through the workers.
+    async fn run_replayer(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if self.dlq.is_empty() {
+                continue;
+            }
+            let gw = self.clone();
+            let report = self
+                .dlq
+                .replay(|job: &Job| {
+                    let gw = gw.clone();
+                    let job = job.clone();
+                    async move {
+                        let img = gw.primary.clone().oneshot(job).await?;
+                        gw.upload_later(img);
+                        Ok::<(), BoxError>(())
+                    }
+                })
+                .await;
+            if let Ok(r) = report {
+                if r.replayed > 0 {
+                    self.stats.lock().replayed += r.replayed as u64;
+                    self.events.log(format!(
+                        "dead-letter replay: {} internal job(s) done, {} waiting",
+                        r.replayed, r.remaining
+                    ));
+                }
+            }
+        }
+    }
+
+    // ---- faults -----------------------------------------------------------
+
+    pub(crate) fn inject(&self, fault: Fault) {
+        match fault {
+            Fault::KillWorker => match self.pool.kill_random_busy_worker() {
+                Some(id) => self
+                    .events
+                    .log(format!("CHAOS: worker {id} killed mid-request")),
+                None => self.events.log("CHAOS: no busy worker to kill"),
+            },
+            Fault::Partition(on) => {
+                self.pool.partition(on.then_some(Zone::Az1));
+                self.events.log(if on {
+                    "CHAOS: zone az-1 partitioned from the gateway"
+                } else {
+                    "CHAOS: partition healed"
+                });
+            }
+            Fault::ModelLoad(f) => {
+                self.pool.set_load_fault(f);
+                self.events.log(match f {
+                    Some(LoadFault::HalfTheFleet(m)) => {
+                        format!("CHAOS: {m} fails to load on every other worker")
+                    }
+                    Some(LoadFault::Everywhere(m)) => {
+                        format!("CHAOS: {m} fails to load on every worker")
+                    }
+                    None => "CHAOS: model registry fixed".to_string(),
+                });
+            }
+            Fault::StorageLatency(on) => {
+                let latency = on.then(|| LatencyFault::fixed(1.0, Duration::from_millis(500)));
+                if self.storage_chaos.set_latency(latency).is_ok() {
+                    if on {
+                        self.storage_chaos.enable();
+                    } else {
+                        self.storage_chaos.disable();
+                    }
+                }
+                self.events.log(if on {
+                    "CHAOS: +500 ms on every storage operation"
+                } else {
+                    "CHAOS: storage latency back to normal"
+                });
+            }
+            Fault::ProvidersDown(on) => {
+                for c in &self.providers_chaos {
+                    if c.set_error_rate(if on { 1.0 } else { 0.0 }).is_ok() {
+                        if on {
+                            c.enable();
+                        } else {
+                            c.disable();
+                        }
+                    }
+                }
+                self.events.log(if on {
+                    "CHAOS: both providers down"
+                } else {
+                    "CHAOS: providers back"
+                });
+            }
+        }
+    }
+
+    // ---- views ------------------------------------------------------------
+
+    pub(crate) fn stats(&self) -> GatewayStats {
+        self.stats.lock().clone()
+    }
+
+    /// Breaker states by name, sorted.
+    pub(crate) fn breaker_states(&self) -> BTreeMap<String, &'static str> {
+        let mut out = BTreeMap::new();
+        out.insert(
+            self.global_breaker.name().to_string(),
+            breaker_label(self.global_breaker.state()),
+        );
+        for (k, s) in self.model_breakers.states() {
+            out.insert(format!("model:{k}"), breaker_label(s));
+        }
+        for (k, s) in self.pool.breakers().states() {
+            out.insert(format!("worker:{k}"), breaker_label(s));
+        }
+        for b in self.provider_breakers.iter().chain([&self.storage_breaker]) {
+            out.insert(b.name().to_string(), breaker_label(b.state()));
+        }
+        out
+    }
+
+    /// The `/status` document.
+    pub(crate) fn status(&self) -> Value {
+        let level = self.degradation.level();
+        let snapshot = self.degradation.snapshot();
+        let matrix: BTreeMap<&str, Option<&str>> = [
+            "high_resolution",
+            "image_upload",
+            "dashboard_traffic",
+            "internal_jobs",
+            "api_traffic",
+        ]
+        .into_iter()
+        .map(|f| (f, self.degradation.mode_by_name(f)))
+        .collect();
+        let view = self.pool.view();
+        let workers: BTreeMap<String, Value> = view
+            .workers
+            .iter()
+            .map(|(id, status, breaker)| {
+                (
+                    id.to_string(),
+                    json!({ "status": status, "breaker": breaker }),
+                )
+            })
+            .collect();
+        let queued: BTreeMap<&str, u32> =
+            view.queued.iter().map(|(c, n)| (c.as_str(), *n)).collect();
+        json!({
+            "degradation": {
+                "level": level.name(),
+                "severity": level.severity(),
+                "health": snapshot.overall,
+                "features": matrix,
+            },
+            "breakers": self.breaker_states(),
+            "fleet": {
+                "target": view.target,
+                "ready": view.ready,
+                "warming": view.warming,
+                "unhealthy": view.unhealthy,
+                "busy": view.busy,
+                "routable": view.routable,
+                "workers": workers,
+            },
+            "queue": {
+                "depth": view.queued_total(),
+                "by_class": queued,
+                "mean_wait_s": view.mean_wait_all().as_secs_f64(),
+                "expected_wait_s": view.expected_wait().as_secs_f64(),
+            },
+            "dead_letter": { "depth": self.dlq.len() },
+            "uploads_pending": self.uploads_pending.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The HTTP surface. `metrics` adds `GET /metrics`; `chaos` adds
+    /// `POST /chaos/{fault}/{on|off}`.
+    pub(crate) fn router(
+        self: &Arc<Self>,
+        metrics: Option<PrometheusHandle>,
+        chaos: bool,
+    ) -> Router {
+        let mut router = Router::new()
+            .route("/v1/generate", post(generate))
+            .route("/status", get(status));
+        if let Some(handle) = metrics {
+            router = router.route("/metrics", get(move || std::future::ready(handle.render())));
+        }
+        if chaos {
+            router = router.route("/chaos/{fault}/{action}", post(chaos_switch));
+        }
+        router.with_state(self.clone())
+    }
+}
+
+async fn generate(State(gw): State<Arc<Gateway>>, Json(req): Json<GenerateRequest>) -> Response {
+    match gw.handle(req).await {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn status(State(gw): State<Arc<Gateway>>) -> Json<Value> {
+    Json(gw.status())
+}
+
+async fn chaos_switch(
+    State(gw): State<Arc<Gateway>>,
+    Path((fault, action)): Path<(String, String)>,
+) -> Response {
+    let on = match action.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return (StatusCode::BAD_REQUEST, "action must be `on` or `off`\n").into_response(),
+    };
+    let f = match fault.as_str() {
+        "worker-kill" if on => Fault::KillWorker,
+        "network-partition" => Fault::Partition(on),
+        "model-load-failure" => Fault::ModelLoad(on.then_some(LoadFault::Everywhere(Model::Sd3))),
+        "storage-latency" => Fault::StorageLatency(on),
+        "providers-down" => Fault::ProvidersDown(on),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                "faults: worker-kill (on), network-partition, model-load-failure, storage-latency, providers-down\n",
+            )
+                .into_response()
+        }
+    };
+    gw.inject(f);
+    (StatusCode::OK, format!("{fault} {action}\n")).into_response()
+}
+
+/// A typed rejection, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("{0}")]
+    Bulkhead(#[from] BulkheadFull),
+    #[error("dashboard traffic is shed while the gateway is degraded ({level}); retry later")]
+    Shed { level: String },
+    #[error("every provider failed: {0}")]
+    Unavailable(String),
+    #[error("the dead-letter queue is full: {0}")]
+    DeadLetterFull(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, retry_after) = match &self {
+            ApiError::Bulkhead(e) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "bulkhead_full",
+                Some(e.max_wait()),
+            ),
+            ApiError::Shed { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shed",
+                Some(Duration::from_secs(10)),
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                Some(Duration::from_secs(5)),
+            ),
+            ApiError::DeadLetterFull(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "dead_letter_full", None)
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        };
+        let body = json!({
+            "error": code,
+            "message": self.to_string(),
+            "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
+        });
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,211 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use pin_project::pin_project;
+use resilience_core::retry::{RetryDecision, RetryError, RetryState};
+use tokio::time::Sleep;
+use tower::BoxError;
+use tower_service::Service;
+
+use super::layer::Shared;
+use super::{AttemptError, CloneRequest, RequestNotCloneable, RetryClassify};
+use crate::error::PolledAfterCompletion;
+
+/// The response future of a [`RetryService`](super::RetryService): the
+/// current attempt, or the backoff wait before the next one.
+///
+/// It holds the per-call [`RetryState`] next to an `Arc` of what the
+/// service's calls share (policy, classifier, hooks), a clone of the inner
+/// service and a copy of the request for the next attempt. When the first
+/// attempt succeeds nothing is allocated: the wait (a `tokio::time::Sleep`)
+/// lives inline and is only created for a retry.
+///
+/// Dropping it cancels the attempt in flight or the wait; no further
+/// attempt starts.
+#[pin_project]
+pub struct ResponseFuture<S, Req, C, K, I>
+where
+    S: Service<Req>,
+{
+    #[pin]
+    state: State<S::Future, Req>,
+    service: S,
+    /// A copy of the request for the attempt after the current one.
+    request: Option<Req>,
+    shared: Arc<Shared<C, K, I>>,
+    retry: RetryState,
+}
+
+#[pin_project(project = StateProj, project_replace = StateOwn)]
+enum State<F, Req> {
+    /// An attempt is in flight.
+    Called {
+        #[pin]
+        future: F,
+    },
+    /// Waiting out the backoff before the next attempt.
+    Waiting {
+        #[pin]
+        sleep: Sleep,
+        request: Req,
+    },
+    /// Waiting for the service to be ready for the next attempt.
+    Readying { request: Req },
+    /// The call finished.
+    Done,
+}
+
+impl<S, Req, C, K, I> ResponseFuture<S, Req, C, K, I>
+where
+    S: Service<Req>,
+{
+    pub(crate) fn new(
+        future: S::Future,
+        service: S,
+        request: Option<Req>,
+        shared: Arc<Shared<C, K, I>>,
+        retry: RetryState,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Called { future },
+            service,
+            request,
+            shared,
+            retry,
+        }
+    }
+
+    /// Attempts started so far (1 while the first is in flight).
+    pub fn attempts(&self) -> u32 {
+        self.retry.attempts()
+    }
+}
+
+impl<S, Req, C, K, I> Future for ResponseFuture<S, Req, C, K, I>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response>,
+    K: CloneRequest<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Called { future } => {
+                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    let shared = &**this.shared;
+                    let Some(failure) = shared.classifier.classify(&result) else {
+                        shared.policy.record_success(this.retry);
+                        this.state.set(State::Done);
+                        return Poll::Ready(result);
+                    };
+                    let attempt = this.retry.attempts();
+                    if this.request.is_none() && shared.policy.may_retry(this.retry, failure.class)
+                    {
+                        // The policy would retry, but there is no copy of
+                        // the request to send: say so, keep the error, and
+                        // do not draw on the budget for a retry that cannot
+                        // happen.
+                        this.state.set(State::Done);
+                        return Poll::Ready(match result {
+                            Ok(response) => Ok(response),
+                            Err(error) => {
+                                shared.not_cloneable.increment(1);
+                                #[cfg(feature = "tracing")]
+                                tracing::warn!(
+                                    policy = shared.policy.name(),
+                                    attempt,
+                                    class = failure.class.as_str(),
+                                    "not retrying: the request could not be cloned"
+                                );
+                                Err(RequestNotCloneable::new(attempt, failure.class, error).into())
+                            }
+                        });
+                    }
+                    match shared.policy.next(this.retry, super::now(), failure) {
+                        RetryDecision::Retry { after, .. } => match this.request.take() {
+                            Some(request) => {
+                                drop(result);
+                                this.state.set(State::Waiting {
+                                    sleep: tokio::time::sleep(after),
+                                    request,
+                                });
+                            }
+                            // `may_retry` said no retry was possible, so the
+                            // policy cannot have chosen one; handled anyway.
+                            None => {
+                                this.state.set(State::Done);
+                                return Poll::Ready(result.map_err(|e| {
+                                    RequestNotCloneable::new(attempt, failure.class, e).into()
+                                }));
+                            }
+                        },
+                        RetryDecision::GiveUp(reason) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(result.map_err(|e| {
+                                RetryError::from_give_up(
+                                    reason,
+                                    attempt,
+                                    AttemptError::new(attempt, e),
+                                )
+                                .into()
+                            }));
+                        }
+                    }
+                }
+                StateProj::Waiting { sleep, .. } => {
+                    ready!(sleep.poll(cx));
+                    if let StateOwn::Waiting { request, .. } =
+                        this.state.as_mut().project_replace(State::Done)
+                    {
+                        this.state.set(State::Readying { request });
+                    }
+                }
+                StateProj::Readying { .. } => {
+                    if let Err(e) = ready!(this.service.poll_ready(cx)) {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(e.into()));
+                    }
+                    if let StateOwn::Readying { request } =
+                        this.state.as_mut().project_replace(State::Done)
+                    {
+                        let shared = &**this.shared;
+                        *this.request = if this.retry.attempts() < shared.policy.max_attempts() {
+                            shared.cloner.clone_request(&request)
+                        } else {
+                            None
+                        };
+                        let future = this.service.call(request);
+                        this.state.set(State::Called { future });
+                    }
+                }
+                StateProj::Done => return Poll::Ready(Err(PolledAfterCompletion.into())),
+            }
+        }
+    }
+}
+
+impl<S, Req, C, K, I> fmt::Debug for ResponseFuture<S, Req, C, K, I>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Called { .. } => "called",
+            State::Waiting { .. } => "waiting",
+            State::Readying { .. } => "readying",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("attempts", &self.retry.attempts())
+            .field("policy", &self.shared.policy.name())
+            .finish_non_exhaustive()
+    }
+}

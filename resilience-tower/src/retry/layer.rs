@@ -1,0 +1,180 @@
+use std::fmt;
+use std::sync::Arc;
+
+use metrics::Counter;
+use resilience_core::retry::RetryPolicy;
+use tower_layer::Layer;
+
+use super::{CloneAll, DefaultRetryClassifier, PolicyIdempotency, RetryService};
+
+/// Retries failed calls with a core [`RetryPolicy`]: its backoff and
+/// jitter, retryable classes, idempotency rule, `Retry-After` limit,
+/// deadline and budget. Services made by one layer share the policy (and so
+/// its budget).
+///
+/// Type parameters, each with a builder method and a default:
+///
+/// | parameter | set with | default | decides |
+/// |---|---|---|---|
+/// | `C` | [`with_classifier`](Self::with_classifier) | [`DefaultRetryClassifier`] | which results are failures, of what class ([`RetryClassify`](super::RetryClassify)) |
+/// | `K` | [`clone_requests_with`](Self::clone_requests_with) | [`CloneAll`] | how a request is copied for the next attempt ([`CloneRequest`](super::CloneRequest)) |
+/// | `I` | [`idempotency_with`](Self::idempotency_with) | [`PolicyIdempotency`] | each request's idempotency ([`RequestIdempotency`](super::RequestIdempotency)) |
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::retry::{presets, RetryPolicy, Idempotency, ErrorClass, Classification};
+/// use resilience_tower::retry::{classify_error, RetryLayer};
+/// use resilience_tower::timeout::TokioClock;
+/// use tower::{BoxError, ServiceBuilder};
+///
+/// #[derive(Clone)]
+/// struct Charge { amount: u64, idempotency_key: Option<String> }
+///
+/// let policy = RetryPolicy::from_config("payments", &presets::llm_inference(), std::sync::Arc::new(TokioClock)).unwrap();
+/// let layer = RetryLayer::new(policy)
+///     // a charge is only repeated when it carries an idempotency key
+///     .idempotency_with(|c: &Charge| if c.idempotency_key.is_some() {
+///         Idempotency::Idempotent
+///     } else {
+///         Idempotency::NonIdempotent
+///     })
+///     // "card declined" responses are final, 503s are transient
+///     .with_classifier(|r: &Result<u16, BoxError>| -> Option<Classification> {
+///         match r {
+///             Ok(503) => Some(ErrorClass::Transient.into()),
+///             Ok(_) => None,
+///             Err(e) => Some(classify_error(&**e)),
+///         }
+///     });
+/// let svc = ServiceBuilder::new()
+///     .layer(layer)
+///     .service_fn(|c: Charge| async move { Ok::<u16, BoxError>(if c.amount > 0 { 200 } else { 400 }) });
+/// # let _ = svc;
+/// ```
+#[derive(Clone)]
+pub struct RetryLayer<C = DefaultRetryClassifier, K = CloneAll, I = PolicyIdempotency> {
+    policy: Arc<RetryPolicy>,
+    classifier: C,
+    cloner: K,
+    idempotency: I,
+}
+
+impl RetryLayer {
+    /// A layer retrying by `policy` (a [`RetryPolicy`] or an
+    /// `Arc<RetryPolicy>` shared with other layers), with the default
+    /// classifier, `Clone` copies and the policy's idempotency.
+    pub fn new(policy: impl Into<Arc<RetryPolicy>>) -> Self {
+        RetryLayer {
+            policy: policy.into(),
+            classifier: DefaultRetryClassifier,
+            cloner: CloneAll,
+            idempotency: PolicyIdempotency,
+        }
+    }
+}
+
+impl<C, K, I> RetryLayer<C, K, I> {
+    /// Uses `classifier` to tell failures (and their class) from successes.
+    pub fn with_classifier<C2>(self, classifier: C2) -> RetryLayer<C2, K, I> {
+        RetryLayer {
+            policy: self.policy,
+            classifier,
+            cloner: self.cloner,
+            idempotency: self.idempotency,
+        }
+    }
+
+    /// Uses `cloner` to copy requests for further attempts; a `None` from
+    /// it means the request is sent once (see
+    /// [`CloneRequest`](super::CloneRequest)).
+    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, I> {
+        RetryLayer {
+            policy: self.policy,
+            classifier: self.classifier,
+            cloner,
+            idempotency: self.idempotency,
+        }
+    }
+
+    /// Uses `idempotency` to decide each request's idempotency.
+    pub fn idempotency_with<I2>(self, idempotency: I2) -> RetryLayer<C, K, I2> {
+        RetryLayer {
+            policy: self.policy,
+            classifier: self.classifier,
+            cloner: self.cloner,
+            idempotency,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Arc<RetryPolicy> {
+        &self.policy
+    }
+}
+
+impl<S, C: Clone, K: Clone, I: Clone> Layer<S> for RetryLayer<C, K, I> {
+    type Service = RetryService<S, C, K, I>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService::from_shared(
+            inner,
+            Arc::new(Shared::new(
+                self.policy.clone(),
+                self.classifier.clone(),
+                self.cloner.clone(),
+                self.idempotency.clone(),
+            )),
+        )
+    }
+}
+
+impl<C, K, I> fmt::Debug for RetryLayer<C, K, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryLayer")
+            .field("policy", &self.policy)
+            .field("classifier", &std::any::type_name::<C>())
+            .field("cloner", &std::any::type_name::<K>())
+            .field("idempotency", &std::any::type_name::<I>())
+            .finish()
+    }
+}
+
+/// What every call of one retry service shares: one `Arc` clone per call.
+pub(crate) struct Shared<C, K, I> {
+    pub(crate) policy: Arc<RetryPolicy>,
+    pub(crate) classifier: C,
+    pub(crate) cloner: K,
+    pub(crate) idempotency: I,
+    pub(crate) not_cloneable: Counter,
+    /// When these services were made; the start time given to the policy
+    /// for calls when it has no deadline (it reads it for nothing else).
+    pub(crate) created: std::time::Instant,
+}
+
+impl<C, K, I> Shared<C, K, I> {
+    pub(crate) fn new(policy: Arc<RetryPolicy>, classifier: C, cloner: K, idempotency: I) -> Self {
+        let not_cloneable = metrics::counter!(
+            "resilience_retry_not_cloneable_total",
+            "policy" => policy.name().to_owned(),
+        );
+        Shared {
+            policy,
+            classifier,
+            cloner,
+            idempotency,
+            not_cloneable,
+            created: super::now(),
+        }
+    }
+}
+
+impl<C, K, I> fmt::Debug for Shared<C, K, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("policy", &self.policy.name())
+            .field("classifier", &std::any::type_name::<C>())
+            .field("cloner", &std::any::type_name::<K>())
+            .field("idempotency", &std::any::type_name::<I>())
+            .finish_non_exhaustive()
+    }
+}

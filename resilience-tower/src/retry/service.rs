@@ -1,0 +1,134 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use resilience_core::retry::RetryPolicy;
+use tower::BoxError;
+use tower_service::Service;
+
+use super::layer::Shared;
+use super::{
+    CloneAll, CloneRequest, DefaultRetryClassifier, PolicyIdempotency, RequestIdempotency,
+    ResponseFuture, RetryClassify,
+};
+
+/// A service whose failed calls are retried; made by
+/// [`RetryLayer`](super::RetryLayer).
+///
+/// The inner service must be `Clone`: the response future keeps a clone to
+/// make the retries (as `tower::retry` does), so keep services cheap to
+/// clone.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::retry::{Backoff, RetryPolicy};
+/// use resilience_tower::retry::RetryService;
+/// use tower::service_fn;
+///
+/// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(10))).build().unwrap();
+/// let svc = RetryService::new(service_fn(|x: u32| async move { Ok::<_, tower::BoxError>(x) }), policy);
+/// assert_eq!(svc.policy().max_attempts(), 3);
+/// ```
+#[derive(Debug)]
+pub struct RetryService<S, C = DefaultRetryClassifier, K = CloneAll, I = PolicyIdempotency> {
+    inner: S,
+    shared: Arc<Shared<C, K, I>>,
+}
+
+impl<S> RetryService<S> {
+    /// Wraps `inner` with `policy` and the defaults of
+    /// [`RetryLayer::new`](super::RetryLayer::new).
+    pub fn new(inner: S, policy: impl Into<Arc<RetryPolicy>>) -> Self {
+        RetryService::from_shared(
+            inner,
+            Arc::new(Shared::new(
+                policy.into(),
+                DefaultRetryClassifier,
+                CloneAll,
+                PolicyIdempotency,
+            )),
+        )
+    }
+}
+
+impl<S, C, K, I> RetryService<S, C, K, I> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<C, K, I>>) -> Self {
+        RetryService { inner, shared }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Arc<RetryPolicy> {
+        &self.shared.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, C, K, I> Clone for RetryService<S, C, K, I> {
+    fn clone(&self) -> Self {
+        RetryService {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S, Req, C, K, I> Service<Req> for RetryService<S, C, K, I>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response>,
+    K: CloneRequest<Req>,
+    I: RequestIdempotency<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, C, K, I>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = &*self.shared;
+        // The policy reads a call's start time only to enforce its
+        // deadline; without one, skip the clock read (the costliest part
+        // of the success path on many machines) and start from the
+        // service's creation time instead.
+        let now = if shared.policy.deadline().is_some() {
+            super::now()
+        } else {
+            shared.created
+        };
+        let retry = match shared.idempotency.idempotency(&req) {
+            Some(idempotency) => shared.policy.start_with(now, idempotency),
+            None => shared.policy.start(now),
+        };
+        // A copy for the second attempt, unless there can be none.
+        let copy = if shared.policy.max_attempts() > 1 {
+            shared.cloner.clone_request(&req)
+        } else {
+            None
+        };
+        // Call the service that was polled ready; keep a fresh clone here
+        // for the caller's next `poll_ready` (tower's retry does the same).
+        let fresh = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        let future = ready.call(req);
+        ResponseFuture::new(future, ready, copy, self.shared.clone(), retry)
+    }
+}

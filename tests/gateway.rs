@@ -1,0 +1,344 @@
+//! The gateway demo's experiments, run in-process on a paused clock (the
+//! minimum duration, 120 s of virtual time each), with their table asserted;
+//! plus the demo's HTTP surface and its stack file.
+
+// The demo's core, compiled into this test. `main.rs` uses the parts this
+// test does not (the progress view, `--serve`).
+#[allow(dead_code)]
+#[path = "../examples/gateway/sim/mod.rs"]
+mod sim;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use resilience_core::bulkhead::BulkheadSetConfig;
+use resilience_core::circuit_breaker::presets as breaker_presets;
+use resilience_core::retry::presets as retry_presets;
+use resilience_dr::health::HeartbeatConfig;
+use resilience_dr::recovery::RecoveryConfig;
+use serde_json::Value;
+use sim::experiments::{self, Experiment, Options, Report, MIN_DURATION};
+use tower::ServiceExt;
+
+fn run(experiment: Experiment, seed: u64) -> Report {
+    let options = Options {
+        seed,
+        duration: MIN_DURATION,
+    };
+    let mut ticks = 0u64;
+    let report = experiments::run(experiment, options, &mut |_| ticks += 1)
+        .unwrap_or_else(|e| panic!("{}: {e}", experiment.name()));
+    assert!(
+        ticks >= MIN_DURATION.as_secs(),
+        "progress reported every simulated second ({ticks})"
+    );
+    report
+}
+
+/// The row every experiment must produce: passed, every check held, the
+/// counts add up, nothing lost.
+fn assert_row(r: &Report) {
+    let failed: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.what.as_str())
+        .collect();
+    assert!(
+        r.passed && failed.is_empty(),
+        "{}: failed checks {failed:?}\n{:#?}",
+        r.experiment.name(),
+        r.timeline
+    );
+    let c = r.counts;
+    assert_eq!(c.lost, 0, "{}: lost requests", r.experiment.name());
+    assert_eq!(
+        c.in_flight,
+        0,
+        "{}: requests without an answer",
+        r.experiment.name()
+    );
+    assert!(
+        c.sent > 200,
+        "{}: too little traffic ({})",
+        r.experiment.name(),
+        c.sent
+    );
+    assert_eq!(
+        c.sent,
+        c.ok + c.fallback + c.deferred + c.rejected,
+        "{}: every request has exactly one fate: {c:?}",
+        r.experiment.name()
+    );
+    assert_eq!(r.expected, r.experiment.expected());
+    assert!(!r.observed.is_empty());
+    assert!(r.simulated >= MIN_DURATION);
+}
+
+#[test]
+fn worker_kill_reassigns_the_request_and_replaces_the_worker() {
+    let r = run(Experiment::WorkerKill, 42);
+    assert_row(&r);
+    let c = r.counts;
+    assert_eq!((c.fallback, c.rejected), (0, 0), "no request fails: {c:?}");
+    assert!(r.observed.contains("killed at 24s"), "{}", r.observed);
+    let log = |needle: &str| r.timeline.iter().any(|(_, l)| l.contains(needle));
+    assert!(log("missed 3 heartbeats"), "{:#?}", r.timeline);
+    assert!(log("replacement requested"));
+    assert!(log("warm (popular models loaded)"));
+}
+
+#[test]
+fn network_partition_opens_worker_breakers_and_heals() {
+    let r = run(Experiment::NetworkPartition, 42);
+    assert_row(&r);
+    let log = |needle: &str| {
+        r.timeline
+            .iter()
+            .filter(|(_, l)| l.contains(needle))
+            .count()
+    };
+    assert!(log("closed -> open") >= 1, "{:#?}", r.timeline);
+    assert!(log("half_open -> closed") >= 1);
+    assert!(log("heartbeats again") >= 1);
+}
+
+#[test]
+fn model_load_failure_retries_then_trips_the_model_breaker_then_recovers() {
+    let r = run(Experiment::ModelLoadFailure, 42);
+    assert_row(&r);
+    assert!(
+        r.counts.fallback > 0,
+        "the providers served sd3 while its breaker was open"
+    );
+    let transitions: Vec<&str> = r
+        .timeline
+        .iter()
+        .filter(|(_, l)| l.starts_with("breaker "))
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert!(
+        transitions.contains(&"breaker model:sd3 closed -> open"),
+        "{transitions:?}"
+    );
+    assert!(
+        transitions.contains(&"breaker model:sd3 half_open -> closed"),
+        "{transitions:?}"
+    );
+    assert!(
+        transitions.iter().all(|t| t.contains("model:sd3")),
+        "only the sd3 breaker moves: {transitions:?}"
+    );
+}
+
+#[test]
+fn traffic_spike_scales_up_sheds_dashboard_and_cascades_nowhere() {
+    let r = run(Experiment::TrafficSpike, 42);
+    assert_row(&r);
+    assert!(
+        r.counts.rejected > 0,
+        "the overload is turned away with typed errors"
+    );
+    assert!(
+        r.timeline
+            .iter()
+            .any(|(_, l)| l.starts_with("scaling: 20 -> 25")),
+        "{:#?}",
+        r.timeline
+    );
+    assert!(r.timeline.iter().any(|(_, l)| l.contains("-> level_2")));
+    assert!(!r.timeline.iter().any(|(_, l)| l.starts_with("breaker ")));
+}
+
+#[test]
+fn storage_latency_moves_uploads_to_the_background_and_recovers() {
+    let r = run(Experiment::StorageLatency, 42);
+    assert_row(&r);
+    assert_eq!((r.counts.fallback, r.counts.rejected), (0, 0));
+    assert!(
+        r.timeline
+            .iter()
+            .any(|(_, l)| l.contains("normal -> level_1")),
+        "{:#?}",
+        r.timeline
+    );
+    assert!(r
+        .timeline
+        .iter()
+        .any(|(_, l)| l.contains("level_1 -> normal")));
+}
+
+#[test]
+fn same_seed_same_table_other_seed_other_traffic() {
+    let key = |r: &Report| (r.counts, r.observed.clone(), r.timeline.clone());
+    let a = run(Experiment::WorkerKill, 7);
+    let b = run(Experiment::WorkerKill, 7);
+    assert_eq!(key(&a), key(&b));
+    let c = run(Experiment::WorkerKill, 8);
+    assert_ne!(a.counts.sent, c.counts.sent);
+    assert_row(&c);
+}
+
+#[test]
+fn experiment_names_are_the_flags_and_the_seeds() {
+    for e in Experiment::ALL {
+        assert_eq!(Experiment::from_name(e.name()), Some(e));
+        assert_eq!(Experiment::from_name(e.seed_name()), Some(e));
+    }
+    assert_eq!(Experiment::from_name("meteor-strike"), None);
+}
+
+// ---- the stack file ---------------------------------------------------------
+
+#[test]
+fn stack_file_carries_the_seed_rows() {
+    let config = sim::stack::StackConfig::shipped().unwrap();
+    for name in [
+        "per_model",
+        "per_worker",
+        "global_inference",
+        "llm_provider",
+        "object_storage",
+    ] {
+        let from_file = config.breaker(name, name).unwrap();
+        let preset = breaker_presets::by_name(name).unwrap();
+        assert_eq!(
+            serde_json::to_value(&from_file).unwrap(),
+            serde_json::to_value(&preset).unwrap(),
+            "{name}"
+        );
+    }
+    let worker_call = config.retry.get("worker_call").unwrap();
+    assert_eq!(worker_call.backoff, retry_presets::api_call().backoff);
+    assert!(
+        worker_call.budget.is_some(),
+        "a retry budget guards the fleet"
+    );
+    assert_eq!(
+        config.bulkheads.pools,
+        BulkheadSetConfig::model_registry().pools
+    );
+    assert_eq!(config.recovery, RecoveryConfig::default());
+    assert_eq!(config.heartbeat, HeartbeatConfig::default());
+    let stack = sim::stack::Stack::build(&config, resilience_dr::TokioClock).unwrap();
+    assert_eq!(
+        stack.bulkheads.names().collect::<Vec<_>>(),
+        ["api", "dashboard", "internal"]
+    );
+    assert_eq!(stack.worker_retry.max_attempts(), 4);
+    assert_eq!(stack.scaling.effective_min(), 20);
+}
+
+#[test]
+fn a_bad_stack_file_names_the_field() {
+    let text = sim::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
+    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+        .err()
+        .unwrap();
+    assert_eq!(err.field(), Some("bulkheads.pools.api.max_concurrent"));
+    let text = sim::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
+    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+        .err()
+        .unwrap();
+    assert_eq!(err.field(), Some("circuit_breakers.per_model"));
+    let err = sim::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
+    assert!(err.to_string().contains("retries"), "{err}");
+}
+
+// ---- the HTTP surface --------------------------------------------------------
+
+async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn generate(body: &str) -> Request<Body> {
+    Request::post("/v1/generate")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_and_generate_over_http() {
+    let events = Arc::new(sim::events::EventLog::new());
+    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let router = gw.router(None, true);
+
+    let (status, body) = call(
+        &router,
+        Request::get("/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["degradation"]["level"], "normal");
+    assert_eq!(body["degradation"]["features"]["image_upload"], "sync");
+    assert_eq!(body["fleet"]["routable"], 20);
+    assert_eq!(body["breakers"]["global"], "closed");
+
+    let (status, body) = call(
+        &router,
+        generate(r#"{"model":"flux","class":"api","prompt":"a cat","high_res":true}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["step"], "workers");
+    assert_eq!(body["upload"], "stored");
+    assert_eq!(body["high_res"], true);
+    assert_eq!(body["prompt"], "a cat");
+
+    // Bad input is a 4xx, never a panic.
+    let (status, _) = call(
+        &router,
+        generate(r#"{"model":"dalle","class":"api","prompt":"x"}"#),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    let (status, _) = call(&router, generate("not json")).await;
+    assert!(status.is_client_error(), "{status}");
+
+    // A fault switched over HTTP shows in /status.
+    let (status, _) = call(
+        &router,
+        Request::post("/chaos/storage-latency/on")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..10 {
+        let (status, _) = call(
+            &router,
+            generate(r#"{"model":"sdxl","class":"api","prompt":"x"}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, body) = call(
+        &router,
+        Request::get("/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(body["degradation"]["level"], "level_1", "{body}");
+    assert_eq!(body["degradation"]["features"]["image_upload"], "async");
+    let (status, _) = call(
+        &router,
+        Request::post("/chaos/nothing/on")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -57,8 +57,13 @@ pub const CASES: &[(&str, &str)] = &[
     ("bh_layer/tower_resilience/layer", ""),
     ("backoff/ours/sequence10", "backoff/backon/sequence10"),
     ("backoff/backon/sequence10", ""),
+    (
+        "retry_layer/ours/layer",
+        "retry_layer/tower_resilience/layer",
+    ),
     ("retry_layer/tower/retry", ""),
     ("retry_layer/tower_resilience/layer", ""),
+    ("timeout/ours/layer", "timeout/tower/timeout"),
     ("timeout/tower/timeout", ""),
     ("timeout/tower_resilience/layer", ""),
     ("stack/tower_resilience/stack4", ""),
@@ -171,6 +176,16 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         "bh_permit/tokio_semaphore/try_acquire" => {
             let s = Arc::new(tokio::sync::Semaphore::new(LIMIT as usize));
             run(n, || sink(black_box(black_box(&s).try_acquire())))
+        }
+        "retry_layer/ours/layer" => {
+            let mut s =
+                resilience_tower::retry::RetryLayer::new(common::subjects::ours_retry_policy())
+                    .layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "timeout/ours/layer" => {
+            let mut s = resilience_tower::timeout::TimeoutLayer::new(TIMEOUT).layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "bh_layer/tower/concurrency_limit" => {
             let mut s = ConcurrencyLimit::new(Noop, LIMIT as usize);

@@ -19,8 +19,7 @@
 //! * `retry_layer`: one request through a tower retry layer over the no-op
 //!   service, first attempt succeeds: the floor, `tower::retry::Retry`
 //!   (with the minimal attempts policy in `common::subjects::TowerAttempts`),
-//!   `tower-resilience`'s `RetryLayer`; ours once our tower `RetryLayer`
-//!   lands on main (add it next to the others as `ours/layer`).
+//!   `tower-resilience`'s `RetryLayer`, and our `RetryLayer` (`ours/layer`).
 //!
 //! # Equivalent configuration
 //!
@@ -165,6 +164,10 @@ fn retry_layer(c: &mut Criterion) {
     let mut floor = Noop;
     g.bench_function("floor/noop", |bch| {
         bch.iter(|| black_box(call(&mut floor, black_box(1))))
+    });
+    let mut svc = resilience_tower::retry::RetryLayer::new(ours_policy()).layer(Noop);
+    g.bench_function("ours/layer", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
     let mut svc = tower::retry::RetryLayer::new(TowerAttempts(ATTEMPTS)).layer(Noop);
     g.bench_function("tower/retry", |bch| {

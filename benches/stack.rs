@@ -23,7 +23,7 @@
 //!   layers land on main (see `BENCHMARKS.md` for the status).
 //!
 //! The `timeout` group measures a timeout layer alone: tower's `Timeout`,
-//! tower-resilience's `TimeLimiterLayer`, ours once our `TimeoutLayer` lands.
+//! tower-resilience's `TimeLimiterLayer` and our `TimeoutLayer`.
 //!
 //! Equivalent configuration: timeout 1 s, 3 attempts with exponential
 //! backoff from 100 ms (never reached: the first attempt succeeds), breaker
@@ -80,6 +80,10 @@ fn timeout(c: &mut Criterion) {
     let mut floor = Noop;
     g.bench_function("floor/noop", |bch| {
         bch.iter(|| black_box(call(&mut floor, black_box(1))))
+    });
+    let mut svc = resilience_tower::timeout::TimeoutLayer::new(TIMEOUT).layer(Noop);
+    g.bench_function("ours/layer", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
     let mut svc = tower::timeout::TimeoutLayer::new(TIMEOUT).layer(Noop);
     g.bench_function("tower/timeout", |bch| {

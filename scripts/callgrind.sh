@@ -9,7 +9,7 @@
 #
 # Usage:
 #   scripts/callgrind.sh                 # every case, table on stdout and in target/callgrind/table.md
-#   scripts/callgrind.sh CASE...         # only these cases (names from `list`)
+#   scripts/callgrind.sh CASE...         # only these cases (names from `list`), table in target/callgrind/partial.md
 #   scripts/callgrind.sh --annotate CASE # per-function profile of one case (hot-path work)
 #   N=20000 scripts/callgrind.sh         # iterations (default 20000)
 set -euo pipefail
@@ -64,7 +64,11 @@ for line in "${LIST[@]}"; do
   PEER[$c]=${p:-}
   CASES+=("$c")
 done
-if [[ $# -gt 0 ]]; then CASES=("$@"); fi
+TABLE="$OUT/table.md"
+if [[ $# -gt 0 ]]; then
+  CASES=("$@")
+  TABLE="$OUT/partial.md" # a partial run never replaces the full table
+fi
 
 declare -A IR
 for c in "${CASES[@]}"; do
@@ -85,5 +89,5 @@ done
       echo "| \`$c\` | ${IR[$c]} | | | |"
     fi
   done
-} | tee "$OUT/table.md"
-echo "(N=$N and 2N iterations per case; valgrind $(valgrind --version | sed 's/valgrind-//'))" >>"$OUT/table.md"
+} | tee "$TABLE"
+echo "(N=$N and 2N iterations per case; valgrind $(valgrind --version | sed 's/valgrind-//'))" >>"$TABLE"

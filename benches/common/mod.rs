@@ -273,6 +273,16 @@ pub mod subjects {
         Bulkhead::new("bench", BulkheadConfig::new(LIMIT)).expect("valid config")
     }
 
+    pub fn ours_retry_policy() -> resilience::core::retry::RetryPolicy {
+        resilience::core::retry::RetryPolicy::builder(
+            resilience::core::retry::Backoff::exponential(INITIAL, MAX_DELAY)
+                .expect("valid backoff"),
+        )
+        .max_attempts(ATTEMPTS)
+        .build()
+        .expect("valid policy")
+    }
+
     pub fn tr_bulkhead_layer() -> tower_resilience::bulkhead::BulkheadLayer {
         tower_resilience::bulkhead::BulkheadLayer::builder()
             .max_concurrent_calls(LIMIT as usize)

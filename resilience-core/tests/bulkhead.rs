@@ -578,3 +578,87 @@ fn set_config_round_trips_through_yaml() {
     let back: BulkheadSetConfig = from_yaml_str(&text).unwrap();
     assert_eq!(back, c);
 }
+
+#[test]
+fn start_acquire_owned_takes_free_permits_rejects_fast_and_waits_uncounted() {
+    use resilience_core::bulkhead::StartAcquire;
+    let waits = Arc::new(bulkhead(1, 100));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    waits
+        .listeners()
+        .add_fn(move |e: &BulkheadEvent| sink.lock().unwrap().push(e.clone()));
+    let alarm = Alarm::default();
+    let StartAcquire::Acquired(held) = waits.start_acquire_owned(alarm.clone()) else {
+        panic!("a free permit is taken at once");
+    };
+    let StartAcquire::Wait(mut fut) = waits.start_acquire_owned(alarm.clone()) else {
+        panic!("a caller that may wait gets the future");
+    };
+    // Going on to wait is not a rejection.
+    assert!(!events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, BulkheadEvent::Rejected { .. })));
+    assert!(poll(&mut fut).is_pending());
+    assert_eq!(waits.waiting(), 1);
+    drop(held);
+    let Poll::Ready(Ok(permit)) = poll(&mut fut) else {
+        panic!("the freed permit goes to the waiter");
+    };
+    assert_eq!(waits.in_flight(), 1);
+    drop(permit);
+    // Timing out is counted once, by the future.
+    let _held = waits.try_acquire_owned().unwrap();
+    let StartAcquire::Wait(mut fut) = waits.start_acquire_owned(alarm.clone()) else {
+        panic!()
+    };
+    assert!(poll(&mut fut).is_pending());
+    alarm.fire();
+    let Poll::Ready(Err(e)) = poll(&mut fut) else {
+        panic!()
+    };
+    assert!(e.is_timeout());
+    let rejected = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, BulkheadEvent::Rejected { .. }))
+        .count();
+    assert_eq!(rejected, 1);
+
+    // Fail fast: the rejection comes at once.
+    let fast = Arc::new(bulkhead(1, 0));
+    let _p = fast.try_acquire_owned().unwrap();
+    let StartAcquire::Rejected(full) = fast.start_acquire_owned(NoTimer) else {
+        panic!("max_wait zero never waits");
+    };
+    assert_eq!(full.reason(), RejectReason::Full);
+}
+
+#[test]
+fn start_acquire_owned_under_a_full_shared_cap_waits_without_holding_the_pool_permit() {
+    use resilience_core::bulkhead::StartAcquire;
+    let set = capped_set(1, 4);
+    let a = set.get("api").unwrap().clone();
+    let b = set.get("internal").unwrap().clone();
+    let held = a.try_acquire_owned().unwrap();
+    let StartAcquire::Wait(mut fut) = b.start_acquire_owned(NoTimer) else {
+        panic!("the cap is full: wait");
+    };
+    assert_eq!(
+        b.in_flight(),
+        0,
+        "no pool permit is kept while not admitted"
+    );
+    assert!(poll(&mut fut).is_pending());
+    drop(held);
+    let Poll::Ready(Ok(permit)) = poll(&mut fut) else {
+        panic!("the freed cap permit goes to the waiter");
+    };
+    assert_eq!(set.shared_cap().unwrap().in_flight(), 1);
+    assert_eq!(b.in_flight(), 1);
+    drop(permit);
+    assert_eq!(set.shared_cap().unwrap().in_flight(), 0);
+}

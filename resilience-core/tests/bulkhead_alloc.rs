@@ -41,6 +41,8 @@ fn uncontended_acquire_release_allocates_nothing() {
             drop(p);
             let p = black_box(api.try_acquire().unwrap());
             drop(p);
+            let p = black_box(b.start_acquire_owned(resilience_core::bulkhead::NoTimer));
+            drop(p);
             // Several held at once, released in a different order.
             let x = b.try_acquire().unwrap();
             let y = b.try_acquire().unwrap();

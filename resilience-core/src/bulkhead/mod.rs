@@ -492,6 +492,66 @@ impl Bulkhead {
         AcquireOwned::new(Arc::clone(self), timer)
     }
 
+    /// Starts an owned acquire: a permit now if one is free, the rejection
+    /// now if the caller may not wait (`max_wait` zero), and otherwise the
+    /// future that waits (see [`acquire_owned`](Bulkhead::acquire_owned)).
+    ///
+    /// This is for callers that must do something different on the spot
+    /// when a permit is free, such as a tower service that calls its inner
+    /// service at once but has to keep the request for later when it must
+    /// wait. Unlike trying [`try_acquire_owned`](Bulkhead::try_acquire_owned)
+    /// first and falling back to waiting, a caller that goes on to wait is
+    /// not counted (nor reported to listeners) as rejected. Nothing is
+    /// allocated, and the timer is started only when the future queues.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, NoTimer, StartAcquire};
+    ///
+    /// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1))).unwrap());
+    /// let StartAcquire::Acquired(held) = b.start_acquire_owned(NoTimer) else { panic!() };
+    /// // Full, but the caller may wait: it gets the future, nothing is rejected.
+    /// assert!(matches!(b.start_acquire_owned(NoTimer), StartAcquire::Wait(_)));
+    /// drop(held);
+    ///
+    /// let fast = Arc::new(Bulkhead::new("fast", BulkheadConfig::new(1)).unwrap());
+    /// let _held = fast.try_acquire_owned().unwrap();
+    /// assert!(matches!(fast.start_acquire_owned(NoTimer), StartAcquire::Rejected(_)));
+    /// ```
+    #[inline]
+    pub fn start_acquire_owned<T: Timer>(self: &Arc<Self>, timer: T) -> StartAcquire<T> {
+        if self.max_wait_nanos.load(Ordering::Relaxed) == 0 {
+            return match self.try_acquire_owned() {
+                Ok(permit) => StartAcquire::Acquired(permit),
+                Err(full) => StartAcquire::Rejected(full),
+            };
+        }
+        if self.try_take_quietly() {
+            self.admitted(None);
+            return StartAcquire::Acquired(OwnedBulkheadPermit {
+                bulkhead: Arc::clone(self),
+            });
+        }
+        StartAcquire::Wait(self.acquire_owned(timer))
+    }
+
+    /// The fast path without the rejection bookkeeping: `true` when the
+    /// pool permit (and the shared-cap permit) are now held.
+    #[inline]
+    fn try_take_quietly(&self) -> bool {
+        if !self.sem.try_acquire() {
+            return false;
+        }
+        if let Some(cap) = &self.shared {
+            if !cap.sem.try_acquire() {
+                self.sem.release();
+                return false;
+            }
+        }
+        true
+    }
+
     /// The fast path: a pool permit, then a shared-cap permit.
     #[inline]
     fn try_take(&self) -> Result<(), BulkheadFull> {
@@ -558,6 +618,30 @@ impl Bulkhead {
         });
         error
     }
+}
+
+/// What [`Bulkhead::start_acquire_owned`] found.
+///
+/// ```
+/// use std::sync::Arc;
+/// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, NoTimer, StartAcquire};
+/// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1)).unwrap());
+/// match b.start_acquire_owned(NoTimer) {
+///     StartAcquire::Acquired(permit) => assert_eq!(permit.bulkhead().in_flight(), 1),
+///     StartAcquire::Rejected(full) => panic!("{full}"),
+///     StartAcquire::Wait(_future) => panic!("a free permit is taken at once"),
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a permit or a waiting future is released or cancelled when dropped"]
+pub enum StartAcquire<T: Timer> {
+    /// A permit was free: the caller holds it now.
+    Acquired(OwnedBulkheadPermit),
+    /// The bulkhead is full and `max_wait` is zero: rejected (and counted).
+    Rejected(BulkheadFull),
+    /// The bulkhead is full (or others are queued) and the caller may wait:
+    /// poll this future for the permit.
+    Wait(AcquireOwned<T>),
 }
 
 /// A held bulkhead permit, borrowing its bulkhead; dropping it frees the

@@ -143,7 +143,7 @@ pub use self::future::ResponseFuture;
 pub use self::layer::RetryLayer;
 #[cfg(feature = "http")]
 pub use self::request::HttpMethodIdempotency;
-pub use self::request::{CloneAll, CloneRequest, PolicyIdempotency, RequestIdempotency};
+pub use self::request::{CloneAll, CloneRequest, NoClone, PolicyIdempotency, RequestIdempotency};
 pub use self::service::RetryService;
 
 /// The time the layer measures attempts with: tokio's clock, so that

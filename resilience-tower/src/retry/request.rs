@@ -54,6 +54,27 @@ impl<Req: Clone> CloneRequest<Req> for CloneAll {
     }
 }
 
+/// Never copies: every request is sent once. For requests that cannot be
+/// cloned (a streaming body, axum's `Request<Body>`) in a stack that is
+/// shared with cloneable ones; a failure the policy would retry comes back
+/// as [`RequestNotCloneable`](super::RequestNotCloneable) holding the
+/// original error.
+///
+/// ```
+/// use resilience_tower::retry::{CloneRequest, NoClone};
+/// struct Stream;
+/// assert!(NoClone.clone_request(&Stream).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoClone;
+
+impl<Req> CloneRequest<Req> for NoClone {
+    #[inline]
+    fn clone_request(&self, _req: &Req) -> Option<Req> {
+        None
+    }
+}
+
 impl<Req, F> CloneRequest<Req> for F
 where
     F: Fn(&Req) -> Option<Req>,

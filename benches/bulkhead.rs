@@ -10,10 +10,10 @@
 //!   `tower-resilience`'s bulkhead).
 //! * `bh_layer`: one request through a tower service: the bare no-op
 //!   (floor), `tower::limit::ConcurrencyLimit`, `tower-resilience`'s
-//!   `BulkheadLayer`, and ours: our core bulkhead in front of the no-op by a
-//!   minimal adapter ([`CoreBulkheadService`]: `try_acquire_owned` in
-//!   `call`, permit dropped when the response is ready) until our tower
-//!   `BulkheadLayer` lands on main; then `ours/layer` measures it.
+//!   `BulkheadLayer`, and ours: our tower `BulkheadLayer` (`ours/layer`) and,
+//!   for reference, our core bulkhead in front of the no-op by a minimal
+//!   adapter ([`CoreBulkheadService`]: `try_acquire_owned` in `call`, permit
+//!   dropped when the response is ready).
 //! * `bh_contended`: permit take + release from 1, 2 and 4 threads sharing
 //!   one limit (wall time / total calls; read the core count in
 //!   `BENCHMARKS.md`).
@@ -33,6 +33,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use resilience::core::bulkhead::{Bulkhead, BulkheadFull, OwnedBulkheadPermit};
+use resilience_tower::bulkhead::BulkheadLayer;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service};
 
@@ -145,6 +146,10 @@ fn layer(c: &mut Criterion) {
     g.bench_function("ours/core_adapter", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
+    let mut svc = BulkheadLayer::new(Arc::new(ours_bulkhead())).layer(Noop);
+    g.bench_function("ours/layer", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
     let mut svc = ConcurrencyLimit::new(Noop, LIMIT as usize);
     g.bench_function("tower/concurrency_limit", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
@@ -188,6 +193,19 @@ fn contention(c: &mut Criterion) {
                 })
             },
         );
+        let svc = BulkheadLayer::new(Arc::new(ours_bulkhead())).layer(Noop);
+        g.bench_function(format!("ours/layer/{threads}_threads"), |bch| {
+            bch.iter_custom(|iters| {
+                contended(
+                    threads,
+                    iters,
+                    || svc.clone(),
+                    |s| {
+                        let _ = black_box(call(s, 1));
+                    },
+                )
+            })
+        });
         let svc = CoreBulkheadService {
             inner: Noop,
             bulkhead: Arc::new(ours_bulkhead()),

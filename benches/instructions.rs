@@ -53,6 +53,7 @@ pub const CASES: &[(&str, &str)] = &[
         "bh_permit/tokio_semaphore/try_acquire",
     ),
     ("bh_permit/tokio_semaphore/try_acquire", ""),
+    ("bh_layer/ours/layer", "bh_layer/tower/concurrency_limit"),
     ("bh_layer/tower/concurrency_limit", ""),
     ("bh_layer/tower_resilience/layer", ""),
     ("backoff/ours/sequence10", "backoff/backon/sequence10"),
@@ -66,6 +67,11 @@ pub const CASES: &[(&str, &str)] = &[
     ("timeout/ours/layer", "timeout/tower/timeout"),
     ("timeout/tower/timeout", ""),
     ("timeout/tower_resilience/layer", ""),
+    ("stack/ours/stack4", "stack/tower_resilience/stack4"),
+    (
+        "stack/ours/resilience_stack",
+        "stack/tower_resilience/stack4",
+    ),
     ("stack/tower_resilience/stack4", ""),
     ("stack/tower/stack3", ""),
     ("stack/mixed/tower3_ours_breaker", "stack/tower/stack3"),
@@ -185,6 +191,19 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         }
         "timeout/ours/layer" => {
             let mut s = resilience_tower::timeout::TimeoutLayer::new(TIMEOUT).layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "bh_layer/ours/layer" => {
+            let mut s = resilience_tower::bulkhead::BulkheadLayer::new(Arc::new(ours_bulkhead()))
+                .layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "stack/ours/resilience_stack" => {
+            let mut s = stacks::ours_resilience_stack();
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "stack/ours/stack4" => {
+            let mut s = stacks::ours4();
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "bh_layer/tower/concurrency_limit" => {

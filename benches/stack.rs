@@ -19,8 +19,9 @@
 //!   `CircuitBreakerLayer` in the breaker slot, so the breaker's share of a
 //!   realistic stack is visible while our other layers are not yet on main.
 //! * `ours/stack4`: our `TimeoutLayer`, `RetryLayer`, `CircuitBreakerLayer`
-//!   and `BulkheadLayer`: added when the tower retry/timeout and bulkhead
-//!   layers land on main (see `BENCHMARKS.md` for the status).
+//!   and `BulkheadLayer`.
+//! * `ours/resilience_stack`: the same from one config with our
+//!   `ResilienceStack` (its per-attempt timeout sits innermost).
 //!
 //! The `timeout` group measures a timeout layer alone: tower's `Timeout`,
 //! tower-resilience's `TimeLimiterLayer` and our `TimeoutLayer`.
@@ -55,6 +56,14 @@ fn stack(c: &mut Criterion) {
     let mut floor = Noop;
     g.bench_function("floor/noop", |bch| {
         bch.iter(|| black_box(call(&mut floor, black_box(1))))
+    });
+    let mut svc = stacks::ours4();
+    g.bench_function("ours/stack4", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
+    let mut svc = stacks::ours_resilience_stack();
+    g.bench_function("ours/resilience_stack", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
     let mut svc = stacks::tower_resilience4();
     g.bench_function("tower_resilience/stack4", |bch| {

@@ -169,3 +169,41 @@ fn tower_circuit_breaker_success_path_does_not_allocate() {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
     });
 }
+
+#[test]
+fn full_tower_stack_success_path_does_not_allocate() {
+    use resilience::core::retry::{Backoff, RetryPolicy};
+    use resilience_tower::bulkhead::BulkheadLayer;
+    use resilience_tower::retry::RetryLayer;
+    use resilience_tower::timeout::TimeoutLayer;
+    use tower::ServiceBuilder;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let policy = RetryPolicy::builder(
+        Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10)).unwrap(),
+    )
+    .max_attempts(3)
+    .build()
+    .unwrap();
+    let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(100)).unwrap();
+    let bulkhead = Arc::new(Bulkhead::new("stack", BulkheadConfig::new(100)).unwrap());
+    // timeout -> retry -> breaker -> bulkhead -> service, outermost first.
+    let mut svc = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(Duration::from_secs(1)))
+        .layer(RetryLayer::new(policy))
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BulkheadLayer::new(bulkhead.clone()))
+        .service(Echo);
+    assert_no_alloc(
+        "call through timeout+retry+breaker+bulkhead (success)",
+        || {
+            assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+        },
+    );
+    assert_eq!(bulkhead.in_flight(), 0);
+    assert!(breaker.metrics().window.calls > 0);
+}

@@ -356,6 +356,38 @@ pub mod stacks {
             .service(Noop)
     }
 
+    /// Ours: TimeoutLayer + RetryLayer + CircuitBreakerLayer + BulkheadLayer.
+    pub fn ours4() -> impl Service<u64, Response = u64> + Clone + Send {
+        ServiceBuilder::new()
+            .layer(resilience_tower::timeout::TimeoutLayer::new(TIMEOUT))
+            .layer(resilience_tower::retry::RetryLayer::new(
+                super::subjects::ours_retry_policy(),
+            ))
+            .layer(CircuitBreakerLayer::new(ours_cb()))
+            .layer(resilience_tower::bulkhead::BulkheadLayer::new(
+                std::sync::Arc::new(super::subjects::ours_bulkhead()),
+            ))
+            .service(Noop)
+    }
+
+    /// Ours from one config: `ResilienceStack` (retry → breaker → bulkhead →
+    /// per-attempt timeout; the timeout sits innermost there, which is the
+    /// only difference from [`ours4`]), same numbers.
+    pub fn ours_resilience_stack() -> impl Service<u64, Response = u64> + Clone + Send {
+        let stack = resilience_tower::stack::ResilienceStack::from_yaml(
+            r#"
+name: bench
+retry:
+  backoff: { kind: exponential, initial: 100ms, max: 10s, max_attempts: 3 }
+circuit_breaker: { window: { count: 100 }, minimum_calls: 100, failure_rate_threshold: 0.5, open_duration: 30s }
+bulkhead: { max_concurrent: 100 }
+timeout: 1s
+"#,
+        )
+        .expect("valid stack config");
+        ServiceBuilder::new().layer(stack).service(Noop)
+    }
+
     /// tower 0.5's own: Timeout + Retry + ConcurrencyLimit (no breaker).
     pub fn tower3() -> impl Service<u64, Response = u64> + Clone + Send {
         ServiceBuilder::new()

@@ -119,7 +119,7 @@ ROWS += [
 for t in (1, 2, 4):
     ROWS += [
         ("", f"ours core, {t} thread(s)", f"bh_contended/ours/core/{t}_threads", "tokio semaphore", f"bh_contended/tokio_semaphore/{t}_threads", ""),
-        ("", f"ours core adapter, {t} thread(s)", f"bh_contended/ours/core_adapter/{t}_threads", "tower `ConcurrencyLimit`", f"bh_contended/tower/concurrency_limit/{t}_threads", ""),
+        ("", f"ours `BulkheadLayer`, {t} thread(s)", f"bh_contended/ours/layer/{t}_threads", "tower `ConcurrencyLimit`", f"bh_contended/tower/concurrency_limit/{t}_threads", ""),
     ]
 ROWS += [
     ("Backoff and retry (first attempt succeeds)", None, None, None, None, None),
@@ -134,6 +134,7 @@ ROWS += [
     ("", "ours tower `TimeoutLayer`", "timeout/ours/layer", "tower-resilience `TimeLimiterLayer`", "timeout/tower_resilience/layer", ""),
     ("Full stack: timeout → retry → breaker → bulkhead → no-op", None, None, None, None, None),
     ("", "ours (4 layers)", "stack/ours/stack4", "tower-resilience (4 layers)", "stack/tower_resilience/stack4", "< 150 ns"),
+    ("", "ours `ResilienceStack` from one config", "stack/ours/resilience_stack", "tower-resilience (4 layers)", "stack/tower_resilience/stack4", ""),
     ("", "tower timeout + retry + limit, with our breaker", "stack/mixed/tower3_ours_breaker", "tower timeout + retry + limit (no breaker)", "stack/tower/stack3", ""),
     ("", "floor: bare no-op service", "stack/floor/noop", "", None, ""),
     ("Autoscaling (no peer)", None, None, None, None, None),

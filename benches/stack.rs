@@ -17,7 +17,7 @@
 //!   attempts policy) + `ConcurrencyLimitLayer` (tower has no breaker).
 //! * `mixed/tower3_ours_breaker`: `tower/stack3` with our
 //!   `CircuitBreakerLayer` in the breaker slot, so the breaker's share of a
-//!   realistic stack is visible while our other layers are not yet on main.
+//!   stack built from tower's own layers is visible.
 //! * `ours/stack4`: our `TimeoutLayer`, `RetryLayer`, `CircuitBreakerLayer`
 //!   and `BulkheadLayer`.
 //! * `ours/resilience_stack`: the same from one config with our

@@ -168,8 +168,8 @@ w("do not depend on load and are the figures to compare when the two disagree.")
 w("")
 w("## Ours vs peers (criterion median, ns per call)")
 w("")
-w("Ratio = ours / peer: below 1 means ours is faster. \"—\" means the benchmark did not run")
-w("(a layer that is not on main yet, see the notes).")
+w("Ratio = ours / peer: below 1 means ours is faster. \"—\" means the benchmark has no result")
+w("in target/criterion (its suite was not run).")
 for sec, label, ours, plabel, peer, target in ROWS:
     if label is None:
         w("")

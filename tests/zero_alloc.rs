@@ -207,3 +207,46 @@ fn full_tower_stack_success_path_does_not_allocate() {
     assert_eq!(bulkhead.in_flight(), 0);
     assert!(breaker.metrics().window.calls > 0);
 }
+
+#[test]
+fn tower_bulkhead_uncontended_path_does_not_allocate() {
+    use resilience_tower::bulkhead::BulkheadLayer;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let bulkhead = Arc::new(Bulkhead::new("layer", BulkheadConfig::new(100)).unwrap());
+    let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(Echo);
+    assert_no_alloc("call through BulkheadLayer (permit free)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+    assert_eq!(bulkhead.in_flight(), 0);
+}
+
+#[test]
+fn resilience_stack_success_path_does_not_allocate() {
+    use resilience_tower::stack::ResilienceStack;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let stack = ResilienceStack::from_yaml(
+        r#"
+name: zero-alloc
+retry:
+  backoff: { kind: exponential, initial: 100ms, max: 10s, max_attempts: 3 }
+circuit_breaker: { window: { count: 100 }, minimum_calls: 100, failure_rate_threshold: 0.5, open_duration: 30s }
+bulkhead: { max_concurrent: 100 }
+timeout: 1s
+"#,
+    )
+    .unwrap();
+    let mut svc = stack.layer(Echo);
+    assert_no_alloc("call through ResilienceStack (success)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+}

@@ -19,6 +19,7 @@ SUITES="${SUITES:-circuit_breaker bulkhead retry stack scaling}"
 OUT="${OUT:-BENCHMARKS.md}"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
+START=$(date +%s)
 if [[ -z "${SKIP_RUN:-}" ]]; then
   args=()
   for s in $SUITES; do args+=(--bench "$s"); done
@@ -31,16 +32,29 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ -n "${CALLGRIND:-}" ]]; then
   scripts/callgrind.sh >/dev/null
 fi
+ELAPSED=$(($(date +%s) - START))
 
 CPU=$( (lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1) || true)
 [[ -z "$CPU" ]] && CPU=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 export BT_CPU="$CPU"
 export BT_CORES="$(nproc)"
+export BT_CPU_EXTRA="$( (lscpu 2>/dev/null | awk -F: '
+  /^CPU family/ { gsub(/ /, "", $2); fam = $2 }
+  /^Model:/ { gsub(/ /, "", $2); mod = $2 }
+  /^Hypervisor vendor/ { gsub(/^ +/, "", $2); hv = $2 }
+  END { s = "family " fam " model " mod; if (hv != "") s = s ", " hv " guest"; print s }') || true)"
+export BT_MEM="$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+export BT_KERNEL="$(uname -sr)"
+export BT_ELAPSED="$ELAPSED"
+export BT_SKIPPED="${SKIP_RUN:-}"
+# The commit the figures belong to; "-dirty" when code differed from it.
+DIRTY=""
+git diff --quiet HEAD -- . ':!BENCHMARKS.md' ':!benches/NOTES.md' 2>/dev/null || DIRTY="-dirty"
 export BT_LOAD_BEFORE="$LOAD_BEFORE"
 export BT_LOAD_AFTER="$LOAD_AFTER"
 export BT_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 export BT_RUSTC="$(rustc --version)"
-export BT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+export BT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$DIRTY"
 export BT_CALLGRIND="target/callgrind/table.md"
 
 python3 - "$OUT" <<'PY'
@@ -155,9 +169,12 @@ w("")
 w("## Machine and run")
 w("")
 w(f"- date: {os.environ['BT_DATE']}, commit `{os.environ['BT_COMMIT']}`")
-w(f"- CPU: {os.environ['BT_CPU']}, {os.environ['BT_CORES']} cores visible")
+w(f"- CPU: {os.environ['BT_CPU']} ({os.environ['BT_CPU_EXTRA']}), {os.environ['BT_CORES']} cores visible, {os.environ['BT_MEM']} RAM, {os.environ['BT_KERNEL']}")
 w(f"- load average (1, 5, 15 min): {os.environ['BT_LOAD_BEFORE']} before the run, {os.environ['BT_LOAD_AFTER']} after")
 w(f"- toolchain: {os.environ['BT_RUSTC']}, `bench` profile (release)")
+if not os.environ.get("BT_SKIPPED"):
+    m, s_ = divmod(int(os.environ["BT_ELAPSED"]), 60)
+    w(f"- wall time of the run: {m} min {s_} s (criterion: 1 s warm-up, 3 s measurement per benchmark)")
 w("- peers: tower-resilience 0.13, failsafe 1.3, recloser 1.4, backon 1.6, tower 0.5 (dev-dependencies only)")
 w("")
 w("This machine is shared: other builds run on its cores while the suites run, and a load")

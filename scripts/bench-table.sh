@@ -17,22 +17,44 @@ cd "$(dirname "$0")/.."
 
 SUITES="${SUITES:-circuit_breaker bulkhead retry stack scaling}"
 OUT="${OUT:-BENCHMARKS.md}"
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# Facts of the last run (date, commit, load, wall time), kept so that
+# `SKIP_RUN=1` rewrites the document with the facts of the run the figures
+# come from rather than those of the rewrite.
+RUN_ENV=target/bench-table.env
 
-START=$(date +%s)
 if [[ -z "${SKIP_RUN:-}" ]]; then
+  # The commit the figures belong to; "-dirty" when code differed from it.
+  DIRTY=""
+  git diff --quiet HEAD -- . ':!BENCHMARKS.md' ':!benches/NOTES.md' 2>/dev/null || DIRTY="-dirty"
+  COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$DIRTY"
+  DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+  START=$(date +%s)
   args=()
   for s in $SUITES; do args+=(--bench "$s"); done
   # `scaling` needs the facade's `scaling` feature.
   cargo bench --features scaling "${args[@]}" 2>&1 | tee target/bench-table.log |
     grep -E '^[a-z_]+/.*time:|^Benchmarking .*: Analyzing|time:' || true
+  LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+  if [[ -n "${CALLGRIND:-}" ]]; then
+    scripts/callgrind.sh >/dev/null
+  fi
+  ELAPSED=$(($(date +%s) - START))
+  {
+    echo "BT_COMMIT='$COMMIT'"
+    echo "BT_DATE='$DATE'"
+    echo "BT_LOAD_BEFORE='$LOAD_BEFORE'"
+    echo "BT_LOAD_AFTER='$LOAD_AFTER'"
+    echo "BT_ELAPSED='$ELAPSED'"
+    echo "BT_SUITES='$SUITES'"
+  } >"$RUN_ENV"
+elif [[ ! -f "$RUN_ENV" ]]; then
+  echo "bench-table.sh: SKIP_RUN=1 but no $RUN_ENV (run the suites once first)" >&2
+  exit 1
 fi
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-
-if [[ -n "${CALLGRIND:-}" ]]; then
-  scripts/callgrind.sh >/dev/null
-fi
-ELAPSED=$(($(date +%s) - START))
+# shellcheck disable=SC1090
+source "$RUN_ENV"
+export BT_COMMIT BT_DATE BT_LOAD_BEFORE BT_LOAD_AFTER BT_ELAPSED BT_SUITES
 
 CPU=$( (lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1) || true)
 [[ -z "$CPU" ]] && CPU=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
@@ -45,16 +67,7 @@ export BT_CPU_EXTRA="$( (lscpu 2>/dev/null | awk -F: '
   END { s = "family " fam " model " mod; if (hv != "") s = s ", " hv " guest"; print s }') || true)"
 export BT_MEM="$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 export BT_KERNEL="$(uname -sr)"
-export BT_ELAPSED="$ELAPSED"
-export BT_SKIPPED="${SKIP_RUN:-}"
-# The commit the figures belong to; "-dirty" when code differed from it.
-DIRTY=""
-git diff --quiet HEAD -- . ':!BENCHMARKS.md' ':!benches/NOTES.md' 2>/dev/null || DIRTY="-dirty"
-export BT_LOAD_BEFORE="$LOAD_BEFORE"
-export BT_LOAD_AFTER="$LOAD_AFTER"
-export BT_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 export BT_RUSTC="$(rustc --version)"
-export BT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$DIRTY"
 export BT_CALLGRIND="target/callgrind/table.md"
 
 python3 - "$OUT" <<'PY'
@@ -148,7 +161,7 @@ ROWS += [
     ("", "ours tower `TimeoutLayer`", "timeout/ours/layer", "tower-resilience `TimeLimiterLayer`", "timeout/tower_resilience/layer", ""),
     ("Full stack: timeout → retry → breaker → bulkhead → no-op", None, None, None, None, None),
     ("", "ours (4 layers)", "stack/ours/stack4", "tower-resilience (4 layers)", "stack/tower_resilience/stack4", "< 150 ns"),
-    ("", "ours `ResilienceStack` from one config", "stack/ours/resilience_stack", "tower-resilience (4 layers)", "stack/tower_resilience/stack4", ""),
+    ("", "ours `ResilienceStack` from one config", "stack/ours/resilience_stack", "tower-resilience (4 layers)", "stack/tower_resilience/stack4", "< 150 ns"),
     ("", "tower timeout + retry + limit, with our breaker", "stack/mixed/tower3_ours_breaker", "tower timeout + retry + limit (no breaker)", "stack/tower/stack3", ""),
     ("", "floor: bare no-op service", "stack/floor/noop", "", None, ""),
     ("Autoscaling (no peer)", None, None, None, None, None),
@@ -172,9 +185,10 @@ w(f"- date: {os.environ['BT_DATE']}, commit `{os.environ['BT_COMMIT']}`")
 w(f"- CPU: {os.environ['BT_CPU']} ({os.environ['BT_CPU_EXTRA']}), {os.environ['BT_CORES']} cores visible, {os.environ['BT_MEM']} RAM, {os.environ['BT_KERNEL']}")
 w(f"- load average (1, 5, 15 min): {os.environ['BT_LOAD_BEFORE']} before the run, {os.environ['BT_LOAD_AFTER']} after")
 w(f"- toolchain: {os.environ['BT_RUSTC']}, `bench` profile (release)")
-if not os.environ.get("BT_SKIPPED"):
-    m, s_ = divmod(int(os.environ["BT_ELAPSED"]), 60)
-    w(f"- wall time of the run: {m} min {s_} s (criterion: 1 s warm-up, 3 s measurement per benchmark)")
+m, s_ = divmod(int(os.environ["BT_ELAPSED"]), 60)
+w(f"- wall time of the run: {m} min {s_} s for suites `{os.environ['BT_SUITES']}`"
+  f"{' and callgrind' if os.path.exists(os.environ['BT_CALLGRIND']) else ''}"
+  " (criterion: 1 s warm-up, 3 s measurement per benchmark)")
 w("- peers: tower-resilience 0.13, failsafe 1.3, recloser 1.4, backon 1.6, tower 0.5 (dev-dependencies only)")
 w("")
 w("This machine is shared: other builds run on its cores while the suites run, and a load")
@@ -182,6 +196,55 @@ w("average above the core count means the benchmark thread was often waiting for
 w("Ours and the peers alternate within one run, so they see the same conditions, but single")
 w("figures move by tens of percent between runs. The instruction counts below (callgrind)")
 w("do not depend on load and are the figures to compare when the two disagree.")
+w("")
+# Instructions per call from the callgrind table (case -> count).
+cg = os.environ["BT_CALLGRIND"]
+ir = {}
+if os.path.exists(cg):
+    for line in open(cg):
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[1].isdigit():
+            ir[cells[0]] = int(cells[1])
+
+def ir_ratio(a, b):
+    if a in ir and b in ir and ir[b]:
+        return f"{ir[a]} / {ir[b]} = {ir[a] / ir[b]:.2f}×"
+    return "not counted"
+
+def verdict(ok):
+    return "met ✅" if ok else "missed ❌"
+
+w("## Targets (issue 8)")
+w("")
+w("Time is the criterion median of this run; instructions come from callgrind (see below),")
+w("which load does not move. Allocation counts come from `tests/zero_alloc.rs`, part of the")
+w("normal test suite.")
+w("")
+w("| target | time (this run) | instructions/call | verdict on time |")
+w("|---|---|---|---|")
+for label, ours, peer, lim in [
+    ("closed breaker through the tower layer ≤ 0.2× tower-resilience's layer",
+     "cb_layer/ours/layer", "cb_layer/tower_resilience/layer", 0.2),
+    ("closed breaker through the tower layer ≤ 1.5× recloser's call (its async wrapper as a service)",
+     "cb_layer/ours/layer", "cb_layer/recloser/async", 1.5),
+    ("bulkhead layer, uncontended, not slower than tower `ConcurrencyLimit`",
+     "bh_layer/ours/layer", "bh_layer/tower/concurrency_limit", 1.0),
+]:
+    a, b = ns(ours), ns(peer)
+    t = f"{fmt(a)} / {fmt(b)} ns = {a / b:.2f}×" if a is not None and b else "not run"
+    v = verdict(a / b <= lim) if a is not None and b else ""
+    w(f"| {label} | {t} | {ir_ratio(ours, peer)} | {v} |")
+for label, ours in [
+    ("full four-layer stack (timeout → retry → breaker → bulkhead) < 150 ns, 0 allocations",
+     "stack/ours/stack4"),
+    ("the same built by `ResilienceStack` from one config < 150 ns, 0 allocations",
+     "stack/ours/resilience_stack"),
+]:
+    a = ns(ours)
+    t = f"{fmt(a)} ns" if a is not None else "not run"
+    v = verdict(a < 150) if a is not None else ""
+    n = f"{ir[ours]}" if ours in ir else "not counted"
+    w(f"| {label} | {t} | {n} | {v}; 0 allocations (zero_alloc test) |")
 w("")
 w("## Ours vs peers (criterion median, ns per call)")
 w("")
@@ -207,7 +270,6 @@ for sec, label, ours, plabel, peer, target in ROWS:
         met = " ✅" if a < 150 else " ❌"
     w(f"| {label} | {fmt(a)} | {plabel} | {fmt(b)} | {ratio} | {target}{met} |")
 
-cg = os.environ["BT_CALLGRIND"]
 w("")
 w("## Instructions per call (callgrind)")
 w("")
@@ -233,8 +295,9 @@ w("")
 w("## Reproduce")
 w("")
 w("```sh")
-w("scripts/bench-table.sh              # all suites (about 15 minutes), rewrites BENCHMARKS.md")
-w("CALLGRIND=1 scripts/bench-table.sh  # plus instruction counts (needs valgrind)")
+w("scripts/bench-table.sh              # all suites (about 10 minutes), rewrites BENCHMARKS.md")
+w("CALLGRIND=1 scripts/bench-table.sh  # plus instruction counts (needs valgrind; about 2 minutes more)")
+w("SKIP_RUN=1 scripts/bench-table.sh   # rewrite BENCHMARKS.md from the last run's results")
 w("cargo bench --bench circuit_breaker # one suite; others: bulkhead, retry, stack,")
 w("cargo bench --features scaling --bench scaling")
 w("scripts/callgrind.sh --annotate cb_layer/ours/layer   # where one case spends its instructions")

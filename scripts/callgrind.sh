@@ -90,4 +90,4 @@ done
     fi
   done
 } | tee "$TABLE"
-echo "(N=$N and 2N iterations per case; valgrind $(valgrind --version | sed 's/valgrind-//'))" >>"$TABLE"
+echo "(N=$N and 2N iterations per case; valgrind $(valgrind --version | sed 's/valgrind-//'); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))" >>"$TABLE"

@@ -32,8 +32,7 @@ if [[ -z "${SKIP_RUN:-}" ]]; then
   START=$(date +%s)
   args=()
   for s in $SUITES; do args+=(--bench "$s"); done
-  # `scaling` needs the facade's `scaling` feature.
-  cargo bench --features scaling "${args[@]}" 2>&1 | tee target/bench-table.log |
+  cargo bench "${args[@]}" 2>&1 | tee target/bench-table.log |
     grep -E '^[a-z_]+/.*time:|^Benchmarking .*: Analyzing|time:' || true
   LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
   if [[ -n "${CALLGRIND:-}" ]]; then
@@ -298,8 +297,8 @@ w("```sh")
 w("scripts/bench-table.sh              # all suites (about 10 minutes), rewrites BENCHMARKS.md")
 w("CALLGRIND=1 scripts/bench-table.sh  # plus instruction counts (needs valgrind; about 2 minutes more)")
 w("SKIP_RUN=1 scripts/bench-table.sh   # rewrite BENCHMARKS.md from the last run's results")
-w("cargo bench --bench circuit_breaker # one suite; others: bulkhead, retry, stack,")
-w("cargo bench --features scaling --bench scaling")
+w("cargo bench                         # every suite, plain criterion output")
+w("cargo bench --bench circuit_breaker # one suite; others: bulkhead, retry, stack, scaling")
 w("scripts/callgrind.sh --annotate cb_layer/ours/layer   # where one case spends its instructions")
 w("```")
 w("")

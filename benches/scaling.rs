@@ -11,16 +11,17 @@
 //! * `sim/week_1s_rules` and `sim/week_1s_hpa`: a 7-day trace at 1 s
 //!   resolution (604 800 ticks, a decision every tick).
 //!
-//! Run: `cargo bench --bench scaling --features scaling`.
+//! Run: `cargo bench --bench scaling` (resilience-scaling is a
+//! dev-dependency, so no feature flag is needed).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use resilience::scaling::hpa::Hpa;
-use resilience::scaling::rules::RuleEngine;
-use resilience::scaling::schedule::Schedule;
-use resilience::scaling::sim::{
+use resilience_scaling::hpa::Hpa;
+use resilience_scaling::rules::RuleEngine;
+use resilience_scaling::schedule::Schedule;
+use resilience_scaling::sim::{
     HpaPolicy, RulePolicy, Scheduled, SimConfig, Simulator, Trace, TraceSpec,
 };
 

@@ -1,13 +1,25 @@
 //! Hot paths allocate nothing: a counting global allocator (thread-local
 //! counts, so other test threads do not interfere) measures each path after a
 //! warm-up, and any heap allocation fails the test.
+//!
+//! Tower services are driven by hand (`poll_ready`, `call`, poll the
+//! response) with a no-op waker inside an entered tokio runtime context, so
+//! no executor allocates inside the measured region: what is counted is the
+//! layers' own allocations.
 
+use std::future::{ready, Future, Ready};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use resilience::core::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience::core::circuit_breaker::{
     CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
 };
 use resilience::core::clock::ManualClock;
+use resilience_tower::circuit_breaker::CircuitBreakerLayer;
+use tower::{Layer, Service};
 
 const CALLS: usize = 10_000;
 
@@ -78,5 +90,163 @@ fn circuit_breaker_hot_paths_do_not_allocate() {
         .unwrap();
     assert_no_alloc("keyed acquire+record for an existing key", || {
         registry.try_acquire("model-a").unwrap().record_success();
+    });
+}
+
+#[test]
+fn bulkhead_acquire_release_does_not_allocate() {
+    let b = Bulkhead::new("api", BulkheadConfig::new(100)).unwrap();
+    assert_no_alloc("bulkhead try_acquire + release", || {
+        drop(b.try_acquire().unwrap());
+    });
+    let owned = Arc::new(Bulkhead::new("db", BulkheadConfig::new(100)).unwrap());
+    assert_no_alloc("bulkhead try_acquire_owned + release", || {
+        drop(owned.try_acquire_owned().unwrap());
+    });
+    let full = Bulkhead::new("full", BulkheadConfig::new(1)).unwrap();
+    let _held = full.try_acquire().unwrap();
+    // A rejection carries the bulkhead's name (shared, not copied).
+    assert_no_alloc("bulkhead rejection when full", || {
+        assert!(full.try_acquire().is_err());
+    });
+}
+
+/// The innermost service: echoes the request, ready at once.
+#[derive(Debug, Clone, Copy)]
+struct Echo;
+
+#[derive(Debug)]
+struct EchoError;
+
+impl std::fmt::Display for EchoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("echo failed")
+    }
+}
+
+impl std::error::Error for EchoError {}
+
+impl Service<u64> for Echo {
+    type Response = u64;
+    type Error = EchoError;
+    type Future = Ready<Result<u64, EchoError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), EchoError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: u64) -> Self::Future {
+        ready(Ok(req))
+    }
+}
+
+/// One request through `svc` with a no-op waker; every future here is ready
+/// at once, so `Pending` is a failure of the test's assumptions.
+fn call_once<S: Service<u64>>(svc: &mut S, req: u64) -> Result<S::Response, S::Error> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(e)) => return Err(e),
+        Poll::Pending => panic!("service not ready"),
+    }
+    let mut fut = pin!(svc.call(req));
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(r) => r,
+        Poll::Pending => panic!("response not ready"),
+    }
+}
+
+#[test]
+fn tower_circuit_breaker_success_path_does_not_allocate() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(100)).unwrap();
+    let mut svc = CircuitBreakerLayer::new(breaker).layer(Echo);
+    assert_no_alloc("call through CircuitBreakerLayer (success)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+}
+
+#[test]
+fn full_tower_stack_success_path_does_not_allocate() {
+    use resilience::core::retry::{Backoff, RetryPolicy};
+    use resilience_tower::bulkhead::BulkheadLayer;
+    use resilience_tower::retry::RetryLayer;
+    use resilience_tower::timeout::TimeoutLayer;
+    use tower::ServiceBuilder;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let policy = RetryPolicy::builder(
+        Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10)).unwrap(),
+    )
+    .max_attempts(3)
+    .build()
+    .unwrap();
+    let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(100)).unwrap();
+    let bulkhead = Arc::new(Bulkhead::new("stack", BulkheadConfig::new(100)).unwrap());
+    // timeout -> retry -> breaker -> bulkhead -> service, outermost first.
+    let mut svc = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(Duration::from_secs(1)))
+        .layer(RetryLayer::new(policy))
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BulkheadLayer::new(bulkhead.clone()))
+        .service(Echo);
+    assert_no_alloc(
+        "call through timeout+retry+breaker+bulkhead (success)",
+        || {
+            assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+        },
+    );
+    assert_eq!(bulkhead.in_flight(), 0);
+    assert!(breaker.metrics().window.calls > 0);
+}
+
+#[test]
+fn tower_bulkhead_uncontended_path_does_not_allocate() {
+    use resilience_tower::bulkhead::BulkheadLayer;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let bulkhead = Arc::new(Bulkhead::new("layer", BulkheadConfig::new(100)).unwrap());
+    let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(Echo);
+    assert_no_alloc("call through BulkheadLayer (permit free)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+    assert_eq!(bulkhead.in_flight(), 0);
+}
+
+#[test]
+fn resilience_stack_success_path_does_not_allocate() {
+    use resilience_tower::stack::ResilienceStack;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let stack = ResilienceStack::from_yaml(
+        r#"
+name: zero-alloc
+retry:
+  backoff: { kind: exponential, initial: 100ms, max: 10s, max_attempts: 3 }
+circuit_breaker: { window: { count: 100 }, minimum_calls: 100, failure_rate_threshold: 0.5, open_duration: 30s }
+bulkhead: { max_concurrent: 100 }
+timeout: 1s
+"#,
+    )
+    .unwrap();
+    let mut svc = stack.layer(Echo);
+    assert_no_alloc("call through ResilienceStack (success)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
     });
 }

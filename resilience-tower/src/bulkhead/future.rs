@@ -53,9 +53,11 @@ where
             let ready = std::mem::replace(inner, fresh);
             ResponseFuture {
                 state: State::Waiting {
-                    acquire,
-                    service: Some(ready),
-                    request: Some(req),
+                    queued: Box::pin(Queued {
+                        acquire,
+                        service: Some(ready),
+                        request: Some(req),
+                    }),
                 },
             }
         }
@@ -81,16 +83,24 @@ enum State<S: Service<Req>, Req> {
         permit: Option<OwnedBulkheadPermit>,
     },
     /// Queued for a permit, with the ready inner service and the request.
-    Waiting {
-        #[pin]
-        acquire: AcquireOwned<TokioTimer>,
-        service: Option<S>,
-        request: Option<Req>,
-    },
+    /// Boxed: the queued path is the rare one, and inline it would make
+    /// every response future (and every future wrapping it) as large as a
+    /// tokio timer plus a service plus a request, copied on every call.
+    Waiting { queued: Pin<Box<Queued<S, Req>>> },
     /// Turned away (bulkhead full, or no pool for the request).
     Rejected { error: Option<BoxError> },
     /// Completed.
     Done,
+}
+
+/// A call queued for a permit: the wait, the ready inner service and the
+/// request it will be called with.
+#[pin_project]
+struct Queued<S, Req> {
+    #[pin]
+    acquire: AcquireOwned<TokioTimer>,
+    service: Option<S>,
+    request: Option<Req>,
 }
 
 impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
@@ -129,11 +139,10 @@ where
                     state.set(State::Done);
                     return Poll::Ready(result.map_err(Into::into));
                 }
-                StateProj::Waiting {
-                    acquire,
-                    service,
-                    request,
-                } => {
+                StateProj::Waiting { queued } => {
+                    let queued = queued.as_mut().project();
+                    let (acquire, service, request) =
+                        (queued.acquire, queued.service, queued.request);
                     let outcome = ready!(acquire.poll(cx));
                     let (permit, mut service, request) =
                         match (outcome, service.take(), request.take()) {

@@ -34,7 +34,9 @@
 //!   the inner service must be `Clone`: every axum / hyper service is). The
 //!   response future queues for the permit and calls the service only once
 //!   it holds one. Work never starts without a permit, even for services
-//!   whose `call` starts work eagerly.
+//!   whose `call` starts work eagerly. This path allocates once per queued
+//!   call (the wait, the service and the request are boxed), which keeps
+//!   the response future of the hot path small.
 //!
 //! ```
 //! use std::sync::Arc;

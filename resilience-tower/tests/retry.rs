@@ -712,3 +712,32 @@ proptest! {
         prop_assert_eq!(gave_up.reason(), GiveUpReason::Exhausted);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_seeded_policy_makes_the_layer_wait_the_same_jittered_delays() {
+    async fn attempt_times(seed: u64) -> Vec<Vec<Duration>> {
+        let backoff = Backoff::exponential(100 * MS, 5000 * MS)
+            .unwrap()
+            .with_jitter(resilience_core::retry::Jitter::Full);
+        let policy = RetryPolicy::builder(backoff)
+            .max_attempts(5)
+            .jitter_seed(seed)
+            .build()
+            .unwrap();
+        let layer = RetryLayer::new(policy).with_classifier(classed_or_default::<u32>);
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let rec = Recorder::new();
+            let mut svc =
+                layer.layer(rec.service(|_, _: u32| Err(Classed(ErrorClass::Transient).into())));
+            assert!(call(&mut svc, 1).await.is_err());
+            out.push(rec.times());
+        }
+        out
+    }
+    let a = attempt_times(11).await;
+    assert_eq!(a, attempt_times(11).await, "same seed, same attempt times");
+    assert_ne!(a, attempt_times(12).await);
+    assert!(a.iter().all(|times| times.len() == 5));
+    assert_ne!(a[0], a[1], "each call has its own jitter stream");
+}

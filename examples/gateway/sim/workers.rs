@@ -683,9 +683,8 @@ impl WorkerPool {
                     }
                 }
             }
-            let mut events = self.heartbeats.check();
-            events.sort_by(|a, b| a.member.cmp(&b.member));
-            for e in events {
+            // In worker-id order: the same run for the same seed.
+            for e in self.heartbeats.check() {
                 if e.to != HealthState::Unhealthy {
                     continue;
                 }

@@ -83,6 +83,39 @@ impl Clock for SystemClock {
     }
 }
 
+/// A [`Clock`] reading tokio's clock ([`tokio::time::Instant`]), so that
+/// core primitives (a breaker's open duration, a retry budget's window, a
+/// heartbeat timeout) move with `tokio::time::pause()` / `advance()` in
+/// tests, in step with `tokio::time` timers. Enabled by the `tokio` feature.
+///
+/// Outside a paused runtime it is the system's monotonic clock, like
+/// [`SystemClock`]. The tower and DR crates re-export it
+/// (`resilience_tower::timeout::TokioClock`, `resilience_dr::TokioClock`);
+/// all paths name this one type.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::clock::{Clock, TokioClock};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let t0 = TokioClock.now();
+/// tokio::time::advance(Duration::from_secs(30)).await;
+/// assert_eq!(TokioClock.now() - t0, Duration::from_secs(30));
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokioClock;
+
+#[cfg(feature = "tokio")]
+impl Clock for TokioClock {
+    #[inline]
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
 /// A clock that only moves when told to: the test clock.
 ///
 /// Cloning is cheap and clones share the same time, so a test keeps one
@@ -243,6 +276,18 @@ mod tests {
         let _ = c.now();
         let s: SharedClock = Arc::new(SystemClock);
         assert!(s.now() <= Instant::now());
+    }
+
+    #[cfg(feature = "tokio")]
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_follows_paused_time() {
+        let t0 = TokioClock.now();
+        let shared: SharedClock = Arc::new(TokioClock);
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert_eq!(TokioClock.now() - t0, Duration::from_millis(1500));
+        assert_eq!(shared.now() - t0, Duration::from_millis(1500));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(shared.now() - t0, Duration::from_millis(11_500));
     }
 
     #[test]

@@ -106,8 +106,6 @@ pub mod recovery;
 
 pub use health::FailureKind;
 
-use std::time::Instant;
-
 /// The error type host actions may return: any error, boxed.
 ///
 /// ```
@@ -117,33 +115,9 @@ use std::time::Instant;
 /// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A [`Clock`](resilience_core::clock::Clock) reading tokio's time.
-///
-/// Under `tokio::time::pause()` it follows tokio's paused, auto-advancing
-/// clock, so timelines and timeouts agree in tests; outside a paused runtime
-/// it is the system's monotonic clock.
-///
-/// ```
-/// use resilience_core::clock::Clock;
-/// use resilience_dr::TokioClock;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// tokio::time::pause();
-/// let t0 = TokioClock.now();
-/// tokio::time::advance(std::time::Duration::from_secs(60)).await;
-/// assert_eq!(TokioClock.now() - t0, std::time::Duration::from_secs(60));
-/// # }
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokioClock;
-
-impl resilience_core::clock::Clock for TokioClock {
-    #[inline]
-    fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
-    }
-}
+/// Re-export of [`resilience_core::clock::TokioClock`]: the async parts of
+/// this crate default to it, so tests run under `tokio::time::pause()`.
+pub use resilience_core::clock::TokioClock;
 
 // The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

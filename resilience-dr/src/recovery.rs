@@ -600,18 +600,102 @@ where
     /// assert_eq!(t.next_ready(), Some("high"));
     /// ```
     pub fn next_ready(&self) -> Option<Id> {
+        self.next_ready_matching(|_, _| true)
+    }
+
+    /// The highest-priority queued request whose backoff is over and for
+    /// which `accept(id, info)` holds (oldest first among equals), without
+    /// assigning it.
+    ///
+    /// `accept` runs under the tracker's lock: it must not call back into
+    /// the tracker.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
+    /// let t: InFlightTracker<u32, &str> = InFlightTracker::with_clock(RecoveryConfig::default(), ManualClock::new()).unwrap();
+    /// t.submit(1, 9).unwrap();
+    /// t.submit(2, 0).unwrap();
+    /// t.submit(3, 0).unwrap();
+    /// // the best request with an even id
+    /// assert_eq!(t.next_ready_matching(|id, _| id % 2 == 0), Some(2));
+    /// assert_eq!(t.next_ready_matching(|_, info| info.priority > 100), None);
+    /// ```
+    pub fn next_ready_matching<F>(&self, mut accept: F) -> Option<Id>
+    where
+        F: FnMut(&Id, &RequestInfo<W>) -> bool,
+    {
         let now = self.clock.now();
         let inner = self.inner.lock();
         inner
             .queue
             .values()
             .find(|id| {
-                inner
-                    .requests
-                    .get(*id)
-                    .is_some_and(|t| t.info.not_before.is_none_or(|nb| nb <= now))
+                inner.requests.get(*id).is_some_and(|t| {
+                    t.info.not_before.is_none_or(|nb| nb <= now) && accept(id, &t.info)
+                })
             })
             .cloned()
+    }
+
+    /// Takes work for a free worker: assigns to `worker` the highest-priority
+    /// queued request (oldest first among equals) whose backoff is over,
+    /// whose routing hint does not exclude `worker`, and for which
+    /// `accept(id, info)` holds; returns its id, or `None` when nothing
+    /// matches.
+    ///
+    /// Finding and assigning happen under one lock, so two dispatchers
+    /// never take the same request, and a request that cannot run on this
+    /// worker (it must avoid it, or `accept` says no) does not block the
+    /// ones behind it. `accept` runs under the tracker's lock: it must not
+    /// call back into the tracker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState};
+    /// use resilience_dr::FailureKind;
+    ///
+    /// let clock = ManualClock::new();
+    /// let t = InFlightTracker::with_clock(RecoveryConfig::default(), clock.clone()).unwrap();
+    /// t.submit("sdxl-1", 5).unwrap();
+    /// t.submit("flux-1", 0).unwrap();
+    /// // gpu-1 only has flux loaded: the higher-priority sdxl job is skipped, not blocking
+    /// assert_eq!(t.take_next_matching("gpu-1", |id, _| id.starts_with("flux")), Some("flux-1"));
+    /// assert_eq!(t.get(&"flux-1").unwrap().state, RequestState::Assigned);
+    /// assert_eq!(t.take_next_matching("gpu-1", |id, _| id.starts_with("flux")), None);
+    ///
+    /// // after corruption on gpu-2, its request goes to any worker but gpu-2
+    /// t.take_next_matching("gpu-2", |_, _| true).unwrap();
+    /// t.start(&"sdxl-1").unwrap();
+    /// t.fail_worker(&"gpu-2", FailureKind::Corruption);
+    /// clock.advance(Duration::from_secs(2)); // its retry backoff
+    /// assert_eq!(t.take_next_matching("gpu-2", |_, _| true), None);
+    /// assert_eq!(t.take_next_matching("gpu-3", |_, _| true), Some("sdxl-1"));
+    /// ```
+    pub fn take_next_matching<F>(&self, worker: W, mut accept: F) -> Option<Id>
+    where
+        F: FnMut(&Id, &RequestInfo<W>) -> bool,
+    {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let (key, id) = inner.queue.iter().find_map(|(key, id)| {
+            let t = inner.requests.get(id)?;
+            let ready = t.info.not_before.is_none_or(|nb| nb <= now);
+            let allowed = !matches!(&t.info.hint, RoutingHint::AvoidWorker(bad) if *bad == worker);
+            (ready && allowed && accept(id, &t.info)).then(|| (*key, id.clone()))
+        })?;
+        inner.queue.remove(&key);
+        let t = inner.requests.get_mut(&id)?;
+        t.info.state = RequestState::Assigned;
+        t.info.worker = Some(worker.clone());
+        t.info.not_before = None;
+        inner
+            .by_worker
+            .entry(worker)
+            .or_default()
+            .insert(id.clone());
+        Some(id)
     }
 
     /// Gives a queued request to `worker`. Refuses while its retry backoff
@@ -726,6 +810,44 @@ where
                 Ok(info)
             }
         }
+    }
+
+    /// Removes a request in any state (queued, assigned or in progress) and
+    /// returns its last snapshot: for work whose caller gave up or was
+    /// cancelled. A worker still running it finds it gone (its
+    /// [`get`](Self::get) is `None`, [`complete`](Self::complete) fails with
+    /// [`TrackerError::Unknown`]) and should drop its result.
+    ///
+    /// ```
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::recovery::{InFlightTracker, RecoveryConfig, RequestState, TrackerError};
+    /// use resilience_dr::FailureKind;
+    /// let t = InFlightTracker::with_clock(RecoveryConfig::default(), ManualClock::new()).unwrap();
+    /// t.submit("queued", 0).unwrap();
+    /// t.submit("running", 0).unwrap();
+    /// t.assign(&"running", "gpu-1").unwrap();
+    /// t.start(&"running").unwrap();
+    ///
+    /// assert_eq!(t.cancel(&"queued").unwrap().state, RequestState::Queued);
+    /// assert_eq!(t.next_ready(), None); // gone from the queue
+    /// let info = t.cancel(&"running").unwrap();
+    /// assert_eq!((info.state, info.worker), (RequestState::InProgress, Some("gpu-1")));
+    /// assert!(matches!(t.complete(&"running"), Err(TrackerError::Unknown { .. })));
+    /// // the worker's failure no longer concerns it
+    /// assert!(t.fail_worker(&"gpu-1", FailureKind::Timeout).outcomes.is_empty());
+    /// assert!(t.is_empty());
+    /// ```
+    pub fn cancel(&self, id: &Id) -> Result<RequestInfo<W>, TrackerError> {
+        let mut inner = self.inner.lock();
+        let t = inner.requests.remove(id).ok_or_else(|| unknown(id))?;
+        match (&t.info.state, &t.info.worker) {
+            (RequestState::Queued, _) => {
+                inner.queue.remove(&(Reverse(t.info.priority), t.seq));
+            }
+            (_, Some(w)) => inner.release(w, id),
+            (_, None) => {}
+        }
+        Ok(t.info)
     }
 
     /// Recovers every request `worker` held, per the rules in the
@@ -952,6 +1074,71 @@ mod tests {
             Err(TrackerError::WrongState { .. })
         ));
         assert!(t.complete(&1).is_ok());
+    }
+
+    #[test]
+    fn cancel_removes_every_trace_in_every_state() {
+        let (c, t) = tracker();
+        for id in 1..=4 {
+            t.submit(id, 0).unwrap();
+        }
+        t.assign(&2, "w").unwrap();
+        t.assign(&3, "w").unwrap();
+        t.start(&3).unwrap();
+        assert_eq!(t.cancel(&1).unwrap().state, RequestState::Queued);
+        assert_eq!(t.cancel(&2).unwrap().state, RequestState::Assigned);
+        assert_eq!(t.cancel(&3).unwrap().state, RequestState::InProgress);
+        assert!(matches!(t.cancel(&3), Err(TrackerError::Unknown { .. })));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.next_ready(), Some(4));
+        let inner = t.inner.lock();
+        assert_eq!(inner.queue.len(), 1);
+        assert!(inner.by_worker.is_empty(), "{:?}", inner.by_worker);
+        drop(inner);
+        // A request backing off after a failure can be cancelled too.
+        t.assign(&4, "x").unwrap();
+        t.start(&4).unwrap();
+        t.fail_worker(&"x", FailureKind::Timeout);
+        assert!(t.get(&4).unwrap().not_before.is_some());
+        t.cancel(&4).unwrap();
+        c.advance(Duration::from_secs(60));
+        assert_eq!(t.next_ready(), None);
+        assert!(t.is_empty());
+        assert!(t.inner.lock().queue.is_empty());
+    }
+
+    #[test]
+    fn take_next_matching_skips_without_blocking_and_respects_hints() {
+        let (c, t) = tracker();
+        t.submit(1, 10).unwrap(); // will fail with corruption on "bad"
+        t.submit(2, 5).unwrap();
+        t.submit(3, 5).unwrap();
+        t.submit(4, 0).unwrap();
+        assert_eq!(t.take_next_matching("bad", |id, _| *id == 1), Some(1));
+        t.start(&1).unwrap();
+        t.fail_worker(&"bad", FailureKind::Corruption);
+        // 1 is backing off: the next best that matches is taken.
+        assert_eq!(t.take_next_matching("w1", |_, _| true), Some(2));
+        assert_eq!(t.get(&2).unwrap().worker, Some("w1"));
+        // odd ids only: 3
+        assert_eq!(t.take_next_matching("w2", |id, _| id % 2 == 1), Some(3));
+        c.advance(Duration::from_secs(2));
+        // 1 (priority 60 now) must avoid "bad": "bad" gets 4 instead.
+        assert_eq!(t.next_ready(), Some(1));
+        assert_eq!(t.take_next_matching("bad", |_, _| true), Some(4));
+        assert_eq!(t.take_next_matching("bad", |_, _| true), None);
+        assert_eq!(t.take_next_matching("good", |_, _| true), Some(1));
+        assert_eq!(t.take_next_matching("good", |_, _| true), None);
+        // Everything is assigned, and recoverable from its worker.
+        assert_eq!(
+            t.fail_worker(&"good", FailureKind::Timeout)
+                .count("requeued"),
+            1
+        );
+        assert_eq!(
+            t.fail_worker(&"w1", FailureKind::Timeout).count("requeued"),
+            1
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Nothing is lost: over random sequences of submissions, assignments,
-//! completions and worker failures, every request a failed worker held ends
+//! completions, cancellations, filtered takes and worker failures, every
+//! request a failed worker held ends
 //! in exactly one of requeued, retried or failed, exactly as a reference
 //! model of the seed's algorithm says, and every submitted request is always
 //! accounted for (tracked, completed or failed).
@@ -22,6 +23,9 @@ enum Op {
     Complete(usize),
     FailWorker(u8, u8),
     Advance(u64),
+    Cancel(usize),
+    /// `take_next_matching(worker, id % 3 != skip)`.
+    TakeNext(u8, u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -32,6 +36,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..40).prop_map(Op::Complete),
         2 => (0u8..4, 0u8..5).prop_map(|(w, f)| Op::FailWorker(w, f)),
         2 => (0u64..20).prop_map(Op::Advance),
+        1 => (0usize..40).prop_map(Op::Cancel),
+        3 => (0u8..4, 0u32..4).prop_map(|(w, skip)| Op::TakeNext(w, skip)),
     ]
 }
 
@@ -65,7 +71,7 @@ proptest! {
         let mut model: BTreeMap<u32, RefReq> = BTreeMap::new();
         let mut now = 0u64;
         let mut next_id = 0u32;
-        let (mut completed, mut failed) = (BTreeSet::new(), BTreeSet::new());
+        let (mut completed, mut failed, mut cancelled) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
 
         for op in ops {
             match op {
@@ -94,6 +100,37 @@ proptest! {
                     let ok = model.get(&id).is_some_and(|r| r.state != RequestState::Queued);
                     prop_assert_eq!(t.complete(&id).is_ok(), ok);
                     if ok { model.remove(&id); completed.insert(id); }
+                }
+                Op::Cancel(i) => {
+                    let id = i as u32;
+                    let got = t.cancel(&id);
+                    match model.remove(&id) {
+                        Some(r) => {
+                            let info = got.unwrap();
+                            prop_assert_eq!(info.state, r.state);
+                            prop_assert_eq!(info.worker, r.worker);
+                            cancelled.insert(id);
+                        }
+                        None => prop_assert!(got.is_err()),
+                    }
+                }
+                Op::TakeNext(w, skip) => {
+                    let accept = |id: &u32| id % 3 != skip;
+                    let eligible = |id: &u32, r: &RefReq| {
+                        r.state == RequestState::Queued && r.ready_at <= now && r.avoid != Some(w) && accept(id)
+                    };
+                    let best = model.iter().filter(|(id, r)| eligible(id, r)).map(|(_, r)| r.priority).max();
+                    let got = t.take_next_matching(w, |id, _| accept(id));
+                    match got {
+                        None => prop_assert_eq!(best, None),
+                        Some(id) => {
+                            let r = model.get_mut(&id).unwrap();
+                            prop_assert!(eligible(&id, r), "took {} for {}: {:?}", id, w, r);
+                            prop_assert_eq!(Some(r.priority), best);
+                            r.state = RequestState::Assigned;
+                            r.worker = Some(w);
+                        }
+                    }
                 }
                 Op::Advance(s) => {
                     clock.advance(Duration::from_secs(s));
@@ -153,7 +190,7 @@ proptest! {
             }
             // Conservation: every submitted request is tracked, completed or failed, exactly once.
             prop_assert_eq!(t.len(), model.len());
-            prop_assert_eq!(t.len() + completed.len() + failed.len(), next_id as usize);
+            prop_assert_eq!(t.len() + completed.len() + failed.len() + cancelled.len(), next_id as usize);
             for (id, r) in &model {
                 let info = t.get(id).unwrap();
                 prop_assert_eq!(info.state, r.state);

@@ -10,8 +10,10 @@ use resilience_core::circuit_breaker::{
     Outcome, RegistryFull,
 };
 use resilience_core::clock::ManualClock;
-use resilience_tower::circuit_breaker::{CircuitBreakerLayer, KeyedCircuitBreakerLayer};
-use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use resilience_tower::circuit_breaker::{
+    CircuitBreakerLayer, KeyExtractor, KeyedCircuitBreakerLayer,
+};
+use tower::{service_fn, BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 fn counted<F>(
     calls: Arc<AtomicUsize>,
@@ -207,4 +209,91 @@ async fn keyed_layer_reports_a_full_registry() {
         err.downcast_ref::<RegistryFull>(),
         Some(&RegistryFull { capacity: 1 })
     );
+}
+
+#[tokio::test]
+async fn keyed_layer_infers_an_unannotated_key_closure_from_the_request_type() {
+    #[derive(Debug)]
+    struct Inference {
+        model: String,
+        fail: bool,
+    }
+    // K (String) comes from the closure's return type; neither the registry
+    // nor the closure carries an annotation.
+    let registry = Arc::new(
+        CircuitBreakerRegistry::new(CircuitBreakerConfig::new().consecutive_failures(1)).unwrap(),
+    );
+    let mut svc = ServiceBuilder::new()
+        .layer(KeyedCircuitBreakerLayer::for_requests::<Inference>(
+            registry.clone(),
+            |r| r.model.clone(),
+        ))
+        .service(service_fn(|r: Inference| async move {
+            if r.fail {
+                Err("model load failed")
+            } else {
+                Ok(r.model)
+            }
+        }));
+    let req = |model: &str, fail| Inference {
+        model: model.to_string(),
+        fail,
+    };
+    assert!(call_with(&mut svc, req("sd3", true)).await.is_err());
+    let err = call_with(&mut svc, req("sd3", false)).await.unwrap_err();
+    assert!(err.downcast_ref::<CircuitOpen>().is_some());
+    assert_eq!(
+        call_with(&mut svc, req("flux", false)).await.unwrap(),
+        "flux"
+    );
+    assert_eq!(
+        registry.get(&"sd3".to_string()).unwrap().state(),
+        CircuitState::Open
+    );
+    assert_eq!(
+        registry.get(&"flux".to_string()).unwrap().state(),
+        CircuitState::Closed
+    );
+}
+
+#[tokio::test]
+async fn keyed_layer_takes_a_named_key_extractor() {
+    /// Routes by the worker id in the high bits of the request.
+    #[derive(Debug, Clone, Copy)]
+    struct Worker;
+    impl KeyExtractor<u32> for Worker {
+        type Key = u32;
+        fn extract(&self, req: &u32) -> u32 {
+            req >> 16
+        }
+    }
+    let registry = Arc::new(
+        CircuitBreakerRegistry::<u32>::new(CircuitBreakerConfig::new().consecutive_failures(2))
+            .unwrap(),
+    );
+    let mut svc = KeyedCircuitBreakerLayer::new(registry.clone(), Worker).layer(service_fn(
+        |r: u32| async move {
+            if r >> 16 == 3 {
+                Err("worker 3 is down")
+            } else {
+                Ok(r & 0xffff)
+            }
+        },
+    ));
+    for job in 0..2 {
+        assert!(call_with(&mut svc, (3 << 16) | job).await.is_err());
+    }
+    let err = call_with(&mut svc, 3 << 16).await.unwrap_err();
+    assert!(err.downcast_ref::<CircuitOpen>().is_some());
+    assert_eq!(call_with(&mut svc, (4 << 16) | 9).await.unwrap(), 9);
+    let mut keys: Vec<u32> = registry.states().into_iter().map(|(k, _)| k).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [3, 4]);
+}
+
+async fn call_with<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
+where
+    S: Service<Req, Error = BoxError>,
+{
+    svc.ready().await?.call(req).await
 }

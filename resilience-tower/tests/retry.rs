@@ -712,3 +712,144 @@ proptest! {
         prop_assert_eq!(gave_up.reason(), GiveUpReason::Exhausted);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_seeded_policy_makes_the_layer_wait_the_same_jittered_delays() {
+    async fn attempt_times(seed: u64) -> Vec<Vec<Duration>> {
+        let backoff = Backoff::exponential(100 * MS, 5000 * MS)
+            .unwrap()
+            .with_jitter(resilience_core::retry::Jitter::Full);
+        let policy = RetryPolicy::builder(backoff)
+            .max_attempts(5)
+            .jitter_seed(seed)
+            .build()
+            .unwrap();
+        let layer = RetryLayer::new(policy).with_classifier(classed_or_default::<u32>);
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let rec = Recorder::new();
+            let mut svc =
+                layer.layer(rec.service(|_, _: u32| Err(Classed(ErrorClass::Transient).into())));
+            assert!(call(&mut svc, 1).await.is_err());
+            out.push(rec.times());
+        }
+        out
+    }
+    let a = attempt_times(11).await;
+    assert_eq!(a, attempt_times(11).await, "same seed, same attempt times");
+    assert_ne!(a, attempt_times(12).await);
+    assert!(a.iter().all(|times| times.len() == 5));
+    assert_ne!(a[0], a[1], "each call has its own jitter stream");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_hook_changes_the_next_attempt_and_only_runs_on_retries() {
+    use resilience_tower::retry::Retrying;
+
+    #[derive(Debug, Clone)]
+    struct Job {
+        worker: u32,
+        avoid: Vec<u32>,
+    }
+    /// (attempt, classification, delay, worker the failed attempt used, Ok?)
+    type Seen = Arc<Mutex<Vec<(u32, ErrorClass, Duration, u32, bool)>>>;
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let layer = RetryLayer::new(exponential(100 * MS, 1000 * MS, 4))
+        .with_classifier(|r: &Result<u32, BoxError>| match r {
+            Ok(503) => Some(ErrorClass::ServerError.into()),
+            Ok(_) => None,
+            Err(e) => Some(match e.downcast_ref::<Classed>() {
+                Some(c) => c.0.into(),
+                None => classify_error(&**e),
+            }),
+        })
+        .on_retry(move |job: &mut Job, r: &Retrying<'_, u32>| {
+            log.lock().unwrap().push((
+                r.attempt,
+                r.classification.class,
+                r.delay,
+                job.worker,
+                r.result.is_ok(),
+            ));
+            // "retry on a different worker"
+            job.avoid.push(job.worker);
+            job.worker += 1;
+        });
+    let rec = Recorder::new();
+    // Workers 0 and 1 fail (0 with an error, 1 with a 503 response); 2 works.
+    let mut svc = layer.layer(rec.service(|_, job: Job| match job.worker {
+        0 => Err(Classed(ErrorClass::Transient).into()),
+        1 => {
+            assert_eq!(job.avoid, [0]);
+            Ok(503)
+        }
+        2 => {
+            assert_eq!(job.avoid, [0, 1]);
+            Ok(202)
+        }
+        w => Ok(200 + w),
+    }));
+    let job = |worker| Job {
+        worker,
+        avoid: vec![],
+    };
+    assert_eq!(call(&mut svc, job(0)).await.unwrap(), 202);
+    assert_eq!(rec.times(), [0, 100, 300].map(|ms| ms * MS));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (1, ErrorClass::Transient, 100 * MS, 0, false),
+            (2, ErrorClass::ServerError, 200 * MS, 1, true),
+        ]
+    );
+    // No retry, no hook: a first-attempt success and a fail-fast error.
+    seen.lock().unwrap().clear();
+    assert_eq!(call(&mut svc, job(5)).await.unwrap(), 205);
+    let mut fail_fast = layer.layer(service_fn(|_: Job| async {
+        Err::<u32, BoxError>(Classed(ErrorClass::NotFound).into())
+    }));
+    assert!(call(&mut fail_fast, job(0)).await.is_err());
+    assert!(seen.lock().unwrap().is_empty());
+    // Exhaustion: the hook runs before each of the 3 retries, not after the last failure.
+    let mut always_down = layer.layer(service_fn(|_: Job| async {
+        Err::<u32, BoxError>(Classed(ErrorClass::Timeout).into())
+    }));
+    assert!(call(&mut always_down, job(0)).await.is_err());
+    let workers: Vec<u32> = seen.lock().unwrap().iter().map(|s| s.3).collect();
+    assert_eq!(workers, [0, 1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_hook_is_a_nameable_type() {
+    use resilience_tower::retry::{RetryHook, RetryService, Retrying};
+
+    #[derive(Debug, Clone, Copy)]
+    struct CountAttempts;
+    impl RetryHook<(u32, u32), u32> for CountAttempts {
+        fn on_retry(&self, req: &mut (u32, u32), r: &Retrying<'_, u32>) {
+            req.1 = r.attempt + 1;
+        }
+    }
+    type Counted<S> = RetryService<
+        S,
+        resilience_tower::retry::DefaultRetryClassifier,
+        resilience_tower::retry::CloneAll,
+        resilience_tower::retry::PolicyIdempotency,
+        CountAttempts,
+    >;
+    let rec = Recorder::new();
+    let mut svc: Counted<_> = RetryLayer::new(exponential(10 * MS, 10 * MS, 3))
+        .on_retry(CountAttempts)
+        .layer(rec.service(|n, (x, seen_attempt): (u32, u32)| {
+            // the request carries its attempt number, set by the hook
+            assert_eq!(seen_attempt, n);
+            if n < 3 {
+                Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into())
+            } else {
+                Ok(x)
+            }
+        }));
+    assert_eq!(call(&mut svc, (7, 1)).await.unwrap(), 7);
+    assert_eq!(rec.attempts(), 3);
+}

@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! POST /v1/generate
-//!   degradation gate   dashboard traffic shed at level_2+, high-res off at level_1+   (core DegradationManager)
-//!   bulkhead per class dashboard 50 / api 100 / internal 30, timed waits            (core BulkheadSet)
-//!   internal jobs      own workers only; dead-lettered when they fail, replayed later (core dead-letter queue)
+//!   degradation gate   dashboard traffic shed at level_2+ (typed 503)                 (tower DegradationLayer)
+//!   bulkhead per class dashboard 50 / api 100 / internal 30, timed waits            (tower BulkheadSetLayer)
+//!   high resolution    off at level_1+                                               (core DegradationManager)
+//!   internal jobs      own workers only; dead-lettered when they fail or while
+//!                      deferred (level_3+), replayed later                            (tower DeadLetterLayer, DegradationLayer, Replayer)
 //!   fallback chain     workers -> provider_a -> provider_b -> cache (stale)            (tower FallbackLayer)
 //!     workers:         global breaker: 10 % of requests, judged after retries        (tower CircuitBreakerLayer)
-//!                      retry (seed 000 API-call row + token-bucket budget)            (core RetryPolicy decisions)
+//!                      retry on another worker (seed 000 API-call row + budget)       (tower RetryLayer + retry hook)
 //!                      per-model breakers, judging every attempt                      (tower KeyedCircuitBreakerLayer)
 //!                      worker pool: priority queue, per-worker breakers, heartbeats,
 //!                      in-flight recovery, scaling                                     (dr, scaling; see workers.rs)
@@ -16,14 +18,10 @@
 //! GET /status          breaker states, degradation level, fleet, queues (JSON)
 //! GET /metrics         Prometheus text (with --serve)
 //! ```
-//!
-//! The degradation gate, the bulkheads and the retry loop call the core
-//! primitives directly; they become `DegradationLayer`, `BulkheadSetLayer`
-//! and `RetryLayer` once those tower layers exist.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -35,24 +33,27 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::Rng;
-use resilience_core::bulkhead::{BulkheadFull, BulkheadSet};
+use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::{
     CircuitBreaker, CircuitBreakerEvent, CircuitBreakerEventKind, CircuitBreakerRegistry, Outcome,
 };
-use resilience_core::clock::Clock;
+use resilience_core::clock::{Clock, TokioClock};
 use resilience_core::config::ConfigError;
-use resilience_core::dead_letter::{DeadLetterSink, InMemoryDeadLetterQueue};
+use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
 use resilience_core::degradation::{
     ComponentHealth, DegradationEvent, DegradationManager, FeatureId,
 };
-use resilience_core::retry::{
-    Classification, ErrorClass, GiveUpReason, RetryDecision, RetryEvent, RetryPolicy,
-};
-use resilience_dr::TokioClock;
+use resilience_core::retry::{Classification, ErrorClass, GiveUpReason, RetryEvent};
 use resilience_scaling::rules::{RuleEngine, RuleReason};
+use resilience_tower::bulkhead::{BulkheadSetLayer, Pools};
 use resilience_tower::chaos::{Chaos, ChaosConfig, ChaosLayer, LatencyFault};
 use resilience_tower::circuit_breaker::{CircuitBreakerLayer, KeyedCircuitBreakerLayer};
+use resilience_tower::dead_letter::{
+    DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted, Replayer,
+};
+use resilience_tower::degradation::{DegradationLayer, FeatureDisabled};
 use resilience_tower::fallback::{FallbackExhausted, FallbackLayer, Quality, Served};
+use resilience_tower::retry::{original_error, RetryLayer, Retrying};
 use serde_json::{json, Value};
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, BoxError, Layer, ServiceBuilder, ServiceExt};
@@ -106,10 +107,10 @@ pub(crate) struct GatewayStats {
 struct Features {
     high_res: FeatureId,
     image_upload: FeatureId,
-    dashboard: FeatureId,
-    internal_jobs: FeatureId,
-    api: FeatureId,
 }
+
+/// An answer of the gateway: status and JSON body.
+type Answer = (StatusCode, Value);
 
 /// The gateway and its background loops.
 pub(crate) struct Gateway {
@@ -119,14 +120,18 @@ pub(crate) struct Gateway {
     global_breaker: CircuitBreaker,
     provider_breakers: [CircuitBreaker; 2],
     storage_breaker: CircuitBreaker,
-    bulkheads: Arc<BulkheadSet>,
     pub(crate) degradation: Arc<DegradationManager>,
     features: Features,
-    primary: Svc<Job, Image>,
+    /// Degradation gate, then the bulkhead of the request's class, then
+    /// [`Gateway::serve`].
+    front: Svc<GenerateRequest, Answer>,
+    /// Internal jobs: dead-letter queue over the `internal_jobs` gate over
+    /// the workers.
+    internal: Svc<Job, Image>,
     chain: Svc<Job, Served<Image>>,
     storage: Svc<Image, ()>,
     storage_ewma: Mutex<f64>,
-    pub(crate) dlq: Arc<InMemoryDeadLetterQueue<Job>>,
+    pub(crate) dlq: Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
     providers_chaos: [Chaos; 2],
     storage_chaos: Chaos,
     scaling: Mutex<RuleEngine>,
@@ -160,9 +165,10 @@ fn breaker_listener(
     }
 }
 
-/// What the retry loop makes of a failed attempt on the worker pool.
-fn classify_attempt(e: &BoxError) -> Classification {
-    match e.downcast_ref::<PoolError>() {
+/// What the retry layer makes of an attempt on the worker pool.
+fn classify_attempt(r: &Result<Image, BoxError>) -> Option<Classification> {
+    let e = r.as_ref().err()?;
+    Some(match e.downcast_ref::<PoolError>() {
         // Retry on another worker.
         Some(PoolError::ModelLoad { .. }) => ErrorClass::Transient.into(),
         // Saturated or out of recovery retries: fall back instead.
@@ -171,6 +177,16 @@ fn classify_attempt(e: &BoxError) -> Classification {
         }
         // An open breaker: fail fast to the fallback.
         None => ErrorClass::Permanent.into(),
+    })
+}
+
+/// The retry hook: "retry on a different worker" than the one the model
+/// failed to load on.
+fn retry_elsewhere(job: &mut Job, retrying: &Retrying<'_, Image>) {
+    if let Err(e) = retrying.result {
+        if let Some(PoolError::ModelLoad { worker, .. }) = e.downcast_ref() {
+            job.avoid = Some(worker.clone());
+        }
     }
 }
 
@@ -181,7 +197,8 @@ fn classify_attempt(e: &BoxError) -> Classification {
 fn classify_for_global_breaker(r: &Result<Image, BoxError>) -> Outcome {
     match r {
         Ok(_) => Outcome::Success,
-        Err(e) => match e.downcast_ref::<PoolError>() {
+        // The retry layer's error keeps the last attempt's.
+        Err(e) => match original_error(e).downcast_ref::<PoolError>() {
             Some(PoolError::ModelLoad { .. } | PoolError::RecoveryFailed { .. }) => {
                 Outcome::Failure
             }
@@ -190,9 +207,38 @@ fn classify_for_global_breaker(r: &Result<Image, BoxError>) -> Outcome {
     }
 }
 
-/// The per-model breaker's key.
-fn model_key(job: &Job) -> &'static str {
-    job.model.as_str()
+/// Why an internal job goes to the dead-letter queue: every failure of the
+/// fleet (internal jobs never go to the external providers), and the
+/// `internal_jobs` feature being deferred.
+fn dead_letter_reason(e: &BoxError) -> Option<DeadLetterReason> {
+    Some(OpenOrExhausted.reason(e).unwrap_or_else(|| {
+        DeadLetterReason::Other(match e.downcast_ref::<FeatureDisabled>() {
+            Some(off) => format!(
+                "internal jobs {} at {}",
+                off.mode().unwrap_or("off"),
+                off.level().name()
+            ),
+            None => original_error(e).to_string(),
+        })
+    }))
+}
+
+/// The client's view of an error from the front stack.
+fn api_error(e: BoxError) -> ApiError {
+    let e = match e.downcast::<ApiError>() {
+        Ok(api) => return *api,
+        Err(e) => e,
+    };
+    let e = match e.downcast::<BulkheadFull>() {
+        Ok(full) => return ApiError::Bulkhead(*full),
+        Err(e) => e,
+    };
+    match e.downcast_ref::<FeatureDisabled>() {
+        Some(off) => ApiError::Shed {
+            level: off.level().name().to_string(),
+        },
+        None => ApiError::Internal(e.to_string()),
+    }
 }
 
 /// What the per-model breakers count (every attempt).
@@ -302,10 +348,9 @@ impl Gateway {
         let features = Features {
             high_res: feature("high_resolution")?,
             image_upload: feature("image_upload")?,
-            dashboard: feature("dashboard_traffic")?,
-            internal_jobs: feature("internal_jobs")?,
-            api: feature("api_traffic")?,
         };
+        let (dashboard, api) = (feature("dashboard_traffic")?, feature("api_traffic")?);
+        let internal_jobs = feature("internal_jobs")?;
 
         let pool = WorkerPool::new(
             MIN_WORKERS,
@@ -321,50 +366,24 @@ impl Gateway {
             let pool = pool.clone();
             service_fn(move |job: Job| pool.clone().generate(job))
         };
-        let guarded = KeyedCircuitBreakerLayer::new(model_breakers.clone(), model_key)
+        let guarded =
+            KeyedCircuitBreakerLayer::for_requests::<Job>(model_breakers.clone(), |job| {
+                job.model.as_str()
+            })
             .with_classifier(classify_for_model_breaker)
             .layer(pool_svc);
-        // Boxed: keeps the fn-item key extractor out of the retry future's
-        // auto-trait check (a rustc limitation with higher-ranked fn types).
-        let guarded: Svc<Job, Image> = BoxCloneSyncService::new(guarded);
-        let primary = {
-            let policy: Arc<RetryPolicy> = stack.worker_retry.clone();
-            service_fn(move |job: Job| {
-                let policy = policy.clone();
-                let svc = guarded.clone();
-                async move {
-                    // The core retry engine, driven by hand: `RetryLayer`
-                    // once it lands.
-                    let mut job = job;
-                    let mut state = policy.start(TokioClock.now());
-                    loop {
-                        let error = match svc.clone().oneshot(job.clone()).await {
-                            Ok(img) => {
-                                policy.record_success(&state);
-                                return Ok(img);
-                            }
-                            Err(e) => e,
-                        };
-                        match policy.next(&mut state, TokioClock.now(), classify_attempt(&error)) {
-                            RetryDecision::Retry { after, .. } => {
-                                // "Retry on a different worker".
-                                if let Some(PoolError::ModelLoad { worker, .. }) =
-                                    error.downcast_ref()
-                                {
-                                    job.avoid = Some(worker.clone());
-                                }
-                                tokio::time::sleep(after).await;
-                            }
-                            RetryDecision::GiveUp(_) => return Err(error),
-                        }
-                    }
-                }
-            })
-        };
-        // The global breaker judges requests, after their retries.
-        let primary = CircuitBreakerLayer::new(stack.global.clone())
-            .with_classifier(classify_for_global_breaker)
-            .layer(primary);
+        let primary = ServiceBuilder::new()
+            // The global breaker judges requests, after their retries.
+            .layer(
+                CircuitBreakerLayer::new(stack.global.clone())
+                    .with_classifier(classify_for_global_breaker),
+            )
+            .layer(
+                RetryLayer::new(stack.worker_retry.clone())
+                    .with_classifier(classify_attempt)
+                    .on_retry(retry_elsewhere),
+            )
+            .service(guarded);
         let primary: Svc<Job, Image> = BoxCloneSyncService::new(primary);
 
         // Providers and the cache.
@@ -427,6 +446,20 @@ impl Gateway {
             .layer(primary.clone());
         let chain: Svc<Job, Served<Image>> = BoxCloneSyncService::new(chain);
 
+        // Internal jobs: their own workers only. While the matrix defers
+        // them (`deferred` is a disabled mode), and whenever the fleet
+        // fails them, they wait in the dead-letter queue; the replayer
+        // sends them through the same gate and workers again.
+        let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
+        let below_dlq =
+            DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
+                .layer(primary);
+        let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
+        let internal = DeadLetterLayer::new("internal_jobs", dlq.clone())
+            .when(dead_letter_reason)
+            .layer(below_dlq.clone());
+        let internal: Svc<Job, Image> = BoxCloneSyncService::new(internal);
+
         // Object storage.
         let storage_chaos = chaos(seed ^ 0x5)?;
         let storage = ServiceBuilder::new()
@@ -438,63 +471,104 @@ impl Gateway {
             }));
         let storage: Svc<Image, ()> = BoxCloneSyncService::new(storage);
 
-        let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
-
-        let gw = Arc::new(Gateway {
-            pool,
-            events,
-            model_breakers,
-            global_breaker: stack.global,
-            provider_breakers: [stack.provider_a, stack.provider_b],
-            storage_breaker: stack.storage,
-            bulkheads: stack.bulkheads,
-            degradation: stack.degradation,
-            features,
-            primary,
-            chain,
-            storage,
-            storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
-            dlq,
-            providers_chaos,
-            storage_chaos,
-            scaling: Mutex::new(stack.scaling),
-            cache,
-            uploads_pending: AtomicU64::new(0),
-            stats,
+        let pools = Pools::new(stack.bulkheads.clone());
+        let degradation = stack.degradation.clone();
+        let global = stack.global.clone();
+        let gw = Arc::new_cyclic(|weak: &Weak<Gateway>| {
+            // The request path: shed by class at the door, then a permit
+            // from the class's pool, held until the answer is built.
+            let serve = {
+                let weak = weak.clone();
+                service_fn(move |req: GenerateRequest| {
+                    let gw = weak.upgrade();
+                    async move {
+                        match gw {
+                            Some(gw) => gw.serve(req).await.map_err(BoxError::from),
+                            None => Err(ApiError::Internal("the gateway stopped".into()).into()),
+                        }
+                    }
+                })
+            };
+            let front = ServiceBuilder::new()
+                .layer(DegradationLayer::new(
+                    degradation.clone(),
+                    move |r: &GenerateRequest| match r.class {
+                        TrafficClass::Dashboard => Some(dashboard),
+                        TrafficClass::Api => Some(api),
+                        TrafficClass::Internal => None,
+                    },
+                ))
+                .layer(BulkheadSetLayer::by_name(pools, |r: &GenerateRequest| {
+                    r.class.as_str()
+                }))
+                .service(serve);
+            let front: Svc<GenerateRequest, Answer> = BoxCloneSyncService::new(front);
+            Gateway {
+                pool,
+                events,
+                model_breakers,
+                global_breaker: stack.global,
+                provider_breakers: [stack.provider_a, stack.provider_b],
+                storage_breaker: stack.storage,
+                degradation,
+                features,
+                front,
+                internal,
+                chain,
+                storage,
+                storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
+                dlq: dlq.clone(),
+                providers_chaos,
+                storage_chaos,
+                scaling: Mutex::new(stack.scaling),
+                cache,
+                uploads_pending: AtomicU64::new(0),
+                stats,
+            }
         });
+        // Replays dead-lettered internal jobs when the global breaker closes
+        // and every 5 s while it is closed; a job leaves the queue once its
+        // replay succeeded.
+        let replay = {
+            let weak = Arc::downgrade(&gw);
+            service_fn(move |job: Job| {
+                let below = below_dlq.clone();
+                let gw = weak.upgrade();
+                async move {
+                    let img = below.oneshot(job).await?;
+                    if let Some(gw) = gw {
+                        gw.replayed(img);
+                    }
+                    Ok::<(), BoxError>(())
+                }
+            })
+        };
+        let replayer = Replayer::new(dlq, global, replay).also_every(Duration::from_secs(5));
         tokio::spawn(gw.pool.clone().run_dispatcher());
         tokio::spawn(gw.pool.clone().run_heartbeats());
         tokio::spawn(gw.clone().run_health());
         tokio::spawn(gw.clone().run_scaler());
-        tokio::spawn(gw.clone().run_replayer());
+        tokio::spawn(replayer.run());
         Ok(gw)
     }
 
     // ---- the request path -------------------------------------------------
 
-    async fn handle(
-        self: Arc<Self>,
-        req: GenerateRequest,
-    ) -> Result<(StatusCode, Value), ApiError> {
-        // 1. Degradation gate (DegradationLayer once it exists).
-        let level = self.degradation.level();
-        let shed = match req.class {
-            TrafficClass::Dashboard => !self.degradation.is_enabled(self.features.dashboard),
-            TrafficClass::Api => !self.degradation.is_enabled(self.features.api),
-            TrafficClass::Internal => false,
-        };
-        if shed {
-            self.stats.lock().shed += 1;
-            return Err(ApiError::Shed {
-                level: level.name().to_string(),
-            });
+    async fn handle(&self, req: GenerateRequest) -> Result<Answer, ApiError> {
+        match self.front.clone().oneshot(req).await {
+            Ok(answer) => Ok(answer),
+            Err(e) => {
+                let e = api_error(e);
+                if let ApiError::Shed { .. } = e {
+                    self.stats.lock().shed += 1;
+                }
+                Err(e)
+            }
         }
-        // 2. Bulkhead per traffic class (BulkheadSetLayer once it exists).
-        let pool = self.bulkheads.get(req.class.as_str()).ok_or_else(|| {
-            ApiError::Internal(format!("no bulkhead for class {}", req.class.as_str()))
-        })?;
-        let _permit = pool.acquire_owned(tokio::time::sleep).await?;
+    }
 
+    /// Behind the degradation gate and the bulkhead.
+    async fn serve(self: Arc<Self>, req: GenerateRequest) -> Result<Answer, ApiError> {
         let high_res = req.high_res && self.degradation.is_enabled(self.features.high_res);
         if req.high_res && !high_res {
             self.stats.lock().high_res_downgraded += 1;
@@ -507,30 +581,25 @@ impl Gateway {
             avoid: None,
         };
 
-        // 3. Internal jobs: own workers only, dead-lettered on failure.
+        // Internal jobs: own workers only, dead-lettered on failure.
         if req.class == TrafficClass::Internal {
-            let deferred = self.degradation.mode(self.features.internal_jobs) == Some("deferred");
-            let why = if deferred {
-                format!("internal jobs deferred at {}", level.name())
-            } else {
-                match self.primary.clone().oneshot(job.clone()).await {
-                    Ok(img) => return Ok(self.respond(img, "workers", false).await),
-                    Err(e) => e.to_string(),
-                }
-            };
-            return match self.dlq.push(job) {
-                Ok(()) => {
+            return match self.internal.clone().oneshot(job).await {
+                Ok(img) => Ok(self.respond(img, "workers", false).await),
+                Err(e) if e.is::<DeadLettered>() => {
                     self.stats.lock().dead_lettered += 1;
                     Ok((
                         StatusCode::ACCEPTED,
-                        json!({ "status": "deferred", "reason": why, "replay": "when the fleet recovers" }),
+                        json!({ "status": "deferred", "reason": e.to_string(), "replay": "when the fleet recovers" }),
                     ))
                 }
-                Err(e) => Err(ApiError::DeadLetterFull(e.to_string())),
+                Err(e) => match e.downcast::<DeadLetterRefused<Job>>() {
+                    Ok(refused) => Err(ApiError::DeadLetterFull(refused.to_string())),
+                    Err(e) => Err(ApiError::Internal(e.to_string())),
+                },
             };
         }
 
-        // 4. The fallback chain.
+        // The fallback chain.
         match self.chain.clone().oneshot(job).await {
             Ok(served) => {
                 let stale = served.source.quality() == &Quality::Stale;
@@ -540,6 +609,17 @@ impl Gateway {
             Err(e) if e.is::<FallbackExhausted>() => Err(ApiError::Unavailable(e.to_string())),
             Err(e) => Err(ApiError::Internal(e.to_string())),
         }
+    }
+
+    /// A dead-lettered internal job went through: count it and store its image.
+    fn replayed(self: &Arc<Self>, img: Image) {
+        self.stats.lock().replayed += 1;
+        self.events.log(format!(
+            "dead-letter replay: internal {} job done, {} waiting",
+            img.model,
+            self.dlq.len().saturating_sub(1)
+        ));
+        self.upload_later(img);
     }
 
     /// Uploads the image as the feature matrix says and builds the answer.
@@ -695,38 +775,6 @@ impl Gateway {
             } else {
                 self.pool
                     .scale_down(decision.current_replicas - decision.replicas);
-            }
-        }
-    }
-
-    /// Every 5 s: replays dead-lettered internal jobs through the workers.
-    async fn run_replayer(self: Arc<Self>) {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            if self.dlq.is_empty() {
-                continue;
-            }
-            let gw = self.clone();
-            let report = self
-                .dlq
-                .replay(|job: &Job| {
-                    let gw = gw.clone();
-                    let job = job.clone();
-                    async move {
-                        let img = gw.primary.clone().oneshot(job).await?;
-                        gw.upload_later(img);
-                        Ok::<(), BoxError>(())
-                    }
-                })
-                .await;
-            if let Ok(r) = report {
-                if r.replayed > 0 {
-                    self.stats.lock().replayed += r.replayed as u64;
-                    self.events.log(format!(
-                        "dead-letter replay: {} internal job(s) done, {} waiting",
-                        r.replayed, r.remaining
-                    ));
-                }
             }
         }
     }

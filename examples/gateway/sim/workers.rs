@@ -38,9 +38,6 @@ pub(crate) const QUEUE_DEADLINE: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Loading a model that turns out to be corrupt takes this long.
 const LOAD_FAILURE_TIME: Duration = Duration::from_secs(1);
-/// The tracker cannot drop a queued request whose caller gave up, so the
-/// dispatcher assigns it to this placeholder and completes it at once.
-const ABANDONED: &str = "(abandoned)";
 
 /// Availability zone of a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +375,10 @@ impl WorkerPool {
             let started = st.waiters.get(&id).is_some_and(|w| w.started_once);
             if !started {
                 st.waiters.remove(&id);
+                drop(st);
+                // The caller falls back: the request leaves the queue (or
+                // the worker it was just handed to, which drops it).
+                let _ = self.tracker.cancel(&id);
                 return Err(PoolError::QueueTimeout {
                     waited: QUEUE_DEADLINE,
                 });
@@ -398,44 +399,55 @@ impl WorkerPool {
         }
     }
 
+    /// Gives each free worker, round-robin from the cursor, the
+    /// highest-priority ready request it may run (not one that must avoid
+    /// it), while its breaker lets a call through. A request that cannot
+    /// run on one worker does not hold up the others behind it.
     fn dispatch(self: &Arc<Self>) {
-        while let Some(id) = self.tracker.next_ready() {
-            let mut st = self.state.lock();
-            let Some(waiter) = st.waiters.get(&id) else {
-                drop(st);
-                // Its caller gave up: drop it from the tracker.
-                let _ = self.tracker.assign(&id, ABANDONED.to_string());
-                let _ = self.tracker.complete(&id);
-                continue;
-            };
-            let avoid = waiter.job.avoid.clone();
-            let ids: Vec<Arc<str>> = st.workers.keys().cloned().collect();
-            let n = ids.len();
-            let mut chosen = None;
-            for k in 0..n {
-                let Some(wid) = ids.get((st.cursor + k) % n.max(1)) else {
-                    continue;
-                };
-                let Some(w) = st.workers.get(wid) else {
-                    continue;
-                };
-                if w.status != Status::Ready || w.unhealthy || w.busy.is_some() {
-                    continue;
-                }
-                if avoid.as_deref() == Some(&**wid) {
-                    continue;
-                }
-                let Ok(permit) = self.breakers.try_acquire(&**wid) else {
-                    continue;
-                };
-                if self.tracker.assign(&id, wid.to_string()).is_err() {
-                    continue;
-                }
-                chosen = Some((wid.clone(), permit, (st.cursor + k + 1) % n.max(1)));
-                break;
+        loop {
+            if self.tracker.next_ready().is_none() {
+                return;
             }
-            let Some((wid, permit, cursor)) = chosen else {
-                return; // no free worker for the head of the queue: wait
+            let mut st = self.state.lock();
+            let ids: Vec<Arc<str>> = st.workers.keys().cloned().collect();
+            let n = ids.len().max(1);
+            let mut taken = None;
+            for k in 0..ids.len() {
+                let Some(wid) = ids.get((st.cursor + k) % n) else {
+                    continue;
+                };
+                let free = st
+                    .workers
+                    .get(wid)
+                    .is_some_and(|w| w.status == Status::Ready && !w.unhealthy && w.busy.is_none());
+                if !free {
+                    continue;
+                }
+                // The worker's breaker is asked once there is a request for
+                // it; a refusal skips the worker.
+                let mut permit: Option<KeyedPermit> = None;
+                let mut refused = false;
+                let waiters = &st.waiters;
+                let id = self.tracker.take_next_matching(wid.to_string(), |id, _| {
+                    let fits = waiters
+                        .get(id)
+                        .is_some_and(|w| w.job.avoid.as_deref() != Some(&**wid));
+                    if !fits || refused {
+                        return false;
+                    }
+                    if permit.is_none() {
+                        permit = self.breakers.try_acquire(&**wid).ok();
+                        refused = permit.is_none();
+                    }
+                    permit.is_some()
+                });
+                if let (Some(id), Some(permit)) = (id, permit) {
+                    taken = Some((id, wid.clone(), permit, (st.cursor + k + 1) % n));
+                    break;
+                }
+            }
+            let Some((id, wid, permit, cursor)) = taken else {
+                return; // no free worker fits a ready request: wait
             };
             st.cursor = cursor;
             if let Some(w) = st.workers.get_mut(&wid) {
@@ -671,9 +683,8 @@ impl WorkerPool {
                     }
                 }
             }
-            let mut events = self.heartbeats.check();
-            events.sort_by(|a, b| a.member.cmp(&b.member));
-            for e in events {
+            // In worker-id order: the same run for the same seed.
+            for e in self.heartbeats.check() {
                 if e.to != HealthState::Unhealthy {
                     continue;
                 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use rand::Rng;
+use rand::{Rng, RngCore, SeedableRng};
 use serde::de::{self, EnumAccess, MapAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -124,6 +124,114 @@ impl fmt::Display for Jitter {
             Jitter::Proportional(p) => write!(f, "proportional({})", p.get()),
             other => f.write_str(other.name()),
         }
+    }
+}
+
+/// A small, seedable RNG for jitter: same seed, same delays.
+///
+/// Jitter exists to make retry timing random, but simulations, chaos
+/// experiments and tests need the *same* random timing on every run. A
+/// `JitterRng` is SplitMix64 (8 bytes of state, a few arithmetic operations
+/// per number, no allocation): its output depends only on its seed, on every
+/// platform and in every build. It is not cryptographic (jitter does not need
+/// it to be).
+///
+/// Use it three ways:
+///
+/// - give a [`RetryPolicy`](super::RetryPolicy) a seed
+///   ([`RetryPolicyBuilder::jitter_seed`](super::RetryPolicyBuilder::jitter_seed)
+///   or `jitter_seed:` in a [`RetryConfig`](super::RetryConfig)): call
+///   number *n* of the policy then jitters with `JitterRng::stream(seed, n)`;
+/// - give one call its own stream with
+///   [`RetryState::set_jitter_rng`](super::RetryState::set_jitter_rng) (e.g.
+///   keyed by a request id, so delays do not depend on call order);
+/// - pass it to [`Backoff::delays_with_rng`](super::Backoff::delays_with_rng)
+///   or [`RetryPolicy::next_with_rng`](super::RetryPolicy::next_with_rng).
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::retry::{Backoff, Jitter, JitterRng};
+///
+/// let b = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10))
+///     .unwrap()
+///     .with_jitter(Jitter::Full);
+/// let run = |seed| b.delays_with_rng(JitterRng::new(seed)).take(6).collect::<Vec<_>>();
+/// assert_eq!(run(42), run(42)); // reproducible
+/// assert_ne!(run(42), run(43)); // and still random
+/// // streams of one seed are independent sequences
+/// let a = b.delays_with_rng(JitterRng::stream(42, 0)).take(6).collect::<Vec<_>>();
+/// let c = b.delays_with_rng(JitterRng::stream(42, 1)).take(6).collect::<Vec<_>>();
+/// assert_ne!(a, c);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JitterRng {
+    state: u64,
+}
+
+/// SplitMix64's increment (2^64 / golden ratio).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function: a bijective 64-bit mix.
+#[inline]
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl JitterRng {
+    /// An RNG whose sequence is fixed by `seed`.
+    pub const fn new(seed: u64) -> JitterRng {
+        JitterRng { state: seed }
+    }
+
+    /// Sequence number `stream` of `seed`: distinct streams of one seed give
+    /// unrelated sequences (a retry policy uses one stream per call).
+    ///
+    /// ```
+    /// use rand::RngCore;
+    /// use resilience_core::retry::JitterRng;
+    /// let mut a = JitterRng::stream(7, 0);
+    /// let mut b = JitterRng::stream(7, 1);
+    /// assert_ne!(a.next_u64(), b.next_u64());
+    /// assert_eq!(JitterRng::stream(7, 3), JitterRng::stream(7, 3));
+    /// ```
+    pub fn stream(seed: u64, stream: u64) -> JitterRng {
+        JitterRng {
+            state: seed ^ mix64(stream.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)),
+        }
+    }
+}
+
+impl RngCore for JitterRng {
+    #[inline]
+    fn next_u32(&mut self) -> u32 {
+        // the high half has the best bits
+        (self.next_u64() >> 32) as u32
+    }
+
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        mix64(self.state)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand::rand_core::impls::fill_bytes_via_next(self, dst)
+    }
+}
+
+/// `from_seed` reads the 8 bytes as a little-endian `u64`, and
+/// `seed_from_u64(n)` is [`JitterRng::new(n)`](JitterRng::new).
+impl SeedableRng for JitterRng {
+    type Seed = [u8; 8];
+
+    fn from_seed(seed: [u8; 8]) -> JitterRng {
+        JitterRng::new(u64::from_le_bytes(seed))
+    }
+
+    fn seed_from_u64(seed: u64) -> JitterRng {
+        JitterRng::new(seed)
     }
 }
 
@@ -319,6 +427,44 @@ mod tests {
             assert_eq!(p.apply(u64::MAX, 0, 0, u64::MAX, &mut rng), u64::MAX);
             let d = Jitter::Decorrelated.apply(0, u64::MAX, 5, 7, &mut rng);
             assert!((5..=7).contains(&d));
+        }
+    }
+
+    #[test]
+    fn jitter_rng_matches_splitmix64_reference() {
+        // SplitMix64 seeded with 1234567: the values Vigna's reference C
+        // code gives (also Rosetta Code's SplitMix64 task).
+        let mut rng = JitterRng::new(1234567);
+        let got: Vec<u64> = (0..5).map(|_| rng.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                6457827717110365317,
+                3203168211198807973,
+                9817491932198370423,
+                4593380528125082431,
+                16408922859458223821,
+            ]
+        );
+        let mut a = JitterRng::new(9);
+        let mut b = a.clone();
+        let mut buf = [0u8; 13];
+        a.fill_bytes(&mut buf);
+        assert_eq!(buf[..8], b.next_u64().to_le_bytes());
+        assert_eq!(JitterRng::from_seed(9u64.to_le_bytes()), JitterRng::new(9));
+        assert_eq!(JitterRng::seed_from_u64(9), JitterRng::new(9));
+    }
+
+    #[test]
+    fn jitter_rng_streams_differ_and_repeat() {
+        let firsts: std::collections::HashSet<u64> = (0..1000)
+            .map(|n| JitterRng::stream(5, n).next_u64())
+            .collect();
+        assert_eq!(firsts.len(), 1000);
+        let mut x = JitterRng::stream(5, 17);
+        let mut y = JitterRng::stream(5, 17);
+        for _ in 0..100 {
+            assert_eq!(x.next_u64(), y.next_u64());
         }
     }
 

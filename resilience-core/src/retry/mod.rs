@@ -57,7 +57,9 @@
 //! Every jittered delay is capped at the backoff's `max`, so
 //! `proportional` at the cap adds nothing (the cap is a promise). All
 //! sampling takes the caller's RNG; a seeded RNG reproduces a sequence
-//! exactly.
+//! exactly. A policy given a `jitter_seed` jitters every call from a
+//! [`JitterRng`] stream of that seed, so the same seed gives the same delays
+//! (simulations, chaos experiments, tests).
 //!
 //! # Configuration and validation
 //!
@@ -113,7 +115,7 @@ pub use classify::{
     parse_retry_after, ClassSet, Classification, Classifier, Classify, DefaultClassifier,
     ErrorClass, HttpStatusClassifier, Idempotency, IoClassifier,
 };
-pub use jitter::{Jitter, Proportion};
+pub use jitter::{Jitter, JitterRng, Proportion};
 pub use policy::{
     GiveUpReason, RetryConfig, RetryDecision, RetryEvent, RetryPolicy, RetryPolicyBuilder,
     RetryState, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_AFTER,

@@ -2,6 +2,7 @@
 //! [`RetryState`].
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::backoff::Backoff;
 use super::budget::{BudgetConfig, RetryBudget, Withdrawal};
 use super::classify::{ClassSet, Classification, ErrorClass, Idempotency};
+use super::jitter::JitterRng;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{check_nonzero_duration, fmt_duration, ConfigError};
 use crate::events::Listeners;
@@ -49,6 +51,7 @@ fn is_default_max_retry_after(d: &Duration) -> bool {
 /// | `deadline` | none | overall time budget across all attempts and waits |
 /// | `max_retry_after` | `5m` | give up rather than honour a longer `Retry-After` |
 /// | `budget` | none | a [`BudgetConfig`] private to this policy |
+/// | `jitter_seed` | none (thread RNG) | seed the jitter: call *n* of the policy jitters with [`JitterRng::stream(seed, n)`](JitterRng::stream), so the same seed gives the same delays |
 ///
 /// ```
 /// use std::time::Duration;
@@ -94,6 +97,13 @@ pub struct RetryConfig {
     /// policies with [`RetryPolicyBuilder::budget`] instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetConfig>,
+    /// Seed for the jitter RNG (default: none, jitter from the thread RNG).
+    /// With a seed, the policy's calls are numbered in the order they
+    /// [`start`](RetryPolicy::start), and call *n* jitters with
+    /// [`JitterRng::stream(seed, n)`](JitterRng::stream): the same seed and
+    /// the same order of calls give the same delays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_seed: Option<u64>,
 }
 
 impl RetryConfig {
@@ -113,6 +123,7 @@ impl RetryConfig {
             deadline: None,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             budget: None,
+            jitter_seed: None,
         }
     }
 }
@@ -326,6 +337,7 @@ pub struct RetryState {
     prev_delay: Option<Duration>,
     idempotency: Idempotency,
     receipt: Option<Withdrawal>,
+    rng: Option<JitterRng>,
 }
 
 impl RetryState {
@@ -358,6 +370,36 @@ impl RetryState {
     /// The wait before the current attempt (`None` on the first).
     pub fn last_delay(&self) -> Option<Duration> {
         self.prev_delay
+    }
+
+    /// Makes this call jitter with `rng` in [`RetryPolicy::next`] (replacing
+    /// the policy's seeded stream or the thread RNG). Seeding each call from
+    /// something stable, such as a request id, makes its delays independent
+    /// of the order in which concurrent calls started.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_core::retry::{Backoff, ErrorClass, Jitter, JitterRng, RetryDecision, RetryPolicy};
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5))
+    ///     .unwrap()
+    ///     .with_jitter(Jitter::Full);
+    /// let policy = RetryPolicy::builder(backoff).max_attempts(5).build().unwrap();
+    /// let delays = |request_id: u64| {
+    ///     let now = Instant::now();
+    ///     let mut call = policy.start(now);
+    ///     call.set_jitter_rng(JitterRng::new(request_id));
+    ///     let mut out = Vec::new();
+    ///     while let RetryDecision::Retry { after, .. } = policy.next(&mut call, now, ErrorClass::Timeout.into()) {
+    ///         out.push(after);
+    ///     }
+    ///     out
+    /// };
+    /// assert_eq!(delays(1001), delays(1001));
+    /// assert_eq!(delays(1001).len(), 4);
+    /// ```
+    pub fn set_jitter_rng(&mut self, rng: JitterRng) {
+        self.rng = Some(rng);
     }
 }
 
@@ -437,6 +479,9 @@ pub struct RetryPolicy {
     clock: SharedClock,
     listeners: Listeners<RetryEvent>,
     metrics: RetryMetrics,
+    jitter_seed: Option<u64>,
+    /// Calls started, numbering the jitter streams (used only with a seed).
+    calls: AtomicU64,
 }
 
 impl RetryPolicy {
@@ -544,6 +589,12 @@ impl RetryPolicy {
         &self.listeners
     }
 
+    /// The jitter seed, if the policy has one (see
+    /// [`RetryPolicyBuilder::jitter_seed`]).
+    pub fn jitter_seed(&self) -> Option<u64> {
+        self.jitter_seed
+    }
+
     /// Starts a call whose first attempt begins at `now`, with the policy's
     /// idempotency. Counts the call towards the budget.
     pub fn start(&self, now: Instant) -> RetryState {
@@ -568,6 +619,9 @@ impl RetryPolicy {
         if let Some(b) = &self.budget {
             b.record_request();
         }
+        let rng = self
+            .jitter_seed
+            .map(|seed| JitterRng::stream(seed, self.calls.fetch_add(1, Ordering::Relaxed)));
         RetryState {
             attempts: 1,
             started: now,
@@ -575,18 +629,28 @@ impl RetryPolicy {
             prev_delay: None,
             idempotency,
             receipt: None,
+            rng,
         }
     }
 
-    /// Decides what follows a failed attempt, jittering with the
-    /// thread-local RNG. See [`next_with_rng`](Self::next_with_rng).
+    /// Decides what follows a failed attempt, jittering with the call's
+    /// [`JitterRng`] (from the policy's [`jitter_seed`](Self::jitter_seed)
+    /// or [`RetryState::set_jitter_rng`]), else with the thread-local RNG.
+    /// See [`next_with_rng`](Self::next_with_rng).
     pub fn next(
         &self,
         state: &mut RetryState,
         now: Instant,
         failure: Classification,
     ) -> RetryDecision {
-        self.next_with_rng(state, now, failure, &mut rand::rng())
+        match state.rng.take() {
+            Some(mut rng) => {
+                let decision = self.next_with_rng(state, now, failure, &mut rng);
+                state.rng = Some(rng);
+                decision
+            }
+            None => self.next_with_rng(state, now, failure, &mut rand::rng()),
+        }
     }
 
     /// Decides what follows a failed attempt (the current one, number
@@ -772,6 +836,7 @@ impl fmt::Debug for RetryPolicy {
             .field("deadline", &self.deadline)
             .field("max_retry_after", &self.max_retry_after)
             .field("budget", &self.budget)
+            .field("jitter_seed", &self.jitter_seed)
             .field("listeners", &self.listeners)
             .finish_non_exhaustive()
     }
@@ -846,6 +911,39 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// Seeds the jitter (default: thread RNG): call *n* of the policy, in
+    /// the order calls [`start`](RetryPolicy::start), jitters with
+    /// [`JitterRng::stream(seed, n)`](JitterRng::stream), so the same seed
+    /// gives the same delays. For simulations, chaos experiments and tests;
+    /// in production the thread RNG keeps separate processes apart.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_core::retry::{Backoff, ErrorClass, Jitter, RetryDecision, RetryPolicy};
+    ///
+    /// let delays = |seed: u64| {
+    ///     let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5))
+    ///         .unwrap()
+    ///         .with_jitter(Jitter::Decorrelated);
+    ///     let policy = RetryPolicy::builder(backoff).max_attempts(6).jitter_seed(seed).build().unwrap();
+    ///     let now = Instant::now();
+    ///     let mut out = Vec::new();
+    ///     for _call in 0..3 {
+    ///         let mut call = policy.start(now);
+    ///         while let RetryDecision::Retry { after, .. } = policy.next(&mut call, now, ErrorClass::Timeout.into()) {
+    ///             out.push(after);
+    ///         }
+    ///     }
+    ///     out
+    /// };
+    /// assert_eq!(delays(7), delays(7));
+    /// assert_ne!(delays(7), delays(8));
+    /// ```
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.config.jitter_seed = Some(seed);
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<RetryPolicy, ConfigError> {
         let RetryPolicyBuilder {
@@ -890,6 +988,8 @@ impl RetryPolicyBuilder {
             budget,
             clock,
             listeners: Listeners::new(),
+            jitter_seed: config.jitter_seed,
+            calls: AtomicU64::new(0),
         })
     }
 }

@@ -1,8 +1,7 @@
 //! Heartbeat monitor: who has gone quiet, and for how long.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -226,6 +225,11 @@ struct Member {
 /// own schedule (typically once per `interval`), and tests drive it with a
 /// [`ManualClock`](resilience_core::clock::ManualClock).
 ///
+/// Members are kept sorted by id (`K: Ord`), so everything the monitor
+/// returns ([`check`](Self::check)'s events, [`unhealthy`](Self::unhealthy),
+/// [`in_state`](Self::in_state)) and publishes comes in id order: two runs
+/// of a simulation or a test see the same sequence.
+///
 /// ```
 /// use std::time::Duration;
 /// use resilience_core::clock::ManualClock;
@@ -246,7 +250,7 @@ struct Member {
 pub struct HeartbeatMonitor<K> {
     config: HeartbeatConfig,
     clock: SharedClock,
-    members: Mutex<HashMap<K, Member>>,
+    members: Mutex<BTreeMap<K, Member>>,
     listeners: Listeners<HeartbeatEvent<K>>,
 }
 
@@ -261,7 +265,7 @@ impl<K> fmt::Debug for HeartbeatMonitor<K> {
 
 impl<K> HeartbeatMonitor<K>
 where
-    K: Eq + Hash + Clone + fmt::Debug + Send + Sync + 'static,
+    K: Ord + Clone + fmt::Debug + Send + Sync + 'static,
 {
     /// A monitor on the system clock.
     ///
@@ -288,7 +292,7 @@ where
         Ok(HeartbeatMonitor {
             config,
             clock: Arc::new(clock),
-            members: Mutex::new(HashMap::new()),
+            members: Mutex::new(BTreeMap::new()),
             listeners: Listeners::new(),
         })
     }
@@ -436,7 +440,7 @@ where
     }
 
     /// Evaluates every member at the current time, publishes the transitions
-    /// since the previous check, and returns them.
+    /// since the previous check, and returns them, sorted by member id.
     ///
     /// ```
     /// use std::time::Duration;
@@ -448,6 +452,13 @@ where
     /// clock.advance(Duration::from_secs(10));
     /// assert_eq!(m.check()[0].to, HealthState::Suspect);
     /// assert!(m.check().is_empty()); // each transition is reported once
+    ///
+    /// for w in ["w3", "w1", "w2"] {
+    ///     m.register(w);
+    /// }
+    /// clock.advance(Duration::from_secs(30));
+    /// let ids: Vec<_> = m.check().into_iter().map(|e| e.member).collect();
+    /// assert_eq!(ids, ["w", "w1", "w2", "w3"]); // in id order, whatever the registration order
     /// ```
     pub fn check(&self) -> Vec<HeartbeatEvent<K>> {
         let now = self.clock.now();
@@ -516,7 +527,7 @@ where
         })
     }
 
-    /// Members unhealthy right now, in unspecified order.
+    /// Members unhealthy right now, sorted by id.
     ///
     /// ```
     /// use std::time::Duration;
@@ -532,7 +543,7 @@ where
         self.in_state(HealthState::Unhealthy)
     }
 
-    /// Members in `state` right now, in unspecified order.
+    /// Members in `state` right now, sorted by id.
     ///
     /// ```
     /// use std::time::Duration;
@@ -628,6 +639,45 @@ mod tests {
         assert!(m.remove(&"a"));
         assert!(m.status(&"a").is_none());
         assert!(!m.remove(&"a"));
+    }
+
+    #[test]
+    fn results_come_in_id_order_whatever_the_registration_order() {
+        let (c, m) = monitor();
+        let ids = ["w07", "w02", "w10", "w01", "w05"];
+        for id in ids {
+            m.register(id);
+        }
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let p = published.clone();
+        m.listeners()
+            .add_fn(move |e: &HeartbeatEvent<&'static str>| p.lock().push(e.member));
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        c.advance(Duration::from_secs(12));
+        let suspect: Vec<_> = m.check().into_iter().map(|e| e.member).collect();
+        assert_eq!(suspect, sorted);
+        assert_eq!(m.in_state(HealthState::Suspect), sorted);
+        m.heartbeat(&"w05");
+        m.heartbeat(&"w01");
+        c.advance(Duration::from_secs(20));
+        let second: Vec<_> = m.check().into_iter().map(|e| (e.member, e.to)).collect();
+        use HealthState::{Suspect, Unhealthy};
+        assert_eq!(
+            second,
+            [
+                ("w01", Suspect),
+                ("w02", Unhealthy),
+                ("w05", Suspect),
+                ("w07", Unhealthy),
+                ("w10", Unhealthy),
+            ]
+        );
+        assert_eq!(m.unhealthy(), ["w02", "w07", "w10"]);
+        let mut want = sorted.clone();
+        want.extend(["w05", "w01"]); // the two recoveries, as they happened
+        want.extend(second.iter().map(|(id, _)| *id));
+        assert_eq!(*published.lock(), want);
     }
 
     #[test]

@@ -39,7 +39,10 @@
 //! Keyed mode ([`KeyedCircuitBreakerLayer`]) picks a breaker per request from
 //! a [`CircuitBreakerRegistry`](resilience_core::circuit_breaker::CircuitBreakerRegistry)
 //! by a key extracted from the request (model name, worker id, region,
-//! host), with the registry's optional global breaker checked first.
+//! host), with the registry's optional global breaker checked first. The
+//! extractor is a [`KeyExtractor`]: a closure (use
+//! [`KeyedCircuitBreakerLayer::for_requests`] to have its types inferred) or
+//! your own nameable type.
 
 mod future;
 mod keyed;
@@ -49,7 +52,7 @@ mod service;
 pub use self::future::{
     GuardedFuture, IntoRejection, KeyedResponseFuture, RecordOutcome, ResponseFuture,
 };
-pub use self::keyed::{KeyedCircuitBreakerLayer, KeyedCircuitBreakerService};
+pub use self::keyed::{KeyExtractor, KeyedCircuitBreakerLayer, KeyedCircuitBreakerService};
 pub use self::layer::CircuitBreakerLayer;
 pub use self::service::CircuitBreakerService;
 pub use resilience_core::circuit_breaker::{CircuitBreaker, CircuitOpen, Outcome};

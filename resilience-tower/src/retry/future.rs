@@ -11,7 +11,10 @@ use tower::BoxError;
 use tower_service::Service;
 
 use super::layer::Shared;
-use super::{AttemptError, CloneRequest, RequestNotCloneable, RetryClassify};
+use super::{
+    AttemptError, CloneRequest, NoRetryHook, RequestNotCloneable, RetryClassify, RetryHook,
+    Retrying,
+};
 use crate::error::PolledAfterCompletion;
 
 /// The response future of a [`RetryService`](super::RetryService): the
@@ -26,7 +29,7 @@ use crate::error::PolledAfterCompletion;
 /// Dropping it cancels the attempt in flight or the wait; no further
 /// attempt starts.
 #[pin_project]
-pub struct ResponseFuture<S, Req, C, K, I>
+pub struct ResponseFuture<S, Req, C, K, I, H = NoRetryHook>
 where
     S: Service<Req>,
 {
@@ -35,7 +38,7 @@ where
     service: S,
     /// A copy of the request for the attempt after the current one.
     request: Option<Req>,
-    shared: Arc<Shared<C, K, I>>,
+    shared: Arc<Shared<C, K, I, H>>,
     retry: RetryState,
 }
 
@@ -58,7 +61,7 @@ enum State<F, Req> {
     Done,
 }
 
-impl<S, Req, C, K, I> ResponseFuture<S, Req, C, K, I>
+impl<S, Req, C, K, I, H> ResponseFuture<S, Req, C, K, I, H>
 where
     S: Service<Req>,
 {
@@ -66,7 +69,7 @@ where
         future: S::Future,
         service: S,
         request: Option<Req>,
-        shared: Arc<Shared<C, K, I>>,
+        shared: Arc<Shared<C, K, I, H>>,
         retry: RetryState,
     ) -> Self {
         ResponseFuture {
@@ -84,12 +87,13 @@ where
     }
 }
 
-impl<S, Req, C, K, I> Future for ResponseFuture<S, Req, C, K, I>
+impl<S, Req, C, K, I, H> Future for ResponseFuture<S, Req, C, K, I, H>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     C: RetryClassify<S::Response>,
     K: CloneRequest<Req>,
+    H: RetryHook<Req, S::Response>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -130,7 +134,16 @@ where
                     }
                     match shared.policy.next(this.retry, super::now(), failure) {
                         RetryDecision::Retry { after, .. } => match this.request.take() {
-                            Some(request) => {
+                            Some(mut request) => {
+                                shared.hook.on_retry(
+                                    &mut request,
+                                    &Retrying {
+                                        attempt,
+                                        result: &result,
+                                        classification: failure,
+                                        delay: after,
+                                    },
+                                );
                                 drop(result);
                                 this.state.set(State::Waiting {
                                     sleep: tokio::time::sleep(after),
@@ -191,7 +204,7 @@ where
     }
 }
 
-impl<S, Req, C, K, I> fmt::Debug for ResponseFuture<S, Req, C, K, I>
+impl<S, Req, C, K, I, H> fmt::Debug for ResponseFuture<S, Req, C, K, I, H>
 where
     S: Service<Req>,
 {

@@ -5,7 +5,7 @@ use metrics::Counter;
 use resilience_core::retry::RetryPolicy;
 use tower_layer::Layer;
 
-use super::{CloneAll, DefaultRetryClassifier, PolicyIdempotency, RetryService};
+use super::{CloneAll, DefaultRetryClassifier, NoRetryHook, PolicyIdempotency, RetryService};
 
 /// Retries failed calls with a core [`RetryPolicy`]: its backoff and
 /// jitter, retryable classes, idempotency rule, `Retry-After` limit,
@@ -19,6 +19,7 @@ use super::{CloneAll, DefaultRetryClassifier, PolicyIdempotency, RetryService};
 /// | `C` | [`with_classifier`](Self::with_classifier) | [`DefaultRetryClassifier`] | which results are failures, of what class ([`RetryClassify`](super::RetryClassify)) |
 /// | `K` | [`clone_requests_with`](Self::clone_requests_with) | [`CloneAll`] | how a request is copied for the next attempt ([`CloneRequest`](super::CloneRequest)) |
 /// | `I` | [`idempotency_with`](Self::idempotency_with) | [`PolicyIdempotency`] | each request's idempotency ([`RequestIdempotency`](super::RequestIdempotency)) |
+/// | `H` | [`on_retry`](Self::on_retry) | [`NoRetryHook`] | what changes in the request before a retry ([`RetryHook`](super::RetryHook)) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -52,11 +53,17 @@ use super::{CloneAll, DefaultRetryClassifier, PolicyIdempotency, RetryService};
 /// # let _ = svc;
 /// ```
 #[derive(Clone)]
-pub struct RetryLayer<C = DefaultRetryClassifier, K = CloneAll, I = PolicyIdempotency> {
+pub struct RetryLayer<
+    C = DefaultRetryClassifier,
+    K = CloneAll,
+    I = PolicyIdempotency,
+    H = NoRetryHook,
+> {
     policy: Arc<RetryPolicy>,
     classifier: C,
     cloner: K,
     idempotency: I,
+    hook: H,
 }
 
 impl RetryLayer {
@@ -69,40 +76,88 @@ impl RetryLayer {
             classifier: DefaultRetryClassifier,
             cloner: CloneAll,
             idempotency: PolicyIdempotency,
+            hook: NoRetryHook,
         }
     }
 }
 
-impl<C, K, I> RetryLayer<C, K, I> {
+impl<C, K, I, H> RetryLayer<C, K, I, H> {
     /// Uses `classifier` to tell failures (and their class) from successes.
-    pub fn with_classifier<C2>(self, classifier: C2) -> RetryLayer<C2, K, I> {
+    pub fn with_classifier<C2>(self, classifier: C2) -> RetryLayer<C2, K, I, H> {
         RetryLayer {
             policy: self.policy,
             classifier,
             cloner: self.cloner,
             idempotency: self.idempotency,
+            hook: self.hook,
         }
     }
 
     /// Uses `cloner` to copy requests for further attempts; a `None` from
     /// it means the request is sent once (see
     /// [`CloneRequest`](super::CloneRequest)).
-    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, I> {
+    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, I, H> {
         RetryLayer {
             policy: self.policy,
             classifier: self.classifier,
             cloner,
             idempotency: self.idempotency,
+            hook: self.hook,
         }
     }
 
     /// Uses `idempotency` to decide each request's idempotency.
-    pub fn idempotency_with<I2>(self, idempotency: I2) -> RetryLayer<C, K, I2> {
+    pub fn idempotency_with<I2>(self, idempotency: I2) -> RetryLayer<C, K, I2, H> {
         RetryLayer {
             policy: self.policy,
             classifier: self.classifier,
             cloner: self.cloner,
             idempotency,
+            hook: self.hook,
+        }
+    }
+
+    /// Runs `hook` before each retry with the copy of the request the retry
+    /// will send, so it can change it (see [`RetryHook`](super::RetryHook)).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use resilience_core::retry::{Backoff, RetryPolicy};
+    /// use resilience_tower::retry::{RetryLayer, Retrying};
+    /// use tower::{service_fn, BoxError, Layer, ServiceExt};
+    ///
+    /// #[derive(Clone)]
+    /// struct Job { worker: u32 }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(10))).max_attempts(3).build().unwrap();
+    /// // worker 0 is broken
+    /// let svc = service_fn(|job: Job| async move {
+    ///     if job.worker == 0 {
+    ///         Err::<u32, BoxError>(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into())
+    ///     } else {
+    ///         Ok(job.worker)
+    ///     }
+    /// });
+    /// let svc = RetryLayer::new(policy)
+    ///     .on_retry(|job: &mut Job, r: &Retrying<'_, u32>| {
+    ///         assert_eq!(r.attempt, 1);
+    ///         job.worker += 1; // retry on the next worker
+    ///     })
+    ///     .layer(svc);
+    /// assert_eq!(svc.oneshot(Job { worker: 0 }).await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn on_retry<H2>(self, hook: H2) -> RetryLayer<C, K, I, H2> {
+        RetryLayer {
+            policy: self.policy,
+            classifier: self.classifier,
+            cloner: self.cloner,
+            idempotency: self.idempotency,
+            hook,
         }
     }
 
@@ -112,8 +167,8 @@ impl<C, K, I> RetryLayer<C, K, I> {
     }
 }
 
-impl<S, C: Clone, K: Clone, I: Clone> Layer<S> for RetryLayer<C, K, I> {
-    type Service = RetryService<S, C, K, I>;
+impl<S, C: Clone, K: Clone, I: Clone, H: Clone> Layer<S> for RetryLayer<C, K, I, H> {
+    type Service = RetryService<S, C, K, I, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RetryService::from_shared(
@@ -123,36 +178,45 @@ impl<S, C: Clone, K: Clone, I: Clone> Layer<S> for RetryLayer<C, K, I> {
                 self.classifier.clone(),
                 self.cloner.clone(),
                 self.idempotency.clone(),
+                self.hook.clone(),
             )),
         )
     }
 }
 
-impl<C, K, I> fmt::Debug for RetryLayer<C, K, I> {
+impl<C, K, I, H> fmt::Debug for RetryLayer<C, K, I, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryLayer")
             .field("policy", &self.policy)
             .field("classifier", &std::any::type_name::<C>())
             .field("cloner", &std::any::type_name::<K>())
             .field("idempotency", &std::any::type_name::<I>())
+            .field("hook", &std::any::type_name::<H>())
             .finish()
     }
 }
 
 /// What every call of one retry service shares: one `Arc` clone per call.
-pub(crate) struct Shared<C, K, I> {
+pub(crate) struct Shared<C, K, I, H> {
     pub(crate) policy: Arc<RetryPolicy>,
     pub(crate) classifier: C,
     pub(crate) cloner: K,
     pub(crate) idempotency: I,
+    pub(crate) hook: H,
     pub(crate) not_cloneable: Counter,
     /// When these services were made; the start time given to the policy
     /// for calls when it has no deadline (it reads it for nothing else).
     pub(crate) created: std::time::Instant,
 }
 
-impl<C, K, I> Shared<C, K, I> {
-    pub(crate) fn new(policy: Arc<RetryPolicy>, classifier: C, cloner: K, idempotency: I) -> Self {
+impl<C, K, I, H> Shared<C, K, I, H> {
+    pub(crate) fn new(
+        policy: Arc<RetryPolicy>,
+        classifier: C,
+        cloner: K,
+        idempotency: I,
+        hook: H,
+    ) -> Self {
         let not_cloneable = metrics::counter!(
             "resilience_retry_not_cloneable_total",
             "policy" => policy.name().to_owned(),
@@ -162,19 +226,21 @@ impl<C, K, I> Shared<C, K, I> {
             classifier,
             cloner,
             idempotency,
+            hook,
             not_cloneable,
             created: super::now(),
         }
     }
 }
 
-impl<C, K, I> fmt::Debug for Shared<C, K, I> {
+impl<C, K, I, H> fmt::Debug for Shared<C, K, I, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("policy", &self.policy.name())
             .field("classifier", &std::any::type_name::<C>())
             .field("cloner", &std::any::type_name::<K>())
             .field("idempotency", &std::any::type_name::<I>())
+            .field("hook", &std::any::type_name::<H>())
             .finish_non_exhaustive()
     }
 }

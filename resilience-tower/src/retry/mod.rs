@@ -89,6 +89,14 @@
 //!    `source` and [`last`](RequestNotCloneable::last). No retry is drawn
 //!    from the budget, and `resilience_retry_not_cloneable_total` counts it.
 //!
+//! # Changing the request between attempts
+//!
+//! A [`RetryHook`] set with [`RetryLayer::on_retry`] gets the copy of the
+//! request the retry will send, mutably, together with the failed attempt
+//! ([`Retrying`]: its result, class and the coming delay): route the retry
+//! to another worker than the one that failed, shrink a batch after an
+//! out-of-memory error, refresh a token. It only runs when a retry is made.
+//!
 //! # Idempotency
 //!
 //! The policy's idempotency applies to every request unless a
@@ -131,6 +139,7 @@
 mod classify;
 mod error;
 mod future;
+mod hook;
 mod layer;
 mod request;
 mod service;
@@ -140,6 +149,7 @@ pub use self::classify::HttpRetryClassifier;
 pub use self::classify::{classify_error, DefaultRetryClassifier, RetryClassify};
 pub use self::error::{original_error, AttemptError, RequestNotCloneable};
 pub use self::future::ResponseFuture;
+pub use self::hook::{NoRetryHook, RetryHook, Retrying};
 pub use self::layer::RetryLayer;
 #[cfg(feature = "http")]
 pub use self::request::HttpMethodIdempotency;

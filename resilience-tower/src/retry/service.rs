@@ -7,8 +7,8 @@ use tower_service::Service;
 
 use super::layer::Shared;
 use super::{
-    CloneAll, CloneRequest, DefaultRetryClassifier, PolicyIdempotency, RequestIdempotency,
-    ResponseFuture, RetryClassify,
+    CloneAll, CloneRequest, DefaultRetryClassifier, NoRetryHook, PolicyIdempotency,
+    RequestIdempotency, ResponseFuture, RetryClassify, RetryHook,
 };
 
 /// A service whose failed calls are retried; made by
@@ -29,9 +29,15 @@ use super::{
 /// assert_eq!(svc.policy().max_attempts(), 3);
 /// ```
 #[derive(Debug)]
-pub struct RetryService<S, C = DefaultRetryClassifier, K = CloneAll, I = PolicyIdempotency> {
+pub struct RetryService<
+    S,
+    C = DefaultRetryClassifier,
+    K = CloneAll,
+    I = PolicyIdempotency,
+    H = NoRetryHook,
+> {
     inner: S,
-    shared: Arc<Shared<C, K, I>>,
+    shared: Arc<Shared<C, K, I, H>>,
 }
 
 impl<S> RetryService<S> {
@@ -45,13 +51,14 @@ impl<S> RetryService<S> {
                 DefaultRetryClassifier,
                 CloneAll,
                 PolicyIdempotency,
+                NoRetryHook,
             )),
         )
     }
 }
 
-impl<S, C, K, I> RetryService<S, C, K, I> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<C, K, I>>) -> Self {
+impl<S, C, K, I, H> RetryService<S, C, K, I, H> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<C, K, I, H>>) -> Self {
         RetryService { inner, shared }
     }
 
@@ -76,7 +83,7 @@ impl<S, C, K, I> RetryService<S, C, K, I> {
     }
 }
 
-impl<S: Clone, C, K, I> Clone for RetryService<S, C, K, I> {
+impl<S: Clone, C, K, I, H> Clone for RetryService<S, C, K, I, H> {
     fn clone(&self) -> Self {
         RetryService {
             inner: self.inner.clone(),
@@ -85,17 +92,18 @@ impl<S: Clone, C, K, I> Clone for RetryService<S, C, K, I> {
     }
 }
 
-impl<S, Req, C, K, I> Service<Req> for RetryService<S, C, K, I>
+impl<S, Req, C, K, I, H> Service<Req> for RetryService<S, C, K, I, H>
 where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: RetryClassify<S::Response>,
     K: CloneRequest<Req>,
     I: RequestIdempotency<Req>,
+    H: RetryHook<Req, S::Response>,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S, Req, C, K, I>;
+    type Future = ResponseFuture<S, Req, C, K, I, H>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -64,13 +64,15 @@
 //! |---|---|---|---|
 //! | `resilience_timeout_elapsed_total` | counter | `timeout` (the layer's name, default `"default"`), `scope` = `attempt` or `total` | calls cancelled because the limit elapsed |
 
-mod clock;
 mod layer;
 mod service;
 
-pub use self::clock::TokioClock;
 pub use self::layer::{DeadlineLayer, TimeoutLayer};
 pub use self::service::{ResponseFuture, TimeoutService};
+/// Re-export of [`resilience_core::clock::TokioClock`]: give it to core
+/// primitives (breakers, ratio retry budgets) so they move with
+/// `tokio::time::pause()` in step with the layers' timers.
+pub use resilience_core::clock::TokioClock;
 
 use std::time::Duration;
 

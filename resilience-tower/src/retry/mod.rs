@@ -56,7 +56,7 @@
 //! [`DefaultRetryClassifier`], treats every `Ok` as a success and classifies
 //! errors with [`classify_error`] (timeouts, I/O errors, open breakers, full
 //! bulkheads, injected faults; anything unknown fails fast). With feature
-//! `http`, [`HttpRetryClassifier`] reads `http::Response` statuses and the
+//! `http`, `HttpRetryClassifier` reads `http::Response` statuses and the
 //! `Retry-After` header. When the policy gives up on a failed *response*
 //! (an HTTP `503` is `Ok(response)`), that last response is returned.
 //!
@@ -101,7 +101,7 @@
 //!
 //! The policy's idempotency applies to every request unless a
 //! [`RequestIdempotency`] hook decides per request (a closure
-//! `Fn(&Req) -> Idempotency`, or [`HttpMethodIdempotency`] with feature
+//! `Fn(&Req) -> Idempotency`, or `HttpMethodIdempotency` with feature
 //! `http`). A non-idempotent request is retried only after a
 //! `connect_failed` failure: the request provably never reached the server.
 //!

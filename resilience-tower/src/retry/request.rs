@@ -92,7 +92,7 @@ where
 ///
 /// `None` keeps the policy's default. Implemented by [`PolicyIdempotency`]
 /// (always `None`, the default), by closures `Fn(&Req) -> Idempotency`, and
-/// with feature `http` by [`HttpMethodIdempotency`].
+/// with feature `http` by `HttpMethodIdempotency`.
 ///
 /// ```
 /// use resilience_core::retry::Idempotency;

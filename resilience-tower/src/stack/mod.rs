@@ -71,4 +71,4 @@ mod config;
 mod service;
 
 pub use self::config::{ResilienceStack, StackConfig};
-pub use self::service::{BoxErr, StackBreakerClassifier, StackService};
+pub use self::service::{BoxErr, Maybe, MaybeFuture, StackBreakerClassifier, StackService};

@@ -5,7 +5,6 @@ use std::task::{Context, Poll};
 use pin_project::pin_project;
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::Outcome;
-use tower::util::Either;
 use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -101,17 +100,81 @@ where
     }
 }
 
-type L0<S> = BoxErr<S>;
-type L1<S> = Either<TimeoutService<L0<S>>, L0<S>>;
-type L2<S> = Either<BulkheadService<L1<S>>, L1<S>>;
-type L3<S> = Either<CircuitBreakerService<L2<S>, StackBreakerClassifier>, L2<S>>;
-type L4<S, K> = Either<RetryService<L3<S>, DefaultRetryClassifier, K>, L3<S>>;
-type L5<S, K> = Either<TimeoutService<L4<S, K>>, L4<S, K>>;
+/// An optional layer of the stack: the layer's service, or the inner
+/// service unchanged. Like `tower::util::Either`, but `call` and `poll` are
+/// forced inline: the stack nests five of these, and a call through five
+/// out-of-line levels copies the growing response future at each return.
+#[derive(Debug, Clone)]
+pub enum Maybe<L, S> {
+    /// The layer is configured.
+    On(L),
+    /// The layer is absent: calls go straight to the inner service.
+    Off(S),
+}
 
-fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Either<L::Service, S> {
+impl<L, S, Req> Service<Req> for Maybe<L, S>
+where
+    L: Service<Req, Error = BoxError>,
+    S: Service<Req, Response = L::Response, Error = BoxError>,
+{
+    type Response = L::Response;
+    type Error = BoxError;
+    type Future = MaybeFuture<L::Future, S::Future>;
+
+    #[inline(always)]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            Maybe::On(l) => l.poll_ready(cx),
+            Maybe::Off(s) => s.poll_ready(cx),
+        }
+    }
+
+    #[inline(always)]
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self {
+            Maybe::On(l) => MaybeFuture::On(l.call(req)),
+            Maybe::Off(s) => MaybeFuture::Off(s.call(req)),
+        }
+    }
+}
+
+/// The response future of [`Maybe`].
+#[pin_project(project = MaybeProj)]
+#[derive(Debug)]
+pub enum MaybeFuture<A, B> {
+    /// The layer's future.
+    On(#[pin] A),
+    /// The inner service's future.
+    Off(#[pin] B),
+}
+
+impl<A, B, T> Future for MaybeFuture<A, B>
+where
+    A: Future<Output = Result<T, BoxError>>,
+    B: Future<Output = Result<T, BoxError>>,
+{
+    type Output = Result<T, BoxError>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            MaybeProj::On(a) => a.poll(cx),
+            MaybeProj::Off(b) => b.poll(cx),
+        }
+    }
+}
+
+type L0<S> = BoxErr<S>;
+type L1<S> = Maybe<TimeoutService<L0<S>>, L0<S>>;
+type L2<S> = Maybe<BulkheadService<L1<S>>, L1<S>>;
+type L3<S> = Maybe<CircuitBreakerService<L2<S>, StackBreakerClassifier>, L2<S>>;
+type L4<S, K> = Maybe<RetryService<L3<S>, DefaultRetryClassifier, K>, L3<S>>;
+type L5<S, K> = Maybe<TimeoutService<L4<S, K>>, L4<S, K>>;
+
+fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
     match layer {
-        Some(l) => Either::Left(l.layer(inner)),
-        None => Either::Right(inner),
+        Some(l) => Maybe::On(l.layer(inner)),
+        None => Maybe::Off(inner),
     }
 }
 

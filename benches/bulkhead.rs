@@ -40,7 +40,7 @@ use tower::{Layer, Service};
 #[path = "common/mod.rs"]
 mod common;
 use common::subjects::{ours_bulkhead, tr_bulkhead_layer, LIMIT};
-use common::{call, contended, runtime, Noop};
+use common::{bench_contended_service, call, contended, runtime, Noop};
 
 fn fast(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.throughput(Throughput::Elements(1));
@@ -178,50 +178,29 @@ fn contention(c: &mut Criterion) {
             })
         });
         let svc = ConcurrencyLimit::new(Noop, LIMIT as usize);
-        g.bench_function(
+        bench_contended_service(
+            &mut g,
             format!("tower/concurrency_limit/{threads}_threads"),
-            |bch| {
-                bch.iter_custom(|iters| {
-                    contended(
-                        threads,
-                        iters,
-                        || svc.clone(),
-                        |s| {
-                            let _ = black_box(call(s, 1));
-                        },
-                    )
-                })
-            },
+            threads,
+            &svc,
         );
         let svc = BulkheadLayer::new(Arc::new(ours_bulkhead())).layer(Noop);
-        g.bench_function(format!("ours/layer/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || svc.clone(),
-                    |s| {
-                        let _ = black_box(call(s, 1));
-                    },
-                )
-            })
-        });
+        bench_contended_service(
+            &mut g,
+            format!("ours/layer/{threads}_threads"),
+            threads,
+            &svc,
+        );
         let svc = CoreBulkheadService {
             inner: Noop,
             bulkhead: Arc::new(ours_bulkhead()),
         };
-        g.bench_function(format!("ours/core_adapter/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || svc.clone(),
-                    |s| {
-                        let _ = black_box(call(s, 1));
-                    },
-                )
-            })
-        });
+        bench_contended_service(
+            &mut g,
+            format!("ours/core_adapter/{threads}_threads"),
+            threads,
+            &svc,
+        );
     }
     g.finish();
 }

@@ -53,7 +53,7 @@ use common::subjects::{
     failsafe_consecutive, failsafe_time_window, ours_cb, recloser, tr_cb_layer, RecloserService,
     OPEN, WINDOW,
 };
-use common::{call, contended, runtime, Noop, FAIL};
+use common::{bench_contended_service, call, contended, runtime, Noop, FAIL};
 
 fn ours() -> CircuitBreaker {
     ours_cb()
@@ -314,31 +314,19 @@ fn contention(c: &mut Criterion) {
             })
         });
         let svc = CircuitBreakerLayer::new(ours()).layer(Noop);
-        g.bench_function(format!("ours/layer/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || svc.clone(),
-                    |s| {
-                        let _ = black_box(call(s, 1));
-                    },
-                )
-            })
-        });
+        bench_contended_service(
+            &mut g,
+            format!("ours/layer/{threads}_threads"),
+            threads,
+            &svc,
+        );
         let svc = tower_resilience_layer().layer(Noop);
-        g.bench_function(format!("tower_resilience/layer/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || svc.clone(),
-                    |s| {
-                        let _ = black_box(call(s, 1));
-                    },
-                )
-            })
-        });
+        bench_contended_service(
+            &mut g,
+            format!("tower_resilience/layer/{threads}_threads"),
+            threads,
+            &svc,
+        );
     }
     g.finish();
 }

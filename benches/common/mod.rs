@@ -161,6 +161,30 @@ where
     })
 }
 
+/// Benchmarks `svc` called from `threads` threads at once (each thread
+/// drives its own clone), as `id` in `group`: wall time / total calls.
+pub fn bench_contended_service<S>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: String,
+    threads: u64,
+    svc: &S,
+) where
+    S: Service<u64> + Clone + Send + Sync,
+{
+    group.bench_function(id, |bch| {
+        bch.iter_custom(|iters| {
+            contended(
+                threads,
+                iters,
+                || svc.clone(),
+                |s| {
+                    let _ = black_box(call(s, 1));
+                },
+            )
+        })
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Equivalently configured subjects, shared by the criterion suites and the
 // instruction-count binary (`benches/instructions.rs`). Each suite's module

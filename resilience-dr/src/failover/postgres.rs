@@ -73,6 +73,17 @@ pub enum PgFailoverError {
         /// The wait given to `pg_promote`.
         wait: Duration,
     },
+    /// Fencing signalled sessions that had not exited when the wait ran
+    /// out. Releasing the synchronous-standby wait now could acknowledge
+    /// their commits, so the fence reports failure instead (a retry
+    /// signals them again).
+    #[error("{count} terminated session(s) still running after {}ms; not safe to release synchronous waits yet", waited.as_millis())]
+    SessionsSurvived {
+        /// Sessions still present.
+        count: usize,
+        /// How long fencing waited for them.
+        waited: Duration,
+    },
     /// The server is not in the role the step needs.
     #[error("server is {actual}, expected {expected}")]
     WrongRole {
@@ -243,7 +254,10 @@ async fn reload(client: &Client) -> Result<(), PgFailoverError> {
 /// Makes one database of the old primary read-only: new transactions there
 /// default to read-only and its other sessions are terminated (in-flight
 /// writes are cut off, including commits still waiting for a synchronous
-/// standby, whose clients get an error, not an acknowledgement). Other
+/// standby, whose clients get an error, not an acknowledgement). It returns
+/// once every terminated session has exited (at most 10 s, else
+/// [`PgFailoverError::SessionsSurvived`]), so releasing the synchronous
+/// wait afterwards cannot acknowledge a commit. Other
 /// databases of the server are untouched. The statement itself commits with
 /// `synchronous_commit = local`, so it never waits for the lost standby.
 /// Returns how many sessions were terminated.
@@ -269,13 +283,13 @@ pub async fn fence_database(old_primary: &Client, database: &str) -> Result<u64,
         .map_err(sql("ALTER DATABASE ... SET default_transaction_read_only"))?;
     let rows = old_primary
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            "SELECT pid FROM pg_stat_activity \
              WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
             &[&database],
         )
         .await
-        .map_err(sql("terminating sessions"))?;
-    Ok(rows.len() as u64)
+        .map_err(sql("listing sessions"))?;
+    terminate_and_wait(old_primary, rows.iter().map(|r| r.get(0)).collect()).await
 }
 
 /// Makes the whole old primary read-only (`ALTER SYSTEM SET
@@ -300,13 +314,59 @@ pub async fn fence_cluster(old_primary: &Client) -> Result<u64, PgFailoverError>
     reload(old_primary).await?;
     let rows = old_primary
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            "SELECT pid FROM pg_stat_activity \
              WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
             &[],
         )
         .await
+        .map_err(sql("listing sessions"))?;
+    terminate_and_wait(old_primary, rows.iter().map(|r| r.get(0)).collect()).await
+}
+
+/// How long fencing waits for the sessions it terminated to exit.
+const TERMINATION_WAIT: Duration = Duration::from_secs(10);
+
+/// Terminates `pids` and waits until none of them is running.
+///
+/// `pg_terminate_backend` only sends a signal. A backend waiting for a
+/// synchronous standby checks whether its wait was released before it
+/// checks for the signal; if the caller released the wait
+/// ([`release_synchronous_standbys`]) between the signal and the backend's
+/// exit, the backend would acknowledge a commit that exists only on the old
+/// primary. Waiting for the exit closes that window.
+async fn terminate_and_wait(client: &Client, pids: Vec<i32>) -> Result<u64, PgFailoverError> {
+    if pids.is_empty() {
+        return Ok(0);
+    }
+    client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS pid",
+            &[&pids],
+        )
+        .await
         .map_err(sql("terminating sessions"))?;
-    Ok(rows.len() as u64)
+    let started = tokio::time::Instant::now();
+    loop {
+        let left: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int4[])",
+                &[&pids],
+            )
+            .await
+            .map_err(sql("waiting for terminated sessions"))?
+            .get(0);
+        if left == 0 {
+            return Ok(pids.len() as u64);
+        }
+        let waited = started.elapsed();
+        if waited >= TERMINATION_WAIT {
+            return Err(PgFailoverError::SessionsSurvived {
+                count: usize::try_from(left).unwrap_or(usize::MAX),
+                waited,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[cfg(test)]

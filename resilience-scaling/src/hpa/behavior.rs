@@ -139,6 +139,13 @@ fn period_start(now: i64, current: i64, policy_period: i64, up: &EventLog, down:
     current - up.change_in_period(now, policy_period) + down.change_in_period(now, policy_period)
 }
 
+/// Which way a limit bounds the count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
 /// `calculateScaleUpLimitWithScalingRules`: the limit and the index of the
 /// policy that set it.
 pub(crate) fn scale_up_limit(
@@ -148,33 +155,7 @@ pub(crate) fn scale_up_limit(
     down: &EventLog,
     rules: &ScalingRules,
 ) -> (i64, Option<usize>) {
-    let pick_higher = match rules.select_policy {
-        SelectPolicy::Disabled => return (current, None),
-        SelectPolicy::Min => false,
-        SelectPolicy::Max => true,
-    };
-    let mut best: Option<(i64, usize)> = None;
-    for (i, p) in rules.policies.iter().enumerate() {
-        let start = period_start(now, current, nanos(p.period), up, down);
-        let proposed = match p.type_ {
-            PolicyType::Pods => start.saturating_add(i64::from(p.value)),
-            PolicyType::Percent => {
-                let v = (start as f64 * (1.0 + f64::from(p.value) / 100.0)).ceil();
-                v as i64
-            }
-        };
-        best = match best {
-            None => Some((proposed, i)),
-            Some((b, _)) if (pick_higher && proposed > b) || (!pick_higher && proposed < b) => {
-                Some((proposed, i))
-            }
-            keep => keep,
-        };
-    }
-    match best {
-        Some((v, i)) => (v, Some(i)),
-        None => (current, None),
-    }
+    limit_with_rules(now, current, up, down, rules, Direction::Up)
 }
 
 /// `calculateScaleDownLimitWithBehaviors`.
@@ -185,22 +166,43 @@ pub(crate) fn scale_down_limit(
     down: &EventLog,
     rules: &ScalingRules,
 ) -> (i64, Option<usize>) {
-    // For scale-down, the largest change is the lowest count.
-    let pick_lower = match rules.select_policy {
+    limit_with_rules(now, current, up, down, rules, Direction::Down)
+}
+
+/// Each policy proposes a count from the count at the start of its period;
+/// `selectPolicy: Max` keeps the largest change (the highest count going
+/// up, the lowest going down), `Min` the smallest. Ties keep the first
+/// policy.
+fn limit_with_rules(
+    now: i64,
+    current: i64,
+    up: &EventLog,
+    down: &EventLog,
+    rules: &ScalingRules,
+    direction: Direction,
+) -> (i64, Option<usize>) {
+    let largest_change = match rules.select_policy {
         SelectPolicy::Disabled => return (current, None),
         SelectPolicy::Min => false,
         SelectPolicy::Max => true,
     };
+    let prefer_higher = largest_change == (direction == Direction::Up);
     let mut best: Option<(i64, usize)> = None;
     for (i, p) in rules.policies.iter().enumerate() {
         let start = period_start(now, current, nanos(p.period), up, down);
-        let proposed = match p.type_ {
-            PolicyType::Pods => start.saturating_sub(i64::from(p.value)),
-            PolicyType::Percent => (start as f64 * (1.0 - f64::from(p.value) / 100.0)) as i64,
+        let proposed = match (direction, p.type_) {
+            (Direction::Up, PolicyType::Pods) => start.saturating_add(i64::from(p.value)),
+            (Direction::Up, PolicyType::Percent) => {
+                (start as f64 * (1.0 + f64::from(p.value) / 100.0)).ceil() as i64
+            }
+            (Direction::Down, PolicyType::Pods) => start.saturating_sub(i64::from(p.value)),
+            (Direction::Down, PolicyType::Percent) => {
+                (start as f64 * (1.0 - f64::from(p.value) / 100.0)) as i64
+            }
         };
         best = match best {
             None => Some((proposed, i)),
-            Some((b, _)) if (pick_lower && proposed < b) || (!pick_lower && proposed > b) => {
+            Some((b, _)) if (prefer_higher && proposed > b) || (!prefer_higher && proposed < b) => {
                 Some((proposed, i))
             }
             keep => keep,

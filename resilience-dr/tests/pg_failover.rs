@@ -419,3 +419,78 @@ async fn orchestrated_failover_of_a_real_primary_loses_no_acknowledged_write() {
         .await
         .unwrap();
 }
+
+/// `fence_database` returns only once the sessions it terminated are gone:
+/// `pg_terminate_backend` alone merely signals them, and a session still
+/// waiting for a synchronous standby when the wait is released afterwards
+/// would acknowledge its commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fencing_returns_after_the_terminated_sessions_exited() {
+    let Some((primary_cfg, _)) = servers() else {
+        return;
+    };
+    let admin = connect(&primary_cfg, None)
+        .await
+        .expect("connect to primary");
+    if pg::is_in_recovery(&admin).await.unwrap() {
+        let why = "RESILIENCE_PG_PRIMARY is in recovery: restart the test servers";
+        assert!(!require_servers(), "{why}");
+        eprintln!("skipping fencing test: {why}");
+        return;
+    }
+    let db = format!("resilience_fence_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+
+    // Eight sessions busy in the database, each until it is terminated.
+    const SESSIONS: usize = 8;
+    let mut busy = Vec::new();
+    for _ in 0..SESSIONS {
+        let c = connect(&primary_cfg, Some(&db)).await.unwrap();
+        busy.push(tokio::spawn(async move {
+            c.batch_execute("SELECT pg_sleep(60)").await
+        }));
+    }
+    let sessions = || async {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                 AND backend_type = 'client backend'",
+                &[&db],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n
+    };
+    wait_until("the busy sessions", || async {
+        sessions().await == SESSIONS as i64
+    })
+    .await;
+
+    let terminated = pg::fence_database(&admin, &db).await.unwrap();
+    assert_eq!(terminated, SESSIONS as u64);
+    assert_eq!(
+        sessions().await,
+        0,
+        "a terminated session was still running when the fence returned"
+    );
+    for b in busy {
+        assert!(b.await.unwrap().is_err(), "a busy session was not cut off");
+    }
+
+    // New sessions in the fenced database are read-only.
+    let late = connect(&primary_cfg, Some(&db)).await.unwrap();
+    assert!(late.batch_execute("CREATE TABLE t (x int)").await.is_err());
+    drop(late);
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

@@ -101,9 +101,10 @@ where
 }
 
 /// An optional layer of the stack: the layer's service, or the inner
-/// service unchanged. Like `tower::util::Either`, but `call` and `poll` are
-/// forced inline: the stack nests five of these, and a call through five
-/// out-of-line levels copies the growing response future at each return.
+/// service unchanged. Like `tower::util::Either`, but `call`, `poll_ready`
+/// and `poll` are forced inline; the stack nests five of these, and with
+/// `Either` the compiler kept the nested calls out of line (1 169 against
+/// 1 142 instructions per call through the benchmark stack).
 #[derive(Debug, Clone)]
 pub enum Maybe<L, S> {
     /// The layer is configured.

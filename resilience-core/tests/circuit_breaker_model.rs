@@ -124,6 +124,10 @@ struct Model {
     successes: u32,
     failures: u32,
     deadline: u64,
+    /// When the latest half-open trial was issued.
+    trial_started: u64,
+    /// Moving average (weight 1/4) of finished trials' durations, 0 before any.
+    trial_avg: u64,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -144,7 +148,23 @@ impl Model {
             successes: 0,
             failures: 0,
             deadline: 0,
+            trial_started: 0,
+            trial_avg: 0,
         }
+    }
+
+    /// A half-open rejection's `retry_after`: the expected time to the
+    /// trial's outcome, capped by the re-arm and the base open duration.
+    fn half_open_hint(&self, now: u64) -> Duration {
+        let avg = match self.trial_avg {
+            0 => self.c.slow_call_duration.map_or(1_000_000_000, nanos),
+            a => a,
+        }
+        .max(1_000_000);
+        let running = now - self.trial_started;
+        let left = if running < avg { avg - running } else { avg };
+        let cap = (self.deadline - now).min(nanos(self.c.open_duration));
+        Duration::from_nanos(left.min(cap).max(1))
     }
 
     fn success_threshold(&self) -> u32 {
@@ -294,12 +314,10 @@ impl Model {
                         continue;
                     }
                     if self.issued >= self.c.half_open_permits {
-                        return Err((
-                            CircuitState::HalfOpen,
-                            Duration::from_nanos(self.deadline - now),
-                        ));
+                        return Err((CircuitState::HalfOpen, self.half_open_hint(now)));
                     }
                     self.issued += 1;
+                    self.trial_started = now;
                     return Ok(Ticket {
                         epoch: self.epoch,
                         start: now,
@@ -350,6 +368,11 @@ impl Model {
                 }
             }
             CircuitState::HalfOpen => {
+                let took = now - t.start;
+                self.trial_avg = match self.trial_avg {
+                    0 => took.max(1),
+                    a => ((a / 4) * 3 + took / 4).max(1),
+                };
                 let bad = failure || slow;
                 if bad {
                     self.failures += 1;

@@ -60,9 +60,11 @@ impl<T, E> Classify<T, E> for ErrorIsFailure {
     }
 }
 
-/// For `http::Response`: 5xx and `408 Request Timeout` are failures, other
-/// 4xx are ignored (the caller's fault, not the dependency's), anything else
-/// is a success; an `Err` (connection error, timeout) is a failure.
+/// For `http::Response`: 5xx, `408 Request Timeout` and `429 Too Many
+/// Requests` are failures (the dependency is down, slow or shedding load),
+/// other 4xx are ignored (the caller's fault, not the dependency's),
+/// anything else is a success; an `Err` (connection error, timeout) is a
+/// failure.
 ///
 /// ```
 /// use resilience_core::circuit_breaker::Outcome;
@@ -74,6 +76,7 @@ impl<T, E> Classify<T, E> for ErrorIsFailure {
 /// assert_eq!(status(200), Outcome::Success);
 /// assert_eq!(status(503), Outcome::Failure);
 /// assert_eq!(status(408), Outcome::Failure);
+/// assert_eq!(status(429), Outcome::Failure);
 /// assert_eq!(status(404), Outcome::Ignored);
 /// ```
 #[cfg(feature = "http")]
@@ -81,20 +84,35 @@ impl<T, E> Classify<T, E> for ErrorIsFailure {
 pub struct HttpClassifier;
 
 #[cfg(feature = "http")]
+impl HttpClassifier {
+    /// The outcome of a response with `status`.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::Outcome;
+    /// use resilience_tower::classify::HttpClassifier;
+    /// assert_eq!(HttpClassifier::outcome_of(http::StatusCode::BAD_GATEWAY), Outcome::Failure);
+    /// ```
+    #[inline]
+    pub fn outcome_of(status: http::StatusCode) -> Outcome {
+        if status.is_server_error()
+            || status == http::StatusCode::REQUEST_TIMEOUT
+            || status == http::StatusCode::TOO_MANY_REQUESTS
+        {
+            Outcome::Failure
+        } else if status.is_client_error() {
+            Outcome::Ignored
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+#[cfg(feature = "http")]
 impl<B, E> Classify<http::Response<B>, E> for HttpClassifier {
     fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
         match result {
             Err(_) => Outcome::Failure,
-            Ok(res) => {
-                let s = res.status();
-                if s.is_server_error() || s == http::StatusCode::REQUEST_TIMEOUT {
-                    Outcome::Failure
-                } else if s.is_client_error() {
-                    Outcome::Ignored
-                } else {
-                    Outcome::Success
-                }
-            }
+            Ok(res) => Self::outcome_of(res.status()),
         }
     }
 }

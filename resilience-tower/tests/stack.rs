@@ -10,6 +10,7 @@ use std::time::Duration;
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::{CircuitOpen, CircuitState};
 use resilience_core::retry::RetryError;
+use resilience_tower::error::ErrorKind;
 use resilience_tower::stack::{ResilienceStack, StackConfig};
 use resilience_tower::timeout::{Elapsed, TokioClock};
 use tokio::time::Instant;
@@ -78,9 +79,8 @@ async fn an_open_breaker_stops_the_retries() {
     let start = Instant::now();
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
     // Three attempts (0, 10, 20 ms) reach the dependency and trip the
-    // breaker; the fourth (30 ms) meets the open breaker, whose 30 s
-    // `retry_after` does not fit the policy's 10 s deadline: the call ends
-    // there instead of waiting.
+    // breaker; the fourth (30 ms) meets the open breaker, which is not
+    // retried: the call ends there instead of waiting.
     assert_eq!(start.elapsed(), Duration::from_millis(30));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(s.breaker().unwrap().state(), CircuitState::Open);
@@ -95,14 +95,64 @@ async fn an_open_breaker_stops_the_retries() {
         err.is::<RetryError<resilience_tower::retry::AttemptError>>(),
         "{err}"
     );
+    assert!(matches!(ErrorKind::of(&err), ErrorKind::CircuitOpen { .. }));
+}
+
+/// The README's stack, in front of a dependency that is down: once the
+/// breaker is open, every call fails at once with `CircuitOpen` (no wait
+/// for the half-open trial, no wait for the deadline).
+#[tokio::test(start_paused = true)]
+async fn the_readme_stack_fails_fast_once_its_breaker_is_open() {
+    let s = stack(
+        r#"
+name: inventory
+deadline: 10s
+retry:
+  backoff: { kind: exponential, initial: 100ms, max: 2s, max_attempts: 3, jitter: full }
+  budget: { kind: token_bucket, capacity: 100 }
+circuit_breaker: { window: { count: 20 }, minimum_calls: 10, failure_rate_threshold: 0.5, open_duration: 30s }
+bulkhead: { max_concurrent: 64, max_wait: 50ms }
+timeout: 2s
+"#,
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(calls.clone(), usize::MAX, Duration::ZERO));
+    let mut requests = 0;
+    while s.breaker().unwrap().state() != CircuitState::Open {
+        requests += 1;
+        assert!(
+            requests <= 10,
+            "the breaker opens within 10 failing requests"
+        );
+        let _ = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    }
+    let reached = calls.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        let start = Instant::now();
+        let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO, "fails fast: {err}");
+        match ErrorKind::of(&err) {
+            ErrorKind::CircuitOpen { retry_after } => {
+                assert!(retry_after <= Duration::from_secs(30), "{retry_after:?}")
+            }
+            other => panic!("expected CircuitOpen, got {other:?}: {err}"),
+        }
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        reached,
+        "the open breaker spared the dependency"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_short_breaker_wait_is_honoured_by_the_retry() {
-    // Without a deadline, a retry waits out the breaker's `retry_after` when
-    // it is within `max_retry_after`, and the half-open trial succeeds.
+    // With `circuit_open` in `retry_on` and no deadline, a retry waits out
+    // the breaker's `retry_after` when it is within `max_retry_after`, and
+    // the half-open trial succeeds.
     let s = stack(
-        "retry: { backoff: { kind: constant, initial: 10ms, max_attempts: 5 }, max_retry_after: 1m }\n\
+        "retry: { backoff: { kind: constant, initial: 10ms, max_attempts: 5 }, max_retry_after: 1m,\n\
+         retry_on: [timeout, connection_reset, connect_failed, transient, rate_limited, server_error, circuit_open] }\n\
          circuit_breaker: { consecutive_failures: 2, open_duration: 5s, half_open_permits: 1 }",
     );
     let calls = Arc::new(AtomicUsize::new(0));
@@ -141,7 +191,7 @@ async fn per_attempt_timeout_is_retried_and_counted_by_the_breaker() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn deadline_caps_the_whole_call() {
+async fn the_retry_stops_when_its_next_wait_cannot_end_before_the_deadline() {
     let s = stack(
         "deadline: 1s\n\
          retry: { backoff: { kind: constant, initial: 400ms, max_attempts: 10 } }",
@@ -150,13 +200,47 @@ async fn deadline_caps_the_whole_call() {
     let mut svc = s.layer(dependency(calls.clone(), usize::MAX, Duration::ZERO));
     let start = Instant::now();
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
-    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    // Attempts at 0, 400, 800 ms; a fourth would start at 1.2 s, past the
+    // deadline, so the caller gets the last error at 800 ms, not a timeout
+    // at 1 s.
     assert_eq!(
         calls.load(Ordering::SeqCst),
         3,
         "attempts at 0, 400, 800 ms"
     );
-    assert!(err.downcast_ref::<Elapsed>().is_some(), "{err}");
+    assert_eq!(start.elapsed(), Duration::from_millis(800));
+    let gave_up = err
+        .downcast_ref::<RetryError<resilience_tower::retry::AttemptError>>()
+        .expect("a retry error");
+    assert!(
+        matches!(gave_up, RetryError::DeadlineExceeded { attempts: 3, .. }),
+        "{gave_up}"
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_cancels_an_attempt_still_in_flight() {
+    let s = stack(
+        "deadline: 1s\n\
+         retry: { backoff: { kind: constant, initial: 100ms, max_attempts: 10 } }",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(
+        calls.clone(),
+        usize::MAX,
+        Duration::from_millis(300),
+    ));
+    let start = Instant::now();
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    // Attempts at 0, 400 and 800 ms; the third is still running at 1 s.
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let elapsed = err
+        .downcast_ref::<Elapsed>()
+        .expect("the deadline's Elapsed");
+    assert!(elapsed.to_string().contains("1s"), "{elapsed}");
+    assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
 }
 
 #[tokio::test(start_paused = true)]

@@ -221,8 +221,9 @@ pub struct CircuitBreakerConfig {
     /// What reopens a half-open breaker. Default [`HalfOpenFailure::Any`].
     pub half_open_failure: HalfOpenFailure,
     /// If half-open sees no trial outcome for this long (trials hung or
-    /// abandoned), it reopens and re-arms, so it can never stick half-open.
-    /// Default 60 s.
+    /// abandoned), the breaker counts that as a failed trial: it reopens
+    /// for the next open duration, then admits fresh trials, so it can
+    /// never stick half-open. Default 60 s.
     #[serde(with = "humantime_serde")]
     pub half_open_max_wait: Duration,
     /// Measure every call's duration (a clock read at acquire and at record)

@@ -18,8 +18,16 @@
 //!   opens after 5 failures at a 50 % threshold);
 //! * a trial permit that is dropped without an outcome (a cancelled future)
 //!   gives its slot back, and a half-open breaker that sees no trial outcome
-//!   for `half_open_max_wait` reopens and re-arms (as Polly does), so it can
-//!   never stick half-open;
+//!   for `half_open_max_wait` treats the silence as a failed trial: it
+//!   reopens for the next (possibly longer) open duration and then admits
+//!   fresh trials, so it can never stick half-open. Polly instead stays
+//!   half-open and admits another probe once its break duration has passed
+//!   since the last one; we reopen because a trial that never answers most
+//!   likely met a dependency that is still down, and reopening backs off
+//!   (with `open_backoff`) where a fresh probe every period would not;
+//! * a half-open rejection's `retry_after` is the expected time to the
+//!   trial's outcome, not the time left before the re-arm (see
+//!   [`CircuitOpen`]);
 //! * an outcome that arrives after a state change (a call that started
 //!   closed and ends half-open) is never counted as a trial;
 //! * the open duration may grow with consecutive openings.
@@ -185,6 +193,13 @@ struct Inner {
     ho_outcomes: AtomicU64,
     /// Half-open reopens when no trial outcome arrives before this instant.
     ho_deadline: AtomicU64,
+    /// When the latest half-open trial was issued (nanoseconds since the
+    /// origin): with `trial_nanos`, the basis of a half-open rejection's
+    /// `retry_after`.
+    trial_started: AtomicU64,
+    /// How long trials take: a moving average (weight 1/4) of finished
+    /// trials' durations in nanoseconds, 0 before the first.
+    trial_nanos: AtomicU64,
     transition: ReentrantMutex<()>,
     listeners: Listeners<CircuitBreakerEvent>,
     metrics: Metrics,
@@ -297,6 +312,8 @@ impl CircuitBreaker {
                 ho_issued: AtomicU64::new(0),
                 ho_outcomes: AtomicU64::new(0),
                 ho_deadline: AtomicU64::new(0),
+                trial_started: AtomicU64::new(0),
+                trial_nanos: AtomicU64::new(0),
                 transition: ReentrantMutex::new(()),
                 listeners: Listeners::new(),
                 metrics,
@@ -647,9 +664,8 @@ impl Inner {
                         let mut cur = self.ho_issued.load(Ordering::Acquire);
                         while cur >> 32 == e {
                             if cur & LOW32 >= u64::from(self.cfg.half_open_permits) {
-                                return Err(
-                                    self.reject(state, Duration::from_nanos(deadline - now))
-                                );
+                                let wait = self.half_open_retry_after(now, deadline);
+                                return Err(self.reject(state, wait));
                             }
                             match self.ho_issued.compare_exchange_weak(
                                 cur,
@@ -658,10 +674,14 @@ impl Inner {
                                 Ordering::Acquire,
                             ) {
                                 Ok(_) => {
+                                    // Trials are always timed: their
+                                    // durations estimate when the next
+                                    // decision is due.
+                                    self.trial_started.store(now, Ordering::Release);
                                     return Ok(Ticket {
                                         word: w,
-                                        start: if self.cfg.timed { now } else { NO_START },
-                                    })
+                                        start: now,
+                                    });
                                 }
                                 Err(actual) => cur = actual,
                             }
@@ -677,6 +697,33 @@ impl Inner {
             }
             w = self.state.load(Ordering::Acquire);
         }
+    }
+
+    /// The `retry_after` of a half-open rejection (every trial slot is
+    /// taken): the expected time until the trial in flight reports, that
+    /// is the average duration of recent trials (before the first one
+    /// finishes: `slow_call_duration` if set, else one second) minus the
+    /// time the latest trial has already run, or one whole average when it
+    /// is overdue. Capped by the time left before `half_open_max_wait`
+    /// reopens the breaker and by the base open duration, so a client is
+    /// never told to stay away longer than the breaker itself would.
+    #[cold]
+    fn half_open_retry_after(&self, now: u64, deadline: u64) -> Duration {
+        let average = match self.trial_nanos.load(Ordering::Acquire) {
+            0 => self.cfg.slow_call_nanos.unwrap_or(1_000_000_000),
+            n => n,
+        }
+        .max(1_000_000);
+        let running = now.saturating_sub(self.trial_started.load(Ordering::Acquire));
+        let left = if running < average {
+            average - running
+        } else {
+            average
+        };
+        let cap = deadline
+            .saturating_sub(now)
+            .min(duration_nanos(self.cfg.open_duration));
+        Duration::from_nanos(left.min(cap).max(1))
     }
 
     #[cold]
@@ -751,7 +798,12 @@ impl Inner {
         match w & state::STATE_MASK {
             state::CLOSED | state::METRICS_ONLY => self.record_closed(w, failure, slow, now, true),
             state::DISABLED => self.record_closed(w, failure, slow, now, false),
-            state::HALF_OPEN => self.record_trial(w, failure || slow),
+            state::HALF_OPEN => {
+                if let Some(e) = elapsed {
+                    self.note_trial_duration(e);
+                }
+                self.record_trial(w, failure || slow)
+            }
             _ => {}
         }
     }
@@ -830,6 +882,18 @@ impl Inner {
             return;
         }
         self.transition_from(w, CircuitState::Open, reason);
+    }
+
+    /// Folds a finished trial's duration into the moving average.
+    fn note_trial_duration(&self, nanos: u64) {
+        let _ = self
+            .trial_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |avg| {
+                Some(match avg {
+                    0 => nanos.max(1),
+                    a => (a / 4).saturating_mul(3).saturating_add(nanos / 4).max(1),
+                })
+            });
     }
 
     fn record_trial(&self, w: u64, bad: bool) {

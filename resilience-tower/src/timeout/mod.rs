@@ -138,8 +138,10 @@ impl TimeoutScope {
         fmt_duration(*timeout)
     ),
     TimeoutScope::Total => format!(
-        "the call did not finish within its {} total deadline (waits and retries included) \
-         and was cancelled; raise the deadline or make the dependency faster",
+        "the call did not finish within its {} total deadline and was cancelled (the \
+         deadline covers every attempt, the waits between retries and any queueing for a \
+         permit); a per-attempt `timeout` shorter than the deadline turns one slow attempt \
+         into a retry instead of a cancelled call",
         fmt_duration(*timeout)
     ),
 })]

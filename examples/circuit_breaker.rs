@@ -11,10 +11,10 @@
 
 use std::time::Duration;
 
-use resilience::core::circuit_breaker::{
+use resilience::circuit_breaker::{
     presets, CircuitBreakerEventKind, CircuitBreakerRegistry, KeyedRejection,
 };
-use resilience::core::clock::{Clock, ManualClock};
+use resilience::clock::{Clock, ManualClock};
 
 /// The model servers: sd3 returns errors between 10 s and 40 s.
 fn call_model(model: &str, at: Duration) -> Result<(), &'static str> {

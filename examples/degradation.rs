@@ -17,8 +17,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use resilience::core::clock::ManualClock;
-use resilience::core::degradation::{
+use resilience::clock::ManualClock;
+use resilience::degradation::{
     ComponentHealth, DegradationConfig, DegradationEvent, DegradationManager,
 };
 

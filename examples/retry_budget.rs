@@ -17,8 +17,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use resilience::core::clock::{Clock, ManualClock};
-use resilience::core::retry::{
+use resilience::clock::{Clock, ManualClock};
+use resilience::retry::{
     presets, BudgetConfig, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy, RetryState,
     TokenBucketConfig,
 };

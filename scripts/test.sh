@@ -91,6 +91,9 @@ fi
 log "doc tests"
 cargo test --workspace --all-features --doc
 
+log "README snippets build in a fresh crate with the README's dependencies"
+python3 scripts/readme-check.py
+
 log "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 

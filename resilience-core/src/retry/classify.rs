@@ -469,9 +469,20 @@ impl Classifier<io::Error> for IoClassifier {
 /// assert_eq!(http.classify(404, None, now).unwrap().class, ErrorClass::NotFound);
 /// assert_eq!(http.classify(200, None, now), None);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HttpStatusClassifier {
-    retryable: Vec<u16>,
+    /// Bit `s - 400` is set when status `s` (400..=999) is retried: a
+    /// plain value, so copying a classifier into every call is free.
+    retryable: [u64; 10],
+}
+
+impl fmt::Debug for HttpStatusClassifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let statuses: Vec<u16> = (400..1000).filter(|s| self.is_retryable(*s)).collect();
+        f.debug_struct("HttpStatusClassifier")
+            .field("retryable", &statuses)
+            .finish()
+    }
 }
 
 impl HttpStatusClassifier {
@@ -480,9 +491,7 @@ impl HttpStatusClassifier {
 
     /// A classifier retrying [`Self::DEFAULT_RETRYABLE`].
     pub fn new() -> HttpStatusClassifier {
-        HttpStatusClassifier {
-            retryable: Self::DEFAULT_RETRYABLE.to_vec(),
-        }
+        Self::with_retryable(Self::DEFAULT_RETRYABLE)
     }
 
     /// A classifier retrying exactly `statuses`. A retryable status outside
@@ -496,15 +505,28 @@ impl HttpStatusClassifier {
     /// assert_eq!(http.classify(409, None, now).unwrap().class, ErrorClass::Transient);
     /// assert_eq!(http.classify(500, None, now).unwrap().class, ErrorClass::Permanent);
     /// ```
+    ///
+    /// Only failure statuses (400 to 999) can be retried; others in
+    /// `statuses` are ignored (a status below 400 is not a failure).
     pub fn with_retryable(statuses: impl IntoIterator<Item = u16>) -> HttpStatusClassifier {
-        HttpStatusClassifier {
-            retryable: statuses.into_iter().collect(),
+        let mut retryable = [0u64; 10];
+        for s in statuses {
+            if (400..1000).contains(&s) {
+                let bit = usize::from(s - 400);
+                retryable[bit / 64] |= 1 << (bit % 64);
+            }
         }
+        HttpStatusClassifier { retryable }
     }
 
     /// Whether `status` is retried.
+    #[inline]
     pub fn is_retryable(&self, status: u16) -> bool {
-        self.retryable.contains(&status)
+        if !(400..1000).contains(&status) {
+            return false;
+        }
+        let bit = usize::from(status - 400);
+        self.retryable[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     /// Classifies a response; `None` when `status` is below 400 (not a

@@ -175,7 +175,7 @@ fn known(e: &(dyn Error + 'static)) -> Option<Classification> {
 /// assert_eq!(c.classify(&Ok::<_, BoxError>(ok)), None);
 /// ```
 #[cfg(feature = "http")]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpRetryClassifier {
     statuses: resilience_core::retry::HttpStatusClassifier,
 }

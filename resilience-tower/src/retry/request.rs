@@ -159,7 +159,8 @@ pub struct HttpMethodIdempotency;
 #[cfg(feature = "http")]
 impl<B> RequestIdempotency<http::Request<B>> for HttpMethodIdempotency {
     fn idempotency(&self, req: &http::Request<B>) -> Option<Idempotency> {
-        if req.headers().contains_key("idempotency-key") {
+        const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+        if req.headers().contains_key(IDEMPOTENCY_KEY) {
             return Some(Idempotency::Idempotent);
         }
         Some(Idempotency::for_http_method(req.method().as_str()))

@@ -123,7 +123,7 @@ fn breaker_outcome_of_error<T>(result: &Result<T, BoxError>) -> Outcome {
 /// assert_eq!(c.idempotency(&keyed), Some(Idempotency::Idempotent));
 /// ```
 #[cfg(feature = "http")]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpStackClassifier {
     statuses: bool,
     retry: crate::retry::HttpRetryClassifier,

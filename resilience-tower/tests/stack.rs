@@ -293,3 +293,90 @@ fn success_path_does_not_allocate() {
     });
     assert_eq!(info.count_total, 0, "{info:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_that_could_not_finish_before_the_deadline() {
+    let s = stack(
+        "deadline: 5s\n\
+         retry: { backoff: { kind: constant, initial: 100ms, max_attempts: 10 } }\n\
+         timeout: 2s",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(calls.clone(), 0, Duration::from_secs(60)));
+    let start = Instant::now();
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    // Attempts at 0 and 2.1 s time out after 2 s each; at 4.1 s a 100 ms
+    // wait and a 2 s attempt would end at 6.2 s, past the 5 s deadline, so
+    // the call ends there with the last attempt's timeout, not at 5 s in
+    // the middle of a third attempt.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(4100));
+    let gave_up = err
+        .downcast_ref::<RetryError<resilience_tower::retry::AttemptError>>()
+        .expect("a retry error");
+    assert!(
+        matches!(gave_up, RetryError::DeadlineExceeded { attempts: 2, .. }),
+        "{gave_up}"
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::Timeout);
+}
+
+/// A service that is ready once, then never again.
+#[derive(Clone)]
+struct ReadyOnce {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Service<u32> for ReadyOnce {
+    type Response = u32;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<u32, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if self.calls.load(Ordering::SeqCst) == 0 {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, _: u32) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Err(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )
+        .into()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_never_gets_ready_for_a_retry_is_cut_at_the_deadline() {
+    // The per-attempt timeout bounds attempts, so the stack keeps no
+    // separate deadline timer; the retry itself must not wait past the
+    // deadline for a service that is not ready.
+    let s = stack(
+        "deadline: 1s\n\
+         retry: { backoff: { kind: constant, initial: 10ms, max_attempts: 3 } }\n\
+         timeout: 200ms",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(ReadyOnce {
+        calls: calls.clone(),
+    });
+    let start = Instant::now();
+    let call = svc.ready().await.unwrap().call(1);
+    let err = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the deadline ends the call")
+        .unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    let elapsed = err
+        .downcast_ref::<Elapsed>()
+        .expect("the deadline's Elapsed");
+    assert_eq!(
+        elapsed.scope(),
+        resilience_tower::timeout::TimeoutScope::Total
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
+}

@@ -474,6 +474,9 @@ pub struct RetryPolicy {
     idempotency: Idempotency,
     retry_on: ClassSet,
     deadline: Option<Duration>,
+    /// The longest one attempt can take; with a deadline, a retry is made
+    /// only when its wait and a whole attempt fit before it.
+    attempt_time_limit: Duration,
     max_retry_after: Duration,
     budget: Option<Arc<dyn RetryBudget>>,
     clock: SharedClock,
@@ -510,6 +513,7 @@ impl RetryPolicy {
         RetryPolicyBuilder {
             name: None,
             max_attempts: None,
+            attempt_time_limit: Duration::ZERO,
             config: RetryConfig::new(backoff),
             budget: None,
             clock: None,
@@ -534,14 +538,36 @@ impl RetryPolicy {
         config: &RetryConfig,
         clock: SharedClock,
     ) -> Result<RetryPolicy, ConfigError> {
+        Self::builder_from(config.clone())
+            .name(name)
+            .clock(clock)
+            .build()
+    }
+
+    /// A builder starting from `config` (for settings that are not config
+    /// data, such as a shared budget or an attempt time limit).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::retry::{RetryConfig, RetryPolicy};
+    /// let config: RetryConfig = resilience_core::config::from_yaml_str(
+    ///     "backoff: { kind: constant, initial: 100ms }\ndeadline: 5s",
+    /// ).unwrap();
+    /// let policy = RetryPolicy::builder_from(config)
+    ///     .attempt_time_limit(Duration::from_secs(2))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(policy.attempt_time_limit(), Duration::from_secs(2));
+    /// ```
+    pub fn builder_from(config: RetryConfig) -> RetryPolicyBuilder {
         RetryPolicyBuilder {
-            name: Some(name.into()),
+            name: None,
             max_attempts: None,
-            config: config.clone(),
+            attempt_time_limit: Duration::ZERO,
+            config,
             budget: None,
-            clock: Some(clock),
+            clock: None,
         }
-        .build()
     }
 
     /// The policy's name (the `policy` label of its metrics).
@@ -572,6 +598,12 @@ impl RetryPolicy {
     /// The overall deadline per call.
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
+    }
+
+    /// The longest one attempt can take, as set with
+    /// [`RetryPolicyBuilder::attempt_time_limit`] (zero when not set).
+    pub fn attempt_time_limit(&self) -> Duration {
+        self.attempt_time_limit
     }
 
     /// The budget, if any.
@@ -779,7 +811,11 @@ impl RetryPolicy {
         }
         if let Some(deadline) = state.deadline {
             let elapsed = state.elapsed(now);
-            if elapsed.saturating_add(after) > deadline {
+            if elapsed
+                .saturating_add(after)
+                .saturating_add(self.attempt_time_limit)
+                > deadline
+            {
                 return Err(GiveUpReason::DeadlineExceeded { elapsed, deadline });
             }
         }
@@ -834,6 +870,7 @@ impl fmt::Debug for RetryPolicy {
             .field("idempotency", &self.idempotency)
             .field("retry_on", &self.retry_on)
             .field("deadline", &self.deadline)
+            .field("attempt_time_limit", &self.attempt_time_limit)
             .field("max_retry_after", &self.max_retry_after)
             .field("budget", &self.budget)
             .field("jitter_seed", &self.jitter_seed)
@@ -854,6 +891,7 @@ impl fmt::Debug for RetryPolicy {
 pub struct RetryPolicyBuilder {
     name: Option<Arc<str>>,
     max_attempts: Option<u32>,
+    attempt_time_limit: Duration,
     config: RetryConfig,
     budget: Option<Arc<dyn RetryBudget>>,
     clock: Option<SharedClock>,
@@ -888,6 +926,38 @@ impl RetryPolicyBuilder {
     /// The overall deadline per call (must be longer than zero).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.config.deadline = Some(deadline);
+        self
+    }
+
+    /// The longest one attempt can take: its timeout, plus any wait for a
+    /// permit before it (default zero: not known). With a
+    /// [`deadline`](Self::deadline), a retry is then made only when its
+    /// wait *and* a whole attempt fit before the deadline, so no attempt
+    /// is started that the deadline would have to cut short; the caller
+    /// gets the last error at once instead
+    /// ([`GiveUpReason::DeadlineExceeded`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_core::retry::{Backoff, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy};
+    /// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(100)))
+    ///     .max_attempts(5)
+    ///     .deadline(Duration::from_secs(5))
+    ///     .attempt_time_limit(Duration::from_secs(2))
+    ///     .build()
+    ///     .unwrap();
+    /// let t0 = Instant::now();
+    /// let mut call = policy.start(t0);
+    /// // At 2.9 s, a 100 ms wait and a 2 s attempt end at 5 s: still in time.
+    /// assert!(policy.next(&mut call, t0 + Duration::from_millis(2900), ErrorClass::Timeout.into()).is_retry());
+    /// // At 3 s they would end at 5.1 s: give up now.
+    /// assert!(matches!(
+    ///     policy.next(&mut call, t0 + Duration::from_secs(3), ErrorClass::Timeout.into()),
+    ///     RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded { .. })
+    /// ));
+    /// ```
+    pub fn attempt_time_limit(mut self, limit: Duration) -> Self {
+        self.attempt_time_limit = limit;
         self
     }
 
@@ -949,6 +1019,7 @@ impl RetryPolicyBuilder {
         let RetryPolicyBuilder {
             name,
             max_attempts,
+            attempt_time_limit,
             config,
             budget,
             clock,
@@ -984,6 +1055,7 @@ impl RetryPolicyBuilder {
             idempotency: config.idempotency,
             retry_on: config.retry_on,
             deadline: config.deadline,
+            attempt_time_limit,
             max_retry_after: config.max_retry_after,
             budget,
             clock,

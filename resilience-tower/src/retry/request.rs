@@ -160,9 +160,10 @@ pub struct HttpMethodIdempotency;
 impl<B> RequestIdempotency<http::Request<B>> for HttpMethodIdempotency {
     fn idempotency(&self, req: &http::Request<B>) -> Option<Idempotency> {
         const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
-        if req.headers().contains_key(IDEMPOTENCY_KEY) {
+        let by_method = Idempotency::for_http_method(req.method().as_str());
+        if by_method == Idempotency::NonIdempotent && req.headers().contains_key(IDEMPOTENCY_KEY) {
             return Some(Idempotency::Idempotent);
         }
-        Some(Idempotency::for_http_method(req.method().as_str()))
+        Some(by_method)
     }
 }

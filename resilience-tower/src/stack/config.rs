@@ -79,6 +79,10 @@ pub struct StackConfig {
 /// the retry policy knows it (its own `deadline` is capped by the
 /// stack's), so no retry is started whose wait cannot end before it; the
 /// caller gets the last attempt's error at once instead of a timeout later.
+/// With a per-attempt `timeout`, the policy also knows how long an attempt
+/// can take (the timeout plus the bulkhead's `max_wait`) and starts no
+/// attempt that could not finish before the deadline; the deadline then
+/// holds by construction and costs no timer of its own.
 ///
 /// `K` is how the retry layer copies a request for another attempt:
 /// [`CloneAll`] (requests must be `Clone`) by default; use
@@ -94,6 +98,8 @@ pub struct StackConfig {
 #[derive(Debug, Clone)]
 pub struct ResilienceStack<K = CloneAll, C = StackClassifier> {
     pub(crate) deadline: Option<Duration>,
+    /// The deadline, when it needs a timer of its own (see `Parts::build`).
+    pub(crate) deadline_timer: Option<Duration>,
     pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
@@ -105,6 +111,7 @@ pub struct ResilienceStack<K = CloneAll, C = StackClassifier> {
 /// The validated parts of a stack, before the classifier is chosen.
 struct Parts {
     deadline: Option<Duration>,
+    deadline_timer: Option<Duration>,
     retry: Option<Arc<RetryPolicy>>,
     breaker: Option<CircuitBreaker>,
     bulkhead: Option<Arc<Bulkhead>>,
@@ -120,20 +127,43 @@ impl Parts {
         if let Some(t) = config.timeout {
             check_nonzero_duration("timeout", t)?;
         }
+        // The longest one attempt can take, when the stack bounds it: the
+        // per-attempt timeout plus the bulkhead's longest wait for a permit.
+        let attempt_limit = config.timeout.map(|t| {
+            t.saturating_add(
+                config
+                    .bulkhead
+                    .as_ref()
+                    .map_or(Duration::ZERO, |b| b.max_wait),
+            )
+        });
         let retry = match &config.retry {
             Some(r) => {
                 // One deadline for the stack: the retry policy must not
-                // start a wait that the stack's deadline would cut short.
+                // start a wait, or an attempt, that the stack's deadline
+                // would cut short.
                 let mut r = r.clone();
                 if let Some(d) = config.deadline {
                     r.deadline = Some(r.deadline.map_or(d, |own| own.min(d)));
                 }
-                Some(Arc::new(
-                    RetryPolicy::from_config(name, &r, clock.clone())
-                        .map_err(|e| e.within("retry"))?,
-                ))
+                let mut builder = RetryPolicy::builder_from(r).name(name).clock(clock.clone());
+                if let (Some(_), Some(limit)) = (config.deadline, attempt_limit) {
+                    builder = builder.attempt_time_limit(limit);
+                }
+                Some(Arc::new(builder.build().map_err(|e| e.within("retry"))?))
             }
             None => None,
+        };
+        // The deadline needs its own timer only when nothing else bounds the
+        // call by it: with a per-attempt timeout that fits the deadline, the
+        // first attempt ends in time, and the retry policy starts no further
+        // attempt that could not (and bounds a service that is slow to get
+        // ready); without a retry there is no further attempt. One timer
+        // per call fewer is about a fifth of the stack's cost in a real
+        // HTTP service (benches/http_gateway.rs).
+        let deadline_timer = match (config.deadline, attempt_limit) {
+            (Some(d), Some(limit)) if limit <= d => None,
+            (d, _) => d,
         };
         let breaker = match config.circuit_breaker {
             Some(mut c) => {
@@ -153,6 +183,7 @@ impl Parts {
         };
         Ok(Parts {
             deadline: config.deadline,
+            deadline_timer,
             retry,
             breaker,
             bulkhead,
@@ -163,6 +194,7 @@ impl Parts {
     fn with<C>(self, classifier: C) -> ResilienceStack<CloneAll, C> {
         ResilienceStack {
             deadline: self.deadline,
+            deadline_timer: self.deadline_timer,
             retry: self.retry,
             breaker: self.breaker,
             bulkhead: self.bulkhead,
@@ -178,6 +210,7 @@ impl<K, C> ResilienceStack<K, C> {
     pub fn with_request_cloning<K2>(self, cloner: K2) -> ResilienceStack<K2, C> {
         ResilienceStack {
             deadline: self.deadline,
+            deadline_timer: self.deadline_timer,
             retry: self.retry,
             breaker: self.breaker,
             bulkhead: self.bulkhead,
@@ -349,5 +382,29 @@ mod deadline_tests {
             Some(Duration::from_secs(2))
         );
         assert_eq!(s.deadline(), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn the_deadline_costs_no_timer_when_the_attempts_are_bounded_within_it() {
+        let bounded = ResilienceStack::from_yaml(
+            "deadline: 10s\ntimeout: 2s\nbulkhead: { max_concurrent: 4, max_wait: 50ms }\n\
+             retry: { backoff: { kind: constant, initial: 1s } }",
+        )
+        .unwrap();
+        assert_eq!(bounded.deadline(), Some(Duration::from_secs(10)));
+        assert_eq!(bounded.deadline_timer, None);
+        assert_eq!(
+            bounded.retry_policy().unwrap().attempt_time_limit(),
+            Duration::from_millis(2050)
+        );
+        // No per-attempt timeout: nothing else bounds the call.
+        let unbounded = ResilienceStack::from_yaml(
+            "deadline: 10s\nretry: { backoff: { kind: constant, initial: 1s } }",
+        )
+        .unwrap();
+        assert_eq!(unbounded.deadline_timer, Some(Duration::from_secs(10)));
+        // A timeout longer than the deadline: the first attempt could run past it.
+        let longer = ResilienceStack::from_yaml("deadline: 1s\ntimeout: 2s").unwrap();
+        assert_eq!(longer.deadline_timer, Some(Duration::from_secs(1)));
     }
 }

@@ -373,7 +373,7 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
             }),
             l3,
         );
-        let l5 = maybe(stack.deadline.map(DeadlineLayer::new), l4);
+        let l5 = maybe(stack.deadline_timer.map(DeadlineLayer::new), l4);
         StackService { inner: l5 }
     }
 }

@@ -153,6 +153,15 @@ impl Model {
         }
     }
 
+    /// Whether trials are in flight: only then does `half_open_max_wait`
+    /// reopen the breaker.
+    fn outstanding(&self) -> bool {
+        match self.c.half_open_failure {
+            HalfOpenFailure::Any => self.issued > 0,
+            HalfOpenFailure::Rate => self.issued > self.successes + self.failures,
+        }
+    }
+
     /// A half-open rejection's `retry_after`: the expected time to the
     /// trial's outcome, capped by the re-arm and the base open duration.
     fn half_open_hint(&self, now: u64) -> Duration {
@@ -279,7 +288,7 @@ impl Model {
                 CircuitState::Open if now >= self.open_until => {
                     self.enter(CircuitState::HalfOpen, now)
                 }
-                CircuitState::HalfOpen if now >= self.deadline => {
+                CircuitState::HalfOpen if now >= self.deadline && self.outstanding() => {
                     self.enter(CircuitState::Open, now)
                 }
                 s => return s,
@@ -309,7 +318,7 @@ impl Model {
                     self.enter(CircuitState::HalfOpen, now);
                 }
                 CircuitState::HalfOpen => {
-                    if now >= self.deadline {
+                    if now >= self.deadline && self.outstanding() {
                         self.enter(CircuitState::Open, now);
                         continue;
                     }
@@ -318,6 +327,7 @@ impl Model {
                     }
                     self.issued += 1;
                     self.trial_started = now;
+                    self.deadline = self.deadline.max(now + nanos(self.c.half_open_max_wait));
                     return Ok(Ticket {
                         epoch: self.epoch,
                         start: now,

@@ -17,8 +17,9 @@
 //! * the count window is truly sliding (a window of 10 that saw 100 successes
 //!   opens after 5 failures at a 50 % threshold);
 //! * a trial permit that is dropped without an outcome (a cancelled future)
-//!   gives its slot back, and a half-open breaker that sees no trial outcome
-//!   for `half_open_max_wait` treats the silence as a failed trial: it
+//!   gives its slot back, and a half-open breaker whose trial in flight
+//!   reports no outcome for `half_open_max_wait` treats the silence as a
+//!   failed trial (without traffic it simply stays half-open): it
 //!   reopens for the next (possibly longer) open duration and then admits
 //!   fresh trials, so it can never stick half-open. Polly instead stays
 //!   half-open and admits another probe once its break duration has passed
@@ -653,7 +654,7 @@ impl Inner {
                 CircuitState::HalfOpen => {
                     let now = self.now_nanos();
                     let deadline = self.ho_deadline.load(Ordering::Acquire);
-                    if now >= deadline {
+                    if now >= deadline && self.trials_outstanding(w) {
                         self.transition_from(
                             w,
                             CircuitState::Open,
@@ -678,6 +679,14 @@ impl Inner {
                                     // durations estimate when the next
                                     // decision is due.
                                     self.trial_started.store(now, Ordering::Release);
+                                    // The trial must report within
+                                    // half_open_max_wait.
+                                    self.ho_deadline.fetch_max(
+                                        now.saturating_add(duration_nanos(
+                                            self.cfg.half_open_max_wait,
+                                        )),
+                                        Ordering::AcqRel,
+                                    );
                                     return Ok(Ticket {
                                         word: w,
                                         start: now,
@@ -884,6 +893,35 @@ impl Inner {
         self.transition_from(w, CircuitState::Open, reason);
     }
 
+    /// Whether half-open trials of the state word `w`'s epoch are in
+    /// flight (issued, with no outcome yet). Only then can
+    /// `half_open_max_wait` pass without an answer: a half-open breaker
+    /// that sees no traffic at all stays half-open (the next call is the
+    /// trial) instead of cycling open and half-open on its own.
+    fn trials_outstanding(&self, w: u64) -> bool {
+        let e = epoch32(epoch_of(w));
+        let issued = self.ho_issued.load(Ordering::Acquire);
+        if issued >> 32 != e {
+            return false;
+        }
+        let issued = issued & LOW32;
+        match self.cfg.half_open_failure {
+            // A finished trial gives its slot back: the slots held are the
+            // trials in flight.
+            HalfOpenFailure::Any => issued > 0,
+            // Slots are held until every trial reported.
+            HalfOpenFailure::Rate => {
+                let outcomes = self.ho_outcomes.load(Ordering::Acquire);
+                let done = if outcomes >> 32 == e {
+                    (outcomes & 0xFFFF) + ((outcomes >> 16) & 0xFFFF)
+                } else {
+                    0
+                };
+                issued > done
+            }
+        }
+    }
+
     /// Folds a finished trial's duration into the moving average.
     fn note_trial_duration(&self, nanos: u64) {
         let _ = self
@@ -1056,7 +1094,8 @@ impl Inner {
                     );
                 }
                 CircuitState::HalfOpen
-                    if self.now_nanos() >= self.ho_deadline.load(Ordering::Acquire) =>
+                    if self.now_nanos() >= self.ho_deadline.load(Ordering::Acquire)
+                        && self.trials_outstanding(w) =>
                 {
                     self.transition_from(w, CircuitState::Open, TransitionReason::HalfOpenTimeout);
                 }

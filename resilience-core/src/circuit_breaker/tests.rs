@@ -578,3 +578,57 @@ fn half_open_retry_after_is_capped_by_the_open_duration_and_the_re_arm() {
         Duration::from_millis(200)
     );
 }
+
+#[test]
+fn a_half_open_breaker_without_traffic_stays_half_open() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(30))
+            .half_open_max_wait(Duration::from_secs(60)),
+    );
+    let log = transitions(&b);
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    // Hours without a single call: no trial is in flight, so nothing
+    // times out; the breaker does not cycle open and half-open by itself.
+    for _ in 0..120 {
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+    }
+    assert_eq!(
+        log.lock().unwrap().len(),
+        2,
+        "closed -> open -> half_open only"
+    );
+    // The next call is the trial, and it closes the breaker.
+    for _ in 0..3 {
+        b.try_acquire().unwrap().record_success();
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_trial_that_never_reports_reopens_after_half_open_max_wait() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(30))
+            .half_open_permits(1)
+            .half_open_max_wait(Duration::from_secs(60)),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    clock.advance(Duration::from_secs(100)); // idle half-open: the wait has not started
+    let hung = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "60 s after the trial was issued"
+    );
+    drop(hung);
+}

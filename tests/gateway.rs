@@ -342,3 +342,46 @@ async fn status_and_generate_over_http() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_stale_cache_answers_only_for_the_same_request_and_503s_say_when_to_retry() {
+    let events = Arc::new(sim::events::EventLog::new());
+    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let router = gw.router(None, true);
+    let fox = r#"{"model":"sd3","class":"api","prompt":"a red fox"}"#;
+    let (status, body) = call(&router, generate(fox)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["step"], "workers");
+
+    for fault in ["model-load-failure", "providers-down"] {
+        let on = Request::post(format!("/chaos/{fault}/on"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&router, on).await.0, StatusCode::OK);
+    }
+    // The same request: the stale step answers with its own image.
+    let (status, body) = call(&router, generate(fox)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stale"], true, "{body}");
+    assert_eq!(body["prompt"], "a red fox", "never another request's image");
+
+    // Another prompt: nothing cached, every step failed: a 503 that says
+    // when to come back, in the header as well as the body.
+    let response = router
+        .clone()
+        .oneshot(generate(
+            r#"{"model":"sd3","class":"api","prompt":"a blue whale"}"#,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("a 503 has a Retry-After header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+}

@@ -453,7 +453,13 @@ async fn run_async(
         let body = GenerateRequest {
             model,
             class,
-            prompt: format!("prompt #{n}"),
+            // Half the traffic repeats one of 40 popular prompts (what the
+            // stale cache can answer for); the rest is unique.
+            prompt: if rng.random_range(0..2) == 0 {
+                format!("popular prompt #{}", rng.random_range(0..40))
+            } else {
+                format!("prompt #{n}")
+            },
             high_res,
         };
         tokio::spawn(send(router.clone(), body, phase, n, client.clone()));

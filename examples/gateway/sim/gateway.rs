@@ -52,6 +52,7 @@ use resilience_tower::dead_letter::{
     DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted, Replayer,
 };
 use resilience_tower::degradation::{DegradationLayer, FeatureDisabled};
+use resilience_tower::error::ErrorKind;
 use resilience_tower::fallback::{FallbackExhausted, FallbackLayer, Quality, Served};
 use resilience_tower::retry::{original_error, RetryLayer, Retrying};
 use serde_json::{json, Value};
@@ -135,7 +136,9 @@ pub(crate) struct Gateway {
     providers_chaos: [Chaos; 2],
     storage_chaos: Chaos,
     scaling: Mutex<RuleEngine>,
-    cache: Arc<Mutex<BTreeMap<Model, Image>>>,
+    /// The last good answer per request (model and prompt): what the stale
+    /// step serves, never another request's image.
+    cache: StaleCache,
     pub(crate) uploads_pending: AtomicU64,
     stats: Arc<Mutex<GatewayStats>>,
 }
@@ -425,17 +428,19 @@ impl Gateway {
             &stack.provider_b,
             &providers_chaos[1],
         );
-        let cache: Arc<Mutex<BTreeMap<Model, Image>>> = Arc::new(Mutex::new(BTreeMap::new()));
+        let cache: StaleCache = Arc::new(Mutex::new(BTreeMap::new()));
         let cache_svc = {
             let cache = cache.clone();
             service_fn(move |job: Job| {
-                let hit = cache.lock().get(&job.model).cloned();
+                let hit = cache.lock().get(&(job.model, job.prompt.clone())).cloned();
                 async move {
                     hit.map(|img| Image {
                         by: Arc::from("cache"),
                         ..img
                     })
-                    .ok_or_else(|| BoxError::from(format!("no cached image for {}", job.model)))
+                    .ok_or_else(|| {
+                        BoxError::from(format!("no cached image for this {} prompt", job.model))
+                    })
                 }
             })
         };
@@ -606,8 +611,13 @@ impl Gateway {
                 let step = served.source.name().to_string();
                 Ok(self.respond(served.response, &step, stale).await)
             }
-            Err(e) if e.is::<FallbackExhausted>() => Err(ApiError::Unavailable(e.to_string())),
-            Err(e) => Err(ApiError::Internal(e.to_string())),
+            Err(e) => match e.downcast_ref::<FallbackExhausted>() {
+                Some(exhausted) => Err(ApiError::Unavailable {
+                    message: e.to_string(),
+                    retry_after: unavailable_for(exhausted),
+                }),
+                None => Err(ApiError::Internal(e.to_string())),
+            },
         }
     }
 
@@ -625,7 +635,9 @@ impl Gateway {
     /// Uploads the image as the feature matrix says and builds the answer.
     async fn respond(self: &Arc<Self>, img: Image, step: &str, stale: bool) -> (StatusCode, Value) {
         if step == "workers" {
-            self.cache.lock().insert(img.model, img.clone());
+            self.cache
+                .lock()
+                .insert((img.model, img.prompt.clone()), img.clone());
         }
         let mode = self
             .degradation
@@ -988,8 +1000,13 @@ pub(crate) enum ApiError {
     Bulkhead(#[from] BulkheadFull),
     #[error("dashboard traffic is shed while the gateway is degraded ({level}); retry later")]
     Shed { level: String },
-    #[error("every provider failed: {0}")]
-    Unavailable(String),
+    #[error("every provider failed: {message}")]
+    Unavailable {
+        message: String,
+        /// When a step is expected back: the soonest `retry_after` of the
+        /// steps whose breaker refused the call.
+        retry_after: Option<Duration>,
+    },
     #[error("the dead-letter queue is full: {0}")]
     DeadLetterFull(String),
     #[error("internal error: {0}")]
@@ -1009,14 +1026,17 @@ impl IntoResponse for ApiError {
                 "shed",
                 Some(Duration::from_secs(10)),
             ),
-            ApiError::Unavailable(_) => (
+            ApiError::Unavailable { retry_after, .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                Some(Duration::from_secs(5)),
+                // No breaker said when: a short hint, as for load shedding.
+                Some(retry_after.unwrap_or(UNAVAILABLE_HINT)),
             ),
-            ApiError::DeadLetterFull(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "dead_letter_full", None)
-            }
+            ApiError::DeadLetterFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dead_letter_full",
+                Some(UNAVAILABLE_HINT),
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         let body = json!({
@@ -1024,6 +1044,30 @@ impl IntoResponse for ApiError {
             "message": self.to_string(),
             "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
         });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(wait) = retry_after {
+            // Whole seconds, rounded up: a client never comes back early.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
+}
+
+/// The last good image per request (model, prompt).
+type StaleCache = Arc<Mutex<BTreeMap<(Model, Arc<str>), Image>>>;
+
+/// The `Retry-After` of a 503 when no breaker gave a time.
+const UNAVAILABLE_HINT: Duration = Duration::from_secs(5);
+
+/// The soonest time a step of an exhausted fallback chain may answer again:
+/// the smallest `retry_after` among the steps refused by an open breaker.
+fn unavailable_for(exhausted: &FallbackExhausted) -> Option<Duration> {
+    exhausted
+        .failures
+        .iter()
+        .filter_map(|step| ErrorKind::of(&step.error).retry_after())
+        .min()
 }

@@ -104,6 +104,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod actuator;
+mod arith;
 pub mod distribution;
 pub mod hpa;
 pub mod lag;

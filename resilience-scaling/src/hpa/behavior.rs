@@ -15,9 +15,8 @@ use std::collections::VecDeque;
 use super::decision::{Limit, Stabilization};
 use super::manifest::{PolicyType, ScalingRules, SelectPolicy};
 
-pub(crate) fn nanos(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
+use crate::arith::clamp_u32;
+pub(crate) use crate::arith::nanos;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Stabilizer {
@@ -256,8 +255,4 @@ pub(crate) fn rate_limit(
         }
     }
     (desired, Limit::DesiredWithinRange)
-}
-
-fn clamp_u32(v: i64) -> u32 {
-    v.clamp(0, i64::from(u32::MAX)) as u32
 }

@@ -90,21 +90,7 @@ pub use quantity::Quantity;
 
 use behavior::{nanos, EventLog, Stabilizer};
 
-/// Nanoseconds from `origin` to `at` (negative before), saturating.
-#[inline]
-pub(crate) fn signed_nanos(origin: Instant, at: Instant) -> i64 {
-    #[inline]
-    fn n(d: std::time::Duration) -> i64 {
-        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        secs.saturating_mul(1_000_000_000)
-            .saturating_add(i64::from(d.subsec_nanos()))
-    }
-    if at >= origin {
-        n(at.duration_since(origin))
-    } else {
-        n(origin.duration_since(at)).saturating_neg()
-    }
-}
+pub(crate) use crate::arith::signed_nanos;
 
 /// A reading of one metric, as a host's metrics pipeline delivers it.
 ///

@@ -195,7 +195,7 @@ pub struct StepScalingConfig {
 ///
 /// ```
 /// use resilience_scaling::step::{apply_adjustment, AdjustmentType};
-/// assert_eq!(apply_adjustment(AdjustmentType::ChangeInCapacity, 10, i64::MIN, 5), i64::MIN);
+/// assert_eq!(apply_adjustment(AdjustmentType::ChangeInCapacity, 10, i64::MAX, 5), i64::MAX);
 /// assert!(apply_adjustment(AdjustmentType::PercentChangeInCapacity, u32::MAX, i64::MIN, 5) < 0);
 /// ```
 pub fn apply_adjustment(

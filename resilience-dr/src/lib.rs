@@ -99,6 +99,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod arith;
 pub mod failover;
 pub mod health;
 pub mod lease;

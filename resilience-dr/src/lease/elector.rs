@@ -776,9 +776,9 @@ struct Runner<B> {
     metrics: Metrics,
 }
 
-/// `at + d`, saturating at `at` on overflow (never panics).
+/// `at + d`, saturating in the far future (never panics).
 fn add(at: Instant, d: Duration) -> Instant {
-    at.checked_add(d).unwrap_or(at)
+    Instant::from_std(crate::arith::saturating_add(at.into_std(), d))
 }
 
 impl<B: LeaseBackend + 'static> Runner<B> {

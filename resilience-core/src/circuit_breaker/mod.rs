@@ -108,7 +108,7 @@ mod state;
 mod window;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,6 +185,10 @@ struct Inner {
     ho_outcomes: AtomicU64,
     /// Half-open reopens when no trial outcome arrives before this instant.
     ho_deadline: AtomicU64,
+    /// In `MetricsOnly`: a threshold is currently exceeded (its
+    /// `ThresholdExceeded` event has fired for this entry into the
+    /// condition). Cleared when an evaluation finds no threshold exceeded.
+    threshold_exceeded: AtomicBool,
     transition: ReentrantMutex<()>,
     listeners: Listeners<CircuitBreakerEvent>,
     metrics: Metrics,
@@ -297,6 +301,7 @@ impl CircuitBreaker {
                 ho_issued: AtomicU64::new(0),
                 ho_outcomes: AtomicU64::new(0),
                 ho_deadline: AtomicU64::new(0),
+                threshold_exceeded: AtomicBool::new(false),
                 transition: ReentrantMutex::new(()),
                 listeners: Listeners::new(),
                 metrics,
@@ -706,7 +711,8 @@ impl Inner {
             }
             None => (None, None),
         };
-        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e >= th);
+        // Slow means strictly slower than the threshold, as in Resilience4j.
+        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e > th);
         if let Some(e) = elapsed {
             self.metrics.duration.record(e as f64 / 1e9);
         }
@@ -781,8 +787,14 @@ impl Inner {
             }
         }
         if let Some(snap) = snap {
-            if let Some(reason) = self.evaluate(&snap) {
-                self.trip(w, reason);
+            match self.evaluate(&snap) {
+                Some(reason) => self.trip(w, reason),
+                None => {
+                    if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
+                        // The condition ended: the next entry fires again.
+                        self.threshold_exceeded.store(false, Ordering::Release);
+                    }
+                }
             }
         }
     }
@@ -826,7 +838,11 @@ impl Inner {
 
     fn trip(&self, w: u64, reason: TransitionReason) {
         if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
-            self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            // Once per entry into the condition, as Resilience4j's
+            // metrics-only state publishes it.
+            if !self.threshold_exceeded.swap(true, Ordering::AcqRel) {
+                self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            }
             return;
         }
         self.transition_from(w, CircuitState::Open, reason);
@@ -963,6 +979,7 @@ impl Inner {
             CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
                 self.window.reset();
                 self.consecutive.store(0, Ordering::Release);
+                self.threshold_exceeded.store(false, Ordering::Release);
                 if to == CircuitState::Closed {
                     self.openings.store(0, Ordering::Release);
                 }

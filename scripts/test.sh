@@ -82,6 +82,9 @@ if [[ "${RESILIENCE_NO_NEXTEST:-0}" != 1 ]] && cargo nextest --version >/dev/nul
   log "fuzz suite (cases per target: ${RESILIENCE_FUZZ_CASES:-256})"
   cargo nextest run --workspace --all-features --no-fail-fast -E "$fuzz_filter" \
     --success-output final --status-level fail
+  log "soak: a simulated year at 1 s through the scaling evaluators (${RESILIENCE_SOAK_DAYS:=365} days)"
+  RESILIENCE_SOAK_DAYS=$RESILIENCE_SOAK_DAYS cargo nextest run -p resilience-scaling --all-features \
+    -E 'binary(soak)' --success-output final --status-level fail
   for t in "${server_tests[@]}"; do
     log "server tests: $t"
     cargo nextest run --workspace --all-features --no-fail-fast --test-threads 1 -E "binary($t)"
@@ -94,6 +97,8 @@ else
   cargo test --workspace --exclude resilience-dr --all-features --no-fail-fast --lib --bins --tests --examples
   log "fuzz suite (cases per target: ${RESILIENCE_FUZZ_CASES:-256})"
   cargo test --workspace --all-features --no-fail-fast --test fuzz -- --nocapture
+  log "soak: a simulated year at 1 s through the scaling evaluators (${RESILIENCE_SOAK_DAYS:=365} days)"
+  RESILIENCE_SOAK_DAYS=$RESILIENCE_SOAK_DAYS cargo test -p resilience-scaling --all-features --test soak -- --nocapture
   log "resilience-dr tests (server tests included), one test at a time"
   cargo test -p resilience-dr --all-features --no-fail-fast --lib --bins --tests --examples -- --test-threads 1
 fi

@@ -102,6 +102,10 @@
 //!   SVG backend (no font or system libraries needed).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+// Every integer operation on configuration or input is checked, saturating
+// or argued bounded (see `arith`); the lint keeps it that way. Test code,
+// which builds its own small values, is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
 pub mod actuator;
 mod arith;

@@ -218,7 +218,7 @@ impl Predictor {
             })
         };
         let interval = whole("interval", config.interval)?;
-        if interval == 0 || 86_400 % interval != 0 {
+        if 86_400i64.checked_rem(interval).is_none_or(|r| r != 0) || interval <= 0 {
             return Err(ConfigError::invalid(
                 "interval",
                 format!(
@@ -235,7 +235,10 @@ impl Predictor {
             ));
         }
         // `lookback` and `interval` are both within (0, 366 days] here.
-        let n = usize::try_from(lookback / interval).unwrap_or(usize::MAX);
+        let n = lookback
+            .checked_div(interval)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(usize::MAX);
         if n > Self::MAX_SLOTS {
             return Err(ConfigError::invalid(
                 "lookback",
@@ -301,7 +304,8 @@ impl Predictor {
         }
         Ok(Predictor {
             interval,
-            per_day: 86_400 / interval,
+            // interval divides a day (checked above), so this is >= 1.
+            per_day: 86_400i64.checked_div(interval).unwrap_or(1),
             slots: vec![(i64::MIN, f64::NAN); n],
             current: None,
             first_bucket: None,
@@ -377,7 +381,7 @@ impl Predictor {
     fn seasonal(&self, b: i64, latest: i64) -> Option<f64> {
         let len = arith::len_i64(self.slots.len());
         let oldest = latest.saturating_sub(len).saturating_add(1);
-        let days = len / self.per_day;
+        let days = len.checked_div(self.per_day).unwrap_or(0);
         let mut sum = 0.0;
         let mut n = 0u32;
         for d in 1..=days {
@@ -414,7 +418,7 @@ impl Predictor {
         if !self.config.trend {
             return 1.0;
         }
-        let window = (3600 / self.interval).max(1);
+        let window = 3600i64.checked_div(self.interval).unwrap_or(1).max(1);
         let (mut seen, mut expected) = (0.0, 0.0);
         for b in latest.saturating_sub(window)..latest {
             if let (Some(v), Some(e)) = (self.value(b), self.seasonal(b, latest)) {

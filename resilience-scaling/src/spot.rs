@@ -370,7 +370,7 @@ impl SpotManager {
         let od = self.on_demand_floor(total).min(total);
         FleetPlan {
             on_demand: od,
-            spot: total - od,
+            spot: total.saturating_sub(od),
         }
     }
 

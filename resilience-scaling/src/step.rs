@@ -302,7 +302,7 @@ impl StepScaling {
         }
         let max = i64::from(u32::MAX);
         let (range, unit) = match config.adjustment_type {
-            AdjustmentType::ChangeInCapacity => (-max..=max, "replicas"),
+            AdjustmentType::ChangeInCapacity => (max.saturating_neg()..=max, "replicas"),
             AdjustmentType::ExactCapacity => (0..=max, "replicas"),
             AdjustmentType::PercentChangeInCapacity => (-100..=100_000, "percent"),
         };
@@ -335,9 +335,14 @@ impl StepScaling {
                 .unwrap_or(f64::NEG_INFINITY)
                 .total_cmp(&b.lower_bound.unwrap_or(f64::NEG_INFINITY))
         });
-        for i in 1..config.steps.len() {
-            let prev_hi = config.steps[i - 1].upper_bound;
-            let lo = config.steps[i].lower_bound;
+        for (i, pair) in config
+            .steps
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| (i.saturating_add(1), w))
+        {
+            let prev_hi = pair[0].upper_bound;
+            let lo = pair[1].lower_bound;
             if prev_hi != lo {
                 return Err(ConfigError::invalid(
                     format!("steps[{i}].lower_bound"),

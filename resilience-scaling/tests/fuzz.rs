@@ -22,6 +22,7 @@ use resilience_scaling::lag::{LagReading, LagScaler};
 use resilience_scaling::predictive::Predictor;
 use resilience_scaling::rules::RuleEngine;
 use resilience_scaling::schedule::{Cron, Schedule, UtcTime};
+use resilience_scaling::sim::Trace;
 use resilience_scaling::spot::SpotManager;
 use resilience_scaling::step::StepScaling;
 use resilience_scaling::target_tracking::TargetTracking;
@@ -234,8 +235,45 @@ fn fuzz_parsers_with_random_text() {
         let _ = SpotManager::from_yaml(&t);
         let _ = Quantity::parse(&t);
         let _ = t.parse::<Cron>();
+        let _ = Trace::from_csv(&t);
         Ok(())
     });
+}
+
+#[test]
+fn fuzz_trace_csv() {
+    let ts = prop_oneof![
+        4 => -1_000i64..1_000,
+        1 => Just(i64::MIN),
+        1 => Just(i64::MAX),
+        1 => any::<i64>(),
+    ];
+    let rows = prop::collection::vec(
+        (
+            ts,
+            prop_oneof![
+                Just("1.5".to_string()),
+                Just("NaN".to_string()),
+                Just("-1".to_string()),
+                "[ -~]{0,4}"
+            ],
+        ),
+        0..6,
+    );
+    fuzz("trace_csv", rows, |rows| {
+        let text: String = rows.iter().map(|(t, d)| format!("{t},{d}\n")).collect();
+        if let Ok(trace) = Trace::from_csv(&text) {
+            exercised();
+            let _ = trace.to_csv();
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_trace_with_extreme_timestamps_is_an_error_not_an_overflow() {
+    let e = Trace::from_csv("-9223372036854775808,1\n9223372036854775807,1\n").unwrap_err();
+    assert!(e.to_string().contains("too far apart"), "{e}");
 }
 
 #[test]

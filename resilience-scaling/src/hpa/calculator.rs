@@ -452,7 +452,7 @@ impl ReplicaCalculator {
                     continue;
                 }
             }
-            g.ready += 1;
+            g.ready = g.ready.saturating_add(1);
         }
         g
     }
@@ -532,14 +532,19 @@ impl ReplicaCalculator {
             let (mut total, mut req) = (0i128, 0i128);
             for (name, v) in m {
                 if let Some(r) = requests.get(name.as_str()) {
-                    total += i128::from(*v);
-                    req += i128::from(*r);
+                    // i64 values: an i128 sum cannot overflow for < 2^64 pods.
+                    total = total.saturating_add(i128::from(*v));
+                    req = req.saturating_add(i128::from(*r));
                 }
             }
             if req == 0 {
                 return Err(MetricError::NoMatchingPods);
             }
-            let util = (total * 100 / req).clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i64;
+            let util = total
+                .saturating_mul(100)
+                .checked_div(req)
+                .unwrap_or(0)
+                .clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i64;
             Ok((util as f64 / target as f64, util))
         };
         let (ratio, utilization) = ratio_of(&metrics)?;
@@ -640,7 +645,8 @@ impl ReplicaCalculator {
         let target = target.max(1);
         let ratio_of = |m: &BTreeMap<String, i64>| -> (f64, i64) {
             let total: i128 = m.values().map(|v| i128::from(*v)).sum();
-            let usage = (total / m.len().max(1) as i128) as i64;
+            // The mean of i64 values fits an i64.
+            let usage = total.checked_div(m.len().max(1) as i128).unwrap_or(0) as i64;
             (usage as f64 / target as f64, usage)
         };
         let (ratio, usage) = ratio_of(&metrics);

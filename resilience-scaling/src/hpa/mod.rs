@@ -500,7 +500,7 @@ impl Hpa {
     pub fn history_len(&self) -> (usize, usize) {
         (
             self.stabilizer.len(),
-            self.up_events.len() + self.down_events.len(),
+            self.up_events.len().saturating_add(self.down_events.len()),
         )
     }
 
@@ -660,12 +660,18 @@ impl Hpa {
         self.m_decisions.increment(1);
         self.m_desired.set(f64::from(decision.replicas));
         if decision.replicas > current {
-            self.up_events
-                .store(t, decision.replicas - current, self.up_longest);
+            self.up_events.store(
+                t,
+                decision.replicas.saturating_sub(current),
+                self.up_longest,
+            );
             self.m_up.increment(1);
         } else if decision.replicas < current {
-            self.down_events
-                .store(t, current - decision.replicas, self.down_longest);
+            self.down_events.store(
+                t,
+                current.saturating_sub(decision.replicas),
+                self.down_longest,
+            );
             self.m_down.increment(1);
         }
         if decision.replicas != current {
@@ -720,7 +726,7 @@ impl Hpa {
                     }
                 }
                 Err(e) => {
-                    invalid += 1;
+                    invalid = invalid.saturating_add(1);
                     if first_err.is_none() {
                         first_err = Some(e.clone());
                     }
@@ -792,7 +798,7 @@ impl Hpa {
                 };
                 let v = match target {
                     Target::AverageValue(v) | Target::Value(v) => v,
-                    Target::Utilization(u) => i64::from(u) * 1000,
+                    Target::Utilization(u) => i64::from(u).saturating_mul(1000),
                 };
                 calc.plain_metric(now, current, v, &snap.pods, samples, false)
             }
@@ -812,9 +818,12 @@ impl Hpa {
                 match target {
                     Target::Value(v) => calc.value_metric(current, usage, v, &snap.pods),
                     Target::AverageValue(v) => Ok(calc.average_value_metric(current, usage, v)),
-                    Target::Utilization(u) => {
-                        calc.value_metric(current, usage, i64::from(u) * 1000, &snap.pods)
-                    }
+                    Target::Utilization(u) => calc.value_metric(
+                        current,
+                        usage,
+                        i64::from(u).saturating_mul(1000),
+                        &snap.pods,
+                    ),
                 }
             }
         }

@@ -325,7 +325,7 @@ impl RuleEngine {
                     Some(p) => p,
                     None => {
                         metrics.push(r.metric.clone());
-                        metrics.len() - 1
+                        metrics.len().saturating_sub(1)
                     }
                 };
                 out.push(Rule {

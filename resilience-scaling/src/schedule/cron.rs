@@ -132,7 +132,7 @@ impl Cron {
 
     /// Whether the expression fires at the minute containing `t`.
     pub fn matches(&self, t: UtcTime) -> bool {
-        let minute = t.add_secs(-i64::from(t.second()));
+        let minute = UtcTime::from_unix(t.unix().saturating_sub(i64::from(t.second())));
         self.inner
             .is_time_matching(&self.zone.zoned(minute))
             .unwrap_or(false)

@@ -256,8 +256,12 @@ fn parse_time_of_day(s: &str) -> Option<u32> {
         .map(|p| p.parse::<u32>().ok())
         .collect::<Option<_>>()?;
     match nums.as_slice() {
-        [h, m] if *h < 24 && *m < 60 => Some(h * 3600 + m * 60),
-        [h, m, s] if *h < 24 && *m < 60 && *s < 60 => Some(h * 3600 + m * 60 + s),
+        // Bounded above: at most 23 * 3600 + 59 * 60 + 59.
+        [h, m] if *h < 24 && *m < 60 => h.checked_mul(3600)?.checked_add(m.checked_mul(60)?),
+        [h, m, s] if *h < 24 && *m < 60 && *s < 60 => h
+            .checked_mul(3600)?
+            .checked_add(m.checked_mul(60)?)?
+            .checked_add(*s),
         _ => None,
     }
 }

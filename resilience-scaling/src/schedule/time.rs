@@ -158,7 +158,7 @@ impl UtcTime {
     /// Day of the week in UTC, 0 = Sunday.
     pub fn weekday(&self) -> u32 {
         // 1970-01-01 was a Thursday; the sum cannot overflow after div_euclid.
-        u32::try_from((self.days() + 4).rem_euclid(7)).unwrap_or(0)
+        u32::try_from(self.days().saturating_add(4).rem_euclid(7)).unwrap_or(0)
     }
 
     /// (year, month 1–12, day 1–31) in UTC.

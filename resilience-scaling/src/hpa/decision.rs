@@ -106,8 +106,9 @@ impl Stabilization {
 ///   maxReplicas: 100
 /// "#).unwrap();
 /// let d = hpa.decide_with_reason(Instant::now(), 10, 50);
-/// assert_eq!(d.replicas, 20); // default policy: +100 % per 15 s
-/// assert_eq!(d.limit, Limit::ScaleUpLimit { policy: Some(0) });
+/// // No `behavior`: the controller's legacy limit, max(2 × 10, 4).
+/// assert_eq!(d.replicas, 20);
+/// assert_eq!(d.limit, Limit::ScaleUpLimit { policy: None });
 /// println!("{d}");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

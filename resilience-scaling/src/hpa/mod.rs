@@ -29,10 +29,14 @@
 //! let manifest = include_str!("../../presets/runtime-engine-hpa.yaml");
 //! let mut hpa = Hpa::from_manifest_yaml(manifest)?;
 //! let t0 = Instant::now();
-//! // Metrics ask for 80 replicas while 20 run: +100 % per 60 s allows 40.
-//! assert_eq!(hpa.decide(t0, 20, 80), 40);
+//! // A new HPA first records the current count (20) as a recommendation,
+//! // as the controller does; the manifest's 60 s scale-up window holds it.
+//! assert_eq!(hpa.decide(t0, 20, 80), 20);
+//! // A minute on, metrics still ask for 80: +100 % per 60 s allows 40.
+//! let t1 = t0 + Duration::from_secs(61);
+//! assert_eq!(hpa.decide(t1, 20, 80), 40);
 //! // Ten seconds later the same period still holds the 20 -> 40 event.
-//! assert_eq!(hpa.decide(t0 + Duration::from_secs(10), 40, 80), 40);
+//! assert_eq!(hpa.decide(t1 + Duration::from_secs(10), 40, 80), 40);
 //! # Ok::<(), resilience_core::config::ConfigError>(())
 //! ```
 //!
@@ -495,7 +499,9 @@ impl Hpa {
     /// use resilience_scaling::hpa::Hpa;
     /// let mut hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
     /// hpa.decide(Instant::now(), 20, 30);
-    /// assert_eq!(hpa.history_len(), (1, 1));
+    /// // The initial recommendation (20) and this one (30); no scale event,
+    /// // since the 60 s scale-up window held the count at 20.
+    /// assert_eq!(hpa.history_len(), (2, 0));
     /// ```
     pub fn history_len(&self) -> (usize, usize) {
         (
@@ -517,7 +523,7 @@ impl Hpa {
     /// use std::time::{Duration, Instant};
     /// use resilience_scaling::hpa::Hpa;
     /// let mut hpa = Hpa::from_manifest_yaml(
-    ///     "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {kind: Deployment, name: w}\n  maxReplicas: 100",
+    ///     "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {kind: Deployment, name: w}\n  maxReplicas: 100\n  behavior: {scaleUp: {stabilizationWindowSeconds: 0}}",
     /// ).unwrap();
     /// let now = Instant::now();
     /// hpa.record_scale_event(now - Duration::from_secs(5), 10); // 10 -> 20
@@ -876,11 +882,15 @@ impl Hpa {
     /// total for Value targets. Allocates nothing.
     ///
     /// ```
-    /// use std::time::Instant;
+    /// use std::time::{Duration, Instant};
     /// use resilience_scaling::hpa::Hpa;
     /// let mut hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
     /// // cpu at 90 % (target 60), queue at 20 per pod (target 50).
-    /// let d = hpa.evaluate_uniform(Instant::now(), 10, 10, &[90.0, 20.0]);
+    /// let t0 = Instant::now();
+    /// let d = hpa.evaluate_uniform(t0, 10, 10, &[90.0, 20.0]);
+    /// // The 60 s scale-up window holds the new HPA's initial recommendation.
+    /// assert_eq!((d.desired_replicas, d.replicas), (15, 10));
+    /// let d = hpa.evaluate_uniform(t0 + Duration::from_secs(61), 10, 10, &[90.0, 20.0]);
     /// assert_eq!((d.desired_replicas, d.replicas), (15, 15));
     /// ```
     pub fn evaluate_uniform(

@@ -29,7 +29,7 @@ pub(crate) fn saturating_add(at: Instant, d: Duration) -> Instant {
         if gap <= Duration::from_nanos(1) {
             break;
         }
-        let mid = ok.saturating_add(gap / 2);
+        let mid = ok.saturating_add(gap.checked_div(2).unwrap_or(Duration::ZERO));
         if at.checked_add(mid).is_some() {
             ok = mid;
         } else {

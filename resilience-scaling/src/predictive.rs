@@ -86,37 +86,43 @@ pub enum MaxCapacityBehavior {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PredictiveConfig {
-    /// History kept (default 7 days).
+    /// History kept (default 7 days): whole seconds, from 1 day to 366
+    /// days, and at most [`Predictor::MAX_SLOTS`] intervals.
     #[serde(default = "seven_days", with = "humantime_serde")]
     pub lookback: Duration,
-    /// Horizon forecast at each decision (default 30 min).
+    /// Horizon forecast at each decision (default 30 min): whole seconds,
+    /// from 1 s to 2 days.
     #[serde(default = "thirty_min", with = "humantime_serde")]
     pub forecast: Duration,
-    /// Aggregation interval (default 5 min); divides a day.
+    /// Aggregation interval (default 5 min): a whole number of seconds that
+    /// divides a day.
     #[serde(default = "five_min", with = "humantime_serde")]
     pub interval: Duration,
-    /// Extra capacity over the forecast, percent (default 20).
+    /// Extra capacity over the forecast, percent (default 20; 0..=1000).
     #[serde(default = "twenty")]
     pub scale_buffer_percent: f64,
-    /// How far ahead to provision (default 5 min).
+    /// How far ahead to provision (default 5 min): whole seconds, at most
+    /// 1 day.
     #[serde(default = "five_min", with = "humantime_serde")]
     pub scale_up_latency: Duration,
-    /// Load one replica serves.
+    /// Load one replica serves: a finite number above 0.
     pub capacity_per_replica: f64,
     /// Lower bound.
     pub min_replicas: u32,
-    /// Upper bound (see `max_capacity_behavior`).
+    /// Upper bound, at least `min_replicas` (see `max_capacity_behavior`).
     pub max_replicas: u32,
     /// Default `honor_max_capacity`.
     #[serde(default)]
     pub max_capacity_behavior: MaxCapacityBehavior,
-    /// For `increase_max_capacity`: percent above the forecast (default 10).
+    /// For `increase_max_capacity`: percent above the forecast (default 10;
+    /// 0..=1000).
     #[serde(default = "ten")]
     pub max_capacity_buffer_percent: f64,
     /// Apply the trend correction (default true).
     #[serde(default = "yes")]
     pub trend: bool,
-    /// History needed before forecasting (default 1 day).
+    /// History needed before forecasting (default 1 day): whole seconds, at
+    /// most `lookback`.
     #[serde(default = "one_day", with = "humantime_serde")]
     pub min_history: Duration,
 }

@@ -120,7 +120,7 @@ impl Comparison {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmConfig {
-    /// Threshold.
+    /// Threshold: a finite number.
     pub threshold: f64,
     /// Comparison.
     pub comparison: Comparison,
@@ -173,7 +173,7 @@ pub struct StepScalingConfig {
     pub name: String,
     /// Lower bound.
     pub min_capacity: u32,
-    /// Upper bound.
+    /// Upper bound, at least `min_capacity`.
     pub max_capacity: u32,
     /// How adjustments apply.
     pub adjustment_type: AdjustmentType,

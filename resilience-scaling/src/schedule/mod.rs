@@ -112,7 +112,7 @@ pub struct ScheduleConfig {
 pub struct DailyEntry {
     /// Time of day in the schedule's `time_zone`.
     pub at: String,
-    /// Floor as percent of `reference_capacity` (rounded up).
+    /// Floor as percent of `reference_capacity` (rounded up; 0..=1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
     /// Floor in replicas.
@@ -149,7 +149,7 @@ pub struct CronEntry {
         skip_serializing_if = "Option::is_none"
     )]
     pub duration: Option<Duration>,
-    /// Floor as percent of `reference_capacity`.
+    /// Floor as percent of `reference_capacity` (rounded up; 0..=1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
     /// Floor in replicas.

@@ -1528,6 +1528,8 @@ fn a_manifest_without_behavior_takes_the_legacy_scale_up_limit() {
     assert!(!h.uses_behavior());
     let d = h.decide_with_reason(now(), 3, 24);
     assert_eq!((d.replicas, d.limit.reason()), (6, "ScaleUpLimit"));
+    // Without behavior the controller keeps no scale events.
+    assert!(h.scale_up_events().is_empty());
     let mut h = manifest(1, 100, "");
     assert_eq!(h.decide(now(), 1, 10), 4);
     let mut h = manifest(1, 5, "");

@@ -665,19 +665,26 @@ impl Hpa {
         };
         self.m_decisions.increment(1);
         self.m_desired.set(f64::from(decision.replicas));
+        // The controller stores scale events only for an HPA with behavior
+        // (the legacy rules never read them).
+        let store = self.uses_behavior();
         if decision.replicas > current {
-            self.up_events.store(
-                t,
-                decision.replicas.saturating_sub(current),
-                self.up_longest,
-            );
+            if store {
+                self.up_events.store(
+                    t,
+                    decision.replicas.saturating_sub(current),
+                    self.up_longest,
+                );
+            }
             self.m_up.increment(1);
         } else if decision.replicas < current {
-            self.down_events.store(
-                t,
-                current.saturating_sub(decision.replicas),
-                self.down_longest,
-            );
+            if store {
+                self.down_events.store(
+                    t,
+                    current.saturating_sub(decision.replicas),
+                    self.down_longest,
+                );
+            }
             self.m_down.increment(1);
         }
         if decision.replicas != current {

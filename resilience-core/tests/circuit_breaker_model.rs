@@ -344,7 +344,8 @@ impl Model {
     }
 
     fn record(&mut self, t: Ticket, outcome: Outcome, now: u64) {
-        let slow = matches!(self.c.slow_call_duration, Some(d) if now - t.start >= nanos(d));
+        // Strictly slower than the threshold, as in Resilience4j.
+        let slow = matches!(self.c.slow_call_duration, Some(d) if now - t.start > nanos(d));
         let failure = match outcome {
             Outcome::Ignored => return self.release(t),
             Outcome::Success => false,

@@ -30,9 +30,9 @@
 //! ([`Schedule::apply`](schedule::Schedule::apply),
 //! [`sim::MaxOf`]).
 //!
-//! ## The seeds' policies
+//! ## The scenarios' policies
 //!
-//! `presets/` holds the seeds' configurations as YAML, each loading into its
+//! `presets/` holds the design scenarios' configurations as YAML, each loading into its
 //! evaluator: `runtime-engine-hpa.yaml` ([`Hpa`](hpa::Hpa)),
 //! `gpu-pool-policy.yaml` and `ingestion-workers.yaml`
 //! ([`RuleEngine`](rules::RuleEngine)), `gpu-pool-schedule.yaml`
@@ -49,12 +49,14 @@
 //!
 //! // The Kubernetes contract.
 //! let mut hpa = Hpa::from_manifest_yaml(include_str!("../presets/runtime-engine-hpa.yaml"))?;
-//! let now = Instant::now();
-//! hpa.record_scale_event(now - Duration::from_secs(30), 5); // a past scaling
+//! let start = Instant::now();
+//! hpa.decide(start, 20, 20); // the first decision records the current count
+//! let now = start + Duration::from_secs(90);
+//! hpa.record_scale_event(now - Duration::from_secs(30), 5); // a past scaling, 20 -> 25
 //! let replicas: u32 = hpa.decide(now, 25, 60);
 //! assert_eq!(replicas, 40); // +100 % per 60 s, from 20 at the period start
 //!
-//! // The seeds' GPU pool: rules, then the schedule's floor (max wins).
+//! // The GPU platform's pool: rules, then the schedule's floor (max wins).
 //! let mut rules = RuleEngine::from_yaml(include_str!("../presets/gpu-pool-policy.yaml"))?;
 //! let mut schedule = Schedule::from_yaml(include_str!("../presets/gpu-pool-schedule.yaml"))?;
 //! let reactive = rules.evaluate_named(now, 40, &[("turbo_queue_depth", 3.0)]).replicas;
@@ -102,8 +104,13 @@
 //!   SVG backend (no font or system libraries needed).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+// Every integer operation on configuration or input is checked, saturating
+// or argued bounded (see `arith`); the lint keeps it that way. Test code,
+// which builds its own small values, is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
 pub mod actuator;
+mod arith;
 pub mod distribution;
 pub mod hpa;
 pub mod lag;

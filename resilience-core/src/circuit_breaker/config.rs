@@ -194,7 +194,9 @@ pub struct CircuitBreakerConfig {
     pub failure_count_threshold: Option<u32>,
     /// Trip after this many failures in a row; any success resets the run.
     pub consecutive_failures: Option<u32>,
-    /// A call slower than this counts as slow. Unset (the default) disables
+    /// A call slower than this counts as slow (strictly: a call that takes
+    /// exactly this long is not slow, as in Resilience4j). Unset (the
+    /// default) disables
     /// slow-call detection, and the closed path then never reads the clock
     /// with a count window.
     #[serde(with = "humantime_serde::option")]

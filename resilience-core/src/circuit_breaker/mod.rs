@@ -117,7 +117,7 @@ mod state;
 mod window;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +201,10 @@ struct Inner {
     /// How long trials take: a moving average (weight 1/4) of finished
     /// trials' durations in nanoseconds, 0 before the first.
     trial_nanos: AtomicU64,
+    /// In `MetricsOnly`: a threshold is currently exceeded (its
+    /// `ThresholdExceeded` event has fired for this entry into the
+    /// condition). Cleared when an evaluation finds no threshold exceeded.
+    threshold_exceeded: AtomicBool,
     transition: ReentrantMutex<()>,
     listeners: Listeners<CircuitBreakerEvent>,
     metrics: Metrics,
@@ -315,6 +319,7 @@ impl CircuitBreaker {
                 ho_deadline: AtomicU64::new(0),
                 trial_started: AtomicU64::new(0),
                 trial_nanos: AtomicU64::new(0),
+                threshold_exceeded: AtomicBool::new(false),
                 transition: ReentrantMutex::new(()),
                 listeners: Listeners::new(),
                 metrics,
@@ -762,7 +767,8 @@ impl Inner {
             }
             None => (None, None),
         };
-        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e >= th);
+        // Slow means strictly slower than the threshold, as in Resilience4j.
+        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e > th);
         if let Some(e) = elapsed {
             self.metrics.duration.record(e as f64 / 1e9);
         }
@@ -842,8 +848,14 @@ impl Inner {
             }
         }
         if let Some(snap) = snap {
-            if let Some(reason) = self.evaluate(&snap) {
-                self.trip(w, reason);
+            match self.evaluate(&snap) {
+                Some(reason) => self.trip(w, reason),
+                None => {
+                    if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
+                        // The condition ended: the next entry fires again.
+                        self.threshold_exceeded.store(false, Ordering::Release);
+                    }
+                }
             }
         }
     }
@@ -887,7 +899,11 @@ impl Inner {
 
     fn trip(&self, w: u64, reason: TransitionReason) {
         if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
-            self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            // Once per entry into the condition, as Resilience4j's
+            // metrics-only state publishes it.
+            if !self.threshold_exceeded.swap(true, Ordering::AcqRel) {
+                self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            }
             return;
         }
         self.transition_from(w, CircuitState::Open, reason);
@@ -1065,6 +1081,7 @@ impl Inner {
             CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
                 self.window.reset();
                 self.consecutive.store(0, Ordering::Release);
+                self.threshold_exceeded.store(false, Ordering::Release);
                 if to == CircuitState::Closed {
                     self.openings.store(0, Ordering::Release);
                 }

@@ -323,8 +323,8 @@ fn slow_calls_trip_on_rate() {
     }
     for _ in 0..2 {
         let p = b.try_acquire().unwrap();
-        clock.advance(Duration::from_secs(2));
-        assert_eq!(p.elapsed(), Some(Duration::from_secs(2)));
+        clock.advance(Duration::from_secs(3)); // slower than 2 s
+        assert_eq!(p.elapsed(), Some(Duration::from_secs(3)));
         p.record_success();
     }
     assert_eq!(b.state(), CircuitState::Open);
@@ -332,7 +332,7 @@ fn slow_calls_trip_on_rate() {
     assert_eq!((m.window.calls, m.window.slow_calls), (4, 2));
     let events = events.lock().unwrap();
     assert_eq!(events.len(), 4);
-    assert_eq!(events[3], (true, Some(Duration::from_secs(2))));
+    assert_eq!(events[3], (true, Some(Duration::from_secs(3))));
 }
 
 #[test]

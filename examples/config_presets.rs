@@ -1,11 +1,12 @@
-//! Configuration as data: the seeds' tables in one YAML file, loaded into a
+//! Configuration as data: the gateway's tables in one YAML file, loaded into a
 //! ready resilience stack.
 //!
 //! `presets/gateway.yaml` holds the inference gateway's stack: breakers per
-//! service (seeds 000, 001, 003), retry per operation (seed 000) with a
-//! budget, bulkheads per traffic class (seed 002), the degradation levels
-//! and feature matrix, in-flight recovery and heartbeats (seed 003); the GPU
-//! pool's scaling policy is seed 003's own file. This example loads it (or
+//! service (the synthetic-data platform's, the data platform's LLM provider
+//! and the GPU inference platform's), retry per operation with a budget,
+//! bulkheads per traffic class (the model registry's pools), the
+//! degradation levels and feature matrix, in-flight recovery and heartbeats;
+//! the GPU pool's scaling policy is the GPU inference platform's own file. This example loads it (or
 //! the file you name), builds every object, and prints what it built. A bad
 //! file is refused with the field at fault, never a panic.
 //!
@@ -13,7 +14,7 @@
 //!
 //! Run: `cargo run --example config_presets [-- path/to/stack.yaml]`
 
-#[path = "gateway/sim/stack.rs"]
+#[path = "gateway/app/stack.rs"]
 mod stack;
 
 use std::process::ExitCode;
@@ -197,7 +198,7 @@ fn main() -> ExitCode {
 
     let s = stack.scaling.config();
     println!(
-        "\nscaling `{}` (seed 003): {}..{} workers (effective minimum {}), +{} / -{} per step",
+        "\nscaling `{}` (GPU inference platform): {}..{} workers (effective minimum {}), +{} / -{} per step",
         s.component,
         s.min_replicas,
         s.max_replicas,

@@ -5,12 +5,13 @@
 // The demo's core, compiled into this test. `main.rs` uses the parts this
 // test does not (the progress view, `--serve`).
 #[allow(dead_code)]
-#[path = "../examples/gateway/sim/mod.rs"]
-mod sim;
+#[path = "../examples/gateway/app/mod.rs"]
+mod app;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use resilience_core::bulkhead::BulkheadSetConfig;
@@ -19,7 +20,6 @@ use resilience_core::retry::presets as retry_presets;
 use resilience_dr::health::HeartbeatConfig;
 use resilience_dr::recovery::RecoveryConfig;
 use serde_json::Value;
-use sim::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use tower::ServiceExt;
 
 fn run(experiment: Experiment, seed: u64) -> Report {
@@ -194,7 +194,7 @@ fn experiment_names_are_the_flags_and_the_seeds() {
 
 #[test]
 fn stack_file_carries_the_seed_rows() {
-    let config = sim::stack::StackConfig::shipped().unwrap();
+    let config = app::stack::StackConfig::shipped().unwrap();
     for name in [
         "per_model",
         "per_worker",
@@ -222,7 +222,7 @@ fn stack_file_carries_the_seed_rows() {
     );
     assert_eq!(config.recovery, RecoveryConfig::default());
     assert_eq!(config.heartbeat, HeartbeatConfig::default());
-    let stack = sim::stack::Stack::build(&config, resilience_dr::TokioClock).unwrap();
+    let stack = app::stack::Stack::build(&config, resilience_dr::TokioClock).unwrap();
     assert_eq!(
         stack.bulkheads.names().collect::<Vec<_>>(),
         ["api", "dashboard", "internal"]
@@ -233,19 +233,19 @@ fn stack_file_carries_the_seed_rows() {
 
 #[test]
 fn a_bad_stack_file_names_the_field() {
-    let text = sim::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
-    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let text = app::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
+    let config = app::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = app::stack::Stack::build(&config, resilience_dr::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("bulkheads.pools.api.max_concurrent"));
-    let text = sim::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
-    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let text = app::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
+    let config = app::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = app::stack::Stack::build(&config, resilience_dr::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("circuit_breakers.per_model"));
-    let err = sim::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
+    let err = app::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
     assert!(err.to_string().contains("retries"), "{err}");
 }
 
@@ -272,8 +272,8 @@ fn generate(body: &str) -> Request<Body> {
 
 #[tokio::test(start_paused = true)]
 async fn status_and_generate_over_http() {
-    let events = Arc::new(sim::events::EventLog::new());
-    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(1, events).unwrap();
     let router = gw.router(None, true);
 
     let (status, body) = call(
@@ -345,8 +345,8 @@ async fn status_and_generate_over_http() {
 
 #[tokio::test(start_paused = true)]
 async fn the_stale_cache_answers_only_for_the_same_request_and_503s_say_when_to_retry() {
-    let events = Arc::new(sim::events::EventLog::new());
-    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(1, events).unwrap();
     let router = gw.router(None, true);
     let fox = r#"{"model":"sd3","class":"api","prompt":"a red fox"}"#;
     let (status, body) = call(&router, generate(fox)).await;

@@ -9,11 +9,11 @@
 //!                      deferred (level_3+), replayed later                            (tower DeadLetterLayer, DegradationLayer, Replayer)
 //!   fallback chain     workers -> provider_a -> provider_b -> cache (stale)            (tower FallbackLayer)
 //!     workers:         global breaker: 10 % of requests, judged after retries        (tower CircuitBreakerLayer)
-//!                      retry on another worker (seed 000 API-call row + budget)       (tower RetryLayer + retry hook)
+//!                      retry on another worker (the API-call preset + budget)          (tower RetryLayer + retry hook)
 //!                      per-model breakers, judging every attempt                      (tower KeyedCircuitBreakerLayer)
 //!                      worker pool: priority queue, per-worker breakers, heartbeats,
 //!                      in-flight recovery, scaling                                     (dr, scaling; see workers.rs)
-//!     providers:       breaker (seed 001 LLM provider) over fault injection            (tower CircuitBreakerLayer, ChaosLayer)
+//!     providers:       breaker (the LLM-provider preset) over fault injection          (tower CircuitBreakerLayer, ChaosLayer)
 //!   image upload       sync, or async at level_1+ (storage breaker over chaos)         (tower CircuitBreakerLayer, ChaosLayer)
 //! GET /status          breaker states, degradation level, fleet, queues (JSON)
 //! GET /metrics         Prometheus text (with --serve)
@@ -64,7 +64,7 @@ use super::model::{GenerateRequest, Image, Job, Model, PoolError, TrafficClass};
 use super::stack::{Stack, StackConfig};
 use super::workers::{breaker_label, LoadFault, WorkerPool, Zone, QUEUE_DEADLINE};
 
-/// The seed's `min_workers`.
+/// The GPU pool's `min_workers`.
 pub(crate) const MIN_WORKERS: u32 = 20;
 /// Upload SLO behind the storage health score.
 const STORAGE_SLO: Duration = Duration::from_millis(200);
@@ -732,7 +732,7 @@ impl Gateway {
         }
     }
 
-    /// Every 5 s: seed 003's GPU pool policy on the queue metrics.
+    /// Every 5 s: the GPU pool policy on the queue metrics.
     async fn run_scaler(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;

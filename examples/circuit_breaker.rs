@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use resilience::core::circuit_breaker::{
-    presets, CircuitBreakerEventKind, CircuitBreakerRegistry, KeyedRejection,
+    CircuitBreakerEventKind, CircuitBreakerRegistry, KeyedRejection,
 };
 use resilience::core::clock::{Clock, ManualClock};
+use resilience::core::presets;
 
 /// The model servers: sd3 returns errors between 10 s and 40 s.
 fn call_model(model: &str, at: Duration) -> Result<(), &'static str> {
@@ -28,7 +29,7 @@ fn call_model(model: &str, at: Duration) -> Result<(), &'static str> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
     let start = clock.now();
-    let config = presets::per_model();
+    let config = presets::gpu_inference::per_model_breaker();
     println!(
         "per-model breaker (seed 003): open after {} consecutive failures, for {:?}; {} trial calls, {} successes to close\n",
         config.consecutive_failures.unwrap_or_default(),

@@ -18,9 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::core::clock::ManualClock;
-use resilience::core::degradation::{
-    ComponentHealth, DegradationConfig, DegradationEvent, DegradationManager,
-};
+use resilience::core::degradation::{ComponentHealth, DegradationEvent, DegradationManager};
 
 const INPUTS: [&str; 5] = [
     "gpu_cluster",
@@ -33,7 +31,7 @@ const INPUTS: [&str; 5] = [
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
     let manager = DegradationManager::with_clock(
-        DegradationConfig::synthetic_data_platform()?,
+        resilience_core::presets::synthetic_data::degradation()?,
         Arc::new(clock.clone()),
     )?;
     // The seed's alert on every change.

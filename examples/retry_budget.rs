@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::core::clock::{Clock, ManualClock};
+use resilience::core::presets;
 use resilience::core::retry::{
-    presets, BudgetConfig, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy, RetryState,
+    BudgetConfig, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy, RetryState,
     TokenBucketConfig,
 };
 
@@ -42,7 +43,7 @@ struct Outcome {
 
 fn simulate(budget: Option<BudgetConfig>) -> Result<Outcome, Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
-    let mut config = presets::api_call();
+    let mut config = presets::synthetic_data::api_call_retry();
     config.budget = budget;
     let policy = RetryPolicy::from_config("api_call", &config, Arc::new(clock.clone()))?;
     let mut pending: Vec<(u64, RetryState)> = Vec::new();

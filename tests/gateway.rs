@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use resilience_core::bulkhead::BulkheadSetConfig;
-use resilience_core::circuit_breaker::presets as breaker_presets;
-use resilience_core::retry::presets as retry_presets;
+use resilience_core::presets;
 use resilience_dr::health::HeartbeatConfig;
 use resilience_dr::recovery::RecoveryConfig;
 use serde_json::Value;
@@ -203,7 +201,7 @@ fn stack_file_carries_the_seed_rows() {
         "object_storage",
     ] {
         let from_file = config.breaker(name, name).unwrap();
-        let preset = breaker_presets::by_name(name).unwrap();
+        let preset = presets::breaker(name).unwrap();
         assert_eq!(
             serde_json::to_value(&from_file).unwrap(),
             serde_json::to_value(&preset).unwrap(),
@@ -211,14 +209,17 @@ fn stack_file_carries_the_seed_rows() {
         );
     }
     let worker_call = config.retry.get("worker_call").unwrap();
-    assert_eq!(worker_call.backoff, retry_presets::api_call().backoff);
+    assert_eq!(
+        worker_call.backoff,
+        presets::synthetic_data::api_call_retry().backoff
+    );
     assert!(
         worker_call.budget.is_some(),
         "a retry budget guards the fleet"
     );
     assert_eq!(
         config.bulkheads.pools,
-        BulkheadSetConfig::model_registry().pools
+        resilience_core::presets::model_registry::bulkheads().pools
     );
     assert_eq!(config.recovery, RecoveryConfig::default());
     assert_eq!(config.heartbeat, HeartbeatConfig::default());

@@ -365,43 +365,21 @@ impl BulkheadSetConfig {
         Ok(())
     }
 
-    /// The seeds' bulkheads for the model registry service (seed 002,
-    /// "Bulkhead Pattern"): `dashboard` 50 / 5 s / low, `api` 100 / 10 s /
-    /// medium, `internal` 30 / 3 s / high, without a shared cap. The same
-    /// table ships as YAML in [`MODEL_REGISTRY_YAML`]
-    /// (`presets/bulkheads-model-registry.yaml`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use resilience_core::bulkhead::{BulkheadSetConfig, Priority};
-    /// let c = BulkheadSetConfig::model_registry();
-    /// assert_eq!(c.pools["api"].max_concurrent, 100);
-    /// assert_eq!(c.pools["internal"].max_wait, Duration::from_secs(3));
-    /// assert_eq!(c.pools["dashboard"].priority, Priority::Low);
-    /// ```
+    /// Moved to [`presets::model_registry::bulkheads`](crate::presets::model_registry::bulkheads).
+    #[deprecated(
+        since = "0.1.1",
+        note = "moved to `resilience_core::presets::model_registry::bulkheads`"
+    )]
+    #[doc(hidden)]
     pub fn model_registry() -> Self {
-        let pool = |n, secs, p| {
-            BulkheadConfig::new(n)
-                .with_max_wait(Duration::from_secs(secs))
-                .with_priority(p)
-        };
-        BulkheadSetConfig {
-            pools: BTreeMap::from([
-                ("dashboard".to_string(), pool(50, 5, Priority::Low)),
-                ("api".to_string(), pool(100, 10, Priority::Medium)),
-                ("internal".to_string(), pool(30, 3, Priority::High)),
-            ]),
-            shared_cap: None,
-        }
+        crate::presets::model_registry::bulkheads()
     }
 }
 
-/// The text of `presets/bulkheads-model-registry.yaml`: the seeds' bulkhead
-/// table as a loadable config.
-///
-/// ```
-/// use resilience_core::bulkhead::{BulkheadSetConfig, MODEL_REGISTRY_YAML};
-/// let c: BulkheadSetConfig = resilience_core::config::from_yaml_str(MODEL_REGISTRY_YAML).unwrap();
-/// assert_eq!(c, BulkheadSetConfig::model_registry());
-/// ```
-pub const MODEL_REGISTRY_YAML: &str = include_str!("../../presets/bulkheads-model-registry.yaml");
+/// Moved to [`presets::model_registry::BULKHEADS_YAML`](crate::presets::model_registry::BULKHEADS_YAML).
+#[deprecated(
+    since = "0.1.1",
+    note = "moved to `resilience_core::presets::model_registry::BULKHEADS_YAML`"
+)]
+#[doc(hidden)]
+pub const MODEL_REGISTRY_YAML: &str = crate::presets::model_registry::BULKHEADS_YAML;

@@ -93,9 +93,9 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram};
 
-pub use config::{
-    BulkheadConfig, BulkheadSetConfig, Priority, SharedCapConfig, MAX_WAIT, MODEL_REGISTRY_YAML,
-};
+#[allow(deprecated)]
+pub use config::MODEL_REGISTRY_YAML;
+pub use config::{BulkheadConfig, BulkheadSetConfig, Priority, SharedCapConfig, MAX_WAIT};
 pub use error::{BulkheadFull, RejectReason};
 pub use future::{Acquire, AcquireOwned, NoTimer, Timer};
 pub use set::BulkheadSet;

@@ -21,7 +21,7 @@ use crate::config::ConfigError;
 /// ```
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig, SharedCapConfig};
 ///
-/// let mut config = BulkheadSetConfig::model_registry(); // dashboard 50, api 100, internal 30
+/// let mut config = resilience_core::presets::model_registry::bulkheads(); // dashboard 50, api 100, internal 30
 /// config.shared_cap = Some(SharedCapConfig::new(120));
 /// let set = BulkheadSet::new(config).unwrap();
 ///
@@ -55,7 +55,7 @@ impl BulkheadSet {
     /// use std::sync::Arc;
     /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
     /// use resilience_core::clock::ManualClock;
-    /// let set = BulkheadSet::with_clock(BulkheadSetConfig::model_registry(), Arc::new(ManualClock::new())).unwrap();
+    /// let set = BulkheadSet::with_clock(resilience_core::presets::model_registry::bulkheads(), Arc::new(ManualClock::new())).unwrap();
     /// assert_eq!(set.len(), 3);
     /// ```
     pub fn with_clock(config: BulkheadSetConfig, clock: SharedClock) -> Result<Self, ConfigError> {

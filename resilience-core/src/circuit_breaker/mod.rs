@@ -102,6 +102,7 @@
 
 mod config;
 mod event;
+#[doc(hidden)]
 pub mod presets;
 mod registry;
 mod state;

@@ -57,7 +57,7 @@ pub const DEFAULT_DISABLED_MODES: [&str; 4] = ["off", "disabled", "disable", "sk
 ///
 /// ```
 /// use resilience_core::degradation::{DegradationConfig, DegradationManager, FeatureId};
-/// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
 /// let id: FeatureId = m.feature("schema_mapping").unwrap();
 /// assert_eq!(m.mode(id), Some("llm_embedding"));
 /// ```

@@ -34,7 +34,7 @@
 //! use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
 //!
 //! let clock = ManualClock::new();
-//! let m = DegradationManager::with_clock(DegradationConfig::data_platform().unwrap(), Arc::new(clock.clone())).unwrap();
+//! let m = DegradationManager::with_clock(resilience_core::presets::data_platform::degradation().unwrap(), Arc::new(clock.clone())).unwrap();
 //! let mapping = m.feature("schema_mapping").unwrap();
 //! assert_eq!(m.mode(mapping), Some("llm_embedding"));
 //!
@@ -78,9 +78,10 @@ use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 
 pub use config::{
-    ComponentConfig, Condition, DegradationConfig, HysteresisConfig, RuleConfig,
-    DATA_PLATFORM_YAML, MAX_RECOVER_AFTER, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML,
+    ComponentConfig, Condition, DegradationConfig, HysteresisConfig, RuleConfig, MAX_RECOVER_AFTER,
 };
+#[allow(deprecated)]
+pub use config::{DATA_PLATFORM_YAML, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML};
 pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot};
 pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
 pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};
@@ -95,7 +96,7 @@ use hysteresis::Hysteresis;
 ///
 /// ```
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationError, DegradationManager};
-/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let e = m.report_by_name("redis", ComponentHealth::Down).unwrap_err();
 /// assert!(matches!(e, DegradationError::UnknownComponent { .. }));
 /// assert!(e.to_string().contains("known components: llm_service, metadata_db_primary, redis_cluster"));
@@ -149,7 +150,7 @@ pub enum DegradationError {
 /// use std::sync::{Arc, Mutex};
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationEvent, DegradationManager};
 ///
-/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let alerts = Arc::new(Mutex::new(Vec::new()));
 /// let sink = alerts.clone();
 /// m.listeners().add_fn(move |e: &DegradationEvent| {
@@ -243,7 +244,7 @@ static NEXT_MANAGER: AtomicU32 = AtomicU32::new(1);
 /// ```
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
 ///
-/// let m = DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
 /// let diffusion = m.feature("diffusion_models").unwrap();
 /// assert!(m.is_enabled(diffusion));
 /// // GPU capacity and the quality service both fail: score 0.6 -> level 2.
@@ -472,7 +473,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
     /// let writes = m.feature("writes").unwrap();
     /// assert!(m.is_enabled(writes));
     /// m.report_by_name("metadata_db_primary", ComponentHealth::Down).unwrap();
@@ -497,7 +498,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
     /// assert_eq!(m.is_enabled_by_name("self_healing"), Some(true));
     /// assert_eq!(m.is_enabled_by_name("teleport"), None);
     /// ```
@@ -509,7 +510,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
     /// assert_eq!(m.mode_by_name("transformations"), Some("nl_to_sql"));
     /// ```
     pub fn mode_by_name(&self, feature: &str) -> Option<&str> {
@@ -521,7 +522,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
     /// let compute = m.component("compute").unwrap();
     /// assert_eq!(m.report(compute, ComponentHealth::Down).unwrap().name(), "minimal");
     /// ```
@@ -555,7 +556,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
     /// let sweep: Vec<_> = ["gpu_cluster", "quality_service", "database", "storage", "queue_depth"]
     ///     .iter()
     ///     .zip([0.9, 0.2, 1.0, 0.9, 0.5])
@@ -598,7 +599,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
     /// assert_eq!(m.set_manual_floor(Some("maintenance")).unwrap().name(), "maintenance");
     /// assert_eq!(m.is_enabled_by_name("api"), Some(false));
     /// assert!(m.set_manual_floor(Some("panic")).is_err());

@@ -14,7 +14,6 @@
 //!
 //! Run: `cargo run --example degradation`
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::core::clock::ManualClock;
@@ -32,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
     let manager = DegradationManager::with_clock(
         resilience_core::presets::synthetic_data::degradation()?,
-        Arc::new(clock.clone()),
+        clock.clone(),
     )?;
     // The seed's alert on every change.
     let alerts = clock.clone();

@@ -14,7 +14,6 @@
 //!
 //! Run: `cargo run --example retry_budget`
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::core::clock::{Clock, ManualClock};
@@ -45,7 +44,7 @@ fn simulate(budget: Option<BudgetConfig>) -> Result<Outcome, Box<dyn std::error:
     let clock = ManualClock::new();
     let mut config = presets::synthetic_data::api_call_retry();
     config.budget = budget;
-    let policy = RetryPolicy::from_config("api_call", &config, Arc::new(clock.clone()))?;
+    let policy = RetryPolicy::from_config("api_call", &config, clock.clone())?;
     let mut pending: Vec<(u64, RetryState)> = Vec::new();
     let mut out = Outcome {
         load: Vec::new(),

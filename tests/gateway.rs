@@ -223,7 +223,7 @@ fn stack_file_carries_the_seed_rows() {
     );
     assert_eq!(config.recovery, RecoveryConfig::default());
     assert_eq!(config.heartbeat, HeartbeatConfig::default());
-    let stack = sim::stack::Stack::build(&config, resilience_dr::TokioClock).unwrap();
+    let stack = sim::stack::Stack::build(&config, resilience_core::clock::TokioClock).unwrap();
     assert_eq!(
         stack.bulkheads.names().collect::<Vec<_>>(),
         ["api", "dashboard", "internal"]
@@ -236,13 +236,13 @@ fn stack_file_carries_the_seed_rows() {
 fn a_bad_stack_file_names_the_field() {
     let text = sim::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
     let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let err = sim::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("bulkheads.pools.api.max_concurrent"));
     let text = sim::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
     let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let err = sim::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("circuit_breakers.per_model"));

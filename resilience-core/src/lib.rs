@@ -89,7 +89,7 @@
 //!     .name("inventory")
 //!     .max_attempts(4)
 //!     .budget(budget)
-//!     .clock(Arc::new(clock.clone()))
+//!     .clock(clock.clone())
 //!     .build()?;
 //!
 //! // The dependency: its first two calls fail, and it fails while `down` is set.

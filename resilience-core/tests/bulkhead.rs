@@ -275,7 +275,7 @@ fn wait_time_is_measured_on_the_clock() {
     let b = Bulkhead::with_clock(
         "api",
         BulkheadConfig::new(1).with_max_wait(Duration::from_secs(10)),
-        Arc::new(clock.clone()),
+        clock.clone(),
     )
     .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));

@@ -30,7 +30,7 @@ fn manager(
     Arc<Mutex<Vec<DegradationEvent>>>,
 ) {
     let clock = ManualClock::new();
-    let m = DegradationManager::with_clock(config, Arc::new(clock.clone())).unwrap();
+    let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     m.listeners()
@@ -576,7 +576,7 @@ fn concurrent_reporters_and_readers() {
     let m = Arc::new(
         DegradationManager::with_clock(
             resilience_core::presets::data_platform::degradation().unwrap(),
-            Arc::new(clock.clone()),
+            clock.clone(),
         )
         .unwrap(),
     );

@@ -129,7 +129,7 @@ fn run(ops: Vec<Op>, margin: f64, recover_after: Duration, initial_b: f64) {
     config.hysteresis.margin = margin;
     config.hysteresis.recover_after = recover_after;
     let clock = ManualClock::new();
-    let m = DegradationManager::with_clock(config, Arc::new(clock.clone())).unwrap();
+    let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
     let changes = Arc::new(Mutex::new(Vec::new()));
     let sink = changes.clone();
     m.listeners().add_fn(move |e: &DegradationEvent| {

@@ -62,11 +62,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
@@ -474,7 +473,7 @@ where
         config.validate()?;
         Ok(InFlightTracker {
             config,
-            clock: Arc::new(clock),
+            clock: shared(clock),
             inner: Mutex::new(Inner {
                 requests: HashMap::new(),
                 queue: BTreeMap::new(),

@@ -4,10 +4,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience_core::clock::Clock;
+use resilience_core::clock::TokioClock;
 use resilience_dr::failover::*;
 use resilience_dr::health::*;
 use resilience_dr::recovery::{Disposition, InFlightTracker, RecoveryConfig};
-use resilience_dr::{FailureKind, TokioClock};
+use resilience_dr::FailureKind;
 use tokio::time::sleep;
 
 fn secs(n: u64) -> Duration {

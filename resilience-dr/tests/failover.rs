@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience_core::clock::Clock;
+use resilience_core::clock::TokioClock;
 use resilience_dr::failover::*;
-use resilience_dr::TokioClock;
 use tokio::time::{advance, sleep, Instant};
 
 fn secs(n: u64) -> Duration {

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use resilience_core::clock::TokioClock;
 use resilience_dr::lease::{
     DemoteReason, ElectionEvent, ElectorConfig, FencedResource, LeaderElector, Leadership, Lease,
-    LeaseBackend, LeaseError, LeaseFuture, MemoryLeaseBackend, TokioClock,
+    LeaseBackend, LeaseError, LeaseFuture, MemoryLeaseBackend,
 };
 use tokio::time::Instant;
 

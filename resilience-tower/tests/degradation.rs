@@ -29,7 +29,7 @@ fn synthetic(clock: &ManualClock) -> Arc<DegradationManager> {
     Arc::new(
         DegradationManager::with_clock(
             resilience_core::presets::synthetic_data::degradation().unwrap(),
-            Arc::new(clock.clone()),
+            clock.clone(),
         )
         .unwrap(),
     )

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Bulkhead, BulkheadSetConfig};
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SystemClock};
 use crate::config::ConfigError;
 
 /// Named bulkhead pools, optionally drawing from one shared cap.
@@ -46,20 +46,20 @@ impl BulkheadSet {
     /// assert_eq!(err.field(), Some("pools"));
     /// ```
     pub fn new(config: BulkheadSetConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, Arc::new(SystemClock))
+        Self::with_clock(config, SystemClock)
     }
 
     /// Like [`BulkheadSet::new`], with the clock used to measure waits.
     ///
     /// ```
-    /// use std::sync::Arc;
-    /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
+    /// use resilience_core::bulkhead::BulkheadSet;
     /// use resilience_core::clock::ManualClock;
-    /// let set = BulkheadSet::with_clock(resilience_core::presets::model_registry::bulkheads(), Arc::new(ManualClock::new())).unwrap();
+    /// let set = BulkheadSet::with_clock(resilience_core::presets::model_registry::bulkheads(), ManualClock::new()).unwrap();
     /// assert_eq!(set.len(), 3);
     /// ```
-    pub fn with_clock(config: BulkheadSetConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+    pub fn with_clock(config: BulkheadSetConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
+        let clock = shared(clock);
         let shared = config.shared_cap.as_ref().map(|cap| {
             Arc::new(Bulkhead::build(
                 Arc::from(cap.name.as_str()),

@@ -129,7 +129,7 @@ use self::config::Resolved;
 use self::event::Metrics;
 use self::state::{epoch_of, word};
 use self::window::{CountWindow, TimeWindow, Window};
-use crate::clock::{duration_nanos, Clock, Origin, SharedClock, SystemClock};
+use crate::clock::{duration_nanos, shared, Clock, Origin, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::{EventListener, ListenerId, Listeners};
 use crate::CachePadded;
@@ -268,14 +268,7 @@ impl CircuitBreaker {
         config: CircuitBreakerConfig,
         clock: impl Clock,
     ) -> Result<Self, ConfigError> {
-        Self::with_shared_clock(config, Arc::new(clock))
-    }
-
-    /// A breaker reading time from a shared clock.
-    pub fn with_shared_clock(
-        config: CircuitBreakerConfig,
-        clock: SharedClock,
-    ) -> Result<Self, ConfigError> {
+        let clock = shared(clock);
         let cfg = Resolved::from_config(&config)?;
         let window = match cfg.window {
             WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
@@ -303,6 +296,20 @@ impl CircuitBreaker {
                 metrics,
             }),
         })
+    }
+
+    /// Renamed: [`with_clock`](Self::with_clock) takes any clock, a
+    /// [`SharedClock`] included.
+    #[deprecated(
+        since = "0.1.1",
+        note = "use `CircuitBreaker::with_clock`, which takes any clock"
+    )]
+    #[doc(hidden)]
+    pub fn with_shared_clock(
+        config: CircuitBreakerConfig,
+        clock: SharedClock,
+    ) -> Result<Self, ConfigError> {
+        Self::with_clock(config, clock)
     }
 
     /// Asks permission for one call.

@@ -14,7 +14,7 @@ use parking_lot::RwLock;
 use super::{
     CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, Outcome, OwnedPermit,
 };
-use crate::clock::{duration_nanos, Clock, Origin, SharedClock, SystemClock};
+use crate::clock::{duration_nanos, shared, Clock, Origin, SharedClock, SystemClock};
 use crate::config::ConfigError;
 
 /// The registry holds `capacity` breakers and none of them is idle (closed
@@ -152,7 +152,7 @@ where
         clock: impl Clock,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let clock: SharedClock = Arc::new(clock);
+        let clock = shared(clock);
         let origin = Origin::new(clock.now());
         Ok(CircuitBreakerRegistry {
             config,
@@ -172,10 +172,7 @@ where
         if config.name.is_none() {
             config.name = Some("global".to_string());
         }
-        self.global = Some(CircuitBreaker::with_shared_clock(
-            config,
-            self.clock.clone(),
-        )?);
+        self.global = Some(CircuitBreaker::with_clock(config, self.clock.clone())?);
         Ok(self)
     }
 
@@ -277,10 +274,8 @@ where
         });
         // The config was validated at construction; only the name changed.
         let breaker =
-            CircuitBreaker::with_shared_clock(config, self.clock.clone()).map_err(|_| {
-                RegistryFull {
-                    capacity: self.capacity,
-                }
+            CircuitBreaker::with_clock(config, self.clock.clone()).map_err(|_| RegistryFull {
+                capacity: self.capacity,
             })?;
         if let Some(f) = &self.on_create {
             f(&key, &breaker);

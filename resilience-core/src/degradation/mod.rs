@@ -34,7 +34,7 @@
 //! use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
 //!
 //! let clock = ManualClock::new();
-//! let m = DegradationManager::with_clock(resilience_core::presets::data_platform::degradation().unwrap(), Arc::new(clock.clone())).unwrap();
+//! let m = DegradationManager::with_clock(resilience_core::presets::data_platform::degradation().unwrap(), clock.clone()).unwrap();
 //! let mapping = m.feature("schema_mapping").unwrap();
 //! assert_eq!(m.mode(mapping), Some("llm_embedding"));
 //!
@@ -86,7 +86,7 @@ pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot
 pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
 pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::Listeners;
 use hysteresis::Hysteresis;
@@ -300,20 +300,20 @@ impl DegradationManager {
     /// assert_eq!(DegradationManager::new(bad).unwrap_err().field(), Some("hysteresis.margin"));
     /// ```
     pub fn new(config: DegradationConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, Arc::new(SystemClock))
+        Self::with_clock(config, SystemClock)
     }
 
     /// Like [`new`](Self::new), on the given clock (use
     /// [`ManualClock`](crate::clock::ManualClock) in tests).
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use resilience_core::clock::ManualClock;
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::with_clock(DegradationConfig::default(), Arc::new(ManualClock::new())).unwrap();
+    /// let m = DegradationManager::with_clock(DegradationConfig::default(), ManualClock::new()).unwrap();
     /// assert_eq!(m.name(), "default");
     /// ```
-    pub fn with_clock(config: DegradationConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+    pub fn with_clock(config: DegradationConfig, clock: impl Clock) -> Result<Self, ConfigError> {
+        let clock = shared(clock);
         let thresholds = config.thresholds()?;
         let matrix = FeatureMatrix::new(&config.features, &thresholds, &config.disabled_modes)?;
         let label = config.name.clone();

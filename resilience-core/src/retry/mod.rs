@@ -25,7 +25,7 @@
 //! use resilience_core::presets::data_platform;
 //!
 //! // The data platform's LLM-inference schedule: 3 retries, 1s → 30s, exponential, +10%.
-//! let policy = RetryPolicy::from_config("llm", &data_platform::llm_inference_retry(), Arc::new(SystemClock)).unwrap();
+//! let policy = RetryPolicy::from_config("llm", &data_platform::llm_inference_retry(), SystemClock).unwrap();
 //!
 //! #[derive(Debug)]
 //! struct Status(u16);

@@ -14,7 +14,7 @@ use super::backoff::Backoff;
 use super::budget::{BudgetConfig, RetryBudget, Withdrawal};
 use super::classify::{ClassSet, Classification, ErrorClass, Idempotency};
 use super::jitter::JitterRng;
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::{check_nonzero_duration, fmt_duration, ConfigError};
 use crate::events::Listeners;
 
@@ -501,7 +501,7 @@ impl RetryPolicy {
     ///     .idempotency(Idempotency::NonIdempotent)
     ///     .deadline(Duration::from_secs(10))
     ///     .budget(shared_budget)
-    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .clock(ManualClock::new())
     ///     .build()
     ///     .unwrap();
     /// assert_eq!(policy.max_attempts(), 4);
@@ -520,26 +520,25 @@ impl RetryPolicy {
     /// config's budget, if any, is built with the same clock).
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use resilience_core::clock::SystemClock;
     /// use resilience_core::retry::{RetryConfig, RetryPolicy};
     /// let c: RetryConfig = serde_json::from_str(
     ///     r#"{"backoff":{"kind":"constant","initial":"1s","max_attempts":2},"deadline":"0s"}"#,
     /// ).unwrap();
-    /// let err = RetryPolicy::from_config("x", &c, Arc::new(SystemClock)).unwrap_err();
+    /// let err = RetryPolicy::from_config("x", &c, SystemClock).unwrap_err();
     /// assert_eq!(err.field(), Some("deadline"));
     /// ```
     pub fn from_config(
         name: &str,
         config: &RetryConfig,
-        clock: SharedClock,
+        clock: impl Clock,
     ) -> Result<RetryPolicy, ConfigError> {
         RetryPolicyBuilder {
             name: Some(name.into()),
             max_attempts: None,
             config: config.clone(),
             budget: None,
-            clock: Some(clock),
+            clock: Some(shared(clock)),
         }
         .build()
     }
@@ -906,8 +905,8 @@ impl RetryPolicyBuilder {
     }
 
     /// The clock (default [`SystemClock`]).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(shared(clock));
         self
     }
 

@@ -244,7 +244,7 @@ impl RetryPolicy {
     /// let clock = ManualClock::new();
     /// let policy = RetryPolicy::builder(Backoff::exponential(Duration::from_millis(100), Duration::from_secs(1)).unwrap())
     ///     .max_attempts(4)
-    ///     .clock(Arc::new(clock.clone()))
+    ///     .clock(clock.clone())
     ///     .build()
     ///     .unwrap();
     /// // In a tokio service: `|d| tokio::time::sleep(d)`. Here the sleep moves a test clock.
@@ -388,7 +388,7 @@ impl RetryPolicy {
     /// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_secs(4)))
     ///     .max_attempts(10)
     ///     .deadline(Duration::from_secs(10))
-    ///     .clock(Arc::new(clock.clone()))
+    ///     .clock(clock.clone())
     ///     .build()
     ///     .unwrap();
     /// let out: Result<(), _> = policy.run_blocking_with(

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{RetryConfig, RetryPolicy};
-use std::sync::Arc;
-
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{self, ConfigError};
 
 /// Named retry configs, e.g. a service's per-operation table loaded from
@@ -70,7 +68,7 @@ impl RetryTable {
 
     /// A policy named `name` from its config, on the system clock.
     pub fn policy(&self, name: &str) -> Result<RetryPolicy, ConfigError> {
-        self.policy_with_clock(name, Arc::new(SystemClock))
+        self.policy_with_clock(name, SystemClock)
     }
 
     /// A policy named `name` from its config, reading `clock`. Errors name
@@ -78,7 +76,7 @@ impl RetryTable {
     pub fn policy_with_clock(
         &self,
         name: &str,
-        clock: SharedClock,
+        clock: impl Clock,
     ) -> Result<RetryPolicy, ConfigError> {
         let config = self.get(name).ok_or_else(|| {
             ConfigError::invalid(

@@ -25,7 +25,7 @@
 //! timeline of [`FailoverEvent`]s (also published to listeners as they
 //! happen), the guard's findings and the RTO/RPO accounting.
 //!
-//! All waiting uses tokio's timer and timestamps come from [`TokioClock`],
+//! All waiting uses tokio's timer and timestamps come from [`TokioClock`](resilience_core::clock::TokioClock),
 //! so a whole failover with its 10-minute gate and 2-minute propagation wait
 //! runs instantly under `tokio::time::pause()`.
 //!
@@ -91,4 +91,4 @@ pub use report::{
 pub use retry::Backoff;
 
 #[allow(unused_imports)] // linked from the docs above
-use crate::TokioClock;
+use resilience_core::clock::TokioClock;

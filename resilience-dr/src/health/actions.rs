@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock};
+use resilience_core::clock::{shared, Clock, SharedClock};
 use resilience_core::config::{check_nonzero, check_nonzero_duration, fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
 
-use crate::{BoxError, TokioClock};
+use resilience_core::clock::TokioClock;
+
+use crate::BoxError;
 
 /// What went wrong with a member, as the seeds classify worker failures.
 ///
@@ -441,7 +443,7 @@ where
     }
 
     /// Reads time (for the persistence windows) from `clock` instead of
-    /// [`TokioClock`].
+    /// [`TokioClock`](resilience_core::clock::TokioClock).
     ///
     /// ```
     /// use resilience_core::clock::ManualClock;
@@ -450,7 +452,7 @@ where
     /// # let _ = policy;
     /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = shared(clock);
         self
     }
 

@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero, check_nonzero_duration, fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
@@ -291,7 +290,7 @@ where
         config.validate()?;
         Ok(HeartbeatMonitor {
             config,
-            clock: Arc::new(clock),
+            clock: shared(clock),
             members: Mutex::new(BTreeMap::new()),
             listeners: Listeners::new(),
         })
@@ -582,6 +581,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use resilience_core::clock::ManualClock;
 
     fn monitor() -> (ManualClock, HeartbeatMonitor<&'static str>) {

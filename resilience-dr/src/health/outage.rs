@@ -3,11 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
@@ -293,7 +292,7 @@ where
         config.validate(votes.len())?;
         Ok(OutageDetector {
             config,
-            clock: Arc::new(clock),
+            clock: shared(clock),
             state: Mutex::new(State {
                 votes,
                 quorum_since: None,
@@ -529,6 +528,7 @@ impl fmt::Display for OutageStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use resilience_core::clock::ManualClock;
 
     fn det(quorum: usize) -> (ManualClock, OutageDetector<u8>) {

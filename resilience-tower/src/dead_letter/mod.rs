@@ -30,7 +30,7 @@
 //! use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
 //! use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 //! use resilience_tower::dead_letter::{DeadLetterLayer, DeadLettered};
-//! use resilience_tower::timeout::TokioClock;
+//! use resilience_core::clock::TokioClock;
 //! use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -118,7 +118,7 @@ impl ResilienceStack {
             Some(mut c) => {
                 c.name.get_or_insert_with(|| name.to_string());
                 Some(
-                    CircuitBreaker::with_shared_clock(c, clock.clone())
+                    CircuitBreaker::with_clock(c, clock.clone())
                         .map_err(|e| e.within("circuit_breaker"))?,
                 )
             }

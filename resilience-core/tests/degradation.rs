@@ -9,8 +9,8 @@ use resilience_core::clock::ManualClock;
 use resilience_core::config::from_yaml_str;
 use resilience_core::degradation::{
     ComponentConfig, ComponentHealth, Condition, DegradationConfig, DegradationError,
-    DegradationEvent, DegradationLevel, DegradationManager, HealthThresholds, LevelConfig,
-    RuleConfig,
+    DegradationEvent, DegradationLevel, DegradationManager, DegradationRuleConfig,
+    HealthThresholds, LevelConfig,
 };
 use resilience_core::presets;
 
@@ -187,7 +187,7 @@ fn rule_conditions() {
     let mut c = DegradationConfig::default();
     c.components
         .insert("a".into(), ComponentConfig::weighted(0.0));
-    let rule = |name: &str, when, level: &str| RuleConfig {
+    let rule = |name: &str, when, level: &str| DegradationRuleConfig {
         name: name.into(),
         component: "a".into(),
         when,

@@ -70,7 +70,7 @@ use resilience_core::config::{check_nonzero_duration, fmt_duration, ConfigError}
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
 
-use crate::failover::Backoff;
+use crate::failover::StepBackoff;
 use crate::FailureKind;
 
 /// Recovery rules; the defaults are the seed's constants.
@@ -146,7 +146,7 @@ impl RecoveryConfig {
     /// assert_eq!(d, [2, 4, 8, 16, 30]);
     /// ```
     pub fn retry_delay(&self, attempt: u32) -> Duration {
-        Backoff::new(self.backoff_base, self.backoff_cap).delay(attempt)
+        StepBackoff::new(self.backoff_base, self.backoff_cap).delay(attempt)
     }
 }
 

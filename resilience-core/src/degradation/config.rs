@@ -123,15 +123,15 @@ impl From<Condition> for ConditionRepr {
 /// and every firing rule's level.
 ///
 /// ```
-/// use resilience_core::degradation::{Condition, RuleConfig};
-/// let r: RuleConfig = resilience_core::config::from_yaml_str(
+/// use resilience_core::degradation::{Condition, DegradationRuleConfig};
+/// let r: DegradationRuleConfig = resilience_core::config::from_yaml_str(
 ///     "name: primary_db_down\ncomponent: metadata_db_primary\nwhen: down\nlevel: read_only",
 /// ).unwrap();
 /// assert_eq!(r.when, Condition::Down);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleConfig {
+pub struct DegradationRuleConfig {
     /// Names the rule in snapshots and events.
     pub name: String,
     /// The component whose report the rule reads.
@@ -141,6 +141,11 @@ pub struct RuleConfig {
     /// The level the system is at least at while the rule fires.
     pub level: String,
 }
+
+/// Renamed to [`DegradationRuleConfig`] (distinct from the scaling rules' `RuleConfig`).
+#[deprecated(since = "0.1.1", note = "renamed to `DegradationRuleConfig`")]
+#[doc(hidden)]
+pub type RuleConfig = DegradationRuleConfig;
 
 /// How recovery is damped.
 ///
@@ -190,7 +195,7 @@ pub const MAX_RECOVER_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// | `levels` | the seeds' six levels | see [`LevelConfig`], [`default_levels`] |
 /// | `components` | none | health inputs by name, see [`ComponentConfig`] |
 /// | `degraded_score` | 0.5 | the score a component reporting `Degraded` counts as |
-/// | `rules` | none | see [`RuleConfig`] |
+/// | `rules` | none | see [`DegradationRuleConfig`] |
 /// | `hysteresis` | 30 s, margin 0 | see [`HysteresisConfig`] |
 /// | `features` | none | `feature: { level: mode }`, see [`FeatureMatrix`](super::FeatureMatrix) |
 /// | `disabled_modes` | `off`, `disabled`, `disable`, `skip` | modes for which `is_enabled` is false |
@@ -229,7 +234,7 @@ pub struct DegradationConfig {
     pub degraded_score: f64,
     /// Rule triggers.
     #[serde(default)]
-    pub rules: Vec<RuleConfig>,
+    pub rules: Vec<DegradationRuleConfig>,
     /// Recovery damping.
     #[serde(default)]
     pub hysteresis: HysteresisConfig,

@@ -10,7 +10,7 @@
 //!   0.1 level 4, else read-only (level 5). Any custom set works, such as
 //!   the seeds' Full AI, Reduced AI, Minimal, Buffer only.
 //! * **Rules.** "database primary down -> read-only": a firing rule puts
-//!   the system at least at its level ([`RuleConfig`]). A manual floor
+//!   the system at least at its level ([`DegradationRuleConfig`]). A manual floor
 //!   covers "maintenance mode: manual activation". The strictest of score
 //!   level, rule levels and floor wins.
 //! * **Hysteresis.** Degrading is immediate; recovering goes one level at a
@@ -78,10 +78,13 @@ use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 
 pub use config::{
-    ComponentConfig, Condition, DegradationConfig, HysteresisConfig, RuleConfig, MAX_RECOVER_AFTER,
+    ComponentConfig, Condition, DegradationConfig, DegradationRuleConfig, HysteresisConfig,
+    MAX_RECOVER_AFTER,
 };
 #[allow(deprecated)]
-pub use config::{DATA_PLATFORM_YAML, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML};
+pub use config::{
+    RuleConfig, DATA_PLATFORM_YAML, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML,
+};
 pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot};
 pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
 pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};

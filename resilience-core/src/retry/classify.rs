@@ -263,7 +263,7 @@ impl From<ErrorClass> for Classification {
 ///
 /// Implemented for every `Fn(&E) -> Classification + Send + Sync`, so a
 /// closure is a classifier; [`DefaultClassifier`] uses the error's own
-/// [`Classify`] impl.
+/// [`ClassifyError`] impl.
 ///
 /// ```
 /// use resilience_core::retry::{Classification, Classifier, ErrorClass};
@@ -306,11 +306,11 @@ where
 /// [`std::io::Error`] (see [`IoClassifier`] for the mapping).
 ///
 /// ```
-/// use resilience_core::retry::{Classification, Classify, ErrorClass};
+/// use resilience_core::retry::{Classification, ClassifyError, ErrorClass};
 ///
 /// #[derive(Debug)]
 /// struct UpstreamError { status: u16 }
-/// impl Classify for UpstreamError {
+/// impl ClassifyError for UpstreamError {
 ///     fn classify(&self) -> Classification {
 ///         match self.status {
 ///             503 => ErrorClass::Transient.into(),
@@ -320,30 +320,50 @@ where
 /// }
 /// assert_eq!(UpstreamError { status: 503 }.classify().class, ErrorClass::Transient);
 /// ```
+///
+/// Named apart from [`Classifier`] (an object that classifies errors of
+/// another type) and from the tower crate's outcome classifier, which
+/// judges whole responses.
+pub trait ClassifyError {
+    /// This error's classification.
+    fn classify(&self) -> Classification;
+}
+
+/// Renamed to [`ClassifyError`]. A type implementing this trait implements
+/// [`ClassifyError`] too, so existing impls keep working until 0.2.
+#[deprecated(since = "0.1.1", note = "renamed to `ClassifyError`")]
+#[doc(hidden)]
 pub trait Classify {
     /// This error's classification.
     fn classify(&self) -> Classification;
 }
 
-impl Classify for ErrorClass {
+#[allow(deprecated)]
+impl<T: Classify + ?Sized> ClassifyError for T {
+    fn classify(&self) -> Classification {
+        Classify::classify(self)
+    }
+}
+
+impl ClassifyError for ErrorClass {
     fn classify(&self) -> Classification {
         Classification::new(*self)
     }
 }
 
-impl Classify for Classification {
+impl ClassifyError for Classification {
     fn classify(&self) -> Classification {
         *self
     }
 }
 
-impl Classify for io::Error {
+impl ClassifyError for io::Error {
     fn classify(&self) -> Classification {
         IoClassifier.classify(self)
     }
 }
 
-/// Classifies errors that implement [`Classify`].
+/// Classifies errors that implement [`ClassifyError`].
 ///
 /// ```
 /// use resilience_core::retry::{Classifier, DefaultClassifier, ErrorClass};
@@ -354,7 +374,7 @@ impl Classify for io::Error {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
 
-impl<E: Classify + ?Sized> Classifier<E> for DefaultClassifier {
+impl<E: ClassifyError + ?Sized> Classifier<E> for DefaultClassifier {
     fn classify(&self, error: &E) -> Classification {
         error.classify()
     }

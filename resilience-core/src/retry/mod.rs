@@ -114,8 +114,10 @@ pub use budget::{
     BudgetConfig, RatioBudget, RatioBudgetConfig, RetryBudget, TokenBucketBudget,
     TokenBucketConfig, Withdrawal,
 };
+#[allow(deprecated)]
+pub use classify::Classify;
 pub use classify::{
-    parse_retry_after, ClassSet, Classification, Classifier, Classify, DefaultClassifier,
+    parse_retry_after, ClassSet, Classification, Classifier, ClassifyError, DefaultClassifier,
     ErrorClass, HttpStatusClassifier, Idempotency, IoClassifier,
 };
 pub use jitter::{Jitter, JitterRng, Proportion};

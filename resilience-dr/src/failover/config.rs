@@ -8,7 +8,7 @@ use resilience_core::config::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::retry::Backoff;
+use super::retry::StepBackoff;
 use super::Phase;
 
 /// Timeout and retry of one phase's host action.
@@ -56,8 +56,8 @@ impl StepPolicy {
     /// let b = StepPolicy::default().backoff();
     /// assert_eq!(b.delay(0), Duration::from_secs(1));
     /// ```
-    pub fn backoff(&self) -> Backoff {
-        Backoff::new(self.backoff_initial, self.backoff_max)
+    pub fn backoff(&self) -> StepBackoff {
+        StepBackoff::new(self.backoff_initial, self.backoff_max)
     }
 
     fn validate(&self, field: &str) -> Result<(), ConfigError> {

@@ -88,7 +88,9 @@ pub use report::{
     DataLoss, Direction, FailoverEvent, FailoverOutcome, FailoverReport, GuardFinding, GuardReport,
     LagVerdict, Phase, PhaseRecord, RtoRpoReport, Severity, TimelineEntry,
 };
+#[allow(deprecated)]
 pub use retry::Backoff;
+pub use retry::StepBackoff;
 
 #[allow(unused_imports)] // linked from the docs above
 use resilience_core::clock::TokioClock;

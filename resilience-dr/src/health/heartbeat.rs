@@ -581,8 +581,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use resilience_core::clock::ManualClock;
+    use std::sync::Arc;
 
     fn monitor() -> (ManualClock, HeartbeatMonitor<&'static str>) {
         let c = ManualClock::new();

@@ -528,8 +528,8 @@ impl fmt::Display for OutageStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use resilience_core::clock::ManualClock;
+    use std::sync::Arc;
 
     fn det(quorum: usize) -> (ManualClock, OutageDetector<u8>) {
         let c = ManualClock::new();

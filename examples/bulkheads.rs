@@ -1,6 +1,6 @@
 //! Bulkheads: one kind of traffic cannot take the capacity another needs.
 //!
-//! The seed 002 pools: `dashboard` 50 concurrent (wait at most 5 s, low
+//! The model-registry preset's pools: `dashboard` 50 concurrent (wait at most 5 s, low
 //! priority), `api` 100 (10 s, medium), `internal` 30 (3 s, high).
 //!
 //! 1. **Isolation.** A flood of slow dashboard requests fills the dashboard

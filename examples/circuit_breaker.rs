@@ -1,7 +1,7 @@
 //! Circuit breakers per model, plus what "open", "half-open" and
 //! `retry_after` mean in practice.
 //!
-//! An inference service keeps one breaker per model (seed 003's `per_model`
+//! An inference service keeps one breaker per model (the GPU inference platform's `per_model`
 //! preset: 5 consecutive failures open it for 60 s; 3 trial calls decide
 //! whether it closes). Here `sd3` starts failing at second 10 and is fixed
 //! at second 40, while `sdxl` keeps working. Time is a `ManualClock`, so the
@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = clock.now();
     let config = presets::gpu_inference::per_model_breaker();
     println!(
-        "per-model breaker (seed 003): open after {} consecutive failures, for {:?}; {} trial calls, {} successes to close\n",
+        "per-model breaker (GPU inference preset): open after {} consecutive failures, for {:?}; {} trial calls, {} successes to close\n",
         config.consecutive_failures.unwrap_or_default(),
         config.open_duration,
         config.half_open_permits,

@@ -1,9 +1,9 @@
 //! Degradation levels: turn component health into a service-wide level, and
 //! the level into which features are on.
 //!
-//! Seed 000's synthetic-data platform: five health inputs (GPU cluster,
+//! The synthetic-data platform preset: five health inputs (GPU cluster,
 //! quality service, database, storage, queue depth) averaged into one score;
-//! the seed's thresholds (> 0.9 normal, > 0.7 level 1, > 0.5 level 2, > 0.3
+//! the default thresholds (> 0.9 normal, > 0.7 level 1, > 0.5 level 2, > 0.3
 //! level 3, > 0.1 level 4, else read-only); and its feature matrix (optional
 //! quality checks go first, then diffusion and transformer models, then
 //! streaming, then new training, then writes).
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         resilience_core::presets::synthetic_data::degradation()?,
         clock.clone(),
     )?;
-    // The seed's alert on every change.
+    // The platform's alert on every change.
     let alerts = clock.clone();
     manager.listeners().add_fn(move |e: &DegradationEvent| {
         println!(

@@ -1,7 +1,7 @@
 //! Why retries need a budget: the same outage with and without one.
 //!
 //! 50 callers each make one call per second to a dependency that is down
-//! from second 10 to second 40. Every call retries with seed 000's API-call
+//! from second 10 to second 40. Every call retries with the synthetic-data platform's API-call
 //! row (3 retries after 1 s, 2 s, 4 s). Without a budget, every failing call
 //! retries, so the struggling dependency sees up to four times its normal
 //! load: a retry storm that can keep it down. With a shared token-bucket

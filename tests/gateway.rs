@@ -169,7 +169,7 @@ fn storage_latency_moves_uploads_to_the_background_and_recovers() {
 }
 
 #[test]
-fn same_seed_same_table_other_seed_other_traffic() {
+fn same_seed_value_same_table_other_value_other_traffic() {
     let key = |r: &Report| (r.counts, r.observed.clone(), r.timeline.clone());
     let a = run(Experiment::WorkerKill, 7);
     let b = run(Experiment::WorkerKill, 7);
@@ -180,7 +180,7 @@ fn same_seed_same_table_other_seed_other_traffic() {
 }
 
 #[test]
-fn experiment_names_are_the_flags_and_the_seeds() {
+fn experiment_names_are_the_flags_and_the_platform_names() {
     for e in Experiment::ALL {
         assert_eq!(Experiment::from_name(e.name()), Some(e));
         assert_eq!(Experiment::from_name(e.seed_name()), Some(e));
@@ -191,7 +191,7 @@ fn experiment_names_are_the_flags_and_the_seeds() {
 // ---- the stack file ---------------------------------------------------------
 
 #[test]
-fn stack_file_carries_the_seed_rows() {
+fn stack_file_carries_the_preset_rows() {
     let config = sim::stack::StackConfig::shipped().unwrap();
     for name in [
         "per_model",

@@ -299,7 +299,7 @@ fn wait_time_is_measured_on_the_clock() {
 }
 
 #[test]
-fn set_loads_the_seed_table_and_isolates_pools() {
+fn set_loads_the_model_registry_table_and_isolates_pools() {
     let config: BulkheadSetConfig = from_yaml_str(model_registry::BULKHEADS_YAML).unwrap();
     assert_eq!(
         config,

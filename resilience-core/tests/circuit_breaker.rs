@@ -1,4 +1,4 @@
-//! Behaviour tests for the circuit breaker: the contract, the seeds'
+//! Behaviour tests for the circuit breaker: the contract, the platform presets'
 //! breakers, and scenarios ported (by behaviour) from Resilience4j's and
 //! Polly's test suites. Time only moves through `ManualClock`.
 
@@ -61,7 +61,7 @@ fn calls(breaker: &CircuitBreaker, n: usize, ok: bool) {
 }
 
 #[test]
-fn seed_llm_provider_full_cycle() {
+fn llm_provider_preset_full_cycle() {
     // Data platform chapter: 5 failures → open 30 s → 3 successes close.
     let clock = ManualClock::new();
     let b = CircuitBreaker::with_clock(
@@ -80,7 +80,7 @@ fn seed_llm_provider_full_cycle() {
 }
 
 #[test]
-fn seed_llm_provider_rate_trigger() {
+fn llm_provider_preset_rate_trigger() {
     // The alternative trigger: 50 % over the 60 s rolling window, with no run
     // of 5 consecutive failures.
     let clock = ManualClock::new();
@@ -97,7 +97,7 @@ fn seed_llm_provider_rate_trigger() {
 }
 
 #[test]
-fn seed_metadata_db_five_failures_in_thirty_seconds() {
+fn metadata_db_preset_five_failures_in_thirty_seconds() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::with_clock(
         presets::workflow_runtime::metadata_db_breaker(),
@@ -126,7 +126,7 @@ fn seed_metadata_db_five_failures_in_thirty_seconds() {
 }
 
 #[test]
-fn seed_redis_ten_in_ten_seconds() {
+fn redis_cache_preset_ten_in_ten_seconds() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::with_clock(
         presets::workflow_runtime::redis_cache_breaker(),
@@ -153,7 +153,7 @@ fn seed_redis_ten_in_ten_seconds() {
 }
 
 #[test]
-fn seed_per_worker_and_gpu_cluster() {
+fn per_worker_and_gpu_cluster_presets() {
     let clock = ManualClock::new();
     let worker =
         CircuitBreaker::with_clock(presets::gpu_inference::per_worker_breaker(), clock.clone())
@@ -174,7 +174,7 @@ fn seed_per_worker_and_gpu_cluster() {
 }
 
 #[test]
-fn seed_global_ten_percent() {
+fn global_inference_preset_ten_percent() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::with_clock(presets::gpu_inference::global_breaker(), clock.clone())
         .unwrap();

@@ -47,7 +47,7 @@ fn single() -> DegradationConfig {
 }
 
 #[test]
-fn weighted_average_selects_the_seed_levels() {
+fn weighted_average_selects_the_default_levels() {
     let mut c = DegradationConfig::default();
     c.components
         .insert("gpu".into(), ComponentConfig::weighted(3.0));

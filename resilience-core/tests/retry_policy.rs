@@ -626,7 +626,7 @@ fn hooks_log_each_retry_and_can_change_the_next_request() {
                 failed.delay,
                 failed.classification.class,
             ));
-            // The seeds' OOM strategy: batch size 1, larger-VRAM worker.
+            // The GPU inference platform's OOM strategy: batch size 1, larger-VRAM worker.
             if *failed.error == InferError::OutOfMemory {
                 req.batch_size = 1;
                 req.routing_hint = Some("larger_vram");

@@ -102,6 +102,7 @@
 pub mod failover;
 pub mod health;
 pub mod lease;
+pub mod presets;
 pub mod recovery;
 
 pub use health::FailureKind;

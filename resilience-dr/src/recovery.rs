@@ -1,7 +1,7 @@
 //! Request recovery: reassigning the in-flight work of a failed worker.
 //!
 //! When a worker dies, every request it held must end somewhere definite.
-//! The seed's algorithm, implemented here:
+//! The GPU inference platform's algorithm, implemented here:
 //!
 //! - **ASSIGNED** (not started): safe to reassign, so it is **requeued** with
 //!   a priority boost (+50).
@@ -73,7 +73,7 @@ use serde::{Deserialize, Serialize};
 use crate::failover::StepBackoff;
 use crate::FailureKind;
 
-/// Recovery rules; the defaults are the seed's constants.
+/// Recovery rules; the defaults are the inference platform's constants.
 ///
 /// ```
 /// use std::time::Duration;

@@ -496,7 +496,7 @@ fn config_is_data() {
     assert_eq!(defaults.effective_renew_interval(), Duration::from_secs(10));
 }
 
-/// The seeds' active-passive scheduler fails over in under 30 s, even when
+/// The workflow runtime's active-passive scheduler fails over in under 30 s, even when
 /// the leader dies right after a renewal (the worst case: a full TTL left).
 #[tokio::test(start_paused = true)]
 async fn scheduler_preset_fails_over_in_under_30s() {

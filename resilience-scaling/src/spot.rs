@@ -1,7 +1,7 @@
 //! Spot and cost policies: preemption handling, an on-demand floor, an
 //! hourly cost cap, and diversification across instance types and zones.
 //!
-//! From the seeds' `SpotInstanceManager`:
+//! From the GPU training platform's `SpotInstanceManager`:
 //!
 //! * **Preemption warning**: with more than `checkpoint_threshold` (60 s)
 //!   left, each job on the node checkpoints and is requeued at `High`
@@ -54,7 +54,7 @@ pub struct InstanceType {
     pub on_demand_price: f64,
 }
 
-/// Spot manager configuration (seed 000 defaults).
+/// Spot manager configuration (the GPU training platform's defaults).
 ///
 /// ```
 /// use resilience_scaling::spot::SpotConfig;

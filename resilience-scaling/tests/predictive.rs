@@ -26,7 +26,7 @@ fn feed(p: &mut Predictor, days: i64, scale: f64) {
 }
 
 #[test]
-fn seed_preset_loads() {
+fn ingestion_workers_preset_loads() {
     let p =
         Predictor::from_yaml(include_str!("../presets/ingestion-workers-predictive.yaml")).unwrap();
     assert_eq!(p.config().lookback.as_secs(), 7 * 86_400);

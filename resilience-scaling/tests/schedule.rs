@@ -1,4 +1,4 @@
-//! Schedules: the seed's daily curve, cron windows, and properties.
+//! Schedules: the GPU pool's daily curve, cron windows, and properties.
 
 use proptest::prelude::*;
 use resilience_scaling::schedule::{Cron, FloorSource, Schedule, UtcTime};
@@ -8,7 +8,7 @@ fn at(d: u32, h: u32, m: u32) -> UtcTime {
 }
 
 #[test]
-fn seed_daily_curve_wraps_past_midnight() {
+fn gpu_pool_daily_curve_wraps_past_midnight() {
     let mut s = Schedule::from_yaml(include_str!("../presets/gpu-pool-schedule.yaml")).unwrap();
     let expect = [
         (0, 0, 70),

@@ -1,4 +1,4 @@
-//! Spot manager: the seed's rules and cost-cap properties.
+//! Spot manager: the training platform's rules and cost-cap properties.
 
 use std::time::Duration;
 

@@ -32,12 +32,12 @@ use crate::config::{fmt_duration, ConfigError};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
-    /// Served last, shed first (the seeds' dashboard traffic).
+    /// Served last, shed first (dashboard traffic in the model-registry preset).
     Low,
-    /// The default (the seeds' public API traffic).
+    /// The default (public API traffic in the model-registry preset).
     #[default]
     Medium,
-    /// Served first, shed last (the seeds' internal service calls).
+    /// Served first, shed last (internal service calls in the model-registry preset).
     High,
 }
 
@@ -83,7 +83,7 @@ impl fmt::Display for Priority {
 /// | `priority` | `medium` | the pool's priority at a shared cap (see [`Priority`]) |
 ///
 /// The defaults follow Resilience4j's semaphore bulkhead (25 permits, no
-/// waiting). `max_wait_time` is accepted so the seeds' YAML loads as written.
+/// waiting). `max_wait_time` is accepted so configs written that way load as they are.
 ///
 /// ```
 /// use std::time::Duration;
@@ -297,7 +297,7 @@ pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), ConfigEr
 /// Named pools, optionally under a shared cap: the config of a
 /// [`BulkheadSet`](super::BulkheadSet).
 ///
-/// `pools` may also be written `bulkheads`, so the seeds' configuration
+/// `pools` may also be written `bulkheads`, so a configuration
 /// block loads unchanged:
 ///
 /// ```

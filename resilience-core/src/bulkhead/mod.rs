@@ -21,7 +21,7 @@
 //!   changes the limit at run time (adaptive concurrency): growing admits
 //!   waiters at once, shrinking lets the calls in flight finish.
 //! * **Pools with priorities.** A [`BulkheadSet`] builds named pools (the
-//!   seeds' dashboard / api / internal) under an optional shared cap, where
+//!   model-registry preset's dashboard / api / internal) under an optional shared cap, where
 //!   high-priority callers are admitted first and low priority sheds first.
 //!
 //! ```

@@ -11,7 +11,7 @@ use crate::config::ConfigError;
 /// Named bulkhead pools, optionally drawing from one shared cap.
 ///
 /// Each pool is a full [`Bulkhead`] with its own limit, wait and queue, so
-/// one kind of traffic cannot starve the others (the seeds' dashboard, api
+/// one kind of traffic cannot starve the others (the model-registry preset's dashboard, api
 /// and internal pools). With a shared cap, a call also needs one of the
 /// cap's permits; callers queued at the cap are served by their pool's
 /// [`Priority`](super::Priority) (high first, FIFO within a priority), and

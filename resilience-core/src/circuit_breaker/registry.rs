@@ -55,7 +55,7 @@ type OnCreate<K> = Arc<dyn Fn(&K, &CircuitBreaker) + Send + Sync>;
 /// would forget that their dependency is failing.
 ///
 /// An optional global breaker sees every call and is checked first, for the
-/// seeds' "global failure rate 10 % over 60 s" on top of per-model breakers.
+/// GPU inference platform's "global failure rate 10 % over 60 s" on top of per-model breakers.
 ///
 /// ```
 /// use std::time::Duration;

@@ -135,7 +135,7 @@ fn half_open_permits_limit_trials_in_flight() {
 }
 
 #[test]
-fn seed_one_probe_three_successes() {
+fn maestro_preset_one_probe_three_successes() {
     // The registry chapter's Maestro breaker: 1 trial at a time, 3 to close.
     let (clock, b) = breaker(presets::model_registry::maestro_breaker());
     for _ in 0..5 {

@@ -117,7 +117,7 @@ impl From<Condition> for ConditionRepr {
 
 /// A rule trigger: "when `component` is `when`, be at least at `level`".
 ///
-/// Rules sit beside the score: the seeds' "database primary down ->
+/// Rules sit beside the score: the workflow runtime's "database primary down ->
 /// read-only", "cache down -> cache-degraded", "LLM provider down ->
 /// reduced AI". The effective level is the strictest of the score's level
 /// and every firing rule's level.
@@ -192,7 +192,7 @@ pub const MAX_RECOVER_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `name` | `default` | names the manager in events and metrics |
-/// | `levels` | the seeds' six levels | see [`LevelConfig`], [`default_levels`] |
+/// | `levels` | six levels (0.9 / 0.7 / 0.5 / 0.3 / 0.1) | see [`LevelConfig`], [`default_levels`] |
 /// | `components` | none | health inputs by name, see [`ComponentConfig`] |
 /// | `degraded_score` | 0.5 | the score a component reporting `Degraded` counts as |
 /// | `rules` | none | see [`DegradationRuleConfig`] |

@@ -83,7 +83,7 @@ pub struct ComponentSnapshot {
     pub weight: f64,
 }
 
-/// The inputs behind a level decision: what the seeds log with every level
+/// The inputs behind a level decision: what a service logs with every level
 /// change (`log_degradation_event(level, health_scores)`).
 ///
 /// ```

@@ -3,12 +3,12 @@
 //!
 //! * **Health.** Named components report a score in [0, 1] or
 //!   healthy / degraded / down ([`ComponentHealth`]); the overall score is
-//!   their weighted average, as in the seeds.
+//!   their weighted average.
 //! * **Levels.** An ordered level set with score thresholds
-//!   ([`HealthThresholds`]); the default is the seeds': score above 0.9
+//!   ([`HealthThresholds`]); the default: score above 0.9
 //!   normal, above 0.7 level 1, above 0.5 level 2, above 0.3 level 3, above
 //!   0.1 level 4, else read-only (level 5). Any custom set works, such as
-//!   the seeds' Full AI, Reduced AI, Minimal, Buffer only.
+//!   the data platform's Full AI, Reduced AI, Minimal, Buffer only.
 //! * **Rules.** "database primary down -> read-only": a firing rule puts
 //!   the system at least at its level ([`DegradationRuleConfig`]). A manual floor
 //!   covers "maintenance mode: manual activation". The strictest of score
@@ -25,7 +25,7 @@
 //!   `benches/degradation.rs`).
 //! * **Observable.** Every level change emits a [`DegradationEvent`] with
 //!   the previous and new level and the [`HealthSnapshot`] that caused it
-//!   (the seeds' alert and log), and sets the level gauge.
+//!   (an alert and a log line), and sets the level gauge.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -554,7 +554,7 @@ impl DegradationManager {
     }
 
     /// Records several reports at once and evaluates once (a full health
-    /// sweep, as the seeds' loop does). Either every report is valid and
+    /// sweep, as a health-check loop does). Either every report is valid and
     /// applied, or none is.
     ///
     /// ```
@@ -596,7 +596,7 @@ impl DegradationManager {
     }
 
     /// Sets (or, with `None`, clears) a manual floor: the system stays at
-    /// least at that level until cleared (the seeds' "maintenance mode:
+    /// least at that level until cleared (the workflow runtime's "maintenance mode:
     /// manual activation"). Setting degrades at once; clearing lets the
     /// level recover through the usual hysteresis.
     ///

@@ -47,7 +47,7 @@ fn is_default_max_retry_after(d: &Duration) -> bool {
 /// |---|---|---|
 /// | `backoff` | required | the [`Backoff`] schedule, with `max_attempts` (default 3) |
 /// | `idempotency` | `idempotent` | `non_idempotent`: retry only failures that prove the request never left |
-/// | `retry_on` | the seeds' retryable classes | [`ErrorClass`]es worth retrying |
+/// | `retry_on` | the default retryable classes | [`ErrorClass`]es worth retrying |
 /// | `deadline` | none | overall time budget across all attempts and waits |
 /// | `max_retry_after` | `5m` | give up rather than honour a longer `Retry-After` |
 /// | `budget` | none | a [`BudgetConfig`] private to this policy |
@@ -275,7 +275,7 @@ impl RetryDecision {
 #[non_exhaustive]
 pub enum RetryEvent {
     /// Attempt `attempt` failed with `class`; the next one follows in `delay`
-    /// (the seeds' `log_retry`).
+    /// (a `log_retry` hook).
     Retry {
         /// The policy's name.
         policy: Arc<str>,

@@ -18,7 +18,7 @@ use resilience_core::clock::TokioClock;
 
 use crate::BoxError;
 
-/// What went wrong with a member, as the seeds classify worker failures.
+/// What went wrong with a member, as the GPU inference platform classifies worker failures.
 ///
 /// ```
 /// use resilience_dr::FailureKind;
@@ -482,7 +482,7 @@ where
 
 /// Failure type → ordered host actions, with escalation when a failure persists.
 ///
-/// The seeds' table (timeout → mark unhealthy, reassign in-flight, schedule
+/// The inference platform's table (timeout → mark unhealthy, reassign in-flight, schedule
 /// replacement; GPU error → restart, reload, replace if it persists; OOM →
 /// reduce batch size, unload adapters, retry; corruption → re-download,
 /// verify checksum, reload) is data the host writes with its own actions:

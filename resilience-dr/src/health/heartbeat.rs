@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Members are expected to beat every `interval`. Each whole `interval` of
 /// silence since the last heartbeat is one *miss*. A member is unhealthy once
 /// it has missed `unhealthy_after` consecutive heartbeats **or** has been
-/// silent for `timeout`, whichever comes first (with the seed defaults,
+/// silent for `timeout`, whichever comes first (with the defaults,
 /// 10 s × 3 = 30 s, both trip together). One miss makes it *suspect*.
 ///
 /// ```
@@ -591,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_schedule_suspect_then_unhealthy_at_thirty_seconds() {
+    fn default_schedule_suspect_then_unhealthy_at_thirty_seconds() {
         let (c, m) = monitor();
         m.register("w");
         c.advance(Duration::from_secs(10));

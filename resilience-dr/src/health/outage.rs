@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// When a set of probes agrees that a target is down.
 ///
-/// The seeds demand that a failover is never triggered by one monitor:
+/// The reference platforms demand that a failover is never triggered by one monitor:
 /// "confirm outage from multiple probes" and "unhealthy for > 5 minutes".
 /// An outage is **confirmed** once at least `quorum` vantage points report
 /// the target down, without interruption, for `sustain`. A report older than

@@ -86,7 +86,7 @@ impl ElectorConfig {
         }
     }
 
-    /// The seeds' active–passive scheduler: failover in under 30 s.
+    /// The workflow runtime's active–passive scheduler: failover in under 30 s.
     ///
     /// `ttl` 20 s, renew every 6.67 s, retry for 5 s. A crashed leader's lease
     /// expires at most 20 s after its last renewal; a follower campaigns

@@ -1,7 +1,7 @@
 //! Scheduled capacity floors: time of day in UTC and cron-like windows,
 //! combined with a reactive policy (the higher count wins).
 //!
-//! The seeds pre-scale the GPU pool on a daily curve ("06:00 UTC: 50 %,
+//! The GPU inference platform pre-scales its GPU pool on a daily curve ("06:00 UTC: 50 %,
 //! 10:00: 100 %, 22:00: 70 %, 02:00: 30 %"). A [`Schedule`] turns such a
 //! curve, plus cron windows ("weekdays 08:00–18:00: 40 replicas"), into a
 //! floor for the replica count at a given wall-clock time. Wall-clock time

@@ -241,7 +241,7 @@ where
     }
 }
 
-/// Routes each request to a named pool of a [`BulkheadSet`] (the seeds'
+/// Routes each request to a named pool of a [`BulkheadSet`] (the model-registry preset's
 /// `dashboard` / `api` / `internal`), so one kind of traffic cannot starve
 /// the others; the set's shared cap and priorities apply as in core.
 ///

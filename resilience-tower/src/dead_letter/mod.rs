@@ -1,7 +1,7 @@
 //! Dead letters: work that cannot be done now is queued, not lost, and
 //! replayed when the dependency recovers.
 //!
-//! The seeds ask for it twice: "queue retrain requests to a dead letter
+//! Services ask for it in two forms: "queue retrain requests to a dead letter
 //! queue while the circuit is open, retry from the queue when it closes",
 //! and "dead letter queue after max retries" for outbound webhooks. A
 //! [`DeadLetterLayer`] sits outside the breaker and retry layers. When a

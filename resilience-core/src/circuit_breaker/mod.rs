@@ -182,10 +182,26 @@ struct Inner {
     openings: AtomicU32,
     /// Half-open trials issued: `epoch as u32 << 32 | issued`.
     ho_issued: AtomicU64,
-    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`.
+    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`
+    /// (16-bit counters; see [`HO_COUNT_BITS`] for why they cannot carry).
     ho_outcomes: AtomicU64,
     /// Half-open reopens when no trial outcome arrives before this instant.
     ho_deadline: AtomicU64,
+    /// Serialises state transitions (never taken on the closed path).
+    ///
+    /// Re-entrant because listeners run under it: [`Inner::enter`] emits
+    /// the `StateTransition` event while holding the lock, so that
+    /// listeners see transitions one at a time and in order, and a
+    /// listener may call back into the same breaker on the same thread
+    /// (`state()` or `try_acquire()`, which can themselves transition when
+    /// an open or half-open period has run out, or `reset()`). With a plain
+    /// mutex that call would deadlock; re-entered, the nested transition
+    /// reads the state word the outer one has already stored (the word is
+    /// stored before the event is emitted) and compares against it, so it
+    /// either applies to the new state or does nothing. Another thread's
+    /// transition waits for the listeners, which is why listeners must be
+    /// quick. Outcome events (`Success`, `Failure`, ...) are emitted outside
+    /// the lock.
     transition: ReentrantMutex<()>,
     listeners: Listeners<CircuitBreakerEvent>,
     metrics: Metrics,
@@ -589,6 +605,25 @@ impl fmt::Debug for OwnedPermit {
 
 const LOW32: u64 = 0xFFFF_FFFF;
 
+/// Width of each half-open outcome counter in `ho_outcomes`: successes in
+/// bits 0..16, failures in bits 16..32, the epoch above.
+const HO_COUNT_BITS: u32 = 16;
+const HO_COUNT_MASK: u64 = (1 << HO_COUNT_BITS) - 1;
+/// What one failed trial adds to `ho_outcomes`.
+const HO_ONE_FAILURE: u64 = 1 << HO_COUNT_BITS;
+
+// The 16-bit counters cannot carry into their neighbour. Per epoch, at most
+// `half_open_permits` trials are in flight at once, and the epoch ends (the
+// breaker transitions) once `success_threshold` successes or, in rate mode,
+// `half_open_permits` outcomes are in; so successes stay below
+// `success_threshold + half_open_permits` and failures at most
+// `half_open_permits`, both bounded by the config's maxima.
+const _: () = {
+    let max = config::MAX_HALF_OPEN_PERMITS as u64;
+    assert!(2 * max <= HO_COUNT_MASK);
+    assert!(2 * HO_COUNT_BITS == 32);
+};
+
 #[inline]
 fn epoch32(epoch: u64) -> u64 {
     epoch & LOW32
@@ -842,7 +877,7 @@ impl Inner {
 
     fn record_trial(&self, w: u64, bad: bool) {
         let e = epoch32(epoch_of(w));
-        let add = if bad { 1 << 16 } else { 1 };
+        let add = if bad { HO_ONE_FAILURE } else { 1 };
         let mut cur = self.ho_outcomes.load(Ordering::Acquire);
         let new = loop {
             if cur >> 32 != e {
@@ -858,8 +893,8 @@ impl Inner {
                 Err(actual) => cur = actual,
             }
         };
-        let successes = (new & 0xFFFF) as u32;
-        let failures = ((new >> 16) & 0xFFFF) as u32;
+        let successes = (new & HO_COUNT_MASK) as u32;
+        let failures = ((new >> HO_COUNT_BITS) & HO_COUNT_MASK) as u32;
         let deadline = self
             .now_nanos()
             .saturating_add(duration_nanos(self.cfg.half_open_max_wait));
@@ -944,7 +979,15 @@ impl Inner {
         self.enter(cur, to, TransitionReason::Manual);
     }
 
-    /// Enters `to` from the state word `cur`. Caller holds the transition lock.
+    /// Enters `to` from the state word `cur`. Caller holds the transition
+    /// lock (re-entered when a listener transitions; see `Inner::transition`).
+    ///
+    /// Order matters: the per-state fields (`open_until`, the half-open
+    /// counters with the new epoch, the window reset) are written first and
+    /// the state word last, with `Release`, so a caller that loads the new
+    /// word with `Acquire` sees them. Permits issued under the old word fail
+    /// the `w != t.word` check in `record` and are not counted in the new
+    /// state.
     fn enter(&self, cur: u64, to: CircuitState, reason: TransitionReason) {
         let from = CircuitState::from_bits(cur);
         let epoch = epoch_of(cur).wrapping_add(1);

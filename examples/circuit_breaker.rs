@@ -37,7 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.half_open_permits,
         config.success_threshold.unwrap_or(config.half_open_permits),
     );
-    let registry = CircuitBreakerRegistry::<&'static str>::with_clock(config, clock.clone())?
+    let registry = CircuitBreakerRegistry::<&'static str>::builder(config)
+        .clock(clock.clone())
         .on_create(move |model, breaker| {
             let model = *model;
             breaker.on_event(move |e| {
@@ -46,7 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("[{t:>5.1}s] {model}: {from} -> {to}   ({reason:?})");
                 }
             });
-        });
+        })
+        .build()?;
 
     // One request per model every 2 seconds for 2 minutes.
     let mut rejected_shown = 0;

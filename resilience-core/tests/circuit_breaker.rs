@@ -343,13 +343,12 @@ fn events_carry_name_and_clock_time() {
 fn registry_breaks_per_model_with_a_global_breaker() {
     use resilience_core::circuit_breaker::{CircuitBreakerRegistry, KeyedRejection};
     let clock = ManualClock::new();
-    let registry = CircuitBreakerRegistry::<String>::with_clock(
-        presets::gpu_inference::per_model_breaker(),
-        clock.clone(),
-    )
-    .unwrap()
-    .with_global(presets::gpu_inference::global_breaker())
-    .unwrap();
+    let registry =
+        CircuitBreakerRegistry::<String>::builder(presets::gpu_inference::per_model_breaker())
+            .global(presets::gpu_inference::global_breaker())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
     // sdxl fails 5 times: its breaker opens; flux keeps serving.
     for _ in 0..5 {
         registry.try_acquire("sdxl").unwrap().record_failure();

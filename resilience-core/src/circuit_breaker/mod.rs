@@ -121,7 +121,10 @@ pub use self::config::{
 };
 pub use self::event::names as metric_names;
 pub use self::event::{CircuitBreakerEvent, CircuitBreakerEventKind, TransitionReason};
-pub use self::registry::{CircuitBreakerRegistry, KeyedPermit, KeyedRejection, RegistryFull};
+pub use self::registry::{
+    CircuitBreakerRegistry, CircuitBreakerRegistryBuilder, KeyedPermit, KeyedRejection,
+    RegistryFull,
+};
 pub use self::state::{CircuitOpen, CircuitState};
 pub use self::window::WindowSnapshot;
 

@@ -6,9 +6,9 @@
 //! use resilience_core::circuit_breaker::CircuitBreakerRegistry;
 //! use resilience_core::presets::gpu_inference;
 //!
-//! let per_model = CircuitBreakerRegistry::<String>::new(gpu_inference::per_model_breaker())
-//!     .unwrap()
-//!     .with_global(gpu_inference::global_breaker())
+//! let per_model = CircuitBreakerRegistry::<String>::builder(gpu_inference::per_model_breaker())
+//!     .global(gpu_inference::global_breaker())
+//!     .build()
 //!     .unwrap();
 //! per_model.try_acquire("sdxl").unwrap().record_success();
 //! ```

@@ -14,9 +14,7 @@ use std::time::Duration;
 use app::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use resilience_core::bulkhead::BulkheadSetConfig;
-use resilience_core::circuit_breaker::presets as breaker_presets;
-use resilience_core::retry::presets as retry_presets;
+use resilience_core::presets;
 use resilience_dr::health::HeartbeatConfig;
 use resilience_dr::recovery::RecoveryConfig;
 use serde_json::Value;
@@ -171,7 +169,7 @@ fn storage_latency_moves_uploads_to_the_background_and_recovers() {
 }
 
 #[test]
-fn same_seed_same_table_other_seed_other_traffic() {
+fn same_seed_value_same_table_other_value_other_traffic() {
     let key = |r: &Report| (r.counts, r.observed.clone(), r.timeline.clone());
     let a = run(Experiment::WorkerKill, 7);
     let b = run(Experiment::WorkerKill, 7);
@@ -182,7 +180,7 @@ fn same_seed_same_table_other_seed_other_traffic() {
 }
 
 #[test]
-fn experiment_names_are_the_flags_and_the_seeds() {
+fn experiment_names_are_the_flags_and_the_platform_names() {
     for e in Experiment::ALL {
         assert_eq!(Experiment::from_name(e.name()), Some(e));
         assert_eq!(Experiment::from_name(e.seed_name()), Some(e));
@@ -193,7 +191,7 @@ fn experiment_names_are_the_flags_and_the_seeds() {
 // ---- the stack file ---------------------------------------------------------
 
 #[test]
-fn stack_file_carries_the_seed_rows() {
+fn stack_file_carries_the_preset_rows() {
     let config = app::stack::StackConfig::shipped().unwrap();
     for name in [
         "per_model",
@@ -203,7 +201,7 @@ fn stack_file_carries_the_seed_rows() {
         "object_storage",
     ] {
         let from_file = config.breaker(name, name).unwrap();
-        let preset = breaker_presets::by_name(name).unwrap();
+        let preset = presets::breaker(name).unwrap();
         assert_eq!(
             serde_json::to_value(&from_file).unwrap(),
             serde_json::to_value(&preset).unwrap(),
@@ -211,18 +209,21 @@ fn stack_file_carries_the_seed_rows() {
         );
     }
     let worker_call = config.retry.get("worker_call").unwrap();
-    assert_eq!(worker_call.backoff, retry_presets::api_call().backoff);
+    assert_eq!(
+        worker_call.backoff,
+        presets::synthetic_data::api_call_retry().backoff
+    );
     assert!(
         worker_call.budget.is_some(),
         "a retry budget guards the fleet"
     );
     assert_eq!(
         config.bulkheads.pools,
-        BulkheadSetConfig::model_registry().pools
+        resilience_core::presets::model_registry::bulkheads().pools
     );
     assert_eq!(config.recovery, RecoveryConfig::default());
     assert_eq!(config.heartbeat, HeartbeatConfig::default());
-    let stack = app::stack::Stack::build(&config, resilience_dr::TokioClock).unwrap();
+    let stack = app::stack::Stack::build(&config, resilience_core::clock::TokioClock).unwrap();
     assert_eq!(
         stack.bulkheads.names().collect::<Vec<_>>(),
         ["api", "dashboard", "internal"]
@@ -235,13 +236,13 @@ fn stack_file_carries_the_seed_rows() {
 fn a_bad_stack_file_names_the_field() {
     let text = app::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
     let config = app::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = app::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let err = app::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("bulkheads.pools.api.max_concurrent"));
     let text = app::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
     let config = app::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = app::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let err = app::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("circuit_breakers.per_model"));

@@ -267,32 +267,18 @@ impl Gateway {
 
         // Observability: every breaker transition, retry and level change.
         let on_breaker = Arc::new(breaker_listener(&events, &stats));
-        let model_breakers = Arc::new(
-            Arc::try_unwrap(stack.model_breakers)
-                .map_err(|_| {
-                    ConfigError::invalid("circuit_breakers", "registry shared before wiring")
-                })?
-                .on_create({
-                    let f = on_breaker.clone();
-                    move |_, b| {
-                        let f = f.clone();
-                        b.on_event(move |e| f(e));
-                    }
-                }),
-        );
-        let worker_breakers = Arc::new(
-            Arc::try_unwrap(stack.worker_breakers)
-                .map_err(|_| {
-                    ConfigError::invalid("circuit_breakers", "registry shared before wiring")
-                })?
-                .on_create({
-                    let f = on_breaker.clone();
-                    move |_, b| {
-                        let f = f.clone();
-                        b.on_event(move |e| f(e));
-                    }
-                }),
-        );
+        let model_breakers = stack.model_breakers;
+        let worker_breakers = stack.worker_breakers;
+        let f = on_breaker.clone();
+        model_breakers.on_create(move |_, b| {
+            let f = f.clone();
+            b.on_event(move |e| f(e));
+        });
+        let f = on_breaker.clone();
+        worker_breakers.on_create(move |_, b| {
+            let f = f.clone();
+            b.on_event(move |e| f(e));
+        });
         for b in [
             &stack.global,
             &stack.provider_a,

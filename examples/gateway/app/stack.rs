@@ -14,8 +14,8 @@ use resilience_core::circuit_breaker::{
 use resilience_core::clock::Clock;
 use resilience_core::config::{from_yaml_str, ConfigError};
 use resilience_core::degradation::{DegradationConfig, DegradationManager};
-use resilience_core::retry::presets::RetryTable;
 use resilience_core::retry::RetryPolicy;
+use resilience_core::retry::RetryTable;
 use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor};
 use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
 use resilience_scaling::rules::RuleEngine;

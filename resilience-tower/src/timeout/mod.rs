@@ -77,7 +77,7 @@ pub use resilience_core::clock::TokioClock;
 use std::time::Duration;
 
 use resilience_core::config::fmt_duration;
-use resilience_core::retry::{Classification, Classify, ErrorClass};
+use resilience_core::retry::{Classification, ClassifyError, ErrorClass};
 
 /// Which limit an [`Elapsed`] error comes from.
 ///
@@ -111,13 +111,13 @@ impl TimeoutScope {
 /// tower's own `tower::timeout::error::Elapsed`, so match on this type.
 ///
 /// For retries it is a [`ErrorClass::Timeout`] failure (see its
-/// [`Classify`] impl): a per-attempt timeout is retried by an idempotent
+/// [`ClassifyError`] impl): a per-attempt timeout is retried by an idempotent
 /// policy. A non-idempotent call is not, because the request may have
 /// reached the server before it was cancelled.
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::retry::{Classify, ErrorClass};
+/// use resilience_core::retry::{ClassifyError, ErrorClass};
 /// use resilience_tower::timeout::{Elapsed, TimeoutScope};
 ///
 /// let e = Elapsed::new(Duration::from_millis(250), TimeoutScope::Attempt);
@@ -167,7 +167,7 @@ impl Elapsed {
     }
 }
 
-impl Classify for Elapsed {
+impl ClassifyError for Elapsed {
     fn classify(&self) -> Classification {
         Classification::new(ErrorClass::Timeout)
     }

@@ -12,10 +12,18 @@
 //!
 //! This is the exact stack `cargo run --example gateway` runs.
 //!
-//! Run: `cargo run --example config_presets [-- path/to/stack.yaml]`
+//! Any other config file the suite ships, or one of yours, is recognised by
+//! its top-level keys (a `ResilienceStack`, named breakers or retry
+//! policies, bulkheads, degradation, an HPA manifest, a scaling policy),
+//! built, and reported; a bad value names its entry and field. Use it as a
+//! config lint in CI.
+//!
+//! Run: `cargo run --example config_presets [-- path/to/any-config.yaml]`
 
-#[path = "gateway/app/stack.rs"]
+#[path = "../gateway/app/stack.rs"]
 mod stack;
+
+mod kinds;
 
 use std::process::ExitCode;
 
@@ -50,16 +58,31 @@ fn trip_rule(c: &CircuitBreakerConfig) -> String {
 fn main() -> ExitCode {
     let (source, parsed) = match std::env::args().nth(1) {
         None => ("presets/gateway.yaml".to_string(), StackConfig::shipped()),
-        Some(path) => match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let parsed = StackConfig::from_yaml(&text);
-                (path, parsed)
+        Some(path) => {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("cannot read {path}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            // Any other kind of file: recognise it, build it, say what it is.
+            match kinds::detect(&text) {
+                Ok(Some(kinds::Kind::Gateway)) => (path, StackConfig::from_yaml(&text)),
+                _ => {
+                    return match kinds::check(&text) {
+                        Ok((kind, built)) => {
+                            println!("{path}: {} — built {built}", kind.describe());
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("{path}: {e}");
+                            ExitCode::FAILURE
+                        }
+                    };
+                }
             }
-            Err(e) => {
-                eprintln!("cannot read {path}: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        }
     };
     let config = match parsed {
         Ok(c) => c,

@@ -386,3 +386,55 @@ async fn the_stale_cache_answers_only_for_the_same_request_and_503s_say_when_to_
         .unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn after_a_heal_the_gateway_settles_without_traffic() {
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(3, events).unwrap();
+    let router = gw.router(None, true);
+    let switch = |fault: &str, on: bool| {
+        Request::post(format!("/chaos/{fault}/{}", if on { "on" } else { "off" }))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for fault in ["model-load-failure", "providers-down"] {
+        assert_eq!(call(&router, switch(fault, true)).await.0, StatusCode::OK);
+    }
+    // sd3 fails on the workers and at both providers: their breakers open.
+    for i in 0..30 {
+        let body = format!(r#"{{"model":"sd3","class":"api","prompt":"outage {i}"}}"#);
+        let _ = call(&router, generate(&body)).await;
+    }
+    let states = gw.breaker_states();
+    assert!(
+        states
+            .iter()
+            .any(|(k, s)| k.starts_with("provider") && *s == "open"),
+        "{states:?}"
+    );
+    for fault in ["model-load-failure", "providers-down"] {
+        assert_eq!(call(&router, switch(fault, false)).await.0, StatusCode::OK);
+    }
+    // Healed, and no traffic at all for 15 minutes.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let changes_after_a_minute = gw.stats().levels.len();
+    tokio::time::sleep(Duration::from_secs(14 * 60)).await;
+    let states = gw.breaker_states();
+    for (name, state) in &states {
+        if name.starts_with("provider") || name == "global_inference" {
+            assert_eq!(*state, "closed", "{name} settles closed: {states:?}");
+        }
+    }
+    let (_, status) = call(
+        &router,
+        Request::get("/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status["degradation"]["level"], "normal", "{status}");
+    assert_eq!(
+        gw.stats().levels.len(),
+        changes_after_a_minute,
+        "no level change in 14 quiet minutes: {:?}",
+        gw.stats().levels
+    );
+}

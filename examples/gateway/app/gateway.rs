@@ -130,6 +130,9 @@ pub(crate) struct Gateway {
     /// the workers.
     internal: Svc<Job, Image>,
     chain: Svc<Job, Served<Image>>,
+    /// Provider A and B behind their breakers (the chain's steps), for
+    /// health probes.
+    providers: Providers,
     storage: Svc<Image, ()>,
     storage_ewma: Mutex<f64>,
     pub(crate) dlq: Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
@@ -285,7 +288,8 @@ impl Gateway {
         };
         let providers_chaos = [chaos(seed ^ 0xA)?, chaos(seed ^ 0xB)?];
         let cache: StaleCache = Arc::new(Mutex::new(BTreeMap::new()));
-        let chain = fallback_chain(&stack, &rng, &providers_chaos, &cache, primary.clone());
+        let (chain, providers) =
+            fallback_chain(&stack, &rng, &providers_chaos, &cache, primary.clone());
         let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
         let (internal, below_dlq) = internal_path(&stack, gates.internal_jobs, primary, &dlq);
         let storage_chaos = chaos(seed ^ 0x5)?;
@@ -303,6 +307,7 @@ impl Gateway {
             features: gates.features,
             internal,
             chain,
+            providers,
             storage,
             storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
             dlq: dlq.clone(),
@@ -522,6 +527,31 @@ impl Gateway {
             if let Err(e) = self.degradation.report_all(&sweep) {
                 self.events.log(format!("health sweep rejected: {e}"));
             }
+            self.probe_half_open_providers();
+        }
+    }
+
+    /// A half-open provider whose breaker sees no traffic (the workers
+    /// answer everything) would stay half-open, and its health at 0.5,
+    /// forever: send it one probe, which is the breaker's trial call. A
+    /// probe in flight holds the only trial slot, so at most one per
+    /// provider is outstanding.
+    fn probe_half_open_providers(self: &Arc<Self>) {
+        for (breaker, provider) in self.provider_breakers.iter().zip(&self.providers) {
+            if breaker.state() != resilience_core::circuit_breaker::CircuitState::HalfOpen {
+                continue;
+            }
+            let probe = Job {
+                model: Model::Sdxl,
+                class: TrafficClass::Internal,
+                prompt: Arc::from("health probe"),
+                high_res: false,
+                avoid: None,
+            };
+            let provider = provider.clone();
+            tokio::spawn(async move {
+                let _ = provider.oneshot(probe).await;
+            });
         }
     }
 
@@ -918,7 +948,7 @@ fn fallback_chain(
     providers_chaos: &[Chaos; 2],
     cache: &StaleCache,
     primary: Svc<Job, Image>,
-) -> Svc<Job, Served<Image>> {
+) -> (Svc<Job, Served<Image>>, Providers) {
     let provider =
         |name: &'static str, latency: Duration, breaker: &CircuitBreaker, chaos: &Chaos| {
             let rng = rng.clone();
@@ -965,12 +995,15 @@ fn fallback_chain(
             }
         })
     };
+    let provider_a: Svc<Job, Image> = BoxCloneSyncService::new(provider_a);
+    let provider_b: Svc<Job, Image> = BoxCloneSyncService::new(provider_b);
+    let providers = [provider_a.clone(), provider_b.clone()];
     let chain = FallbackLayer::new("workers")
         .or("provider_a", provider_a)
         .or("provider_b", provider_b)
         .or_stale("cache", cache_svc)
         .layer(primary);
-    BoxCloneSyncService::new(chain)
+    (BoxCloneSyncService::new(chain), providers)
 }
 
 /// Internal jobs: their own workers only. While the matrix defers them
@@ -1101,6 +1134,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Provider A and B behind their breakers.
+type Providers = [Svc<Job, Image>; 2];
 
 /// The last good image per request (model, prompt).
 type StaleCache = Arc<Mutex<BTreeMap<(Model, Arc<str>), Image>>>;

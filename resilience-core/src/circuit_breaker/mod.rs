@@ -94,18 +94,18 @@
 //!
 //! Registered once per breaker with the `metrics` recorder installed at
 //! construction time (install your recorder first). Every metric has the
-//! label `name`.
+//! label `name` (the breaker's name).
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `resilience_circuit_breaker_state` | gauge | | 0 closed, 1 open, 2 half_open, 3 disabled, 4 forced_open, 5 metrics_only |
-//! | `resilience_circuit_breaker_calls_total` | counter | `outcome` = success, failure, ignored | permitted calls by outcome |
-//! | `resilience_circuit_breaker_slow_calls_total` | counter | `outcome` = success, failure | calls slower than `slow_call_duration` |
-//! | `resilience_circuit_breaker_not_permitted_total` | counter | | rejected calls |
-//! | `resilience_circuit_breaker_failure_rate` | gauge | | failure rate at the last evaluation |
-//! | `resilience_circuit_breaker_slow_call_rate` | gauge | | slow-call rate at the last evaluation |
-//! | `resilience_circuit_breaker_transitions_total` | counter | `from`, `to` | state transitions |
-//! | `resilience_circuit_breaker_call_duration_seconds` | histogram | | call durations (when measured) |
+//! | `resilience_circuit_breaker_state` | gauge | `name` | 0 closed, 1 open, 2 half_open, 3 disabled, 4 forced_open, 5 metrics_only |
+//! | `resilience_circuit_breaker_calls_total` | counter | `name`, `outcome` = success, failure, ignored | permitted calls by outcome |
+//! | `resilience_circuit_breaker_slow_calls_total` | counter | `name`, `outcome` = success, failure | calls slower than `slow_call_duration` |
+//! | `resilience_circuit_breaker_not_permitted_total` | counter | `name` | rejected calls |
+//! | `resilience_circuit_breaker_failure_rate` | gauge | `name` | failure rate at the last evaluation |
+//! | `resilience_circuit_breaker_slow_call_rate` | gauge | `name` | slow-call rate at the last evaluation |
+//! | `resilience_circuit_breaker_transitions_total` | counter | `name`, `from`, `to` | state transitions |
+//! | `resilience_circuit_breaker_call_duration_seconds` | histogram | `name` | call durations (when measured) |
 //!
 //! The same names are constants in [`metric_names`].
 

@@ -8,7 +8,7 @@
 //! Prints a summary of each run and writes an SVG chart comparing them.
 //!
 //! ```text
-//! cargo run --release --example hpa_simulate --features scaling [-- out.svg]
+//! cargo run --example hpa_simulate --features scaling [-- out.svg]
 //! ```
 
 use std::time::{Duration, Instant};

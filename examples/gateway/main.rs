@@ -18,6 +18,8 @@
 //! cargo run --example gateway -- --experiment traffic-spike   # one of them
 //! cargo run --example gateway -- --seed 7 --duration 200s --verbose
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
+//! cargo run --example gateway -- --dead-letters redis://127.0.0.1:6379/   # dead letters in Redis Streams
+//! cargo run --example gateway -- --dead-letters postgres://postgres@127.0.0.1/postgres
 //! ```
 
 mod sim;
@@ -63,6 +65,12 @@ fn cli() -> Command {
                 .help("Serve the gateway live on ADDR (e.g. 127.0.0.1:8080) with /v1/generate, /status, /metrics and /chaos, under light background traffic, until Ctrl-C"),
         )
         .arg(
+            Arg::new("dead-letters")
+                .long("dead-letters")
+                .value_name("URL")
+                .help("Keep dead-lettered internal jobs in PostgreSQL (postgres://…) or Redis Streams (redis://…) instead of process memory; the experiments empty the queue first"),
+        )
+        .arg(
             Arg::new("verbose")
                 .long("verbose")
                 .short('v')
@@ -92,6 +100,16 @@ fn main() -> ExitCode {
             }
         },
     };
+    if let Some(url) = matches.get_one::<String>("dead-letters") {
+        let experiments = !matches.contains_id("serve");
+        match sim::store::use_durable(url, experiments) {
+            Ok(what) => println!("dead letters: {what}"),
+            Err(e) => {
+                eprintln!("--dead-letters: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(addr) = matches.get_one::<String>("serve") {
         return serve(addr, seed);
     }

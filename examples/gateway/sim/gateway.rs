@@ -39,17 +39,18 @@ use resilience_core::circuit_breaker::{
 };
 use resilience_core::clock::{Clock, TokioClock};
 use resilience_core::config::ConfigError;
-use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
+use resilience_core::dead_letter::DeadLetterReason;
 use resilience_core::degradation::{
     ComponentHealth, DegradationEvent, DegradationManager, FeatureId,
 };
-use resilience_core::retry::{Classification, ErrorClass, GiveUpReason, RetryEvent};
+use resilience_core::retry::{Backoff, Classification, ErrorClass, GiveUpReason, RetryEvent};
 use resilience_scaling::rules::{RuleEngine, RuleReason};
 use resilience_tower::bulkhead::{BulkheadSetLayer, Pools};
 use resilience_tower::chaos::{Chaos, ChaosConfig, ChaosLayer, LatencyFault};
 use resilience_tower::circuit_breaker::{CircuitBreakerLayer, KeyedCircuitBreakerLayer};
 use resilience_tower::dead_letter::{
-    DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted, Replayer,
+    DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted,
+    ReplayConfig, Replayer,
 };
 use resilience_tower::degradation::{DegradationLayer, FeatureDisabled};
 use resilience_tower::error::ErrorKind;
@@ -62,6 +63,7 @@ use tower::{service_fn, BoxError, Layer, ServiceBuilder, ServiceExt};
 use super::events::EventLog;
 use super::model::{GenerateRequest, Image, Job, Model, PoolError, TrafficClass};
 use super::stack::{Stack, StackConfig};
+use super::store::{self, DeadLetters};
 use super::workers::{breaker_label, LoadFault, WorkerPool, Zone, QUEUE_DEADLINE};
 
 /// The seed's `min_workers`.
@@ -132,7 +134,7 @@ pub(crate) struct Gateway {
     chain: Svc<Job, Served<Image>>,
     storage: Svc<Image, ()>,
     storage_ewma: Mutex<f64>,
-    pub(crate) dlq: Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
+    pub(crate) dlq: DeadLetters,
     providers_chaos: [Chaos; 2],
     storage_chaos: Chaos,
     scaling: Mutex<RuleEngine>,
@@ -455,15 +457,24 @@ impl Gateway {
         // them (`deferred` is a disabled mode), and whenever the fleet
         // fails them, they wait in the dead-letter queue; the replayer
         // sends them through the same gate and workers again.
-        let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
+        // In memory by default; PostgreSQL or Redis with --dead-letters.
+        let dlq = store::dead_letters()?;
         let below_dlq =
             DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
                 .layer(primary);
         let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
-        let internal = DeadLetterLayer::new("internal_jobs", dlq.clone())
-            .when(dead_letter_reason)
-            .layer(below_dlq.clone());
-        let internal: Svc<Job, Image> = BoxCloneSyncService::new(internal);
+        let internal: Svc<Job, Image> = match &dlq {
+            DeadLetters::Memory(q) => BoxCloneSyncService::new(
+                DeadLetterLayer::new("internal_jobs", q.clone())
+                    .when(dead_letter_reason)
+                    .layer(below_dlq.clone()),
+            ),
+            DeadLetters::Durable(s) => BoxCloneSyncService::new(
+                DeadLetterLayer::with_store(s.clone())
+                    .when(dead_letter_reason)
+                    .layer(below_dlq.clone()),
+            ),
+        };
 
         // Object storage.
         let storage_chaos = chaos(seed ^ 0x5)?;
@@ -548,12 +559,28 @@ impl Gateway {
                 }
             })
         };
-        let replayer = Replayer::new(dlq, global, replay).also_every(Duration::from_secs(5));
+        let every = Duration::from_secs(5);
+        // A failed replay waits 5 s (no jitter: the same run for the same
+        // seed), and a job is never parked: the fleet always recovers here.
+        let replay_config = ReplayConfig {
+            backoff: Backoff::constant(every),
+            max_replays: 1_000,
+            ..ReplayConfig::default()
+        };
         tokio::spawn(gw.pool.clone().run_dispatcher());
         tokio::spawn(gw.pool.clone().run_heartbeats());
         tokio::spawn(gw.clone().run_health());
         tokio::spawn(gw.clone().run_scaler());
-        tokio::spawn(replayer.run());
+        match &gw.dlq {
+            DeadLetters::Memory(q) => {
+                let replayer = Replayer::new(q.clone(), global, replay).also_every(every);
+                tokio::spawn(replayer.replay_config(replay_config)?.run());
+            }
+            DeadLetters::Durable(s) => {
+                let replayer = Replayer::new(s.clone(), global, replay).also_every(every);
+                tokio::spawn(replayer.replay_config(replay_config)?.run());
+            }
+        }
         Ok(gw)
     }
 

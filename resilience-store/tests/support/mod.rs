@@ -368,6 +368,9 @@ pub struct CrashReport {
     pub letters: u32,
     pub kills: usize,
     pub deliveries: usize,
+    /// Deliveries flagged as redeliveries (`replays > 1`): letters a killed
+    /// child held when it died.
+    pub redelivered: usize,
     pub duplicates: usize,
     pub lost: usize,
     pub elapsed: Duration,
@@ -468,11 +471,20 @@ pub async fn crash_test(connect: Connect, child_test: &str, seed: u64) -> CrashR
         duplicates <= KILLS * CHILD_BATCH,
         "{duplicates} duplicate deliveries for {KILLS} kills of batches of {CHILD_BATCH}"
     );
+    // The kills did land mid-batch: letters the dead children held were
+    // delivered again, flagged.
+    let redelivered = seen
+        .values()
+        .flatten()
+        .filter(|(_, replays)| *replays > 1)
+        .count();
+    assert!(redelivered > 0, "no kill landed while a child held a batch");
     std::fs::remove_dir_all(&dir).ok();
     CrashReport {
         letters: CRASH_LETTERS,
         kills: KILLS,
         deliveries: seen.values().map(Vec::len).sum(),
+        redelivered,
         duplicates,
         lost,
         elapsed: started.elapsed(),

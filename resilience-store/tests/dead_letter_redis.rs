@@ -85,6 +85,14 @@ async fn a_redis_restart_loses_nothing() {
     restart_test(connect, "redis").await;
 }
 
+#[test]
+fn metrics_report_counts_depth_and_oldest_age() {
+    if url().is_none() {
+        return;
+    }
+    metrics_contract(connect);
+}
+
 /// The replayer process of the crash test (spawned by it; does nothing
 /// when run on its own).
 #[tokio::test]

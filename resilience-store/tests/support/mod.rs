@@ -558,3 +558,79 @@ pub async fn restart_test(connect: Connect, server: &str) {
     let stats = fresh.stats().await.unwrap();
     assert_eq!((stats.depth(), stats.parked), (0, 0), "{stats:?}");
 }
+
+// ------------------------------------------------------------------ metrics
+
+/// The store's metrics, read back from a debugging recorder: counts per
+/// queue (enqueued, replayed, retried, parked) and the gauges `stats`
+/// refreshes (depth, waiting, parked, oldest age).
+pub fn metrics_contract(connect: Connect) {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::MetricKind;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let queue = unique("metrics");
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = connect(QueueConfig::new(queue.clone()), 1).await;
+            for n in 0..3 {
+                enqueue(&store, n).await;
+            }
+            let batch = store.claim(claim_opts(3, 30_000)).await.unwrap();
+            store.ack(batch[0].receipt()).await.unwrap();
+            let retry = Release::Retry {
+                after: Duration::from_secs(60),
+                error: "503".into(),
+            };
+            store.release(batch[1].receipt(), retry).await.unwrap();
+            store
+                .release(
+                    batch[2].receipt(),
+                    Release::Park {
+                        error: "400".into(),
+                    },
+                )
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            store.stats().await.unwrap();
+        });
+    });
+    let snapshot: Vec<_> = snapshotter.snapshot().into_vec();
+    let value = |kind: MetricKind, name: &str| {
+        snapshot
+            .iter()
+            .find(|(k, _, _, _)| {
+                k.kind() == kind
+                    && k.key().name() == name
+                    && k.key()
+                        .labels()
+                        .any(|l| l.key() == "queue" && l.value() == queue)
+            })
+            .map(|(_, _, _, v)| v)
+            .unwrap_or_else(|| panic!("metric {name} for queue {queue} not recorded"))
+    };
+    let counter = |name: &str| match value(MetricKind::Counter, name) {
+        DebugValue::Counter(n) => *n,
+        other => panic!("{name}: {other:?}"),
+    };
+    let gauge = |name: &str| match value(MetricKind::Gauge, name) {
+        DebugValue::Gauge(g) => g.into_inner(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(counter("resilience_dead_letter_enqueued_total"), 3);
+    assert_eq!(counter("resilience_dead_letter_replayed_total"), 1);
+    assert_eq!(counter("resilience_dead_letter_replay_failures_total"), 1);
+    assert_eq!(counter("resilience_dead_letter_parked_total"), 1);
+    assert_eq!(gauge("resilience_dead_letter_depth"), 1.0);
+    assert_eq!(gauge("resilience_dead_letter_waiting"), 1.0);
+    assert_eq!(gauge("resilience_dead_letter_in_flight"), 0.0);
+    assert_eq!(gauge("resilience_dead_letter_parked"), 1.0);
+    let age = gauge("resilience_dead_letter_oldest_age_seconds");
+    assert!(age > 0.0 && age < 60.0, "oldest age {age}");
+}

@@ -4,7 +4,7 @@
 //!   scale-down window full (300 recommendations), random desired counts.
 //! * `hpa/decide_300_history_worst`: the same with strictly decreasing
 //!   recommendations, so every one of the 300 stays relevant.
-//! * `rules/gpu_pool_tick`: one tick of the seeds' GPU pool rule engine
+//! * `rules/gpu_pool_tick`: one tick of the GPU inference platform's GPU pool rule engine
 //!   (9 rules over 8 metrics) with metrics that move like real ones
 //!   (a slow wave); `rules/gpu_pool_tick_random` draws every metric at
 //!   random each tick (a worst case for branch prediction).
@@ -122,7 +122,7 @@ fn rules(c: &mut Criterion) {
 }
 
 fn simulate(c: &mut Criterion) {
-    let trace = Trace::generate(&TraceSpec::seed_week_with_spike());
+    let trace = Trace::generate(&TraceSpec::gpu_pool_week_with_spike());
     let sim = Simulator::new(SimConfig {
         capacity_per_replica: 0.6,
         initial_replicas: 20,

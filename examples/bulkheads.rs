@@ -1,6 +1,6 @@
 //! Bulkheads: one kind of traffic cannot take the capacity another needs.
 //!
-//! The seed 002 pools: `dashboard` 50 concurrent (wait at most 5 s, low
+//! The model-registry preset's pools: `dashboard` 50 concurrent (wait at most 5 s, low
 //! priority), `api` 100 (10 s, medium), `internal` 30 (3 s, high).
 //!
 //! 1. **Isolation.** A flood of slow dashboard requests fills the dashboard
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use resilience::bulkhead::{BulkheadSet, BulkheadSetConfig, SharedCapConfig};
+use resilience::bulkhead::{BulkheadSet, SharedCapConfig};
 use tokio::time::Instant;
 
 fn at(start: Instant) -> f64 {
@@ -54,7 +54,9 @@ async fn request(
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ---- 1. isolation ---------------------------------------------------
-    let set = Arc::new(BulkheadSet::new(BulkheadSetConfig::model_registry())?);
+    let set = Arc::new(BulkheadSet::new(
+        resilience_core::presets::model_registry::bulkheads(),
+    )?);
     for (name, b) in set.iter() {
         println!(
             "pool {name:<9} max {:>3} concurrent, waits up to {:?}, priority {}",
@@ -108,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // ---- 2. priority under a shared cap ----------------------------------
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(40));
     let set = Arc::new(BulkheadSet::new(config)?);
     println!("\n2. the same pools under a shared cap of 40: 40 dashboard calls hold it for 2 s;\n   meanwhile 4 dashboard, 4 api and 4 internal calls queue, in that order\n");

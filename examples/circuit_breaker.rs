@@ -1,7 +1,7 @@
 //! Circuit breakers per model, plus what "open", "half-open" and
 //! `retry_after` mean in practice.
 //!
-//! An inference service keeps one breaker per model (seed 003's `per_model`
+//! An inference service keeps one breaker per model (the GPU inference platform's `per_model`
 //! preset: 5 consecutive failures open it for 60 s; 3 trial calls decide
 //! whether it closes). Here `sd3` starts failing at second 10 and is fixed
 //! at second 40, while `sdxl` keeps working. Time is a `ManualClock`, so the
@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use resilience::circuit_breaker::{
-    presets, CircuitBreakerEventKind, CircuitBreakerRegistry, KeyedRejection,
+    CircuitBreakerEventKind, CircuitBreakerRegistry, KeyedRejection,
 };
 use resilience::clock::{Clock, ManualClock};
+use resilience::presets;
 
 /// The model servers: sd3 returns errors between 10 s and 40 s.
 fn call_model(model: &str, at: Duration) -> Result<(), &'static str> {
@@ -28,15 +29,16 @@ fn call_model(model: &str, at: Duration) -> Result<(), &'static str> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
     let start = clock.now();
-    let config = presets::per_model();
+    let config = presets::gpu_inference::per_model_breaker();
     println!(
-        "per-model breaker (seed 003): open after {} consecutive failures, for {:?}; {} trial calls, {} successes to close\n",
+        "per-model breaker (GPU inference preset): open after {} consecutive failures, for {:?}; {} trial calls, {} successes to close\n",
         config.consecutive_failures.unwrap_or_default(),
         config.open_duration,
         config.half_open_permits,
         config.success_threshold.unwrap_or(config.half_open_permits),
     );
-    let registry = CircuitBreakerRegistry::<&'static str>::with_clock(config, clock.clone())?
+    let registry = CircuitBreakerRegistry::<&'static str>::builder(config)
+        .clock(clock.clone())
         .on_create(move |model, breaker| {
             let model = *model;
             breaker.on_event(move |e| {
@@ -45,7 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("[{t:>5.1}s] {model}: {from} -> {to}   ({reason:?})");
                 }
             });
-        });
+        })
+        .build()?;
 
     // One request per model every 2 seconds for 2 minutes.
     let mut rejected_shown = 0;

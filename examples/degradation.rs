@@ -1,9 +1,9 @@
 //! Degradation levels: turn component health into a service-wide level, and
 //! the level into which features are on.
 //!
-//! Seed 000's synthetic-data platform: five health inputs (GPU cluster,
+//! The synthetic-data platform preset: five health inputs (GPU cluster,
 //! quality service, database, storage, queue depth) averaged into one score;
-//! the seed's thresholds (> 0.9 normal, > 0.7 level 1, > 0.5 level 2, > 0.3
+//! the default thresholds (> 0.9 normal, > 0.7 level 1, > 0.5 level 2, > 0.3
 //! level 3, > 0.1 level 4, else read-only); and its feature matrix (optional
 //! quality checks go first, then diffusion and transformer models, then
 //! streaming, then new training, then writes).
@@ -14,13 +14,10 @@
 //!
 //! Run: `cargo run --example degradation`
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::clock::ManualClock;
-use resilience::degradation::{
-    ComponentHealth, DegradationConfig, DegradationEvent, DegradationManager,
-};
+use resilience::degradation::{ComponentHealth, DegradationEvent, DegradationManager};
 
 const INPUTS: [&str; 5] = [
     "gpu_cluster",
@@ -33,10 +30,10 @@ const INPUTS: [&str; 5] = [
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
     let manager = DegradationManager::with_clock(
-        DegradationConfig::synthetic_data_platform()?,
-        Arc::new(clock.clone()),
+        resilience_core::presets::synthetic_data::degradation()?,
+        clock.clone(),
     )?;
-    // The seed's alert on every change.
+    // The platform's alert on every change.
     let alerts = clock.clone();
     manager.listeners().add_fn(move |e: &DegradationEvent| {
         println!(

@@ -1,9 +1,9 @@
-//! One simulated week of the seeds' GPU pool traffic (diurnal curve, weekend
-//! dip, noise and the seeds' 10x spike), scaled by two policies:
+//! One simulated week of the GPU inference platform's GPU pool traffic (diurnal curve, weekend
+//! dip, noise and its 10x spike), scaled by two policies:
 //!
-//! * the seeds' GPU pool policy: threshold rules with cooldowns and tier
-//!   minimums (seed 003) plus its time-of-day pre-scaling schedule;
-//! * the seeds' Kubernetes HPA manifest (seed 004's runtime engine HPA).
+//! * the platform's GPU pool policy: threshold rules with cooldowns and tier
+//!   minimums plus its time-of-day pre-scaling schedule;
+//! * a Kubernetes HPA manifest (the workflow runtime's engine HPA).
 //!
 //! Prints a summary of each run and writes an SVG chart comparing them.
 //!
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "hpa_simulate.svg".to_string());
 
     let t = Instant::now();
-    let trace = Trace::generate(&TraceSpec::seed_week_with_spike());
+    let trace = Trace::generate(&TraceSpec::gpu_pool_week_with_spike());
     println!(
         "trace: {} ticks of {:?} from {} (generated in {:?})",
         trace.demand.len(),
@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed()
     );
 
-    // One GPU worker serves 0.6 requests/s (seed 003: 30 QPS on 50 workers);
+    // One GPU worker serves 0.6 requests/s (the platform's 30 QPS on 50 workers);
     // a new worker needs 3 minutes to load its models; an A10G costs $1/h.
     let sim = Simulator::new(SimConfig {
         capacity_per_replica: 0.6,
@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let refs: Vec<&Report> = reports.iter().collect();
     sim::chart::write_svg(
         &out,
-        "One week of GPU pool demand: seed 003 rules + schedule vs seed 004 HPA",
+        "One week of GPU pool demand: GPU pool rules + schedule vs the workflow runtime's HPA",
         &refs,
         (1600, 900),
     )?;

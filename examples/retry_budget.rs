@@ -1,7 +1,7 @@
 //! Why retries need a budget: the same outage with and without one.
 //!
 //! 50 callers each make one call per second to a dependency that is down
-//! from second 10 to second 40. Every call retries with seed 000's API-call
+//! from second 10 to second 40. Every call retries with the synthetic-data platform's API-call
 //! row (3 retries after 1 s, 2 s, 4 s). Without a budget, every failing call
 //! retries, so the struggling dependency sees up to four times its normal
 //! load: a retry storm that can keep it down. With a shared token-bucket
@@ -14,12 +14,12 @@
 //!
 //! Run: `cargo run --example retry_budget`
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::clock::{Clock, ManualClock};
+use resilience::presets;
 use resilience::retry::{
-    presets, BudgetConfig, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy, RetryState,
+    BudgetConfig, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy, RetryState,
     TokenBucketConfig,
 };
 
@@ -42,9 +42,9 @@ struct Outcome {
 
 fn simulate(budget: Option<BudgetConfig>) -> Result<Outcome, Box<dyn std::error::Error>> {
     let clock = ManualClock::new();
-    let mut config = presets::api_call();
+    let mut config = presets::synthetic_data::api_call_retry();
     config.budget = budget;
-    let policy = RetryPolicy::from_config("api_call", &config, Arc::new(clock.clone()))?;
+    let policy = RetryPolicy::from_config("api_call", &config, clock.clone())?;
     let mut pending: Vec<(u64, RetryState)> = Vec::new();
     let mut out = Outcome {
         load: Vec::new(),

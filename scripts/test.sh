@@ -111,6 +111,9 @@ fi
 log "doc tests"
 cargo test --workspace --all-features --doc
 
+log "alert rules and dashboard up to date with ops/monitoring.toml and METRICS.md"
+python3 scripts/ops-gen.py --check
+
 log "README snippets build in a fresh crate with the README's dependencies"
 python3 scripts/readme-check.py
 

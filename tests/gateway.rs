@@ -5,21 +5,19 @@
 // The demo's core, compiled into this test. `main.rs` uses the parts this
 // test does not (the progress view, `--serve`).
 #[allow(dead_code)]
-#[path = "../examples/gateway/sim/mod.rs"]
-mod sim;
+#[path = "../examples/gateway/app/mod.rs"]
+mod app;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use resilience_core::bulkhead::BulkheadSetConfig;
-use resilience_core::circuit_breaker::presets as breaker_presets;
-use resilience_core::retry::presets as retry_presets;
+use resilience_core::presets;
 use resilience_dr::health::HeartbeatConfig;
 use resilience_dr::recovery::RecoveryConfig;
 use serde_json::Value;
-use sim::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use tower::ServiceExt;
 
 fn run(experiment: Experiment, seed: u64) -> Report {
@@ -171,7 +169,7 @@ fn storage_latency_moves_uploads_to_the_background_and_recovers() {
 }
 
 #[test]
-fn same_seed_same_table_other_seed_other_traffic() {
+fn same_seed_value_same_table_other_value_other_traffic() {
     let key = |r: &Report| (r.counts, r.observed.clone(), r.timeline.clone());
     let a = run(Experiment::WorkerKill, 7);
     let b = run(Experiment::WorkerKill, 7);
@@ -182,7 +180,7 @@ fn same_seed_same_table_other_seed_other_traffic() {
 }
 
 #[test]
-fn experiment_names_are_the_flags_and_the_seeds() {
+fn experiment_names_are_the_flags_and_the_platform_names() {
     for e in Experiment::ALL {
         assert_eq!(Experiment::from_name(e.name()), Some(e));
         assert_eq!(Experiment::from_name(e.seed_name()), Some(e));
@@ -193,8 +191,8 @@ fn experiment_names_are_the_flags_and_the_seeds() {
 // ---- the stack file ---------------------------------------------------------
 
 #[test]
-fn stack_file_carries_the_seed_rows() {
-    let config = sim::stack::StackConfig::shipped().unwrap();
+fn stack_file_carries_the_preset_rows() {
+    let config = app::stack::StackConfig::shipped().unwrap();
     for name in [
         "per_model",
         "per_worker",
@@ -203,7 +201,7 @@ fn stack_file_carries_the_seed_rows() {
         "object_storage",
     ] {
         let from_file = config.breaker(name, name).unwrap();
-        let preset = breaker_presets::by_name(name).unwrap();
+        let preset = presets::breaker(name).unwrap();
         assert_eq!(
             serde_json::to_value(&from_file).unwrap(),
             serde_json::to_value(&preset).unwrap(),
@@ -211,18 +209,21 @@ fn stack_file_carries_the_seed_rows() {
         );
     }
     let worker_call = config.retry.get("worker_call").unwrap();
-    assert_eq!(worker_call.backoff, retry_presets::api_call().backoff);
+    assert_eq!(
+        worker_call.backoff,
+        presets::synthetic_data::api_call_retry().backoff
+    );
     assert!(
         worker_call.budget.is_some(),
         "a retry budget guards the fleet"
     );
     assert_eq!(
         config.bulkheads.pools,
-        BulkheadSetConfig::model_registry().pools
+        resilience_core::presets::model_registry::bulkheads().pools
     );
     assert_eq!(config.recovery, RecoveryConfig::default());
     assert_eq!(config.heartbeat, HeartbeatConfig::default());
-    let stack = sim::stack::Stack::build(&config, resilience_dr::TokioClock).unwrap();
+    let stack = app::stack::Stack::build(&config, resilience_core::clock::TokioClock).unwrap();
     assert_eq!(
         stack.bulkheads.names().collect::<Vec<_>>(),
         ["api", "dashboard", "internal"]
@@ -233,19 +234,19 @@ fn stack_file_carries_the_seed_rows() {
 
 #[test]
 fn a_bad_stack_file_names_the_field() {
-    let text = sim::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
-    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let text = app::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
+    let config = app::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = app::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("bulkheads.pools.api.max_concurrent"));
-    let text = sim::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
-    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_dr::TokioClock)
+    let text = app::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
+    let config = app::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = app::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("circuit_breakers.per_model"));
-    let err = sim::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
+    let err = app::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
     assert!(err.to_string().contains("retries"), "{err}");
 }
 
@@ -272,8 +273,8 @@ fn generate(body: &str) -> Request<Body> {
 
 #[tokio::test(start_paused = true)]
 async fn status_and_generate_over_http() {
-    let events = Arc::new(sim::events::EventLog::new());
-    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(1, events).unwrap();
     let router = gw.router(None, true);
 
     let (status, body) = call(
@@ -345,8 +346,8 @@ async fn status_and_generate_over_http() {
 
 #[tokio::test(start_paused = true)]
 async fn the_stale_cache_answers_only_for_the_same_request_and_503s_say_when_to_retry() {
-    let events = Arc::new(sim::events::EventLog::new());
-    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(1, events).unwrap();
     let router = gw.router(None, true);
     let fox = r#"{"model":"sd3","class":"api","prompt":"a red fox"}"#;
     let (status, body) = call(&router, generate(fox)).await;
@@ -384,4 +385,56 @@ async fn the_stale_cache_answers_only_for_the_same_request_and_503s_say_when_to_
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_heal_the_gateway_settles_without_traffic() {
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(3, events).unwrap();
+    let router = gw.router(None, true);
+    let switch = |fault: &str, on: bool| {
+        Request::post(format!("/chaos/{fault}/{}", if on { "on" } else { "off" }))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for fault in ["model-load-failure", "providers-down"] {
+        assert_eq!(call(&router, switch(fault, true)).await.0, StatusCode::OK);
+    }
+    // sd3 fails on the workers and at both providers: their breakers open.
+    for i in 0..30 {
+        let body = format!(r#"{{"model":"sd3","class":"api","prompt":"outage {i}"}}"#);
+        let _ = call(&router, generate(&body)).await;
+    }
+    let states = gw.breaker_states();
+    assert!(
+        states
+            .iter()
+            .any(|(k, s)| k.starts_with("provider") && *s == "open"),
+        "{states:?}"
+    );
+    for fault in ["model-load-failure", "providers-down"] {
+        assert_eq!(call(&router, switch(fault, false)).await.0, StatusCode::OK);
+    }
+    // Healed, and no traffic at all for 15 minutes.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let changes_after_a_minute = gw.stats().levels.len();
+    tokio::time::sleep(Duration::from_secs(14 * 60)).await;
+    let states = gw.breaker_states();
+    for (name, state) in &states {
+        if name.starts_with("provider") || name == "global_inference" {
+            assert_eq!(*state, "closed", "{name} settles closed: {states:?}");
+        }
+    }
+    let (_, status) = call(
+        &router,
+        Request::get("/status").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status["degradation"]["level"], "normal", "{status}");
+    assert_eq!(
+        gw.stats().levels.len(),
+        changes_after_a_minute,
+        "no level change in 14 quiet minutes: {:?}",
+        gw.stats().levels
+    );
 }

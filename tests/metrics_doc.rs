@@ -62,3 +62,115 @@ fn every_emitted_metric_is_documented() {
         "metrics missing from METRICS.md: {missing:?}"
     );
 }
+
+/// The `(metric, label)` pairs of every `counter!` / `gauge!` /
+/// `histogram!` call in `text`, with metric names given as a literal or as a
+/// constant from `consts`.
+fn emitted_labels(
+    text: &str,
+    consts: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for mac in ["counter!(", "gauge!(", "histogram!("] {
+        for (at, _) in text.match_indices(mac) {
+            // The macro's arguments, up to its closing parenthesis.
+            let args = &text[at + mac.len()..];
+            let mut depth = 1usize;
+            let end = args
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(args.len(), |(i, _)| i);
+            let args = &args[..end];
+            let first = args.split(',').next().unwrap_or("").trim();
+            let name = if let Some(lit) = first.strip_prefix('"') {
+                lit.trim_end_matches('"').to_string()
+            } else {
+                let ident = first.rsplit("::").next().unwrap_or(first);
+                match consts.get(ident) {
+                    Some(n) => n.clone(),
+                    None => continue,
+                }
+            };
+            if !name.starts_with("resilience_") {
+                continue;
+            }
+            for piece in args.split("=>").take(args.matches("=>").count()) {
+                // A label is a string literal right before `=>` (not a
+                // `match` arm inside a label's value).
+                let piece = piece.trim_end();
+                if !piece.ends_with('"') {
+                    continue;
+                }
+                let key = piece.rsplit('"').nth(1).unwrap_or("");
+                if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    out.push((name.clone(), key.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_emitted_label_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = fs::read_to_string(root.join("METRICS.md")).unwrap();
+    let mut texts = Vec::new();
+    for krate in [
+        "resilience-core",
+        "resilience-tower",
+        "resilience-scaling",
+        "resilience-dr",
+    ] {
+        sources(&root.join(krate).join("src"), &mut texts);
+    }
+    // `const NAME: &str = "resilience_…";` anywhere in the sources.
+    let mut consts = std::collections::BTreeMap::new();
+    for text in &texts {
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(rest) = line
+                .strip_prefix("pub const ")
+                .or_else(|| line.strip_prefix("const "))
+            {
+                if let (Some(ident), Some(value)) = (rest.split(':').next(), rest.split('"').nth(1))
+                {
+                    consts.insert(ident.trim().to_string(), value.to_string());
+                }
+            }
+        }
+    }
+    let mut pairs = Vec::new();
+    for text in &texts {
+        pairs.extend(emitted_labels(text, &consts));
+    }
+    pairs.sort();
+    pairs.dedup();
+    assert!(
+        pairs.len() > 40,
+        "found only {} labels: is the scan broken?",
+        pairs.len()
+    );
+    let missing: Vec<String> = pairs
+        .iter()
+        .filter(|(name, label)| {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or("");
+            !row.contains(&format!("`{label}`"))
+        })
+        .map(|(n, l)| format!("{n} {{{l}}}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "labels the code emits but METRICS.md does not list for the metric: {missing:#?}"
+    );
+}

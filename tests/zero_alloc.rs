@@ -82,9 +82,9 @@ fn circuit_breaker_hot_paths_do_not_allocate() {
         assert!(open.try_acquire().is_err());
     });
 
-    let registry = CircuitBreakerRegistry::<String>::new(CircuitBreakerConfig::default())
-        .unwrap()
-        .with_global(CircuitBreakerConfig::default())
+    let registry = CircuitBreakerRegistry::<String>::builder(CircuitBreakerConfig::default())
+        .global(CircuitBreakerConfig::default())
+        .build()
         .unwrap();
     assert_no_alloc("keyed acquire+record for an existing key", || {
         registry.try_acquire("model-a").unwrap().record_success();

@@ -3,7 +3,6 @@
 //! `cargo bench -p resilience-core --bench backoff`
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -77,7 +76,7 @@ fn decisions(c: &mut Criterion) {
     let mut g = c.benchmark_group("retry/decision");
     let policy = RetryPolicy::builder(exponential().with_jitter(Jitter::Full))
         .max_attempts(4)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .expect("valid");
     let mut rng = StdRng::seed_from_u64(1);
@@ -113,7 +112,7 @@ fn decisions(c: &mut Criterion) {
         })
     });
     let ratio =
-        RatioBudget::new(RatioBudgetConfig::default(), Arc::new(clock.clone())).expect("valid");
+        RatioBudget::with_clock(RatioBudgetConfig::default(), clock.clone()).expect("valid");
     g.bench_function("ratio_request_withdraw", |b| {
         b.iter(|| {
             ratio.record_request();

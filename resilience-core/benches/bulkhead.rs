@@ -5,9 +5,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use resilience_core::bulkhead::{
-    Bulkhead, BulkheadConfig, BulkheadSet, BulkheadSetConfig, SharedCapConfig,
-};
+use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadSet, SharedCapConfig};
 
 fn bench(c: &mut Criterion) {
     let b = Arc::new(Bulkhead::new("bench", BulkheadConfig::new(100)).expect("valid config"));
@@ -66,7 +64,7 @@ fn bench(c: &mut Criterion) {
         bench.iter(|| drop(black_box(b.try_acquire_owned())))
     });
 
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(150));
     let set = BulkheadSet::new(config).expect("valid config");
     let api = set.get("api").expect("preset has api").clone();

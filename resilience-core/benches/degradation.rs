@@ -4,11 +4,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+use resilience_core::degradation::{ComponentHealth, DegradationManager};
 
 fn bench(c: &mut Criterion) {
-    let m = DegradationManager::new(DegradationConfig::data_platform().expect("preset parses"))
-        .expect("valid preset");
+    let m = DegradationManager::new(
+        resilience_core::presets::data_platform::degradation().expect("preset parses"),
+    )
+    .expect("valid preset");
     let mapping = m.feature("schema_mapping").expect("preset has the feature");
     // Read at a degraded level, so the answer is not the first cell.
     m.report_by_name("llm_service", ComponentHealth::Down)

@@ -18,7 +18,38 @@
 //! shared.advance(Duration::from_secs(30));
 //! assert_eq!(clock.now() - start, Duration::from_secs(30));
 //! ```
+//!
+//! # One convention
+//!
+//! Every type in the suite that reads time takes its clock the same way:
+//!
+//! * `Type::new(config, ..)` reads the default clock: [`SystemClock`] for
+//!   the synchronous primitives, `TokioClock` (feature `tokio`) for the async ones (leader
+//!   election, failover, probes), so that `tokio::time::pause()` drives them;
+//! * `Type::with_clock(config, .., clock)` takes any `impl Clock` by value,
+//!   as the last argument: a [`ManualClock`] (its clones share one time
+//!   line, so keep one and pass a clone), [`SystemClock`], `TokioClock`,
+//!   or an already shared [`SharedClock`];
+//! * builders have a `.clock(clock)` setter taking the same.
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
+//! use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+//! use resilience_core::clock::ManualClock;
+//! use resilience_core::retry::{Backoff, RetryPolicy};
+//!
+//! let clock = ManualClock::new();
+//! let breaker = CircuitBreaker::with_clock(CircuitBreakerConfig::new(), clock.clone()).unwrap();
+//! let pool = Bulkhead::with_clock("db", BulkheadConfig::new(8), clock.clone()).unwrap();
+//! let retry = RetryPolicy::builder(Backoff::constant(Duration::from_millis(10)))
+//!     .clock(clock.clone())
+//!     .build()
+//!     .unwrap();
+//! # let _ = (breaker, pool, retry);
+//! ```
 
+use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +96,25 @@ impl<C: Clock + ?Sized> Clock for Box<C> {
 /// A shared, type-erased clock, as stored inside the primitives.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// Type-erases `clock` into a [`SharedClock`]. A clock that already is a
+/// `SharedClock` is shared as it is, not wrapped a second time, so a
+/// `with_clock` constructor costs the same whichever form it is given.
+///
+/// ```
+/// use std::sync::Arc;
+/// use resilience_core::clock::{shared, Clock, ManualClock, SharedClock};
+///
+/// let a: SharedClock = shared(ManualClock::new());
+/// let b = shared(a.clone());
+/// assert!(Arc::ptr_eq(&a, &b));
+/// ```
+pub fn shared(clock: impl Clock) -> SharedClock {
+    if let Some(already) = (&clock as &dyn Any).downcast_ref::<SharedClock>() {
+        return already.clone();
+    }
+    Arc::new(clock)
+}
+
 /// The operating system's monotonic clock ([`Instant::now`]).
 ///
 /// ```
@@ -89,9 +139,8 @@ impl Clock for SystemClock {
 /// tests, in step with `tokio::time` timers. Enabled by the `tokio` feature.
 ///
 /// Outside a paused runtime it is the system's monotonic clock, like
-/// [`SystemClock`]. The tower and DR crates re-export it
-/// (`resilience_tower::timeout::TokioClock`, `resilience_dr::TokioClock`);
-/// all paths name this one type.
+/// [`SystemClock`]. It is the suite's one `TokioClock`: the tower and DR
+/// crates' former aliases are deprecated and name this type.
 ///
 /// ```
 /// use std::time::Duration;

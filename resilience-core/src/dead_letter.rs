@@ -1,9 +1,10 @@
 //! Dead-letter queues: where work goes when it cannot be done now (retries
 //! exhausted, breaker open), to be replayed when the dependency recovers.
 //!
-//! The seeds ask for exactly this: "queue retrain requests to a dead letter
-//! queue while the circuit is open, retry from the queue when it closes",
-//! and "dead letter queue after max retries" for outbound webhooks. The rule
+//! Services ask for exactly this: the model registry platform wants to
+//! "queue retrain requests to a dead letter queue while the circuit is open,
+//! retry from the queue when it closes", the workflow runtime a "dead letter
+//! queue after max retries" for outbound webhooks. The rule
 //! that matters is that nothing is dropped silently: a full queue refuses
 //! the item and hands it back in the error, and replay never loses or
 //! reorders items, even when the replay is cancelled half-way.

@@ -8,14 +8,15 @@
 //!
 //! | module | what it gives you |
 //! |---|---|
-//! | [`circuit_breaker`] | stop calling a failing dependency; Resilience4j semantics, lock-free closed path, keyed registry, the seeds' presets |
-//! | [`retry`] | backoff schedules, jitter, error classification, idempotency, retry budgets, the retry driver and the seeds' per-operation presets |
+//! | [`circuit_breaker`] | stop calling a failing dependency; Resilience4j semantics, lock-free closed path, keyed registry |
+//! | [`retry`] | backoff schedules, jitter, error classification, idempotency, retry budgets, the retry driver, per-operation retry tables |
 //! | [`bulkhead`] | concurrency limits with a bounded, timed wait queue; named pools with priorities under a shared cap |
 //! | [`degradation`] | weighted health scores and rule triggers to degradation levels, with hysteresis and a feature x level matrix |
 //! | [`dead_letter`] | dead-letter sink trait, a bounded in-memory queue that never drops and replays in order, and the store contract (claims with leases, retries, parking) that durable queues implement |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests |
 //! | [`config`] | config conventions: serde data, human durations, [`ConfigError`](config::ConfigError) |
 //! | [`events`] | typed event listeners shared by every primitive |
+//! | [`presets`] | ready configs for five reference platforms (GPU training, data platform, model registry, GPU inference, workflow runtime) |
 //!
 //! # Which primitive when
 //!
@@ -90,7 +91,7 @@
 //!     .name("inventory")
 //!     .max_attempts(4)
 //!     .budget(budget)
-//!     .clock(Arc::new(clock.clone()))
+//!     .clock(clock.clone())
 //!     .build()?;
 //!
 //! // The dependency: its first two calls fail, and it fails while `down` is set.
@@ -200,15 +201,14 @@
 //! assert_eq!(err.field(), Some("failure_rate_threshold"));
 //! ```
 //!
-//! The seeds' numbers ship as presets, both as constructors and as YAML
-//! files under `presets/`:
-//! [`circuit_breaker::presets`] (GPU cluster 3 failures / 60 s, object
-//! storage 5 / 30 s, LLM provider, per model, per worker, global, ...),
-//! [`retry::presets`] (training job, DB transaction, LLM inference, CDC
-//! event, ... as a [`RetryTable`](retry::presets::RetryTable)),
-//! [`BulkheadSetConfig`](bulkhead::BulkheadSetConfig) (the dashboard / api /
-//! internal pools) and [`DegradationConfig`](degradation::DegradationConfig)
-//! (three level sets with their feature matrices).
+//! Ready configs for five reference platforms ship in [`presets`], one
+//! module per platform, both as constructors and as YAML files under
+//! `presets/`: breakers ([`presets::gpu_inference::per_model_breaker`],
+//! [`presets::synthetic_data::object_storage_breaker`], ...), retry
+//! schedules (a [`RetryTable`](retry::RetryTable) of training jobs, DB
+//! transactions, LLM inference, CDC events, ...), bulkhead pools
+//! ([`presets::model_registry::bulkheads`]: dashboard / api / internal) and
+//! degradation levels with their feature matrices.
 //!
 //! # Events and metrics
 //!
@@ -241,6 +241,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod degradation;
 pub mod events;
+pub mod presets;
 pub mod retry;
 
 pub use rand;

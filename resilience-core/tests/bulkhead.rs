@@ -11,10 +11,11 @@ use std::time::Duration;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience_core::bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadSet, BulkheadSetConfig, NoTimer, Priority,
-    RejectReason, SharedCapConfig, Timer, MODEL_REGISTRY_YAML,
+    RejectReason, SharedCapConfig, Timer,
 };
 use resilience_core::clock::ManualClock;
 use resilience_core::config::from_yaml_str;
+use resilience_core::presets::model_registry;
 
 /// A timer the test fires by hand.
 #[derive(Clone, Default)]
@@ -274,7 +275,7 @@ fn wait_time_is_measured_on_the_clock() {
     let b = Bulkhead::with_clock(
         "api",
         BulkheadConfig::new(1).with_max_wait(Duration::from_secs(10)),
-        Arc::new(clock.clone()),
+        clock.clone(),
     )
     .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -298,9 +299,12 @@ fn wait_time_is_measured_on_the_clock() {
 }
 
 #[test]
-fn set_loads_the_seed_table_and_isolates_pools() {
-    let config: BulkheadSetConfig = from_yaml_str(MODEL_REGISTRY_YAML).unwrap();
-    assert_eq!(config, BulkheadSetConfig::model_registry());
+fn set_loads_the_model_registry_table_and_isolates_pools() {
+    let config: BulkheadSetConfig = from_yaml_str(model_registry::BULKHEADS_YAML).unwrap();
+    assert_eq!(
+        config,
+        resilience_core::presets::model_registry::bulkheads()
+    );
     let set = BulkheadSet::new(config).unwrap();
     let dash = set.get("dashboard").unwrap();
     assert_eq!(dash.max_concurrent(), 50);
@@ -572,7 +576,7 @@ async fn tokio_sleep_enforces_max_wait() {
 
 #[test]
 fn set_config_round_trips_through_yaml() {
-    let mut c = BulkheadSetConfig::model_registry();
+    let mut c = resilience_core::presets::model_registry::bulkheads();
     c.shared_cap = Some(SharedCapConfig::new(150));
     let text = serde_norway::to_string(&c).unwrap();
     let back: BulkheadSetConfig = from_yaml_str(&text).unwrap();

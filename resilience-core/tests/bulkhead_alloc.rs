@@ -8,9 +8,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use resilience_core::bulkhead::{
-    Bulkhead, BulkheadConfig, BulkheadSet, BulkheadSetConfig, SharedCapConfig,
-};
+use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadSet, SharedCapConfig};
 
 #[test]
 fn counting_allocator_is_active() {
@@ -24,7 +22,7 @@ fn counting_allocator_is_active() {
 #[test]
 fn uncontended_acquire_release_allocates_nothing() {
     let b = Arc::new(Bulkhead::new("alloc", BulkheadConfig::new(4)).unwrap());
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(100));
     let set = BulkheadSet::new(config).unwrap();
     let api = set.get("api").unwrap();

@@ -118,7 +118,7 @@ impl<F: Future> Future for GiveUpAfter<F> {
     }
 }
 
-/// A tiny deterministic PRNG per task (xorshift), so runs vary by seed
+/// A tiny deterministic PRNG per task (xorshift), so runs vary by seed value
 /// without a dependency.
 fn next(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;

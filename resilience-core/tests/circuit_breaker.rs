@@ -1,4 +1,4 @@
-//! Behaviour tests for the circuit breaker: the contract, the seeds'
+//! Behaviour tests for the circuit breaker: the contract, the platform presets'
 //! breakers, and scenarios ported (by behaviour) from Resilience4j's and
 //! Polly's test suites. Time only moves through `ManualClock`.
 
@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience_core::circuit_breaker::{
-    presets, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerEventKind, CircuitState,
-    HalfOpenFailure, TransitionReason,
+    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerEventKind, CircuitState, HalfOpenFailure,
+    TransitionReason,
 };
 use resilience_core::clock::{Clock, ManualClock};
+use resilience_core::presets;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -60,10 +61,14 @@ fn calls(breaker: &CircuitBreaker, n: usize, ok: bool) {
 }
 
 #[test]
-fn seed_llm_provider_full_cycle() {
+fn llm_provider_preset_full_cycle() {
     // Data platform chapter: 5 failures → open 30 s → 3 successes close.
     let clock = ManualClock::new();
-    let b = CircuitBreaker::with_clock(presets::llm_provider(), clock.clone()).unwrap();
+    let b = CircuitBreaker::with_clock(
+        presets::data_platform::llm_provider_breaker(),
+        clock.clone(),
+    )
+    .unwrap();
     calls(&b, 4, false);
     assert_eq!(b.state(), CircuitState::Closed);
     calls(&b, 1, false);
@@ -75,11 +80,15 @@ fn seed_llm_provider_full_cycle() {
 }
 
 #[test]
-fn seed_llm_provider_rate_trigger() {
+fn llm_provider_preset_rate_trigger() {
     // The alternative trigger: 50 % over the 60 s rolling window, with no run
     // of 5 consecutive failures.
     let clock = ManualClock::new();
-    let b = CircuitBreaker::with_clock(presets::llm_provider(), clock.clone()).unwrap();
+    let b = CircuitBreaker::with_clock(
+        presets::data_platform::llm_provider_breaker(),
+        clock.clone(),
+    )
+    .unwrap();
     for i in 0..10 {
         clock.advance(secs(1));
         calls(&b, 1, i % 2 == 0);
@@ -88,9 +97,13 @@ fn seed_llm_provider_rate_trigger() {
 }
 
 #[test]
-fn seed_metadata_db_five_failures_in_thirty_seconds() {
+fn metadata_db_preset_five_failures_in_thirty_seconds() {
     let clock = ManualClock::new();
-    let b = CircuitBreaker::with_clock(presets::metadata_db(), clock.clone()).unwrap();
+    let b = CircuitBreaker::with_clock(
+        presets::workflow_runtime::metadata_db_breaker(),
+        clock.clone(),
+    )
+    .unwrap();
     // Failures spaced 8 s apart never put 5 inside 30 s...
     for _ in 0..10 {
         calls(&b, 1, false);
@@ -113,9 +126,13 @@ fn seed_metadata_db_five_failures_in_thirty_seconds() {
 }
 
 #[test]
-fn seed_redis_ten_in_ten_seconds() {
+fn redis_cache_preset_ten_in_ten_seconds() {
     let clock = ManualClock::new();
-    let b = CircuitBreaker::with_clock(presets::redis_cache(), clock.clone()).unwrap();
+    let b = CircuitBreaker::with_clock(
+        presets::workflow_runtime::redis_cache_breaker(),
+        clock.clone(),
+    )
+    .unwrap();
     for _ in 0..5 {
         calls(&b, 1, false);
         calls(&b, 20, true);
@@ -136,24 +153,31 @@ fn seed_redis_ten_in_ten_seconds() {
 }
 
 #[test]
-fn seed_per_worker_and_gpu_cluster() {
+fn per_worker_and_gpu_cluster_presets() {
     let clock = ManualClock::new();
-    let worker = CircuitBreaker::with_clock(presets::per_worker(), clock.clone()).unwrap();
+    let worker =
+        CircuitBreaker::with_clock(presets::gpu_inference::per_worker_breaker(), clock.clone())
+            .unwrap();
     calls(&worker, 3, false);
     assert_eq!(worker.state(), CircuitState::Open);
     clock.advance(secs(30));
     calls(&worker, 2, true);
     assert_eq!(worker.state(), CircuitState::Closed);
 
-    let gpu = CircuitBreaker::with_clock(presets::gpu_cluster(), clock.clone()).unwrap();
+    let gpu = CircuitBreaker::with_clock(
+        presets::synthetic_data::gpu_cluster_breaker(),
+        clock.clone(),
+    )
+    .unwrap();
     calls(&gpu, 3, false);
     assert_eq!(gpu.try_acquire().unwrap_err().retry_after(), secs(60));
 }
 
 #[test]
-fn seed_global_ten_percent() {
+fn global_inference_preset_ten_percent() {
     let clock = ManualClock::new();
-    let b = CircuitBreaker::with_clock(presets::global_inference(), clock.clone()).unwrap();
+    let b = CircuitBreaker::with_clock(presets::gpu_inference::global_breaker(), clock.clone())
+        .unwrap();
     // 9 failures in 100 calls (9 %): stays closed.
     calls(&b, 9, false);
     calls(&b, 91, true);
@@ -320,9 +344,10 @@ fn registry_breaks_per_model_with_a_global_breaker() {
     use resilience_core::circuit_breaker::{CircuitBreakerRegistry, KeyedRejection};
     let clock = ManualClock::new();
     let registry =
-        CircuitBreakerRegistry::<String>::with_clock(presets::per_model(), clock.clone())
-            .unwrap()
-            .with_global(presets::global_inference())
+        CircuitBreakerRegistry::<String>::builder(presets::gpu_inference::per_model_breaker())
+            .global(presets::gpu_inference::global_breaker())
+            .clock(clock.clone())
+            .build()
             .unwrap();
     // sdxl fails 5 times: its breaker opens; flux keeps serving.
     for _ in 0..5 {

@@ -9,9 +9,10 @@ use resilience_core::clock::ManualClock;
 use resilience_core::config::from_yaml_str;
 use resilience_core::degradation::{
     ComponentConfig, ComponentHealth, Condition, DegradationConfig, DegradationError,
-    DegradationEvent, DegradationLevel, DegradationManager, HealthThresholds, LevelConfig,
-    RuleConfig, DATA_PLATFORM_YAML, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML,
+    DegradationEvent, DegradationLevel, DegradationManager, DegradationRuleConfig,
+    HealthThresholds, LevelConfig,
 };
+use resilience_core::presets;
 
 #[test]
 fn contract() {
@@ -29,7 +30,7 @@ fn manager(
     Arc<Mutex<Vec<DegradationEvent>>>,
 ) {
     let clock = ManualClock::new();
-    let m = DegradationManager::with_clock(config, Arc::new(clock.clone())).unwrap();
+    let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     m.listeners()
@@ -46,7 +47,7 @@ fn single() -> DegradationConfig {
 }
 
 #[test]
-fn weighted_average_selects_the_seed_levels() {
+fn weighted_average_selects_the_default_levels() {
     let mut c = DegradationConfig::default();
     c.components
         .insert("gpu".into(), ComponentConfig::weighted(3.0));
@@ -151,7 +152,8 @@ fn margin_must_be_cleared_to_recover() {
 
 #[test]
 fn rules_fire_beside_the_score_and_the_strictest_wins() {
-    let (m, clock, events) = manager(DegradationConfig::workflow_runtime().unwrap());
+    let (m, clock, events) =
+        manager(resilience_core::presets::workflow_runtime::degradation().unwrap());
     assert_eq!(m.level().name(), "full_operation");
     m.report_by_name("llm_service", ComponentHealth::Down)
         .unwrap();
@@ -185,7 +187,7 @@ fn rule_conditions() {
     let mut c = DegradationConfig::default();
     c.components
         .insert("a".into(), ComponentConfig::weighted(0.0));
-    let rule = |name: &str, when, level: &str| RuleConfig {
+    let rule = |name: &str, when, level: &str| DegradationRuleConfig {
         name: name.into(),
         component: "a".into(),
         when,
@@ -221,7 +223,7 @@ fn rule_conditions() {
 
 #[test]
 fn manual_floor_degrades_at_once_and_clears_through_hysteresis() {
-    let (m, clock, _) = manager(DegradationConfig::workflow_runtime().unwrap());
+    let (m, clock, _) = manager(resilience_core::presets::workflow_runtime::degradation().unwrap());
     m.set_manual_floor(Some("maintenance")).unwrap();
     assert_eq!(m.level().name(), "maintenance");
     assert_eq!(m.snapshot().manual_floor.unwrap().name(), "maintenance");
@@ -238,7 +240,7 @@ fn manual_floor_degrades_at_once_and_clears_through_hysteresis() {
 
 #[test]
 fn feature_matrix_follows_the_level() {
-    let (m, clock, _) = manager(DegradationConfig::data_platform().unwrap());
+    let (m, clock, _) = manager(resilience_core::presets::data_platform::degradation().unwrap());
     let ingest = m.feature("data_ingestion").unwrap();
     let mapping = m.feature("schema_mapping").unwrap();
     let healing = m.feature("self_healing").unwrap();
@@ -289,7 +291,7 @@ fn feature_matrix_follows_the_level() {
 
 #[test]
 fn broad_health_loss_degrades_the_data_platform_by_score() {
-    let (m, _, _) = manager(DegradationConfig::data_platform().unwrap());
+    let (m, _, _) = manager(resilience_core::presets::data_platform::degradation().unwrap());
     // compute 2 x 0.3, workers 2 x 0.3, storage 2 x 0.6, llm 1 x 1 = 3.4 / 7 = 0.486
     m.report_all(&[
         (m.component("compute").unwrap(), ComponentHealth::Score(0.3)),
@@ -352,7 +354,7 @@ fn synthetic_data_platform_matrix_is_cumulative() {
     ];
     // Recovery is slow by design: a fresh manager per row.
     for (score, off) in expectations {
-        let (m, _, _) = manager(DegradationConfig::synthetic_data_platform().unwrap());
+        let (m, _, _) = manager(resilience_core::presets::synthetic_data::degradation().unwrap());
         let sweep: Vec<_> = m
             .components()
             .map(|n| (m.component(n).unwrap(), ComponentHealth::Score(score)))
@@ -481,9 +483,15 @@ fn config_errors_name_the_field() {
 #[test]
 fn presets_load_from_their_yaml_files() {
     for (yaml, name) in [
-        (SYNTHETIC_DATA_PLATFORM_YAML, "synthetic-data-platform"),
-        (DATA_PLATFORM_YAML, "data-platform"),
-        (WORKFLOW_RUNTIME_YAML, "workflow-runtime"),
+        (
+            presets::synthetic_data::DEGRADATION_YAML,
+            "synthetic-data-platform",
+        ),
+        (presets::data_platform::DEGRADATION_YAML, "data-platform"),
+        (
+            presets::workflow_runtime::DEGRADATION_YAML,
+            "workflow-runtime",
+        ),
     ] {
         let c: DegradationConfig = from_yaml_str(yaml).unwrap();
         assert_eq!(c.name, name);
@@ -548,9 +556,9 @@ fn level_changes_set_the_gauge_and_count() {
 #[test]
 fn preset_configs_round_trip_through_yaml_and_json() {
     for c in [
-        DegradationConfig::synthetic_data_platform().unwrap(),
-        DegradationConfig::data_platform().unwrap(),
-        DegradationConfig::workflow_runtime().unwrap(),
+        resilience_core::presets::synthetic_data::degradation().unwrap(),
+        resilience_core::presets::data_platform::degradation().unwrap(),
+        resilience_core::presets::workflow_runtime::degradation().unwrap(),
     ] {
         let yaml = serde_norway::to_string(&c).unwrap();
         assert_eq!(from_yaml_str::<DegradationConfig>(&yaml).unwrap(), c);
@@ -567,8 +575,8 @@ fn concurrent_reporters_and_readers() {
     let clock = ManualClock::new();
     let m = Arc::new(
         DegradationManager::with_clock(
-            DegradationConfig::data_platform().unwrap(),
-            Arc::new(clock.clone()),
+            resilience_core::presets::data_platform::degradation().unwrap(),
+            clock.clone(),
         )
         .unwrap(),
     );

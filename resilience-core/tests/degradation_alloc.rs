@@ -2,7 +2,7 @@
 
 use std::hint::black_box;
 
-use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
+use resilience_core::degradation::{ComponentHealth, DegradationManager};
 
 #[test]
 fn feature_checks_allocate_nothing() {
@@ -14,7 +14,9 @@ fn feature_checks_allocate_nothing() {
         "the counting allocator must be active"
     );
 
-    let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    let m =
+        DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap())
+            .unwrap();
     let mapping = m.feature("schema_mapping").unwrap();
     m.report_by_name("llm_service", ComponentHealth::Down)
         .unwrap();

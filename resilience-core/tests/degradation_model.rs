@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use resilience_core::clock::{Clock, ManualClock};
 use resilience_core::degradation::{
     ComponentConfig, ComponentHealth, Condition, DegradationConfig, DegradationEvent,
-    DegradationManager, RuleConfig,
+    DegradationManager, DegradationRuleConfig,
 };
 
 const THRESHOLDS: [f64; 5] = [0.9, 0.7, 0.5, 0.3, 0.1];
@@ -120,7 +120,7 @@ fn run(ops: Vec<Op>, margin: f64, recover_after: Duration, initial_b: f64) {
             initial: initial_b,
         },
     );
-    config.rules.push(RuleConfig {
+    config.rules.push(DegradationRuleConfig {
         name: "b_down".into(),
         component: "b".into(),
         when: Condition::Down,
@@ -129,7 +129,7 @@ fn run(ops: Vec<Op>, margin: f64, recover_after: Duration, initial_b: f64) {
     config.hysteresis.margin = margin;
     config.hysteresis.recover_after = recover_after;
     let clock = ManualClock::new();
-    let m = DegradationManager::with_clock(config, Arc::new(clock.clone())).unwrap();
+    let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
     let changes = Arc::new(Mutex::new(Vec::new()));
     let sink = changes.clone();
     m.listeners().add_fn(move |e: &DegradationEvent| {

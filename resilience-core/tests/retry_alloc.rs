@@ -26,15 +26,15 @@ fn the_decision_path_does_not_allocate() {
         .budget(Arc::new(
             TokenBucketBudget::new(TokenBucketConfig::default()).unwrap(),
         ))
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let ratio = RetryPolicy::builder(backoff.clone().with_jitter(Jitter::Decorrelated))
         .max_attempts(4)
         .budget(Arc::new(
-            RatioBudget::new(RatioBudgetConfig::default(), Arc::new(clock.clone())).unwrap(),
+            RatioBudget::with_clock(RatioBudgetConfig::default(), clock.clone()).unwrap(),
         ))
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);

@@ -119,9 +119,9 @@ proptest! {
     ) {
         let ttl = Duration::from_millis(ttl_ms);
         let clock = ManualClock::new();
-        let b = RatioBudget::new(
+        let b = RatioBudget::with_clock(
             RatioBudgetConfig { ttl, min_retries_per_sec: min_per_sec, percent_can_retry: percent },
-            Arc::new(clock.clone()),
+            clock.clone(),
         ).unwrap();
         let ttl_ns = u128::from(ttl_ms) * 1_000_000;
         let slot_ns = ttl_ns / 10;
@@ -200,13 +200,13 @@ fn token_bucket_is_exact_under_contention() {
 fn ratio_budget_is_exact_under_contention() {
     let clock = ManualClock::new();
     let b = Arc::new(
-        RatioBudget::new(
+        RatioBudget::with_clock(
             RatioBudgetConfig {
                 ttl: Duration::from_secs(10),
                 min_retries_per_sec: 0,
                 percent_can_retry: 0.25,
             },
-            Arc::new(clock),
+            clock,
         )
         .unwrap(),
     );

@@ -37,7 +37,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
 fn exp_policy(clock: &ManualClock, attempts: u32) -> RetryPolicy {
     RetryPolicy::builder(Backoff::exponential(100 * MS, 10 * SEC).unwrap())
         .max_attempts(attempts)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap()
 }
@@ -123,7 +123,7 @@ fn attempt_limit_comes_from_the_backoff_unless_overridden() {
     let p = RetryPolicy::builder(b).max_attempts(2).build().unwrap();
     assert_eq!(p.max_attempts(), 2);
     let p = RetryPolicy::builder(Backoff::constant(MS))
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     assert_eq!(
@@ -135,7 +135,7 @@ fn attempt_limit_comes_from_the_backoff_unless_overridden() {
     // One attempt means no retry at all.
     let p = RetryPolicy::builder(Backoff::constant(MS))
         .max_attempts(1)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let (out, sleeps) = run_script(&p, &clock, &[ErrorClass::Timeout]);
@@ -152,7 +152,7 @@ fn non_idempotent_calls_retry_only_when_the_request_never_left() {
     let policy = RetryPolicy::builder(Backoff::constant(10 * MS))
         .max_attempts(3)
         .idempotency(Idempotency::NonIdempotent)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let (out, _) = run_script(
@@ -204,7 +204,7 @@ fn deadline_stops_a_retry_whose_wait_would_end_too_late() {
     let policy = RetryPolicy::builder(Backoff::exponential(SEC, 60 * SEC).unwrap())
         .max_attempts(10)
         .deadline(10 * SEC)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     // Each attempt itself takes 1s of (manual) time.
@@ -257,7 +257,7 @@ fn retry_after_is_honoured_and_bounded() {
     let policy = RetryPolicy::builder(Backoff::constant(100 * MS))
         .max_attempts(5)
         .max_retry_after(60 * SEC)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let now = clock.now();
@@ -310,7 +310,7 @@ fn http_statuses_drive_retries_with_both_retry_after_forms() {
     let clock = ManualClock::new();
     let policy = RetryPolicy::builder(Backoff::constant(100 * MS))
         .max_attempts(5)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     // The wall-clock "now" for HTTP dates is a parameter: fixed here.
@@ -421,7 +421,7 @@ fn token_bucket_budget_exhaustion_fails_fast_with_its_own_error_and_metric() {
             .name("inventory")
             .max_attempts(3)
             .budget(budget.clone())
-            .clock(Arc::new(clock.clone()))
+            .clock(clock.clone())
             .build()
             .unwrap();
         // Call 1: two transient failures use both retries (10 tokens).
@@ -506,7 +506,7 @@ fn ratio_budget_caps_retries_across_calls_over_its_ttl() {
     let clock = ManualClock::new();
     let shared: Arc<ManualClock> = Arc::new(clock.clone());
     let budget = Arc::new(
-        RatioBudget::new(
+        RatioBudget::with_clock(
             RatioBudgetConfig {
                 ttl: 10 * SEC,
                 min_retries_per_sec: 0,
@@ -551,7 +551,7 @@ budget: {kind: token_bucket, capacity: 5, retry_cost: 5, timeout_retry_cost: 5}
     )
     .unwrap();
     let clock = ManualClock::new();
-    let policy = RetryPolicy::from_config("yaml", &c, Arc::new(clock.clone())).unwrap();
+    let policy = RetryPolicy::from_config("yaml", &c, clock.clone()).unwrap();
     assert_eq!(
         policy.retry_on(),
         ClassSet::empty().with(ErrorClass::Timeout)
@@ -570,7 +570,7 @@ budget: {kind: token_bucket, capacity: 5, retry_cost: 5, timeout_retry_cost: 5}
         "backoff: {kind: constant, initial: 1s}\nbudget: {kind: token_bucket, capacity: 0}\n",
     )
     .unwrap();
-    let err = RetryPolicy::from_config("bad", &bad, Arc::new(clock)).unwrap_err();
+    let err = RetryPolicy::from_config("bad", &bad, clock).unwrap_err();
     assert_eq!(err.field(), Some("budget.capacity"));
     let err = resilience_core::config::from_yaml_str::<RetryConfig>(
         "backoff: {kind: constant, initial: 1s}\nretries: 3\n",
@@ -626,7 +626,7 @@ fn hooks_log_each_retry_and_can_change_the_next_request() {
                 failed.delay,
                 failed.classification.class,
             ));
-            // The seeds' OOM strategy: batch size 1, larger-VRAM worker.
+            // The GPU inference platform's OOM strategy: batch size 1, larger-VRAM worker.
             if *failed.error == InferError::OutOfMemory {
                 req.batch_size = 1;
                 req.routing_hint = Some("larger_vram");
@@ -723,7 +723,7 @@ fn events_report_retries_success_and_give_up() {
     let policy = RetryPolicy::builder(Backoff::constant(5 * MS))
         .name("events")
         .max_attempts(2)
-        .clock(Arc::new(clock.clone()))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -889,7 +889,7 @@ proptest! {
             .retry_on(retry_on)
             .max_retry_after(2 * SEC)
             .budget(budget.clone())
-            .clock(Arc::new(clock.clone()));
+            .clock(clock.clone());
         if let Some(d) = deadline_ms {
             b = b.deadline(Duration::from_millis(d));
         }

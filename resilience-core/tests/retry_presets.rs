@@ -1,13 +1,15 @@
-//! The seeds' per-operation retry tables: the YAML file loads into exactly
-//! the documented constructors, and each preset behaves as its seed says.
+//! The reference platforms' per-operation retry tables: the YAML file loads
+//! into exactly the documented constructors, and each preset behaves as its
+//! platform's table says.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use resilience_core::clock::ManualClock;
-use resilience_core::retry::presets::{self, RetryTable};
+use resilience_core::presets;
 use resilience_core::retry::{
     BackoffKind, ErrorClass, GiveUpReason, Idempotency, Jitter, RetryConfig, RetryDecision,
+    RetryTable,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -18,14 +20,14 @@ const MIN: Duration = Duration::from_secs(60);
 fn the_yaml_file_loads_into_the_documented_constructors() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/retry.yaml");
     let text = std::fs::read_to_string(path).unwrap();
-    assert_eq!(text, presets::SEEDS_YAML, "SEEDS_YAML embeds the file");
+    assert_eq!(text, presets::RETRY_YAML, "RETRY_YAML embeds the file");
     let table = RetryTable::from_yaml_str(&text).unwrap();
-    let seeds = RetryTable::seeds();
-    assert_eq!(table.len(), presets::all().len());
-    for (name, config) in presets::all() {
+    let presets_table = presets::retry_table();
+    assert_eq!(table.len(), presets::retries().len());
+    for (name, config) in presets::retries() {
         assert_eq!(table.get(name), Some(&config), "{name}");
     }
-    assert_eq!(table, seeds);
+    assert_eq!(table, presets_table);
     // Every entry builds a working policy.
     let clock = Arc::new(ManualClock::new());
     for name in table.names() {
@@ -36,11 +38,11 @@ fn the_yaml_file_loads_into_the_documented_constructors() {
 
 #[test]
 fn the_table_round_trips_through_yaml_and_json() {
-    let seeds = RetryTable::seeds();
-    let yaml = serde_norway::to_string(&seeds).unwrap();
-    assert_eq!(RetryTable::from_yaml_str(&yaml).unwrap(), seeds);
-    let json = serde_json::to_string(&seeds).unwrap();
-    assert_eq!(RetryTable::from_json_str(&json).unwrap(), seeds);
+    let table = presets::retry_table();
+    let yaml = serde_norway::to_string(&table).unwrap();
+    assert_eq!(RetryTable::from_yaml_str(&yaml).unwrap(), table);
+    let json = serde_json::to_string(&table).unwrap();
+    assert_eq!(RetryTable::from_json_str(&json).unwrap(), table);
 }
 
 fn check(c: &RetryConfig, retries: u32, initial: Duration, max: Duration, jitter: Jitter) {
@@ -52,29 +54,59 @@ fn check(c: &RetryConfig, retries: u32, initial: Duration, max: Duration, jitter
 }
 
 #[test]
-fn seed_000_training_platform_table() {
-    check(&presets::training_job(), 3, MIN, 15 * MIN, Jitter::Equal);
+fn synthetic_data_platform_retry_table() {
     check(
-        &presets::generation_batch(),
+        &presets::synthetic_data::training_job_retry(),
+        3,
+        MIN,
+        15 * MIN,
+        Jitter::Equal,
+    );
+    check(
+        &presets::synthetic_data::generation_batch_retry(),
         2,
         30 * SEC,
         2 * MIN,
         Jitter::None,
     );
-    check(&presets::quality_check(), 2, MIN, 5 * MIN, Jitter::None);
-    check(&presets::api_call(), 3, SEC, 10 * SEC, Jitter::None);
-    check(&presets::db_transaction(), 3, 100 * MS, SEC, Jitter::None);
-    check(&presets::model_load(), 2, 5 * SEC, 30 * SEC, Jitter::None);
+    check(
+        &presets::synthetic_data::quality_check_retry(),
+        2,
+        MIN,
+        5 * MIN,
+        Jitter::None,
+    );
+    check(
+        &presets::synthetic_data::api_call_retry(),
+        3,
+        SEC,
+        10 * SEC,
+        Jitter::None,
+    );
+    check(
+        &presets::synthetic_data::db_transaction_retry(),
+        3,
+        100 * MS,
+        SEC,
+        Jitter::None,
+    );
+    check(
+        &presets::synthetic_data::model_load_retry(),
+        2,
+        5 * SEC,
+        30 * SEC,
+        Jitter::None,
+    );
     assert!(matches!(
-        presets::model_load().backoff.kind(),
+        presets::synthetic_data::model_load_retry().backoff.kind(),
         BackoffKind::Linear { .. }
     ));
-    let d = presets::training_platform_default();
+    let d = presets::synthetic_data::default_retry();
     check(&d, 3, SEC, 60 * SEC, Jitter::Equal);
     assert!(!d.retry_on.contains(ErrorClass::ConnectionReset));
     // Exponential schedules double: training job waits 1, 2, 4 minutes
     // before jitter; equal jitter keeps each within [d/2, d].
-    let t = presets::training_job().backoff;
+    let t = presets::synthetic_data::training_job_retry().backoff;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
     let waits: Vec<Duration> = t.delays_with_rng(&mut rng).collect();
     assert_eq!(waits.len(), 3);
@@ -83,14 +115,14 @@ fn seed_000_training_platform_table() {
     }
     // Generation batch: 30s then 60s; quality check: 1 min then 2 min.
     assert_eq!(
-        presets::generation_batch()
+        presets::synthetic_data::generation_batch_retry()
             .backoff
             .delays()
             .collect::<Vec<_>>(),
         [30 * SEC, MIN]
     );
     assert_eq!(
-        presets::quality_check()
+        presets::synthetic_data::quality_check_retry()
             .backoff
             .delays()
             .collect::<Vec<_>>(),
@@ -98,33 +130,72 @@ fn seed_000_training_platform_table() {
     );
     // API calls hit the 10s cap on the fourth retry if there were one.
     assert_eq!(
-        presets::api_call().backoff.delays().collect::<Vec<_>>(),
+        presets::synthetic_data::api_call_retry()
+            .backoff
+            .delays()
+            .collect::<Vec<_>>(),
         [SEC, 2 * SEC, 4 * SEC]
     );
-    assert_eq!(presets::api_call().backoff.delay(5), 10 * SEC);
     assert_eq!(
-        presets::db_transaction()
+        presets::synthetic_data::api_call_retry().backoff.delay(5),
+        10 * SEC
+    );
+    assert_eq!(
+        presets::synthetic_data::db_transaction_retry()
             .backoff
             .delays()
             .collect::<Vec<_>>(),
         [100 * MS, 200 * MS, 400 * MS]
     );
     assert_eq!(
-        presets::model_load().backoff.delays().collect::<Vec<_>>(),
+        presets::synthetic_data::model_load_retry()
+            .backoff
+            .delays()
+            .collect::<Vec<_>>(),
         [5 * SEC, 10 * SEC]
     );
 }
 
 #[test]
-fn seed_001_data_platform_table() {
+fn data_platform_retry_table() {
     let p10 = Jitter::proportional(0.1).unwrap();
-    check(&presets::data_api_call(), 3, 100 * MS, 5 * SEC, p10);
-    check(&presets::db_query(), 5, 50 * MS, 10 * SEC, p10);
-    check(&presets::llm_inference(), 3, SEC, 30 * SEC, p10);
-    check(&presets::cdc_event(), 10, 100 * MS, 60 * SEC, p10);
-    check(&presets::file_upload(), 5, 500 * MS, 30 * SEC, p10);
+    check(
+        &presets::data_platform::api_call_retry(),
+        3,
+        100 * MS,
+        5 * SEC,
+        p10,
+    );
+    check(
+        &presets::data_platform::db_query_retry(),
+        5,
+        50 * MS,
+        10 * SEC,
+        p10,
+    );
+    check(
+        &presets::data_platform::llm_inference_retry(),
+        3,
+        SEC,
+        30 * SEC,
+        p10,
+    );
+    check(
+        &presets::data_platform::cdc_event_retry(),
+        10,
+        100 * MS,
+        60 * SEC,
+        p10,
+    );
+    check(
+        &presets::data_platform::file_upload_retry(),
+        5,
+        500 * MS,
+        30 * SEC,
+        p10,
+    );
     // CDC's 10th retry waits 100ms * 2^9 = 51.2s plus up to 10%.
-    let cdc = presets::cdc_event().backoff;
+    let cdc = presets::data_platform::cdc_event_retry().backoff;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(2);
     let waits: Vec<Duration> = cdc.delays_with_rng(&mut rng).collect();
     assert_eq!(waits.len(), 10);
@@ -138,11 +209,17 @@ fn seed_001_data_platform_table() {
 }
 
 #[test]
-fn seeds_002_and_003_code_derived_presets() {
+fn model_registry_and_gpu_inference_code_derived_presets() {
     let p10 = Jitter::proportional(0.1).unwrap();
-    check(&presets::retrain_request(), 4, 2 * SEC, 60 * SEC, p10);
     check(
-        &presets::inference_request_recovery(),
+        &presets::model_registry::retrain_retry(),
+        4,
+        2 * SEC,
+        60 * SEC,
+        p10,
+    );
+    check(
+        &presets::gpu_inference::request_recovery_retry(),
         3,
         2 * SEC,
         30 * SEC,
@@ -150,7 +227,7 @@ fn seeds_002_and_003_code_derived_presets() {
     );
     // min(30, 2 ** retry_count) for retry_count = 1, 2, 3
     assert_eq!(
-        presets::inference_request_recovery()
+        presets::gpu_inference::request_recovery_retry()
             .backoff
             .delays()
             .collect::<Vec<_>>(),
@@ -159,19 +236,31 @@ fn seeds_002_and_003_code_derived_presets() {
 }
 
 #[test]
-fn seed_004_workflow_runtime_rules() {
+fn workflow_runtime_retry_rules() {
     let clock = Arc::new(ManualClock::new());
-    let table = RetryTable::seeds();
+    let table = presets::retry_table();
     let p10 = Jitter::proportional(0.1).unwrap();
-    check(&presets::idempotent_request(), 3, 100 * MS, 2 * SEC, p10);
     check(
-        &presets::database_operation(),
+        &presets::workflow_runtime::idempotent_retry(),
+        3,
+        100 * MS,
+        2 * SEC,
+        p10,
+    );
+    check(
+        &presets::workflow_runtime::database_retry(),
         3,
         50 * MS,
         200 * MS,
         Jitter::None,
     );
-    check(&presets::external_call(), 5, SEC, 5 * MIN, Jitter::Full);
+    check(
+        &presets::workflow_runtime::external_call_retry(),
+        5,
+        SEC,
+        5 * MIN,
+        Jitter::Full,
+    );
 
     // Idempotent reads retry on 5xx, timeouts and connection errors, not 429.
     let get = table
@@ -227,7 +316,7 @@ fn seed_004_workflow_runtime_rules() {
 
 #[test]
 fn unknown_names_and_bad_entries_are_clear_errors() {
-    let table = RetryTable::seeds();
+    let table = presets::retry_table();
     let err = table.policy("training_jobs").unwrap_err();
     assert_eq!(err.field(), Some("training_jobs"));
     assert!(err.to_string().contains("training_job,"), "{err}");

@@ -136,7 +136,7 @@ fn run_blocking_sleeps_the_same_waits_for_the_same_seed() {
         let p = RetryPolicy::builder(backoff)
             .max_attempts(6)
             .jitter_seed(seed)
-            .clock(Arc::new(clock.clone()))
+            .clock(clock.clone())
             .build()
             .unwrap();
         let slept = Mutex::new(Vec::new());

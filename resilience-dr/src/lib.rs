@@ -33,7 +33,7 @@
 //! use std::time::Duration;
 //! use resilience_dr::failover::{FailoverActions, FailoverConfig, FailoverOutcome, Orchestrator, Trigger};
 //! use resilience_dr::health::{OutageConfig, OutageDetector, OutageStatus};
-//! use resilience_dr::TokioClock;
+//! use resilience_core::clock::TokioClock;
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
@@ -67,7 +67,7 @@
 //! ## Clocks and testing
 //!
 //! All time-driven parts read a [`Clock`](resilience_core::clock::Clock).
-//! The async parts default to [`TokioClock`], so tests run under
+//! The async parts default to [`TokioClock`](resilience_core::clock::TokioClock), so tests run under
 //! `tokio::time::pause()` without waiting on the wall clock (the example above
 //! waits five virtual minutes for the outage to be confirmed and runs in
 //! milliseconds); the synchronous monitors also take a
@@ -107,6 +107,7 @@ mod arith;
 pub mod failover;
 pub mod health;
 pub mod lease;
+pub mod presets;
 pub mod recovery;
 
 pub use health::FailureKind;
@@ -120,9 +121,18 @@ pub use health::FailureKind;
 /// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Re-export of [`resilience_core::clock::TokioClock`]: the async parts of
-/// this crate default to it, so tests run under `tokio::time::pause()`.
-pub use resilience_core::clock::TokioClock;
+/// Moved: name [`resilience_core::clock::TokioClock`], the one `TokioClock`
+/// of the suite (the async parts of this crate default to it).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+pub type TokioClock = resilience_core::clock::TokioClock;
+
+/// Moved: name [`resilience_core::clock::TokioClock`] (the value of the
+/// deprecated `resilience_dr::TokioClock` alias).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+pub const TokioClock: resilience_core::clock::TokioClock = resilience_core::clock::TokioClock;
 
 // The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

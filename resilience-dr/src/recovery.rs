@@ -1,7 +1,7 @@
 //! Request recovery: reassigning the in-flight work of a failed worker.
 //!
 //! When a worker dies, every request it held must end somewhere definite.
-//! The seed's algorithm, implemented here:
+//! The GPU inference platform's algorithm, implemented here:
 //!
 //! - **ASSIGNED** (not started): safe to reassign, so it is **requeued** with
 //!   a priority boost (+50).
@@ -62,19 +62,18 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
 
-use crate::failover::Backoff;
+use crate::failover::StepBackoff;
 use crate::FailureKind;
 
-/// Recovery rules; the defaults are the seed's constants.
+/// Recovery rules; the defaults are the inference platform's constants.
 ///
 /// ```
 /// use std::time::Duration;
@@ -147,7 +146,7 @@ impl RecoveryConfig {
     /// assert_eq!(d, [2, 4, 8, 16, 30]);
     /// ```
     pub fn retry_delay(&self, attempt: u32) -> Duration {
-        Backoff::new(self.backoff_base, self.backoff_cap).delay(attempt)
+        StepBackoff::new(self.backoff_base, self.backoff_cap).delay(attempt)
     }
 }
 
@@ -474,7 +473,7 @@ where
         config.validate()?;
         Ok(InFlightTracker {
             config,
-            clock: Arc::new(clock),
+            clock: shared(clock),
             inner: Mutex::new(Inner {
                 requests: HashMap::new(),
                 queue: BTreeMap::new(),

@@ -1,13 +1,14 @@
-//! The pieces together, as the seeds use them, under `tokio::time::pause()`.
+//! The pieces together, as the reference platforms use them, under `tokio::time::pause()`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience_core::clock::Clock;
+use resilience_core::clock::TokioClock;
 use resilience_dr::failover::*;
 use resilience_dr::health::*;
 use resilience_dr::recovery::{Disposition, InFlightTracker, RecoveryConfig};
-use resilience_dr::{FailureKind, TokioClock};
+use resilience_dr::FailureKind;
 use tokio::time::sleep;
 
 fn secs(n: u64) -> Duration {
@@ -89,7 +90,7 @@ async fn one_flaky_probe_does_not_fail_over() {
 }
 
 /// GPU worker killed: the heartbeat monitor declares it unhealthy after 30 s,
-/// the recovery policy runs the seed's timeout plan (mark unhealthy,
+/// the recovery policy runs the inference platform's timeout plan (mark unhealthy,
 /// reassign in-flight, schedule replacement), and its in-progress request is
 /// retried on another worker after a 2 s backoff; nothing is lost.
 #[tokio::test(start_paused = true)]

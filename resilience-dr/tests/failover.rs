@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience_core::clock::Clock;
+use resilience_core::clock::TokioClock;
 use resilience_dr::failover::*;
-use resilience_dr::TokioClock;
 use tokio::time::{advance, sleep, Instant};
 
 fn secs(n: u64) -> Duration {
@@ -37,7 +37,7 @@ type BoxFut = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<(), resilience_dr::BoxError>> + Send>,
 >;
 
-fn seed_config() -> FailoverConfig {
+fn platform_config() -> FailoverConfig {
     FailoverConfig {
         objectives: vec![
             DataObjective::new("privacy_budgets", Duration::ZERO),
@@ -86,7 +86,7 @@ fn approve_after(gate: &ApprovalGate, after: Duration, by: &'static str) {
 async fn happy_path_runs_every_phase_in_order_with_rto_accounting() {
     let log: Log = Arc::default();
     let gate = ApprovalGate::new();
-    let o = Orchestrator::new(seed_config(), full_actions(&log, &gate, secs(90))).unwrap();
+    let o = Orchestrator::new(platform_config(), full_actions(&log, &gate, secs(90))).unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
     o.listeners()
@@ -161,7 +161,7 @@ async fn happy_path_runs_every_phase_in_order_with_rto_accounting() {
 async fn approval_timeout_means_not_approved_and_traffic_stays() {
     let log: Log = Arc::default();
     let gate = ApprovalGate::new();
-    let o = Orchestrator::new(seed_config(), full_actions(&log, &gate, secs(1))).unwrap();
+    let o = Orchestrator::new(platform_config(), full_actions(&log, &gate, secs(1))).unwrap();
     let start = Instant::now();
     let report = o.failover(Trigger::new("outage")).await.unwrap();
     assert!(
@@ -186,7 +186,7 @@ async fn approval_timeout_means_not_approved_and_traffic_stays() {
 async fn rejection_is_not_approved() {
     let log: Log = Arc::default();
     let gate = ApprovalGate::new();
-    let o = Orchestrator::new(seed_config(), full_actions(&log, &gate, secs(1))).unwrap();
+    let o = Orchestrator::new(platform_config(), full_actions(&log, &gate, secs(1))).unwrap();
     let g = gate.clone();
     tokio::spawn(async move {
         while !g.is_waiting() {
@@ -219,7 +219,7 @@ async fn rpo_zero_needs_synchronous_replication_and_lag_over_rpo_aborts() {
         .approval_gate(gate.clone())
     };
     let o = Orchestrator::new(
-        seed_config(),
+        platform_config(),
         mk(vec![
             DataLag::asynchronous("privacy_budgets", Duration::ZERO),
             DataLag::asynchronous("metadata", secs(1)),
@@ -242,7 +242,7 @@ async fn rpo_zero_needs_synchronous_replication_and_lag_over_rpo_aborts() {
     assert!(r.guard.unwrap().breached());
 
     let o = Orchestrator::new(
-        seed_config(),
+        platform_config(),
         mk(vec![
             DataLag::synchronous("privacy_budgets"),
             DataLag::asynchronous("metadata", secs(301)),
@@ -257,7 +257,7 @@ async fn rpo_zero_needs_synchronous_replication_and_lag_over_rpo_aborts() {
 
     // Missing status for a configured data type is a breach, never a pass.
     let o = Orchestrator::new(
-        seed_config(),
+        platform_config(),
         mk(vec![DataLag::synchronous("privacy_budgets")]),
     )
     .unwrap();
@@ -271,7 +271,7 @@ async fn rpo_zero_needs_synchronous_replication_and_lag_over_rpo_aborts() {
     let s2 = seen.clone();
     let cfg = FailoverConfig {
         abort_on_rpo_breach: false,
-        ..seed_config()
+        ..platform_config()
     };
     let actions = FailoverActions::new(
         |_| async { Ok::<(), &str>(()) },

@@ -310,7 +310,7 @@ proptest! {
             RecoveryPolicy::builder()
                 .on(FailureKind::GpuError, plan())
                 .on(FailureKind::Timeout, plan())
-                .clock(resilience_dr::TokioClock)
+                .clock(resilience_core::clock::TokioClock)
                 .build()
                 .unwrap()
         });

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use resilience_core::clock::TokioClock;
 use resilience_dr::lease::{
     DemoteReason, ElectionEvent, ElectorConfig, FencedResource, LeaderElector, Leadership, Lease,
-    LeaseBackend, LeaseError, LeaseFuture, MemoryLeaseBackend, TokioClock,
+    LeaseBackend, LeaseError, LeaseFuture, MemoryLeaseBackend,
 };
 use tokio::time::Instant;
 
@@ -495,7 +496,7 @@ fn config_is_data() {
     assert_eq!(defaults.effective_renew_interval(), Duration::from_secs(10));
 }
 
-/// The seeds' active-passive scheduler fails over in under 30 s, even when
+/// The workflow runtime's active-passive scheduler fails over in under 30 s, even when
 /// the leader dies right after a renewal (the worst case: a full TTL left).
 #[tokio::test(start_paused = true)]
 async fn scheduler_preset_fails_over_in_under_30s() {

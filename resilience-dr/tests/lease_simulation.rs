@@ -398,14 +398,14 @@ fn run_schedule(seed: u64) -> Result<Stats, String> {
 
 #[test]
 fn never_two_leaders_over_1000_random_schedules() {
-    let seeds: Vec<u64> = match std::env::var("RESILIENCE_SIM_SEED") {
+    let seed_values: Vec<u64> = match std::env::var("RESILIENCE_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("RESILIENCE_SIM_SEED must be a number")],
         Err(_) => (0..1_000).collect(),
     };
     let started = std::time::Instant::now();
     let mut total = Stats::default();
     let mut failures = Vec::new();
-    for &seed in &seeds {
+    for &seed in &seed_values {
         match run_schedule(seed) {
             Ok(s) => {
                 total.elections += s.elections;
@@ -419,19 +419,19 @@ fn never_two_leaders_over_1000_random_schedules() {
     }
     println!(
         "{} schedules in {:?}: {total:?}",
-        seeds.len(),
+        seed_values.len(),
         started.elapsed()
     );
     assert!(
         failures.is_empty(),
         "{} of {} schedules failed (replay one with RESILIENCE_SIM_SEED=<seed>):\n{}",
         failures.len(),
-        seeds.len(),
+        seed_values.len(),
         failures.join("\n")
     );
     // The schedules did exercise the protocol: many tenures, crashes and partitions.
-    assert!(total.elections >= seeds.len() as u64);
-    if seeds.len() > 1 {
+    assert!(total.elections >= seed_values.len() as u64);
+    if seed_values.len() > 1 {
         assert!(
             total.crashes > 100 && total.partitions > 100 && total.stops > 50,
             "{total:?}"

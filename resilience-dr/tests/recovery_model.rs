@@ -2,7 +2,7 @@
 //! completions, cancellations, filtered takes and worker failures, every
 //! request a failed worker held ends
 //! in exactly one of requeued, retried or failed, exactly as a reference
-//! model of the seed's algorithm says, and every submitted request is always
+//! model of the inference platform's algorithm says, and every submitted request is always
 //! accounted for (tracked, completed or failed).
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -102,7 +102,7 @@ pub fn allocate_with_minimums(total: u32, weights: &[f64], minimums: &[u32]) -> 
         .collect()
 }
 
-/// Named percent targets (e.g. the seeds' model distribution), validated.
+/// Named percent targets (e.g. the GPU pool's model distribution), validated.
 ///
 /// ```
 /// use resilience_scaling::distribution::Distribution;

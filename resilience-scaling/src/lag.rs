@@ -4,7 +4,7 @@
 //!
 //! * **Messages** (KEDA's Kafka scaler): `ceil(total lag / lag_threshold)`
 //!   instances, each expected to handle `lag_threshold` messages of backlog.
-//! * **Seconds** (the seeds' consumer-group policy): a band on the lag
+//! * **Seconds** (the model registry's consumer-group policy): a band on the lag
 //!   expressed in seconds. Above `scale_up_threshold` the count grows in
 //!   proportion (`ceil(current × lag / threshold)`, at least +1); below
 //!   `scale_down_threshold` it shrinks by `scale_down_step`; in between it
@@ -51,7 +51,7 @@ fn default_lag_name() -> String {
     "default".to_string()
 }
 
-/// A lag threshold in seconds, as the seeds write it.
+/// A lag threshold in seconds, as consumer-group policies write it.
 ///
 /// ```
 /// use resilience_scaling::lag::LagSeconds;

@@ -30,9 +30,9 @@
 //! ([`Schedule::apply`](schedule::Schedule::apply),
 //! [`sim::MaxOf`]).
 //!
-//! ## The scenarios' policies
+//! ## The platform presets
 //!
-//! `presets/` holds the design scenarios' configurations as YAML, each loading into its
+//! `presets/` holds the reference platforms' configurations as YAML, each loading into its
 //! evaluator: `runtime-engine-hpa.yaml` ([`Hpa`](hpa::Hpa)),
 //! `gpu-pool-policy.yaml` and `ingestion-workers.yaml`
 //! ([`RuleEngine`](rules::RuleEngine)), `gpu-pool-schedule.yaml`
@@ -56,7 +56,7 @@
 //! let replicas: u32 = hpa.decide(now, 25, 60);
 //! assert_eq!(replicas, 40); // +100 % per 60 s, from 20 at the period start
 //!
-//! // The GPU platform's pool: rules, then the schedule's floor (max wins).
+//! // The GPU inference platform's pool: rules, then the schedule's floor (max wins).
 //! let mut rules = RuleEngine::from_yaml(include_str!("../presets/gpu-pool-policy.yaml"))?;
 //! let mut schedule = Schedule::from_yaml(include_str!("../presets/gpu-pool-schedule.yaml"))?;
 //! let reactive = rules.evaluate_named(now, 40, &[("turbo_queue_depth", 3.0)]).replicas;

@@ -1,7 +1,7 @@
 //! Predictive scaling: learn the load's daily and weekly shape, forecast the
 //! next horizon, and provision ahead of it.
 //!
-//! The ingestion platform asks for "lookback 7 days, forecast 30 minutes, buffer 20 %".
+//! The data platform asks for "lookback 7 days, forecast 30 minutes, buffer 20 %".
 //! [`Predictor`] keeps per-interval load averages over the lookback
 //! (`observe`), and forecasts each future interval by a seasonal-naive
 //! model:

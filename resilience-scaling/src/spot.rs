@@ -1,7 +1,7 @@
 //! Spot and cost policies: preemption handling, an on-demand floor, an
 //! hourly cost cap, and diversification across instance types and zones.
 //!
-//! From the seeds' `SpotInstanceManager`:
+//! From the GPU training platform's `SpotInstanceManager`:
 //!
 //! * **Preemption warning**: with more than `checkpoint_threshold` (60 s)
 //!   left, each job on the node checkpoints and is requeued at `High`
@@ -18,14 +18,14 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use resilience_scaling::spot::{PreemptionAction, Priority, SpotManager};
+//! use resilience_scaling::spot::{PreemptionAction, RequeuePriority, SpotManager};
 //!
 //! let spot = SpotManager::from_yaml(include_str!("../presets/spot.yaml"))?;
 //! let plans = spot.on_preemption_warning(Duration::from_secs(120), &["job-1", "job-2"]);
 //! assert_eq!(plans[0].action, PreemptionAction::Checkpoint);
-//! assert_eq!(plans[0].requeue, Priority::High);
+//! assert_eq!(plans[0].requeue, RequeuePriority::High);
 //! let late = spot.on_preemption_warning(Duration::from_secs(45), &["job-3"]);
-//! assert_eq!((late[0].action, late[0].requeue), (PreemptionAction::EmergencySave, Priority::Urgent));
+//! assert_eq!((late[0].action, late[0].requeue), (PreemptionAction::EmergencySave, RequeuePriority::Urgent));
 //! assert_eq!(spot.on_demand_floor(10), 3);
 //! assert_eq!(spot.on_demand_floor(40), 8);
 //! # Ok::<(), resilience_core::config::ConfigError>(())
@@ -54,7 +54,7 @@ pub struct InstanceType {
     pub on_demand_price: f64,
 }
 
-/// Spot manager configuration (seed 000 defaults).
+/// Spot manager configuration (the GPU training platform's defaults).
 ///
 /// ```
 /// use resilience_scaling::spot::SpotConfig;
@@ -115,16 +115,21 @@ fn fifteen_min() -> Duration {
 /// Requeue priority after a preemption.
 ///
 /// ```
-/// use resilience_scaling::spot::Priority;
-/// assert!(Priority::Urgent > Priority::High);
+/// use resilience_scaling::spot::RequeuePriority;
+/// assert!(RequeuePriority::Urgent > RequeuePriority::High);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
+pub enum RequeuePriority {
     /// Checkpointed: resume soon.
     High,
     /// Emergency-saved: resume first.
     Urgent,
 }
+
+/// Renamed to [`RequeuePriority`] (distinct from the bulkheads' `Priority`).
+#[deprecated(since = "0.1.1", note = "renamed to `RequeuePriority`")]
+#[doc(hidden)]
+pub type Priority = RequeuePriority;
 
 /// What a job does on a preemption warning.
 ///
@@ -143,8 +148,8 @@ pub enum PreemptionAction {
 /// The plan for one job on a preempted node.
 ///
 /// ```
-/// use resilience_scaling::spot::{JobPlan, PreemptionAction, Priority};
-/// let p = JobPlan { job: 7, action: PreemptionAction::Checkpoint, requeue: Priority::High };
+/// use resilience_scaling::spot::{JobPlan, PreemptionAction, RequeuePriority};
+/// let p = JobPlan { job: 7, action: PreemptionAction::Checkpoint, requeue: RequeuePriority::High };
 /// assert_eq!(p.job, 7);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +159,7 @@ pub struct JobPlan<J> {
     /// What to do before the node goes.
     pub action: PreemptionAction,
     /// Requeue priority.
-    pub requeue: Priority,
+    pub requeue: RequeuePriority,
 }
 
 /// On-demand / spot split of a total.
@@ -314,10 +319,10 @@ impl SpotManager {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use resilience_scaling::spot::{Priority, SpotManager};
+    /// use resilience_scaling::spot::{RequeuePriority, SpotManager};
     /// let s = SpotManager::from_yaml(include_str!("../presets/spot.yaml")).unwrap();
     /// let plans = s.on_preemption_warning(Duration::from_secs(30), &["train-7"]);
-    /// assert_eq!(plans[0].requeue, Priority::Urgent);
+    /// assert_eq!(plans[0].requeue, RequeuePriority::Urgent);
     /// ```
     pub fn on_preemption_warning<J: Clone>(
         &self,
@@ -325,9 +330,9 @@ impl SpotManager {
         jobs: &[J],
     ) -> Vec<JobPlan<J>> {
         let (action, requeue) = if time_remaining > self.config.checkpoint_threshold {
-            (PreemptionAction::Checkpoint, Priority::High)
+            (PreemptionAction::Checkpoint, RequeuePriority::High)
         } else {
-            (PreemptionAction::EmergencySave, Priority::Urgent)
+            (PreemptionAction::EmergencySave, RequeuePriority::Urgent)
         };
         jobs.iter()
             .map(|j| JobPlan {

@@ -352,7 +352,7 @@ fn manifest_errors_name_the_field() {
 }
 
 #[test]
-fn seed_preset_loads_with_its_numbers() {
+fn runtime_engine_preset_loads_with_its_numbers() {
     let hpa = Hpa::from_manifest_yaml(include_str!("../presets/runtime-engine-hpa.yaml")).unwrap();
     let c = hpa.config();
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Consumer-lag scaling: the seed's consumer group, KEDA's messages mode,
+//! Consumer-lag scaling: the model registry's consumer group, KEDA's messages mode,
 //! activation and scale to zero.
 
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ fn s(n: u64) -> Duration {
 }
 
 #[test]
-fn seed_consumer_group_band() {
+fn model_registry_consumer_group_band() {
     let mut l = LagScaler::from_yaml(include_str!("../presets/consumer-lag.yaml")).unwrap();
     let t0 = Instant::now();
     assert_eq!(l.evaluate(t0, 4, &LagReading::seconds(100.0)).replicas, 4); // inside the band

@@ -1,4 +1,4 @@
-//! Threshold-for-duration rule engine: the seeds' policies, cooldowns,
+//! Threshold-for-duration rule engine: the platform presets' policies, cooldowns,
 //! tier minimums, distribution, and a model-based property test.
 
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ fn secs(s: u64) -> Duration {
 }
 
 #[test]
-fn seed_001_ingestion_rules() {
+fn data_platform_ingestion_rules() {
     let mut e = RuleEngine::from_yaml(INGEST).unwrap();
     let t0 = Instant::now();
     // queue_depth > 1000 for 2 min -> +5.
@@ -95,7 +95,7 @@ fn a_gap_restarts_the_hold_timer() {
 }
 
 #[test]
-fn gpu_pool_policy_from_seed_003() {
+fn gpu_pool_policy_of_the_inference_platform() {
     let mut e = RuleEngine::from_yaml(GPU).unwrap();
     assert_eq!(e.effective_min(), 20);
     let t0 = Instant::now();

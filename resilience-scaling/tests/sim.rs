@@ -96,8 +96,8 @@ fn csv_errors_name_the_line() {
 }
 
 #[test]
-fn generated_trace_has_the_seed_spike() {
-    let t = Trace::generate(&TraceSpec::seed_week_with_spike());
+fn generated_trace_has_the_gpu_pool_spike() {
+    let t = Trace::generate(&TraceSpec::gpu_pool_week_with_spike());
     assert_eq!(t.demand.len(), 604_800);
     let spike_at = 2 * 86_400 + 11 * 3600 + 60;
     let before = t.demand[spike_at - 3600];
@@ -133,7 +133,7 @@ fn week_config() -> SimConfig {
     ignore = "timing target applies to release builds: cargo test --release"
 )]
 fn seven_days_at_one_second_under_half_a_second() {
-    let trace = Trace::generate(&TraceSpec::seed_week_with_spike());
+    let trace = Trace::generate(&TraceSpec::gpu_pool_week_with_spike());
     let sim = Simulator::new(week_config());
     let mut rules = gpu_rules();
     let t = Instant::now();

@@ -1,9 +1,11 @@
-//! Spot manager: the seed's rules and cost-cap properties.
+//! Spot manager: the training platform's rules and cost-cap properties.
 
 use std::time::Duration;
 
 use proptest::prelude::*;
-use resilience_scaling::spot::{CostInput, PreemptionAction, Priority, SpotManager, SpotQuote};
+use resilience_scaling::spot::{
+    CostInput, PreemptionAction, RequeuePriority, SpotManager, SpotQuote,
+};
 
 fn mgr() -> SpotManager {
     SpotManager::from_yaml(include_str!("../presets/spot.yaml")).unwrap()
@@ -15,13 +17,13 @@ fn preemption_threshold_is_strictly_more_than_60s() {
     let at60 = s.on_preemption_warning(Duration::from_secs(60), &[1]);
     assert_eq!(
         (at60[0].action, at60[0].requeue),
-        (PreemptionAction::EmergencySave, Priority::Urgent)
+        (PreemptionAction::EmergencySave, RequeuePriority::Urgent)
     );
     let at61 = s.on_preemption_warning(Duration::from_secs(61), &[1, 2, 3]);
     assert_eq!(at61.len(), 3);
     assert!(at61
         .iter()
-        .all(|p| p.action == PreemptionAction::Checkpoint && p.requeue == Priority::High));
+        .all(|p| p.action == PreemptionAction::Checkpoint && p.requeue == RequeuePriority::High));
 }
 
 #[test]

@@ -14,10 +14,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use resilience_core::bulkhead::{
-    Bulkhead, BulkheadConfig, BulkheadSet, BulkheadSetConfig, SharedCapConfig,
-};
-use resilience_core::degradation::{DegradationConfig, DegradationManager};
+use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadSet, SharedCapConfig};
+use resilience_core::degradation::DegradationManager;
 use resilience_tower::adaptive::{
     AdaptiveConcurrencyLayer, AdaptiveConfig, AimdConfig, Gradient2Config, LimitAlgorithmConfig,
     VegasConfig,
@@ -62,7 +60,7 @@ fn bench(c: &mut Criterion) {
     let mut tower_limit = ConcurrencyLimitLayer::new(LIMIT as usize).layer(noop());
     let mut bh_fail_fast = BulkheadLayer::new(bulkhead(Duration::ZERO)).layer(noop());
     let mut bh_wait = BulkheadLayer::new(bulkhead(Duration::from_secs(1))).layer(noop());
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(LIMIT));
     let pools = Pools::new(Arc::new(BulkheadSet::new(config).expect("valid config")));
     let api = pools.id("api").expect("preset pool");
@@ -110,8 +108,10 @@ fn bench(c: &mut Criterion) {
         min_ns_per_call(|i| drive(&mut aimd_tsc, i))
     );
     let manager = Arc::new(
-        DegradationManager::new(DegradationConfig::workflow_runtime().expect("preset"))
-            .expect("valid config"),
+        DegradationManager::new(
+            resilience_core::presets::workflow_runtime::degradation().expect("preset"),
+        )
+        .expect("valid config"),
     );
     let reads = manager.feature("reads").expect("preset feature");
     let mut degradation = DegradationLayer::new(manager, move |_: &u64| reads).layer(noop());

@@ -275,7 +275,7 @@ fn routed_sleeper(
 
 #[tokio::test(start_paused = true)]
 async fn set_routes_each_request_to_its_pool_and_isolates_pools() {
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     // A tiny dashboard pool, so it fills up.
     config.pools.insert(
         "dashboard".into(),
@@ -345,7 +345,7 @@ async fn set_routes_each_request_to_its_pool_and_isolates_pools() {
 
 #[tokio::test(start_paused = true)]
 async fn set_routes_by_pool_id_and_rejects_foreign_ids() {
-    let set = set(BulkheadSetConfig::model_registry());
+    let set = set(resilience_core::presets::model_registry::bulkheads());
     let pools = Pools::new(set.clone());
     let internal = pools.id("internal").unwrap();
     let api = pools.id("api").unwrap();
@@ -378,7 +378,7 @@ async fn set_routes_by_pool_id_and_rejects_foreign_ids() {
     let other = Pools::new(set).id("api").unwrap();
     let svc = BulkheadSetLayer::by_id(
         Pools::new(Arc::new(
-            BulkheadSet::new(BulkheadSetConfig::model_registry()).unwrap(),
+            BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap(),
         )),
         move |_: &Req| other,
     )
@@ -392,7 +392,7 @@ async fn set_routes_by_pool_id_and_rejects_foreign_ids() {
 
 #[tokio::test(start_paused = true)]
 async fn set_admits_high_priority_first_at_the_shared_cap() {
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig {
         max_waiting: Some(4),
         ..SharedCapConfig::new(1)
@@ -431,7 +431,7 @@ async fn set_admits_high_priority_first_at_the_shared_cap() {
 
 #[tokio::test(start_paused = true)]
 async fn set_sheds_low_priority_when_the_shared_queue_is_full() {
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig {
         name: "gpu".into(),
         max_concurrent: 1,
@@ -478,7 +478,7 @@ fn uncontended_calls_allocate_nothing() {
     let mut svc = BulkheadLayer::new(b.clone()).layer(service_fn(|x: u64| {
         std::future::ready(Ok::<_, BoxError>(x))
     }));
-    let mut config = BulkheadSetConfig::model_registry();
+    let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(10));
     let pools = Pools::new(set(config));
     let api = pools.id("api").unwrap();

@@ -162,15 +162,12 @@ async fn concurrent_trials_are_limited() {
 async fn keyed_layer_isolates_keys_and_checks_global_first() {
     let clock = ManualClock::new();
     let registry = Arc::new(
-        CircuitBreakerRegistry::<u32>::with_clock(
-            CircuitBreakerConfig::new().consecutive_failures(2),
-            clock.clone(),
-        )
-        .unwrap()
-        .with_global(CircuitBreakerConfig::new().consecutive_failures(5))
-        .unwrap()
-        .with_capacity(3)
-        .unwrap(),
+        CircuitBreakerRegistry::<u32>::builder(CircuitBreakerConfig::new().consecutive_failures(2))
+            .clock(clock.clone())
+            .global(CircuitBreakerConfig::new().consecutive_failures(5))
+            .capacity(3)
+            .build()
+            .unwrap(),
     );
     let calls = Arc::new(AtomicUsize::new(0));
     // Worker 7 is broken; the others work. The key is the worker id.
@@ -196,9 +193,9 @@ async fn keyed_layer_isolates_keys_and_checks_global_first() {
 #[tokio::test]
 async fn keyed_layer_reports_a_full_registry() {
     let registry = Arc::new(
-        CircuitBreakerRegistry::<u32>::new(CircuitBreakerConfig::new().consecutive_failures(1))
-            .unwrap()
-            .with_capacity(1)
+        CircuitBreakerRegistry::<u32>::builder(CircuitBreakerConfig::new().consecutive_failures(1))
+            .capacity(1)
+            .build()
             .unwrap(),
     );
     let mut svc = KeyedCircuitBreakerLayer::new(registry, |w: &u32| *w)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use resilience_core::circuit_breaker::{
     CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState,
 };
+use resilience_core::clock::TokioClock;
 use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
 use resilience_core::retry::{Backoff, GiveUpReason, RetryError, RetryPolicy};
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
@@ -17,7 +18,6 @@ use resilience_tower::dead_letter::{
     DeadLetterLayer, DeadLetterRefused, DeadLettered, ReplayConfig, Replayer,
 };
 use resilience_tower::retry::{AttemptError, RetryLayer};
-use resilience_tower::timeout::TokioClock;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
 type Queue = Arc<InMemoryDeadLetterQueue<DeadLetter<String>>>;

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience_core::clock::ManualClock;
-use resilience_core::degradation::{
-    ComponentHealth, DegradationConfig, DegradationManager, FeatureId,
-};
+use resilience_core::degradation::{ComponentHealth, DegradationManager, FeatureId};
 use resilience_tower::degradation::{DegradationLayer, FeatureDisabled, UnknownFeature};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
@@ -30,8 +28,8 @@ fn counted(
 fn synthetic(clock: &ManualClock) -> Arc<DegradationManager> {
     Arc::new(
         DegradationManager::with_clock(
-            DegradationConfig::synthetic_data_platform().unwrap(),
-            Arc::new(clock.clone()),
+            resilience_core::presets::synthetic_data::degradation().unwrap(),
+            clock.clone(),
         )
         .unwrap(),
     )
@@ -117,8 +115,10 @@ async fn rejects_disabled_features_naming_feature_and_level_and_passes_enabled_o
 
 #[tokio::test]
 async fn read_only_refuses_writes_and_generation_with_their_mode() {
-    let m =
-        Arc::new(DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap());
+    let m = Arc::new(
+        DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
+            .unwrap(),
+    );
     let writes = m.feature("writes").unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let svc = DegradationLayer::new(m.clone(), move |_: &&'static str| writes)
@@ -166,8 +166,10 @@ async fn reroutes_disabled_requests_to_the_alternative() {
 
 #[tokio::test]
 async fn alternative_errors_pass_through() {
-    let m =
-        Arc::new(DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap());
+    let m = Arc::new(
+        DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
+            .unwrap(),
+    );
     let ai = m.feature("ai_query").unwrap();
     m.set_manual_floor(Some("ai_degraded")).unwrap();
     let svc = DegradationLayer::new(m, move |_: &u32| ai)
@@ -179,10 +181,14 @@ async fn alternative_errors_pass_through() {
 
 #[tokio::test]
 async fn feature_ids_from_another_manager_are_refused_even_when_rerouting() {
-    let a =
-        Arc::new(DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap());
-    let b =
-        Arc::new(DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap());
+    let a = Arc::new(
+        DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
+            .unwrap(),
+    );
+    let b = Arc::new(
+        DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
+            .unwrap(),
+    );
     let foreign = b.feature("reads").unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let svc = DegradationLayer::new(a.clone(), move |_: &&'static str| foreign)

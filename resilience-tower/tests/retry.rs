@@ -425,7 +425,7 @@ async fn non_idempotent_requests_are_retried_only_when_they_never_left() {
 
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_inside_the_retry_fails_fast_by_default() {
-    let clock = resilience_tower::timeout::TokioClock;
+    let clock = resilience_core::clock::TokioClock;
     let breaker = CircuitBreaker::with_clock(
         CircuitBreakerConfig::new()
             .consecutive_failures(1)
@@ -468,7 +468,7 @@ async fn an_open_breaker_inside_the_retry_fails_fast_by_default() {
 
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_is_waited_for_when_circuit_open_is_retryable_even_for_a_post() {
-    let clock = resilience_tower::timeout::TokioClock;
+    let clock = resilience_core::clock::TokioClock;
     let breaker = CircuitBreaker::with_clock(
         CircuitBreakerConfig::new()
             .consecutive_failures(1)

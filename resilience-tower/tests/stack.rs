@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::{CircuitOpen, CircuitState};
+use resilience_core::clock::TokioClock;
 use resilience_core::retry::RetryError;
 use resilience_tower::error::ErrorKind;
 use resilience_tower::stack::{ResilienceStack, StackConfig};
-use resilience_tower::timeout::{Elapsed, TokioClock};
+use resilience_tower::timeout::Elapsed;
 use tokio::time::Instant;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 

@@ -32,12 +32,12 @@ use crate::config::{fmt_duration, ConfigError};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
-    /// Served last, shed first (the seeds' dashboard traffic).
+    /// Served last, shed first (dashboard traffic in the model-registry preset).
     Low,
-    /// The default (the seeds' public API traffic).
+    /// The default (public API traffic in the model-registry preset).
     #[default]
     Medium,
-    /// Served first, shed last (the seeds' internal service calls).
+    /// Served first, shed last (internal service calls in the model-registry preset).
     High,
 }
 
@@ -83,7 +83,7 @@ impl fmt::Display for Priority {
 /// | `priority` | `medium` | the pool's priority at a shared cap (see [`Priority`]) |
 ///
 /// The defaults follow Resilience4j's semaphore bulkhead (25 permits, no
-/// waiting). `max_wait_time` is accepted so the seeds' YAML loads as written.
+/// waiting). `max_wait_time` is accepted so configs written that way load as they are.
 ///
 /// ```
 /// use std::time::Duration;
@@ -297,7 +297,7 @@ pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), ConfigEr
 /// Named pools, optionally under a shared cap: the config of a
 /// [`BulkheadSet`](super::BulkheadSet).
 ///
-/// `pools` may also be written `bulkheads`, so the seeds' configuration
+/// `pools` may also be written `bulkheads`, so a configuration
 /// block loads unchanged:
 ///
 /// ```
@@ -365,43 +365,21 @@ impl BulkheadSetConfig {
         Ok(())
     }
 
-    /// The seeds' bulkheads for the model registry service (seed 002,
-    /// "Bulkhead Pattern"): `dashboard` 50 / 5 s / low, `api` 100 / 10 s /
-    /// medium, `internal` 30 / 3 s / high, without a shared cap. The same
-    /// table ships as YAML in [`MODEL_REGISTRY_YAML`]
-    /// (`presets/bulkheads-model-registry.yaml`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use resilience_core::bulkhead::{BulkheadSetConfig, Priority};
-    /// let c = BulkheadSetConfig::model_registry();
-    /// assert_eq!(c.pools["api"].max_concurrent, 100);
-    /// assert_eq!(c.pools["internal"].max_wait, Duration::from_secs(3));
-    /// assert_eq!(c.pools["dashboard"].priority, Priority::Low);
-    /// ```
+    /// Moved to [`presets::model_registry::bulkheads`](crate::presets::model_registry::bulkheads).
+    #[deprecated(
+        since = "0.1.1",
+        note = "moved to `resilience_core::presets::model_registry::bulkheads`"
+    )]
+    #[doc(hidden)]
     pub fn model_registry() -> Self {
-        let pool = |n, secs, p| {
-            BulkheadConfig::new(n)
-                .with_max_wait(Duration::from_secs(secs))
-                .with_priority(p)
-        };
-        BulkheadSetConfig {
-            pools: BTreeMap::from([
-                ("dashboard".to_string(), pool(50, 5, Priority::Low)),
-                ("api".to_string(), pool(100, 10, Priority::Medium)),
-                ("internal".to_string(), pool(30, 3, Priority::High)),
-            ]),
-            shared_cap: None,
-        }
+        crate::presets::model_registry::bulkheads()
     }
 }
 
-/// The text of `presets/bulkheads-model-registry.yaml`: the seeds' bulkhead
-/// table as a loadable config.
-///
-/// ```
-/// use resilience_core::bulkhead::{BulkheadSetConfig, MODEL_REGISTRY_YAML};
-/// let c: BulkheadSetConfig = resilience_core::config::from_yaml_str(MODEL_REGISTRY_YAML).unwrap();
-/// assert_eq!(c, BulkheadSetConfig::model_registry());
-/// ```
-pub const MODEL_REGISTRY_YAML: &str = include_str!("../../presets/bulkheads-model-registry.yaml");
+/// Moved to [`presets::model_registry::BULKHEADS_YAML`](crate::presets::model_registry::BULKHEADS_YAML).
+#[deprecated(
+    since = "0.1.1",
+    note = "moved to `resilience_core::presets::model_registry::BULKHEADS_YAML`"
+)]
+#[doc(hidden)]
+pub const MODEL_REGISTRY_YAML: &str = crate::presets::model_registry::BULKHEADS_YAML;

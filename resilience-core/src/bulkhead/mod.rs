@@ -21,7 +21,7 @@
 //!   changes the limit at run time (adaptive concurrency): growing admits
 //!   waiters at once, shrinking lets the calls in flight finish.
 //! * **Pools with priorities.** A [`BulkheadSet`] builds named pools (the
-//!   seeds' dashboard / api / internal) under an optional shared cap, where
+//!   model-registry preset's dashboard / api / internal) under an optional shared cap, where
 //!   high-priority callers are admitted first and low priority sheds first.
 //!
 //! ```
@@ -93,14 +93,14 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram};
 
-pub use config::{
-    BulkheadConfig, BulkheadSetConfig, Priority, SharedCapConfig, MAX_WAIT, MODEL_REGISTRY_YAML,
-};
+#[allow(deprecated)]
+pub use config::MODEL_REGISTRY_YAML;
+pub use config::{BulkheadConfig, BulkheadSetConfig, Priority, SharedCapConfig, MAX_WAIT};
 pub use error::{BulkheadFull, RejectReason};
 pub use future::{Acquire, AcquireOwned, NoTimer, Timer};
 pub use set::BulkheadSet;
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::{fmt_duration, ConfigError};
 use crate::events::Listeners;
 use semaphore::Semaphore;
@@ -233,26 +233,25 @@ impl Bulkhead {
     /// assert_eq!(Bulkhead::new("", BulkheadConfig::new(8)).unwrap_err().field(), Some("name"));
     /// ```
     pub fn new(name: &str, config: BulkheadConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, Arc::new(SystemClock))
+        Self::with_clock(name, config, SystemClock)
     }
 
     /// Like [`Bulkhead::new`], with the clock used to measure waits.
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
     /// use resilience_core::clock::ManualClock;
-    /// let b = Bulkhead::with_clock("api", BulkheadConfig::new(8), Arc::new(ManualClock::new())).unwrap();
+    /// let b = Bulkhead::with_clock("api", BulkheadConfig::new(8), ManualClock::new()).unwrap();
     /// assert_eq!(b.max_concurrent(), 8);
     /// ```
     pub fn with_clock(
         name: &str,
         config: BulkheadConfig,
-        clock: SharedClock,
+        clock: impl Clock,
     ) -> Result<Self, ConfigError> {
         config::check_name("name", name)?;
         config.validate()?;
-        Ok(Self::build(Arc::from(name), &config, None, clock))
+        Ok(Self::build(Arc::from(name), &config, None, shared(clock)))
     }
 
     fn build(

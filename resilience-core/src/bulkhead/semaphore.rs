@@ -22,6 +22,26 @@
 //! a waiter) ends with a drain, so a queued waiter is never stranded next to
 //! a free permit.
 //!
+//! # Invariants
+//!
+//! 1. `in flight` counts permits held by callers plus permits granted to
+//!    queued waiters that have not polled yet; it changes only through
+//!    [`Semaphore::update`] (take) and `fetch_sub` (release), so a permit is
+//!    never created or lost by a race between the two.
+//! 2. `in flight` may exceed `limit` only after the limit shrank: nothing
+//!    takes a permit unless `in flight < limit` held in the same CAS.
+//! 3. The waiters bit is set ⇔ the queue is non-empty, both changed under
+//!    the queue lock. A fast-path taker that sees the bit clear cannot
+//!    overtake a waiter: a waiter sets the bit (under the lock) and then
+//!    drains, so a permit freed between its check and its setting the bit is
+//!    still handed out.
+//! 4. Memory ordering: a successful take is `Acquire` and a release is
+//!    `Release`, so whatever the previous holder wrote before releasing is
+//!    visible to the next holder, as with a lock. Operations under the queue
+//!    lock use `AcqRel`; the lock orders the queue itself.
+//! 5. Wakers run outside the lock (see above), and a slot's generation makes
+//!    a stale ticket harmless.
+//!
 //! Wakers are never called with the lock held: a drain collects at most
 //! [`WAKE_BATCH`] of them, unlocks, wakes them, and goes on if there is more
 //! to hand out. An executor that polls inside `wake` cannot deadlock here.
@@ -87,6 +107,24 @@ const WAITERS: u64 = 1 << 63;
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
 const LIMIT_SHIFT: u32 = 32;
 const LIMIT_MASK: u64 = (MAX_PERMITS as u64) << LIMIT_SHIFT;
+
+// The packing above, checked at compile time: the three fields are disjoint
+// and cover the word, and `in flight` (at most `MAX_PERMITS`: nothing takes a
+// permit at or above the limit) never carries into the limit.
+const _: () = {
+    assert!(COUNT_MASK & LIMIT_MASK == 0);
+    assert!(COUNT_MASK & WAITERS == 0);
+    assert!(LIMIT_MASK & WAITERS == 0);
+    assert!(COUNT_MASK | LIMIT_MASK | WAITERS == u64::MAX);
+    assert!((MAX_PERMITS as u64) < COUNT_MASK);
+    assert!(LIMIT_MASK >> LIMIT_SHIFT == MAX_PERMITS as u64);
+};
+
+/// Whether a newcomer may take a permit: capacity, and nobody queued.
+#[inline]
+fn free_for_newcomer(state: u64) -> bool {
+    state & WAITERS == 0 && has_capacity(state)
+}
 
 #[inline]
 fn in_flight_of(state: u64) -> u32 {
@@ -249,24 +287,31 @@ impl Semaphore {
         }
     }
 
+    /// The one compare-and-swap loop of the semaphore: replaces the state
+    /// with `next(state)` while `next` returns `Some`, retrying on races.
+    /// Returns the state it replaced (`Ok`) or the state `next` refused
+    /// (`Err`). `success` orders a successful swap; `load` orders the reads.
+    ///
+    /// Always inlined: the closures and orderings are constants at every
+    /// call site, so the fast path compiles to the same load + CAS as a
+    /// hand-written loop.
+    #[inline(always)]
+    fn update(
+        &self,
+        success: Ordering,
+        load: Ordering,
+        next: impl FnMut(u64) -> Option<u64>,
+    ) -> Result<u64, u64> {
+        self.state.fetch_update(success, load, next)
+    }
+
     /// Takes a permit if one is free and nobody is queued. Lock-free.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & WAITERS != 0 || !has_capacity(state) {
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state + 1,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
+        self.update(Ordering::Acquire, Ordering::Relaxed, |s| {
+            free_for_newcomer(s).then_some(s + 1)
+        })
+        .is_ok()
     }
 
     /// Returns a permit. One atomic operation unless someone is queued.
@@ -315,21 +360,13 @@ impl Semaphore {
             if wakers.is_full() {
                 return true;
             }
-            // Claim one permit for the front waiter, if one is free.
-            let mut state = self.state.load(Ordering::Acquire);
-            loop {
-                if !has_capacity(state) {
-                    return false;
-                }
-                match self.state.compare_exchange_weak(
-                    state,
-                    state + 1,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
+            // Claim one permit for the front waiter, if one is free (the
+            // waiters bit is set: the front waiter is first in line).
+            let claimed = self.update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                has_capacity(s).then_some(s + 1)
+            });
+            if claimed.is_err() {
+                return false;
             }
             if let Some(q) = queue.lanes.get_mut(lane) {
                 q.pop_front();
@@ -371,17 +408,11 @@ impl Semaphore {
         wakers: &mut WakeList,
     ) -> (Enqueue, bool) {
         let mut queue = self.queue.lock();
-        let mut state = self.state.load(Ordering::Acquire);
-        while state & WAITERS == 0 && has_capacity(state) {
-            match self.state.compare_exchange_weak(
-                state,
-                state + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return (Enqueue::Acquired, false),
-                Err(actual) => state = actual,
-            }
+        let taken = self.update(Ordering::AcqRel, Ordering::Acquire, |s| {
+            free_for_newcomer(s).then_some(s + 1)
+        });
+        if taken.is_ok() {
+            return (Enqueue::Acquired, false);
         }
         let lane = priority.lane();
         if queue.waiting >= queue.max_waiting && !queue.shed_below(lane, wakers) {
@@ -478,17 +509,11 @@ impl Semaphore {
     /// permits to waiters; shrinking lets the permits in flight finish.
     pub(crate) fn set_limit(&self, limit: u32) -> u32 {
         let limit = limit.clamp(1, MAX_PERMITS);
-        let mut state = self.state.load(Ordering::Acquire);
-        loop {
-            let next = (state & !LIMIT_MASK) | (u64::from(limit) << LIMIT_SHIFT);
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
+        let with_limit = |s: u64| Some((s & !LIMIT_MASK) | (u64::from(limit) << LIMIT_SHIFT));
+        // `with_limit` never refuses, so both arms carry the replaced state.
+        let state = match self.update(Ordering::AcqRel, Ordering::Acquire, with_limit) {
+            Ok(prev) | Err(prev) => prev,
+        };
         let previous = limit_of(state);
         if limit > previous && state & WAITERS != 0 {
             self.drain();

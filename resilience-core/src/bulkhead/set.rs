@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Bulkhead, BulkheadSetConfig};
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SystemClock};
 use crate::config::ConfigError;
 
 /// Named bulkhead pools, optionally drawing from one shared cap.
 ///
 /// Each pool is a full [`Bulkhead`] with its own limit, wait and queue, so
-/// one kind of traffic cannot starve the others (the seeds' dashboard, api
+/// one kind of traffic cannot starve the others (the model-registry preset's dashboard, api
 /// and internal pools). With a shared cap, a call also needs one of the
 /// cap's permits; callers queued at the cap are served by their pool's
 /// [`Priority`](super::Priority) (high first, FIFO within a priority), and
@@ -21,7 +21,7 @@ use crate::config::ConfigError;
 /// ```
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig, SharedCapConfig};
 ///
-/// let mut config = BulkheadSetConfig::model_registry(); // dashboard 50, api 100, internal 30
+/// let mut config = resilience_core::presets::model_registry::bulkheads(); // dashboard 50, api 100, internal 30
 /// config.shared_cap = Some(SharedCapConfig::new(120));
 /// let set = BulkheadSet::new(config).unwrap();
 ///
@@ -46,20 +46,20 @@ impl BulkheadSet {
     /// assert_eq!(err.field(), Some("pools"));
     /// ```
     pub fn new(config: BulkheadSetConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, Arc::new(SystemClock))
+        Self::with_clock(config, SystemClock)
     }
 
     /// Like [`BulkheadSet::new`], with the clock used to measure waits.
     ///
     /// ```
-    /// use std::sync::Arc;
-    /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
+    /// use resilience_core::bulkhead::BulkheadSet;
     /// use resilience_core::clock::ManualClock;
-    /// let set = BulkheadSet::with_clock(BulkheadSetConfig::model_registry(), Arc::new(ManualClock::new())).unwrap();
+    /// let set = BulkheadSet::with_clock(resilience_core::presets::model_registry::bulkheads(), ManualClock::new()).unwrap();
     /// assert_eq!(set.len(), 3);
     /// ```
-    pub fn with_clock(config: BulkheadSetConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+    pub fn with_clock(config: BulkheadSetConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
+        let clock = shared(clock);
         let shared = config.shared_cap.as_ref().map(|cap| {
             Arc::new(Bulkhead::build(
                 Arc::from(cap.name.as_str()),

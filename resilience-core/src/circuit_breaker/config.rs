@@ -99,7 +99,7 @@ impl Default for WindowConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HalfOpenFailure {
-    /// The first failed trial call reopens the breaker (the seeds' rule);
+    /// The first failed trial call reopens the breaker (the rule of every platform preset);
     /// `success_threshold` successful trials close it.
     #[default]
     Any,
@@ -153,7 +153,7 @@ impl fmt::Debug for OpenDurationFn {
 /// * `failure_count_threshold`: that many failures in the window ("5 failures
 ///   in 30 s"), regardless of `minimum_calls`;
 /// * `consecutive_failures`: that many failures in a row, reset by any
-///   success (the seeds' classic breaker).
+///   success (the classic breaker of the platform presets).
 ///
 /// When none of the failure triggers is set, `failure_rate_threshold`
 /// defaults to 0.5, as in Resilience4j.
@@ -211,7 +211,7 @@ pub struct CircuitBreakerConfig {
     pub open_backoff: Option<OpenBackoff>,
     /// Trial calls admitted at once while half-open. Default 3. With
     /// [`HalfOpenFailure::Any`] a trial that succeeds gives its slot to the
-    /// next trial, so `success_threshold` may exceed this (the seeds' "1 test
+    /// next trial, so `success_threshold` may exceed this (the Maestro preset's "1 test
     /// request, close after 3 successes"); with [`HalfOpenFailure::Rate`] it
     /// is the total number of trials judged. A trial whose permit is dropped
     /// without an outcome, or is recorded as ignored, always gives its slot

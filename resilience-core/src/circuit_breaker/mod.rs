@@ -94,23 +94,24 @@
 //!
 //! Registered once per breaker with the `metrics` recorder installed at
 //! construction time (install your recorder first). Every metric has the
-//! label `name`.
+//! label `name` (the breaker's name).
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `resilience_circuit_breaker_state` | gauge | | 0 closed, 1 open, 2 half_open, 3 disabled, 4 forced_open, 5 metrics_only |
-//! | `resilience_circuit_breaker_calls_total` | counter | `outcome` = success, failure, ignored | permitted calls by outcome |
-//! | `resilience_circuit_breaker_slow_calls_total` | counter | `outcome` = success, failure | calls slower than `slow_call_duration` |
-//! | `resilience_circuit_breaker_not_permitted_total` | counter | | rejected calls |
-//! | `resilience_circuit_breaker_failure_rate` | gauge | | failure rate at the last evaluation |
-//! | `resilience_circuit_breaker_slow_call_rate` | gauge | | slow-call rate at the last evaluation |
-//! | `resilience_circuit_breaker_transitions_total` | counter | `from`, `to` | state transitions |
-//! | `resilience_circuit_breaker_call_duration_seconds` | histogram | | call durations (when measured) |
+//! | `resilience_circuit_breaker_state` | gauge | `name` | 0 closed, 1 open, 2 half_open, 3 disabled, 4 forced_open, 5 metrics_only |
+//! | `resilience_circuit_breaker_calls_total` | counter | `name`, `outcome` = success, failure, ignored | permitted calls by outcome |
+//! | `resilience_circuit_breaker_slow_calls_total` | counter | `name`, `outcome` = success, failure | calls slower than `slow_call_duration` |
+//! | `resilience_circuit_breaker_not_permitted_total` | counter | `name` | rejected calls |
+//! | `resilience_circuit_breaker_failure_rate` | gauge | `name` | failure rate at the last evaluation |
+//! | `resilience_circuit_breaker_slow_call_rate` | gauge | `name` | slow-call rate at the last evaluation |
+//! | `resilience_circuit_breaker_transitions_total` | counter | `name`, `from`, `to` | state transitions |
+//! | `resilience_circuit_breaker_call_duration_seconds` | histogram | `name` | call durations (when measured) |
 //!
 //! The same names are constants in [`metric_names`].
 
 mod config;
 mod event;
+#[doc(hidden)]
 pub mod presets;
 mod registry;
 mod state;
@@ -129,7 +130,10 @@ pub use self::config::{
 };
 pub use self::event::names as metric_names;
 pub use self::event::{CircuitBreakerEvent, CircuitBreakerEventKind, TransitionReason};
-pub use self::registry::{CircuitBreakerRegistry, KeyedPermit, KeyedRejection, RegistryFull};
+pub use self::registry::{
+    CircuitBreakerRegistry, CircuitBreakerRegistryBuilder, KeyedPermit, KeyedRejection,
+    RegistryFull,
+};
 pub use self::state::{CircuitOpen, CircuitState};
 pub use self::window::WindowSnapshot;
 
@@ -137,7 +141,7 @@ use self::config::Resolved;
 use self::event::Metrics;
 use self::state::{epoch_of, word};
 use self::window::{CountWindow, TimeWindow, Window};
-use crate::clock::{duration_nanos, Clock, Origin, SharedClock, SystemClock};
+use crate::clock::{duration_nanos, shared, Clock, Origin, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::{EventListener, ListenerId, Listeners};
 use crate::CachePadded;
@@ -190,7 +194,8 @@ struct Inner {
     openings: AtomicU32,
     /// Half-open trials issued: `epoch as u32 << 32 | issued`.
     ho_issued: AtomicU64,
-    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`.
+    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`
+    /// (16-bit counters; see [`HO_COUNT_BITS`] for why they cannot carry).
     ho_outcomes: AtomicU64,
     /// Half-open reopens when no trial outcome arrives before this instant.
     ho_deadline: AtomicU64,
@@ -205,6 +210,21 @@ struct Inner {
     /// `ThresholdExceeded` event has fired for this entry into the
     /// condition). Cleared when an evaluation finds no threshold exceeded.
     threshold_exceeded: AtomicBool,
+    /// Serialises state transitions (never taken on the closed path).
+    ///
+    /// Re-entrant because listeners run under it: [`Inner::enter`] emits
+    /// the `StateTransition` event while holding the lock, so that
+    /// listeners see transitions one at a time and in order, and a
+    /// listener may call back into the same breaker on the same thread
+    /// (`state()` or `try_acquire()`, which can themselves transition when
+    /// an open or half-open period has run out, or `reset()`). With a plain
+    /// mutex that call would deadlock; re-entered, the nested transition
+    /// reads the state word the outer one has already stored (the word is
+    /// stored before the event is emitted) and compares against it, so it
+    /// either applies to the new state or does nothing. Another thread's
+    /// transition waits for the listeners, which is why listeners must be
+    /// quick. Outcome events (`Success`, `Failure`, ...) are emitted outside
+    /// the lock.
     transition: ReentrantMutex<()>,
     listeners: Listeners<CircuitBreakerEvent>,
     metrics: Metrics,
@@ -287,14 +307,7 @@ impl CircuitBreaker {
         config: CircuitBreakerConfig,
         clock: impl Clock,
     ) -> Result<Self, ConfigError> {
-        Self::with_shared_clock(config, Arc::new(clock))
-    }
-
-    /// A breaker reading time from a shared clock.
-    pub fn with_shared_clock(
-        config: CircuitBreakerConfig,
-        clock: SharedClock,
-    ) -> Result<Self, ConfigError> {
+        let clock = shared(clock);
         let cfg = Resolved::from_config(&config)?;
         let window = match cfg.window {
             WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
@@ -325,6 +338,20 @@ impl CircuitBreaker {
                 metrics,
             }),
         })
+    }
+
+    /// Renamed: [`with_clock`](Self::with_clock) takes any clock, a
+    /// [`SharedClock`] included.
+    #[deprecated(
+        since = "0.1.1",
+        note = "use `CircuitBreaker::with_clock`, which takes any clock"
+    )]
+    #[doc(hidden)]
+    pub fn with_shared_clock(
+        config: CircuitBreakerConfig,
+        clock: SharedClock,
+    ) -> Result<Self, ConfigError> {
+        Self::with_clock(config, clock)
     }
 
     /// Asks permission for one call.
@@ -603,6 +630,25 @@ impl fmt::Debug for OwnedPermit {
 }
 
 const LOW32: u64 = 0xFFFF_FFFF;
+
+/// Width of each half-open outcome counter in `ho_outcomes`: successes in
+/// bits 0..16, failures in bits 16..32, the epoch above.
+const HO_COUNT_BITS: u32 = 16;
+const HO_COUNT_MASK: u64 = (1 << HO_COUNT_BITS) - 1;
+/// What one failed trial adds to `ho_outcomes`.
+const HO_ONE_FAILURE: u64 = 1 << HO_COUNT_BITS;
+
+// The 16-bit counters cannot carry into their neighbour. Per epoch, at most
+// `half_open_permits` trials are in flight at once, and the epoch ends (the
+// breaker transitions) once `success_threshold` successes or, in rate mode,
+// `half_open_permits` outcomes are in; so successes stay below
+// `success_threshold + half_open_permits` and failures at most
+// `half_open_permits`, both bounded by the config's maxima.
+const _: () = {
+    let max = config::MAX_HALF_OPEN_PERMITS as u64;
+    assert!(2 * max <= HO_COUNT_MASK);
+    assert!(2 * HO_COUNT_BITS == 32);
+};
 
 #[inline]
 fn epoch32(epoch: u64) -> u64 {
@@ -952,7 +998,7 @@ impl Inner {
 
     fn record_trial(&self, w: u64, bad: bool) {
         let e = epoch32(epoch_of(w));
-        let add = if bad { 1 << 16 } else { 1 };
+        let add = if bad { HO_ONE_FAILURE } else { 1 };
         let mut cur = self.ho_outcomes.load(Ordering::Acquire);
         let new = loop {
             if cur >> 32 != e {
@@ -968,8 +1014,8 @@ impl Inner {
                 Err(actual) => cur = actual,
             }
         };
-        let successes = (new & 0xFFFF) as u32;
-        let failures = ((new >> 16) & 0xFFFF) as u32;
+        let successes = (new & HO_COUNT_MASK) as u32;
+        let failures = ((new >> HO_COUNT_BITS) & HO_COUNT_MASK) as u32;
         let deadline = self
             .now_nanos()
             .saturating_add(duration_nanos(self.cfg.half_open_max_wait));
@@ -1054,7 +1100,15 @@ impl Inner {
         self.enter(cur, to, TransitionReason::Manual);
     }
 
-    /// Enters `to` from the state word `cur`. Caller holds the transition lock.
+    /// Enters `to` from the state word `cur`. Caller holds the transition
+    /// lock (re-entered when a listener transitions; see `Inner::transition`).
+    ///
+    /// Order matters: the per-state fields (`open_until`, the half-open
+    /// counters with the new epoch, the window reset) are written first and
+    /// the state word last, with `Release`, so a caller that loads the new
+    /// word with `Acquire` sees them. Permits issued under the old word fail
+    /// the `w != t.word` check in `record` and are not counted in the new
+    /// state.
     fn enter(&self, cur: u64, to: CircuitState, reason: TransitionReason) {
         let from = CircuitState::from_bits(cur);
         let epoch = epoch_of(cur).wrapping_add(1);

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::presets;
 
 fn breaker(config: CircuitBreakerConfig) -> (ManualClock, CircuitBreaker) {
     let clock = ManualClock::new();
@@ -137,9 +138,9 @@ fn half_open_permits_limit_trials_in_flight() {
 }
 
 #[test]
-fn seed_one_probe_three_successes() {
+fn maestro_preset_one_probe_three_successes() {
     // The registry chapter's Maestro breaker: 1 trial at a time, 3 to close.
-    let (clock, b) = breaker(presets::maestro_integration());
+    let (clock, b) = breaker(presets::model_registry::maestro_breaker());
     for _ in 0..5 {
         b.try_acquire().unwrap().record_failure();
     }

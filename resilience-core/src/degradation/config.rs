@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::levels::{default_levels, HealthThresholds, LevelConfig};
 use super::matrix::{ModeValue, DEFAULT_DISABLED_MODES};
-use crate::config::{fmt_duration, from_yaml_str, ConfigError};
+use crate::config::{fmt_duration, ConfigError};
 
 /// One health input: its weight in the overall score and its score before
 /// the first report.
@@ -117,21 +117,21 @@ impl From<Condition> for ConditionRepr {
 
 /// A rule trigger: "when `component` is `when`, be at least at `level`".
 ///
-/// Rules sit beside the score: the seeds' "database primary down ->
+/// Rules sit beside the score: the workflow runtime's "database primary down ->
 /// read-only", "cache down -> cache-degraded", "LLM provider down ->
 /// reduced AI". The effective level is the strictest of the score's level
 /// and every firing rule's level.
 ///
 /// ```
-/// use resilience_core::degradation::{Condition, RuleConfig};
-/// let r: RuleConfig = resilience_core::config::from_yaml_str(
+/// use resilience_core::degradation::{Condition, DegradationRuleConfig};
+/// let r: DegradationRuleConfig = resilience_core::config::from_yaml_str(
 ///     "name: primary_db_down\ncomponent: metadata_db_primary\nwhen: down\nlevel: read_only",
 /// ).unwrap();
 /// assert_eq!(r.when, Condition::Down);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleConfig {
+pub struct DegradationRuleConfig {
     /// Names the rule in snapshots and events.
     pub name: String,
     /// The component whose report the rule reads.
@@ -141,6 +141,11 @@ pub struct RuleConfig {
     /// The level the system is at least at while the rule fires.
     pub level: String,
 }
+
+/// Renamed to [`DegradationRuleConfig`] (distinct from the scaling rules' `RuleConfig`).
+#[deprecated(since = "0.1.1", note = "renamed to `DegradationRuleConfig`")]
+#[doc(hidden)]
+pub type RuleConfig = DegradationRuleConfig;
 
 /// How recovery is damped.
 ///
@@ -187,10 +192,10 @@ pub const MAX_RECOVER_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `name` | `default` | names the manager in events and metrics |
-/// | `levels` | the seeds' six levels | see [`LevelConfig`], [`default_levels`] |
+/// | `levels` | six levels (0.9 / 0.7 / 0.5 / 0.3 / 0.1) | see [`LevelConfig`], [`default_levels`] |
 /// | `components` | none | health inputs by name, see [`ComponentConfig`] |
 /// | `degraded_score` | 0.5 | the score a component reporting `Degraded` counts as |
-/// | `rules` | none | see [`RuleConfig`] |
+/// | `rules` | none | see [`DegradationRuleConfig`] |
 /// | `hysteresis` | 30 s, margin 0 | see [`HysteresisConfig`] |
 /// | `features` | none | `feature: { level: mode }`, see [`FeatureMatrix`](super::FeatureMatrix) |
 /// | `disabled_modes` | `off`, `disabled`, `disable`, `skip` | modes for which `is_enabled` is false |
@@ -229,7 +234,7 @@ pub struct DegradationConfig {
     pub degraded_score: f64,
     /// Rule triggers.
     #[serde(default)]
-    pub rules: Vec<RuleConfig>,
+    pub rules: Vec<DegradationRuleConfig>,
     /// Recovery damping.
     #[serde(default)]
     pub hysteresis: HysteresisConfig,
@@ -271,14 +276,27 @@ impl Default for DegradationConfig {
     }
 }
 
-/// The text of `presets/degradation-synthetic-data-platform.yaml` (seed 000).
-pub const SYNTHETIC_DATA_PLATFORM_YAML: &str =
-    include_str!("../../presets/degradation-synthetic-data-platform.yaml");
-/// The text of `presets/degradation-data-platform.yaml` (seed 001).
-pub const DATA_PLATFORM_YAML: &str = include_str!("../../presets/degradation-data-platform.yaml");
-/// The text of `presets/degradation-workflow-runtime.yaml` (seed 004).
-pub const WORKFLOW_RUNTIME_YAML: &str =
-    include_str!("../../presets/degradation-workflow-runtime.yaml");
+/// Moved to [`presets::synthetic_data::DEGRADATION_YAML`](crate::presets::synthetic_data::DEGRADATION_YAML).
+#[deprecated(
+    since = "0.1.1",
+    note = "moved to `resilience_core::presets::synthetic_data::DEGRADATION_YAML`"
+)]
+#[doc(hidden)]
+pub const SYNTHETIC_DATA_PLATFORM_YAML: &str = crate::presets::synthetic_data::DEGRADATION_YAML;
+/// Moved to [`presets::data_platform::DEGRADATION_YAML`](crate::presets::data_platform::DEGRADATION_YAML).
+#[deprecated(
+    since = "0.1.1",
+    note = "moved to `resilience_core::presets::data_platform::DEGRADATION_YAML`"
+)]
+#[doc(hidden)]
+pub const DATA_PLATFORM_YAML: &str = crate::presets::data_platform::DEGRADATION_YAML;
+/// Moved to [`presets::workflow_runtime::DEGRADATION_YAML`](crate::presets::workflow_runtime::DEGRADATION_YAML).
+#[deprecated(
+    since = "0.1.1",
+    note = "moved to `resilience_core::presets::workflow_runtime::DEGRADATION_YAML`"
+)]
+#[doc(hidden)]
+pub const WORKFLOW_RUNTIME_YAML: &str = crate::presets::workflow_runtime::DEGRADATION_YAML;
 
 impl DegradationConfig {
     /// Checks every field, naming the first bad one (dotted, e.g.
@@ -394,49 +412,33 @@ impl DegradationConfig {
         Ok(levels)
     }
 
-    /// Seed 000 (synthetic data generation platform): the default six
-    /// levels, five equally weighted components (GPU cluster, quality
-    /// service, database, storage, queue depth) and its "disabled features"
-    /// column as a cumulative matrix. See
-    /// `presets/degradation-synthetic-data-platform.yaml`.
-    ///
-    /// ```
-    /// use resilience_core::degradation::DegradationConfig;
-    /// let c = DegradationConfig::synthetic_data_platform().unwrap();
-    /// assert_eq!(c.components.len(), 5);
-    /// assert!(c.features.contains_key("diffusion_models"));
-    /// ```
+    /// Moved to [`presets::synthetic_data::degradation`](crate::presets::synthetic_data::degradation).
+    #[deprecated(
+        since = "0.1.1",
+        note = "moved to `resilience_core::presets::synthetic_data::degradation`"
+    )]
+    #[doc(hidden)]
     pub fn synthetic_data_platform() -> Result<Self, ConfigError> {
-        from_yaml_str(SYNTHETIC_DATA_PLATFORM_YAML)
+        crate::presets::synthetic_data::degradation()
     }
 
-    /// Seed 001 (data platform): levels Full AI -> Reduced AI -> Minimal ->
-    /// Buffer only, rules for "LLM unavailable", "high latency", "compute
-    /// exhausted" and "storage only available", and the seed's feature
-    /// degradation matrix. See `presets/degradation-data-platform.yaml`.
-    ///
-    /// ```
-    /// use resilience_core::degradation::DegradationConfig;
-    /// let c = DegradationConfig::data_platform().unwrap();
-    /// let names: Vec<_> = c.levels.iter().map(|l| l.name.as_str()).collect();
-    /// assert_eq!(names, ["full_ai", "reduced_ai", "minimal", "buffer_only"]);
-    /// ```
+    /// Moved to [`presets::data_platform::degradation`](crate::presets::data_platform::degradation).
+    #[deprecated(
+        since = "0.1.1",
+        note = "moved to `resilience_core::presets::data_platform::degradation`"
+    )]
+    #[doc(hidden)]
     pub fn data_platform() -> Result<Self, ConfigError> {
-        from_yaml_str(DATA_PLATFORM_YAML)
+        crate::presets::data_platform::degradation()
     }
 
-    /// Seed 004 (workflow runtime): levels full operation -> AI degraded ->
-    /// cache degraded -> read-only -> maintenance, driven by the seed's
-    /// rules (primary DB down -> read-only, Redis down -> cache degraded,
-    /// LLM down -> AI degraded; maintenance by manual floor). See
-    /// `presets/degradation-workflow-runtime.yaml`.
-    ///
-    /// ```
-    /// use resilience_core::degradation::DegradationConfig;
-    /// let c = DegradationConfig::workflow_runtime().unwrap();
-    /// assert_eq!(c.rules.len(), 3);
-    /// ```
+    /// Moved to [`presets::workflow_runtime::degradation`](crate::presets::workflow_runtime::degradation).
+    #[deprecated(
+        since = "0.1.1",
+        note = "moved to `resilience_core::presets::workflow_runtime::degradation`"
+    )]
+    #[doc(hidden)]
     pub fn workflow_runtime() -> Result<Self, ConfigError> {
-        from_yaml_str(WORKFLOW_RUNTIME_YAML)
+        crate::presets::workflow_runtime::degradation()
     }
 }

@@ -50,7 +50,7 @@ impl ComponentHealth {
 ///
 /// ```
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let redis = m.component("redis_cluster").unwrap();
 /// let level = m.report(redis, ComponentHealth::Down).unwrap();
 /// assert_eq!(level.name(), "cache_degraded");
@@ -65,7 +65,7 @@ pub struct ComponentId {
 ///
 /// ```
 /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-/// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
 /// let snap = m.snapshot();
 /// let llm = snap.components.iter().find(|c| c.name.as_ref() == "llm_service").unwrap();
 /// assert_eq!(llm.score, 1.0);
@@ -83,12 +83,12 @@ pub struct ComponentSnapshot {
     pub weight: f64,
 }
 
-/// The inputs behind a level decision: what the seeds log with every level
+/// The inputs behind a level decision: what a service logs with every level
 /// change (`log_degradation_event(level, health_scores)`).
 ///
 /// ```
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// m.report_by_name("metadata_db_primary", ComponentHealth::Down).unwrap();
 /// let snap = m.snapshot();
 /// assert_eq!(snap.rule_level.as_ref().unwrap().name(), "read_only");

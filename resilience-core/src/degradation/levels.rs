@@ -134,7 +134,7 @@ impl LevelConfig {
     }
 }
 
-/// The seeds' default level set (seed 000, "Graceful Degradation"):
+/// The default level set (the synthetic-data platform's "Graceful Degradation"):
 /// score above 0.9 `normal`, above 0.7 `level_1`, above 0.5 `level_2`,
 /// above 0.3 `level_3`, above 0.1 `level_4`, else `read_only` (level 5).
 ///
@@ -373,7 +373,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_thresholds_match_the_seed() {
+    fn default_thresholds_are_the_documented_ones() {
         let t = HealthThresholds::default();
         let cases = [
             (1.0, 0),

@@ -42,7 +42,7 @@ impl ModeValue {
 }
 
 /// The modes that mean "disabled" unless a config says otherwise: `off`,
-/// `disabled`, `disable`, `skip` (the seeds write "Skip" and "Disable").
+/// `disabled`, `disable`, `skip` (tables write "Skip" and "Disable").
 pub const DEFAULT_DISABLED_MODES: [&str; 4] = ["off", "disabled", "disable", "skip"];
 
 /// A pre-resolved handle to a feature of one matrix, for the hot-path
@@ -57,7 +57,7 @@ pub const DEFAULT_DISABLED_MODES: [&str; 4] = ["off", "disabled", "disable", "sk
 ///
 /// ```
 /// use resilience_core::degradation::{DegradationConfig, DegradationManager, FeatureId};
-/// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
 /// let id: FeatureId = m.feature("schema_mapping").unwrap();
 /// assert_eq!(m.mode(id), Some("llm_embedding"));
 /// ```
@@ -81,7 +81,7 @@ static NEXT_MATRIX: AtomicU32 = AtomicU32::new(1);
 /// a level that is not listed inherits the mode of the nearest less
 /// degraded listed level, and an unlisted first level is `on`. So
 /// `diffusion_models: { level_2: off }` is on at normal and level 1 and off
-/// from level 2 down: degradation is cumulative, as in the seeds' tables.
+/// from level 2 down: degradation is cumulative, as in the platform presets' tables.
 ///
 /// The matrix is flattened into one `feature x level` table of `(enabled,
 /// mode)` cells at build time; reading it is an index computation.

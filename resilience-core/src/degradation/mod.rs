@@ -3,20 +3,20 @@
 //!
 //! * **Health.** Named components report a score in [0, 1] or
 //!   healthy / degraded / down ([`ComponentHealth`]); the overall score is
-//!   their weighted average, as in the seeds.
+//!   their weighted average.
 //! * **Levels.** An ordered level set with score thresholds
-//!   ([`HealthThresholds`]); the default is the seeds': score above 0.9
+//!   ([`HealthThresholds`]); the default: score above 0.9
 //!   normal, above 0.7 level 1, above 0.5 level 2, above 0.3 level 3, above
 //!   0.1 level 4, else read-only (level 5). Any custom set works, such as
-//!   the seeds' Full AI, Reduced AI, Minimal, Buffer only.
+//!   the data platform's Full AI, Reduced AI, Minimal, Buffer only.
 //! * **Rules.** "database primary down -> read-only": a firing rule puts
-//!   the system at least at its level ([`RuleConfig`]). A manual floor
+//!   the system at least at its level ([`DegradationRuleConfig`]). A manual floor
 //!   covers "maintenance mode: manual activation". The strictest of score
 //!   level, rule levels and floor wins.
 //! * **Hysteresis.** Degrading is immediate; recovering goes one level at a
 //!   time, each step only after the better level has held for
 //!   `recover_after` (optionally with a score margin), measured on the
-//!   manager's [`Clock`](crate::clock::Clock). Call
+//!   manager's [`Clock`]. Call
 //!   [`tick`](DegradationManager::tick) periodically so recovery happens
 //!   even when no report arrives.
 //! * **Feature x level matrix.** [`is_enabled`](DegradationManager::is_enabled)
@@ -25,7 +25,7 @@
 //!   `benches/degradation.rs`).
 //! * **Observable.** Every level change emits a [`DegradationEvent`] with
 //!   the previous and new level and the [`HealthSnapshot`] that caused it
-//!   (the seeds' alert and log), and sets the level gauge.
+//!   (an alert and a log line), and sets the level gauge.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -34,7 +34,7 @@
 //! use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
 //!
 //! let clock = ManualClock::new();
-//! let m = DegradationManager::with_clock(DegradationConfig::data_platform().unwrap(), Arc::new(clock.clone())).unwrap();
+//! let m = DegradationManager::with_clock(resilience_core::presets::data_platform::degradation().unwrap(), clock.clone()).unwrap();
 //! let mapping = m.feature("schema_mapping").unwrap();
 //! assert_eq!(m.mode(mapping), Some("llm_embedding"));
 //!
@@ -78,14 +78,18 @@ use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 
 pub use config::{
-    ComponentConfig, Condition, DegradationConfig, HysteresisConfig, RuleConfig,
-    DATA_PLATFORM_YAML, MAX_RECOVER_AFTER, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML,
+    ComponentConfig, Condition, DegradationConfig, DegradationRuleConfig, HysteresisConfig,
+    MAX_RECOVER_AFTER,
+};
+#[allow(deprecated)]
+pub use config::{
+    RuleConfig, DATA_PLATFORM_YAML, SYNTHETIC_DATA_PLATFORM_YAML, WORKFLOW_RUNTIME_YAML,
 };
 pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot};
 pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
 pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::Listeners;
 use hysteresis::Hysteresis;
@@ -95,7 +99,7 @@ use hysteresis::Hysteresis;
 ///
 /// ```
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationError, DegradationManager};
-/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let e = m.report_by_name("redis", ComponentHealth::Down).unwrap_err();
 /// assert!(matches!(e, DegradationError::UnknownComponent { .. }));
 /// assert!(e.to_string().contains("known components: llm_service, metadata_db_primary, redis_cluster"));
@@ -149,7 +153,7 @@ pub enum DegradationError {
 /// use std::sync::{Arc, Mutex};
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationEvent, DegradationManager};
 ///
-/// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let alerts = Arc::new(Mutex::new(Vec::new()));
 /// let sink = alerts.clone();
 /// m.listeners().add_fn(move |e: &DegradationEvent| {
@@ -243,7 +247,7 @@ static NEXT_MANAGER: AtomicU32 = AtomicU32::new(1);
 /// ```
 /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
 ///
-/// let m = DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap();
+/// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
 /// let diffusion = m.feature("diffusion_models").unwrap();
 /// assert!(m.is_enabled(diffusion));
 /// // GPU capacity and the quality service both fail: score 0.6 -> level 2.
@@ -299,20 +303,20 @@ impl DegradationManager {
     /// assert_eq!(DegradationManager::new(bad).unwrap_err().field(), Some("hysteresis.margin"));
     /// ```
     pub fn new(config: DegradationConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, Arc::new(SystemClock))
+        Self::with_clock(config, SystemClock)
     }
 
     /// Like [`new`](Self::new), on the given clock (use
     /// [`ManualClock`](crate::clock::ManualClock) in tests).
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use resilience_core::clock::ManualClock;
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::with_clock(DegradationConfig::default(), Arc::new(ManualClock::new())).unwrap();
+    /// let m = DegradationManager::with_clock(DegradationConfig::default(), ManualClock::new()).unwrap();
     /// assert_eq!(m.name(), "default");
     /// ```
-    pub fn with_clock(config: DegradationConfig, clock: SharedClock) -> Result<Self, ConfigError> {
+    pub fn with_clock(config: DegradationConfig, clock: impl Clock) -> Result<Self, ConfigError> {
+        let clock = shared(clock);
         let thresholds = config.thresholds()?;
         let matrix = FeatureMatrix::new(&config.features, &thresholds, &config.disabled_modes)?;
         let label = config.name.clone();
@@ -472,7 +476,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
     /// let writes = m.feature("writes").unwrap();
     /// assert!(m.is_enabled(writes));
     /// m.report_by_name("metadata_db_primary", ComponentHealth::Down).unwrap();
@@ -497,7 +501,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
     /// assert_eq!(m.is_enabled_by_name("self_healing"), Some(true));
     /// assert_eq!(m.is_enabled_by_name("teleport"), None);
     /// ```
@@ -509,7 +513,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
     /// assert_eq!(m.mode_by_name("transformations"), Some("nl_to_sql"));
     /// ```
     pub fn mode_by_name(&self, feature: &str) -> Option<&str> {
@@ -521,7 +525,7 @@ impl DegradationManager {
     ///
     /// ```
     /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap()).unwrap();
     /// let compute = m.component("compute").unwrap();
     /// assert_eq!(m.report(compute, ComponentHealth::Down).unwrap().name(), "minimal");
     /// ```
@@ -550,12 +554,12 @@ impl DegradationManager {
     }
 
     /// Records several reports at once and evaluates once (a full health
-    /// sweep, as the seeds' loop does). Either every report is valid and
+    /// sweep, as a health-check loop does). Either every report is valid and
     /// applied, or none is.
     ///
     /// ```
     /// use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
     /// let sweep: Vec<_> = ["gpu_cluster", "quality_service", "database", "storage", "queue_depth"]
     ///     .iter()
     ///     .zip([0.9, 0.2, 1.0, 0.9, 0.5])
@@ -592,13 +596,13 @@ impl DegradationManager {
     }
 
     /// Sets (or, with `None`, clears) a manual floor: the system stays at
-    /// least at that level until cleared (the seeds' "maintenance mode:
+    /// least at that level until cleared (the workflow runtime's "maintenance mode:
     /// manual activation"). Setting degrades at once; clearing lets the
     /// level recover through the usual hysteresis.
     ///
     /// ```
     /// use resilience_core::degradation::{DegradationConfig, DegradationManager};
-    /// let m = DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap();
+    /// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
     /// assert_eq!(m.set_manual_floor(Some("maintenance")).unwrap().name(), "maintenance");
     /// assert_eq!(m.is_enabled_by_name("api"), Some(false));
     /// assert!(m.set_manual_floor(Some("panic")).is_err());

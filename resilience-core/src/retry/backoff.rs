@@ -47,7 +47,7 @@ pub enum BackoffKind {
         /// Added per retry.
         step: Duration,
     },
-    /// Multiplies by `base` per retry (`base` ≥ 1; the seeds use 2).
+    /// Multiplies by `base` per retry (`base` ≥ 1; the platform presets use 2).
     Exponential {
         /// The growth factor per retry.
         base: f64,
@@ -58,7 +58,7 @@ pub enum BackoffKind {
 }
 
 impl BackoffKind {
-    /// `Exponential { base: 2.0 }`, the seeds' (and most systems') choice.
+    /// `Exponential { base: 2.0 }`, most systems' choice.
     pub const DOUBLING: BackoffKind = BackoffKind::Exponential { base: 2.0 };
 
     /// A `Custom` kind from a function of the retry number (from 1).
@@ -210,7 +210,7 @@ impl Backoff {
         Backoff::assemble(BackoffKind::Constant, delay, delay, None, Jitter::None)
     }
 
-    /// `initial`, `2·initial`, `3·initial`, ... capped at `max` (the seeds'
+    /// `initial`, `2·initial`, `3·initial`, ... capped at `max` (the training platform's
     /// model-load schedule). Fails if `initial > max`.
     ///
     /// ```

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::classify::ErrorClass;
-use crate::clock::{duration_nanos, Origin, SharedClock};
+use crate::clock::{duration_nanos, shared, Clock, Origin, SharedClock};
 use crate::config::{check_nonzero, fmt_duration, ConfigError};
 
 /// A shared allowance of retries.
@@ -282,9 +282,9 @@ const PPM: u128 = 1_000_000;
 /// use resilience_core::retry::{ErrorClass, RatioBudget, RatioBudgetConfig, RetryBudget};
 ///
 /// let clock = ManualClock::new();
-/// let budget = RatioBudget::new(
+/// let budget = RatioBudget::with_clock(
 ///     RatioBudgetConfig { ttl: Duration::from_secs(1), min_retries_per_sec: 0, percent_can_retry: 0.5 },
-///     Arc::new(clock.clone()),
+///     clock.clone(),
 /// ).unwrap();
 /// for _ in 0..4 { budget.record_request(); }
 /// assert!(budget.try_withdraw(ErrorClass::Transient).is_some()); // 1 <= 0.5 * 4
@@ -347,8 +347,24 @@ impl Window {
 }
 
 impl RatioBudget {
-    /// Validates the config and builds an empty budget reading `clock`.
+    /// Renamed: [`with_clock`](Self::with_clock) takes the same arguments
+    /// and any clock.
+    #[deprecated(
+        since = "0.1.1",
+        note = "renamed to `RatioBudget::with_clock`, which takes any clock"
+    )]
+    #[doc(hidden)]
     pub fn new(config: RatioBudgetConfig, clock: SharedClock) -> Result<RatioBudget, ConfigError> {
+        Self::with_clock(config, clock)
+    }
+
+    /// Validates the config and builds an empty budget reading `clock`
+    /// (the window is measured in time).
+    pub fn with_clock(
+        config: RatioBudgetConfig,
+        clock: impl Clock,
+    ) -> Result<RatioBudget, ConfigError> {
+        let clock = shared(clock);
         if config.ttl < Duration::from_millis(10) || config.ttl > Duration::from_secs(3600) {
             return Err(ConfigError::invalid(
                 "ttl",
@@ -450,7 +466,7 @@ impl fmt::Debug for RatioBudget {
 /// let c: BudgetConfig = resilience_core::config::from_yaml_str(
 ///     "kind: ratio\nttl: 10s\nmin_retries_per_sec: 5\npercent_can_retry: 0.1\n",
 /// ).unwrap();
-/// let budget = c.build(Arc::new(SystemClock)).unwrap();
+/// let budget = c.build(SystemClock).unwrap();
 /// assert!(budget.available() >= 50);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -464,10 +480,10 @@ pub enum BudgetConfig {
 
 impl BudgetConfig {
     /// Validates and builds the budget (the ratio budget reads `clock`).
-    pub fn build(&self, clock: SharedClock) -> Result<Arc<dyn RetryBudget>, ConfigError> {
+    pub fn build(&self, clock: impl Clock) -> Result<Arc<dyn RetryBudget>, ConfigError> {
         Ok(match self {
             BudgetConfig::TokenBucket(c) => Arc::new(TokenBucketBudget::new(c.clone())?),
-            BudgetConfig::Ratio(c) => Arc::new(RatioBudget::new(c.clone(), clock)?),
+            BudgetConfig::Ratio(c) => Arc::new(RatioBudget::with_clock(c.clone(), clock)?),
         })
     }
 }
@@ -541,13 +557,13 @@ mod tests {
     #[test]
     fn ratio_budget_reserve_and_expiry() {
         let clock = ManualClock::new();
-        let b = RatioBudget::new(
+        let b = RatioBudget::with_clock(
             RatioBudgetConfig {
                 ttl: Duration::from_secs(10),
                 min_retries_per_sec: 1,
                 percent_can_retry: 0.0,
             },
-            Arc::new(clock.clone()),
+            clock.clone(),
         )
         .unwrap();
         // Reserve: 1/s * 10s = 10 retries, no calls needed.
@@ -568,13 +584,13 @@ mod tests {
     #[test]
     fn ratio_budget_percent() {
         let clock = ManualClock::new();
-        let b = RatioBudget::new(
+        let b = RatioBudget::with_clock(
             RatioBudgetConfig {
                 ttl: Duration::from_secs(10),
                 min_retries_per_sec: 0,
                 percent_can_retry: 0.2,
             },
-            Arc::new(clock.clone()),
+            clock.clone(),
         )
         .unwrap();
         assert!(b.try_withdraw(ErrorClass::Transient).is_none());
@@ -602,7 +618,7 @@ mod tests {
     fn ratio_budget_validation() {
         let clock: SharedClock = Arc::new(ManualClock::new());
         let bad = |c: RatioBudgetConfig| {
-            RatioBudget::new(c, clock.clone())
+            RatioBudget::with_clock(c, clock.clone())
                 .unwrap_err()
                 .field()
                 .map(str::to_owned)

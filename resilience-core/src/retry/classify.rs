@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// What kind of failure an error is, as far as retrying is concerned.
 ///
-/// The built-in classes follow the seeds: timeouts, dropped connections,
+/// The built-in classes follow common practice: timeouts, dropped connections,
 /// transient unavailability and rate limiting are worth retrying; invalid
 /// requests, authentication failures and missing resources fail fast,
 /// because the same request would fail the same way again.
@@ -98,7 +98,7 @@ impl ErrorClass {
         ErrorClass::CircuitOpen,
     ];
 
-    /// Whether the class is retryable by default (the seeds' retryable set).
+    /// Whether the class is retryable by default (the default retryable set).
     pub fn is_retryable(self) -> bool {
         ClassSet::DEFAULT_RETRYABLE.contains(self)
     }
@@ -180,7 +180,7 @@ impl fmt::Display for ErrorClass {
 pub struct ClassSet(u16);
 
 impl ClassSet {
-    /// The seeds' retryable classes: timeout, connection reset, connect
+    /// The default retryable classes: timeout, connection reset, connect
     /// failure, transient, rate limited, server error.
     pub const DEFAULT_RETRYABLE: ClassSet = ClassSet(
         (1 << ErrorClass::Timeout as u16)
@@ -297,7 +297,7 @@ impl From<ErrorClass> for Classification {
 ///
 /// Implemented for every `Fn(&E) -> Classification + Send + Sync`, so a
 /// closure is a classifier; [`DefaultClassifier`] uses the error's own
-/// [`Classify`] impl.
+/// [`ClassifyError`] impl.
 ///
 /// ```
 /// use resilience_core::retry::{Classification, Classifier, ErrorClass};
@@ -305,7 +305,7 @@ impl From<ErrorClass> for Classification {
 /// #[derive(Debug)]
 /// enum DbError { Deadlock, LockTimeout, ConnectionLost, ConstraintViolation, Syntax }
 ///
-/// // The seeds' database rules: retry deadlocks, lock timeouts and lost
+/// // The workflow runtime's database rules: retry deadlocks, lock timeouts and lost
 /// // connections; never constraint violations or syntax errors.
 /// let db = |e: &DbError| -> Classification {
 ///     match e {
@@ -340,11 +340,11 @@ where
 /// [`std::io::Error`] (see [`IoClassifier`] for the mapping).
 ///
 /// ```
-/// use resilience_core::retry::{Classification, Classify, ErrorClass};
+/// use resilience_core::retry::{Classification, ClassifyError, ErrorClass};
 ///
 /// #[derive(Debug)]
 /// struct UpstreamError { status: u16 }
-/// impl Classify for UpstreamError {
+/// impl ClassifyError for UpstreamError {
 ///     fn classify(&self) -> Classification {
 ///         match self.status {
 ///             503 => ErrorClass::Transient.into(),
@@ -354,30 +354,50 @@ where
 /// }
 /// assert_eq!(UpstreamError { status: 503 }.classify().class, ErrorClass::Transient);
 /// ```
+///
+/// Named apart from [`Classifier`] (an object that classifies errors of
+/// another type) and from the tower crate's outcome classifier, which
+/// judges whole responses.
+pub trait ClassifyError {
+    /// This error's classification.
+    fn classify(&self) -> Classification;
+}
+
+/// Renamed to [`ClassifyError`]. A type implementing this trait implements
+/// [`ClassifyError`] too, so existing impls keep working until 0.2.
+#[deprecated(since = "0.1.1", note = "renamed to `ClassifyError`")]
+#[doc(hidden)]
 pub trait Classify {
     /// This error's classification.
     fn classify(&self) -> Classification;
 }
 
-impl Classify for ErrorClass {
+#[allow(deprecated)]
+impl<T: Classify + ?Sized> ClassifyError for T {
+    fn classify(&self) -> Classification {
+        Classify::classify(self)
+    }
+}
+
+impl ClassifyError for ErrorClass {
     fn classify(&self) -> Classification {
         Classification::new(*self)
     }
 }
 
-impl Classify for Classification {
+impl ClassifyError for Classification {
     fn classify(&self) -> Classification {
         *self
     }
 }
 
-impl Classify for io::Error {
+impl ClassifyError for io::Error {
     fn classify(&self) -> Classification {
         IoClassifier.classify(self)
     }
 }
 
-/// Classifies errors that implement [`Classify`].
+/// Classifies errors that implement [`ClassifyError`].
 ///
 /// ```
 /// use resilience_core::retry::{Classifier, DefaultClassifier, ErrorClass};
@@ -388,7 +408,7 @@ impl Classify for io::Error {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
 
-impl<E: Classify + ?Sized> Classifier<E> for DefaultClassifier {
+impl<E: ClassifyError + ?Sized> Classifier<E> for DefaultClassifier {
     fn classify(&self, error: &E) -> Classification {
         error.classify()
     }
@@ -442,7 +462,7 @@ impl Classifier<io::Error> for IoClassifier {
 
 /// Classifies HTTP responses by status code, honouring `Retry-After`.
 ///
-/// By default the seeds' retryable statuses 408, 429, 500, 502, 503 and
+/// By default the common retryable statuses 408, 429, 500, 502, 503 and
 /// 504 are retried: 408 and 504 as `timeout`, 429 as `rate_limited`, 500
 /// as `server_error`, 502 and 503 as `transient`. Other statuses map to
 /// fail-fast classes: 401/403/407 `authentication`, 404/410 `not_found`,
@@ -486,7 +506,7 @@ impl fmt::Debug for HttpStatusClassifier {
 }
 
 impl HttpStatusClassifier {
-    /// The seeds' retryable statuses.
+    /// The default retryable statuses.
     pub const DEFAULT_RETRYABLE: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
     /// A classifier retrying [`Self::DEFAULT_RETRYABLE`].
@@ -601,7 +621,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// An idempotent call is retried on any retryable class. A non-idempotent
 /// call (a POST that charges a card, a webhook that sends an email) is only
 /// retried when the failure proves the request never left
-/// ([`ErrorClass::request_never_sent`]: `connect_failed`), as the seeds
+/// ([`ErrorClass::request_never_sent`]: `connect_failed`), as the workflow runtime
 /// require: after a timeout or a 5xx the server may already have done the
 /// work. Give such calls an idempotency key to make them retryable.
 ///
@@ -633,7 +653,7 @@ impl Idempotency {
         }
     }
 
-    /// The seeds' rule for HTTP methods: reads (`GET`, `HEAD`, `OPTIONS`,
+    /// The workflow runtime's rule for HTTP methods: reads (`GET`, `HEAD`, `OPTIONS`,
     /// `TRACE`) are idempotent; `POST`, `PUT`, `DELETE`, `PATCH` and
     /// unknown methods are not. This is stricter than RFC 9110 (which calls
     /// `PUT` and `DELETE` idempotent) because real handlers often are not.
@@ -654,7 +674,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_retryable_set_matches_the_seeds() {
+    fn builtin_retryable_set_matches_the_platform_presets() {
         let retryable: Vec<_> = ErrorClass::ALL
             .iter()
             .filter(|c| c.is_retryable())

@@ -43,10 +43,10 @@ pub enum Jitter {
     /// Uniform in `[0, d]` (AWS "full jitter"). Spreads retries the most and
     /// halves the mean wait.
     Full,
-    /// Uniform in `[d/2, d]` (AWS "equal jitter"; the seeds'
+    /// Uniform in `[d/2, d]` (AWS "equal jitter"; the training platform's
     /// `delay * (0.5 + random() * 0.5)`). Keeps at least half the wait.
     Equal,
-    /// Uniform in `[d, d + p·d]`, then capped at `max` (the seeds' "+10%":
+    /// Uniform in `[d, d + p·d]`, then capped at `max` (a retry table's "+10%":
     /// `delay + random(0, delay * 0.1)`). Never shortens a wait.
     Proportional(Proportion),
     /// AWS "decorrelated jitter": the delay before retry *n* is uniform in

@@ -10,7 +10,7 @@
 //! | [`Idempotency`] | non-idempotent calls are only retried when the request provably never left |
 //! | [`RetryBudget`] ([`TokenBucketBudget`], [`RatioBudget`]) | caps the extra load retries add across all calls |
 //! | [`RetryPolicy`] + [`RetryState`] | the runtime-agnostic decision engine (no allocation per call), plus [`run`](RetryPolicy::run) / [`run_blocking`](RetryPolicy::run_blocking) drivers |
-//! | [`presets`] | the seeds' per-operation tables as constructors and YAML |
+//! | [`RetryTable`] | named configs, e.g. a per-operation table loaded from YAML (ready tables: [`crate::presets`]) |
 //!
 //! ```
 //! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -19,12 +19,13 @@
 //! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
 //! # }
 //! use std::time::Duration;
-//! use resilience_core::retry::{presets, RetryError, RetryPolicy, HttpStatusClassifier, Classification, ErrorClass};
+//! use resilience_core::retry::{RetryError, RetryPolicy, HttpStatusClassifier, Classification, ErrorClass};
 //! use std::sync::Arc;
 //! use resilience_core::clock::SystemClock;
+//! use resilience_core::presets::data_platform;
 //!
-//! // The seeds' LLM-inference row: 3 retries, 1s → 30s, exponential, +10%.
-//! let policy = RetryPolicy::from_config("llm", &presets::llm_inference(), Arc::new(SystemClock)).unwrap();
+//! // The data platform's LLM-inference schedule: 3 retries, 1s → 30s, exponential, +10%.
+//! let policy = RetryPolicy::from_config("llm", &data_platform::llm_inference_retry(), SystemClock).unwrap();
 //!
 //! #[derive(Debug)]
 //! struct Status(u16);
@@ -50,15 +51,15 @@
 //! |---|---|---|---|
 //! | `none` | exactly `d` | `d` | a single client, tests, or a schedule that must be exact |
 //! | `full` | `[0, d]` | `d/2` | **the default choice for many clients**: the least contention and the least total work (AWS's analysis), at the price of sometimes retrying almost at once |
-//! | `equal` | `[d/2, d]` | `3d/4` | you want spreading but also a guaranteed minimum wait (the seeds' training platform) |
-//! | `proportional(p)` | `[d, d·(1+p)]` | `d·(1+p/2)` | the schedule's waits are minimums you must respect (rate limits, the seeds' "+10%"); spreads the least |
+//! | `equal` | `[d/2, d]` | `3d/4` | you want spreading but also a guaranteed minimum wait (the synthetic-data platform's training jobs) |
+//! | `proportional(p)` | `[d, d·(1+p)]` | `d·(1+p/2)` | the schedule's waits are minimums you must respect (rate limits, a "+10%" in a retry table); spreads the least |
 //! | `decorrelated` | `[initial, min(max, 3·prev)]` | grows ≈ 1.5× per retry | like full, but each wait grows from the last random one instead of a fixed schedule (AWS's "decorrelated jitter"); good for long-running retry loops |
 //!
 //! Every jittered delay is capped at the backoff's `max`, so
 //! `proportional` at the cap adds nothing (the cap is a promise). All
-//! sampling takes the caller's RNG; a seeded RNG reproduces a sequence
+//! sampling takes the caller's RNG; an RNG with a fixed seed value reproduces a sequence
 //! exactly. A policy given a `jitter_seed` jitters every call from a
-//! [`JitterRng`] stream of that seed, so the same seed gives the same delays
+//! [`JitterRng`] stream of that seed value, so the same `jitter_seed` gives the same delays
 //! (simulations, chaos experiments, tests).
 //!
 //! # Configuration and validation
@@ -103,16 +104,20 @@ mod budget;
 mod classify;
 mod jitter;
 mod policy;
+#[doc(hidden)]
 pub mod presets;
 mod run;
+mod table;
 
 pub use backoff::{Backoff, BackoffBuilder, BackoffKind, CustomDelay, Delays};
 pub use budget::{
     BudgetConfig, RatioBudget, RatioBudgetConfig, RetryBudget, TokenBucketBudget,
     TokenBucketConfig, Withdrawal,
 };
+#[allow(deprecated)]
+pub use classify::Classify;
 pub use classify::{
-    parse_retry_after, ClassSet, Classification, Classifier, Classify, DefaultClassifier,
+    parse_retry_after, ClassSet, Classification, Classifier, ClassifyError, DefaultClassifier,
     ErrorClass, HttpStatusClassifier, Idempotency, IoClassifier,
 };
 pub use jitter::{Jitter, JitterRng, Proportion};
@@ -121,3 +126,4 @@ pub use policy::{
     RetryState, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_AFTER,
 };
 pub use run::{RetryAttempt, RetryError};
+pub use table::RetryTable;

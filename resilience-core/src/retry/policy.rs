@@ -14,7 +14,7 @@ use super::backoff::Backoff;
 use super::budget::{BudgetConfig, RetryBudget, Withdrawal};
 use super::classify::{ClassSet, Classification, ErrorClass, Idempotency};
 use super::jitter::JitterRng;
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::{check_nonzero_duration, fmt_duration, ConfigError};
 use crate::events::Listeners;
 
@@ -47,7 +47,7 @@ fn is_default_max_retry_after(d: &Duration) -> bool {
 /// |---|---|---|
 /// | `backoff` | required | the [`Backoff`] schedule, with `max_attempts` (default 3) |
 /// | `idempotency` | `idempotent` | `non_idempotent`: retry only failures that prove the request never left |
-/// | `retry_on` | the seeds' retryable classes | [`ErrorClass`]es worth retrying |
+/// | `retry_on` | the default retryable classes | [`ErrorClass`]es worth retrying |
 /// | `deadline` | none | overall time budget across all attempts and waits |
 /// | `max_retry_after` | `5m` | give up rather than honour a longer `Retry-After` |
 /// | `budget` | none | a [`BudgetConfig`] private to this policy |
@@ -275,7 +275,7 @@ impl RetryDecision {
 #[non_exhaustive]
 pub enum RetryEvent {
     /// Attempt `attempt` failed with `class`; the next one follows in `delay`
-    /// (the seeds' `log_retry`).
+    /// (a `log_retry` hook).
     Retry {
         /// The policy's name.
         policy: Arc<str>,
@@ -504,7 +504,7 @@ impl RetryPolicy {
     ///     .idempotency(Idempotency::NonIdempotent)
     ///     .deadline(Duration::from_secs(10))
     ///     .budget(shared_budget)
-    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .clock(ManualClock::new())
     ///     .build()
     ///     .unwrap();
     /// assert_eq!(policy.max_attempts(), 4);
@@ -524,19 +524,18 @@ impl RetryPolicy {
     /// config's budget, if any, is built with the same clock).
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use resilience_core::clock::SystemClock;
     /// use resilience_core::retry::{RetryConfig, RetryPolicy};
     /// let c: RetryConfig = serde_json::from_str(
     ///     r#"{"backoff":{"kind":"constant","initial":"1s","max_attempts":2},"deadline":"0s"}"#,
     /// ).unwrap();
-    /// let err = RetryPolicy::from_config("x", &c, Arc::new(SystemClock)).unwrap_err();
+    /// let err = RetryPolicy::from_config("x", &c, SystemClock).unwrap_err();
     /// assert_eq!(err.field(), Some("deadline"));
     /// ```
     pub fn from_config(
         name: &str,
         config: &RetryConfig,
-        clock: SharedClock,
+        clock: impl Clock,
     ) -> Result<RetryPolicy, ConfigError> {
         Self::builder_from(config.clone())
             .name(name)
@@ -976,8 +975,8 @@ impl RetryPolicyBuilder {
     }
 
     /// The clock (default [`SystemClock`]).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(shared(clock));
         self
     }
 

@@ -244,7 +244,7 @@ impl RetryPolicy {
     /// let clock = ManualClock::new();
     /// let policy = RetryPolicy::builder(Backoff::exponential(Duration::from_millis(100), Duration::from_secs(1)).unwrap())
     ///     .max_attempts(4)
-    ///     .clock(Arc::new(clock.clone()))
+    ///     .clock(clock.clone())
     ///     .build()
     ///     .unwrap();
     /// // In a tokio service: `|d| tokio::time::sleep(d)`. Here the sleep moves a test clock.
@@ -273,8 +273,8 @@ impl RetryPolicy {
     }
 
     /// Like [`run`](Self::run), with a request value that a hook may change
-    /// between attempts (the seeds' "OOM: retry with a smaller batch") and
-    /// that observes every retry (the seeds' `log_retry`).
+    /// between attempts (the GPU inference platform's "OOM: retry with a smaller batch") and
+    /// that observes every retry (a `log_retry` hook).
     ///
     /// `op` gets `&request` and the attempt number and returns a future that
     /// does not borrow the request (copy what it needs into the future).
@@ -310,7 +310,7 @@ impl RetryPolicy {
     ///     |req, failed| {
     ///         log.push(format!("retry {} after {:?}: {:?}", failed.attempt, failed.delay, failed.error));
     ///         if matches!(failed.error, GpuError::OutOfMemory) {
-    ///             req.batch_size = 1; // the seeds' OOM strategy
+    ///             req.batch_size = 1; // the inference platform's OOM strategy
     ///         }
     ///     },
     ///     |_| std::future::ready(()),
@@ -388,7 +388,7 @@ impl RetryPolicy {
     /// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_secs(4)))
     ///     .max_attempts(10)
     ///     .deadline(Duration::from_secs(10))
-    ///     .clock(Arc::new(clock.clone()))
+    ///     .clock(clock.clone())
     ///     .build()
     ///     .unwrap();
     /// let out: Result<(), _> = policy.run_blocking_with(

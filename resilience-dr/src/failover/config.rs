@@ -8,7 +8,7 @@ use resilience_core::config::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::retry::Backoff;
+use super::retry::StepBackoff;
 use super::Phase;
 
 /// Timeout and retry of one phase's host action.
@@ -56,8 +56,8 @@ impl StepPolicy {
     /// let b = StepPolicy::default().backoff();
     /// assert_eq!(b.delay(0), Duration::from_secs(1));
     /// ```
-    pub fn backoff(&self) -> Backoff {
-        Backoff::new(self.backoff_initial, self.backoff_max)
+    pub fn backoff(&self) -> StepBackoff {
+        StepBackoff::new(self.backoff_initial, self.backoff_max)
     }
 
     fn validate(&self, field: &str) -> Result<(), ConfigError> {
@@ -253,7 +253,7 @@ impl Default for ReconcileConfig {
 }
 
 /// Everything the [`Orchestrator`](super::Orchestrator) needs besides the
-/// host's actions. Defaults follow the seeds: a manual approval gate with a
+/// host's actions. Defaults follow the reference platforms: a manual approval gate with a
 /// 10 min timeout, DNS TTL 60 s, 2 min propagation wait, counts within 1 %.
 ///
 /// ```
@@ -335,30 +335,14 @@ impl Default for FailoverConfig {
 }
 
 impl FailoverConfig {
-    /// The GPU training platform's DR table (seed): trained models RPO 1 h,
-    /// metadata 5 min, privacy budgets 0 (synchronous), audit logs 1 h,
-    /// source datasets 24 h; RTO 15 min; approval gate 10 min; DNS TTL 60 s.
-    ///
-    /// ```
-    /// use resilience_dr::failover::FailoverConfig;
-    /// let c = FailoverConfig::seed_gpu_platform();
-    /// assert!(c.validate().is_ok());
-    /// assert!(c.objective("privacy_budgets").unwrap().requires_synchronous());
-    /// ```
+    /// Moved to [`presets::synthetic_data::failover`](crate::presets::synthetic_data::failover).
+    #[deprecated(
+        since = "0.1.1",
+        note = "moved to `resilience_dr::presets::synthetic_data::failover`"
+    )]
+    #[doc(hidden)]
     pub fn seed_gpu_platform() -> Self {
-        let h = |n: u64| Duration::from_secs(n.saturating_mul(3600));
-        FailoverConfig {
-            primary: "us-east-1".into(),
-            secondary: "us-west-2".into(),
-            objectives: vec![
-                DataObjective::new("trained_models", h(1)),
-                DataObjective::new("metadata", Duration::from_secs(300)),
-                DataObjective::new("privacy_budgets", Duration::ZERO),
-                DataObjective::new("audit_logs", h(1)),
-                DataObjective::new("source_datasets", h(24)),
-            ],
-            ..Default::default()
-        }
+        crate::presets::synthetic_data::failover()
     }
 
     /// The objective for `data_type`, if configured.
@@ -366,7 +350,7 @@ impl FailoverConfig {
     /// ```
     /// use std::time::Duration;
     /// use resilience_dr::failover::FailoverConfig;
-    /// let c = FailoverConfig::seed_gpu_platform();
+    /// let c = resilience_dr::presets::synthetic_data::failover();
     /// assert_eq!(c.objective("metadata").unwrap().rpo, Duration::from_secs(300));
     /// assert!(c.objective("nope").is_none());
     /// ```
@@ -444,7 +428,7 @@ mod tests {
             c.validate().unwrap_err().field(),
             Some("steps.fence.attempts")
         );
-        let mut c = FailoverConfig::seed_gpu_platform();
+        let mut c = crate::presets::synthetic_data::failover();
         c.objectives
             .push(DataObjective::new("metadata", Duration::ZERO));
         assert_eq!(
@@ -473,7 +457,7 @@ mod tests {
 
     #[test]
     fn json_round_trip() {
-        let c = FailoverConfig::seed_gpu_platform();
+        let c = crate::presets::synthetic_data::failover();
         let s = serde_json::to_string(&c).unwrap();
         let back: FailoverConfig = resilience_core::config::from_json_str(&s).unwrap();
         assert_eq!(back, c);

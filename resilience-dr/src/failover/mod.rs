@@ -1,6 +1,6 @@
 //! Phased failover and failback orchestration.
 //!
-//! The seeds fail over regions, databases and schedulers with the same
+//! Services fail over regions, databases and schedulers with the same
 //! runbook: confirm the outage from several probes, prepare the standby,
 //! check how much data a switch would lose, ask a human, move traffic, check
 //! the result, fence the old primary so it cannot take writes, and reconcile.
@@ -88,7 +88,9 @@ pub use report::{
     DataLoss, Direction, FailoverEvent, FailoverOutcome, FailoverReport, GuardFinding, GuardReport,
     LagVerdict, Phase, PhaseRecord, RtoRpoReport, Severity, TimelineEntry,
 };
+#[allow(deprecated)]
 pub use retry::Backoff;
+pub use retry::StepBackoff;
 
 #[allow(unused_imports)] // linked from the docs above
-use crate::TokioClock;
+use resilience_core::clock::TokioClock;

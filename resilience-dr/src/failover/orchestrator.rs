@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock};
+use resilience_core::clock::{shared, Clock, SharedClock};
 use resilience_core::config::{fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use tokio::sync::watch;
@@ -17,7 +17,7 @@ use super::report::{
     DataLoss, Direction, FailoverEvent, FailoverOutcome, FailoverReport, GuardFinding, GuardReport,
     LagVerdict, Phase, PhaseRecord, RtoRpoReport, Severity, TimelineEntry,
 };
-use crate::TokioClock;
+use resilience_core::clock::TokioClock;
 
 /// Why a failover or failback starts.
 ///
@@ -226,7 +226,7 @@ impl fmt::Debug for Orchestrator {
 }
 
 impl Orchestrator {
-    /// An orchestrator on [`TokioClock`], active on the primary.
+    /// An orchestrator on [`TokioClock`](resilience_core::clock::TokioClock), active on the primary.
     ///
     /// Fails if the config is invalid, if RPO objectives are configured
     /// without a guard action, or if approval is required without an approve
@@ -251,11 +251,11 @@ impl Orchestrator {
 
     /// An orchestrator reading timeline timestamps from `clock`. Waits and
     /// timeouts always use tokio's timer, so `clock` should follow tokio's
-    /// time (as [`TokioClock`] does) for the timeline to agree with them.
+    /// time (as [`TokioClock`](resilience_core::clock::TokioClock) does) for the timeline to agree with them.
     ///
     /// ```
     /// use resilience_dr::failover::{FailoverActions, FailoverConfig, Orchestrator};
-    /// use resilience_dr::TokioClock;
+    /// use resilience_core::clock::TokioClock;
     /// let o = Orchestrator::with_clock(
     ///     FailoverConfig { require_approval: false, ..Default::default() },
     ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) }),
@@ -296,7 +296,7 @@ impl Orchestrator {
             inner: Arc::new(Inner {
                 config,
                 actions,
-                clock: Arc::new(clock),
+                clock: shared(clock),
                 listeners: Listeners::new(),
                 state: Mutex::new(State {
                     on_secondary: false,

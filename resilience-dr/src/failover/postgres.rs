@@ -18,7 +18,7 @@
 //! **About the read-only fence.** `default_transaction_read_only` stops
 //! every well-behaved client (new transactions are read-only, existing
 //! sessions are terminated), but a client can still ask for `BEGIN READ
-//! WRITE`. Use it as the seed does ("disable writes to old primary"), and
+//! WRITE`. Use it as the reference runbooks do ("disable writes to old primary"), and
 //! pair it with a stronger fence where split-brain would be costly: stop the
 //! old primary, remove it from `pg_hba.conf`, or guard writes with the lease
 //! module's fencing tokens.

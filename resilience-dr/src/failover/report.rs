@@ -395,7 +395,7 @@ pub enum FailoverEvent {
         /// How long it was paused.
         paused_for: Duration,
     },
-    /// Someone must look (the seed's `alert(...)` calls).
+    /// Someone must look (the `alert(...)` calls of a runbook).
     Alert {
         /// How urgent.
         severity: Severity,

@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock};
+use resilience_core::clock::{shared, Clock, SharedClock};
 use resilience_core::config::{check_nonzero, check_nonzero_duration, fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
 
-use crate::{BoxError, TokioClock};
+use resilience_core::clock::TokioClock;
 
-/// What went wrong with a member, as the seeds classify worker failures.
+use crate::BoxError;
+
+/// What went wrong with a member, as the GPU inference platform classifies worker failures.
 ///
 /// ```
 /// use resilience_dr::FailureKind;
@@ -441,7 +443,7 @@ where
     }
 
     /// Reads time (for the persistence windows) from `clock` instead of
-    /// [`TokioClock`].
+    /// [`TokioClock`](resilience_core::clock::TokioClock).
     ///
     /// ```
     /// use resilience_core::clock::ManualClock;
@@ -450,7 +452,7 @@ where
     /// # let _ = policy;
     /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = shared(clock);
         self
     }
 
@@ -483,7 +485,7 @@ type History = (Duration, VecDeque<Instant>);
 
 /// Failure type → ordered host actions, with escalation when a failure persists.
 ///
-/// The seeds' table (timeout → mark unhealthy, reassign in-flight, schedule
+/// The inference platform's table (timeout → mark unhealthy, reassign in-flight, schedule
 /// replacement; GPU error → restart, reload, replace if it persists; OOM →
 /// reduce batch size, unload adapters, retry; corruption → re-download,
 /// verify checksum, reload) is data the host writes with its own actions:

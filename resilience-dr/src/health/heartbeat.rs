@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero, check_nonzero_duration, fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Members are expected to beat every `interval`. Each whole `interval` of
 /// silence since the last heartbeat is one *miss*. A member is unhealthy once
 /// it has missed `unhealthy_after` consecutive heartbeats **or** has been
-/// silent for `timeout`, whichever comes first (with the seed defaults,
+/// silent for `timeout`, whichever comes first (with the defaults,
 /// 10 s × 3 = 30 s, both trip together). One miss makes it *suspect*.
 ///
 /// ```
@@ -295,7 +294,7 @@ where
         config.validate()?;
         Ok(HeartbeatMonitor {
             config,
-            clock: Arc::new(clock),
+            clock: shared(clock),
             members: Mutex::new(BTreeMap::new()),
             listeners: Listeners::new(),
         })
@@ -589,6 +588,7 @@ where
 mod tests {
     use super::*;
     use resilience_core::clock::ManualClock;
+    use std::sync::Arc;
 
     fn monitor() -> (ManualClock, HeartbeatMonitor<&'static str>) {
         let c = ManualClock::new();
@@ -597,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_schedule_suspect_then_unhealthy_at_thirty_seconds() {
+    fn default_schedule_suspect_then_unhealthy_at_thirty_seconds() {
         let (c, m) = monitor();
         m.register("w");
         c.advance(Duration::from_secs(10));

@@ -3,7 +3,7 @@
 //!
 //! Four pieces, usable alone or together:
 //!
-//! | piece | question it answers | seed numbers |
+//! | piece | question it answers | default numbers |
 //! |---|---|---|
 //! | [`HeartbeatMonitor`] | which members went quiet? | interval 10 s, timeout 30 s, unhealthy after 3 misses |
 //! | [`ProbeSet`] | is this member alive (restart it?) and ready (route to it?) | per-probe timeout |

@@ -3,20 +3,19 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::arith;
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
 use resilience_core::events::Listeners;
 use serde::{Deserialize, Serialize};
 
 /// When a set of probes agrees that a target is down.
 ///
-/// The seeds demand that a failover is never triggered by one monitor:
+/// The reference platforms demand that a failover is never triggered by one monitor:
 /// "confirm outage from multiple probes" and "unhealthy for > 5 minutes".
 /// An outage is **confirmed** once at least `quorum` vantage points report
 /// the target down, without interruption, for `sustain`. A report older than
@@ -295,7 +294,7 @@ where
         config.validate(votes.len())?;
         Ok(OutageDetector {
             config,
-            clock: Arc::new(clock),
+            clock: shared(clock),
             state: Mutex::new(State {
                 votes,
                 quorum_since: None,
@@ -535,6 +534,7 @@ impl fmt::Display for OutageStatus {
 mod tests {
     use super::*;
     use resilience_core::clock::ManualClock;
+    use std::sync::Arc;
 
     fn det(quorum: usize) -> (ManualClock, OutageDetector<u8>) {
         let c = ManualClock::new();

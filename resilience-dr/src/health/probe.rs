@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{join_all, BoxFuture};
-use resilience_core::clock::{Clock, SharedClock};
+use resilience_core::clock::{shared, Clock, SharedClock};
 use resilience_core::config::{check_nonzero_duration, fmt_duration, ConfigError};
 
-use crate::{BoxError, TokioClock};
+use resilience_core::clock::TokioClock;
+
+use crate::BoxError;
 
 /// Which question a probe answers.
 ///
@@ -363,7 +365,7 @@ impl Default for ProbeSet {
 }
 
 impl ProbeSet {
-    /// An empty set, timing probes with [`TokioClock`].
+    /// An empty set, timing probes with [`TokioClock`](resilience_core::clock::TokioClock).
     ///
     /// ```
     /// use resilience_dr::health::ProbeSet;
@@ -376,13 +378,14 @@ impl ProbeSet {
     /// An empty set, timing probes with `clock`.
     ///
     /// ```
-    /// use resilience_dr::{health::ProbeSet, TokioClock};
+    /// use resilience_core::clock::TokioClock;
+    /// use resilience_dr::health::ProbeSet;
     /// assert!(ProbeSet::with_clock(TokioClock).is_empty());
     /// ```
     pub fn with_clock(clock: impl Clock) -> Self {
         ProbeSet {
             entries: Vec::new(),
-            clock: Arc::new(clock),
+            clock: shared(clock),
         }
     }
 

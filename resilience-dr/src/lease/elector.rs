@@ -86,7 +86,7 @@ impl ElectorConfig {
         }
     }
 
-    /// The seeds' active–passive scheduler: failover in under 30 s.
+    /// The workflow runtime's active–passive scheduler: failover in under 30 s.
     ///
     /// `ttl` 20 s, renew every 6.67 s, retry for 5 s. A crashed leader's lease
     /// expires at most 20 s after its last renewal; a follower campaigns
@@ -497,7 +497,8 @@ type DemotedHook = Arc<dyn Fn(Lease, DemoteReason) -> BoxFut + Send + Sync>;
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use resilience_dr::lease::{ElectorConfig, LeaderElector, MemoryLeaseBackend, TokioClock};
+/// use resilience_core::clock::TokioClock;
+/// use resilience_dr::lease::{ElectorConfig, LeaderElector, MemoryLeaseBackend};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 /// let backend = Arc::new(MemoryLeaseBackend::with_clock(TokioClock));
 /// let cfg = |id: &str| ElectorConfig::new("scheduler", id).with_ttl(Duration::from_secs(9));

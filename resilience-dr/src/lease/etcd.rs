@@ -6,7 +6,7 @@ use std::time::Duration;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
 use serde::{Deserialize, Serialize};
 
@@ -185,6 +185,15 @@ impl EtcdLeaseBackend {
     /// Connects to the cluster (lazily: an unreachable cluster shows up as
     /// `Backend` errors on the first calls, which the elector retries).
     pub async fn connect(config: EtcdLeaseConfig) -> Result<Self, LeaseError> {
+        Self::connect_with_clock(config, SystemClock).await
+    }
+
+    /// Like [`connect`](Self::connect), with `clock` for the local
+    /// `expires_at` estimates (expiry itself is always etcd's).
+    pub async fn connect_with_clock(
+        config: EtcdLeaseConfig,
+        clock: impl Clock,
+    ) -> Result<Self, LeaseError> {
         config.validate()?;
         let options = ConnectOptions::new()
             .with_timeout(config.request_timeout)
@@ -197,14 +206,16 @@ impl EtcdLeaseBackend {
         Ok(EtcdLeaseBackend {
             client,
             config,
-            clock: std::sync::Arc::new(SystemClock),
+            clock: shared(clock),
         })
     }
 
-    /// Uses `clock` for the local `expires_at` estimates (expiry itself is
-    /// always etcd's).
+    /// Replaced by [`connect_with_clock`](Self::connect_with_clock): the
+    /// clock is given at construction, as everywhere in the suite.
+    #[deprecated(since = "0.1.1", note = "use `EtcdLeaseBackend::connect_with_clock`")]
+    #[doc(hidden)]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = std::sync::Arc::new(clock);
+        self.clock = shared(clock);
         self
     }
 

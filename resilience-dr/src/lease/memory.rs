@@ -2,18 +2,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 
 use super::{
     instant_add, validate_id, validate_lease, validate_ttl, FencingToken, Lease, LeaseBackend,
     LeaseError, LeaseFuture,
 };
-
-pub use crate::TokioClock;
 
 #[derive(Debug, Clone)]
 struct Record {
@@ -34,7 +31,7 @@ struct State {
 /// The embedded default: electors in one process (threads, tasks, or a
 /// simulation) share one `Arc<MemoryLeaseBackend>`. Expiry is judged by the
 /// [`Clock`] given at construction ([`SystemClock`] by default), so tests
-/// drive it with a `ManualClock` or [`TokioClock`] under
+/// drive it with a `ManualClock` or [`TokioClock`](resilience_core::clock::TokioClock) under
 /// `tokio::time::pause()`. Every operation is a short critical section on one
 /// mutex; tokens come from a counter shared by all lease names.
 ///
@@ -69,15 +66,21 @@ impl MemoryLeaseBackend {
 
     /// A backend judging expiry by `clock`.
     pub fn with_clock(clock: impl Clock) -> Self {
-        Self::with_shared_clock(Arc::new(clock))
-    }
-
-    /// A backend judging expiry by an already shared clock.
-    pub fn with_shared_clock(clock: SharedClock) -> Self {
         MemoryLeaseBackend {
-            clock,
+            clock: shared(clock),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Renamed: [`with_clock`](Self::with_clock) takes any clock, a
+    /// [`SharedClock`] included.
+    #[deprecated(
+        since = "0.1.1",
+        note = "use `MemoryLeaseBackend::with_clock`, which takes any clock"
+    )]
+    #[doc(hidden)]
+    pub fn with_shared_clock(clock: SharedClock) -> Self {
+        Self::with_clock(clock)
     }
 
     /// The last token handed out (0 before the first grant).

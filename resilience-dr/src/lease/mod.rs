@@ -93,7 +93,20 @@ pub use elector::{
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdLeaseBackend, EtcdLeaseConfig};
 pub use fencing::{Fence, FencedResource, FencingError};
-pub use memory::{MemoryLeaseBackend, TokioClock};
+pub use memory::MemoryLeaseBackend;
+
+/// Moved: name [`resilience_core::clock::TokioClock`], the one `TokioClock`
+/// of the suite.
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+pub type TokioClock = resilience_core::clock::TokioClock;
+
+/// Moved: name [`resilience_core::clock::TokioClock`] (the value of the
+/// deprecated `resilience_dr::lease::TokioClock` alias).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+pub const TokioClock: resilience_core::clock::TokioClock = resilience_core::clock::TokioClock;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresLeaseBackend, PostgresLeaseConfig};
 

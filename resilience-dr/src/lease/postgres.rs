@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use resilience_core::clock::{Clock, SharedClock, SystemClock};
+use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -275,7 +275,16 @@ fn secs_f64(v: f64) -> Duration {
 impl PostgresLeaseBackend {
     /// Connects without TLS and creates the table and sequence if missing.
     pub async fn connect(config: PostgresLeaseConfig) -> Result<Self, LeaseError> {
-        Self::connect_with_tls(config, NoTls).await
+        Self::connect_with_tls_and_clock(config, NoTls, SystemClock).await
+    }
+
+    /// Like [`connect`](Self::connect), with `clock` for the local
+    /// `expires_at` estimates (expiry itself is always the database's).
+    pub async fn connect_with_clock(
+        config: PostgresLeaseConfig,
+        clock: impl Clock,
+    ) -> Result<Self, LeaseError> {
+        Self::connect_with_tls_and_clock(config, NoTls, clock).await
     }
 
     /// Connects with a TLS connector (e.g. from `postgres-native-tls` or
@@ -283,6 +292,22 @@ impl PostgresLeaseBackend {
     pub async fn connect_with_tls<T>(
         config: PostgresLeaseConfig,
         tls: T,
+    ) -> Result<Self, LeaseError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        Self::connect_with_tls_and_clock(config, tls, SystemClock).await
+    }
+
+    /// Connects with a TLS connector and reads `clock` for the local
+    /// `expires_at` estimates.
+    pub async fn connect_with_tls_and_clock<T>(
+        config: PostgresLeaseConfig,
+        tls: T,
+        clock: impl Clock,
     ) -> Result<Self, LeaseError>
     where
         T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
@@ -308,7 +333,7 @@ impl PostgresLeaseBackend {
             config,
             connector,
             client: Mutex::new(None),
-            clock: Arc::new(SystemClock),
+            clock: shared(clock),
         };
         backend
             .with_client(|_, _| Box::pin(async { Ok(()) }))
@@ -316,10 +341,15 @@ impl PostgresLeaseBackend {
         Ok(backend)
     }
 
-    /// Uses `clock` for the local `expires_at` estimates (expiry itself is
-    /// always the database's).
+    /// Replaced by [`connect_with_clock`](Self::connect_with_clock): the
+    /// clock is given at construction, as everywhere in the suite.
+    #[deprecated(
+        since = "0.1.1",
+        note = "use `PostgresLeaseBackend::connect_with_clock`"
+    )]
+    #[doc(hidden)]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = shared(clock);
         self
     }
 

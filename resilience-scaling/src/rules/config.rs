@@ -6,7 +6,7 @@ use std::time::Duration;
 use resilience_core::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
-/// One component's autoscaling policy, as the seeds write it: scale-up and
+/// One component's autoscaling policy, as the platform presets write it: scale-up and
 /// scale-down triggers, bounds, cooldowns, increments, tier minimums and a
 /// distribution target.
 ///
@@ -117,7 +117,7 @@ pub enum DownCombine {
 ///
 /// Exactly one of `above`, `below`, `above_capacity_fraction`,
 /// `below_capacity_fraction` must be set. The capacity forms compare with
-/// `current replicas × capacity_per_replica × fraction` (the seeds'
+/// `current replicas × capacity_per_replica × fraction` (the data platform's
 /// "predicted_traffic > current_capacity * 0.8").
 ///
 /// ```

@@ -1,6 +1,6 @@
 //! Threshold-for-duration rules: "queue_depth > 1000 for 2 min → +5".
 //!
-//! The seeds describe most of their autoscaling this way: a set of scale-up
+//! The reference platforms describe most of their autoscaling this way: a set of scale-up
 //! triggers and scale-down triggers per component, each a metric compared
 //! with a threshold that must hold for a while, with separate cooldowns,
 //! increments, bounds and tier minimums. [`RuleEngine`] evaluates such a

@@ -1,7 +1,7 @@
 //! Scheduled capacity floors: times of day and cron windows in an IANA
 //! time zone, combined with a reactive policy (the higher count wins).
 //!
-//! The GPU platform pre-scales its pool on a daily curve ("06:00 UTC:
+//! The GPU inference platform pre-scales its GPU pool on a daily curve ("06:00 UTC:
 //! 50 %, 10:00: 100 %, 22:00: 70 %, 02:00: 30 %"), and business services
 //! scale on local office hours ("weekdays 09:00–18:00 America/New_York: 40
 //! replicas"). A [`Schedule`] turns such a curve and such windows into a

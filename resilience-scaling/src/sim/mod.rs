@@ -161,7 +161,7 @@ pub struct SimConfig {
     pub provisioning_delay: Duration,
     /// How often the policy decides (default 15 s, the HPA sync period).
     pub decision_interval: Duration,
-    /// Price of one replica-hour (default 1.0, an A10G in the seeds).
+    /// Price of one replica-hour (default 1.0, an A10G in the GPU inference platform's table).
     pub cost_per_replica_hour: f64,
     /// A scale event reversing the previous one within this window is a
     /// flap (default 10 min).

@@ -1,5 +1,5 @@
 //! Demand traces: loaded from CSV or generated (diurnal curve, weekly
-//! dip, smooth noise, spikes such as the seeds' 10× surge).
+//! dip, smooth noise, spikes such as the GPU inference platform's 10× surge).
 
 use std::time::Duration;
 
@@ -78,10 +78,10 @@ pub struct TraceSpec {
     /// Tick (default 1 s).
     #[serde(default = "second", with = "humantime_serde")]
     pub step: Duration,
-    /// Night-time demand (default 10, the seeds' overnight QPS).
+    /// Night-time demand (default 10, the GPU inference platform's overnight QPS).
     #[serde(default = "ten")]
     pub base: f64,
-    /// Peak demand (default 60, the seeds' peak QPS).
+    /// Peak demand (default 60, the GPU inference platform's peak QPS).
     #[serde(default = "sixty")]
     pub peak: f64,
     /// Hour of the peak, UTC (default 14).
@@ -148,13 +148,13 @@ impl Default for TraceSpec {
 
 impl TraceSpec {
     /// A week at 1 s with one 10× spike lasting 30 min on day 3 at 11:00
-    /// UTC (the seeds' queue-pressure chaos experiment).
+    /// UTC (the GPU inference platform's queue-pressure chaos experiment).
     ///
     /// ```
     /// use resilience_scaling::sim::TraceSpec;
-    /// assert_eq!(TraceSpec::seed_week_with_spike().spikes[0].factor, 10.0);
+    /// assert_eq!(TraceSpec::gpu_pool_week_with_spike().spikes[0].factor, 10.0);
     /// ```
-    pub fn seed_week_with_spike() -> Self {
+    pub fn gpu_pool_week_with_spike() -> Self {
         TraceSpec {
             spikes: vec![Spike {
                 at: Duration::from_secs(2 * 86_400 + 11 * 3600),
@@ -163,6 +163,16 @@ impl TraceSpec {
             }],
             ..TraceSpec::default()
         }
+    }
+
+    /// Renamed to [`gpu_pool_week_with_spike`](Self::gpu_pool_week_with_spike).
+    #[deprecated(
+        since = "0.1.1",
+        note = "renamed to `TraceSpec::gpu_pool_week_with_spike`"
+    )]
+    #[doc(hidden)]
+    pub fn seed_week_with_spike() -> Self {
+        Self::gpu_pool_week_with_spike()
     }
 }
 

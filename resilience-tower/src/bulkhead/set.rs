@@ -24,7 +24,7 @@ const LINEAR_SCAN: usize = 8;
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
 /// use resilience_tower::bulkhead::Pools;
 ///
-/// let pools = Pools::new(Arc::new(BulkheadSet::new(BulkheadSetConfig::model_registry()).unwrap()));
+/// let pools = Pools::new(Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap()));
 /// let api = pools.id("api").unwrap();
 /// assert_eq!(pools.name(api), Some("api"));
 /// assert_eq!(pools.get(api).unwrap().max_concurrent(), 100);
@@ -141,7 +141,7 @@ impl fmt::Debug for Pools {
 /// use std::sync::Arc;
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
 /// use resilience_tower::bulkhead::{PoolId, Pools};
-/// let set = Arc::new(BulkheadSet::new(BulkheadSetConfig::model_registry()).unwrap());
+/// let set = Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
 /// let a = Pools::new(set.clone());
 /// let b = Pools::new(set);
 /// let id: PoolId = a.id("internal").unwrap();
@@ -161,7 +161,7 @@ pub struct PoolId {
 /// use std::sync::Arc;
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
 /// use resilience_tower::bulkhead::{Pools, UnknownPool};
-/// let pools = Pools::new(Arc::new(BulkheadSet::new(BulkheadSetConfig::model_registry()).unwrap()));
+/// let pools = Pools::new(Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap()));
 /// assert!(matches!(pools.id("gpu"), Err(UnknownPool::Name { .. })));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -241,7 +241,7 @@ where
     }
 }
 
-/// Routes each request to a named pool of a [`BulkheadSet`] (the seeds'
+/// Routes each request to a named pool of a [`BulkheadSet`] (the model-registry preset's
 /// `dashboard` / `api` / `internal`), so one kind of traffic cannot starve
 /// the others; the set's shared cap and priorities apply as in core.
 ///
@@ -260,7 +260,7 @@ where
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let set = Arc::new(BulkheadSet::new(BulkheadSetConfig::model_registry()).unwrap());
+/// let set = Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
 /// let layer = BulkheadSetLayer::by_name(Pools::new(set.clone()), |r: &Req| {
 ///     if r.internal { "internal" } else if r.path.starts_with("/ui") { "dashboard" } else { "api" }
 /// });
@@ -345,7 +345,7 @@ impl<S, R: Clone> Layer<S> for BulkheadSetLayer<R> {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let set = Arc::new(BulkheadSet::new(BulkheadSetConfig::model_registry()).unwrap());
+/// let set = Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
 /// let mut svc: BulkheadSetService<_, _> = BulkheadSetLayer::by_name(Pools::new(set), |p: &&'static str| *p)
 ///     .layer(service_fn(|p: &'static str| async move { Ok::<_, tower::BoxError>(p.len()) }));
 /// assert_eq!(svc.ready().await.unwrap().call("internal").await.unwrap(), 8);

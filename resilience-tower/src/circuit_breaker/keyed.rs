@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::KeyedResponseFuture;
-use crate::classify::{Classify, ErrorIsFailure};
+use crate::classify::{ClassifyOutcome, ErrorIsFailure};
 
 /// Applies a breaker chosen per request from a [`CircuitBreakerRegistry`].
 ///
@@ -22,7 +22,8 @@ use crate::classify::{Classify, ErrorIsFailure};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use resilience_core::circuit_breaker::{presets, CircuitBreakerRegistry, CircuitOpen};
+/// use resilience_core::circuit_breaker::{CircuitBreakerRegistry, CircuitOpen};
+/// use resilience_core::presets;
 /// use resilience_tower::circuit_breaker::KeyedCircuitBreakerLayer;
 /// use tower::{service_fn, Layer, Service, ServiceExt};
 ///
@@ -30,7 +31,7 @@ use crate::classify::{Classify, ErrorIsFailure};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let registry = Arc::new(CircuitBreakerRegistry::<&'static str>::new(presets::per_model()).unwrap());
+/// let registry = Arc::new(CircuitBreakerRegistry::<&'static str>::new(presets::gpu_inference::per_model_breaker()).unwrap());
 /// let mut svc = KeyedCircuitBreakerLayer::new(registry.clone(), |r: &Inference| r.model).layer(service_fn(
 ///     |r: Inference| async move { if r.model == "sdxl" { Err("gpu error") } else { Ok(r.prompt) } },
 /// ));
@@ -71,7 +72,8 @@ impl<K, X> KeyedCircuitBreakerLayer<K, X> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use resilience_core::circuit_breaker::{presets, CircuitBreakerRegistry};
+    /// use resilience_core::circuit_breaker::CircuitBreakerRegistry;
+    /// use resilience_core::presets;
     /// use resilience_tower::circuit_breaker::KeyedCircuitBreakerLayer;
     /// use tower::{service_fn, BoxError, ServiceBuilder, ServiceExt};
     ///
@@ -79,7 +81,7 @@ impl<K, X> KeyedCircuitBreakerLayer<K, X> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let registry = Arc::new(CircuitBreakerRegistry::new(presets::per_model()).unwrap());
+    /// let registry = Arc::new(CircuitBreakerRegistry::new(presets::gpu_inference::per_model_breaker()).unwrap());
     /// let svc = ServiceBuilder::new()
     ///     .layer(KeyedCircuitBreakerLayer::for_requests::<Inference>(registry.clone(), |r| r.model))
     ///     .service(service_fn(|r: Inference| async move { Ok::<_, BoxError>(r.prompt) }));
@@ -180,7 +182,7 @@ where
     S::Error: Into<BoxError>,
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
     X: KeyExtractor<Req, Key = K>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -209,7 +211,8 @@ where
 ///
 /// ```
 /// use std::sync::Arc;
-/// use resilience_core::circuit_breaker::{presets, CircuitBreakerRegistry};
+/// use resilience_core::circuit_breaker::CircuitBreakerRegistry;
+/// use resilience_core::presets;
 /// use resilience_tower::circuit_breaker::{KeyExtractor, KeyedCircuitBreakerLayer, KeyedCircuitBreakerService};
 /// use resilience_tower::classify::ErrorIsFailure;
 /// use tower::{service_fn, BoxError, Layer, ServiceExt};
@@ -234,7 +237,7 @@ where
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let registry = Arc::new(CircuitBreakerRegistry::new(presets::per_model()).unwrap());
+/// let registry = Arc::new(CircuitBreakerRegistry::new(presets::gpu_inference::per_model_breaker()).unwrap());
 /// let layer = KeyedCircuitBreakerLayer::new(registry.clone(), ByModel);
 /// let embed: PerModel<_> = layer.layer(service_fn(|r: Embed| async move { Ok::<_, BoxError>(r.texts) }));
 /// let generate = layer.layer(service_fn(|_: Generate| async { Ok::<_, BoxError>(()) }));

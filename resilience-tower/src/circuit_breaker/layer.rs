@@ -8,10 +8,11 @@ use crate::classify::ErrorIsFailure;
 /// share its breaker.
 ///
 /// ```
-/// use resilience_core::circuit_breaker::{presets, CircuitBreaker, Outcome};
+/// use resilience_core::circuit_breaker::{CircuitBreaker, Outcome};
+/// use resilience_core::presets;
 /// use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 ///
-/// let breaker = CircuitBreaker::new(presets::object_storage()).unwrap();
+/// let breaker = CircuitBreaker::new(presets::synthetic_data::object_storage_breaker()).unwrap();
 /// // Count only timeouts as failures; other errors are the caller's.
 /// let layer = CircuitBreakerLayer::new(breaker).with_classifier(|r: &Result<Vec<u8>, std::io::Error>| match r {
 ///     Ok(_) => Outcome::Success,

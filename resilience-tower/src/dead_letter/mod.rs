@@ -1,7 +1,7 @@
 //! Dead letters: work that cannot be done now is queued, not lost, and
 //! replayed when the dependency recovers.
 //!
-//! The seeds ask for it twice: "queue retrain requests to a dead letter
+//! Services ask for it in two forms: "queue retrain requests to a dead letter
 //! queue while the circuit is open, retry from the queue when it closes",
 //! and "dead letter queue after max retries" for outbound webhooks. A
 //! [`DeadLetterLayer`] sits outside the breaker and retry layers. When a
@@ -48,7 +48,7 @@
 //! use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
 //! use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 //! use resilience_tower::dead_letter::{DeadLetterLayer, DeadLettered};
-//! use resilience_tower::timeout::TokioClock;
+//! use resilience_core::clock::TokioClock;
 //! use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -92,7 +92,7 @@ impl ReplayConfig {
 }
 
 /// Replays a dead-letter queue into a service when a circuit breaker
-/// closes: the other half of the seeds' "queue while the circuit is open,
+/// closes: the other half of "queue while the circuit is open,
 /// retry from the queue when it closes".
 ///
 /// [`run`](Self::run) is a future to spawn: it waits for the breaker's

@@ -45,7 +45,7 @@ where
     }
 }
 
-/// The default trigger: the seeds' two cases. Walks the error's
+/// The default trigger: the two cases services ask for. Walks the error's
 /// [`source`](Error::source) chain and queues the request when it finds
 ///
 /// * a [`CircuitOpen`]: an open breaker rejected the call (also when a

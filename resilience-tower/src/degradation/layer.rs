@@ -38,7 +38,7 @@ pub struct Reroute<A>(pub(super) A);
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let m = Arc::new(DegradationManager::new(DegradationConfig::synthetic_data_platform().unwrap()).unwrap());
+/// let m = Arc::new(DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap());
 /// let diffusion = m.feature("diffusion_models").unwrap();
 /// let layer = DegradationLayer::new(m.clone(), move |j: &Job| match j {
 ///     Job::Diffusion => Some(diffusion),
@@ -92,7 +92,7 @@ impl<X> DegradationLayer<X, Reject> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let m = Arc::new(DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap());
+    /// let m = Arc::new(DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap());
     /// let ai = m.feature("ai_query").unwrap();
     /// let manual = service_fn(|q: String| async move { Ok::<_, tower::BoxError>(format!("manual: {q}")) });
     /// let svc = DegradationLayer::new(m.clone(), move |_: &String| ai)

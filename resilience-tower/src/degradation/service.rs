@@ -50,7 +50,7 @@ impl RequestFeature for Option<FeatureId> {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let m = Arc::new(DegradationManager::new(DegradationConfig::workflow_runtime().unwrap()).unwrap());
+/// let m = Arc::new(DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap());
 /// let reads = m.feature("reads").unwrap();
 /// let mut svc = DegradationService::new(
 ///     service_fn(|k: u32| async move { Ok::<_, tower::BoxError>(k) }),

@@ -1,7 +1,7 @@
 //! Fallback chains: when a call fails, try the next alternative, and tell
 //! the caller which one answered.
 //!
-//! The seeds degrade this way: LLM provider A → provider B → a cached
+//! Services degrade this way: LLM provider A → provider B → a cached
 //! response; the package registry's graph database → a cache (marked stale)
 //! → an empty result with a warning. A [`FallbackLayer`] wraps the primary
 //! service and tries each alternative in order when the previous step's

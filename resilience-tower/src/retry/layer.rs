@@ -23,15 +23,16 @@ use super::{CloneAll, DefaultRetryClassifier, NoRetryHook, PolicyIdempotency, Re
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::retry::{presets, RetryPolicy, Idempotency, ErrorClass, Classification};
+/// use resilience_core::retry::{RetryPolicy, Idempotency, ErrorClass, Classification};
+/// use resilience_core::presets;
 /// use resilience_tower::retry::{classify_error, RetryLayer};
-/// use resilience_tower::timeout::TokioClock;
+/// use resilience_core::clock::TokioClock;
 /// use tower::{BoxError, ServiceBuilder};
 ///
 /// #[derive(Clone)]
 /// struct Charge { amount: u64, idempotency_key: Option<String> }
 ///
-/// let policy = RetryPolicy::from_config("payments", &presets::llm_inference(), std::sync::Arc::new(TokioClock)).unwrap();
+/// let policy = RetryPolicy::from_config("payments", &presets::data_platform::llm_inference_retry(), std::sync::Arc::new(TokioClock)).unwrap();
 /// let layer = RetryLayer::new(policy)
 ///     // a charge is only repeated when it carries an idempotency key
 ///     .idempotency_with(|c: &Charge| if c.idempotency_key.is_some() {

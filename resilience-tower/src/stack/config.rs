@@ -169,7 +169,7 @@ impl Parts {
             Some(mut c) => {
                 c.name.get_or_insert_with(|| name.to_string());
                 Some(
-                    CircuitBreaker::with_shared_clock(c, clock.clone())
+                    CircuitBreaker::with_clock(c, clock.clone())
                         .map_err(|e| e.within("circuit_breaker"))?,
                 )
             }
@@ -271,7 +271,7 @@ impl ResilienceStack {
                  (feature `http`)",
             ));
         }
-        Ok(Parts::build(config, Arc::new(clock))?.with(StackClassifier))
+        Ok(Parts::build(config, resilience_core::clock::shared(clock))?.with(StackClassifier))
     }
 
     /// Parses and builds a YAML config.
@@ -303,7 +303,8 @@ impl ResilienceStack<CloneAll, super::HttpStackClassifier> {
     /// retry policy.
     pub fn http_with_clock(config: StackConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         let statuses = config.classify != Some(StackClassify::Errors);
-        Ok(Parts::build(config, Arc::new(clock))?.with(super::HttpStackClassifier::new(statuses)))
+        Ok(Parts::build(config, resilience_core::clock::shared(clock))?
+            .with(super::HttpStackClassifier::new(statuses)))
     }
 
     /// Parses and builds a YAML config for HTTP services.

@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::ResilienceStack;
 use crate::bulkhead::{BulkheadLayer, BulkheadService};
 use crate::circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService};
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 use crate::retry::{
     classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer, RetryService,
 };
@@ -34,19 +34,19 @@ use crate::timeout::{DeadlineLayer, TimeoutLayer, TimeoutService};
 /// ```
 /// use resilience_core::circuit_breaker::Outcome;
 /// use resilience_core::retry::ErrorClass;
-/// use resilience_tower::classify::Classify;
+/// use resilience_tower::classify::ClassifyOutcome;
 /// use resilience_tower::retry::RetryClassify;
 /// use resilience_tower::stack::StackClassifier;
 /// use tower::BoxError;
 /// let timeout: Result<(), BoxError> = Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into());
-/// assert_eq!(Classify::classify(&StackClassifier, &timeout), Outcome::Failure);
+/// assert_eq!(ClassifyOutcome::classify(&StackClassifier, &timeout), Outcome::Failure);
 /// assert_eq!(RetryClassify::classify(&StackClassifier, &timeout).unwrap().class, ErrorClass::Timeout);
 /// assert_eq!(RetryClassify::classify(&StackClassifier, &Ok::<_, BoxError>(())), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StackClassifier;
 
-impl<T> Classify<T, BoxError> for StackClassifier {
+impl<T> ClassifyOutcome<T, BoxError> for StackClassifier {
     #[inline]
     fn classify(&self, result: &Result<T, BoxError>) -> Outcome {
         breaker_outcome_of_error(result)
@@ -105,16 +105,16 @@ fn breaker_outcome_of_error<T>(result: &Result<T, BoxError>) -> Outcome {
 /// ```
 /// use resilience_core::circuit_breaker::Outcome;
 /// use resilience_core::retry::{ErrorClass, Idempotency};
-/// use resilience_tower::classify::Classify;
+/// use resilience_tower::classify::ClassifyOutcome;
 /// use resilience_tower::retry::{RequestIdempotency, RetryClassify};
 /// use resilience_tower::stack::HttpStackClassifier;
 /// use tower::BoxError;
 ///
 /// let c = HttpStackClassifier::new(true);
 /// let status = |code: u16| Ok::<_, BoxError>(http::Response::builder().status(code).body(()).unwrap());
-/// assert_eq!(Classify::classify(&c, &status(503)), Outcome::Failure);
-/// assert_eq!(Classify::classify(&c, &status(429)), Outcome::Failure);
-/// assert_eq!(Classify::classify(&c, &status(404)), Outcome::Ignored);
+/// assert_eq!(ClassifyOutcome::classify(&c, &status(503)), Outcome::Failure);
+/// assert_eq!(ClassifyOutcome::classify(&c, &status(429)), Outcome::Failure);
+/// assert_eq!(ClassifyOutcome::classify(&c, &status(404)), Outcome::Ignored);
 /// assert_eq!(RetryClassify::classify(&c, &status(500)).unwrap().class, ErrorClass::ServerError);
 /// assert_eq!(RetryClassify::classify(&c, &status(200)), None);
 /// let post = http::Request::post("/orders").body(()).unwrap();
@@ -147,7 +147,7 @@ impl HttpStackClassifier {
 }
 
 #[cfg(feature = "http")]
-impl<B> Classify<http::Response<B>, BoxError> for HttpStackClassifier {
+impl<B> ClassifyOutcome<http::Response<B>, BoxError> for HttpStackClassifier {
     #[inline]
     fn classify(&self, result: &Result<http::Response<B>, BoxError>) -> Outcome {
         match result {
@@ -182,7 +182,7 @@ impl<B> RequestIdempotency<http::Request<B>> for HttpStackClassifier {
 ///
 /// ```
 /// use resilience_core::circuit_breaker::Outcome;
-/// use resilience_tower::classify::Classify;
+/// use resilience_tower::classify::ClassifyOutcome;
 /// use resilience_tower::stack::StackBreakerClassifier;
 /// use tower::BoxError;
 /// let timeout: Result<(), BoxError> = Err("timed out".into());
@@ -197,7 +197,7 @@ impl<B> RequestIdempotency<http::Request<B>> for HttpStackClassifier {
 pub struct StackBreakerClassifier;
 
 #[allow(deprecated)]
-impl<T> Classify<T, BoxError> for StackBreakerClassifier {
+impl<T> ClassifyOutcome<T, BoxError> for StackBreakerClassifier {
     #[inline]
     fn classify(&self, result: &Result<T, BoxError>) -> Outcome {
         match result {

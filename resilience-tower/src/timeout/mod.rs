@@ -69,15 +69,24 @@ mod service;
 
 pub use self::layer::{DeadlineLayer, TimeoutLayer};
 pub use self::service::{ResponseFuture, TimeoutService};
-/// Re-export of [`resilience_core::clock::TokioClock`]: give it to core
-/// primitives (breakers, ratio retry budgets) so they move with
-/// `tokio::time::pause()` in step with the layers' timers.
-pub use resilience_core::clock::TokioClock;
+/// Moved: name [`resilience_core::clock::TokioClock`], the one `TokioClock`
+/// of the suite (give it to core primitives so they move with
+/// `tokio::time::pause()` in step with the layers' timers).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+pub type TokioClock = resilience_core::clock::TokioClock;
+
+/// Moved: name [`resilience_core::clock::TokioClock`] (the value of the
+/// deprecated `resilience_tower::timeout::TokioClock` alias).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+pub const TokioClock: resilience_core::clock::TokioClock = resilience_core::clock::TokioClock;
 
 use std::time::Duration;
 
 use resilience_core::config::fmt_duration;
-use resilience_core::retry::{Classification, Classify, ErrorClass};
+use resilience_core::retry::{Classification, ClassifyError, ErrorClass};
 
 /// Which limit an [`Elapsed`] error comes from.
 ///
@@ -111,13 +120,13 @@ impl TimeoutScope {
 /// tower's own `tower::timeout::error::Elapsed`, so match on this type.
 ///
 /// For retries it is a [`ErrorClass::Timeout`] failure (see its
-/// [`Classify`] impl): a per-attempt timeout is retried by an idempotent
+/// [`ClassifyError`] impl): a per-attempt timeout is retried by an idempotent
 /// policy. A non-idempotent call is not, because the request may have
 /// reached the server before it was cancelled.
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::retry::{Classify, ErrorClass};
+/// use resilience_core::retry::{ClassifyError, ErrorClass};
 /// use resilience_tower::timeout::{Elapsed, TimeoutScope};
 ///
 /// let e = Elapsed::new(Duration::from_millis(250), TimeoutScope::Attempt);
@@ -167,7 +176,7 @@ impl Elapsed {
     }
 }
 
-impl Classify for Elapsed {
+impl ClassifyError for Elapsed {
     fn classify(&self) -> Classification {
         Classification::new(ErrorClass::Timeout)
     }

@@ -9,11 +9,11 @@
 //!                      deferred (level_3+), replayed later                            (tower DeadLetterLayer, DegradationLayer, Replayer)
 //!   fallback chain     workers -> provider_a -> provider_b -> cache (stale)            (tower FallbackLayer)
 //!     workers:         global breaker: 10 % of requests, judged after retries        (tower CircuitBreakerLayer)
-//!                      retry on another worker (seed 000 API-call row + budget)       (tower RetryLayer + retry hook)
+//!                      retry on another worker (the API-call preset + budget)          (tower RetryLayer + retry hook)
 //!                      per-model breakers, judging every attempt                      (tower KeyedCircuitBreakerLayer)
 //!                      worker pool: priority queue, per-worker breakers, heartbeats,
 //!                      in-flight recovery, scaling                                     (dr, scaling; see workers.rs)
-//!     providers:       breaker (seed 001 LLM provider) over fault injection            (tower CircuitBreakerLayer, ChaosLayer)
+//!     providers:       breaker (the LLM-provider preset) over fault injection          (tower CircuitBreakerLayer, ChaosLayer)
 //!   image upload       sync, or async at level_1+ (storage breaker over chaos)         (tower CircuitBreakerLayer, ChaosLayer)
 //! GET /status          breaker states, degradation level, fleet, queues (JSON)
 //! GET /metrics         Prometheus text (with --serve)
@@ -66,7 +66,7 @@ use super::stack::{Stack, StackConfig};
 use super::store::{self, DeadLetters};
 use super::workers::{breaker_label, LoadFault, WorkerPool, Zone, QUEUE_DEADLINE};
 
-/// The seed's `min_workers`.
+/// The GPU pool's `min_workers`.
 pub(crate) const MIN_WORKERS: u32 = 20;
 /// Upload SLO behind the storage health score.
 const STORAGE_SLO: Duration = Duration::from_millis(200);
@@ -132,6 +132,9 @@ pub(crate) struct Gateway {
     /// the workers.
     internal: Svc<Job, Image>,
     chain: Svc<Job, Served<Image>>,
+    /// Provider A and B behind their breakers (the chain's steps), for
+    /// health probes.
+    providers: Providers,
     storage: Svc<Image, ()>,
     storage_ewma: Mutex<f64>,
     pub(crate) dlq: DeadLetters,
@@ -258,7 +261,9 @@ fn classify_for_model_breaker(r: &Result<Image, PoolError>) -> Outcome {
 
 impl Gateway {
     /// Builds the gateway from `presets/gateway.yaml` on tokio's clock and
-    /// starts its background loops on the current runtime.
+    /// starts its background loops on the current runtime. Each step is a
+    /// function below: observability, the primary path, the fallback
+    /// chain, the internal-jobs path, storage, the front door, the loops.
     pub(crate) fn start(seed: u64, events: Arc<EventLog>) -> Result<Arc<Gateway>, ConfigError> {
         let config = StackConfig::shipped()?;
         let stack = Stack::build(&config, TokioClock)?;
@@ -266,132 +271,17 @@ impl Gateway {
             seed,
         )));
         let stats = Arc::new(Mutex::new(GatewayStats::default()));
-
-        // Observability: every breaker transition, retry and level change.
-        let on_breaker = Arc::new(breaker_listener(&events, &stats));
-        let model_breakers = Arc::new(
-            Arc::try_unwrap(stack.model_breakers)
-                .map_err(|_| {
-                    ConfigError::invalid("circuit_breakers", "registry shared before wiring")
-                })?
-                .on_create({
-                    let f = on_breaker.clone();
-                    move |_, b| {
-                        let f = f.clone();
-                        b.on_event(move |e| f(e));
-                    }
-                }),
-        );
-        let worker_breakers = Arc::new(
-            Arc::try_unwrap(stack.worker_breakers)
-                .map_err(|_| {
-                    ConfigError::invalid("circuit_breakers", "registry shared before wiring")
-                })?
-                .on_create({
-                    let f = on_breaker.clone();
-                    move |_, b| {
-                        let f = f.clone();
-                        b.on_event(move |e| f(e));
-                    }
-                }),
-        );
-        for b in [
-            &stack.global,
-            &stack.provider_a,
-            &stack.provider_b,
-            &stack.storage,
-        ] {
-            let f = on_breaker.clone();
-            b.on_event(move |e| f(e));
-        }
-        {
-            let stats = stats.clone();
-            stack
-                .worker_retry
-                .listeners()
-                .add_fn(move |e: &RetryEvent| match e {
-                    RetryEvent::Retry { .. } => stats.lock().retries += 1,
-                    RetryEvent::GaveUp {
-                        reason: GiveUpReason::BudgetExhausted,
-                        ..
-                    } => stats.lock().retry_budget_refused += 1,
-                    _ => {}
-                });
-        }
-        {
-            let stats = stats.clone();
-            let events = events.clone();
-            stack
-                .degradation
-                .listeners()
-                .add_fn(move |e: &DegradationEvent| {
-                    let mut s = stats.lock();
-                    s.max_severity = s.max_severity.max(e.current.severity());
-                    s.levels.push((
-                        events.elapsed(),
-                        e.previous.name().to_string(),
-                        e.current.name().to_string(),
-                        e.current.severity(),
-                    ));
-                    drop(s);
-                    events.log(format!(
-                        "degradation {} -> {} (health {:.2})",
-                        e.previous.name(),
-                        e.current.name(),
-                        e.snapshot.overall
-                    ));
-                });
-        }
-        let feature = |name: &str| {
-            stack.degradation.feature(name).ok_or_else(|| {
-                ConfigError::invalid(
-                    format!("degradation.features.{name}"),
-                    "missing: the gateway needs it",
-                )
-            })
-        };
-        let features = Features {
-            high_res: feature("high_resolution")?,
-            image_upload: feature("image_upload")?,
-        };
-        let (dashboard, api) = (feature("dashboard_traffic")?, feature("api_traffic")?);
-        let internal_jobs = feature("internal_jobs")?;
-
+        observe(&stack, &events, &stats);
+        let gates = Gates::resolve(&stack)?;
         let pool = WorkerPool::new(
             MIN_WORKERS,
             stack.recovery.clone(),
             stack.heartbeats.clone(),
-            worker_breakers,
+            stack.worker_breakers.clone(),
             rng.clone(),
             events.clone(),
         );
-
-        // Primary: global breaker over retry over per-model breakers over the pool.
-        let pool_svc = {
-            let pool = pool.clone();
-            service_fn(move |job: Job| pool.clone().generate(job))
-        };
-        let guarded =
-            KeyedCircuitBreakerLayer::for_requests::<Job>(model_breakers.clone(), |job| {
-                job.model.as_str()
-            })
-            .with_classifier(classify_for_model_breaker)
-            .layer(pool_svc);
-        let primary = ServiceBuilder::new()
-            // The global breaker judges requests, after their retries.
-            .layer(
-                CircuitBreakerLayer::new(stack.global.clone())
-                    .with_classifier(classify_for_global_breaker),
-            )
-            .layer(
-                RetryLayer::new(stack.worker_retry.clone())
-                    .with_classifier(classify_attempt)
-                    .on_retry(retry_elsewhere),
-            )
-            .service(guarded);
-        let primary: Svc<Job, Image> = BoxCloneSyncService::new(primary);
-
-        // Providers and the cache.
+        let primary = primary_path(&stack, &pool);
         let chaos = |seed: u64| {
             Chaos::new(ChaosConfig {
                 seed,
@@ -399,154 +289,55 @@ impl Gateway {
             })
         };
         let providers_chaos = [chaos(seed ^ 0xA)?, chaos(seed ^ 0xB)?];
-        let provider =
-            |name: &'static str, latency: Duration, breaker: &CircuitBreaker, chaos: &Chaos| {
-                let rng = rng.clone();
-                ServiceBuilder::new()
-                    .layer(CircuitBreakerLayer::new(breaker.clone()))
-                    .layer(ChaosLayer::new(chaos.clone()))
-                    .service(service_fn(move |job: Job| {
-                        let jitter: f64 = rng.lock().random_range(0.8..1.2);
-                        async move {
-                            tokio::time::sleep(latency.mul_f64(jitter)).await;
-                            Ok::<_, BoxError>(Image {
-                                model: job.model,
-                                prompt: job.prompt,
-                                by: Arc::from(name),
-                                high_res: job.high_res,
-                            })
-                        }
-                    }))
-            };
-        let provider_a = provider(
-            "provider_a",
-            PROVIDER_A_LATENCY,
-            &stack.provider_a,
-            &providers_chaos[0],
-        );
-        let provider_b = provider(
-            "provider_b",
-            PROVIDER_B_LATENCY,
-            &stack.provider_b,
-            &providers_chaos[1],
-        );
         let cache: StaleCache = Arc::new(Mutex::new(BTreeMap::new()));
-        let cache_svc = {
-            let cache = cache.clone();
-            service_fn(move |job: Job| {
-                let hit = cache.lock().get(&(job.model, job.prompt.clone())).cloned();
-                async move {
-                    hit.map(|img| Image {
-                        by: Arc::from("cache"),
-                        ..img
-                    })
-                    .ok_or_else(|| {
-                        BoxError::from(format!("no cached image for this {} prompt", job.model))
-                    })
-                }
-            })
-        };
-        let chain = FallbackLayer::new("workers")
-            .or("provider_a", provider_a)
-            .or("provider_b", provider_b)
-            .or_stale("cache", cache_svc)
-            .layer(primary.clone());
-        let chain: Svc<Job, Served<Image>> = BoxCloneSyncService::new(chain);
-
-        // Internal jobs: their own workers only. While the matrix defers
-        // them (`deferred` is a disabled mode), and whenever the fleet
-        // fails them, they wait in the dead-letter queue; the replayer
-        // sends them through the same gate and workers again.
+        let (chain, providers) =
+            fallback_chain(&stack, &rng, &providers_chaos, &cache, primary.clone());
         // In memory by default; PostgreSQL or Redis with --dead-letters.
         let dlq = store::dead_letters()?;
-        let below_dlq =
-            DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
-                .layer(primary);
-        let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
-        let internal: Svc<Job, Image> = match &dlq {
-            DeadLetters::Memory(q) => BoxCloneSyncService::new(
-                DeadLetterLayer::new("internal_jobs", q.clone())
-                    .when(dead_letter_reason)
-                    .layer(below_dlq.clone()),
-            ),
-            DeadLetters::Durable(s) => BoxCloneSyncService::new(
-                DeadLetterLayer::with_store(s.clone())
-                    .when(dead_letter_reason)
-                    .layer(below_dlq.clone()),
-            ),
-        };
-
-        // Object storage.
+        let (internal, below_dlq) = internal_path(&stack, gates.internal_jobs, primary, &dlq);
         let storage_chaos = chaos(seed ^ 0x5)?;
-        let storage = ServiceBuilder::new()
-            .layer(CircuitBreakerLayer::new(stack.storage.clone()))
-            .layer(ChaosLayer::new(storage_chaos.clone()))
-            .service(service_fn(|_img: Image| async {
-                tokio::time::sleep(STORAGE_LATENCY).await;
-                Ok::<(), BoxError>(())
-            }));
-        let storage: Svc<Image, ()> = BoxCloneSyncService::new(storage);
-
-        let pools = Pools::new(stack.bulkheads.clone());
-        let degradation = stack.degradation.clone();
+        let storage = storage_path(&stack, &storage_chaos);
         let global = stack.global.clone();
-        let gw = Arc::new_cyclic(|weak: &Weak<Gateway>| {
-            // The request path: shed by class at the door, then a permit
-            // from the class's pool, held until the answer is built.
-            let serve = {
-                let weak = weak.clone();
-                service_fn(move |req: GenerateRequest| {
-                    let gw = weak.upgrade();
-                    async move {
-                        match gw {
-                            Some(gw) => gw.serve(req).await.map_err(BoxError::from),
-                            None => Err(ApiError::Internal("the gateway stopped".into()).into()),
-                        }
-                    }
-                })
-            };
-            let front = ServiceBuilder::new()
-                .layer(DegradationLayer::new(
-                    degradation.clone(),
-                    move |r: &GenerateRequest| match r.class {
-                        TrafficClass::Dashboard => Some(dashboard),
-                        TrafficClass::Api => Some(api),
-                        TrafficClass::Internal => None,
-                    },
-                ))
-                .layer(BulkheadSetLayer::by_name(pools, |r: &GenerateRequest| {
-                    r.class.as_str()
-                }))
-                .service(serve);
-            let front: Svc<GenerateRequest, Answer> = BoxCloneSyncService::new(front);
-            Gateway {
-                pool,
-                events,
-                model_breakers,
-                global_breaker: stack.global,
-                provider_breakers: [stack.provider_a, stack.provider_b],
-                storage_breaker: stack.storage,
-                degradation,
-                features,
-                front,
-                internal,
-                chain,
-                storage,
-                storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
-                dlq: dlq.clone(),
-                providers_chaos,
-                storage_chaos,
-                scaling: Mutex::new(stack.scaling),
-                cache,
-                uploads_pending: AtomicU64::new(0),
-                stats,
-            }
+        let gw = Arc::new_cyclic(|weak: &Weak<Gateway>| Gateway {
+            front: front_door(weak, &stack, &gates),
+            pool,
+            events,
+            model_breakers: stack.model_breakers,
+            global_breaker: stack.global,
+            provider_breakers: [stack.provider_a, stack.provider_b],
+            storage_breaker: stack.storage,
+            degradation: stack.degradation,
+            features: gates.features,
+            internal,
+            chain,
+            providers,
+            storage,
+            storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
+            dlq: dlq.clone(),
+            providers_chaos,
+            storage_chaos,
+            scaling: Mutex::new(stack.scaling),
+            cache,
+            uploads_pending: AtomicU64::new(0),
+            stats,
         });
-        // Replays dead-lettered internal jobs when the global breaker closes
-        // and every 5 s while it is closed; a job leaves the queue once its
-        // replay succeeded.
+        gw.spawn_loops(below_dlq, dlq, global)?;
+        Ok(gw)
+    }
+
+    /// Starts the background loops: dispatcher, heartbeats, health, scaler,
+    /// and the replayer of dead-lettered internal jobs (when the global
+    /// breaker closes, and every 5 s while it is closed; a job leaves the
+    /// queue once its replay succeeded).
+    fn spawn_loops(
+        self: &Arc<Self>,
+        below_dlq: Svc<Job, Image>,
+        dlq: DeadLetters,
+        global: CircuitBreaker,
+    ) -> Result<(), ConfigError> {
+        let gw = self;
         let replay = {
-            let weak = Arc::downgrade(&gw);
+            let weak = Arc::downgrade(gw);
             service_fn(move |job: Job| {
                 let below = below_dlq.clone();
                 let gw = weak.upgrade();
@@ -571,17 +362,17 @@ impl Gateway {
         tokio::spawn(gw.pool.clone().run_heartbeats());
         tokio::spawn(gw.clone().run_health());
         tokio::spawn(gw.clone().run_scaler());
-        match &gw.dlq {
+        match dlq {
             DeadLetters::Memory(q) => {
-                let replayer = Replayer::new(q.clone(), global, replay).also_every(every);
+                let replayer = Replayer::new(q, global, replay).also_every(every);
                 tokio::spawn(replayer.replay_config(replay_config)?.run());
             }
             DeadLetters::Durable(s) => {
-                let replayer = Replayer::new(s.clone(), global, replay).also_every(every);
+                let replayer = Replayer::new(s, global, replay).also_every(every);
                 tokio::spawn(replayer.replay_config(replay_config)?.run());
             }
         }
-        Ok(gw)
+        Ok(())
     }
 
     // ---- the request path -------------------------------------------------
@@ -756,10 +547,35 @@ impl Gateway {
             if let Err(e) = self.degradation.report_all(&sweep) {
                 self.events.log(format!("health sweep rejected: {e}"));
             }
+            self.probe_half_open_providers();
         }
     }
 
-    /// Every 5 s: seed 003's GPU pool policy on the queue metrics.
+    /// A half-open provider whose breaker sees no traffic (the workers
+    /// answer everything) would stay half-open, and its health at 0.5,
+    /// forever: send it one probe, which is the breaker's trial call. A
+    /// probe in flight holds the only trial slot, so at most one per
+    /// provider is outstanding.
+    fn probe_half_open_providers(self: &Arc<Self>) {
+        for (breaker, provider) in self.provider_breakers.iter().zip(&self.providers) {
+            if breaker.state() != resilience_core::circuit_breaker::CircuitState::HalfOpen {
+                continue;
+            }
+            let probe = Job {
+                model: Model::Sdxl,
+                class: TrafficClass::Internal,
+                prompt: Arc::from("health probe"),
+                high_res: false,
+                avoid: None,
+            };
+            let provider = provider.clone();
+            tokio::spawn(async move {
+                let _ = provider.oneshot(probe).await;
+            });
+        }
+    }
+
+    /// Every 5 s: the GPU pool policy on the queue metrics.
     async fn run_scaler(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -1021,6 +837,271 @@ async fn chaos_switch(
 }
 
 /// A typed rejection, as the client sees it.
+/// The degradation features the gateway gates on.
+struct Gates {
+    features: Features,
+    dashboard: FeatureId,
+    api: FeatureId,
+    internal_jobs: FeatureId,
+}
+
+impl Gates {
+    fn resolve(stack: &Stack) -> Result<Gates, ConfigError> {
+        let feature = |name: &str| {
+            stack.degradation.feature(name).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("degradation.features.{name}"),
+                    "missing: the gateway needs it",
+                )
+            })
+        };
+        Ok(Gates {
+            features: Features {
+                high_res: feature("high_resolution")?,
+                image_upload: feature("image_upload")?,
+            },
+            dashboard: feature("dashboard_traffic")?,
+            api: feature("api_traffic")?,
+            internal_jobs: feature("internal_jobs")?,
+        })
+    }
+}
+
+/// Observability: every breaker transition, retry and level change goes to
+/// the event log and the stats.
+fn observe(stack: &Stack, events: &Arc<EventLog>, stats: &Arc<Mutex<GatewayStats>>) {
+    let on_breaker = Arc::new(breaker_listener(events, stats));
+    let model_breakers = &stack.model_breakers;
+    let worker_breakers = &stack.worker_breakers;
+    let f = on_breaker.clone();
+    model_breakers.on_create(move |_, b| {
+        let f = f.clone();
+        b.on_event(move |e| f(e));
+    });
+    let f = on_breaker.clone();
+    worker_breakers.on_create(move |_, b| {
+        let f = f.clone();
+        b.on_event(move |e| f(e));
+    });
+    for b in [
+        &stack.global,
+        &stack.provider_a,
+        &stack.provider_b,
+        &stack.storage,
+    ] {
+        let f = on_breaker.clone();
+        b.on_event(move |e| f(e));
+    }
+    {
+        let stats = stats.clone();
+        stack
+            .worker_retry
+            .listeners()
+            .add_fn(move |e: &RetryEvent| match e {
+                RetryEvent::Retry { .. } => stats.lock().retries += 1,
+                RetryEvent::GaveUp {
+                    reason: GiveUpReason::BudgetExhausted,
+                    ..
+                } => stats.lock().retry_budget_refused += 1,
+                _ => {}
+            });
+    }
+    {
+        let stats = stats.clone();
+        let events = events.clone();
+        stack
+            .degradation
+            .listeners()
+            .add_fn(move |e: &DegradationEvent| {
+                let mut s = stats.lock();
+                s.max_severity = s.max_severity.max(e.current.severity());
+                s.levels.push((
+                    events.elapsed(),
+                    e.previous.name().to_string(),
+                    e.current.name().to_string(),
+                    e.current.severity(),
+                ));
+                drop(s);
+                events.log(format!(
+                    "degradation {} -> {} (health {:.2})",
+                    e.previous.name(),
+                    e.current.name(),
+                    e.snapshot.overall
+                ));
+            });
+    }
+}
+
+/// The primary path: the global breaker over the retry over the per-model
+/// breakers over the worker pool.
+fn primary_path(stack: &Stack, pool: &Arc<WorkerPool>) -> Svc<Job, Image> {
+    let pool_svc = {
+        let pool = pool.clone();
+        service_fn(move |job: Job| pool.clone().generate(job))
+    };
+    let guarded =
+        KeyedCircuitBreakerLayer::for_requests::<Job>(stack.model_breakers.clone(), |job| {
+            job.model.as_str()
+        })
+        .with_classifier(classify_for_model_breaker)
+        .layer(pool_svc);
+    let primary = ServiceBuilder::new()
+        // The global breaker judges requests, after their retries.
+        .layer(
+            CircuitBreakerLayer::new(stack.global.clone())
+                .with_classifier(classify_for_global_breaker),
+        )
+        .layer(
+            RetryLayer::new(stack.worker_retry.clone())
+                .with_classifier(classify_attempt)
+                .on_retry(retry_elsewhere),
+        )
+        .service(guarded);
+    BoxCloneSyncService::new(primary)
+}
+
+/// The fallback chain: workers, then provider A, provider B, then the
+/// stale cache (per request).
+fn fallback_chain(
+    stack: &Stack,
+    rng: &Arc<Mutex<StdRng>>,
+    providers_chaos: &[Chaos; 2],
+    cache: &StaleCache,
+    primary: Svc<Job, Image>,
+) -> (Svc<Job, Served<Image>>, Providers) {
+    let provider =
+        |name: &'static str, latency: Duration, breaker: &CircuitBreaker, chaos: &Chaos| {
+            let rng = rng.clone();
+            ServiceBuilder::new()
+                .layer(CircuitBreakerLayer::new(breaker.clone()))
+                .layer(ChaosLayer::new(chaos.clone()))
+                .service(service_fn(move |job: Job| {
+                    let jitter: f64 = rng.lock().random_range(0.8..1.2);
+                    async move {
+                        tokio::time::sleep(latency.mul_f64(jitter)).await;
+                        Ok::<_, BoxError>(Image {
+                            model: job.model,
+                            prompt: job.prompt,
+                            by: Arc::from(name),
+                            high_res: job.high_res,
+                        })
+                    }
+                }))
+        };
+    let provider_a = provider(
+        "provider_a",
+        PROVIDER_A_LATENCY,
+        &stack.provider_a,
+        &providers_chaos[0],
+    );
+    let provider_b = provider(
+        "provider_b",
+        PROVIDER_B_LATENCY,
+        &stack.provider_b,
+        &providers_chaos[1],
+    );
+    let cache_svc = {
+        let cache = cache.clone();
+        service_fn(move |job: Job| {
+            let hit = cache.lock().get(&(job.model, job.prompt.clone())).cloned();
+            async move {
+                hit.map(|img| Image {
+                    by: Arc::from("cache"),
+                    ..img
+                })
+                .ok_or_else(|| {
+                    BoxError::from(format!("no cached image for this {} prompt", job.model))
+                })
+            }
+        })
+    };
+    let provider_a: Svc<Job, Image> = BoxCloneSyncService::new(provider_a);
+    let provider_b: Svc<Job, Image> = BoxCloneSyncService::new(provider_b);
+    let providers = [provider_a.clone(), provider_b.clone()];
+    let chain = FallbackLayer::new("workers")
+        .or("provider_a", provider_a)
+        .or("provider_b", provider_b)
+        .or_stale("cache", cache_svc)
+        .layer(primary);
+    (BoxCloneSyncService::new(chain), providers)
+}
+
+/// Internal jobs: their own workers only. While the matrix defers them
+/// (`deferred` is a disabled mode), and whenever the fleet fails them,
+/// they wait in the dead-letter queue; the replayer sends them through the
+/// same gate and workers again. Returns the path and the part below the
+/// queue (what replays call).
+fn internal_path(
+    stack: &Stack,
+    internal_jobs: FeatureId,
+    primary: Svc<Job, Image>,
+    dlq: &DeadLetters,
+) -> (Svc<Job, Image>, Svc<Job, Image>) {
+    let below_dlq = DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
+        .layer(primary);
+    let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
+    let internal: Svc<Job, Image> = match dlq {
+        DeadLetters::Memory(q) => BoxCloneSyncService::new(
+            DeadLetterLayer::new("internal_jobs", q.clone())
+                .when(dead_letter_reason)
+                .layer(below_dlq.clone()),
+        ),
+        DeadLetters::Durable(s) => BoxCloneSyncService::new(
+            DeadLetterLayer::with_store(s.clone())
+                .when(dead_letter_reason)
+                .layer(below_dlq.clone()),
+        ),
+    };
+    (internal, below_dlq)
+}
+
+/// Object storage: its breaker over fault injection.
+fn storage_path(stack: &Stack, storage_chaos: &Chaos) -> Svc<Image, ()> {
+    let storage = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(stack.storage.clone()))
+        .layer(ChaosLayer::new(storage_chaos.clone()))
+        .service(service_fn(|_img: Image| async {
+            tokio::time::sleep(STORAGE_LATENCY).await;
+            Ok::<(), BoxError>(())
+        }));
+    BoxCloneSyncService::new(storage)
+}
+
+/// The request path's front door: shed by class, then a permit from the
+/// class's pool, held until the answer is built.
+fn front_door(weak: &Weak<Gateway>, stack: &Stack, gates: &Gates) -> Svc<GenerateRequest, Answer> {
+    let (dashboard, api) = (gates.dashboard, gates.api);
+    let pools = Pools::new(stack.bulkheads.clone());
+    let degradation = &stack.degradation;
+    let serve = {
+        let weak = weak.clone();
+        service_fn(move |req: GenerateRequest| {
+            let gw = weak.upgrade();
+            async move {
+                match gw {
+                    Some(gw) => gw.serve(req).await.map_err(BoxError::from),
+                    None => Err(ApiError::Internal("the gateway stopped".into()).into()),
+                }
+            }
+        })
+    };
+    let front = ServiceBuilder::new()
+        .layer(DegradationLayer::new(
+            degradation.clone(),
+            move |r: &GenerateRequest| match r.class {
+                TrafficClass::Dashboard => Some(dashboard),
+                TrafficClass::Api => Some(api),
+                TrafficClass::Internal => None,
+            },
+        ))
+        .layer(BulkheadSetLayer::by_name(pools, |r: &GenerateRequest| {
+            r.class.as_str()
+        }))
+        .service(serve);
+    let front: Svc<GenerateRequest, Answer> = BoxCloneSyncService::new(front);
+    BoxCloneSyncService::new(front)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
     #[error("{0}")]
@@ -1082,6 +1163,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Provider A and B behind their breakers.
+type Providers = [Svc<Job, Image>; 2];
 
 /// The last good image per request (model, prompt).
 type StaleCache = Arc<Mutex<BTreeMap<(Model, Arc<str>), Image>>>;

@@ -1,0 +1,121 @@
+//! The data platform: ingestion workers and change-data-capture streams,
+//! with LLM providers for schema mapping and transformations.
+//!
+//! ```
+//! use resilience_core::circuit_breaker::CircuitBreaker;
+//! use resilience_core::presets::data_platform;
+//!
+//! let llm = CircuitBreaker::new(data_platform::llm_provider_breaker()).unwrap();
+//! assert_eq!(llm.name(), "llm_provider");
+//! ```
+
+use crate::circuit_breaker::CircuitBreakerConfig;
+use crate::config::{from_yaml_str, ConfigError};
+use crate::degradation::DegradationConfig;
+use crate::retry::RetryConfig;
+
+use super::build::{exponential, plus_10_percent, secs, MS, SEC};
+
+/// The LLM-provider breaker: trips on 5 consecutive failures *or* a 50 %
+/// failure rate over a 60 s rolling window; open 30 s; 3 successful trials
+/// close it. The platform gives no minimum call count for the rate; 10 is
+/// used so a handful of calls cannot trip it.
+///
+/// ```
+/// let c = resilience_core::presets::data_platform::llm_provider_breaker();
+/// assert_eq!(c.consecutive_failures, Some(5));
+/// assert_eq!(c.failure_rate_threshold, Some(0.5));
+/// ```
+pub fn llm_provider_breaker() -> CircuitBreakerConfig {
+    CircuitBreakerConfig::new()
+        .name("llm_provider")
+        .consecutive_failures(5)
+        .time_window(secs(60))
+        .minimum_calls(10)
+        .failure_rate_threshold(0.5)
+        .open_duration(secs(30))
+        .half_open_permits(3)
+        .success_threshold(3)
+}
+
+/// API calls: 3 retries, 100 ms → 5 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::presets::data_platform::api_call_retry();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(5));
+/// ```
+pub fn api_call_retry() -> RetryConfig {
+    exponential(3, 100 * MS, 5 * SEC, plus_10_percent())
+}
+
+/// DB queries: 5 retries, 50 ms → 10 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::presets::data_platform::db_query_retry();
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(50));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(10));
+/// ```
+pub fn db_query_retry() -> RetryConfig {
+    exponential(5, 50 * MS, 10 * SEC, plus_10_percent())
+}
+
+/// LLM inference: 3 retries, 1 s → 30 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::presets::data_platform::llm_inference_retry();
+/// assert_eq!(c.backoff.max_attempts(), Some(4));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(30));
+/// ```
+pub fn llm_inference_retry() -> RetryConfig {
+    exponential(3, SEC, 30 * SEC, plus_10_percent())
+}
+
+/// CDC events: 10 retries, 100 ms → 60 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::presets::data_platform::cdc_event_retry();
+/// assert_eq!(c.backoff.max_attempts(), Some(11));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(100));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(60));
+/// ```
+pub fn cdc_event_retry() -> RetryConfig {
+    exponential(10, 100 * MS, 60 * SEC, plus_10_percent())
+}
+
+/// File uploads: 5 retries, 500 ms → 30 s, exponential, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::presets::data_platform::file_upload_retry();
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_millis(500));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(30));
+/// ```
+pub fn file_upload_retry() -> RetryConfig {
+    exponential(5, 500 * MS, 30 * SEC, plus_10_percent())
+}
+
+/// The text of `resilience-core/presets/degradation-data-platform.yaml`.
+pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-data-platform.yaml");
+
+/// Degradation: levels Full AI -> Reduced AI -> Minimal -> Buffer only,
+/// rules for "LLM unavailable", "high latency", "compute exhausted" and
+/// "storage only available", and the platform's feature degradation matrix
+/// ([`DEGRADATION_YAML`]).
+///
+/// ```
+/// let c = resilience_core::presets::data_platform::degradation().unwrap();
+/// let names: Vec<_> = c.levels.iter().map(|l| l.name.as_str()).collect();
+/// assert_eq!(names, ["full_ai", "reduced_ai", "minimal", "buffer_only"]);
+/// ```
+pub fn degradation() -> Result<DegradationConfig, ConfigError> {
+    from_yaml_str(DEGRADATION_YAML)
+}

@@ -1,0 +1,85 @@
+//! The ML model registry and monitoring platform: a registry service with
+//! dashboard, API and internal traffic, drift monitoring that requests
+//! retraining, and an integration with the Maestro training orchestrator.
+//!
+//! ```
+//! use resilience_core::bulkhead::BulkheadSet;
+//! use resilience_core::presets::model_registry;
+//!
+//! let pools = BulkheadSet::new(model_registry::bulkheads()).unwrap();
+//! assert_eq!(pools.get("api").unwrap().max_concurrent(), 100);
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::bulkhead::{BulkheadConfig, BulkheadSetConfig, Priority};
+use crate::circuit_breaker::CircuitBreakerConfig;
+use crate::retry::RetryConfig;
+
+use super::build::{consecutive, exponential, plus_10_percent, SEC};
+
+/// The Maestro integration breaker: 5 failures, 1 test request at a time
+/// while half-open, 3 successes to close, 60 s reset timeout.
+///
+/// ```
+/// let c = resilience_core::presets::model_registry::maestro_breaker();
+/// assert_eq!((c.half_open_permits, c.success_threshold), (1, Some(3)));
+/// ```
+pub fn maestro_breaker() -> CircuitBreakerConfig {
+    consecutive("maestro_integration", 5, 60, 1).success_threshold(3)
+}
+
+/// Retrain requests to the training service, the platform's
+/// `RetryWithBackoff(max_retries=5)`: 5 attempts in all (4 retries), first
+/// wait `1 s · 2^1` = 2 s, cap 60 s, +10%.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = resilience_core::presets::model_registry::retrain_retry();
+/// assert_eq!(c.backoff.max_attempts(), Some(5));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(2));
+/// assert_eq!(c.backoff.max(), Duration::from_secs(60));
+/// ```
+pub fn retrain_retry() -> RetryConfig {
+    exponential(4, 2 * SEC, 60 * SEC, plus_10_percent())
+}
+
+/// The registry service's bulkheads: `dashboard` 50 / 5 s / low, `api`
+/// 100 / 10 s / medium, `internal` 30 / 3 s / high, without a shared cap
+/// ([`BULKHEADS_YAML`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::bulkhead::Priority;
+/// let c = resilience_core::presets::model_registry::bulkheads();
+/// assert_eq!(c.pools["api"].max_concurrent, 100);
+/// assert_eq!(c.pools["internal"].max_wait, Duration::from_secs(3));
+/// assert_eq!(c.pools["dashboard"].priority, Priority::Low);
+/// ```
+pub fn bulkheads() -> BulkheadSetConfig {
+    let pool = |n, secs, priority| BulkheadConfig {
+        max_wait: Duration::from_secs(secs),
+        priority,
+        ..BulkheadConfig::new(n)
+    };
+    BulkheadSetConfig {
+        pools: BTreeMap::from([
+            ("dashboard".to_string(), pool(50, 5, Priority::Low)),
+            ("api".to_string(), pool(100, 10, Priority::Medium)),
+            ("internal".to_string(), pool(30, 3, Priority::High)),
+        ]),
+        shared_cap: None,
+    }
+}
+
+/// The text of `resilience-core/presets/bulkheads-model-registry.yaml`:
+/// [`bulkheads`] as a loadable config.
+///
+/// ```
+/// use resilience_core::bulkhead::BulkheadSetConfig;
+/// use resilience_core::presets::model_registry;
+/// let c: BulkheadSetConfig = resilience_core::config::from_yaml_str(model_registry::BULKHEADS_YAML).unwrap();
+/// assert_eq!(c, model_registry::bulkheads());
+/// ```
+pub const BULKHEADS_YAML: &str = include_str!("../../presets/bulkheads-model-registry.yaml");

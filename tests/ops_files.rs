@@ -22,7 +22,9 @@ fn metric_names(text: &str, documented: &str) -> Vec<String> {
             .iter()
             .find_map(|s| {
                 let b = name.strip_suffix(s)?;
-                documented.contains(&format!("`{b}`")).then(|| b.to_string())
+                documented
+                    .contains(&format!("`{b}`"))
+                    .then(|| b.to_string())
             })
             .unwrap_or(name);
         out.push(base);
@@ -35,13 +37,23 @@ fn alerts_dashboard_and_runbooks_name_only_documented_metrics() {
     let documented = fs::read_to_string(root().join("METRICS.md")).unwrap();
     let alerts_text = fs::read_to_string(root().join("ops/prometheus-alerts.yaml")).unwrap();
     let alerts: serde_norway::Value = serde_norway::from_str(&alerts_text).unwrap();
-    let rules = alerts["groups"][0]["rules"].as_sequence().expect("a rule group");
+    let rules = alerts["groups"][0]["rules"]
+        .as_sequence()
+        .expect("a rule group");
     assert!(rules.len() >= 20, "{} alert rules", rules.len());
     for rule in rules {
         let name = rule["alert"].as_str().unwrap();
-        assert!(rule["expr"].as_str().is_some_and(|e| e.contains("resilience_")), "{name}");
+        assert!(
+            rule["expr"]
+                .as_str()
+                .is_some_and(|e| e.contains("resilience_")),
+            "{name}"
+        );
         let severity = rule["labels"]["severity"].as_str().unwrap();
-        assert!(["info", "warning", "critical"].contains(&severity), "{name}");
+        assert!(
+            ["info", "warning", "critical"].contains(&severity),
+            "{name}"
+        );
         let runbook = rule["annotations"]["runbook_url"].as_str().unwrap();
         assert!(root().join(runbook).exists(), "{name}: {runbook}");
     }

@@ -448,4 +448,66 @@ fn the_success_path_allocates_nothing() {
     once(0);
     let info = allocation_counter::measure(|| (0..10_000).for_each(&mut once));
     assert_eq!(info.count_total, 0, "{info:?}");
+
+    // The same over a store (what a durable store looks like to the
+    // layer): a store is only written to on the failure path.
+    let store: Arc<dyn resilience_core::dead_letter::DeadLetterStore<u64>> =
+        Arc::new(InMemoryDeadLetterQueue::<DeadLetter<u64>>::new("s", 10).unwrap());
+    let mut svc = DeadLetterLayer::with_store(store).layer(service_fn(|x: u64| {
+        std::future::ready(Ok::<_, BoxError>(x))
+    }));
+    let mut once = |x: u64| {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut fut = pin!(svc.call(x));
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(y)) if y == x));
+    };
+    once(0);
+    let info = allocation_counter::measure(|| (0..10_000).for_each(&mut once));
+    assert_eq!(info.count_total, 0, "over a store: {info:?}");
+}
+
+/// Letters queued through a store carry the keys the host gives them: an
+/// idempotency key it can deduplicate by, an ordering key for per-key FIFO.
+#[tokio::test(start_paused = true)]
+async fn a_store_target_keys_letters_from_their_requests() {
+    use resilience_core::dead_letter::{ClaimOptions, DeadLetterStore, NewLetter};
+    let breaker = breaker_open();
+    let q = queue(10);
+    let store: Arc<dyn DeadLetterStore<String>> = q.clone();
+    let dep = Dependency::default();
+    let mut svc = DeadLetterLayer::with_store(store.clone())
+        .with_keys(|l: NewLetter<String>| {
+            let customer = l.item.split('/').next().unwrap_or("").to_string();
+            let id = l.item.clone();
+            l.with_idempotency_key(id).with_ordering_key(customer)
+        })
+        .layer(CircuitBreakerLayer::new(breaker).layer(dep.clone().service()));
+    for req in ["acme/1", "acme/2", "globex/1"] {
+        assert!(call(&mut svc, req.to_string())
+            .await
+            .unwrap_err()
+            .is::<DeadLettered>());
+    }
+    let claimed = store
+        .claim(ClaimOptions::new(10, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    // One letter per customer in flight: acme/2 waits for acme/1.
+    let got: Vec<_> = claimed
+        .iter()
+        .map(|l| {
+            (
+                l.item.as_str(),
+                l.idempotency_key.as_str(),
+                l.ordering_key.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("acme/1", "acme/1", Some("acme")),
+            ("globex/1", "globex/1", Some("globex"))
+        ]
+    );
 }

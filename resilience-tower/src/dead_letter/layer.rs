@@ -78,6 +78,36 @@ impl<St> DeadLetterLayer<StoreTarget<St>> {
     }
 }
 
+impl<St, W> DeadLetterLayer<StoreTarget<St>, W> {
+    /// Keys each letter from its request before it is stored
+    /// ([`StoreTarget::with_keys`]): an idempotency key the host already
+    /// knows (a request id), an ordering key for per-key FIFO replay.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::dead_letter::{DeadLetter, DeadLetterStore, InMemoryDeadLetterQueue, NewLetter};
+    /// use resilience_tower::dead_letter::DeadLetterLayer;
+    ///
+    /// #[derive(Clone)]
+    /// struct Webhook { id: String, customer: String }
+    ///
+    /// let store: Arc<dyn DeadLetterStore<Webhook>> =
+    ///     Arc::new(InMemoryDeadLetterQueue::<DeadLetter<Webhook>>::new("webhooks", 10_000).unwrap());
+    /// let layer = DeadLetterLayer::with_store(store).with_keys(|l: NewLetter<Webhook>| {
+    ///     let (id, customer) = (l.item.id.clone(), l.item.customer.clone());
+    ///     l.with_idempotency_key(id).with_ordering_key(customer)
+    /// });
+    /// assert_eq!(layer.queue_name(), "webhooks");
+    /// ```
+    pub fn with_keys<F>(self, keys: F) -> DeadLetterLayer<StoreTarget<St, F>, W> {
+        DeadLetterLayer {
+            name: self.name,
+            sink: self.sink.with_keys(keys),
+            when: self.when,
+        }
+    }
+}
+
 impl<Q, W> DeadLetterLayer<Q, W> {
     /// Uses `when` to decide which failures are queued
     /// ([`DeadLetterWhen`](super::DeadLetterWhen)).

@@ -96,5 +96,5 @@ pub use self::future::ResponseFuture;
 pub use self::layer::DeadLetterLayer;
 pub use self::replay::{ReplayConfig, Replayer};
 pub use self::service::DeadLetterService;
-pub use self::target::{DeadLetterTarget, Enqueue, EnqueueFuture, StoreTarget};
+pub use self::target::{DeadLetterTarget, Enqueue, EnqueueFuture, LetterKeys, NoKeys, StoreTarget};
 pub use self::trigger::{DeadLetterWhen, OpenOrExhausted};

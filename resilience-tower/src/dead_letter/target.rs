@@ -68,34 +68,82 @@ where
 /// assert_eq!(target.store().len(), 0);
 /// ```
 #[derive(Debug, Clone)]
-pub struct StoreTarget<St> {
+pub struct StoreTarget<St, K = NoKeys> {
     store: St,
+    keys: K,
 }
 
 impl<St> StoreTarget<St> {
     /// Targets `store` (clone-cheap: an `Arc`).
     pub fn new(store: St) -> StoreTarget<St> {
-        StoreTarget { store }
+        StoreTarget {
+            store,
+            keys: NoKeys,
+        }
     }
 
+    /// Gives each letter keys taken from its request before it is stored:
+    /// `keys` gets the [`NewLetter`] (request in `item`) and returns it with
+    /// its idempotency key (e.g. the request's id, so a host deduplicates
+    /// by an id it already knows) and ordering key (per-key FIFO on the
+    /// stores that keep it).
+    pub fn with_keys<F>(self, keys: F) -> StoreTarget<St, F> {
+        StoreTarget {
+            store: self.store,
+            keys,
+        }
+    }
+}
+
+impl<St, K> StoreTarget<St, K> {
     /// The store.
     pub fn store(&self) -> &St {
         &self.store
     }
 }
 
-impl<Req, St> DeadLetterTarget<Req> for StoreTarget<St>
+/// No keys from the request: a random idempotency key, no ordering key
+/// (the default of a [`StoreTarget`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKeys;
+
+/// How a [`StoreTarget`] keys a letter: [`NoKeys`], or a closure
+/// `Fn(NewLetter<Req>) -> NewLetter<Req>` that sets the keys.
+pub trait LetterKeys<Req>: Send + Sync {
+    /// The letter with its keys set.
+    fn keys(&self, letter: NewLetter<Req>) -> NewLetter<Req>;
+}
+
+impl<Req> LetterKeys<Req> for NoKeys {
+    #[inline]
+    fn keys(&self, letter: NewLetter<Req>) -> NewLetter<Req> {
+        letter
+    }
+}
+
+impl<Req, F> LetterKeys<Req> for F
+where
+    F: Fn(NewLetter<Req>) -> NewLetter<Req> + Send + Sync,
+{
+    fn keys(&self, letter: NewLetter<Req>) -> NewLetter<Req> {
+        self(letter)
+    }
+}
+
+impl<Req, St, K> DeadLetterTarget<Req> for StoreTarget<St, K>
 where
     St: DeadLetterStore<Req> + Clone + 'static,
+    K: LetterKeys<Req>,
     Req: Send + 'static,
 {
     fn enqueue(&self, letter: DeadLetter<Req>) -> Enqueue<Req> {
         let store = self.store.clone();
+        let DeadLetter { item, reason } = letter;
+        let kept = reason.clone();
+        let letter = self.keys.keys(NewLetter::new(item, reason));
         Enqueue::Pending(Box::pin(async move {
-            let DeadLetter { item, reason } = letter;
-            let kept = reason.clone();
             store
-                .enqueue(NewLetter::new(item, reason))
+                .enqueue(letter)
                 .await
                 .map(drop)
                 .map_err(|refused| refused.map_item(|item| DeadLetter::new(item, kept)))

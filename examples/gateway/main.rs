@@ -101,18 +101,19 @@ fn main() -> ExitCode {
             }
         },
     };
-    if let Some(url) = matches.get_one::<String>("dead-letters") {
-        let experiments = !matches.contains_id("serve");
-        match app::store::use_durable(url, experiments) {
+    let dead_letters = matches.get_one::<String>("dead-letters");
+    if let Some(addr) = matches.get_one::<String>("serve") {
+        return serve(addr, seed, dead_letters.map(String::as_str));
+    }
+    if let Some(url) = dead_letters {
+        // The experiments start from an empty queue.
+        match app::store::use_durable(url, true) {
             Ok(what) => println!("dead letters: {what}"),
             Err(e) => {
                 eprintln!("--dead-letters: {e}");
                 return ExitCode::from(2);
             }
         }
-    }
-    if let Some(addr) = matches.get_one::<String>("serve") {
-        return serve(addr, seed);
     }
     let selected: Vec<Experiment> = match matches.get_one::<String>("experiment") {
         None => Experiment::ALL.to_vec(),
@@ -351,7 +352,7 @@ fn print_details(r: &Report) {
 
 /// `--serve`: the gateway live, on the system clock, with background
 /// traffic, until Ctrl-C.
-fn serve(addr: &str, seed: u64) -> ExitCode {
+fn serve(addr: &str, seed: u64, dead_letters: Option<&str>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -364,6 +365,13 @@ fn serve(addr: &str, seed: u64) -> ExitCode {
     };
     let result: Result<(), tower::BoxError> = runtime.block_on(async {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+        if let Some(url) = dead_letters {
+            // After the recorder, so the store's metrics reach /metrics.
+            let url = url.to_string();
+            let what = tokio::task::spawn_blocking(move || app::store::use_durable(&url, false))
+                .await??;
+            println!("dead letters: {what}");
+        }
         let events = Arc::new(app::events::EventLog::new());
         let gw = app::gateway::Gateway::start(seed, events.clone())?;
         let router = gw.router(Some(handle), true);

@@ -112,7 +112,10 @@ impl ReplayConfig {
 /// other processes. Each pass claims batches under a lease
 /// ([`ReplayConfig`]), so replayers never replay the same letter at once,
 /// and the letters of a replayer that dies are replayed by another after
-/// the lease.
+/// the lease. The in-memory queue judges leases and backoffs by its own
+/// clock: build it with `InMemoryDeadLetterQueue::with_clock(name,
+/// capacity, TokioClock)` when the replayer runs under
+/// `tokio::time::pause()`; durable stores use their server's clock.
 ///
 /// Give it the stack *below* the [`DeadLetterLayer`](super::DeadLetterLayer)
 /// (with the breaker in it): replayed calls are then counted by the breaker,

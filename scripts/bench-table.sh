@@ -70,7 +70,7 @@ export BT_RUSTC="$(rustc --version)"
 export BT_CALLGRIND="target/callgrind/table.md"
 
 python3 - "$OUT" <<'PY'
-import glob, json, os, sys
+import glob, json, os, re, sys
 
 out = sys.argv[1]
 
@@ -310,6 +310,14 @@ notes = "benches/NOTES.md"
 if os.path.exists(notes):
     w("")
     w(open(notes).read().rstrip())
+# Sections other scripts write (between `<!-- kept: NAME -->` and
+# `<!-- /kept -->`, e.g. scripts/bench-dead-letters.sh's) are kept as they are.
+kept = []
+if os.path.exists(out):
+    kept = re.findall(r"<!-- kept: [^>]*-->.*?<!-- /kept -->", open(out).read(), re.S)
+for block in kept:
+    w("")
+    w(block)
 open(out, "w").write("\n".join(lines) + "\n")
 print(f"wrote {out}: {len(res)} results")
 PY

@@ -5,6 +5,9 @@
 #   scripts/services.sh stop                stop everything and delete the data
 #   scripts/services.sh status              show what runs; exit 1 if anything is down
 #   scripts/services.sh etcd-start NAME     (re)start one etcd member, e.g. after a test killed it
+#   scripts/services.sh restart redis|pg-primary
+#                                           stop one server cleanly and start it again on the same
+#                                           port and data (the server-restart tests of durable stores)
 #
 # What `start` runs, in a fresh directory under .test-services/ (git-ignored):
 #   - a 3-member etcd cluster (etcd-0, etcd-1, etcd-2), quorum 2 of 3, with short
@@ -14,6 +17,8 @@
 #     application_name=standby1, so a test can turn on synchronous replication with
 #     ALTER SYSTEM SET synchronous_standby_names = 'standby1'; SELECT pg_reload_conf();
 #     PostgreSQL refuses to run as root: when uid is 0 it runs as the `postgres` user.
+#   - Redis (redis-server) with AOF persistence on (appendonly yes, appendfsync everysec), no RDB
+#     snapshots, on 127.0.0.1 only.
 # Ports are chosen free at random; each server is waited for until it is ready.
 #
 # It then writes .test-services/env (source it) with:
@@ -26,7 +31,9 @@
 #   RESILIENCE_PG_BIN             directory of pg_ctl, psql, ...
 #   RESILIENCE_PG_RUN_AS          prefix to run PostgreSQL tools as their owner ("" or "runuser -u postgres --")
 #   RESILIENCE_PG_STANDBY_APP_NAME  standby1
-#   RESILIENCE_SERVICES_SCRIPT    this script's absolute path (for `etcd-start`)
+#   RESILIENCE_REDIS_URL          redis://127.0.0.1:PORT/ of the Redis server
+#   RESILIENCE_REDIS_PORT / RESILIENCE_REDIS_DATA   its port and data directory (the AOF is there)
+#   RESILIENCE_SERVICES_SCRIPT    this script's absolute path (for `etcd-start`, `restart`)
 #   RESILIENCE_SERVICES_ENV       this env file's path (re-read it for current pids: `etcd-start` rewrites it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,6 +107,7 @@ write_state() {
   {
     declare -p run_dir etcd_names etcd_pids etcd_client_ports etcd_peer_ports etcd_data etcd_cluster
     declare -p pg_bin pg_primary_port pg_standby_port pg_primary_data pg_standby_data pg_run_as_str
+    declare -p redis_port redis_pid redis_data
   } | sed -e 's/^declare -- /declare -g /' -e 's/^declare -\([a-zA-Z]*\) /declare -g\1 /' > "$state"
 }
 
@@ -125,6 +133,9 @@ export RESILIENCE_PG_STANDBY_DATA='$pg_standby_data'
 export RESILIENCE_PG_BIN='$pg_bin'
 export RESILIENCE_PG_RUN_AS='$pg_run_as_str'
 export RESILIENCE_PG_STANDBY_APP_NAME='standby1'
+export RESILIENCE_REDIS_URL='redis://127.0.0.1:$redis_port/'
+export RESILIENCE_REDIS_PORT='$redis_port'
+export RESILIENCE_REDIS_DATA='$redis_data'
 EOF
   mv "$envfile.tmp" "$envfile"
 }
@@ -257,6 +268,43 @@ EOF
   log "PostgreSQL standby is streaming from the primary"
 }
 
+# ---------------------------------------------------------------- Redis
+
+redis_ping() { # port -> 0 when the server answers PONG
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'PING\r\n' >&3
+    timeout 2 head -c 7 <&3
+  ) 2>/dev/null | grep -q PONG
+}
+
+start_redis_server() {
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_data" \
+    --appendonly yes --appendfsync everysec --save '' --protected-mode yes \
+    --daemonize no --logfile "$redis_data/redis.log" </dev/null >/dev/null 2>&1 &
+  redis_pid=$!
+  if ! wait_until 30 "Redis (127.0.0.1:$redis_port, AOF on)" redis_ping "$redis_port"; then
+    tail -n 30 "$redis_data/redis.log" >&2 || true
+    die "Redis did not start"
+  fi
+}
+
+start_redis() {
+  command -v redis-server >/dev/null 2>&1 || die "redis-server not found: install Debian's redis-server package (apt-get install redis-server)"
+  redis_port=$(free_port)
+  redis_data="$run_dir/redis"
+  mkdir -p "$redis_data"
+  start_redis_server
+}
+
+stop_redis() { # SIGTERM: Redis flushes the AOF and exits
+  local n=0
+  pid_alive "${redis_pid:-}" || return 0
+  kill "$redis_pid" 2>/dev/null || true
+  while pid_alive "$redis_pid" && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  pid_alive "$redis_pid" && kill -9 "$redis_pid" 2>/dev/null || true
+}
+
 # ---------------------------------------------------------------- commands
 
 load_state() { [ -f "$state" ] && . "$state" && pg_run_as=($pg_run_as_str); }
@@ -282,6 +330,7 @@ cmd_stop() {
     while pid_alive "$pid" && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
     pid_alive "$pid" && kill -9 "$pid" 2>/dev/null || true
   done
+  stop_redis
   if [ -n "${run_dir:-}" ]; then
     [ -f "$run_dir/pg-root-outside" ] && rm -rf "$(cat "$run_dir/pg-root-outside")"
     case "$run_dir" in "$base"/run-*) rm -rf "$run_dir" ;; esac
@@ -299,9 +348,12 @@ cmd_start() {
   trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed; cleaning up"; write_state 2>/dev/null || true; cmd_stop || true; fi' EXIT
   etcd_names=() etcd_pids=() etcd_client_ports=() etcd_peer_ports=() etcd_data=() etcd_cluster=""
   pg_bin="" pg_primary_port="" pg_standby_port="" pg_primary_data="" pg_standby_data="" pg_run_as_str=""
+  redis_port="" redis_pid="" redis_data=""
   start_etcd
   write_state
   start_pg
+  write_state
+  start_redis
   write_state
   write_env
   trap - EXIT
@@ -322,7 +374,32 @@ cmd_status() {
     local port_var="pg_${role}_port"
     if pg_ready "${!port_var}"; then echo "postgres $role: up (127.0.0.1:${!port_var})"; else echo "postgres $role: DOWN"; ok=1; fi
   done
+  if [ -n "${redis_port:-}" ] && redis_ping "$redis_port"; then
+    echo "redis: up (pid $redis_pid, 127.0.0.1:$redis_port)"
+  else
+    echo "redis: DOWN"; ok=1
+  fi
   return "$ok"
+}
+
+cmd_restart() {
+  local name=${1:-}
+  load_state || die "services are not started"
+  case "$name" in
+    redis)
+      stop_redis
+      start_redis_server
+      ;;
+    pg-primary)
+      as_pg "$pg_bin/pg_ctl" -D "$pg_primary_data" -m fast -w -t 60 restart >/dev/null \
+        || die "the PostgreSQL primary did not restart"
+      wait_until 60 "PostgreSQL primary (127.0.0.1:$pg_primary_port)" pg_ready "$pg_primary_port" \
+        || die "the PostgreSQL primary is not accepting connections after the restart"
+      ;;
+    *) die "restart: no server named '$name' (expected redis or pg-primary)" ;;
+  esac
+  write_state
+  write_env
 }
 
 cmd_etcd_start() {
@@ -349,5 +426,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   etcd-start) cmd_etcd_start "${2:-}" ;;
-  *) echo "usage: $0 start|stop|status|etcd-start NAME" >&2; exit 2 ;;
+  restart) cmd_restart "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|etcd-start NAME|restart redis|pg-primary" >&2; exit 2 ;;
 esac

@@ -35,6 +35,7 @@ fi
 need_pkgs=()
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then need_pkgs+=(postgresql); fi
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 
 if [ "${RESILIENCE_SKIP_SERVICES:-0}" != "1" ]; then
   if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -65,8 +66,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # Tests that talk to the real servers measure takeover times against real
 # TTLs, and the PostgreSQL failover test promotes the standby: they run after
-# everything else, one binary at a time, failover last.
-server_tests=(lease_etcd lease_postgres pg_failover)
+# everything else, one binary at a time, failover last. The durable dead-letter
+# tests kill replayer processes and restart Redis and the PostgreSQL primary:
+# they run alone too, before the failover test.
+server_tests=(lease_etcd lease_postgres dead_letter_postgres dead_letter_redis pg_failover)
 filter=$(printf 'binary(%s) | ' "${server_tests[@]}"); filter="${filter% | }"
 
 # The fuzz suite (tests/fuzz.rs in every crate) runs as its own step with
@@ -94,11 +97,13 @@ else
   # (lease_* before pg_failover). The server tests live in resilience-dr: its
   # binaries run with one test at a time, as under nextest, so takeover
   # timings are not measured on an oversubscribed machine.
-  cargo test --workspace --exclude resilience-dr --all-features --no-fail-fast --lib --bins --tests --examples
+  cargo test --workspace --exclude resilience-dr --exclude resilience-store --all-features --no-fail-fast --lib --bins --tests --examples
   log "fuzz suite (cases per target: ${RESILIENCE_FUZZ_CASES:-256})"
   cargo test --workspace --all-features --no-fail-fast --test fuzz -- --nocapture
   log "soak: a simulated year at 1 s through the scaling evaluators (${RESILIENCE_SOAK_DAYS:=365} days)"
   RESILIENCE_SOAK_DAYS=$RESILIENCE_SOAK_DAYS cargo test -p resilience-scaling --all-features --test soak -- --nocapture
+  log "resilience-store tests (server tests included), one test at a time"
+  cargo test -p resilience-store --all-features --no-fail-fast --lib --bins --tests --examples -- --test-threads 1
   log "resilience-dr tests (server tests included), one test at a time"
   cargo test -p resilience-dr --all-features --no-fail-fast --lib --bins --tests --examples -- --test-threads 1
 fi

@@ -19,6 +19,8 @@
 //! | `dr` | `resilience-dr` | `dr` | `dr::health`, `dr::lease::LeaderElector`, `dr::failover::Orchestrator` |
 //! | `dr-etcd` | `resilience-dr/etcd` | | the etcd lease backend (needs `protoc` to build) |
 //! | `dr-postgres` | `resilience-dr/postgres` | | the PostgreSQL lease backend and failover helpers |
+//! | `store-postgres` | `resilience-store/postgres` | `store` | `store::dead_letter::postgres::PostgresDeadLetterStore`: dead letters that survive a crash, in a PostgreSQL table |
+//! | `store-redis` | `resilience-store/redis` | `store` | `store::dead_letter::redis::RedisDeadLetterStore`: dead letters in Redis Streams with AOF |
 //! | `full` | all of the above but the engines | | |
 //!
 //! Each crate is also usable alone; the facade adds nothing but the
@@ -89,6 +91,10 @@ pub use resilience_scaling as scaling;
 #[cfg(feature = "dr")]
 #[doc(inline)]
 pub use resilience_dr as dr;
+
+#[cfg(any(feature = "store-postgres", feature = "store-redis"))]
+#[doc(inline)]
+pub use resilience_store as store;
 
 /// The core crate under its former facade name; its modules are now at the
 /// root of the facade (`resilience::circuit_breaker`, …).

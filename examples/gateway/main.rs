@@ -19,6 +19,8 @@
 //! cargo run --example gateway -- --experiment traffic-spike   # one of them
 //! cargo run --example gateway -- --seed 7 --duration 200s --verbose
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
+//! cargo run --example gateway -- --dead-letters redis://127.0.0.1:6379/   # dead letters in Redis Streams
+//! cargo run --example gateway -- --dead-letters postgres://postgres@127.0.0.1/postgres
 //! ```
 
 mod app;
@@ -64,6 +66,12 @@ fn cli() -> Command {
                 .help("Serve the gateway live on ADDR (e.g. 127.0.0.1:8080) with /v1/generate, /status, /metrics and /chaos, under light background traffic, until Ctrl-C"),
         )
         .arg(
+            Arg::new("dead-letters")
+                .long("dead-letters")
+                .value_name("URL")
+                .help("Keep dead-lettered internal jobs in PostgreSQL (postgres://…) or Redis Streams (redis://…) instead of process memory; the experiments empty the queue first"),
+        )
+        .arg(
             Arg::new("verbose")
                 .long("verbose")
                 .short('v')
@@ -93,8 +101,19 @@ fn main() -> ExitCode {
             }
         },
     };
+    let dead_letters = matches.get_one::<String>("dead-letters");
     if let Some(addr) = matches.get_one::<String>("serve") {
-        return serve(addr, seed);
+        return serve(addr, seed, dead_letters.map(String::as_str));
+    }
+    if let Some(url) = dead_letters {
+        // The experiments start from an empty queue.
+        match app::store::use_durable(url, true) {
+            Ok(what) => println!("dead letters: {what}"),
+            Err(e) => {
+                eprintln!("--dead-letters: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     let selected: Vec<Experiment> = match matches.get_one::<String>("experiment") {
         None => Experiment::ALL.to_vec(),
@@ -333,7 +352,7 @@ fn print_details(r: &Report) {
 
 /// `--serve`: the gateway live, on the system clock, with background
 /// traffic, until Ctrl-C.
-fn serve(addr: &str, seed: u64) -> ExitCode {
+fn serve(addr: &str, seed: u64, dead_letters: Option<&str>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -346,6 +365,13 @@ fn serve(addr: &str, seed: u64) -> ExitCode {
     };
     let result: Result<(), tower::BoxError> = runtime.block_on(async {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+        if let Some(url) = dead_letters {
+            // After the recorder, so the store's metrics reach /metrics.
+            let url = url.to_string();
+            let what = tokio::task::spawn_blocking(move || app::store::use_durable(&url, false))
+                .await??;
+            println!("dead letters: {what}");
+        }
         let events = Arc::new(app::events::EventLog::new());
         let gw = app::gateway::Gateway::start(seed, events.clone())?;
         let router = gw.router(Some(handle), true);

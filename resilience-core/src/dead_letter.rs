@@ -15,6 +15,13 @@
 //!   replay.
 //! - [`DeadLetter`]: an optional envelope recording why an item was
 //!   dead-lettered.
+//! - [`DeadLetterStore`]: a queue that hands letters out again with leases,
+//!   acknowledgements, retries with backoff and parking of poison letters,
+//!   so several replayers can share it and survive crashes (see
+//!   [its contract](store)). The in-memory queue of [`DeadLetter`]s is one;
+//!   the `resilience-store` crate has PostgreSQL and Redis Streams stores.
+//! - [`LetterCodec`] / [`JsonCodec`]: how a durable store serialises a
+//!   request (serde, versioned).
 //!
 //! ```
 //! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -54,17 +61,30 @@
 //! Events ([`DeadLetterEvent`]) go to the queue's
 //! [`listeners`](InMemoryDeadLetterQueue::listeners).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
-use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 
+use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::Listeners;
 use crate::retry::{GiveUpReason, RetryError};
+
+pub mod codec;
+mod memory;
+pub mod store;
+
+pub use self::codec::{BytesCodec, CodecError, JsonCodec, LetterCodec};
+use self::memory::{Claimed, Entry};
+pub use self::store::{
+    ClaimOptions, ClaimedLetter, DeadLetterStore, LetterId, LetterState, NewLetter,
+    ParseLetterIdError, Purge, QueueStats, Receipt, Release, StoreError, StoreFuture, StoreMetrics,
+    StoreOp, StoredLetter,
+};
 
 /// Where work goes when it cannot be done now.
 ///
@@ -136,20 +156,73 @@ pub enum DeadLetterError<T> {
         /// Why.
         reason: String,
     },
+    /// The serialised item is larger than the store accepts.
+    #[error("dead-letter queue `{queue}` refused a letter of {size} bytes (the limit is {limit} bytes): the item was not stored and is returned in this error; shrink the request or raise `max_payload_bytes`")]
+    TooLarge {
+        /// The refused item.
+        item: T,
+        /// The queue's name.
+        queue: Arc<str>,
+        /// Its serialised size.
+        size: usize,
+        /// The store's limit.
+        limit: usize,
+    },
 }
 
 impl<T> DeadLetterError<T> {
     /// The refused item, back to the caller.
     pub fn into_item(self) -> T {
         match self {
-            DeadLetterError::Full { item, .. } | DeadLetterError::Unavailable { item, .. } => item,
+            DeadLetterError::Full { item, .. }
+            | DeadLetterError::Unavailable { item, .. }
+            | DeadLetterError::TooLarge { item, .. } => item,
         }
     }
 
     /// The refused item.
     pub fn item(&self) -> &T {
         match self {
-            DeadLetterError::Full { item, .. } | DeadLetterError::Unavailable { item, .. } => item,
+            DeadLetterError::Full { item, .. }
+            | DeadLetterError::Unavailable { item, .. }
+            | DeadLetterError::TooLarge { item, .. } => item,
+        }
+    }
+
+    /// The same refusal holding `f(item)` (e.g. the request wrapped in a
+    /// [`DeadLetter`] envelope).
+    ///
+    /// ```
+    /// use resilience_core::dead_letter::DeadLetterError;
+    /// let e = DeadLetterError::Unavailable { item: 2, reason: "down".into() };
+    /// assert_eq!(e.map_item(|i| i * 10).into_item(), 20);
+    /// ```
+    pub fn map_item<U>(self, f: impl FnOnce(T) -> U) -> DeadLetterError<U> {
+        match self {
+            DeadLetterError::Full {
+                item,
+                queue,
+                capacity,
+            } => DeadLetterError::Full {
+                item: f(item),
+                queue,
+                capacity,
+            },
+            DeadLetterError::Unavailable { item, reason } => DeadLetterError::Unavailable {
+                item: f(item),
+                reason,
+            },
+            DeadLetterError::TooLarge {
+                item,
+                queue,
+                size,
+                limit,
+            } => DeadLetterError::TooLarge {
+                item: f(item),
+                queue,
+                size,
+                limit,
+            },
         }
     }
 }
@@ -167,6 +240,14 @@ impl<T> fmt::Debug for DeadLetterError<T> {
             DeadLetterError::Unavailable { reason, .. } => f
                 .debug_struct("Unavailable")
                 .field("reason", reason)
+                .finish_non_exhaustive(),
+            DeadLetterError::TooLarge {
+                queue, size, limit, ..
+            } => f
+                .debug_struct("TooLarge")
+                .field("queue", queue)
+                .field("size", size)
+                .field("limit", limit)
                 .finish_non_exhaustive(),
         }
     }
@@ -285,6 +366,24 @@ pub enum DeadLetterEvent {
         /// Items held afterwards.
         depth: usize,
     },
+    /// A letter was parked: delivered too often without success, or its
+    /// payload no longer decodes (stores only).
+    Parked {
+        /// The queue's name.
+        queue: Arc<str>,
+        /// The letter.
+        id: LetterId,
+        /// Why.
+        reason: String,
+    },
+    /// Letters whose replayer let its lease expire were taken back for
+    /// another delivery (stores only).
+    Reclaimed {
+        /// The queue's name.
+        queue: Arc<str>,
+        /// How many.
+        count: usize,
+    },
 }
 
 /// The outcome of a replay.
@@ -321,19 +420,24 @@ pub struct ReplayInProgress {
     pub queue: Arc<str>,
 }
 
-struct DlqMetrics {
-    enqueued: Counter,
-    rejected: Counter,
-    replayed: Counter,
-    replay_failures: Counter,
-    depth: Gauge,
-}
-
 struct State<T> {
-    queue: VecDeque<T>,
+    /// Queued letters (due, or waiting for a retry backoff), in id order.
+    queue: VecDeque<Entry<T>>,
     /// Items taken out by a running replay (counted against capacity).
     held: usize,
     replaying: bool,
+    /// Letters claimed through the store API, by id.
+    claimed: BTreeMap<u64, Claimed<T>>,
+    /// Parked (poison) letters, oldest first.
+    parked: VecDeque<Entry<T>>,
+    next_id: u64,
+    next_token: u64,
+}
+
+impl<T> State<T> {
+    fn held_total(&self) -> usize {
+        self.queue.len() + self.held + self.claimed.len() + self.parked.len()
+    }
 }
 
 /// A bounded, in-memory FIFO dead-letter queue.
@@ -350,8 +454,14 @@ struct State<T> {
 /// - One short lock per operation; the lock is never held across an await.
 ///
 /// Not durable: the queue lives in memory and is lost with the process. For
-/// work that must survive a restart, implement [`DeadLetterSink`] over a
-/// durable queue.
+/// work that must survive a restart, use a durable [`DeadLetterStore`]
+/// (PostgreSQL or Redis Streams in the `resilience-store` crate).
+///
+/// A queue of [`DeadLetter<T>`]s is also the embedded
+/// [`DeadLetterStore<T>`]: claims with leases (judged by its
+/// [`Clock`]), retries with backoff, parking, per-key order. The replay
+/// methods above and the store methods share the queue; the replay methods
+/// ignore retry backoffs and leave claimed and parked letters alone.
 ///
 /// ```
 /// use resilience_core::dead_letter::{DeadLetterSink, InMemoryDeadLetterQueue};
@@ -367,12 +477,37 @@ pub struct InMemoryDeadLetterQueue<T> {
     capacity: usize,
     state: Mutex<State<T>>,
     listeners: Listeners<DeadLetterEvent>,
-    metrics: DlqMetrics,
+    metrics: StoreMetrics,
+    clock: SharedClock,
+    /// The clock's reading and the wall time at construction: wall times of
+    /// letters are derived from the clock, so tests with a manual clock see
+    /// consistent ages.
+    origin: (Instant, SystemTime),
 }
 
 impl<T> InMemoryDeadLetterQueue<T> {
     /// An empty queue holding at most `capacity` items (at least 1).
     pub fn new(name: &str, capacity: usize) -> Result<InMemoryDeadLetterQueue<T>, ConfigError> {
+        InMemoryDeadLetterQueue::with_clock(name, capacity, SystemClock)
+    }
+
+    /// Like [`new`](Self::new), reading time from `clock` (leases and
+    /// retry backoffs of the store API; a [`ManualClock`](crate::clock::ManualClock)
+    /// in tests).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_core::dead_letter::{DeadLetter, InMemoryDeadLetterQueue};
+    /// let clock = ManualClock::new();
+    /// let q = InMemoryDeadLetterQueue::<DeadLetter<u32>>::with_clock("jobs", 100, clock.clone()).unwrap();
+    /// assert_eq!(q.capacity(), 100);
+    /// ```
+    pub fn with_clock(
+        name: &str,
+        capacity: usize,
+        clock: impl Clock,
+    ) -> Result<InMemoryDeadLetterQueue<T>, ConfigError> {
         if capacity == 0 {
             return Err(ConfigError::invalid(
                 "capacity",
@@ -380,14 +515,9 @@ impl<T> InMemoryDeadLetterQueue<T> {
             ));
         }
         let name: Arc<str> = name.into();
-        let label = |n: &'static str| metrics::counter!(n, "queue" => name.clone());
-        let metrics = DlqMetrics {
-            enqueued: label("resilience_dead_letter_enqueued_total"),
-            rejected: label("resilience_dead_letter_rejected_total"),
-            replayed: label("resilience_dead_letter_replayed_total"),
-            replay_failures: label("resilience_dead_letter_replay_failures_total"),
-            depth: metrics::gauge!("resilience_dead_letter_depth", "queue" => name.clone()),
-        };
+        let metrics = StoreMetrics::new(&name);
+        let clock: SharedClock = Arc::new(clock);
+        let origin = (clock.now(), SystemTime::now());
         Ok(InMemoryDeadLetterQueue {
             name,
             capacity,
@@ -395,9 +525,15 @@ impl<T> InMemoryDeadLetterQueue<T> {
                 queue: VecDeque::new(),
                 held: 0,
                 replaying: false,
+                claimed: BTreeMap::new(),
+                parked: VecDeque::new(),
+                next_id: 1,
+                next_token: 1,
             }),
             listeners: Listeners::new(),
             metrics,
+            clock,
+            origin,
         })
     }
 
@@ -411,10 +547,10 @@ impl<T> InMemoryDeadLetterQueue<T> {
         self.capacity
     }
 
-    /// Items held, including those a running replay has taken out.
+    /// Items held, including those a running replay has taken out (and,
+    /// through the store API, claimed and parked letters).
     pub fn len(&self) -> usize {
-        let s = self.state.lock();
-        s.queue.len() + s.held
+        self.state.lock().held_total()
     }
 
     /// Whether no item is held.
@@ -429,11 +565,12 @@ impl<T> InMemoryDeadLetterQueue<T> {
 
     /// Appends `item`, or returns it when the queue is full.
     pub fn push(&self, item: T) -> Result<(), DeadLetterError<T>> {
+        let now = self.clock.now();
         let mut s = self.state.lock();
-        let held = s.queue.len() + s.held;
+        let held = s.held_total();
         if held >= self.capacity {
             drop(s);
-            self.metrics.rejected.increment(1);
+            self.metrics.rejected();
             self.listeners.emit_with(|| DeadLetterEvent::Rejected {
                 queue: self.name.clone(),
                 capacity: self.capacity,
@@ -444,11 +581,13 @@ impl<T> InMemoryDeadLetterQueue<T> {
                 capacity: self.capacity,
             });
         }
-        s.queue.push_back(item);
+        let id = s.next_id;
+        s.next_id += 1;
+        s.queue.push_back(Entry::new(item, id, now));
         let depth = held + 1;
         drop(s);
-        self.metrics.enqueued.increment(1);
-        self.metrics.depth.set(depth as f64);
+        self.metrics.enqueued(1);
+        self.metrics.set_depth(depth);
         self.listeners.emit_with(|| DeadLetterEvent::Enqueued {
             queue: self.name.clone(),
             depth,
@@ -467,10 +606,10 @@ impl<T> InMemoryDeadLetterQueue<T> {
     /// ```
     pub fn pop(&self) -> Option<T> {
         let mut s = self.state.lock();
-        let item = s.queue.pop_front();
-        let depth = s.queue.len() + s.held;
+        let item = s.queue.pop_front().map(|e| e.item);
+        let depth = s.held_total();
         drop(s);
-        self.metrics.depth.set(depth as f64);
+        self.metrics.set_depth(depth);
         item
     }
 
@@ -487,10 +626,10 @@ impl<T> InMemoryDeadLetterQueue<T> {
     /// ```
     pub fn drain(&self) -> Vec<T> {
         let mut s = self.state.lock();
-        let items: Vec<T> = s.queue.drain(..).collect();
-        let depth = s.held;
+        let items: Vec<T> = s.queue.drain(..).map(|e| e.item).collect();
+        let depth = s.held_total();
         drop(s);
-        self.metrics.depth.set(depth as f64);
+        self.metrics.set_depth(depth);
         items
     }
 
@@ -506,7 +645,12 @@ impl<T> InMemoryDeadLetterQueue<T> {
     where
         T: Clone,
     {
-        self.state.lock().queue.iter().cloned().collect()
+        self.state
+            .lock()
+            .queue
+            .iter()
+            .map(|e| e.item.clone())
+            .collect()
     }
 
     /// Replays queued items into `handler`, oldest first, stopping at the
@@ -653,7 +797,7 @@ impl<T> InMemoryDeadLetterQueue<T> {
     }
 
     fn depth_locked(s: &State<T>) -> usize {
-        s.queue.len() + s.held
+        s.held_total()
     }
 }
 
@@ -664,8 +808,8 @@ struct Replay<'a, T> {
     queue: &'a InMemoryDeadLetterQueue<T>,
     /// Items still to take (those queued when the replay began).
     budget: usize,
-    current: Option<T>,
-    failed_items: VecDeque<T>,
+    current: Option<Entry<T>>,
+    failed_items: VecDeque<Entry<T>>,
     replayed: usize,
     /// Whether this replay still owns the queue's `replaying` flag.
     active: bool,
@@ -683,7 +827,7 @@ impl<T> Replay<'_, T> {
         s.held += 1;
         drop(s);
         self.current = Some(item);
-        self.current.as_ref()
+        self.current.as_ref().map(|e| &e.item)
     }
 
     fn succeeded(&mut self) {
@@ -694,15 +838,15 @@ impl<T> Replay<'_, T> {
                 InMemoryDeadLetterQueue::depth_locked(&s)
             };
             self.replayed += 1;
-            self.queue.metrics.replayed.increment(1);
-            self.queue.metrics.depth.set(depth as f64);
+            self.queue.metrics.replayed();
+            self.queue.metrics.set_depth(depth);
         }
     }
 
     fn failed(&mut self) {
         if let Some(item) = self.current.take() {
             self.failed_items.push_back(item);
-            self.queue.metrics.replay_failures.increment(1);
+            self.queue.metrics.replay_failed();
         }
     }
 
@@ -739,7 +883,7 @@ impl<T> Replay<'_, T> {
         s.replaying = false;
         let depth = InMemoryDeadLetterQueue::depth_locked(&s);
         drop(s);
-        self.queue.metrics.depth.set(depth as f64);
+        self.queue.metrics.set_depth(depth);
         self.queue
             .listeners
             .emit_with(|| DeadLetterEvent::ReplayFinished {

@@ -14,7 +14,9 @@ use resilience_core::clock::TokioClock;
 use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
 use resilience_core::retry::{Backoff, GiveUpReason, RetryError, RetryPolicy};
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
-use resilience_tower::dead_letter::{DeadLetterLayer, DeadLetterRefused, DeadLettered, Replayer};
+use resilience_tower::dead_letter::{
+    DeadLetterLayer, DeadLetterRefused, DeadLettered, ReplayConfig, Replayer,
+};
 use resilience_tower::retry::{AttemptError, RetryLayer};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
@@ -71,7 +73,8 @@ fn breaker(open_for: Duration) -> CircuitBreaker {
 }
 
 fn queue(capacity: usize) -> Queue {
-    Arc::new(InMemoryDeadLetterQueue::new("retrain", capacity).unwrap())
+    // Leases and retry backoffs follow tokio's (paused) clock.
+    Arc::new(InMemoryDeadLetterQueue::with_clock("retrain", capacity, TokioClock).unwrap())
 }
 
 #[tokio::test(start_paused = true)]
@@ -155,8 +158,8 @@ async fn a_replay_stops_at_the_first_failure_and_keeps_the_order() {
             }
         })
     };
-    let replayer = Replayer::new(q.clone(), breaker.clone(), flaky);
-    let report = replayer.replay_now().await.unwrap();
+    let replayer = Replayer::new(q.clone(), breaker.clone(), flaky.clone());
+    let report = replayer.replay_once().await.unwrap();
     assert_eq!(
         (report.replayed, report.failed, report.remaining),
         (1, 1, 2)
@@ -165,6 +168,15 @@ async fn a_replay_stops_at_the_first_failure_and_keeps_the_order() {
     let left: Vec<_> = q.snapshot().into_iter().map(|l| l.item).collect();
     assert_eq!(left, ["b", "c"]);
     assert_eq!(dep.seen(), ["a", "b"]);
+
+    // The former entry point still works on the in-memory queue.
+    #[allow(deprecated)]
+    let report = Replayer::new(q.clone(), breaker.clone(), flaky)
+        .replay_now()
+        .await
+        .unwrap();
+    assert_eq!((report.replayed, report.failed), (0, 1));
+    assert_eq!(dep.seen(), ["a", "b", "b"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -266,26 +278,130 @@ async fn the_replayer_also_runs_on_its_trigger_and_on_a_period_while_closed() {
     ))
     .unwrap();
     dep.down.store(true, Ordering::SeqCst);
+    let config = ReplayConfig {
+        backoff: Backoff::constant(Duration::from_secs(60)),
+        ..ReplayConfig::default()
+    };
     let replayer = Replayer::new(q.clone(), breaker.clone(), dep.clone().service())
-        .also_every(Duration::from_secs(60));
+        .also_every(Duration::from_secs(300))
+        .replay_config(config)
+        .unwrap();
     let trigger = replayer.trigger();
     let task = tokio::spawn(replayer.run());
     // The breaker is closed: the first pass runs at once and fails.
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(dep.seen(), ["x"]);
     assert_eq!(q.len(), 1);
-    // The next pass waits for the period.
+    // The failed letter waits for its backoff (60 s), not for the period.
     tokio::time::sleep(Duration::from_secs(59)).await;
     assert_eq!(dep.seen().len(), 1);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(dep.seen().len(), 2);
-    // A trigger replays at once; now it succeeds.
+    // A trigger runs a pass at once: a new letter is replayed, the failed
+    // one keeps waiting for its backoff.
     dep.down.store(false, Ordering::SeqCst);
+    q.push(DeadLetter::new(
+        "y".to_string(),
+        DeadLetterReason::CircuitOpen,
+    ))
+    .unwrap();
     trigger.notify_one();
     tokio::time::sleep(Duration::from_millis(1)).await;
-    assert_eq!(dep.seen().len(), 3);
+    assert_eq!(dep.seen(), ["x", "x", "y"]);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(dep.seen(), ["x", "x", "y", "x"]);
     assert!(q.is_empty());
     task.abort();
+}
+
+/// A letter that keeps failing is parked after `max_replays`, not replayed
+/// forever; the others go on.
+#[tokio::test(start_paused = true)]
+async fn a_letter_failing_max_replays_times_is_parked() {
+    use resilience_core::dead_letter::DeadLetterStore;
+    let breaker = breaker(Duration::from_secs(30));
+    let q = queue(10);
+    for item in ["poison", "fine"] {
+        q.push(DeadLetter::new(
+            item.to_string(),
+            DeadLetterReason::CircuitOpen,
+        ))
+        .unwrap();
+    }
+    let svc = service_fn(|req: String| async move {
+        if req == "poison" {
+            Err::<(), BoxError>("HTTP 400".into())
+        } else {
+            Ok(())
+        }
+    });
+    let config = ReplayConfig {
+        max_replays: 3,
+        backoff: Backoff::constant(Duration::from_secs(1)),
+        ..ReplayConfig::default()
+    };
+    let replayer = Replayer::new(q.clone(), breaker, svc)
+        .replay_config(config)
+        .unwrap();
+    let mut replayed = 0;
+    for _ in 0..3 {
+        replayed += replayer.replay_once().await.unwrap().replayed;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let report = replayer.replay_once().await.unwrap();
+    replayed += report.replayed;
+    assert_eq!(replayed, 1, "the fine letter went through once");
+    assert_eq!(report.remaining, 0);
+    let parked = q.parked(10).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].item, "poison");
+    assert_eq!(parked[0].replays, 3);
+    assert_eq!(parked[0].last_error.as_deref(), Some("HTTP 400"));
+}
+
+/// The layer and the replayer over a store behind `Arc<dyn DeadLetterStore>`
+/// (what a durable store looks like to them).
+#[tokio::test(start_paused = true)]
+async fn the_layer_and_the_replayer_work_over_any_store() {
+    use resilience_core::dead_letter::DeadLetterStore;
+    let dep = Dependency::default();
+    let breaker = breaker(Duration::from_secs(10));
+    breaker.force_open();
+    let q = queue(10);
+    let store: Arc<dyn DeadLetterStore<String>> = q.clone();
+    let below = CircuitBreakerLayer::new(breaker.clone()).layer(dep.clone().service());
+    let mut svc = DeadLetterLayer::with_store(store.clone()).layer(below.clone());
+    let err = call(&mut svc, "a".to_string()).await.unwrap_err();
+    let queued = err.downcast_ref::<DeadLettered>().expect("queued");
+    assert_eq!(queued.queue(), "retrain");
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.ready, 1);
+    breaker.reset();
+    let replayer = Replayer::new(store.clone(), breaker, below);
+    let report = replayer.replay_once().await.unwrap();
+    assert_eq!((report.replayed, report.remaining), (1, 0));
+    assert_eq!(dep.seen(), ["a"]);
+    // A full store hands the request back.
+    let small: Arc<dyn DeadLetterStore<String>> =
+        Arc::new(InMemoryDeadLetterQueue::<DeadLetter<String>>::new("small", 1).unwrap());
+    let open = breaker_open();
+    let mut svc = DeadLetterLayer::with_store(small)
+        .layer(CircuitBreakerLayer::new(open).layer(dep.clone().service()));
+    assert!(call(&mut svc, "b".to_string())
+        .await
+        .unwrap_err()
+        .is::<DeadLettered>());
+    let refused = call(&mut svc, "c".to_string()).await.unwrap_err();
+    let refused = refused
+        .downcast::<DeadLetterRefused<String>>()
+        .expect("refused");
+    assert_eq!(refused.into_request(), "c");
+}
+
+fn breaker_open() -> CircuitBreaker {
+    let b = breaker(Duration::from_secs(10));
+    b.force_open();
+    b
 }
 
 #[tokio::test(start_paused = true)]
@@ -332,4 +448,66 @@ fn the_success_path_allocates_nothing() {
     once(0);
     let info = allocation_counter::measure(|| (0..10_000).for_each(&mut once));
     assert_eq!(info.count_total, 0, "{info:?}");
+
+    // The same over a store (what a durable store looks like to the
+    // layer): a store is only written to on the failure path.
+    let store: Arc<dyn resilience_core::dead_letter::DeadLetterStore<u64>> =
+        Arc::new(InMemoryDeadLetterQueue::<DeadLetter<u64>>::new("s", 10).unwrap());
+    let mut svc = DeadLetterLayer::with_store(store).layer(service_fn(|x: u64| {
+        std::future::ready(Ok::<_, BoxError>(x))
+    }));
+    let mut once = |x: u64| {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut fut = pin!(svc.call(x));
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(y)) if y == x));
+    };
+    once(0);
+    let info = allocation_counter::measure(|| (0..10_000).for_each(&mut once));
+    assert_eq!(info.count_total, 0, "over a store: {info:?}");
+}
+
+/// Letters queued through a store carry the keys the host gives them: an
+/// idempotency key it can deduplicate by, an ordering key for per-key FIFO.
+#[tokio::test(start_paused = true)]
+async fn a_store_target_keys_letters_from_their_requests() {
+    use resilience_core::dead_letter::{ClaimOptions, DeadLetterStore, NewLetter};
+    let breaker = breaker_open();
+    let q = queue(10);
+    let store: Arc<dyn DeadLetterStore<String>> = q.clone();
+    let dep = Dependency::default();
+    let mut svc = DeadLetterLayer::with_store(store.clone())
+        .with_keys(|l: NewLetter<String>| {
+            let customer = l.item.split('/').next().unwrap_or("").to_string();
+            let id = l.item.clone();
+            l.with_idempotency_key(id).with_ordering_key(customer)
+        })
+        .layer(CircuitBreakerLayer::new(breaker).layer(dep.clone().service()));
+    for req in ["acme/1", "acme/2", "globex/1"] {
+        assert!(call(&mut svc, req.to_string())
+            .await
+            .unwrap_err()
+            .is::<DeadLettered>());
+    }
+    let claimed = store
+        .claim(ClaimOptions::new(10, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    // One letter per customer in flight: acme/2 waits for acme/1.
+    let got: Vec<_> = claimed
+        .iter()
+        .map(|l| {
+            (
+                l.item.as_str(),
+                l.idempotency_key.as_str(),
+                l.ordering_key.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("acme/1", "acme/1", Some("acme")),
+            ("globex/1", "globex/1", Some("globex"))
+        ]
+    );
 }

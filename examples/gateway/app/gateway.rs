@@ -39,17 +39,18 @@ use resilience_core::circuit_breaker::{
 };
 use resilience_core::clock::{Clock, TokioClock};
 use resilience_core::config::ConfigError;
-use resilience_core::dead_letter::{DeadLetter, DeadLetterReason, InMemoryDeadLetterQueue};
+use resilience_core::dead_letter::DeadLetterReason;
 use resilience_core::degradation::{
     ComponentHealth, DegradationEvent, DegradationManager, FeatureId,
 };
-use resilience_core::retry::{Classification, ErrorClass, GiveUpReason, RetryEvent};
+use resilience_core::retry::{Backoff, Classification, ErrorClass, GiveUpReason, RetryEvent};
 use resilience_scaling::rules::{RuleEngine, RuleReason};
 use resilience_tower::bulkhead::{BulkheadSetLayer, Pools};
 use resilience_tower::chaos::{Chaos, ChaosConfig, ChaosLayer, LatencyFault};
 use resilience_tower::circuit_breaker::{CircuitBreakerLayer, KeyedCircuitBreakerLayer};
 use resilience_tower::dead_letter::{
-    DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted, Replayer,
+    DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted,
+    ReplayConfig, Replayer,
 };
 use resilience_tower::degradation::{DegradationLayer, FeatureDisabled};
 use resilience_tower::error::ErrorKind;
@@ -62,6 +63,7 @@ use tower::{service_fn, BoxError, Layer, ServiceBuilder, ServiceExt};
 use super::events::EventLog;
 use super::model::{GenerateRequest, Image, Job, Model, PoolError, TrafficClass};
 use super::stack::{Stack, StackConfig};
+use super::store::{self, DeadLetters};
 use super::workers::{breaker_label, LoadFault, WorkerPool, Zone, QUEUE_DEADLINE};
 
 /// The GPU pool's `min_workers`.
@@ -135,7 +137,7 @@ pub(crate) struct Gateway {
     providers: Providers,
     storage: Svc<Image, ()>,
     storage_ewma: Mutex<f64>,
-    pub(crate) dlq: Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
+    pub(crate) dlq: DeadLetters,
     providers_chaos: [Chaos; 2],
     storage_chaos: Chaos,
     scaling: Mutex<RuleEngine>,
@@ -290,7 +292,8 @@ impl Gateway {
         let cache: StaleCache = Arc::new(Mutex::new(BTreeMap::new()));
         let (chain, providers) =
             fallback_chain(&stack, &rng, &providers_chaos, &cache, primary.clone());
-        let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
+        // In memory by default; PostgreSQL or Redis with --dead-letters.
+        let dlq = store::dead_letters()?;
         let (internal, below_dlq) = internal_path(&stack, gates.internal_jobs, primary, &dlq);
         let storage_chaos = chaos(seed ^ 0x5)?;
         let storage = storage_path(&stack, &storage_chaos);
@@ -318,7 +321,7 @@ impl Gateway {
             uploads_pending: AtomicU64::new(0),
             stats,
         });
-        gw.spawn_loops(below_dlq, dlq, global);
+        gw.spawn_loops(below_dlq, dlq, global)?;
         Ok(gw)
     }
 
@@ -329,9 +332,9 @@ impl Gateway {
     fn spawn_loops(
         self: &Arc<Self>,
         below_dlq: Svc<Job, Image>,
-        dlq: Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
+        dlq: DeadLetters,
         global: CircuitBreaker,
-    ) {
+    ) -> Result<(), ConfigError> {
         let gw = self;
         let replay = {
             let weak = Arc::downgrade(gw);
@@ -347,12 +350,29 @@ impl Gateway {
                 }
             })
         };
-        let replayer = Replayer::new(dlq, global, replay).also_every(Duration::from_secs(5));
+        let every = Duration::from_secs(5);
+        // A failed replay waits 5 s (no jitter: the same run for the same
+        // seed), and a job is never parked: the fleet always recovers here.
+        let replay_config = ReplayConfig {
+            backoff: Backoff::constant(every),
+            max_replays: 1_000,
+            ..ReplayConfig::default()
+        };
         tokio::spawn(gw.pool.clone().run_dispatcher());
         tokio::spawn(gw.pool.clone().run_heartbeats());
         tokio::spawn(gw.clone().run_health());
         tokio::spawn(gw.clone().run_scaler());
-        tokio::spawn(replayer.run());
+        match dlq {
+            DeadLetters::Memory(q) => {
+                let replayer = Replayer::new(q, global, replay).also_every(every);
+                tokio::spawn(replayer.replay_config(replay_config)?.run());
+            }
+            DeadLetters::Durable(s) => {
+                let replayer = Replayer::new(s, global, replay).also_every(every);
+                tokio::spawn(replayer.replay_config(replay_config)?.run());
+            }
+        }
+        Ok(())
     }
 
     // ---- the request path -------------------------------------------------
@@ -1015,15 +1035,24 @@ fn internal_path(
     stack: &Stack,
     internal_jobs: FeatureId,
     primary: Svc<Job, Image>,
-    dlq: &Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
+    dlq: &DeadLetters,
 ) -> (Svc<Job, Image>, Svc<Job, Image>) {
     let below_dlq = DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
         .layer(primary);
     let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
-    let internal = DeadLetterLayer::new("internal_jobs", dlq.clone())
-        .when(dead_letter_reason)
-        .layer(below_dlq.clone());
-    (BoxCloneSyncService::new(internal), below_dlq)
+    let internal: Svc<Job, Image> = match dlq {
+        DeadLetters::Memory(q) => BoxCloneSyncService::new(
+            DeadLetterLayer::new("internal_jobs", q.clone())
+                .when(dead_letter_reason)
+                .layer(below_dlq.clone()),
+        ),
+        DeadLetters::Durable(s) => BoxCloneSyncService::new(
+            DeadLetterLayer::with_store(s.clone())
+                .when(dead_letter_reason)
+                .layer(below_dlq.clone()),
+        ),
+    };
+    (internal, below_dlq)
 }
 
 /// Object storage: its breaker over fault injection.

@@ -8,4 +8,5 @@ pub(crate) mod experiments;
 pub(crate) mod gateway;
 pub(crate) mod model;
 pub(crate) mod stack;
+pub(crate) mod store;
 pub(crate) mod workers;

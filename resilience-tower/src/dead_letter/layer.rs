@@ -4,10 +4,11 @@ use std::sync::Arc;
 use metrics::Counter;
 use tower_layer::Layer;
 
-use super::{DeadLetterService, OpenOrExhausted};
+use super::{DeadLetterService, OpenOrExhausted, StoreTarget};
 
 /// Sends the requests of calls rejected by an open breaker or given up by
-/// the retry layer to a dead-letter sink (any
+/// the retry layer to a dead-letter sink or store
+/// ([`with_store`](DeadLetterLayer::with_store) for a durable one; `new` for any
 /// [`DeadLetterSink`](resilience_core::dead_letter::DeadLetterSink) of
 /// [`DeadLetter<Req>`](resilience_core::dead_letter::DeadLetter), e.g. an
 /// `Arc<InMemoryDeadLetterQueue<DeadLetter<Req>>>`), and answers the caller
@@ -42,6 +43,67 @@ impl<Q> DeadLetterLayer<Q> {
             name: name.into(),
             sink,
             when: OpenOrExhausted,
+        }
+    }
+}
+
+impl<St> DeadLetterLayer<StoreTarget<St>> {
+    /// A layer queueing to a [`DeadLetterStore`](resilience_core::dead_letter::DeadLetterStore)
+    /// (PostgreSQL, Redis Streams, or the in-memory queue as a store),
+    /// named after the store's queue. A failed call's answer waits until
+    /// the store has the request (`DeadLettered`) or refused it
+    /// (`DeadLetterRefused`, request inside).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::dead_letter::{DeadLetter, DeadLetterStore, InMemoryDeadLetterQueue};
+    /// use resilience_tower::dead_letter::DeadLetterLayer;
+    ///
+    /// // Any store: here the in-memory one, behind the trait object a
+    /// // durable store would also fit.
+    /// let store: Arc<dyn DeadLetterStore<String>> =
+    ///     Arc::new(InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap());
+    /// let layer = DeadLetterLayer::with_store(store);
+    /// assert_eq!(layer.queue_name(), "retrain");
+    /// ```
+    pub fn with_store<Req>(store: St) -> Self
+    where
+        St: resilience_core::dead_letter::DeadLetterStore<Req>,
+    {
+        DeadLetterLayer {
+            name: store.queue_name().into(),
+            sink: StoreTarget::new(store),
+            when: OpenOrExhausted,
+        }
+    }
+}
+
+impl<St, W> DeadLetterLayer<StoreTarget<St>, W> {
+    /// Keys each letter from its request before it is stored
+    /// ([`StoreTarget::with_keys`]): an idempotency key the host already
+    /// knows (a request id), an ordering key for per-key FIFO replay.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::dead_letter::{DeadLetter, DeadLetterStore, InMemoryDeadLetterQueue, NewLetter};
+    /// use resilience_tower::dead_letter::DeadLetterLayer;
+    ///
+    /// #[derive(Clone)]
+    /// struct Webhook { id: String, customer: String }
+    ///
+    /// let store: Arc<dyn DeadLetterStore<Webhook>> =
+    ///     Arc::new(InMemoryDeadLetterQueue::<DeadLetter<Webhook>>::new("webhooks", 10_000).unwrap());
+    /// let layer = DeadLetterLayer::with_store(store).with_keys(|l: NewLetter<Webhook>| {
+    ///     let (id, customer) = (l.item.id.clone(), l.item.customer.clone());
+    ///     l.with_idempotency_key(id).with_ordering_key(customer)
+    /// });
+    /// assert_eq!(layer.queue_name(), "webhooks");
+    /// ```
+    pub fn with_keys<F>(self, keys: F) -> DeadLetterLayer<StoreTarget<St, F>, W> {
+        DeadLetterLayer {
+            name: self.name,
+            sink: self.sink.with_keys(keys),
+            when: self.when,
         }
     }
 }

@@ -23,6 +23,24 @@
 //! rule). A [`Replayer`] replays the queue, oldest first, through the stack
 //! below the layer when the breaker closes.
 //!
+//! # Durable queues
+//!
+//! The in-memory queue is lost with the process. To keep dead letters
+//! across deploys and crashes, give the layer a durable
+//! [`DeadLetterStore`](resilience_core::dead_letter::DeadLetterStore) (the
+//! PostgreSQL and Redis Streams stores of `resilience-store`) with
+//! [`DeadLetterLayer::with_store`], and the same store to the [`Replayer`]:
+//! several replayers (in several processes) then share the queue, each
+//! claiming batches under a lease; a replayer that dies mid-batch loses its
+//! lease and its letters are replayed by another; a letter that keeps
+//! failing is parked after [`ReplayConfig::max_replays`]. Delivery is at
+//! least once: a replayed request may repeat a call whose acknowledgement
+//! was lost, so make the replayed call idempotent.
+//!
+//! The success path costs the same over any target: the layer only looks
+//! at the target when a call fails and is dead-lettered (a store's write is
+//! one boxed future then).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
@@ -60,17 +78,23 @@
 //! |---|---|---|---|
 //! | `resilience_dead_letter_layer_queued_total` | counter | `queue`, `reason` = `circuit_open`, `retry`, `other` | failed calls whose request was queued |
 //! | `resilience_dead_letter_layer_refused_total` | counter | `queue`, `reason` | failed calls the sink refused (the request went back to the caller in `DeadLetterRefused`) |
+//!
+//! Durable stores report the same queue metrics as the in-memory queue,
+//! plus parked, reclaimed, in-flight, waiting and oldest-age figures (see
+//! [`resilience_core::dead_letter::store`]).
 
 mod error;
 mod future;
 mod layer;
 mod replay;
 mod service;
+mod target;
 mod trigger;
 
 pub use self::error::{DeadLetterRefused, DeadLettered};
 pub use self::future::ResponseFuture;
 pub use self::layer::DeadLetterLayer;
-pub use self::replay::Replayer;
+pub use self::replay::{ReplayConfig, Replayer};
 pub use self::service::DeadLetterService;
+pub use self::target::{DeadLetterTarget, Enqueue, EnqueueFuture, LetterKeys, NoKeys, StoreTarget};
 pub use self::trigger::{DeadLetterWhen, OpenOrExhausted};

@@ -1,12 +1,11 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use resilience_core::dead_letter::{DeadLetter, DeadLetterSink};
 use tower::BoxError;
 use tower_service::Service;
 
 use super::layer::Shared;
-use super::{DeadLetterWhen, ResponseFuture};
+use super::{DeadLetterTarget, DeadLetterWhen, ResponseFuture};
 
 /// A service whose rejected work goes to a dead-letter sink; made by
 /// [`DeadLetterLayer`](super::DeadLetterLayer).
@@ -72,7 +71,7 @@ where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     Req: Clone + Send + 'static,
-    Q: DeadLetterSink<DeadLetter<Req>>,
+    Q: DeadLetterTarget<Req>,
     W: DeadLetterWhen,
 {
     type Response = S::Response;

@@ -1,0 +1,28 @@
+//! # resilience-store
+//!
+//! Durable engines for the resilience suite, for state that must outlive a
+//! process: today, dead-letter queues that survive a deploy, an OOM kill or
+//! a node loss. The in-process structures of `resilience-core` stay the
+//! embedded default; these are the multi-node engines behind the same
+//! traits.
+//!
+//! | feature | module | what |
+//! |---|---|---|
+//! | `postgres` | [`dead_letter::postgres`] | [`PostgresDeadLetterStore`](dead_letter::postgres::PostgresDeadLetterStore): a table, claims with `FOR UPDATE SKIP LOCKED`, leases by the database's clock, per-key order |
+//! | `redis` | [`dead_letter::redis`] | [`RedisDeadLetterStore`](dead_letter::redis::RedisDeadLetterStore): a stream per queue, a consumer group per replayer set, `XAUTOCLAIM` of letters whose consumer died |
+//!
+//! Both implement `resilience_core::dead_letter::DeadLetterStore`, so the
+//! tower `DeadLetterLayer` and `Replayer` of `resilience-tower` run over
+//! them unchanged, and so does anything written against the trait. Their
+//! shared pieces (connection settings, the queue's limits) are in
+//! [`connection`] and [`dead_letter`].
+//!
+//! Every operation goes over the network and can fail: a failure is a typed
+//! error (`StoreError::Unavailable`, or `DeadLetterError` holding the letter
+//! for an enqueue), never a panic and never a silently dropped letter.
+//! Connections are re-established on the next call after a server restart.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod connection;
+pub mod dead_letter;

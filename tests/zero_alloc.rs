@@ -9,7 +9,6 @@
 
 use std::future::{ready, Future, Ready};
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -99,7 +98,7 @@ fn bulkhead_acquire_release_does_not_allocate() {
     assert_no_alloc("bulkhead try_acquire + release", || {
         drop(b.try_acquire().unwrap());
     });
-    let owned = Arc::new(Bulkhead::new("db", BulkheadConfig::new(100)).unwrap());
+    let owned = Bulkhead::new("db", BulkheadConfig::new(100)).unwrap();
     assert_no_alloc("bulkhead try_acquire_owned + release", || {
         drop(owned.try_acquire_owned().unwrap());
     });
@@ -190,7 +189,7 @@ fn full_tower_stack_success_path_does_not_allocate() {
     .build()
     .unwrap();
     let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(100)).unwrap();
-    let bulkhead = Arc::new(Bulkhead::new("stack", BulkheadConfig::new(100)).unwrap());
+    let bulkhead = Bulkhead::new("stack", BulkheadConfig::new(100)).unwrap();
     // timeout -> retry -> breaker -> bulkhead -> service, outermost first.
     let mut svc = ServiceBuilder::new()
         .layer(TimeoutLayer::new(Duration::from_secs(1)))
@@ -217,7 +216,7 @@ fn tower_bulkhead_uncontended_path_does_not_allocate() {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let bulkhead = Arc::new(Bulkhead::new("layer", BulkheadConfig::new(100)).unwrap());
+    let bulkhead = Bulkhead::new("layer", BulkheadConfig::new(100)).unwrap();
     let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(Echo);
     assert_no_alloc("call through BulkheadLayer (permit free)", || {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);

@@ -252,7 +252,7 @@ fn growing_the_limit_admits_waiters_and_shrinking_keeps_in_flight() {
 
 #[test]
 fn owned_permit_and_future_are_static() {
-    let b = Arc::new(bulkhead(1, 1000));
+    let b = bulkhead(1, 1000);
     let held = b.try_acquire_owned().unwrap();
     let mut fut = b.acquire_owned(NoTimer);
     let mut fut = Box::pin(async move { fut_await(&mut fut).await });
@@ -262,7 +262,7 @@ fn owned_permit_and_future_are_static() {
     let Poll::Ready(Ok(p)) = poll(&mut fut) else {
         panic!()
     };
-    assert!(Arc::ptr_eq(p.bulkhead(), &b));
+    assert!(p.bulkhead().ptr_eq(&b));
 }
 
 async fn fut_await<F: Future + Unpin>(f: &mut F) -> F::Output {
@@ -548,7 +548,7 @@ fn metrics_follow_the_documented_table() {
 #[test]
 fn owned_future_with_tokio_timer_is_send_and_static() {
     fn assert_send_static<T: Send + 'static>(_: &T) {}
-    let b = Arc::new(bulkhead(1, 1000));
+    let b = bulkhead(1, 1000);
     let fut = b.acquire_owned(tokio::time::sleep);
     assert_send_static(&fut);
     let permit = b.try_acquire_owned().unwrap();
@@ -557,7 +557,7 @@ fn owned_future_with_tokio_timer_is_send_and_static() {
 
 #[tokio::test(start_paused = true)]
 async fn tokio_sleep_enforces_max_wait() {
-    let b = Arc::new(bulkhead(1, 10_000));
+    let b = bulkhead(1, 10_000);
     let held = b.try_acquire_owned().unwrap();
     let start = tokio::time::Instant::now();
     let err = b.acquire_owned(tokio::time::sleep).await.unwrap_err();
@@ -586,7 +586,7 @@ fn set_config_round_trips_through_yaml() {
 #[test]
 fn start_acquire_owned_takes_free_permits_rejects_fast_and_waits_uncounted() {
     use resilience_core::bulkhead::StartAcquire;
-    let waits = Arc::new(bulkhead(1, 100));
+    let waits = bulkhead(1, 100);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     waits
@@ -633,7 +633,7 @@ fn start_acquire_owned_takes_free_permits_rejects_fast_and_waits_uncounted() {
     assert_eq!(rejected, 1);
 
     // Fail fast: the rejection comes at once.
-    let fast = Arc::new(bulkhead(1, 0));
+    let fast = bulkhead(1, 0);
     let _p = fast.try_acquire_owned().unwrap();
     let StartAcquire::Rejected(full) = fast.start_acquire_owned(NoTimer) else {
         panic!("max_wait zero never waits");

@@ -6,7 +6,6 @@
 //! disturb the figure.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadSet, SharedCapConfig};
 
@@ -21,7 +20,7 @@ fn counting_allocator_is_active() {
 
 #[test]
 fn uncontended_acquire_release_allocates_nothing() {
-    let b = Arc::new(Bulkhead::new("alloc", BulkheadConfig::new(4)).unwrap());
+    let b = Bulkhead::new("alloc", BulkheadConfig::new(4)).unwrap();
     let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(100));
     let set = BulkheadSet::new(config).unwrap();

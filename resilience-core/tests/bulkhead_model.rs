@@ -229,7 +229,7 @@ struct LiveWaiter {
 
 /// Runs `ops` against `gate` (the semaphore under test: a plain bulkhead, or
 /// a set's shared cap reached through `pools`).
-fn run(ops: Vec<Op>, limit: u32, max_waiting: usize, pools: [Arc<Bulkhead>; 3], gate: &Bulkhead) {
+fn run(ops: Vec<Op>, limit: u32, max_waiting: usize, pools: [Bulkhead; 3], gate: &Bulkhead) {
     let mut model = Model::new(limit, max_waiting);
     let mut live: Vec<LiveWaiter> = Vec::new();
     let mut permits: Vec<OwnedBulkheadPermit> = Vec::new();
@@ -322,12 +322,12 @@ proptest! {
         max_waiting in 1..5u32,
         ops in proptest::collection::vec(op(), 1..120),
     ) {
-        let b = Arc::new(Bulkhead::new(
+        let b = Bulkhead::new(
             "model",
             BulkheadConfig::new(limit)
                 .with_max_wait(Duration::from_secs(1))
                 .with_max_waiting(max_waiting),
-        ).unwrap());
+        ).unwrap();
         // Map every lane to the same bulkhead and priority.
         let ops = ops.into_iter().map(|o| match o { Op::Start(_) => Op::Start(1), o => o }).collect();
         run(ops, limit, max_waiting as usize, [b.clone(), b.clone(), b.clone()], &b);

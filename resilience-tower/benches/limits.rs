@@ -48,11 +48,8 @@ fn drive<S: Service<u64, Response = u64>>(svc: &mut S, x: u64) -> u64 {
 
 const LIMIT: u32 = 1_000;
 
-fn bulkhead(wait: Duration) -> Arc<Bulkhead> {
-    Arc::new(
-        Bulkhead::new("bench", BulkheadConfig::new(LIMIT).with_max_wait(wait))
-            .expect("valid config"),
-    )
+fn bulkhead(wait: Duration) -> Bulkhead {
+    Bulkhead::new("bench", BulkheadConfig::new(LIMIT).with_max_wait(wait)).expect("valid config")
 }
 
 fn bench(c: &mut Criterion) {
@@ -62,7 +59,7 @@ fn bench(c: &mut Criterion) {
     let mut bh_wait = BulkheadLayer::new(bulkhead(Duration::from_secs(1))).layer(noop());
     let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(LIMIT));
-    let pools = Pools::new(Arc::new(BulkheadSet::new(config).expect("valid config")));
+    let pools = Pools::new(BulkheadSet::new(config).expect("valid config"));
     let api = pools.id("api").expect("preset pool");
     let mut set_by_id = BulkheadSetLayer::by_id(pools.clone(), move |_: &u64| api).layer(noop());
     let mut set_by_name = BulkheadSetLayer::by_name(pools, |_: &u64| "api").layer(noop());

@@ -18,14 +18,12 @@ use resilience_tower::error::PolledAfterCompletion;
 use tokio::time::Instant;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
-fn bulkhead(name: &str, max: u32, wait_ms: u64) -> Arc<Bulkhead> {
-    Arc::new(
-        Bulkhead::new(
-            name,
-            BulkheadConfig::new(max).with_max_wait(Duration::from_millis(wait_ms)),
-        )
-        .unwrap(),
+fn bulkhead(name: &str, max: u32, wait_ms: u64) -> Bulkhead {
+    Bulkhead::new(
+        name,
+        BulkheadConfig::new(max).with_max_wait(Duration::from_millis(wait_ms)),
     )
+    .unwrap()
 }
 
 /// Sleeps `ms` (tokio time) and answers `ms`; counts calls.
@@ -257,8 +255,8 @@ struct Req {
     ms: u64,
 }
 
-fn set(config: BulkheadSetConfig) -> Arc<BulkheadSet> {
-    Arc::new(BulkheadSet::new(config).unwrap())
+fn set(config: BulkheadSetConfig) -> BulkheadSet {
+    BulkheadSet::new(config).unwrap()
 }
 
 fn routed_sleeper(
@@ -377,9 +375,9 @@ async fn set_routes_by_pool_id_and_rejects_foreign_ids() {
 
     let other = Pools::new(set).id("api").unwrap();
     let svc = BulkheadSetLayer::by_id(
-        Pools::new(Arc::new(
+        Pools::new(
             BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap(),
-        )),
+        ),
         move |_: &Req| other,
     )
     .layer(routed_sleeper(order));

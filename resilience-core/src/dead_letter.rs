@@ -338,6 +338,8 @@ struct State<T> {
 
 /// A bounded, in-memory FIFO dead-letter queue.
 ///
+/// Cheap to clone: clones share one queue (an `Arc` inside).
+///
 /// - `push` appends, or returns the item in [`DeadLetterError::Full`] when
 ///   `capacity` items are held (including items being replayed).
 /// - [`replay`](Self::replay) hands queued items, oldest first, to an async
@@ -363,6 +365,26 @@ struct State<T> {
 /// assert_eq!(q.snapshot(), [1, 3]);
 /// ```
 pub struct InMemoryDeadLetterQueue<T> {
+    inner: Arc<InMemoryDeadLetterQueueShared<T>>,
+}
+
+impl<T> Clone for InMemoryDeadLetterQueue<T> {
+    fn clone(&self) -> Self {
+        InMemoryDeadLetterQueue {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// For code written when this type was shared as `Arc<InMemoryDeadLetterQueue<T>>`: a
+/// handle to the same one.
+impl<T> From<Arc<InMemoryDeadLetterQueue<T>>> for InMemoryDeadLetterQueue<T> {
+    fn from(shared: Arc<InMemoryDeadLetterQueue<T>>) -> Self {
+        (*shared).clone()
+    }
+}
+
+struct InMemoryDeadLetterQueueShared<T> {
     name: Arc<str>,
     capacity: usize,
     state: Mutex<State<T>>,
@@ -389,31 +411,33 @@ impl<T> InMemoryDeadLetterQueue<T> {
             depth: metrics::gauge!("resilience_dead_letter_depth", "queue" => name.clone()),
         };
         Ok(InMemoryDeadLetterQueue {
-            name,
-            capacity,
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                held: 0,
-                replaying: false,
+            inner: Arc::new(InMemoryDeadLetterQueueShared {
+                name,
+                capacity,
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    held: 0,
+                    replaying: false,
+                }),
+                listeners: Listeners::new(),
+                metrics,
             }),
-            listeners: Listeners::new(),
-            metrics,
         })
     }
 
     /// The queue's name (the `queue` metrics label).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The most items the queue holds.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.inner.capacity
     }
 
     /// Items held, including those a running replay has taken out.
     pub fn len(&self) -> usize {
-        let s = self.state.lock();
+        let s = self.inner.state.lock();
         s.queue.len() + s.held
     }
 
@@ -424,35 +448,39 @@ impl<T> InMemoryDeadLetterQueue<T> {
 
     /// Listeners for [`DeadLetterEvent`]s.
     pub fn listeners(&self) -> &Listeners<DeadLetterEvent> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Appends `item`, or returns it when the queue is full.
     pub fn push(&self, item: T) -> Result<(), DeadLetterError<T>> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let held = s.queue.len() + s.held;
-        if held >= self.capacity {
+        if held >= self.inner.capacity {
             drop(s);
-            self.metrics.rejected.increment(1);
-            self.listeners.emit_with(|| DeadLetterEvent::Rejected {
-                queue: self.name.clone(),
-                capacity: self.capacity,
-            });
+            self.inner.metrics.rejected.increment(1);
+            self.inner
+                .listeners
+                .emit_with(|| DeadLetterEvent::Rejected {
+                    queue: self.inner.name.clone(),
+                    capacity: self.inner.capacity,
+                });
             return Err(DeadLetterError::Full {
                 item,
-                queue: self.name.clone(),
-                capacity: self.capacity,
+                queue: self.inner.name.clone(),
+                capacity: self.inner.capacity,
             });
         }
         s.queue.push_back(item);
         let depth = held + 1;
         drop(s);
-        self.metrics.enqueued.increment(1);
-        self.metrics.depth.set(depth as f64);
-        self.listeners.emit_with(|| DeadLetterEvent::Enqueued {
-            queue: self.name.clone(),
-            depth,
-        });
+        self.inner.metrics.enqueued.increment(1);
+        self.inner.metrics.depth.set(depth as f64);
+        self.inner
+            .listeners
+            .emit_with(|| DeadLetterEvent::Enqueued {
+                queue: self.inner.name.clone(),
+                depth,
+            });
         Ok(())
     }
 
@@ -466,11 +494,11 @@ impl<T> InMemoryDeadLetterQueue<T> {
     /// assert_eq!(q.pop(), None);
     /// ```
     pub fn pop(&self) -> Option<T> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let item = s.queue.pop_front();
         let depth = s.queue.len() + s.held;
         drop(s);
-        self.metrics.depth.set(depth as f64);
+        self.inner.metrics.depth.set(depth as f64);
         item
     }
 
@@ -486,11 +514,11 @@ impl<T> InMemoryDeadLetterQueue<T> {
     /// assert!(q.is_empty());
     /// ```
     pub fn drain(&self) -> Vec<T> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let items: Vec<T> = s.queue.drain(..).collect();
         let depth = s.held;
         drop(s);
-        self.metrics.depth.set(depth as f64);
+        self.inner.metrics.depth.set(depth as f64);
         items
     }
 
@@ -506,7 +534,7 @@ impl<T> InMemoryDeadLetterQueue<T> {
     where
         T: Clone,
     {
-        self.state.lock().queue.iter().cloned().collect()
+        self.inner.state.lock().queue.iter().cloned().collect()
     }
 
     /// Replays queued items into `handler`, oldest first, stopping at the
@@ -634,10 +662,10 @@ impl<T> InMemoryDeadLetterQueue<T> {
     }
 
     fn begin_replay(&self) -> Result<Replay<'_, T>, ReplayInProgress> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         if s.replaying {
             return Err(ReplayInProgress {
-                queue: self.name.clone(),
+                queue: self.inner.name.clone(),
             });
         }
         s.replaying = true;
@@ -678,7 +706,7 @@ impl<T> Replay<'_, T> {
             return None;
         }
         self.budget -= 1;
-        let mut s = self.queue.state.lock();
+        let mut s = self.queue.inner.state.lock();
         let item = s.queue.pop_front()?;
         s.held += 1;
         drop(s);
@@ -689,20 +717,20 @@ impl<T> Replay<'_, T> {
     fn succeeded(&mut self) {
         if self.current.take().is_some() {
             let depth = {
-                let mut s = self.queue.state.lock();
+                let mut s = self.queue.inner.state.lock();
                 s.held = s.held.saturating_sub(1);
                 InMemoryDeadLetterQueue::depth_locked(&s)
             };
             self.replayed += 1;
-            self.queue.metrics.replayed.increment(1);
-            self.queue.metrics.depth.set(depth as f64);
+            self.queue.inner.metrics.replayed.increment(1);
+            self.queue.inner.metrics.depth.set(depth as f64);
         }
     }
 
     fn failed(&mut self) {
         if let Some(item) = self.current.take() {
             self.failed_items.push_back(item);
-            self.queue.metrics.replay_failures.increment(1);
+            self.queue.inner.metrics.replay_failures.increment(1);
         }
     }
 
@@ -721,7 +749,7 @@ impl<T> Replay<'_, T> {
     /// Puts the held items back at the front, in order, and ends the replay.
     /// Returns the depth afterwards.
     fn restore(&mut self) -> usize {
-        let mut s = self.queue.state.lock();
+        let mut s = self.queue.inner.state.lock();
         if !self.active {
             return InMemoryDeadLetterQueue::depth_locked(&s);
         }
@@ -739,11 +767,12 @@ impl<T> Replay<'_, T> {
         s.replaying = false;
         let depth = InMemoryDeadLetterQueue::depth_locked(&s);
         drop(s);
-        self.queue.metrics.depth.set(depth as f64);
+        self.queue.inner.metrics.depth.set(depth as f64);
         self.queue
+            .inner
             .listeners
             .emit_with(|| DeadLetterEvent::ReplayFinished {
-                queue: self.queue.name.clone(),
+                queue: self.queue.inner.name.clone(),
                 replayed: self.replayed,
                 failed: returned,
                 depth,
@@ -766,10 +795,10 @@ impl<T: Send> DeadLetterSink<T> for InMemoryDeadLetterQueue<T> {
 
 impl<T> fmt::Debug for InMemoryDeadLetterQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.state.lock();
+        let s = self.inner.state.lock();
         f.debug_struct("InMemoryDeadLetterQueue")
-            .field("name", &self.name)
-            .field("capacity", &self.capacity)
+            .field("name", &self.inner.name)
+            .field("capacity", &self.inner.capacity)
             .field("queued", &s.queue.len())
             .field("held_by_replay", &s.held)
             .field("replaying", &s.replaying)

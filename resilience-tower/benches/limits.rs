@@ -9,7 +9,6 @@
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -104,12 +103,10 @@ fn bench(c: &mut Criterion) {
         "min ns/call: Adaptive AIMD with the TSC clock {:.1}",
         min_ns_per_call(|i| drive(&mut aimd_tsc, i))
     );
-    let manager = Arc::new(
-        DegradationManager::new(
-            resilience_core::presets::workflow_runtime::degradation().expect("preset"),
-        )
-        .expect("valid config"),
-    );
+    let manager = DegradationManager::new(
+        resilience_core::presets::workflow_runtime::degradation().expect("preset"),
+    )
+    .expect("valid config");
     let reads = manager.feature("reads").expect("preset feature");
     let mut degradation = DegradationLayer::new(manager, move |_: &u64| reads).layer(noop());
 

@@ -18,7 +18,7 @@ use resilience_tower::dead_letter::{DeadLetterLayer, DeadLetterRefused, DeadLett
 use resilience_tower::retry::{AttemptError, RetryLayer};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
-type Queue = Arc<InMemoryDeadLetterQueue<DeadLetter<String>>>;
+type Queue = InMemoryDeadLetterQueue<DeadLetter<String>>;
 
 async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
 where
@@ -71,7 +71,7 @@ fn breaker(open_for: Duration) -> CircuitBreaker {
 }
 
 fn queue(capacity: usize) -> Queue {
-    Arc::new(InMemoryDeadLetterQueue::new("retrain", capacity).unwrap())
+    InMemoryDeadLetterQueue::new("retrain", capacity).unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -318,8 +318,8 @@ fn the_success_path_allocates_nothing() {
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
-    let q: Arc<InMemoryDeadLetterQueue<DeadLetter<u64>>> =
-        Arc::new(InMemoryDeadLetterQueue::new("q", 10).unwrap());
+    let q: InMemoryDeadLetterQueue<DeadLetter<u64>> =
+        InMemoryDeadLetterQueue::new("q", 10).unwrap();
     let mut svc = DeadLetterLayer::new("q", q).layer(service_fn(|x: u64| {
         std::future::ready(Ok::<_, BoxError>(x))
     }));

@@ -614,15 +614,14 @@ async fn a_service_that_fails_to_become_ready_for_a_retry_returns_its_error() {
 
 #[test]
 fn the_success_path_allocates_nothing() {
-    let policy = Arc::new(
+    let policy =
         RetryPolicy::builder(Backoff::exponential(100 * MS, Duration::from_secs(1)).unwrap())
             .max_attempts(3)
             .budget(Arc::new(
                 TokenBucketBudget::new(TokenBucketConfig::default()).unwrap(),
             ))
             .build()
-            .unwrap(),
-    );
+            .unwrap();
     let mut svc = RetryLayer::new(policy).layer(service_fn(|x: u64| {
         std::future::ready(Ok::<_, BoxError>(x + 1))
     }));

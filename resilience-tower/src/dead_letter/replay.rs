@@ -40,7 +40,7 @@ use tower::{BoxError, Service, ServiceExt};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().name("retrain")).unwrap();
-/// let queue = Arc::new(InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap());
+/// let queue = InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap();
 /// let below = CircuitBreakerLayer::new(breaker.clone())
 ///     .layer(service_fn(|model: String| async move { Ok::<_, BoxError>(format!("retrained {model}")) }));
 /// let svc = DeadLetterLayer::new("retrain", queue.clone()).layer(below.clone());
@@ -54,7 +54,7 @@ use tower::{BoxError, Service, ServiceExt};
 /// # }
 /// ```
 pub struct Replayer<Req, S> {
-    queue: Arc<InMemoryDeadLetterQueue<DeadLetter<Req>>>,
+    queue: InMemoryDeadLetterQueue<DeadLetter<Req>>,
     breaker: CircuitBreaker,
     service: S,
     every: Option<Duration>,
@@ -69,12 +69,12 @@ where
 {
     /// Replays `queue` into `service` whenever `breaker` closes.
     pub fn new(
-        queue: Arc<InMemoryDeadLetterQueue<DeadLetter<Req>>>,
+        queue: impl Into<InMemoryDeadLetterQueue<DeadLetter<Req>>>,
         breaker: CircuitBreaker,
         service: S,
     ) -> Self {
         Replayer {
-            queue,
+            queue: queue.into(),
             breaker,
             service,
             every: None,

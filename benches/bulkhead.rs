@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use resilience::core::bulkhead::{Bulkhead, BulkheadFull, OwnedBulkheadPermit};
+use resilience::bulkhead::{Bulkhead, BulkheadFull, OwnedBulkheadPermit};
 use resilience_tower::bulkhead::BulkheadLayer;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service};

@@ -43,7 +43,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use failsafe::CircuitBreaker as _;
-use resilience::core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::Layer;
 

@@ -17,7 +17,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use failsafe::CircuitBreaker as _;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use resilience::core::retry::Backoff;
+use resilience::retry::Backoff;
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::limit::ConcurrencyLimit;
 use tower::Layer;
@@ -115,8 +115,8 @@ fn count(case: &str, n: u64) -> Result<(), String> {
             })
         }
         "cb_closed/ours/consecutive_call" => {
-            let b = resilience::core::circuit_breaker::CircuitBreaker::new(
-                resilience::core::circuit_breaker::CircuitBreakerConfig::new()
+            let b = resilience::circuit_breaker::CircuitBreaker::new(
+                resilience::circuit_breaker::CircuitBreakerConfig::new()
                     .consecutive_failures(5)
                     .open_duration(common::subjects::OPEN),
             )

@@ -34,7 +34,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use resilience::core::retry::{Backoff, Classification, ErrorClass, Jitter, RetryPolicy};
+use resilience::retry::{Backoff, Classification, ErrorClass, Jitter, RetryPolicy};
 use tower::Layer;
 
 #[path = "common/mod.rs"]

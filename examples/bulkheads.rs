@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use resilience::core::bulkhead::{BulkheadSet, SharedCapConfig};
+use resilience::bulkhead::{BulkheadSet, SharedCapConfig};
 use tokio::time::Instant;
 
 fn at(start: Instant) -> f64 {

@@ -11,11 +11,11 @@
 
 use std::time::Duration;
 
-use resilience::core::circuit_breaker::{
+use resilience::circuit_breaker::{
     CircuitBreakerEventKind, CircuitBreakerRegistry, KeyedRejection,
 };
-use resilience::core::clock::{Clock, ManualClock};
-use resilience::core::presets;
+use resilience::clock::{Clock, ManualClock};
+use resilience::presets;
 
 /// The model servers: sd3 returns errors between 10 s and 40 s.
 fn call_model(model: &str, at: Duration) -> Result<(), &'static str> {

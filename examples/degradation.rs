@@ -16,8 +16,8 @@
 
 use std::time::Duration;
 
-use resilience::core::clock::ManualClock;
-use resilience::core::degradation::{ComponentHealth, DegradationEvent, DegradationManager};
+use resilience::clock::ManualClock;
+use resilience::degradation::{ComponentHealth, DegradationEvent, DegradationManager};
 
 const INPUTS: [&str; 5] = [
     "gpu_cluster",

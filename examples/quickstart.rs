@@ -12,10 +12,8 @@
 
 use std::time::Duration;
 
-use resilience::core::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerEventKind,
-};
-use resilience::core::clock::{Clock, ManualClock};
+use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerEventKind};
+use resilience::clock::{Clock, ManualClock};
 
 /// The dependency: down between 5 s and 20 s of simulated time.
 fn dependency(at: Duration) -> Result<&'static str, &'static str> {

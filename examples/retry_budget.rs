@@ -16,9 +16,9 @@
 
 use std::time::Duration;
 
-use resilience::core::clock::{Clock, ManualClock};
-use resilience::core::presets;
-use resilience::core::retry::{
+use resilience::clock::{Clock, ManualClock};
+use resilience::presets;
+use resilience::retry::{
     BudgetConfig, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy, RetryState,
     TokenBucketConfig,
 };

@@ -69,11 +69,22 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 server_tests=(lease_etcd lease_postgres pg_failover)
 filter=$(printf 'binary(%s) | ' "${server_tests[@]}"); filter="${filter% | }"
 
+# The fuzz suite (tests/fuzz.rs in every crate) runs as its own step with
+# its output shown, so each target's case count is in the log. Its size is
+# RESILIENCE_FUZZ_CASES per target (default 256: a few seconds per crate).
+fuzz_filter='binary(fuzz)'
+
 log "tests"
 # RESILIENCE_NO_NEXTEST=1 takes the plain `cargo test` path even where
 # nextest is installed (a fresh CI machine has no nextest: test that path).
 if [[ "${RESILIENCE_NO_NEXTEST:-0}" != 1 ]] && cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --no-fail-fast -E "not ($filter)"
+  cargo nextest run --workspace --all-features --no-fail-fast -E "not ($filter | $fuzz_filter)"
+  log "fuzz suite (cases per target: ${RESILIENCE_FUZZ_CASES:-256})"
+  cargo nextest run --workspace --all-features --no-fail-fast -E "$fuzz_filter" \
+    --success-output final --status-level fail
+  log "soak: a simulated year at 1 s through the scaling evaluators (${RESILIENCE_SOAK_DAYS:=365} days)"
+  RESILIENCE_SOAK_DAYS=$RESILIENCE_SOAK_DAYS cargo nextest run -p resilience-scaling --all-features \
+    -E 'binary(soak)' --success-output final --status-level fail
   for t in "${server_tests[@]}"; do
     log "server tests: $t"
     cargo nextest run --workspace --all-features --no-fail-fast --test-threads 1 -E "binary($t)"
@@ -84,12 +95,19 @@ else
   # binaries run with one test at a time, as under nextest, so takeover
   # timings are not measured on an oversubscribed machine.
   cargo test --workspace --exclude resilience-dr --all-features --no-fail-fast --lib --bins --tests --examples
+  log "fuzz suite (cases per target: ${RESILIENCE_FUZZ_CASES:-256})"
+  cargo test --workspace --all-features --no-fail-fast --test fuzz -- --nocapture
+  log "soak: a simulated year at 1 s through the scaling evaluators (${RESILIENCE_SOAK_DAYS:=365} days)"
+  RESILIENCE_SOAK_DAYS=$RESILIENCE_SOAK_DAYS cargo test -p resilience-scaling --all-features --test soak -- --nocapture
   log "resilience-dr tests (server tests included), one test at a time"
   cargo test -p resilience-dr --all-features --no-fail-fast --lib --bins --tests --examples -- --test-threads 1
 fi
 
 log "doc tests"
 cargo test --workspace --all-features --doc
+
+log "README snippets build in a fresh crate with the README's dependencies"
+python3 scripts/readme-check.py
 
 log "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet

@@ -6,24 +6,31 @@
 //! concurrency as [tower](https://docs.rs/tower) layers; autoscaling policy
 //! evaluators; failover primitives.
 //!
+//! The package is `resilience-kit` on the registry; its library is named
+//! `resilience`, so code says `use resilience::…`.
+//!
 //! | feature | crate | re-exported as | start with |
 //! |---|---|---|---|
-//! | `core` (default) | `resilience-core` | [`core`] | its guide: which primitive when, how they compose, clocks and testing |
-//! | `tower` | `resilience-tower` | `tower` | `tower::stack::ResilienceStack`: the recommended layer order from one config |
+//! | `core` (default) | `resilience-core` | the root: [`circuit_breaker`], [`retry`], [`bulkhead`], [`degradation`], [`dead_letter`], [`clock`], [`config`], [`events`] | `resilience-core`'s guide: which primitive when, how they compose, clocks and testing |
+//! | `tower` | `resilience-tower` | `layers` | `layers::stack::ResilienceStack`: the recommended layer order from one config |
+//! | `http` | `resilience-tower/http` | | `layers::stack::ResilienceStack::http`: status codes, `Retry-After`, idempotent methods |
+//! | `axum` | `resilience-tower/axum` | | `layers::error::handle_error`: every error as its HTTP answer (503 + `Retry-After`, 429, 504) |
 //! | `scaling` | `resilience-scaling` | `scaling` | `scaling::hpa::Hpa` or `scaling::rules::RuleEngine`, and the simulator |
 //! | `dr` | `resilience-dr` | `dr` | `dr::health`, `dr::lease::LeaderElector`, `dr::failover::Orchestrator` |
 //! | `dr-etcd` | `resilience-dr/etcd` | | the etcd lease backend (needs `protoc` to build) |
 //! | `dr-postgres` | `resilience-dr/postgres` | | the PostgreSQL lease backend and failover helpers |
-//! | `full` | all four crates | | |
+//! | `full` | all of the above but the engines | | |
 //!
 //! Each crate is also usable alone; the facade adds nothing but the
-//! re-exports, so `resilience::core::circuit_breaker::CircuitBreaker` and
+//! re-exports, so `resilience::circuit_breaker::CircuitBreaker` and
 //! `resilience_core::circuit_breaker::CircuitBreaker` are the same type.
+//! No module of the facade is named after a crate you import beside it
+//! (`tower`, `core`): `resilience::layers` is the tower crate.
 //!
 //! ```
 //! use std::time::Duration;
-//! use resilience::core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
-//! use resilience::core::clock::ManualClock;
+//! use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+//! use resilience::clock::ManualClock;
 //!
 //! let clock = ManualClock::new(); // tests move time by hand; production uses `CircuitBreaker::new`
 //! let breaker = CircuitBreaker::with_clock(
@@ -37,7 +44,7 @@
 //! assert_eq!(open.retry_after(), Duration::from_secs(30));
 //! clock.advance(Duration::from_secs(30));
 //! assert_eq!(breaker.state(), CircuitState::HalfOpen); // the next calls are trials
-//! # Ok::<(), resilience::core::config::ConfigError>(())
+//! # Ok::<(), resilience::config::ConfigError>(())
 //! ```
 //!
 //! # Conventions across the suite
@@ -47,12 +54,15 @@
 //!   returns a `ConfigError` naming the bad field; no input makes a
 //!   constructor panic. Build everything at startup.
 //! * **Time is pluggable.** Every time-driven state machine reads a
-//!   `Clock`; tests use `ManualClock` or tokio's paused clock and never
-//!   sleep.
+//!   [`Clock`](clock::Clock): `new(config)` uses the system clock,
+//!   `with_clock(config, clock)` takes any `impl Clock` — a
+//!   [`ManualClock`](clock::ManualClock) that tests advance by hand, or
+//!   `TokioClock` (feature `tower`) that follows `tokio::time::pause()`.
+//!   Tests never sleep.
 //! * **Errors keep their cause.** `CircuitOpen { retry_after }`,
 //!   `BulkheadFull`, `RetriesExhausted { attempts, last }`: typed, with the
-//!   original error inside; through tower they travel as a `BoxError` you can
-//!   downcast.
+//!   original error inside; through tower they travel as a `BoxError`, and
+//!   `layers::error::ErrorKind::of` says which of them it is, however deep.
 //! * **Observable.** Typed events to registered listeners, and the `metrics`
 //!   facade under stable `resilience_*` names (the repository's
 //!   `METRICS.md` lists them all; install the recorder before building the
@@ -66,11 +76,11 @@
 
 #[cfg(feature = "core")]
 #[doc(inline)]
-pub use resilience_core as core;
+pub use resilience_core::*;
 
 #[cfg(feature = "tower")]
 #[doc(inline)]
-pub use resilience_tower as tower;
+pub use resilience_tower as layers;
 
 #[cfg(feature = "scaling")]
 #[doc(inline)]
@@ -79,6 +89,27 @@ pub use resilience_scaling as scaling;
 #[cfg(feature = "dr")]
 #[doc(inline)]
 pub use resilience_dr as dr;
+
+/// The core crate under its former facade name; its modules are now at the
+/// root of the facade (`resilience::circuit_breaker`, …).
+#[cfg(feature = "core")]
+#[deprecated(
+    since = "0.1.1",
+    note = "the core modules are at the facade's root now: `resilience::circuit_breaker`, `resilience::retry`, …"
+)]
+#[doc(hidden)]
+pub mod core {
+    pub use resilience_core::*;
+}
+
+/// The tower crate under its former facade name, which shadowed the
+/// `tower` crate in users' imports.
+#[cfg(feature = "tower")]
+#[deprecated(since = "0.1.1", note = "renamed to `resilience::layers`")]
+#[doc(hidden)]
+pub mod tower {
+    pub use resilience_tower::*;
+}
 
 // The README's code blocks, compiled and run as doc tests (they use the
 // `tower` feature; `scripts/test.sh` runs doc tests with every feature).

@@ -5,19 +5,19 @@
 // The demo's core, compiled into this test. `main.rs` uses the parts this
 // test does not (the progress view, `--serve`).
 #[allow(dead_code)]
-#[path = "../examples/gateway/sim/mod.rs"]
-mod sim;
+#[path = "../examples/gateway/app/mod.rs"]
+mod app;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use resilience_core::presets;
 use resilience_dr::health::HeartbeatConfig;
 use resilience_dr::recovery::RecoveryConfig;
 use serde_json::Value;
-use sim::experiments::{self, Experiment, Options, Report, MIN_DURATION};
 use tower::ServiceExt;
 
 fn run(experiment: Experiment, seed: u64) -> Report {
@@ -192,7 +192,7 @@ fn experiment_names_are_the_flags_and_the_platform_names() {
 
 #[test]
 fn stack_file_carries_the_preset_rows() {
-    let config = sim::stack::StackConfig::shipped().unwrap();
+    let config = app::stack::StackConfig::shipped().unwrap();
     for name in [
         "per_model",
         "per_worker",
@@ -223,7 +223,7 @@ fn stack_file_carries_the_preset_rows() {
     );
     assert_eq!(config.recovery, RecoveryConfig::default());
     assert_eq!(config.heartbeat, HeartbeatConfig::default());
-    let stack = sim::stack::Stack::build(&config, resilience_core::clock::TokioClock).unwrap();
+    let stack = app::stack::Stack::build(&config, resilience_core::clock::TokioClock).unwrap();
     assert_eq!(
         stack.bulkheads.names().collect::<Vec<_>>(),
         ["api", "dashboard", "internal"]
@@ -234,19 +234,19 @@ fn stack_file_carries_the_preset_rows() {
 
 #[test]
 fn a_bad_stack_file_names_the_field() {
-    let text = sim::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
-    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_core::clock::TokioClock)
+    let text = app::stack::GATEWAY_YAML.replace("max_concurrent: 100", "max_concurrent: 0");
+    let config = app::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = app::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("bulkheads.pools.api.max_concurrent"));
-    let text = sim::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
-    let config = sim::stack::StackConfig::from_yaml(&text).unwrap();
-    let err = sim::stack::Stack::build(&config, resilience_core::clock::TokioClock)
+    let text = app::stack::GATEWAY_YAML.replace("  per_model:", "  per_modle:");
+    let config = app::stack::StackConfig::from_yaml(&text).unwrap();
+    let err = app::stack::Stack::build(&config, resilience_core::clock::TokioClock)
         .err()
         .unwrap();
     assert_eq!(err.field(), Some("circuit_breakers.per_model"));
-    let err = sim::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
+    let err = app::stack::StackConfig::from_yaml("circuit_breakers: {}\nretries: {}").unwrap_err();
     assert!(err.to_string().contains("retries"), "{err}");
 }
 
@@ -273,8 +273,8 @@ fn generate(body: &str) -> Request<Body> {
 
 #[tokio::test(start_paused = true)]
 async fn status_and_generate_over_http() {
-    let events = Arc::new(sim::events::EventLog::new());
-    let gw = sim::gateway::Gateway::start(1, events).unwrap();
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(1, events).unwrap();
     let router = gw.router(None, true);
 
     let (status, body) = call(
@@ -342,4 +342,47 @@ async fn status_and_generate_over_http() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stale_cache_answers_only_for_the_same_request_and_503s_say_when_to_retry() {
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(1, events).unwrap();
+    let router = gw.router(None, true);
+    let fox = r#"{"model":"sd3","class":"api","prompt":"a red fox"}"#;
+    let (status, body) = call(&router, generate(fox)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["step"], "workers");
+
+    for fault in ["model-load-failure", "providers-down"] {
+        let on = Request::post(format!("/chaos/{fault}/on"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&router, on).await.0, StatusCode::OK);
+    }
+    // The same request: the stale step answers with its own image.
+    let (status, body) = call(&router, generate(fox)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stale"], true, "{body}");
+    assert_eq!(body["prompt"], "a red fox", "never another request's image");
+
+    // Another prompt: nothing cached, every step failed: a 503 that says
+    // when to come back, in the header as well as the body.
+    let response = router
+        .clone()
+        .oneshot(generate(
+            r#"{"model":"sd3","class":"api","prompt":"a blue whale"}"#,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("a 503 has a Retry-After header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
 }

@@ -12,11 +12,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use resilience::core::bulkhead::{Bulkhead, BulkheadConfig};
-use resilience::core::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
-};
-use resilience::core::clock::ManualClock;
+use resilience::bulkhead::{Bulkhead, BulkheadConfig};
+use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry};
+use resilience::clock::ManualClock;
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::{Layer, Service};
 
@@ -171,7 +169,7 @@ fn tower_circuit_breaker_success_path_does_not_allocate() {
 
 #[test]
 fn full_tower_stack_success_path_does_not_allocate() {
-    use resilience::core::retry::{Backoff, RetryPolicy};
+    use resilience::retry::{Backoff, RetryPolicy};
     use resilience_tower::bulkhead::BulkheadLayer;
     use resilience_tower::retry::RetryLayer;
     use resilience_tower::timeout::TimeoutLayer;

@@ -196,8 +196,8 @@ pub mod subjects {
     use std::task::{Context, Poll};
     use std::time::Duration;
 
-    use resilience::core::bulkhead::{Bulkhead, BulkheadConfig};
-    use resilience::core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+    use resilience::bulkhead::{Bulkhead, BulkheadConfig};
+    use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
     use tower::Service;
     use tower_resilience::circuitbreaker::{
         CircuitBreakerLayer as TrCircuitBreakerLayer, DefaultClassifier, SlidingWindowType,
@@ -297,10 +297,9 @@ pub mod subjects {
         Bulkhead::new("bench", BulkheadConfig::new(LIMIT)).expect("valid config")
     }
 
-    pub fn ours_retry_policy() -> resilience::core::retry::RetryPolicy {
-        resilience::core::retry::RetryPolicy::builder(
-            resilience::core::retry::Backoff::exponential(INITIAL, MAX_DELAY)
-                .expect("valid backoff"),
+    pub fn ours_retry_policy() -> resilience::retry::RetryPolicy {
+        resilience::retry::RetryPolicy::builder(
+            resilience::retry::Backoff::exponential(INITIAL, MAX_DELAY).expect("valid backoff"),
         )
         .max_attempts(ATTEMPTS)
         .build()

@@ -6,9 +6,10 @@
 //! per traffic class, the fallback chain provider A → provider B → cached
 //! (stale) answer, degradation levels driving a feature matrix, a
 //! dead-letter queue with replay, in-flight request recovery when a worker
-//! dies, and the seed's GPU-pool autoscaling policy on queue depth.
+//! dies, and the GPU inference platform's pool autoscaling policy on queue
+//! depth.
 //!
-//! By default it runs the seed's five chaos experiments against itself, one
+//! By default it runs the platform's five chaos experiments against itself, one
 //! after the other, in virtual time (a paused tokio clock: minutes of
 //! traffic in a second of wall time, the same output for the same seed), and
 //! prints a table of expected against observed outcomes.
@@ -20,7 +21,7 @@
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
 //! ```
 
-mod sim;
+mod app;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -28,20 +29,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Arg, ArgAction, Command};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sim::experiments::{
+use app::experiments::{
     self, Experiment, Options, Progress, Report, DEFAULT_DURATION, MIN_DURATION,
 };
+use clap::{Arg, ArgAction, Command};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 fn cli() -> Command {
     Command::new("gateway")
-        .about("An inference gateway surviving the seeds' chaos experiments")
+        .about("An inference gateway surviving five chaos experiments")
         .arg(
             Arg::new("experiment")
                 .long("experiment")
                 .value_name("NAME")
-                .help("Run one experiment: worker-kill, network-partition, model-load-failure, traffic-spike, storage-latency (or the seed's names); default: all"),
+                .help("Run one experiment: worker-kill, network-partition, model-load-failure, traffic-spike, storage-latency (or the runbook's names); default: all"),
         )
         .arg(
             Arg::new("duration")
@@ -245,7 +246,7 @@ fn print_table(reports: &[Report]) {
     const W: [usize; 10] = [20, 28, 46, 4, 5, 5, 5, 5, 5, 4];
     let header = [
         "experiment",
-        "expected (seed 003)",
+        "expected (runbook)",
         "observed",
         "pass",
         "sent",
@@ -345,8 +346,8 @@ fn serve(addr: &str, seed: u64) -> ExitCode {
     };
     let result: Result<(), tower::BoxError> = runtime.block_on(async {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-        let events = Arc::new(sim::events::EventLog::new());
-        let gw = sim::gateway::Gateway::start(seed, events.clone())?;
+        let events = Arc::new(app::events::EventLog::new());
+        let gw = app::gateway::Gateway::start(seed, events.clone())?;
         let router = gw.router(Some(handle), true);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
@@ -401,7 +402,7 @@ async fn background_traffic(router: axum::Router, seed: u64) {
     }
 }
 
-async fn print_events(events: Arc<sim::events::EventLog>) {
+async fn print_events(events: Arc<app::events::EventLog>) {
     let mut shown = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;

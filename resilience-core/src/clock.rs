@@ -139,9 +139,8 @@ impl Clock for SystemClock {
 /// tests, in step with `tokio::time` timers. Enabled by the `tokio` feature.
 ///
 /// Outside a paused runtime it is the system's monotonic clock, like
-/// [`SystemClock`]. The tower and DR crates re-export it
-/// (`resilience_tower::timeout::TokioClock`, `resilience_dr::TokioClock`);
-/// all paths name this one type.
+/// [`SystemClock`]. It is the suite's one `TokioClock`: the tower and DR
+/// crates' former aliases are deprecated and name this type.
 ///
 /// ```
 /// use std::time::Duration;

@@ -44,10 +44,12 @@
 //! ```
 //!
 //! * **Retry outside the breaker**, so the breaker counts every attempt and
-//!   an open breaker stops the retries: the retry classifier turns
-//!   `CircuitOpen` into "the request never left" with the breaker's
-//!   `retry_after`, and the policy either waits exactly that long (so the
-//!   next attempt is the half-open trial) or gives up at once.
+//!   an open breaker stops the retries: `CircuitOpen` is the
+//!   [`circuit_open`](retry::ErrorClass::CircuitOpen) class, which a policy
+//!   does not retry by default, so the caller gets the breaker's refusal
+//!   (and its `retry_after`) at once. A policy that lists `circuit_open` in
+//!   `retry_on` waits exactly `retry_after` instead, so that the next
+//!   attempt is the half-open trial, when that wait fits its deadline.
 //! * **Bulkhead inside the breaker**, and its rejection recorded as
 //!   *ignored*: a full bulkhead is local overload, not the dependency's
 //!   failure, and must not open the breaker.
@@ -120,7 +122,7 @@
 //! // What each failure means to the retry policy.
 //! let classify = |f: &Failure| -> Classification {
 //!     match f {
-//!         Failure::Open(open) => Classification::from(ErrorClass::ConnectFailed).with_retry_after(open.retry_after()),
+//!         Failure::Open(open) => Classification::from(ErrorClass::CircuitOpen).with_retry_after(open.retry_after()),
 //!         Failure::Full(_) | Failure::Dependency(_) => ErrorClass::Transient.into(),
 //!     }
 //! };
@@ -134,11 +136,11 @@
 //! assert_eq!(breaker.state(), CircuitState::Closed);
 //!
 //! // Down for good: three failed attempts open the breaker, so the fourth
-//! // never reaches the dependency, and the caller gets the attempts and the
-//! // last error back.
+//! // never reaches the dependency and fails fast (an open breaker is not
+//! // retried), and the caller gets the attempts and the refusal back.
 //! down.store(true, Ordering::Relaxed);
 //! match retry.run_blocking_with(&classify, &mut (), &attempt, |_, _| {}, sleep) {
-//!     Err(RetryError::RetriesExhausted { attempts: 4, last: Failure::Open(open) }) => {
+//!     Err(RetryError::NotRetryable { attempts: 4, class: ErrorClass::CircuitOpen, last: Failure::Open(open) }) => {
 //!         assert_eq!(open.retry_after(), Duration::from_secs(30) - Duration::from_millis(400));
 //!     }
 //!     other => panic!("{other:?}"),

@@ -124,6 +124,10 @@ struct Model {
     successes: u32,
     failures: u32,
     deadline: u64,
+    /// When the latest half-open trial was issued.
+    trial_started: u64,
+    /// Moving average (weight 1/4) of finished trials' durations, 0 before any.
+    trial_avg: u64,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -144,7 +148,32 @@ impl Model {
             successes: 0,
             failures: 0,
             deadline: 0,
+            trial_started: 0,
+            trial_avg: 0,
         }
+    }
+
+    /// Whether trials are in flight: only then does `half_open_max_wait`
+    /// reopen the breaker.
+    fn outstanding(&self) -> bool {
+        match self.c.half_open_failure {
+            HalfOpenFailure::Any => self.issued > 0,
+            HalfOpenFailure::Rate => self.issued > self.successes + self.failures,
+        }
+    }
+
+    /// A half-open rejection's `retry_after`: the expected time to the
+    /// trial's outcome, capped by the re-arm and the base open duration.
+    fn half_open_hint(&self, now: u64) -> Duration {
+        let avg = match self.trial_avg {
+            0 => self.c.slow_call_duration.map_or(1_000_000_000, nanos),
+            a => a,
+        }
+        .max(1_000_000);
+        let running = now - self.trial_started;
+        let left = if running < avg { avg - running } else { avg };
+        let cap = (self.deadline - now).min(nanos(self.c.open_duration));
+        Duration::from_nanos(left.min(cap).max(1))
     }
 
     fn success_threshold(&self) -> u32 {
@@ -259,7 +288,7 @@ impl Model {
                 CircuitState::Open if now >= self.open_until => {
                     self.enter(CircuitState::HalfOpen, now)
                 }
-                CircuitState::HalfOpen if now >= self.deadline => {
+                CircuitState::HalfOpen if now >= self.deadline && self.outstanding() => {
                     self.enter(CircuitState::Open, now)
                 }
                 s => return s,
@@ -289,17 +318,16 @@ impl Model {
                     self.enter(CircuitState::HalfOpen, now);
                 }
                 CircuitState::HalfOpen => {
-                    if now >= self.deadline {
+                    if now >= self.deadline && self.outstanding() {
                         self.enter(CircuitState::Open, now);
                         continue;
                     }
                     if self.issued >= self.c.half_open_permits {
-                        return Err((
-                            CircuitState::HalfOpen,
-                            Duration::from_nanos(self.deadline - now),
-                        ));
+                        return Err((CircuitState::HalfOpen, self.half_open_hint(now)));
                     }
                     self.issued += 1;
+                    self.trial_started = now;
+                    self.deadline = self.deadline.max(now + nanos(self.c.half_open_max_wait));
                     return Ok(Ticket {
                         epoch: self.epoch,
                         start: now,
@@ -316,7 +344,8 @@ impl Model {
     }
 
     fn record(&mut self, t: Ticket, outcome: Outcome, now: u64) {
-        let slow = matches!(self.c.slow_call_duration, Some(d) if now - t.start >= nanos(d));
+        // Strictly slower than the threshold, as in Resilience4j.
+        let slow = matches!(self.c.slow_call_duration, Some(d) if now - t.start > nanos(d));
         let failure = match outcome {
             Outcome::Ignored => return self.release(t),
             Outcome::Success => false,
@@ -350,6 +379,11 @@ impl Model {
                 }
             }
             CircuitState::HalfOpen => {
+                let took = now - t.start;
+                self.trial_avg = match self.trial_avg {
+                    0 => took.max(1),
+                    a => ((a / 4) * 3 + took / 4).max(1),
+                };
                 let bad = failure || slow;
                 if bad {
                     self.failures += 1;

@@ -97,8 +97,13 @@
 //! | `postgres` | `lease::postgres` (a lease table) and `failover::postgres`: SQL helpers for failing over a streaming-replication pair (promote, lag, fence) |
 //! | `tracing` | `tracing` events for health transitions, recoveries and every failover timeline entry |
 #![forbid(unsafe_code)]
+// Every integer and duration operation on configuration or input is
+// checked, saturating or argued bounded (see `arith`); the lint keeps it
+// that way. Test code is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod arith;
 pub mod failover;
 pub mod health;
 pub mod lease;

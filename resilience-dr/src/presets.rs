@@ -22,7 +22,7 @@ pub mod synthetic_data {
     /// assert!(c.objective("privacy_budgets").unwrap().requires_synchronous());
     /// ```
     pub fn failover() -> FailoverConfig {
-        let h = |n: u64| Duration::from_secs(n * 3600);
+        let h = |n: u64| Duration::from_secs(n.saturating_mul(3600));
         FailoverConfig {
             primary: "us-east-1".into(),
             secondary: "us-west-2".into(),

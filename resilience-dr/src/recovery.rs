@@ -949,9 +949,9 @@ where
                 ),
             };
         }
-        info.retries += 1;
+        info.retries = info.retries.saturating_add(1);
         let delay = self.config.retry_delay(info.retries);
-        info.not_before = Some(now.checked_add(delay).unwrap_or(now));
+        info.not_before = Some(crate::arith::saturating_add(now, delay));
         info.priority = info.priority.saturating_add(self.config.priority_boost);
         match failure {
             FailureKind::OutOfMemory => {

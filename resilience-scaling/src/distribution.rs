@@ -51,19 +51,21 @@ pub fn largest_remainder(total: u32, weights: &[f64]) -> Vec<u32> {
         let quota = f64::from(total) * w / sum;
         let floor = quota.floor().clamp(0.0, f64::from(total));
         out.push(floor as u32);
-        given += floor as u64;
+        given = given.saturating_add(floor as u64);
         rema.push((quota - floor, i));
     }
-    let mut left = u64::from(total).saturating_sub(given);
+    let left = u64::from(total).saturating_sub(given);
     rema.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut k = 0;
-    while left > 0 && !rema.is_empty() {
-        let idx = rema[k % rema.len()].1;
+    // Fewer than one unit per part is left after the floors: hand them out
+    // by largest remainder (cycling only if rounding left more).
+    for &(_, idx) in rema
+        .iter()
+        .cycle()
+        .take(usize::try_from(left).unwrap_or(usize::MAX))
+    {
         if let Some(slot) = out.get_mut(idx) {
-            *slot += 1;
+            *slot = slot.saturating_add(1);
         }
-        left -= 1;
-        k += 1;
     }
     out
 }
@@ -88,12 +90,16 @@ pub fn allocate_with_minimums(total: u32, weights: &[f64], minimums: &[u32]) -> 
         let w: Vec<f64> = mins.iter().map(|m| f64::from(*m)).collect();
         return largest_remainder(total, &w);
     }
-    let rest = total - min_sum as u32;
+    // min_sum <= total here.
+    let rest = total.saturating_sub(u32::try_from(min_sum).unwrap_or(u32::MAX));
     let w: Vec<f64> = (0..n)
         .map(|i| weights.get(i).copied().unwrap_or(0.0))
         .collect();
     let extra = largest_remainder(rest, &w);
-    mins.iter().zip(extra).map(|(m, e)| m + e).collect()
+    mins.iter()
+        .zip(extra)
+        .map(|(m, e)| m.saturating_add(e))
+        .collect()
 }
 
 /// Named percent targets (e.g. the GPU pool's model distribution), validated.

@@ -81,24 +81,28 @@ pub struct LagScalerConfig {
     pub name: String,
     /// Lower bound; 0 allows scaling to zero.
     pub min_instances: u32,
-    /// Upper bound.
+    /// Upper bound: at least 1 and at least `min_instances`.
     pub max_instances: u32,
-    /// Partition count: an upper bound on useful consumers.
+    /// Partition count: an upper bound on useful consumers (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<u32>,
-    /// Messages of backlog per instance (messages mode).
+    /// Messages of backlog per instance (messages mode): a finite number
+    /// above 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_threshold: Option<f64>,
-    /// Lag (messages) at or below which the scaler is inactive (default 0).
+    /// Lag (messages) at or below which the scaler is inactive (default 0;
+    /// a finite number >= 0).
     #[serde(default)]
     pub activation_lag_threshold: f64,
-    /// Scale up above this lag (seconds mode).
+    /// Scale up above this lag (seconds mode; above 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_up_threshold: Option<LagSeconds>,
-    /// Scale down below this lag (seconds mode).
+    /// Scale down below this lag (seconds mode; >= 0 and below the
+    /// scale-up threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_threshold: Option<LagSeconds>,
-    /// Instances removed per scale-down in seconds mode (default 1).
+    /// Instances removed per scale-down in seconds mode (default 1; at
+    /// least 1).
     #[serde(default = "one")]
     pub scale_down_step: u32,
     /// Minimum time between scale-downs (default 0).

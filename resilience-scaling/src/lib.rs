@@ -49,8 +49,10 @@
 //!
 //! // The Kubernetes contract.
 //! let mut hpa = Hpa::from_manifest_yaml(include_str!("../presets/runtime-engine-hpa.yaml"))?;
-//! let now = Instant::now();
-//! hpa.record_scale_event(now - Duration::from_secs(30), 5); // a past scaling
+//! let start = Instant::now();
+//! hpa.decide(start, 20, 20); // the first decision records the current count
+//! let now = start + Duration::from_secs(90);
+//! hpa.record_scale_event(now - Duration::from_secs(30), 5); // a past scaling, 20 -> 25
 //! let replicas: u32 = hpa.decide(now, 25, 60);
 //! assert_eq!(replicas, 40); // +100 % per 60 s, from 20 at the period start
 //!
@@ -102,8 +104,13 @@
 //!   SVG backend (no font or system libraries needed).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+// Every integer operation on configuration or input is checked, saturating
+// or argued bounded (see `arith`); the lint keeps it that way. Test code,
+// which builds its own small values, is exempt.
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
 pub mod actuator;
+mod arith;
 pub mod distribution;
 pub mod hpa;
 pub mod lag;

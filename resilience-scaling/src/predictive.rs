@@ -55,6 +55,7 @@ use std::time::Duration;
 use resilience_core::config::{self, ConfigError};
 use serde::{Deserialize, Serialize};
 
+use crate::arith;
 use crate::schedule::UtcTime;
 
 /// What to do when the forecast exceeds `max_replicas`.
@@ -85,37 +86,43 @@ pub enum MaxCapacityBehavior {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PredictiveConfig {
-    /// History kept (default 7 days).
+    /// History kept (default 7 days): whole seconds, from 1 day to 366
+    /// days, and at most [`Predictor::MAX_SLOTS`] intervals.
     #[serde(default = "seven_days", with = "humantime_serde")]
     pub lookback: Duration,
-    /// Horizon forecast at each decision (default 30 min).
+    /// Horizon forecast at each decision (default 30 min): whole seconds,
+    /// from 1 s to 2 days.
     #[serde(default = "thirty_min", with = "humantime_serde")]
     pub forecast: Duration,
-    /// Aggregation interval (default 5 min); divides a day.
+    /// Aggregation interval (default 5 min): a whole number of seconds that
+    /// divides a day.
     #[serde(default = "five_min", with = "humantime_serde")]
     pub interval: Duration,
-    /// Extra capacity over the forecast, percent (default 20).
+    /// Extra capacity over the forecast, percent (default 20; 0..=1000).
     #[serde(default = "twenty")]
     pub scale_buffer_percent: f64,
-    /// How far ahead to provision (default 5 min).
+    /// How far ahead to provision (default 5 min): whole seconds, at most
+    /// 1 day.
     #[serde(default = "five_min", with = "humantime_serde")]
     pub scale_up_latency: Duration,
-    /// Load one replica serves.
+    /// Load one replica serves: a finite number above 0.
     pub capacity_per_replica: f64,
     /// Lower bound.
     pub min_replicas: u32,
-    /// Upper bound (see `max_capacity_behavior`).
+    /// Upper bound, at least `min_replicas` (see `max_capacity_behavior`).
     pub max_replicas: u32,
     /// Default `honor_max_capacity`.
     #[serde(default)]
     pub max_capacity_behavior: MaxCapacityBehavior,
-    /// For `increase_max_capacity`: percent above the forecast (default 10).
+    /// For `increase_max_capacity`: percent above the forecast (default 10;
+    /// 0..=1000).
     #[serde(default = "ten")]
     pub max_capacity_buffer_percent: f64,
     /// Apply the trend correction (default true).
     #[serde(default = "yes")]
     pub trend: bool,
-    /// History needed before forecasting (default 1 day).
+    /// History needed before forecasting (default 1 day): whole seconds, at
+    /// most `lookback`.
     #[serde(default = "one_day", with = "humantime_serde")]
     pub min_history: Duration,
 }
@@ -171,10 +178,27 @@ pub struct Predictor {
     slots: Vec<(i64, f64)>,
     current: Option<(i64, f64, u32)>,
     first_bucket: Option<i64>,
-    cache: Option<(i64, Option<PredictiveDecision>)>,
+    /// Bumped by every accepted sample: a cached decision is only reused
+    /// for the same data and the same forecast buckets.
+    version: u64,
+    cache: Option<(PredictKey, Option<PredictiveDecision>)>,
+}
+
+/// What a decision depends on besides the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PredictKey {
+    from_bucket: i64,
+    to_bucket: i64,
+    version: u64,
 }
 
 impl Predictor {
+    /// The most history slots (`lookback / interval`) a predictor keeps: 16
+    /// bytes each, so at most 2 MiB per predictor. 7 days at 5 s, 90 days at
+    /// 1 min or 366 days at 5 min fit; a configuration needing more is
+    /// refused when it is loaded.
+    pub const MAX_SLOTS: usize = 131_072;
+
     /// Parses and validates a YAML configuration.
     pub fn from_yaml(yaml: &str) -> Result<Self, ConfigError> {
         Self::new(config::from_yaml_str(yaml)?)
@@ -188,32 +212,64 @@ impl Predictor {
     /// assert_eq!(e.field(), Some("capacity_per_replica"));
     /// ```
     pub fn new(config: PredictiveConfig) -> Result<Self, ConfigError> {
-        let interval = config.interval.as_secs() as i64;
-        if interval == 0 || 86_400 % interval != 0 {
+        // Every duration here is counted in whole seconds: refuse a
+        // sub-second part rather than truncate it (a `500ms` forecast would
+        // otherwise become 0 s after passing a "longer than 0" check).
+        let whole = |field: &'static str, d: Duration| {
+            arith::whole_secs(d).ok_or_else(|| {
+                ConfigError::invalid(
+                    field,
+                    format!("must be a whole number of seconds, got {d:?}"),
+                )
+            })
+        };
+        let interval = whole("interval", config.interval)?;
+        if 86_400i64.checked_rem(interval).is_none_or(|r| r != 0) || interval <= 0 {
             return Err(ConfigError::invalid(
                 "interval",
-                "must be a whole number of seconds that divides a day (1m, 5m, 15m, 1h, ...)",
+                format!(
+                    "must be a whole number of seconds that divides a day (1m, 5m, 15m, 1h, ...), got {:?}",
+                    config.interval
+                ),
             ));
         }
-        let lookback = config.lookback.as_secs() as i64;
+        let lookback = whole("lookback", config.lookback)?;
         if !(86_400..=366 * 86_400).contains(&lookback) {
             return Err(ConfigError::invalid(
                 "lookback",
-                "must be between 1 day and 366 days",
+                format!("must be between 1 day and 366 days, got {lookback}s"),
             ));
         }
-        if config.forecast.is_zero() || config.forecast > Duration::from_secs(2 * 86_400) {
+        // `lookback` and `interval` are both within (0, 366 days] here.
+        let n = lookback
+            .checked_div(interval)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(usize::MAX);
+        if n > Self::MAX_SLOTS {
+            return Err(ConfigError::invalid(
+                "lookback",
+                format!(
+                    "keeps lookback / interval = {n} slots, more than the cap of {} (2 MiB): \
+                     use a longer interval or a shorter lookback",
+                    Self::MAX_SLOTS
+                ),
+            ));
+        }
+        let forecast = whole("forecast", config.forecast)?;
+        if !(1..=2 * 86_400).contains(&forecast) {
             return Err(ConfigError::invalid(
                 "forecast",
-                "must be between 1s and 2 days",
+                format!("must be between 1s and 2 days, got {forecast}s"),
             ));
         }
-        if config.scale_up_latency > Duration::from_secs(86_400) {
+        let latency = whole("scale_up_latency", config.scale_up_latency)?;
+        if latency > 86_400 {
             return Err(ConfigError::invalid(
                 "scale_up_latency",
-                "must be at most 1 day",
+                format!("must be at most 1 day, got {latency}s"),
             ));
         }
+        whole("min_history", config.min_history)?;
         if !(config.capacity_per_replica.is_finite() && config.capacity_per_replica > 0.0) {
             return Err(ConfigError::invalid(
                 "capacity_per_replica",
@@ -252,13 +308,14 @@ impl Predictor {
                 "must not exceed lookback",
             ));
         }
-        let n = (lookback / interval) as usize;
         Ok(Predictor {
             interval,
-            per_day: 86_400 / interval,
+            // interval divides a day (checked above), so this is >= 1.
+            per_day: 86_400i64.checked_div(interval).unwrap_or(1),
             slots: vec![(i64::MIN, f64::NAN); n],
             current: None,
             first_bucket: None,
+            version: 0,
             cache: None,
             config,
         })
@@ -271,11 +328,17 @@ impl Predictor {
 
     fn close_current(&mut self) {
         if let Some((b, sum, n)) = self.current.take() {
-            let len = self.slots.len() as i64;
-            if let Some(slot) = self.slots.get_mut(b.rem_euclid(len) as usize) {
+            let i = self.slot_index(b);
+            if let Some(slot) = self.slots.get_mut(i) {
                 *slot = (b, sum / f64::from(n.max(1)));
             }
         }
+    }
+
+    /// The ring position of bucket `b`.
+    fn slot_index(&self, b: i64) -> usize {
+        // `rem_euclid` by a positive length lies in [0, len).
+        usize::try_from(b.rem_euclid(arith::len_i64(self.slots.len()).max(1))).unwrap_or(0)
     }
 
     /// Records a load sample (any rate, any unit matching
@@ -294,9 +357,10 @@ impl Predictor {
             return;
         }
         let b = t.unix().div_euclid(self.interval);
+        self.version = self.version.wrapping_add(1);
         match self.current {
             Some((cb, ref mut sum, ref mut n)) if cb == b => {
-                *sum += load;
+                *sum += load; // finite and >= 0: may reach +inf, never NaN
                 *n = n.saturating_add(1);
             }
             Some((cb, _, _)) if b < cb => {}
@@ -314,31 +378,30 @@ impl Predictor {
                 return Some(sum / f64::from(n.max(1)));
             }
         }
-        let len = self.slots.len() as i64;
         self.slots
-            .get(b.rem_euclid(len) as usize)
+            .get(self.slot_index(b))
             .filter(|(id, v)| *id == b && v.is_finite())
             .map(|(_, v)| *v)
     }
 
     fn seasonal(&self, b: i64, latest: i64) -> Option<f64> {
-        let len = self.slots.len() as i64;
-        let oldest = latest - len + 1;
-        let days = len / self.per_day;
+        let len = arith::len_i64(self.slots.len());
+        let oldest = latest.saturating_sub(len).saturating_add(1);
+        let days = len.checked_div(self.per_day).unwrap_or(0);
         let mut sum = 0.0;
         let mut n = 0u32;
         for d in 1..=days {
-            let src = b - d * self.per_day;
+            let src = b.saturating_sub(d.saturating_mul(self.per_day));
             if src < oldest || src > latest {
                 continue;
             }
             if let Some(v) = self.value(src) {
                 sum += v;
-                n += 1;
+                n = n.saturating_add(1);
             }
         }
         let daily = (n > 0).then(|| sum / f64::from(n));
-        let week = b - 7 * self.per_day;
+        let week = b.saturating_sub(self.per_day.saturating_mul(7));
         let weekly = if week >= oldest && week <= latest {
             self.value(week)
         } else {
@@ -361,9 +424,9 @@ impl Predictor {
         if !self.config.trend {
             return 1.0;
         }
-        let window = (3600 / self.interval).max(1);
+        let window = 3600i64.checked_div(self.interval).unwrap_or(1).max(1);
         let (mut seen, mut expected) = (0.0, 0.0);
-        for b in (latest - window)..latest {
+        for b in latest.saturating_sub(window)..latest {
             if let (Some(v), Some(e)) = (self.value(b), self.seasonal(b, latest)) {
                 seen += v;
                 expected += e;
@@ -377,7 +440,9 @@ impl Predictor {
     }
 
     /// The recommendation at `now`; `None` until `min_history` of data
-    /// exists. Recomputed once per interval.
+    /// exists. A decision is reused only while neither the samples nor the
+    /// forecast's interval buckets have changed, so it always answers for
+    /// the instant asked.
     ///
     /// ```
     /// use resilience_scaling::predictive::Predictor;
@@ -387,34 +452,36 @@ impl Predictor {
     /// assert!(p.recommend(UtcTime::from_unix(60)).is_none()); // needs a day of history
     /// ```
     pub fn recommend(&mut self, now: UtcTime) -> Option<PredictiveDecision> {
-        let nb = now.unix().div_euclid(self.interval);
-        if let Some((b, d)) = self.cache {
-            if b == nb {
+        let from = now
+            .unix()
+            .saturating_add(arith::secs(self.config.scale_up_latency));
+        let to = from.saturating_add(arith::secs(self.config.forecast));
+        let key = PredictKey {
+            from_bucket: from.div_euclid(self.interval),
+            // forecast >= 1 s, so `to - 1 >= from` unless `from` saturated.
+            to_bucket: to.saturating_sub(1).max(from).div_euclid(self.interval),
+            version: self.version,
+        };
+        if let Some((k, d)) = self.cache {
+            if k == key {
                 return d;
             }
         }
-        let d = self.compute(now);
-        self.cache = Some((nb, d));
+        let d = self.compute(key);
+        self.cache = Some((key, d));
         d
     }
 
-    fn compute(&self, now: UtcTime) -> Option<PredictiveDecision> {
+    fn compute(&self, key: PredictKey) -> Option<PredictiveDecision> {
         let latest = self.current.map(|c| c.0)?;
         let first = self.first_bucket?;
-        let history = (latest - first).saturating_mul(self.interval);
-        if history < self.config.min_history.as_secs() as i64 {
+        let history = latest.saturating_sub(first).saturating_mul(self.interval);
+        if history < arith::secs(self.config.min_history) {
             return None;
         }
-        let from = now
-            .unix()
-            .saturating_add(self.config.scale_up_latency.as_secs() as i64);
-        let to = from.saturating_add(self.config.forecast.as_secs() as i64);
         let trend = self.trend_factor(latest);
         let mut peak: Option<f64> = None;
-        let (fb, tb) = (
-            from.div_euclid(self.interval),
-            (to - 1).div_euclid(self.interval),
-        );
+        let (fb, tb) = (key.from_bucket, key.to_bucket);
         for b in fb..=tb.max(fb) {
             if let Some(v) = self.seasonal(b, latest) {
                 peak = Some(peak.map_or(v, |p: f64| p.max(v)));
@@ -424,17 +491,13 @@ impl Predictor {
         let c = &self.config;
         let want =
             (peak * (1.0 + c.scale_buffer_percent / 100.0) / c.capacity_per_replica - 1e-9).ceil();
-        let want = if want.is_finite() && want > 0.0 {
-            want.min(f64::from(u32::MAX)) as u32
-        } else {
-            0
-        };
+        let want = arith::f64_to_u32(want);
         let effective_max = match c.max_capacity_behavior {
             MaxCapacityBehavior::HonorMaxCapacity => c.max_replicas,
             MaxCapacityBehavior::IncreaseMaxCapacity => {
                 let raised =
                     (f64::from(want) * (1.0 + c.max_capacity_buffer_percent / 100.0)).ceil();
-                c.max_replicas.max(raised.min(f64::from(u32::MAX)) as u32)
+                c.max_replicas.max(arith::f64_to_u32(raised))
             }
         };
         Some(PredictiveDecision {

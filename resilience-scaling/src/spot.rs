@@ -50,7 +50,7 @@ use crate::distribution::largest_remainder;
 pub struct InstanceType {
     /// Type name.
     pub name: String,
-    /// On-demand price per node-hour.
+    /// On-demand price per node-hour: a finite number above 0.
     pub on_demand_price: f64,
 }
 
@@ -70,22 +70,25 @@ pub struct SpotConfig {
     pub instance_types: Vec<InstanceType>,
     /// Zones.
     pub zones: Vec<String>,
-    /// Spot bids above this fraction of on-demand are not used (default 0.7).
+    /// Spot bids above this fraction of on-demand are not used (default 0.7;
+    /// in (0, 1]).
     #[serde(default = "seven_tenths")]
     pub max_spot_price_fraction: f64,
     /// Time left above which a preempted job checkpoints (default 60 s).
     #[serde(default = "sixty_s", with = "humantime_serde")]
     pub checkpoint_threshold: Duration,
-    /// Regular checkpoint interval for jobs on spot nodes (default 15 min).
+    /// Regular checkpoint interval for jobs on spot nodes (default 15 min;
+    /// above 0).
     #[serde(default = "fifteen_min", with = "humantime_serde")]
     pub checkpoint_interval: Duration,
     /// Minimum on-demand nodes (default 3).
     #[serde(default = "three")]
     pub on_demand_min_nodes: u32,
-    /// Minimum on-demand share of total capacity (default 0.2).
+    /// Minimum on-demand share of total capacity (default 0.2; in [0, 1]).
     #[serde(default = "one_fifth")]
     pub on_demand_min_fraction: f64,
-    /// Spot is scaled to this fraction of the hourly limit (default 0.9).
+    /// Spot is scaled to this fraction of the hourly limit (default 0.9; in
+    /// (0, 1]).
     #[serde(default = "nine_tenths")]
     pub cost_target_fraction: f64,
 }
@@ -375,7 +378,7 @@ impl SpotManager {
         let od = self.on_demand_floor(total).min(total);
         FleetPlan {
             on_demand: od,
-            spot: total - od,
+            spot: total.saturating_sub(od),
         }
     }
 

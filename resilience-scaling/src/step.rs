@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use resilience_core::events::Listeners;
 
+use crate::arith;
 use crate::observe::ScaleMetrics;
 
 fn default_step_name() -> String {
@@ -119,7 +120,7 @@ impl Comparison {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmConfig {
-    /// Threshold.
+    /// Threshold: a finite number.
     pub threshold: f64,
     /// Comparison.
     pub comparison: Comparison,
@@ -144,7 +145,10 @@ pub struct StepAdjustment {
     /// `MetricIntervalUpperBound` (None = +∞).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upper_bound: Option<f64>,
-    /// `ScalingAdjustment`.
+    /// `ScalingAdjustment`. Bounds, checked when the policy is loaded:
+    /// `-4294967295..=4294967295` replicas for `change_in_capacity`,
+    /// `0..=4294967295` for `exact_capacity` and `-100..=100000` percent for
+    /// `percent_change_in_capacity` (capacity is a `u32`).
     pub adjustment: i64,
 }
 
@@ -169,7 +173,7 @@ pub struct StepScalingConfig {
     pub name: String,
     /// Lower bound.
     pub min_capacity: u32,
-    /// Upper bound.
+    /// Upper bound, at least `min_capacity`.
     pub max_capacity: u32,
     /// How adjustments apply.
     pub adjustment_type: AdjustmentType,
@@ -186,7 +190,14 @@ pub struct StepScalingConfig {
 }
 
 /// Rounds a percent change as AWS does and applies the minimum magnitude;
-/// returns the new capacity (not clamped).
+/// returns the new capacity (not clamped). Defined for every input: the
+/// arithmetic saturates at the `i64` range instead of overflowing.
+///
+/// ```
+/// use resilience_scaling::step::{apply_adjustment, AdjustmentType};
+/// assert_eq!(apply_adjustment(AdjustmentType::ChangeInCapacity, 10, i64::MAX, 5), i64::MAX);
+/// assert!(apply_adjustment(AdjustmentType::PercentChangeInCapacity, u32::MAX, i64::MIN, 5) < 0);
+/// ```
 pub fn apply_adjustment(
     kind: AdjustmentType,
     current: u32,
@@ -198,8 +209,8 @@ pub fn apply_adjustment(
         AdjustmentType::ChangeInCapacity => cur.saturating_add(adjustment),
         AdjustmentType::ExactCapacity => adjustment,
         AdjustmentType::PercentChangeInCapacity => {
-            let raw = cur as f64 * adjustment as f64 / 100.0;
-            let mut change = if raw > 1.0 {
+            let raw = f64::from(current) * adjustment as f64 / 100.0;
+            let change = arith::f64_to_i64(if raw > 1.0 {
                 raw.floor()
             } else if raw > 0.0 {
                 1.0
@@ -209,11 +220,13 @@ pub fn apply_adjustment(
                 -1.0
             } else {
                 raw.ceil()
-            } as i64;
-            let mag = i64::from(min_magnitude);
-            if change != 0 && change.abs() < mag {
-                change = change.signum() * mag;
-            }
+            });
+            // `unsigned_abs`: the magnitude of i64::MIN has no i64.
+            let change = if change != 0 && change.unsigned_abs() < u64::from(min_magnitude) {
+                i64::from(min_magnitude).saturating_mul(change.signum())
+            } else {
+                change
+            };
             cur.saturating_add(change)
         }
     }
@@ -287,6 +300,26 @@ impl StepScaling {
         if config.steps.is_empty() {
             return Err(ConfigError::invalid("steps", "must have at least one step"));
         }
+        let max = i64::from(u32::MAX);
+        let (range, unit) = match config.adjustment_type {
+            AdjustmentType::ChangeInCapacity => (max.saturating_neg()..=max, "replicas"),
+            AdjustmentType::ExactCapacity => (0..=max, "replicas"),
+            AdjustmentType::PercentChangeInCapacity => (-100..=100_000, "percent"),
+        };
+        for (i, s) in config.steps.iter().enumerate() {
+            if !range.contains(&s.adjustment) {
+                return Err(ConfigError::invalid(
+                    format!("steps[{i}].adjustment"),
+                    format!(
+                        "must be in {}..={} {unit} for {:?}, got {}",
+                        range.start(),
+                        range.end(),
+                        config.adjustment_type,
+                        s.adjustment
+                    ),
+                ));
+            }
+        }
         for (i, s) in config.steps.iter().enumerate() {
             let lo = s.lower_bound.unwrap_or(f64::NEG_INFINITY);
             let hi = s.upper_bound.unwrap_or(f64::INFINITY);
@@ -302,9 +335,14 @@ impl StepScaling {
                 .unwrap_or(f64::NEG_INFINITY)
                 .total_cmp(&b.lower_bound.unwrap_or(f64::NEG_INFINITY))
         });
-        for i in 1..config.steps.len() {
-            let prev_hi = config.steps[i - 1].upper_bound;
-            let lo = config.steps[i].lower_bound;
+        for (i, pair) in config
+            .steps
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| (i.saturating_add(1), w))
+        {
+            let prev_hi = pair[0].upper_bound;
+            let lo = pair[1].lower_bound;
             if prev_hi != lo {
                 return Err(ConfigError::invalid(
                     format!("steps[{i}].lower_bound"),

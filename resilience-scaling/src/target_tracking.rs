@@ -67,9 +67,9 @@ pub struct TargetTrackingConfig {
     pub name: String,
     /// Lower bound.
     pub min_capacity: u32,
-    /// Upper bound.
+    /// Upper bound, at least `min_capacity`.
     pub max_capacity: u32,
-    /// The value to hold the metric at.
+    /// The value to hold the metric at: a finite number above 0.
     pub target_value: f64,
     /// How long the metric must exceed the target (default 3 min).
     #[serde(default = "three_min", with = "humantime_serde")]
@@ -78,7 +78,8 @@ pub struct TargetTrackingConfig {
     /// (default 15 min).
     #[serde(default = "fifteen_min", with = "humantime_serde")]
     pub scale_in_after: Duration,
-    /// Scale-in threshold as a fraction of the target (default 0.9).
+    /// Scale-in threshold as a fraction of the target (default 0.9; in
+    /// (0, 1]).
     #[serde(default = "ratio")]
     pub scale_in_ratio: f64,
     /// Default 300 s.

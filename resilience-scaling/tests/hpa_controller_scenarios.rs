@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use resilience_scaling::hpa::{
-    Hpa, HpaConfig, Limit, MetricError, MetricReading, MetricsSnapshot, PodInfo, PodMetric,
-    PodPhase, PolicyType, ReadyCondition, ReplicaCalculator, ScalingPolicy, ScalingRules,
-    SelectPolicy,
+    Hpa, HpaConfig, HpaOptions, Limit, MetricError, MetricReading, MetricsSnapshot, PodInfo,
+    PodMetric, PodPhase, PolicyType, ReadyCondition, ReplicaCalculator, ScalingPolicy,
+    ScalingRules, SelectPolicy,
 };
 
 fn rules(
@@ -584,7 +584,12 @@ fn scaling_with_rules() {
     ];
     let now = Instant::now() + Duration::from_secs(10_000);
     for c in cases {
-        let mut h = hpa(c.min, c.max, c.up, c.down);
+        // The controller's cases exercise the rate limits alone
+        // (`convertDesiredReplicasWithBehaviorRate`), with no recommendation
+        // history: leave out the initial recommendation.
+        let mut options = HpaOptions::default();
+        options.skip_initial_recommendation = true;
+        let mut h = hpa(c.min, c.max, c.up, c.down).with_options(options);
         for (ago, change) in c.up_events.iter().chain(c.down_events.iter()) {
             h.record_scale_event(now - Duration::from_secs(*ago), *change);
         }
@@ -1456,4 +1461,200 @@ fn replica_calculator_metric_cases() {
     let p = c.average_value_metric(5, 8_600, 2_867);
     assert_eq!((p.replicas, p.usage), (3, 1_720)); // ScaleDownPerPodCMExternal
     assert_eq!(c.average_value_metric(3, 8_600, 2_900).replicas, 3); // TolerancePerPodCMExternal
+}
+
+// ---------------------------------------------------------------------------
+// Reconcile-level behaviour: initial recommendation, zero replicas, the
+// legacy rules of a manifest without `behavior`, stored events, grouping
+// ---------------------------------------------------------------------------
+
+fn manifest(min: u32, max: u32, behavior: &str) -> Hpa {
+    Hpa::from_manifest_yaml(&format!(
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {{kind: Deployment, name: w}}\n  minReplicas: {min}\n  maxReplicas: {max}\n{behavior}"
+    ))
+    .unwrap()
+}
+
+const WITH_BEHAVIOR: &str = "  behavior:\n    scaleDown: {stabilizationWindowSeconds: 300}\n";
+
+#[test]
+fn a_new_hpa_holds_its_current_count_for_the_scale_down_window() {
+    // recordInitialRecommendation: the first reconcile stores the current
+    // count, so a new (or restarted) HPA does not scale down at once.
+    for behavior in [WITH_BEHAVIOR, ""] {
+        let t0 = now();
+        let mut h = manifest(1, 100, behavior);
+        let d = h.decide_with_reason(t0, 10, 2);
+        assert_eq!(d.replicas, 10, "behavior: {:?} ({d})", !behavior.is_empty());
+        assert_eq!(d.stabilization.reason(), "ScaleDownStabilized");
+        assert_eq!(h.decide(t0 + Duration::from_secs(200), 10, 2), 10);
+        // After the 300 s window the scale-down goes through.
+        assert!(h.decide(t0 + Duration::from_secs(301), 10, 2) < 10);
+    }
+    // The difference, when asked for, is an explicit option.
+    let mut options = HpaOptions::default();
+    options.skip_initial_recommendation = true;
+    let mut h = manifest(1, 100, WITH_BEHAVIOR).with_options(options);
+    assert_eq!(h.decide(now(), 10, 2), 2);
+}
+
+#[test]
+fn zero_replicas_mean_scaling_is_disabled() {
+    // TestZeroReplicas: a workload scaled to 0 by hand stays at 0 when
+    // minReplicas is above 0, whatever the metrics say.
+    for behavior in [WITH_BEHAVIOR, ""] {
+        let mut h = manifest(3, 5, behavior);
+        let d = h.decide_with_reason(now(), 0, 4);
+        assert_eq!((d.replicas, d.limit), (0, Limit::ScalingDisabled), "{d}");
+        assert!(!d.is_rescale());
+        assert!(h.scale_up_events().is_empty());
+    }
+    // With minReplicas 0 (HPAScaleToZero), 0 is an ordinary count.
+    let mut h = manifest(0, 5, WITH_BEHAVIOR);
+    assert_eq!(h.decide(now(), 0, 4), 4);
+    // The difference, as an option: raise to minReplicas.
+    let mut options = HpaOptions::default();
+    options.scale_up_from_zero = true;
+    let mut h = manifest(3, 5, "").with_options(options);
+    let d = h.decide_with_reason(now(), 0, 4);
+    assert_eq!((d.replicas, d.limit), (3, Limit::CurrentBelowMin));
+}
+
+#[test]
+fn a_manifest_without_behavior_takes_the_legacy_scale_up_limit() {
+    // normalizeDesiredReplicas / convertDesiredReplicasWithRules: at most
+    // max(2 x current, 4), no scale-up stabilization.
+    let mut h = manifest(1, 100, "");
+    assert!(!h.uses_behavior());
+    let d = h.decide_with_reason(now(), 3, 24);
+    assert_eq!((d.replicas, d.limit.reason()), (6, "ScaleUpLimit"));
+    // Without behavior the controller keeps no scale events.
+    assert!(h.scale_up_events().is_empty());
+    let mut h = manifest(1, 100, "");
+    assert_eq!(h.decide(now(), 1, 10), 4);
+    let mut h = manifest(1, 5, "");
+    let d = h.decide_with_reason(now(), 3, 24);
+    assert_eq!((d.replicas, d.limit.reason()), (5, "TooManyReplicas"));
+    let mut h = manifest(2, 100, "");
+    let d = h.decide_with_reason(now(), 3, 1);
+    // Held by the initial recommendation, then TooFewReplicas raises 1 to 2.
+    assert_eq!(d.replicas, 3);
+    let later = h.decide_with_reason(now() + Duration::from_secs(400), 3, 1);
+    assert_eq!(
+        (later.replicas, later.limit.reason()),
+        (2, "TooFewReplicas")
+    );
+    // With behavior, the default policies allow +100 % or +4 pods per 15 s.
+    let mut h = manifest(1, 100, WITH_BEHAVIOR);
+    assert!(h.uses_behavior());
+    assert_eq!(h.decide(now(), 3, 24), 7);
+}
+
+#[test]
+fn without_behavior_the_scale_down_window_includes_its_oldest_second() {
+    // The legacy window keeps a recommendation exactly 300 s old (it drops
+    // only older ones); the behavior window drops it. No scale-down rate
+    // limit applies without behavior.
+    let t0 = now();
+    let mut legacy = manifest(1, 100, "");
+    let mut with = manifest(1, 100, WITH_BEHAVIOR);
+    for h in [&mut legacy, &mut with] {
+        assert_eq!(h.decide(t0, 10, 10), 10);
+    }
+    let at = t0 + Duration::from_secs(300);
+    assert_eq!(legacy.decide(at, 10, 2), 10);
+    assert_eq!(with.decide(at, 10, 2), 2);
+    assert_eq!(legacy.decide(at + Duration::from_nanos(1), 10, 2), 2);
+    // The controller flag moves the window.
+    let mut options = HpaOptions::default();
+    options.downscale_stabilization = Duration::from_secs(60);
+    let mut short = manifest(1, 100, "").with_options(options);
+    assert_eq!(short.decide(t0, 10, 10), 10);
+    assert_eq!(short.decide(t0 + Duration::from_secs(61), 10, 2), 2);
+}
+
+#[test]
+fn stored_scale_events_keep_the_controllers_outdated_marks() {
+    // storeScaleEvent: on each store, events older than the longest policy
+    // period are marked outdated and the last outdated slot is reused.
+    let t0 = now();
+    let s = Duration::from_secs;
+    let mut h = hpa(1, 1000, Some(rules(10, 60, 0, 0, 0)), None);
+    h.record_scale_event(t0, 5);
+    h.record_scale_event(t0 + s(30), 3);
+    let ev = |h: &Hpa| {
+        h.scale_up_events()
+            .iter()
+            .map(|e| (e.at.duration_since(t0).as_secs(), e.change, e.outdated))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ev(&h), vec![(0, 5, false), (30, 3, false)]);
+    h.record_scale_event(t0 + s(90), 2); // t0 is now older than 60 s
+    assert_eq!(ev(&h), vec![(90, 2, false), (30, 3, false)]);
+    h.record_scale_event(t0 + s(200), 1); // both older: the last one is reused
+    assert_eq!(ev(&h), vec![(90, 2, true), (200, 1, false)]);
+    assert!(h.scale_down_events().is_empty());
+    // A decision stores its own event, in the outdated slot.
+    let d = h.decide_with_reason(t0 + s(201), 10, 12);
+    assert_eq!(d.replicas, 12);
+    assert_eq!(ev(&h), vec![(201, 2, false), (200, 1, false)]);
+}
+
+#[test]
+fn pod_grouping_sorts_pods_as_the_controller_does() {
+    // groupPods, by behaviour: ignored, unready, missing, ready.
+    let now = now();
+    let min = Duration::from_secs(60);
+    let long_ago = now - 60 * min;
+    let calc = ReplicaCalculator::default(); // CPU initialization 5 min, readiness delay 30 s
+    let pods = vec![
+        PodInfo::ready("ready", long_ago),
+        PodInfo::ready("no-sample", long_ago),
+        PodInfo::pending("pending"),
+        PodInfo::ready("failed", long_ago).with_phase(PodPhase::Failed),
+        PodInfo::ready("deleting", long_ago).deleting(),
+        // Started 1 min ago (in CPU initialization) and not ready yet.
+        PodInfo::ready("warming", now - min).ready_since(false, now - min),
+        // Started 1 min ago and ready, but its sample's window began before
+        // it became ready.
+        PodInfo::ready("fresh", now - min).ready_since(true, now - Duration::from_secs(30)),
+        // Long started, unready since 10 s after start (within the 30 s
+        // readiness delay): it never was ready.
+        PodInfo::ready("never-ready", long_ago)
+            .ready_since(false, long_ago + Duration::from_secs(10)),
+        // Long started, was ready, turned unready later: its sample counts.
+        PodInfo::ready("was-ready", long_ago).ready_since(false, now - 10 * min),
+    ];
+    let sampled = [
+        "ready",
+        "pending",
+        "failed",
+        "deleting",
+        "warming",
+        "fresh",
+        "never-ready",
+        "was-ready",
+    ];
+    let samples: BTreeMap<String, PodMetric> = sampled
+        .iter()
+        .map(|n| (n.to_string(), PodMetric::new(0.5, now)))
+        .collect();
+    let set = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let cpu = calc.group_pods(now, &pods, &samples, true);
+    assert_eq!(cpu.ready, 2, "{cpu:?}"); // ready, was-ready
+    assert_eq!(
+        cpu.unready,
+        set(&["pending", "warming", "fresh", "never-ready"])
+    );
+    assert_eq!(cpu.missing, set(&["no-sample"]));
+    assert_eq!(cpu.ignored, set(&["failed", "deleting"]));
+    // Other metrics ignore readiness: only pending pods are unready.
+    let other = calc.group_pods(now, &pods, &samples, false);
+    assert_eq!(other.ready, 5);
+    assert_eq!(other.unready, set(&["pending"]));
 }

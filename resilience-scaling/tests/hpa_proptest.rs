@@ -17,6 +17,8 @@ struct Model {
     recs: Vec<(Instant, u32)>,
     up: Vec<(Instant, u32, bool)>,
     down: Vec<(Instant, u32, bool)>,
+    /// `recordInitialRecommendation` ran (the first reconcile).
+    started: bool,
 }
 
 fn change(events: &[(Instant, u32, bool)], now: Instant, period: Duration) -> i64 {
@@ -76,7 +78,13 @@ impl Model {
 
     fn decide(&mut self, now: Instant, current: u32, desired: u32) -> u32 {
         let (min, max) = (self.cfg.min_replicas, self.cfg.max_replicas);
-        let result = if current > max {
+        if !self.started {
+            self.started = true;
+            self.recs.push((now, current));
+        }
+        let result = if current == 0 && min != 0 {
+            0 // scaling disabled
+        } else if current > max {
             max
         } else if current < min {
             min
@@ -203,7 +211,7 @@ proptest! {
     #[test]
     fn matches_the_controller_model(cfg in config(), ops in prop::collection::vec(op(), 1..60)) {
         let mut hpa = Hpa::new(cfg.clone()).unwrap();
-        let mut model = Model { cfg: cfg.clone(), recs: vec![], up: vec![], down: vec![] };
+        let mut model = Model { cfg: cfg.clone(), recs: vec![], up: vec![], down: vec![], started: false };
         let mut now = Instant::now() + Duration::from_secs(1_000);
         for op in ops {
             match op {
@@ -212,7 +220,8 @@ proptest! {
                     let got = hpa.decide(now, current, desired);
                     let want = model.decide(now, current, desired);
                     prop_assert_eq!(got, want);
-                    prop_assert!(got >= cfg.min_replicas && got <= cfg.max_replicas);
+                    let disabled = current == 0 && cfg.min_replicas > 0;
+                    prop_assert!(disabled || (got >= cfg.min_replicas && got <= cfg.max_replicas));
                 }
                 Op::Event { ago_s, change } => {
                     let at = now - Duration::from_secs(ago_s);
@@ -240,7 +249,11 @@ proptest! {
             let da = a.decide_with_reason(now, current, desired);
             let db = b.decide_with_reason(now, current, desired);
             prop_assert_eq!(&da, &db);
-            prop_assert!(da.replicas >= cfg.min_replicas && da.replicas <= cfg.max_replicas, "{}", da);
+            if current == 0 && cfg.min_replicas > 0 {
+                prop_assert_eq!(da.replicas, 0, "scaling disabled at 0 replicas: {}", da);
+            } else {
+                prop_assert!(da.replicas >= cfg.min_replicas && da.replicas <= cfg.max_replicas, "{}", da);
+            }
         }
     }
 

@@ -148,3 +148,77 @@ proptest! {
         }
     }
 }
+
+fn predictor_with(extra: &str) -> Result<Predictor, resilience_core::config::ConfigError> {
+    Predictor::from_yaml(&format!(
+        "capacity_per_replica: 10\nmin_replicas: 1\nmax_replicas: 9\n{extra}"
+    ))
+}
+
+#[test]
+fn an_interval_of_u64_max_seconds_is_refused_not_wrapped() {
+    // `as i64` once turned this into -1 and then asked for a huge Vec.
+    let e = predictor_with("interval: 18446744073709551615s").unwrap_err();
+    assert_eq!(e.field(), Some("interval"));
+}
+
+#[test]
+fn a_sub_second_part_is_refused_where_the_unit_is_whole_seconds() {
+    for (yaml, field) in [
+        ("interval: 1001ms", "interval"),
+        ("interval: 500ms", "interval"),
+        ("forecast: 1500ms", "forecast"),
+        ("scale_up_latency: 10ms", "scale_up_latency"),
+        ("lookback: 86400001ms", "lookback"),
+    ] {
+        let e = predictor_with(yaml).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{yaml}");
+        assert!(e.to_string().contains("whole"), "{yaml}: {e}");
+    }
+    assert!(predictor_with("interval: 1s\nlookback: 1day").is_ok());
+}
+
+#[test]
+fn a_lookback_needing_more_slots_than_the_cap_is_refused() {
+    // 366 days at 1 s would be 31.6 million slots (about half a gigabyte).
+    let e = predictor_with("lookback: 366days\ninterval: 1s").unwrap_err();
+    assert_eq!(e.field(), Some("lookback"));
+    assert!(
+        e.to_string().contains(&Predictor::MAX_SLOTS.to_string()),
+        "{e}"
+    );
+    // The cap's documented examples fit.
+    assert!(predictor_with("lookback: 7days\ninterval: 5s").is_ok());
+    assert!(predictor_with("lookback: 90days\ninterval: 1m").is_ok());
+    assert!(predictor_with("lookback: 366days\ninterval: 5m").is_ok());
+}
+
+#[test]
+fn a_recommendation_answers_for_the_instant_asked_not_its_interval() {
+    // 5-minute intervals, 100 s lead time, 60 s horizon: at the start of an
+    // interval the forecast covers this interval, 250 s into it the next one.
+    let mut p = Predictor::from_yaml(
+        "capacity_per_replica: 10\nmin_replicas: 1\nmax_replicas: 100\nmin_history: 1h\n\
+         trend: false\nforecast: 60s\nscale_up_latency: 100s\nscale_buffer_percent: 0",
+    )
+    .unwrap();
+    let t0 = day0();
+    for s in (0..86_400).step_by(300) {
+        let load = if (s / 300) % 2 == 0 { 100.0 } else { 500.0 };
+        p.observe(UtcTime::from_unix(t0 + s), load);
+    }
+    let today = t0 + 86_400;
+    p.observe(UtcTime::from_unix(today), 100.0);
+    assert_eq!(p.recommend(UtcTime::from_unix(today)).unwrap().replicas, 10);
+    // A per-interval cache answered 10 here, for a moment it was not asked.
+    assert_eq!(
+        p.recommend(UtcTime::from_unix(today + 250))
+            .unwrap()
+            .replicas,
+        50
+    );
+    // New samples are seen at once, even within the same interval and instant.
+    let now = UtcTime::from_unix(today + 250);
+    p.observe(UtcTime::from_unix(t0 + 86_400 - 300 + 300), 100.0);
+    assert_eq!(p.recommend(now).unwrap().replicas, 50);
+}

@@ -27,7 +27,10 @@ fn every_preset_loads_and_runs() {
         match name.as_str() {
             "runtime-engine-hpa.yaml" => {
                 let mut h = Hpa::from_manifest_yaml(&text).unwrap();
-                assert_eq!(h.decide(now, 10, 15), 15);
+                // The 60 s scale-up window holds the initial recommendation
+                // (the current 10), then lets the scale-up through.
+                assert_eq!(h.decide(now, 10, 15), 10);
+                assert_eq!(h.decide(now + Duration::from_secs(61), 10, 15), 15);
             }
             "gpu-pool-policy.yaml" | "ingestion-workers.yaml" => {
                 let mut e = RuleEngine::from_yaml(&text).unwrap();

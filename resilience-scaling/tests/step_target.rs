@@ -69,3 +69,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_i64_min_adjustment_is_refused_and_the_arithmetic_never_overflows() {
+    let yaml = |kind: &str, adj: i64| {
+        format!(
+            "min_capacity: 1\nmax_capacity: 10\nadjustment_type: {kind}\nmin_adjustment_magnitude: 3\n\
+             alarm: {{threshold: 50, comparison: greater_than}}\nsteps: [{{lower_bound: 0, adjustment: {adj}}}]"
+        )
+    };
+    for kind in [
+        "change_in_capacity",
+        "exact_capacity",
+        "percent_change_in_capacity",
+    ] {
+        for adj in [i64::MIN, i64::MAX] {
+            let e = StepScaling::from_yaml(&yaml(kind, adj)).unwrap_err();
+            assert_eq!(e.field(), Some("steps[0].adjustment"), "{kind} {adj}");
+        }
+    }
+    // The public helper is total: it saturates instead of panicking on abs().
+    for kind in [
+        AdjustmentType::ChangeInCapacity,
+        AdjustmentType::ExactCapacity,
+        AdjustmentType::PercentChangeInCapacity,
+    ] {
+        for current in [0, 1, u32::MAX] {
+            for adj in [i64::MIN, -1, 0, 1, i64::MAX] {
+                let _ = apply_adjustment(kind, current, adj, u32::MAX);
+            }
+        }
+    }
+    assert_eq!(
+        apply_adjustment(
+            AdjustmentType::PercentChangeInCapacity,
+            u32::MAX,
+            i64::MIN,
+            3
+        ),
+        i64::MIN + i64::from(u32::MAX)
+    );
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use resilience_core::retry::{
-    parse_retry_after, Backoff, BackoffKind, Classification, ErrorClass, GiveUpReason,
+    parse_retry_after, Backoff, BackoffKind, ClassSet, Classification, ErrorClass, GiveUpReason,
     HttpStatusClassifier, Idempotency, RetryError, RetryPolicy, TokenBucketBudget,
     TokenBucketConfig,
 };
@@ -424,7 +424,50 @@ async fn non_idempotent_requests_are_retried_only_when_they_never_left() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_open_breaker_inside_the_retry_is_retried_after_its_retry_after_even_for_a_post() {
+async fn an_open_breaker_inside_the_retry_fails_fast_by_default() {
+    let clock = resilience_core::clock::TokioClock;
+    let breaker = CircuitBreaker::with_clock(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(30)),
+        clock,
+    )
+    .unwrap();
+    breaker.try_acquire().unwrap().record_failure();
+    let policy = RetryPolicy::builder(Backoff::constant(10 * MS))
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let rec = Recorder::new();
+    let mut svc = RetryLayer::new(policy).layer(
+        resilience_tower::circuit_breaker::CircuitBreakerLayer::new(breaker.clone())
+            .layer(rec.service(|_, x: u32| Ok::<_, BoxError>(x))),
+    );
+    let start = Instant::now();
+    let err = call(&mut svc, 9).await.unwrap_err();
+    // Not waited for: the caller learns at once that the breaker is open,
+    // and for how long.
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(rec.times().is_empty());
+    let gave_up = retry_error(&err);
+    assert_eq!(
+        gave_up.reason(),
+        GiveUpReason::NotRetryable {
+            class: ErrorClass::CircuitOpen
+        }
+    );
+    assert_eq!(
+        resilience_tower::error::ErrorKind::of(&err),
+        resilience_tower::error::ErrorKind::CircuitOpen {
+            retry_after: Duration::from_secs(30)
+        }
+    );
+    assert!(err.to_string().contains("circuit_open"), "{err}");
+    assert!(err.to_string().contains("retry_after"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_is_waited_for_when_circuit_open_is_retryable_even_for_a_post() {
     let clock = resilience_core::clock::TokioClock;
     let breaker = CircuitBreaker::with_clock(
         CircuitBreakerConfig::new()
@@ -437,6 +480,7 @@ async fn an_open_breaker_inside_the_retry_is_retried_after_its_retry_after_even_
     let policy = RetryPolicy::builder(Backoff::constant(10 * MS))
         .max_attempts(2)
         .idempotency(Idempotency::NonIdempotent)
+        .retry_on(ClassSet::DEFAULT_RETRYABLE.with(ErrorClass::CircuitOpen))
         .build()
         .unwrap();
     let rec = Recorder::new();

@@ -11,6 +11,7 @@ use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::{CircuitOpen, CircuitState};
 use resilience_core::clock::TokioClock;
 use resilience_core::retry::RetryError;
+use resilience_tower::error::ErrorKind;
 use resilience_tower::stack::{ResilienceStack, StackConfig};
 use resilience_tower::timeout::Elapsed;
 use tokio::time::Instant;
@@ -79,9 +80,8 @@ async fn an_open_breaker_stops_the_retries() {
     let start = Instant::now();
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
     // Three attempts (0, 10, 20 ms) reach the dependency and trip the
-    // breaker; the fourth (30 ms) meets the open breaker, whose 30 s
-    // `retry_after` does not fit the policy's 10 s deadline: the call ends
-    // there instead of waiting.
+    // breaker; the fourth (30 ms) meets the open breaker, which is not
+    // retried: the call ends there instead of waiting.
     assert_eq!(start.elapsed(), Duration::from_millis(30));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(s.breaker().unwrap().state(), CircuitState::Open);
@@ -96,14 +96,64 @@ async fn an_open_breaker_stops_the_retries() {
         err.is::<RetryError<resilience_tower::retry::AttemptError>>(),
         "{err}"
     );
+    assert!(matches!(ErrorKind::of(&err), ErrorKind::CircuitOpen { .. }));
+}
+
+/// The README's stack, in front of a dependency that is down: once the
+/// breaker is open, every call fails at once with `CircuitOpen` (no wait
+/// for the half-open trial, no wait for the deadline).
+#[tokio::test(start_paused = true)]
+async fn the_readme_stack_fails_fast_once_its_breaker_is_open() {
+    let s = stack(
+        r#"
+name: inventory
+deadline: 10s
+retry:
+  backoff: { kind: exponential, initial: 100ms, max: 2s, max_attempts: 3, jitter: full }
+  budget: { kind: token_bucket, capacity: 100 }
+circuit_breaker: { window: { count: 20 }, minimum_calls: 10, failure_rate_threshold: 0.5, open_duration: 30s }
+bulkhead: { max_concurrent: 64, max_wait: 50ms }
+timeout: 2s
+"#,
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(calls.clone(), usize::MAX, Duration::ZERO));
+    let mut requests = 0;
+    while s.breaker().unwrap().state() != CircuitState::Open {
+        requests += 1;
+        assert!(
+            requests <= 10,
+            "the breaker opens within 10 failing requests"
+        );
+        let _ = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    }
+    let reached = calls.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        let start = Instant::now();
+        let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO, "fails fast: {err}");
+        match ErrorKind::of(&err) {
+            ErrorKind::CircuitOpen { retry_after } => {
+                assert!(retry_after <= Duration::from_secs(30), "{retry_after:?}")
+            }
+            other => panic!("expected CircuitOpen, got {other:?}: {err}"),
+        }
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        reached,
+        "the open breaker spared the dependency"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_short_breaker_wait_is_honoured_by_the_retry() {
-    // Without a deadline, a retry waits out the breaker's `retry_after` when
-    // it is within `max_retry_after`, and the half-open trial succeeds.
+    // With `circuit_open` in `retry_on` and no deadline, a retry waits out
+    // the breaker's `retry_after` when it is within `max_retry_after`, and
+    // the half-open trial succeeds.
     let s = stack(
-        "retry: { backoff: { kind: constant, initial: 10ms, max_attempts: 5 }, max_retry_after: 1m }\n\
+        "retry: { backoff: { kind: constant, initial: 10ms, max_attempts: 5 }, max_retry_after: 1m,\n\
+         retry_on: [timeout, connection_reset, connect_failed, transient, rate_limited, server_error, circuit_open] }\n\
          circuit_breaker: { consecutive_failures: 2, open_duration: 5s, half_open_permits: 1 }",
     );
     let calls = Arc::new(AtomicUsize::new(0));
@@ -142,7 +192,7 @@ async fn per_attempt_timeout_is_retried_and_counted_by_the_breaker() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn deadline_caps_the_whole_call() {
+async fn the_retry_stops_when_its_next_wait_cannot_end_before_the_deadline() {
     let s = stack(
         "deadline: 1s\n\
          retry: { backoff: { kind: constant, initial: 400ms, max_attempts: 10 } }",
@@ -151,13 +201,47 @@ async fn deadline_caps_the_whole_call() {
     let mut svc = s.layer(dependency(calls.clone(), usize::MAX, Duration::ZERO));
     let start = Instant::now();
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
-    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    // Attempts at 0, 400, 800 ms; a fourth would start at 1.2 s, past the
+    // deadline, so the caller gets the last error at 800 ms, not a timeout
+    // at 1 s.
     assert_eq!(
         calls.load(Ordering::SeqCst),
         3,
         "attempts at 0, 400, 800 ms"
     );
-    assert!(err.downcast_ref::<Elapsed>().is_some(), "{err}");
+    assert_eq!(start.elapsed(), Duration::from_millis(800));
+    let gave_up = err
+        .downcast_ref::<RetryError<resilience_tower::retry::AttemptError>>()
+        .expect("a retry error");
+    assert!(
+        matches!(gave_up, RetryError::DeadlineExceeded { attempts: 3, .. }),
+        "{gave_up}"
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_cancels_an_attempt_still_in_flight() {
+    let s = stack(
+        "deadline: 1s\n\
+         retry: { backoff: { kind: constant, initial: 100ms, max_attempts: 10 } }",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(
+        calls.clone(),
+        usize::MAX,
+        Duration::from_millis(300),
+    ));
+    let start = Instant::now();
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    // Attempts at 0, 400 and 800 ms; the third is still running at 1 s.
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let elapsed = err
+        .downcast_ref::<Elapsed>()
+        .expect("the deadline's Elapsed");
+    assert!(elapsed.to_string().contains("1s"), "{elapsed}");
+    assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
 }
 
 #[tokio::test(start_paused = true)]
@@ -209,4 +293,91 @@ fn success_path_does_not_allocate() {
         }
     });
     assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_that_could_not_finish_before_the_deadline() {
+    let s = stack(
+        "deadline: 5s\n\
+         retry: { backoff: { kind: constant, initial: 100ms, max_attempts: 10 } }\n\
+         timeout: 2s",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(calls.clone(), 0, Duration::from_secs(60)));
+    let start = Instant::now();
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    // Attempts at 0 and 2.1 s time out after 2 s each; at 4.1 s a 100 ms
+    // wait and a 2 s attempt would end at 6.2 s, past the 5 s deadline, so
+    // the call ends there with the last attempt's timeout, not at 5 s in
+    // the middle of a third attempt.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(4100));
+    let gave_up = err
+        .downcast_ref::<RetryError<resilience_tower::retry::AttemptError>>()
+        .expect("a retry error");
+    assert!(
+        matches!(gave_up, RetryError::DeadlineExceeded { attempts: 2, .. }),
+        "{gave_up}"
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::Timeout);
+}
+
+/// A service that is ready once, then never again.
+#[derive(Clone)]
+struct ReadyOnce {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Service<u32> for ReadyOnce {
+    type Response = u32;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<u32, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if self.calls.load(Ordering::SeqCst) == 0 {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, _: u32) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Err(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )
+        .into()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_never_gets_ready_for_a_retry_is_cut_at_the_deadline() {
+    // The per-attempt timeout bounds attempts, so the stack keeps no
+    // separate deadline timer; the retry itself must not wait past the
+    // deadline for a service that is not ready.
+    let s = stack(
+        "deadline: 1s\n\
+         retry: { backoff: { kind: constant, initial: 10ms, max_attempts: 3 } }\n\
+         timeout: 200ms",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(ReadyOnce {
+        calls: calls.clone(),
+    });
+    let start = Instant::now();
+    let call = svc.ready().await.unwrap().call(1);
+    let err = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the deadline ends the call")
+        .unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    let elapsed = err
+        .downcast_ref::<Elapsed>()
+        .expect("the deadline's Elapsed");
+    assert_eq!(
+        elapsed.scope(),
+        resilience_tower::timeout::TimeoutScope::Total
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
 }

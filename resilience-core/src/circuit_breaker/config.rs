@@ -194,7 +194,9 @@ pub struct CircuitBreakerConfig {
     pub failure_count_threshold: Option<u32>,
     /// Trip after this many failures in a row; any success resets the run.
     pub consecutive_failures: Option<u32>,
-    /// A call slower than this counts as slow. Unset (the default) disables
+    /// A call slower than this counts as slow (strictly: a call that takes
+    /// exactly this long is not slow, as in Resilience4j). Unset (the
+    /// default) disables
     /// slow-call detection, and the closed path then never reads the clock
     /// with a count window.
     #[serde(with = "humantime_serde::option")]
@@ -220,9 +222,11 @@ pub struct CircuitBreakerConfig {
     pub success_threshold: Option<u32>,
     /// What reopens a half-open breaker. Default [`HalfOpenFailure::Any`].
     pub half_open_failure: HalfOpenFailure,
-    /// If half-open sees no trial outcome for this long (trials hung or
-    /// abandoned), it reopens and re-arms, so it can never stick half-open.
-    /// Default 60 s.
+    /// If a half-open trial in flight reports no outcome for this long
+    /// (hung or abandoned), the breaker counts that as a failed trial: it
+    /// reopens for the next open duration, then admits fresh trials, so it
+    /// can never stick half-open. Without trials in flight (no traffic) it
+    /// stays half-open: the next call is the trial. Default 60 s.
     #[serde(with = "humantime_serde")]
     pub half_open_max_wait: Duration,
     /// Measure every call's duration (a clock read at acquire and at record)

@@ -82,6 +82,9 @@ pub enum CircuitBreakerEventKind {
         retry_after: Duration,
     },
     /// In `MetricsOnly`, a trigger fired that would have opened the breaker.
+    /// Fired once per entry into the condition, as Resilience4j does: not
+    /// again while the thresholds stay exceeded, and again after an
+    /// evaluation found them all below.
     ThresholdExceeded {
         /// The trigger.
         reason: TransitionReason,

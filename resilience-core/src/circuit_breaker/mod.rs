@@ -17,9 +17,18 @@
 //! * the count window is truly sliding (a window of 10 that saw 100 successes
 //!   opens after 5 failures at a 50 % threshold);
 //! * a trial permit that is dropped without an outcome (a cancelled future)
-//!   gives its slot back, and a half-open breaker that sees no trial outcome
-//!   for `half_open_max_wait` reopens and re-arms (as Polly does), so it can
-//!   never stick half-open;
+//!   gives its slot back, and a half-open breaker whose trial in flight
+//!   reports no outcome for `half_open_max_wait` treats the silence as a
+//!   failed trial (without traffic it simply stays half-open): it
+//!   reopens for the next (possibly longer) open duration and then admits
+//!   fresh trials, so it can never stick half-open. Polly instead stays
+//!   half-open and admits another probe once its break duration has passed
+//!   since the last one; we reopen because a trial that never answers most
+//!   likely met a dependency that is still down, and reopening backs off
+//!   (with `open_backoff`) where a fresh probe every period would not;
+//! * a half-open rejection's `retry_after` is the expected time to the
+//!   trial's outcome, not the time left before the re-arm (see
+//!   [`CircuitOpen`]);
 //! * an outcome that arrives after a state change (a call that started
 //!   closed and ends half-open) is never counted as a trial;
 //! * the open duration may grow with consecutive openings.
@@ -109,7 +118,7 @@ mod state;
 mod window;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -190,6 +199,17 @@ struct Inner {
     ho_outcomes: AtomicU64,
     /// Half-open reopens when no trial outcome arrives before this instant.
     ho_deadline: AtomicU64,
+    /// When the latest half-open trial was issued (nanoseconds since the
+    /// origin): with `trial_nanos`, the basis of a half-open rejection's
+    /// `retry_after`.
+    trial_started: AtomicU64,
+    /// How long trials take: a moving average (weight 1/4) of finished
+    /// trials' durations in nanoseconds, 0 before the first.
+    trial_nanos: AtomicU64,
+    /// In `MetricsOnly`: a threshold is currently exceeded (its
+    /// `ThresholdExceeded` event has fired for this entry into the
+    /// condition). Cleared when an evaluation finds no threshold exceeded.
+    threshold_exceeded: AtomicBool,
     /// Serialises state transitions (never taken on the closed path).
     ///
     /// Re-entrant because listeners run under it: [`Inner::enter`] emits
@@ -310,6 +330,9 @@ impl CircuitBreaker {
                 ho_issued: AtomicU64::new(0),
                 ho_outcomes: AtomicU64::new(0),
                 ho_deadline: AtomicU64::new(0),
+                trial_started: AtomicU64::new(0),
+                trial_nanos: AtomicU64::new(0),
+                threshold_exceeded: AtomicBool::new(false),
                 transition: ReentrantMutex::new(()),
                 listeners: Listeners::new(),
                 metrics,
@@ -682,7 +705,7 @@ impl Inner {
                 CircuitState::HalfOpen => {
                     let now = self.now_nanos();
                     let deadline = self.ho_deadline.load(Ordering::Acquire);
-                    if now >= deadline {
+                    if now >= deadline && self.trials_outstanding(w) {
                         self.transition_from(
                             w,
                             CircuitState::Open,
@@ -693,9 +716,8 @@ impl Inner {
                         let mut cur = self.ho_issued.load(Ordering::Acquire);
                         while cur >> 32 == e {
                             if cur & LOW32 >= u64::from(self.cfg.half_open_permits) {
-                                return Err(
-                                    self.reject(state, Duration::from_nanos(deadline - now))
-                                );
+                                let wait = self.half_open_retry_after(now, deadline);
+                                return Err(self.reject(state, wait));
                             }
                             match self.ho_issued.compare_exchange_weak(
                                 cur,
@@ -704,10 +726,22 @@ impl Inner {
                                 Ordering::Acquire,
                             ) {
                                 Ok(_) => {
+                                    // Trials are always timed: their
+                                    // durations estimate when the next
+                                    // decision is due.
+                                    self.trial_started.store(now, Ordering::Release);
+                                    // The trial must report within
+                                    // half_open_max_wait.
+                                    self.ho_deadline.fetch_max(
+                                        now.saturating_add(duration_nanos(
+                                            self.cfg.half_open_max_wait,
+                                        )),
+                                        Ordering::AcqRel,
+                                    );
                                     return Ok(Ticket {
                                         word: w,
-                                        start: if self.cfg.timed { now } else { NO_START },
-                                    })
+                                        start: now,
+                                    });
                                 }
                                 Err(actual) => cur = actual,
                             }
@@ -723,6 +757,33 @@ impl Inner {
             }
             w = self.state.load(Ordering::Acquire);
         }
+    }
+
+    /// The `retry_after` of a half-open rejection (every trial slot is
+    /// taken): the expected time until the trial in flight reports, that
+    /// is the average duration of recent trials (before the first one
+    /// finishes: `slow_call_duration` if set, else one second) minus the
+    /// time the latest trial has already run, or one whole average when it
+    /// is overdue. Capped by the time left before `half_open_max_wait`
+    /// reopens the breaker and by the base open duration, so a client is
+    /// never told to stay away longer than the breaker itself would.
+    #[cold]
+    fn half_open_retry_after(&self, now: u64, deadline: u64) -> Duration {
+        let average = match self.trial_nanos.load(Ordering::Acquire) {
+            0 => self.cfg.slow_call_nanos.unwrap_or(1_000_000_000),
+            n => n,
+        }
+        .max(1_000_000);
+        let running = now.saturating_sub(self.trial_started.load(Ordering::Acquire));
+        let left = if running < average {
+            average - running
+        } else {
+            average
+        };
+        let cap = deadline
+            .saturating_sub(now)
+            .min(duration_nanos(self.cfg.open_duration));
+        Duration::from_nanos(left.min(cap).max(1))
     }
 
     #[cold]
@@ -752,7 +813,8 @@ impl Inner {
             }
             None => (None, None),
         };
-        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e >= th);
+        // Slow means strictly slower than the threshold, as in Resilience4j.
+        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e > th);
         if let Some(e) = elapsed {
             self.metrics.duration.record(e as f64 / 1e9);
         }
@@ -797,7 +859,12 @@ impl Inner {
         match w & state::STATE_MASK {
             state::CLOSED | state::METRICS_ONLY => self.record_closed(w, failure, slow, now, true),
             state::DISABLED => self.record_closed(w, failure, slow, now, false),
-            state::HALF_OPEN => self.record_trial(w, failure || slow),
+            state::HALF_OPEN => {
+                if let Some(e) = elapsed {
+                    self.note_trial_duration(e);
+                }
+                self.record_trial(w, failure || slow)
+            }
             _ => {}
         }
     }
@@ -827,8 +894,14 @@ impl Inner {
             }
         }
         if let Some(snap) = snap {
-            if let Some(reason) = self.evaluate(&snap) {
-                self.trip(w, reason);
+            match self.evaluate(&snap) {
+                Some(reason) => self.trip(w, reason),
+                None => {
+                    if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
+                        // The condition ended: the next entry fires again.
+                        self.threshold_exceeded.store(false, Ordering::Release);
+                    }
+                }
             }
         }
     }
@@ -872,10 +945,55 @@ impl Inner {
 
     fn trip(&self, w: u64, reason: TransitionReason) {
         if CircuitState::from_bits(w) == CircuitState::MetricsOnly {
-            self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            // Once per entry into the condition, as Resilience4j's
+            // metrics-only state publishes it.
+            if !self.threshold_exceeded.swap(true, Ordering::AcqRel) {
+                self.emit(CircuitBreakerEventKind::ThresholdExceeded { reason });
+            }
             return;
         }
         self.transition_from(w, CircuitState::Open, reason);
+    }
+
+    /// Whether half-open trials of the state word `w`'s epoch are in
+    /// flight (issued, with no outcome yet). Only then can
+    /// `half_open_max_wait` pass without an answer: a half-open breaker
+    /// that sees no traffic at all stays half-open (the next call is the
+    /// trial) instead of cycling open and half-open on its own.
+    fn trials_outstanding(&self, w: u64) -> bool {
+        let e = epoch32(epoch_of(w));
+        let issued = self.ho_issued.load(Ordering::Acquire);
+        if issued >> 32 != e {
+            return false;
+        }
+        let issued = issued & LOW32;
+        match self.cfg.half_open_failure {
+            // A finished trial gives its slot back: the slots held are the
+            // trials in flight.
+            HalfOpenFailure::Any => issued > 0,
+            // Slots are held until every trial reported.
+            HalfOpenFailure::Rate => {
+                let outcomes = self.ho_outcomes.load(Ordering::Acquire);
+                let done = if outcomes >> 32 == e {
+                    (outcomes & 0xFFFF) + ((outcomes >> 16) & 0xFFFF)
+                } else {
+                    0
+                };
+                issued > done
+            }
+        }
+    }
+
+    /// Folds a finished trial's duration into the moving average.
+    fn note_trial_duration(&self, nanos: u64) {
+        let _ = self
+            .trial_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |avg| {
+                Some(match avg {
+                    0 => nanos.max(1),
+                    a => (a / 4).saturating_mul(3).saturating_add(nanos / 4).max(1),
+                })
+            });
     }
 
     fn record_trial(&self, w: u64, bad: bool) {
@@ -1017,6 +1135,7 @@ impl Inner {
             CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
                 self.window.reset();
                 self.consecutive.store(0, Ordering::Release);
+                self.threshold_exceeded.store(false, Ordering::Release);
                 if to == CircuitState::Closed {
                     self.openings.store(0, Ordering::Release);
                 }
@@ -1046,7 +1165,8 @@ impl Inner {
                     );
                 }
                 CircuitState::HalfOpen
-                    if self.now_nanos() >= self.ho_deadline.load(Ordering::Acquire) =>
+                    if self.now_nanos() >= self.ho_deadline.load(Ordering::Acquire)
+                        && self.trials_outstanding(w) =>
                 {
                     self.transition_from(w, CircuitState::Open, TransitionReason::HalfOpenTimeout);
                 }

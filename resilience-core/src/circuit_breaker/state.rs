@@ -125,9 +125,20 @@ pub(crate) const fn epoch_of(word: u64) -> u64 {
 
 /// The error of a call the breaker did not permit.
 ///
-/// It says how long to wait: [`retry_after`](CircuitOpen::retry_after) is the
-/// time left until the breaker admits trial calls (for a forced-open breaker,
-/// the configured open duration, as a hint).
+/// It says how long to wait, [`retry_after`](CircuitOpen::retry_after):
+///
+/// | state | `retry_after` |
+/// |---|---|
+/// | open | the time left until the breaker admits trial calls |
+/// | half-open, every trial slot taken | the expected time until the trial in flight reports: the average duration of recent trials (before one has finished, `slow_call_duration`, else 1 s) less the time the latest trial has run; never more than the time left before `half_open_max_wait` reopens the breaker, nor more than `open_duration` |
+/// | forced open | the configured open duration, as a hint |
+///
+/// In half-open the hint is short because the decision is near: when the
+/// trial succeeds the breaker closes and a retry at that moment goes
+/// through; when it fails, the retry meets an open breaker whose own
+/// `retry_after` is then the full open duration. A client that follows
+/// the hints therefore never waits longer than the breaker does, and never
+/// comes back before anything could have changed.
 ///
 /// ```
 /// use std::time::Duration;
@@ -164,7 +175,9 @@ impl CircuitOpen {
         }
     }
 
-    /// Time left until the breaker admits trial calls.
+    /// How long to wait before calling again (see the table above): time
+    /// left until trial calls when open, the expected time to the trial's
+    /// outcome when half-open.
     pub fn retry_after(&self) -> Duration {
         self.retry_after
     }

@@ -125,7 +125,10 @@ fn half_open_permits_limit_trials_in_flight() {
     let t2 = b.try_acquire().unwrap();
     let rejected = b.try_acquire().unwrap_err();
     assert_eq!(rejected.state(), CircuitState::HalfOpen);
-    assert_eq!(rejected.retry_after(), Duration::from_secs(60)); // half_open_max_wait left
+    // No trial has finished yet and no slow-call duration is set: the
+    // expected time to the trial's outcome is one second, not the 60 s
+    // left before half_open_max_wait.
+    assert_eq!(rejected.retry_after(), Duration::from_secs(1));
     t1.record_success(); // frees a slot
     let t3 = b.try_acquire().unwrap();
     t2.record_success();
@@ -321,8 +324,8 @@ fn slow_calls_trip_on_rate() {
     }
     for _ in 0..2 {
         let p = b.try_acquire().unwrap();
-        clock.advance(Duration::from_secs(2));
-        assert_eq!(p.elapsed(), Some(Duration::from_secs(2)));
+        clock.advance(Duration::from_secs(3)); // slower than 2 s
+        assert_eq!(p.elapsed(), Some(Duration::from_secs(3)));
         p.record_success();
     }
     assert_eq!(b.state(), CircuitState::Open);
@@ -330,7 +333,7 @@ fn slow_calls_trip_on_rate() {
     assert_eq!((m.window.calls, m.window.slow_calls), (4, 2));
     let events = events.lock().unwrap();
     assert_eq!(events.len(), 4);
-    assert_eq!(events[3], (true, Some(Duration::from_secs(2))));
+    assert_eq!(events[3], (true, Some(Duration::from_secs(3))));
 }
 
 #[test]
@@ -507,4 +510,126 @@ fn breaker_is_send_sync_clone() {
     fn send<T: Send>() {}
     send::<OwnedPermit>();
     send::<Permit<'static>>();
+}
+
+#[test]
+fn half_open_retry_after_is_the_expected_time_to_the_trial_outcome() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(30))
+            .half_open_permits(1),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    // First trial: takes 200 ms and fails; the breaker reopens for 30 s.
+    let trial = b.try_acquire().unwrap();
+    clock.advance(Duration::from_millis(150));
+    // Nothing measured yet: the default expectation (1 s) less 150 ms run.
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_millis(850)
+    );
+    clock.advance(Duration::from_millis(50));
+    trial.record_failure();
+    assert_eq!(b.state(), CircuitState::Open);
+    // Open: the full open duration, as the client is told on a failed trial.
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_secs(30)
+    );
+    clock.advance(Duration::from_secs(30));
+    let trial = b.try_acquire().unwrap();
+    clock.advance(Duration::from_millis(50));
+    // Trials take 200 ms: the one in flight should report in 150 ms.
+    let hint = b.try_acquire().unwrap_err().retry_after();
+    assert_eq!(hint, Duration::from_millis(150));
+    // Overdue (500 ms in): one more average, never the re-arm's 60 s.
+    clock.advance(Duration::from_millis(450));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_millis(200)
+    );
+    trial.record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn half_open_retry_after_is_capped_by_the_open_duration_and_the_re_arm() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_millis(500))
+            .half_open_max_wait(Duration::from_secs(2))
+            .slow_calls(Duration::from_secs(10), 1.0)
+            .half_open_permits(1),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_millis(500));
+    let _trial = b.try_acquire().unwrap();
+    // The expectation (slow_call_duration, 10 s) is capped by open_duration.
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_millis(500)
+    );
+    clock.advance(Duration::from_millis(1800));
+    // 200 ms left before the re-arm reopens the breaker.
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Duration::from_millis(200)
+    );
+}
+
+#[test]
+fn a_half_open_breaker_without_traffic_stays_half_open() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(30))
+            .half_open_max_wait(Duration::from_secs(60)),
+    );
+    let log = transitions(&b);
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    // Hours without a single call: no trial is in flight, so nothing
+    // times out; the breaker does not cycle open and half-open by itself.
+    for _ in 0..120 {
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+    }
+    assert_eq!(
+        log.lock().unwrap().len(),
+        2,
+        "closed -> open -> half_open only"
+    );
+    // The next call is the trial, and it closes the breaker.
+    for _ in 0..3 {
+        b.try_acquire().unwrap().record_success();
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_trial_that_never_reports_reopens_after_half_open_max_wait() {
+    let (clock, b) = breaker(
+        CircuitBreakerConfig::new()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(30))
+            .half_open_permits(1)
+            .half_open_max_wait(Duration::from_secs(60)),
+    );
+    b.try_acquire().unwrap().record_failure();
+    clock.advance(Duration::from_secs(30));
+    clock.advance(Duration::from_secs(100)); // idle half-open: the wait has not started
+    let hung = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "60 s after the trial was issued"
+    );
+    drop(hung);
 }

@@ -26,11 +26,19 @@ use serde::{Deserialize, Serialize};
 /// | `authentication` | no | – |
 /// | `not_found` | no | – |
 /// | `permanent` | no | – |
+/// | `circuit_open` | no (opt in) | **yes** |
 ///
-/// Only `connect_failed` proves the request never reached the server, so it
-/// is the only class a non-idempotent operation is retried on (see
-/// [`Idempotency`]). A policy can narrow or widen the retryable set with
-/// [`ClassSet`].
+/// Only `connect_failed` and `circuit_open` prove the request never reached
+/// the server, so they are the only classes a non-idempotent operation is
+/// retried on (see [`Idempotency`]). A policy can narrow or widen the
+/// retryable set with [`ClassSet`].
+///
+/// `circuit_open` is a local circuit breaker's refusal. It is not retried
+/// by default: the breaker's job is to fail fast, and a retry that waits
+/// for the half-open trial holds the caller for the whole open duration.
+/// Add it to `retry_on` to wait for the trial instead (the wait is the
+/// breaker's `retry_after`, still bounded by the policy's deadline and
+/// `max_retry_after`).
 ///
 /// ```
 /// use resilience_core::retry::ErrorClass;
@@ -68,11 +76,15 @@ pub enum ErrorClass {
     NotFound,
     /// Any other failure that retrying will not fix.
     Permanent,
+    /// A local circuit breaker refused the call (it is open, or half-open
+    /// with every trial taken): the request never left. Not retryable by
+    /// default, so an open breaker fails fast.
+    CircuitOpen,
 }
 
 impl ErrorClass {
     /// Every class, in declaration order.
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::Timeout,
         ErrorClass::ConnectionReset,
         ErrorClass::ConnectFailed,
@@ -83,6 +95,7 @@ impl ErrorClass {
         ErrorClass::Authentication,
         ErrorClass::NotFound,
         ErrorClass::Permanent,
+        ErrorClass::CircuitOpen,
     ];
 
     /// Whether the class is retryable by default (the default retryable set).
@@ -93,7 +106,27 @@ impl ErrorClass {
     /// Whether this failure proves the request never reached the server,
     /// which is what makes retrying a non-idempotent call safe.
     pub fn request_never_sent(self) -> bool {
-        matches!(self, ErrorClass::ConnectFailed)
+        matches!(self, ErrorClass::ConnectFailed | ErrorClass::CircuitOpen)
+    }
+
+    /// What to do about a failure of this class that a policy did not
+    /// retry (the end of [`RetryError::NotRetryable`](super::RetryError)'s
+    /// message).
+    ///
+    /// ```
+    /// use resilience_core::retry::ErrorClass;
+    /// assert!(ErrorClass::CircuitOpen.not_retried_advice().contains("retry_after"));
+    /// assert!(ErrorClass::NotFound.not_retried_advice().contains("retry_on"));
+    /// ```
+    pub fn not_retried_advice(self) -> &'static str {
+        match self {
+            ErrorClass::CircuitOpen => {
+                "the circuit breaker is open, so the call failed fast without reaching the \
+                 dependency; its `retry_after` says when it admits a trial call (add \
+                 `circuit_open` to `retry_on` to wait for the trial instead of failing fast)"
+            }
+            _ => "fix the request or widen `retry_on`",
+        }
     }
 
     /// The config and metrics label of the class (`"rate_limited"`, ...).
@@ -109,6 +142,7 @@ impl ErrorClass {
             ErrorClass::Authentication => "authentication",
             ErrorClass::NotFound => "not_found",
             ErrorClass::Permanent => "permanent",
+            ErrorClass::CircuitOpen => "circuit_open",
         }
     }
 
@@ -455,9 +489,20 @@ impl Classifier<io::Error> for IoClassifier {
 /// assert_eq!(http.classify(404, None, now).unwrap().class, ErrorClass::NotFound);
 /// assert_eq!(http.classify(200, None, now), None);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HttpStatusClassifier {
-    retryable: Vec<u16>,
+    /// Bit `s - 400` is set when status `s` (400..=999) is retried: a
+    /// plain value, so copying a classifier into every call is free.
+    retryable: [u64; 10],
+}
+
+impl fmt::Debug for HttpStatusClassifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let statuses: Vec<u16> = (400..1000).filter(|s| self.is_retryable(*s)).collect();
+        f.debug_struct("HttpStatusClassifier")
+            .field("retryable", &statuses)
+            .finish()
+    }
 }
 
 impl HttpStatusClassifier {
@@ -466,9 +511,7 @@ impl HttpStatusClassifier {
 
     /// A classifier retrying [`Self::DEFAULT_RETRYABLE`].
     pub fn new() -> HttpStatusClassifier {
-        HttpStatusClassifier {
-            retryable: Self::DEFAULT_RETRYABLE.to_vec(),
-        }
+        Self::with_retryable(Self::DEFAULT_RETRYABLE)
     }
 
     /// A classifier retrying exactly `statuses`. A retryable status outside
@@ -482,15 +525,28 @@ impl HttpStatusClassifier {
     /// assert_eq!(http.classify(409, None, now).unwrap().class, ErrorClass::Transient);
     /// assert_eq!(http.classify(500, None, now).unwrap().class, ErrorClass::Permanent);
     /// ```
+    ///
+    /// Only failure statuses (400 to 999) can be retried; others in
+    /// `statuses` are ignored (a status below 400 is not a failure).
     pub fn with_retryable(statuses: impl IntoIterator<Item = u16>) -> HttpStatusClassifier {
-        HttpStatusClassifier {
-            retryable: statuses.into_iter().collect(),
+        let mut retryable = [0u64; 10];
+        for s in statuses {
+            if (400..1000).contains(&s) {
+                let bit = usize::from(s - 400);
+                retryable[bit / 64] |= 1 << (bit % 64);
+            }
         }
+        HttpStatusClassifier { retryable }
     }
 
     /// Whether `status` is retried.
+    #[inline]
     pub fn is_retryable(&self, status: u16) -> bool {
-        self.retryable.contains(&status)
+        if !(400..1000).contains(&status) {
+            return false;
+        }
+        let bit = usize::from(status - 400);
+        self.retryable[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     /// Classifies a response; `None` when `status` is below 400 (not a
@@ -747,7 +803,7 @@ mod tests {
             assert!(Idempotency::Idempotent.allows_retry(class));
             assert_eq!(
                 Idempotency::NonIdempotent.allows_retry(class),
-                class == ErrorClass::ConnectFailed
+                matches!(class, ErrorClass::ConnectFailed | ErrorClass::CircuitOpen)
             );
         }
         for m in ["get", "HEAD", "Options", "TRACE"] {

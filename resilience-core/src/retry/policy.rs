@@ -495,6 +495,9 @@ struct RetryPolicyShared {
     idempotency: Idempotency,
     retry_on: ClassSet,
     deadline: Option<Duration>,
+    /// The longest one attempt can take; with a deadline, a retry is made
+    /// only when its wait and a whole attempt fit before it.
+    attempt_time_limit: Duration,
     max_retry_after: Duration,
     budget: Option<Arc<dyn RetryBudget>>,
     clock: SharedClock,
@@ -531,6 +534,7 @@ impl RetryPolicy {
         RetryPolicyBuilder {
             name: None,
             max_attempts: None,
+            attempt_time_limit: Duration::ZERO,
             config: RetryConfig::new(backoff),
             budget: None,
             clock: None,
@@ -554,14 +558,36 @@ impl RetryPolicy {
         config: &RetryConfig,
         clock: impl Clock,
     ) -> Result<RetryPolicy, ConfigError> {
+        Self::builder_from(config.clone())
+            .name(name)
+            .clock(clock)
+            .build()
+    }
+
+    /// A builder starting from `config` (for settings that are not config
+    /// data, such as a shared budget or an attempt time limit).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::retry::{RetryConfig, RetryPolicy};
+    /// let config: RetryConfig = resilience_core::config::from_yaml_str(
+    ///     "backoff: { kind: constant, initial: 100ms }\ndeadline: 5s",
+    /// ).unwrap();
+    /// let policy = RetryPolicy::builder_from(config)
+    ///     .attempt_time_limit(Duration::from_secs(2))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(policy.attempt_time_limit(), Duration::from_secs(2));
+    /// ```
+    pub fn builder_from(config: RetryConfig) -> RetryPolicyBuilder {
         RetryPolicyBuilder {
-            name: Some(name.into()),
+            name: None,
             max_attempts: None,
-            config: config.clone(),
+            attempt_time_limit: Duration::ZERO,
+            config,
             budget: None,
-            clock: Some(shared(clock)),
+            clock: None,
         }
-        .build()
     }
 
     /// The policy's name (the `policy` label of its metrics).
@@ -592,6 +618,12 @@ impl RetryPolicy {
     /// The overall deadline per call.
     pub fn deadline(&self) -> Option<Duration> {
         self.inner.deadline
+    }
+
+    /// The longest one attempt can take, as set with
+    /// [`RetryPolicyBuilder::attempt_time_limit`] (zero when not set).
+    pub fn attempt_time_limit(&self) -> Duration {
+        self.inner.attempt_time_limit
     }
 
     /// The budget, if any.
@@ -804,7 +836,11 @@ impl RetryPolicy {
         }
         if let Some(deadline) = state.deadline {
             let elapsed = state.elapsed(now);
-            if elapsed.saturating_add(after) > deadline {
+            if elapsed
+                .saturating_add(after)
+                .saturating_add(self.inner.attempt_time_limit)
+                > deadline
+            {
                 return Err(GiveUpReason::DeadlineExceeded { elapsed, deadline });
             }
         }
@@ -862,6 +898,7 @@ impl fmt::Debug for RetryPolicy {
             .field("idempotency", &self.inner.idempotency)
             .field("retry_on", &self.inner.retry_on)
             .field("deadline", &self.inner.deadline)
+            .field("attempt_time_limit", &self.inner.attempt_time_limit)
             .field("max_retry_after", &self.inner.max_retry_after)
             .field("budget", &self.inner.budget)
             .field("jitter_seed", &self.inner.jitter_seed)
@@ -882,6 +919,7 @@ impl fmt::Debug for RetryPolicy {
 pub struct RetryPolicyBuilder {
     name: Option<Arc<str>>,
     max_attempts: Option<u32>,
+    attempt_time_limit: Duration,
     config: RetryConfig,
     budget: Option<Arc<dyn RetryBudget>>,
     clock: Option<SharedClock>,
@@ -916,6 +954,38 @@ impl RetryPolicyBuilder {
     /// The overall deadline per call (must be longer than zero).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.config.deadline = Some(deadline);
+        self
+    }
+
+    /// The longest one attempt can take: its timeout, plus any wait for a
+    /// permit before it (default zero: not known). With a
+    /// [`deadline`](Self::deadline), a retry is then made only when its
+    /// wait *and* a whole attempt fit before the deadline, so no attempt
+    /// is started that the deadline would have to cut short; the caller
+    /// gets the last error at once instead
+    /// ([`GiveUpReason::DeadlineExceeded`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_core::retry::{Backoff, ErrorClass, GiveUpReason, RetryDecision, RetryPolicy};
+    /// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(100)))
+    ///     .max_attempts(5)
+    ///     .deadline(Duration::from_secs(5))
+    ///     .attempt_time_limit(Duration::from_secs(2))
+    ///     .build()
+    ///     .unwrap();
+    /// let t0 = Instant::now();
+    /// let mut call = policy.start(t0);
+    /// // At 2.9 s, a 100 ms wait and a 2 s attempt end at 5 s: still in time.
+    /// assert!(policy.next(&mut call, t0 + Duration::from_millis(2900), ErrorClass::Timeout.into()).is_retry());
+    /// // At 3 s they would end at 5.1 s: give up now.
+    /// assert!(matches!(
+    ///     policy.next(&mut call, t0 + Duration::from_secs(3), ErrorClass::Timeout.into()),
+    ///     RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded { .. })
+    /// ));
+    /// ```
+    pub fn attempt_time_limit(mut self, limit: Duration) -> Self {
+        self.attempt_time_limit = limit;
         self
     }
 
@@ -977,6 +1047,7 @@ impl RetryPolicyBuilder {
         let RetryPolicyBuilder {
             name,
             max_attempts,
+            attempt_time_limit,
             config,
             budget,
             clock,
@@ -1013,6 +1084,7 @@ impl RetryPolicyBuilder {
                 idempotency: config.idempotency,
                 retry_on: config.retry_on,
                 deadline: config.deadline,
+                attempt_time_limit,
                 max_retry_after: config.max_retry_after,
                 budget,
                 clock,

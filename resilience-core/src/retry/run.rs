@@ -29,7 +29,7 @@ use super::policy::{GiveUpReason, RetryDecision, RetryPolicy, RetryState};
 pub enum RetryError<E> {
     /// The failure is not worth retrying; it is returned after the first
     /// attempt that hit it.
-    #[error("failed after {attempts} attempt(s) with a {class} error, which is not retried: fix the request or widen `retry_on`")]
+    #[error("failed after {attempts} attempt(s) with a {class} error, which is not retried: {}", class.not_retried_advice())]
     NotRetryable {
         /// Attempts made.
         attempts: u32,

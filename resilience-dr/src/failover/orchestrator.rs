@@ -790,7 +790,9 @@ impl Run<'_> {
         };
         if let Some(p) = paused_at {
             let paused_for = self.now().saturating_duration_since(p);
-            self.log.lock().paused_for += paused_for;
+            let mut log = self.log.lock();
+            log.paused_for = log.paused_for.saturating_add(paused_for);
+            drop(log);
             self.emit(FailoverEvent::Resumed { paused_for });
         }
         result
@@ -817,7 +819,8 @@ impl Run<'_> {
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("timed out after {}", fmt_duration(policy.timeout)),
             };
-            let retry_in = (attempt < policy.attempts).then(|| policy.backoff().delay(attempt - 1));
+            let retry_in = (attempt < policy.attempts)
+                .then(|| policy.backoff().delay(attempt.saturating_sub(1)));
             metrics::counter!("resilience_failover_attempt_failures_total", "phase" => phase.as_str())
                 .increment(1);
             self.emit(FailoverEvent::AttemptFailed {

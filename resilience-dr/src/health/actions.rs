@@ -480,6 +480,9 @@ where
     }
 }
 
+/// One member's occurrences of one failure kind, with that kind's window.
+type History = (Duration, VecDeque<Instant>);
+
 /// Failure type → ordered host actions, with escalation when a failure persists.
 ///
 /// The inference platform's table (timeout → mark unhealthy, reassign in-flight, schedule
@@ -524,7 +527,9 @@ pub struct RecoveryPolicy<M> {
     plans: HashMap<FailureKind, Plan<M>>,
     fallback: Option<Plan<M>>,
     clock: SharedClock,
-    history: Mutex<HashMap<(M, FailureKind), VecDeque<Instant>>>,
+    /// Occurrences per (member, failure kind), each with the window of the
+    /// kind's own escalation rule: a history is evicted by its own window.
+    history: Mutex<HashMap<(M, FailureKind), History>>,
     listeners: Listeners<ActionReport<M>>,
 }
 
@@ -683,16 +688,20 @@ where
     fn record(&self, member: &M, failure: &FailureKind, within: Duration) -> u32 {
         let now = self.clock.now();
         let mut h = self.history.lock();
-        // Drop histories that have entirely aged out, so the map stays bounded
-        // by the members currently failing.
-        h.retain(|_, q| {
+        // Drop histories that have entirely aged out, each by its own
+        // window, so the map stays bounded by the members currently failing
+        // (a short window for one kind never erases another kind's history).
+        h.retain(|_, (own, q)| {
             q.back()
-                .is_some_and(|t| now.saturating_duration_since(*t) < within)
+                .is_some_and(|t| !crate::arith::elapsed(*t, now, *own))
         });
-        let q = h.entry((member.clone(), failure.clone())).or_default();
+        let (own, q) = h
+            .entry((member.clone(), failure.clone()))
+            .or_insert_with(|| (within, VecDeque::new()));
+        *own = within;
         while q
             .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= within)
+            .is_some_and(|t| crate::arith::elapsed(*t, now, within))
         {
             q.pop_front();
         }

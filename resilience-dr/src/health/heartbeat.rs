@@ -96,7 +96,11 @@ impl HeartbeatConfig {
         let missed = if self.interval.is_zero() {
             u32::MAX
         } else {
-            u32::try_from(silence.as_nanos() / self.interval.as_nanos()).unwrap_or(u32::MAX)
+            silence
+                .as_nanos()
+                .checked_div(self.interval.as_nanos())
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(u32::MAX)
         };
         let state = if missed >= self.unhealthy_after || silence >= self.timeout {
             HealthState::Unhealthy
@@ -467,7 +471,9 @@ where
             let mut members = self.members.lock();
             for (k, m) in members.iter_mut() {
                 let (state, missed) = self.config.classify(now.saturating_duration_since(m.last));
-                counts[state as usize] += 1;
+                if let Some(c) = counts.get_mut(state as usize) {
+                    *c = c.saturating_add(1);
+                }
                 if state != m.reported {
                     events.push(HeartbeatEvent {
                         member: k.clone(),

@@ -5,6 +5,8 @@ use std::fmt;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use crate::arith;
+
 use parking_lot::Mutex;
 use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
@@ -424,7 +426,7 @@ where
     }
 
     fn fresh(&self, vote: &Vote, now: Instant) -> bool {
-        now.saturating_duration_since(vote.at) < self.config.max_report_age
+        !arith::elapsed(vote.at, now, self.config.max_report_age)
     }
 
     fn down_votes(&self, s: &State<V>, now: Instant) -> usize {
@@ -448,7 +450,10 @@ where
             .values()
             .flatten()
             .filter(|v| v.down)
-            .map(|v| v.at.checked_add(self.config.max_report_age).unwrap_or(v.at))
+            // An expiry beyond the clock's range is the far future: a huge
+            // max_report_age means votes that never expire, not votes that
+            // expire at once.
+            .map(|v| arith::saturating_add(v.at, self.config.max_report_age))
             .collect();
         expiries.sort_unstable_by(|a, b| b.cmp(a));
         let kth = expiries.get(self.config.quorum.saturating_sub(1)).copied();

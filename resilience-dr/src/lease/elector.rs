@@ -127,12 +127,14 @@ impl ElectorConfig {
 
     /// `renew_interval`, or its default `ttl / 3`.
     pub fn effective_renew_interval(&self) -> Duration {
-        self.renew_interval.unwrap_or(self.ttl / 3)
+        self.renew_interval
+            .unwrap_or(self.ttl.checked_div(3).unwrap_or(Duration::ZERO))
     }
 
     /// `retry_timeout`, or its default `ttl / 4`.
     pub fn effective_retry_timeout(&self) -> Duration {
-        self.retry_timeout.unwrap_or(self.ttl / 4)
+        self.retry_timeout
+            .unwrap_or(self.ttl.checked_div(4).unwrap_or(Duration::ZERO))
     }
 
     /// Checks every field and Patroni's rule; names the offending field.
@@ -777,9 +779,9 @@ struct Runner<B> {
     metrics: Metrics,
 }
 
-/// `at + d`, saturating at `at` on overflow (never panics).
+/// `at + d`, saturating in the far future (never panics).
 fn add(at: Instant, d: Duration) -> Instant {
-    at.checked_add(d).unwrap_or(at)
+    Instant::from_std(crate::arith::saturating_add(at.into_std(), d))
 }
 
 impl<B: LeaseBackend + 'static> Runner<B> {
@@ -865,13 +867,22 @@ impl<B: LeaseBackend + 'static> Runner<B> {
                 // Try again when the backend says the tenure ends, but no
                 // more often than every renew_interval / 10 and at least
                 // every renew_interval.
-                Err(expires_in.clamp(self.renew_interval / 10, self.renew_interval))
+                Err(expires_in.clamp(
+                    self.renew_interval
+                        .checked_div(10)
+                        .unwrap_or(Duration::ZERO),
+                    self.renew_interval,
+                ))
             }
             Ok(Err(_)) | Err(_) => {
                 // Most backend errors are transient (a member down, a
                 // connection reset): try again sooner than a full interval.
                 self.metrics.campaign_error.increment(1);
-                Err((self.retry_timeout / 4).min(self.renew_interval))
+                Err(self
+                    .retry_timeout
+                    .checked_div(4)
+                    .unwrap_or(Duration::ZERO)
+                    .min(self.renew_interval))
             }
         }
     }
@@ -945,7 +956,7 @@ impl<B: LeaseBackend + 'static> Runner<B> {
         usable_until: Instant,
     ) -> Result<(Lease, Instant), DemoteReason> {
         let round_deadline = add(Instant::now(), self.retry_timeout).min(usable_until);
-        let retry_delay = self.retry_timeout / 4;
+        let retry_delay = self.retry_timeout.checked_div(4).unwrap_or(Duration::ZERO);
         loop {
             let sent = Instant::now();
             if sent >= round_deadline {

@@ -171,7 +171,9 @@ fn revision_token(rev: i64) -> Result<FencingToken, LeaseError> {
 
 /// TTL in whole seconds, rounded up (etcd's unit).
 fn ttl_secs(ttl: Duration) -> i64 {
-    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    let secs = ttl
+        .as_secs()
+        .saturating_add(u64::from(ttl.subsec_nanos() > 0));
     i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
 }
 
@@ -241,10 +243,12 @@ impl EtcdLeaseBackend {
         F: FnMut(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
-        let mut attempts_left = self.config.endpoints.len().max(1) + 1;
+        let mut attempts_left = self.config.endpoints.len().max(1).saturating_add(1);
         loop {
             match request(self.client.clone()).await {
-                Err(e) if unavailable(&e) && attempts_left > 1 => attempts_left -= 1,
+                Err(e) if unavailable(&e) && attempts_left > 1 => {
+                    attempts_left = attempts_left.saturating_sub(1)
+                }
                 other => return other,
             }
         }

@@ -521,9 +521,9 @@ pub(crate) fn validate_lease(lease: &Lease) -> Result<(), LeaseError> {
     validate_ttl(lease.ttl)
 }
 
-/// `at + d`, saturating instead of panicking (`d` is at most [`MAX_TTL`] in practice).
+/// `at + d`, saturating in the far future instead of panicking.
 pub(crate) fn instant_add(at: Instant, d: Duration) -> Instant {
-    at.checked_add(d).unwrap_or(at)
+    crate::arith::saturating_add(at, d)
 }
 
 #[cfg(test)]

@@ -258,7 +258,9 @@ fn token_of(v: i64) -> Result<FencingToken, LeaseError> {
 
 fn ttl_ms(ttl: Duration) -> i64 {
     // Whole milliseconds, rounded up; at most MAX_TTL, so it fits.
-    let ms = ttl.as_millis() + u128::from(ttl.subsec_nanos() % 1_000_000 > 0);
+    let ms = ttl.as_millis().saturating_add(u128::from(
+        ttl.subsec_nanos().checked_rem(1_000_000).unwrap_or(0) > 0,
+    ));
     i64::try_from(ms.max(1)).unwrap_or(i64::MAX)
 }
 

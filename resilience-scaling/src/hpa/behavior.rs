@@ -15,9 +15,8 @@ use std::collections::VecDeque;
 use super::decision::{Limit, Stabilization};
 use super::manifest::{PolicyType, ScalingRules, SelectPolicy};
 
-pub(crate) fn nanos(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
+pub(crate) use crate::arith::nanos;
+use crate::arith::{clamp_u32, f64_to_i64};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Stabilizer {
@@ -30,6 +29,35 @@ pub(crate) struct Stabilizer {
 impl Stabilizer {
     pub(crate) fn len(&self) -> usize {
         self.min_q.len().max(self.max_q.len())
+    }
+
+    /// Records a recommendation without stabilizing anything (the
+    /// controller's `recordInitialRecommendation`).
+    pub(crate) fn record(&mut self, now: i64, value: u32) {
+        while self.min_q.back().is_some_and(|&(_, v)| v >= value) {
+            self.min_q.pop_back();
+        }
+        self.min_q.push_back((now, value));
+        while self.max_q.back().is_some_and(|&(_, v)| v <= value) {
+            self.max_q.pop_back();
+        }
+        self.max_q.push_back((now, value));
+    }
+
+    /// The controller's `stabilizeRecommendation` for an HPA without
+    /// `behavior`: the highest recommendation of the last `window`
+    /// (a recommendation exactly `window` old still counts) and `desired`;
+    /// records `desired`.
+    pub(crate) fn stabilize_legacy(&mut self, now: i64, window: i64, desired: u32) -> u32 {
+        let cutoff = now.saturating_sub(window);
+        while self.max_q.front().is_some_and(|&(t, _)| t < cutoff) {
+            self.max_q.pop_front();
+        }
+        let rec = self.max_q.front().map_or(desired, |&(_, v)| v.max(desired));
+        self.record(now, desired);
+        // The scale-up side is unused without behavior: keep it empty.
+        self.min_q.clear();
+        rec
     }
 
     /// Returns the stabilized recommendation and records `desired` at `now`.
@@ -58,14 +86,7 @@ impl Stabilizer {
         if rec > down_rec {
             rec = down_rec;
         }
-        while self.min_q.back().is_some_and(|&(_, v)| v >= desired) {
-            self.min_q.pop_back();
-        }
-        self.min_q.push_back((now, desired));
-        while self.max_q.back().is_some_and(|&(_, v)| v <= desired) {
-            self.max_q.pop_back();
-        }
-        self.max_q.push_back((now, desired));
+        self.record(now, desired);
         let how = if rec == desired {
             Stabilization::Unchanged
         } else if desired >= current {
@@ -88,15 +109,20 @@ pub(crate) struct EventLog {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct ScaleEvent {
-    at: i64,
-    change: u32,
-    outdated: bool,
+pub(crate) struct ScaleEvent {
+    pub(crate) at: i64,
+    pub(crate) change: u32,
+    pub(crate) outdated: bool,
 }
 
 impl EventLog {
     pub(crate) fn len(&self) -> usize {
         self.q.len()
+    }
+
+    /// The stored events, in storage order.
+    pub(crate) fn events(&self) -> &[ScaleEvent] {
+        &self.q
     }
 
     /// `storeScaleEvent` for one direction.
@@ -136,7 +162,9 @@ impl EventLog {
 }
 
 fn period_start(now: i64, current: i64, policy_period: i64, up: &EventLog, down: &EventLog) -> i64 {
-    current - up.change_in_period(now, policy_period) + down.change_in_period(now, policy_period)
+    current
+        .saturating_sub(up.change_in_period(now, policy_period))
+        .saturating_add(down.change_in_period(now, policy_period))
 }
 
 /// Which way a limit bounds the count.
@@ -193,11 +221,11 @@ fn limit_with_rules(
         let proposed = match (direction, p.type_) {
             (Direction::Up, PolicyType::Pods) => start.saturating_add(i64::from(p.value)),
             (Direction::Up, PolicyType::Percent) => {
-                (start as f64 * (1.0 + f64::from(p.value) / 100.0)).ceil() as i64
+                f64_to_i64((start as f64 * (1.0 + f64::from(p.value) / 100.0)).ceil())
             }
             (Direction::Down, PolicyType::Pods) => start.saturating_sub(i64::from(p.value)),
             (Direction::Down, PolicyType::Percent) => {
-                (start as f64 * (1.0 - f64::from(p.value) / 100.0)) as i64
+                f64_to_i64(start as f64 * (1.0 - f64::from(p.value) / 100.0))
             }
         };
         best = match best {
@@ -258,6 +286,21 @@ pub(crate) fn rate_limit(
     (desired, Limit::DesiredWithinRange)
 }
 
-fn clamp_u32(v: i64) -> u32 {
-    v.clamp(0, i64::from(u32::MAX)) as u32
+/// `convertDesiredReplicasWithRules`, the rate rule of an HPA without
+/// `behavior`: at most `max(2 × current, 4)` replicas, no scale-down limit.
+pub(crate) fn legacy_rate_limit(current: u32, desired: u32, min: u32, max: u32) -> (u32, Limit) {
+    // scaleUpLimitFactor 2.0, scaleUpLimitMinimum 4.0.
+    let scale_up_limit = current.saturating_mul(2).max(4);
+    let (max_allowed, why) = if max > scale_up_limit {
+        (scale_up_limit, Limit::ScaleUpLimit { policy: None })
+    } else {
+        (max, Limit::TooManyReplicas)
+    };
+    if desired < min {
+        (min, Limit::TooFewReplicas)
+    } else if desired > max_allowed {
+        (max_allowed, why)
+    } else {
+        (desired, Limit::DesiredWithinRange)
+    }
 }

@@ -89,6 +89,53 @@ impl PodInfo {
         }
     }
 
+    /// A pod whose containers have not all started (`Pending`).
+    ///
+    /// ```
+    /// use resilience_scaling::hpa::{PodInfo, PodPhase};
+    /// assert_eq!(PodInfo::pending("web-3").phase, PodPhase::Pending);
+    /// ```
+    pub fn pending(name: impl Into<String>) -> Self {
+        PodInfo {
+            name: name.into(),
+            phase: PodPhase::Pending,
+            deleting: false,
+            ready: None,
+            start_time: None,
+            requests: BTreeMap::new(),
+        }
+    }
+
+    /// The same pod in another phase (builder style).
+    pub fn with_phase(mut self, phase: PodPhase) -> Self {
+        self.phase = phase;
+        self
+    }
+
+    /// The same pod with a deletion timestamp (builder style).
+    pub fn deleting(mut self) -> Self {
+        self.deleting = true;
+        self
+    }
+
+    /// The same pod with its `Ready` condition set to `ready` since
+    /// `since` (builder style).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_scaling::hpa::PodInfo;
+    /// let start = Instant::now();
+    /// let pod = PodInfo::ready("web-0", start).ready_since(false, start + Duration::from_secs(5));
+    /// assert!(!pod.ready.unwrap().ready);
+    /// ```
+    pub fn ready_since(mut self, ready: bool, since: Instant) -> Self {
+        self.ready = Some(ReadyCondition {
+            ready,
+            last_transition: since,
+        });
+        self
+    }
+
     /// Adds a resource request (builder style).
     pub fn with_request(mut self, resource: impl Into<String>, units: f64) -> Self {
         self.requests.insert(resource.into(), units);
@@ -240,6 +287,27 @@ struct Groups<'a> {
     ignored: BTreeSet<&'a str>,
 }
 
+/// How the controller sorts a workload's pods before computing a
+/// per-pod metric (`groupPods`): see [`ReplicaCalculator::group_pods`].
+///
+/// ```
+/// use resilience_scaling::hpa::PodGroups;
+/// let g = PodGroups::default();
+/// assert_eq!(g.ready, 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodGroups {
+    /// Pods counted as ready with a sample.
+    pub ready: usize,
+    /// Pending pods, and (for CPU) pods not yet ready or still warming up:
+    /// counted as 0 % on a scale-up, left out otherwise.
+    pub unready: BTreeSet<String>,
+    /// Pods without a sample: 100 % on a scale-down, 0 % on a scale-up.
+    pub missing: BTreeSet<String>,
+    /// Failed pods and pods being deleted: never counted.
+    pub ignored: BTreeSet<String>,
+}
+
 pub(crate) fn to_milli(v: f64) -> Option<i64> {
     if !v.is_finite() {
         return None;
@@ -290,7 +358,49 @@ impl ReplicaCalculator {
         ceil_to_u32(ratio * f64::from(ready_pods))
     }
 
-    fn group_pods<'a>(
+    /// Sorts `pods` as the controller does before a per-pod metric:
+    /// ignored (failed or being deleted), unready (pending; for `cpu`, not
+    /// ready or within the CPU initialization period), missing (no sample in
+    /// `metrics`), or ready.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::{Duration, Instant};
+    /// use resilience_scaling::hpa::{PodInfo, PodMetric, PodPhase, ReplicaCalculator};
+    /// let now = Instant::now() + Duration::from_secs(3600);
+    /// let old = now - Duration::from_secs(3600);
+    /// let pods = vec![
+    ///     PodInfo::ready("a", old),
+    ///     PodInfo::ready("b", old),
+    ///     PodInfo::pending("c"),
+    ///     PodInfo::ready("d", old).with_phase(PodPhase::Failed),
+    ///     PodInfo::ready("e", old).deleting(),
+    /// ];
+    /// let samples: BTreeMap<String, PodMetric> =
+    ///     [("a".to_string(), PodMetric::new(0.5, now))].into_iter().collect();
+    /// let g = ReplicaCalculator::default().group_pods(now, &pods, &samples, true);
+    /// assert_eq!(g.ready, 1);
+    /// assert!(g.missing.contains("b") && g.unready.contains("c"));
+    /// assert!(g.ignored.contains("d") && g.ignored.contains("e"));
+    /// ```
+    pub fn group_pods(
+        &self,
+        now: Instant,
+        pods: &[PodInfo],
+        metrics: &BTreeMap<String, PodMetric>,
+        cpu: bool,
+    ) -> PodGroups {
+        let g = self.groups(now, pods, metrics, cpu);
+        let own = |set: BTreeSet<&str>| set.into_iter().map(str::to_string).collect();
+        PodGroups {
+            ready: g.ready,
+            unready: own(g.unready),
+            missing: own(g.missing),
+            ignored: own(g.ignored),
+        }
+    }
+
+    fn groups<'a>(
         &self,
         now: Instant,
         pods: &'a [PodInfo],
@@ -342,7 +452,7 @@ impl ReplicaCalculator {
                     continue;
                 }
             }
-            g.ready += 1;
+            g.ready = g.ready.saturating_add(1);
         }
         g
     }
@@ -400,7 +510,7 @@ impl ReplicaCalculator {
             return Err(MetricError::NoPods);
         }
         let mut metrics = Self::milli_metrics(request_key, samples)?;
-        let g = self.group_pods(now, pods, samples, cpu);
+        let g = self.groups(now, pods, samples, cpu);
         metrics.retain(|k, _| !g.ignored.contains(k.as_str()) && !g.unready.contains(k.as_str()));
         let mut requests: BTreeMap<&str, i64> = BTreeMap::new();
         for pod in pods {
@@ -422,14 +532,19 @@ impl ReplicaCalculator {
             let (mut total, mut req) = (0i128, 0i128);
             for (name, v) in m {
                 if let Some(r) = requests.get(name.as_str()) {
-                    total += i128::from(*v);
-                    req += i128::from(*r);
+                    // i64 values: an i128 sum cannot overflow for < 2^64 pods.
+                    total = total.saturating_add(i128::from(*v));
+                    req = req.saturating_add(i128::from(*r));
                 }
             }
             if req == 0 {
                 return Err(MetricError::NoMatchingPods);
             }
-            let util = (total * 100 / req).clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i64;
+            let util = total
+                .saturating_mul(100)
+                .checked_div(req)
+                .unwrap_or(0)
+                .clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i64;
             Ok((util as f64 / target as f64, util))
         };
         let (ratio, utilization) = ratio_of(&metrics)?;
@@ -522,7 +637,7 @@ impl ReplicaCalculator {
             return Err(MetricError::NoPods);
         }
         let mut metrics = Self::milli_metrics("pods metric", samples)?;
-        let g = self.group_pods(now, pods, samples, cpu);
+        let g = self.groups(now, pods, samples, cpu);
         metrics.retain(|k, _| !g.ignored.contains(k.as_str()) && !g.unready.contains(k.as_str()));
         if metrics.is_empty() {
             return Err(MetricError::NoMetricsForReadyPods);
@@ -530,7 +645,8 @@ impl ReplicaCalculator {
         let target = target.max(1);
         let ratio_of = |m: &BTreeMap<String, i64>| -> (f64, i64) {
             let total: i128 = m.values().map(|v| i128::from(*v)).sum();
-            let usage = (total / m.len().max(1) as i128) as i64;
+            // The mean of i64 values fits an i64.
+            let usage = total.checked_div(m.len().max(1) as i128).unwrap_or(0) as i64;
             (usage as f64 / target as f64, usage)
         };
         let (ratio, usage) = ratio_of(&metrics);

@@ -18,7 +18,8 @@ pub enum Limit {
     DesiredWithinRange,
     /// A scale-up rate policy capped the change. `policy` is the index in
     /// `scale_up.policies` of the policy that set the cap (`None` when
-    /// `selectPolicy: Disabled`).
+    /// `selectPolicy: Disabled`, or when the legacy `max(2 × current, 4)`
+    /// rule of a manifest without `behavior` set it).
     ScaleUpLimit {
         /// Index of the limiting policy.
         policy: Option<usize>,
@@ -37,6 +38,10 @@ pub enum Limit {
     CurrentAboveMax,
     /// The current count was below `minReplicas`: scaled to the minimum.
     CurrentBelowMin,
+    /// The workload is at 0 replicas while `minReplicas` is above 0: the
+    /// controller treats that as "autoscaling disabled" and keeps 0
+    /// (condition `ScalingActive=False`, reason `ScalingDisabled`).
+    ScalingDisabled,
 }
 
 impl Limit {
@@ -50,6 +55,7 @@ impl Limit {
             Limit::TooFewReplicas => "TooFewReplicas",
             Limit::CurrentAboveMax => "CurrentAboveMax",
             Limit::CurrentBelowMin => "CurrentBelowMin",
+            Limit::ScalingDisabled => "ScalingDisabled",
         }
     }
 }
@@ -100,8 +106,9 @@ impl Stabilization {
 ///   maxReplicas: 100
 /// "#).unwrap();
 /// let d = hpa.decide_with_reason(Instant::now(), 10, 50);
-/// assert_eq!(d.replicas, 20); // default policy: +100 % per 15 s
-/// assert_eq!(d.limit, Limit::ScaleUpLimit { policy: Some(0) });
+/// // No `behavior`: the controller's legacy limit, max(2 × 10, 4).
+/// assert_eq!(d.replicas, 20);
+/// assert_eq!(d.limit, Limit::ScaleUpLimit { policy: None });
 /// println!("{d}");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,10 +29,14 @@
 //! let manifest = include_str!("../../presets/runtime-engine-hpa.yaml");
 //! let mut hpa = Hpa::from_manifest_yaml(manifest)?;
 //! let t0 = Instant::now();
-//! // Metrics ask for 80 replicas while 20 run: +100 % per 60 s allows 40.
-//! assert_eq!(hpa.decide(t0, 20, 80), 40);
+//! // A new HPA first records the current count (20) as a recommendation,
+//! // as the controller does; the manifest's 60 s scale-up window holds it.
+//! assert_eq!(hpa.decide(t0, 20, 80), 20);
+//! // A minute on, metrics still ask for 80: +100 % per 60 s allows 40.
+//! let t1 = t0 + Duration::from_secs(61);
+//! assert_eq!(hpa.decide(t1, 20, 80), 40);
 //! // Ten seconds later the same period still holds the 20 -> 40 event.
-//! assert_eq!(hpa.decide(t0 + Duration::from_secs(10), 40, 80), 40);
+//! assert_eq!(hpa.decide(t1 + Duration::from_secs(10), 40, 80), 40);
 //! # Ok::<(), resilience_core::config::ConfigError>(())
 //! ```
 //!
@@ -43,14 +47,31 @@
 //! simulator). Instants should not go backwards; an earlier instant is
 //! treated as the latest one seen.
 //!
-//! ## Differences from the controller
+//! ## Matching the controller
 //!
-//! * Kubernetes treats a workload scaled to 0 by hand (with `minReplicas` >
-//!   0) as "autoscaling disabled"; here a current count below `minReplicas`,
-//!   including 0, is raised to the minimum, so every decision lies within
-//!   `[minReplicas, maxReplicas]`.
-//! * A manifest without `behavior` gets the documented default behavior
-//!   (the controller's legacy path without behavior differs slightly).
+//! These follow `kube-controller-manager` by default, and each has an
+//! [`HpaOptions`] switch for hosts that want otherwise:
+//!
+//! * **Initial recommendation.** On its first decision an HPA records the
+//!   current replica count as a recommendation (`recordInitialRecommendation`),
+//!   so a new or restarted HPA does not scale down before the scale-down
+//!   stabilization window (300 s by default) has passed.
+//! * **Zero replicas.** A workload scaled to 0 by hand while `minReplicas` is
+//!   above 0 means "autoscaling disabled": the decision keeps 0
+//!   ([`Limit::ScalingDisabled`]). With `minReplicas: 0` (`HPAScaleToZero`),
+//!   0 is an ordinary count.
+//! * **Manifests without `behavior`** take the controller's legacy path:
+//!   scale-down stabilization over the
+//!   `--horizontal-pod-autoscaler-downscale-stabilization` window
+//!   ([`HpaOptions::downscale_stabilization`], 5 min), no scale-up
+//!   stabilization, a scale-up limit of `max(2 × current, 4)` and no
+//!   scale-down rate limit. (The API server's defaulting of `behavior` is
+//!   not applied: the controller itself never sees a defaulted `behavior`
+//!   for a manifest that had none.)
+//!
+//! The remaining differences are outside the algorithm: the controller's
+//! sync period and status conditions are the host's, and instants that go
+//! backwards are treated as the latest one seen.
 //!
 //! ## Metrics
 //!
@@ -69,13 +90,14 @@ mod quantity;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use resilience_core::config::{self, ConfigError};
 use resilience_core::events::Listeners;
 
 pub use calculator::{
-    MetricError, PodInfo, PodMetric, PodPhase, Proposal, ReadyCondition, ReplicaCalculator,
+    MetricError, PodGroups, PodInfo, PodMetric, PodPhase, Proposal, ReadyCondition,
+    ReplicaCalculator,
 };
 pub use decision::{Decision, HpaEvent, Limit, Stabilization};
 pub use manifest::{
@@ -88,22 +110,81 @@ pub use manifest::{
 };
 pub use quantity::Quantity;
 
+use crate::arith;
 use behavior::{nanos, EventLog, Stabilizer};
 
-/// Nanoseconds from `origin` to `at` (negative before), saturating.
-#[inline]
-pub(crate) fn signed_nanos(origin: Instant, at: Instant) -> i64 {
-    #[inline]
-    fn n(d: std::time::Duration) -> i64 {
-        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        secs.saturating_mul(1_000_000_000)
-            .saturating_add(i64::from(d.subsec_nanos()))
+pub(crate) use crate::arith::signed_nanos;
+
+/// Controller flags, and switches for the deliberate differences from the
+/// controller. The default is the controller exactly, with its default
+/// flags.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_scaling::hpa::{Hpa, HpaOptions};
+/// let mut options = HpaOptions::default();
+/// assert_eq!(options.downscale_stabilization, Duration::from_secs(300));
+/// assert!(!options.skip_initial_recommendation);
+/// options.downscale_stabilization = Duration::from_secs(60);
+/// let hpa = Hpa::from_manifest_yaml(
+///     "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {kind: Deployment, name: w}\n  maxReplicas: 10",
+/// )?
+/// .with_options(options);
+/// assert!(!hpa.uses_behavior()); // no `behavior` in the manifest: the legacy rules
+/// # Ok::<(), resilience_core::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HpaOptions {
+    /// `--horizontal-pod-autoscaler-downscale-stabilization` (default
+    /// 5 min): the scale-down stabilization window of a manifest without
+    /// `behavior`. At most one hour.
+    pub downscale_stabilization: Duration,
+    /// Difference from the controller (off by default): do not record the
+    /// current count as the first recommendation, so a new HPA may scale
+    /// down on its first decision.
+    pub skip_initial_recommendation: bool,
+    /// Difference from the controller (off by default): raise a workload
+    /// at 0 replicas to `minReplicas` instead of treating 0 as "scaling
+    /// disabled".
+    pub scale_up_from_zero: bool,
+    /// Difference from the controller (off by default): give a manifest
+    /// without `behavior` the default behavior (the API server's defaults)
+    /// instead of the controller's legacy rules.
+    pub default_behavior_without_behavior: bool,
+}
+
+impl Default for HpaOptions {
+    fn default() -> Self {
+        HpaOptions {
+            downscale_stabilization: Duration::from_secs(300),
+            skip_initial_recommendation: false,
+            scale_up_from_zero: false,
+            default_behavior_without_behavior: false,
+        }
     }
-    if at >= origin {
-        n(at.duration_since(origin))
-    } else {
-        n(origin.duration_since(at)).saturating_neg()
-    }
+}
+
+/// One stored scale event, as the controller keeps it for rate limits:
+/// see [`Hpa::scale_up_events`].
+///
+/// ```
+/// use std::time::Instant;
+/// use resilience_scaling::hpa::StoredScaleEvent;
+/// let e = StoredScaleEvent { at: Instant::now(), change: 3, outdated: false };
+/// assert_eq!(e.change, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredScaleEvent {
+    /// When the scaling happened.
+    pub at: Instant,
+    /// Replicas added (scale-up log) or removed (scale-down log).
+    pub change: u32,
+    /// Marked outdated: older than the direction's longest policy period
+    /// when a later event was stored. The controller reuses an outdated
+    /// slot for the next event; an outdated event still counts while it
+    /// lies inside a policy's period.
+    pub outdated: bool,
 }
 
 /// A reading of one metric, as a host's metrics pipeline delivers it.
@@ -221,6 +302,11 @@ pub struct Hpa {
     stabilizer: Stabilizer,
     up_events: EventLog,
     down_events: EventLog,
+    options: HpaOptions,
+    /// The manifest had `behavior` (always true for a hand-built config).
+    has_behavior: bool,
+    /// The first decision has been made (its initial recommendation stored).
+    started: bool,
     listeners: Listeners<HpaEvent>,
     m_decisions: metrics::Counter,
     m_up: metrics::Counter,
@@ -235,6 +321,8 @@ impl fmt::Debug for Hpa {
             .field("recommendations", &self.stabilizer.len())
             .field("scale_up_events", &self.up_events.len())
             .field("scale_down_events", &self.down_events.len())
+            .field("options", &self.options)
+            .field("uses_behavior", &self.uses_behavior())
             .finish()
     }
 }
@@ -266,7 +354,76 @@ impl Hpa {
     /// assert_eq!(Hpa::from_manifest(&m).unwrap().config().max_replicas, 4);
     /// ```
     pub fn from_manifest(manifest: &HorizontalPodAutoscaler) -> Result<Self, ConfigError> {
-        Self::new(HpaConfig::from_manifest(manifest)?)
+        let mut hpa = Self::new(HpaConfig::from_manifest(manifest)?)?;
+        hpa.has_behavior = manifest.spec.behavior.is_some();
+        Ok(hpa)
+    }
+
+    /// Sets the controller flags and differences (see [`HpaOptions`]).
+    /// Call it before the first decision.
+    ///
+    /// A `downscale_stabilization` above one hour is lowered to one hour,
+    /// the longest window the API accepts.
+    pub fn with_options(mut self, mut options: HpaOptions) -> Self {
+        options.downscale_stabilization = options
+            .downscale_stabilization
+            .min(Duration::from_secs(3600));
+        self.options = options;
+        self
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &HpaOptions {
+        &self.options
+    }
+
+    /// Whether decisions use `behavior` (stabilization windows and rate
+    /// policies) rather than the controller's legacy rules for manifests
+    /// without `behavior`.
+    pub fn uses_behavior(&self) -> bool {
+        self.has_behavior || self.options.default_behavior_without_behavior
+    }
+
+    /// The stored scale-up events, in the controller's storage order,
+    /// with their outdated marks.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use resilience_scaling::hpa::Hpa;
+    /// let mut hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
+    /// let t0 = Instant::now();
+    /// hpa.record_scale_event(t0, 4);
+    /// hpa.record_scale_event(t0 + Duration::from_secs(120), 2); // the first is now outdated
+    /// let events = hpa.scale_up_events();
+    /// assert_eq!(events.len(), 1); // its slot was reused
+    /// assert_eq!((events[0].change, events[0].outdated), (2, false));
+    /// ```
+    pub fn scale_up_events(&self) -> Vec<StoredScaleEvent> {
+        self.stored(&self.up_events)
+    }
+
+    /// The stored scale-down events (see [`Hpa::scale_up_events`]).
+    pub fn scale_down_events(&self) -> Vec<StoredScaleEvent> {
+        self.stored(&self.down_events)
+    }
+
+    fn stored(&self, log: &EventLog) -> Vec<StoredScaleEvent> {
+        let Some(origin) = self.origin else {
+            return Vec::new();
+        };
+        log.events()
+            .iter()
+            .map(|e| StoredScaleEvent {
+                at: if e.at >= 0 {
+                    origin.checked_add(arith::from_nanos(e.at))
+                } else {
+                    origin.checked_sub(arith::from_nanos(e.at.saturating_neg()))
+                }
+                .unwrap_or(origin),
+                change: e.change,
+                outdated: e.outdated,
+            })
+            .collect()
     }
 
     /// An HPA from a hand-built configuration (validated).
@@ -300,6 +457,9 @@ impl Hpa {
             stabilizer: Stabilizer::default(),
             up_events: EventLog::default(),
             down_events: EventLog::default(),
+            options: HpaOptions::default(),
+            has_behavior: true,
+            started: false,
             listeners: Listeners::new(),
             m_decisions: metrics::counter!("resilience_hpa_decisions_total", "hpa" => label.clone()),
             m_up: metrics::counter!("resilience_hpa_scale_events_total", "hpa" => label.clone(), "direction" => "up"),
@@ -339,12 +499,14 @@ impl Hpa {
     /// use resilience_scaling::hpa::Hpa;
     /// let mut hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
     /// hpa.decide(Instant::now(), 20, 30);
-    /// assert_eq!(hpa.history_len(), (1, 1));
+    /// // The initial recommendation (20) and this one (30); no scale event,
+    /// // since the 60 s scale-up window held the count at 20.
+    /// assert_eq!(hpa.history_len(), (2, 0));
     /// ```
     pub fn history_len(&self) -> (usize, usize) {
         (
             self.stabilizer.len(),
-            self.up_events.len() + self.down_events.len(),
+            self.up_events.len().saturating_add(self.down_events.len()),
         )
     }
 
@@ -361,7 +523,7 @@ impl Hpa {
     /// use std::time::{Duration, Instant};
     /// use resilience_scaling::hpa::Hpa;
     /// let mut hpa = Hpa::from_manifest_yaml(
-    ///     "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {kind: Deployment, name: w}\n  maxReplicas: 100",
+    ///     "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {kind: Deployment, name: w}\n  maxReplicas: 100\n  behavior: {scaleUp: {stabilizationWindowSeconds: 0}}",
     /// ).unwrap();
     /// let now = Instant::now();
     /// hpa.record_scale_event(now - Duration::from_secs(5), 10); // 10 -> 20
@@ -426,8 +588,24 @@ impl Hpa {
         let metric = metric.and_then(|i| self.keys.get(i).cloned());
         let t = self.offset(now).max(self.last_now);
         self.last_now = t;
+        if !self.started {
+            self.started = true;
+            if !self.options.skip_initial_recommendation {
+                self.stabilizer.record(t, current);
+            }
+        }
         let (min, max) = (self.config.min_replicas, self.config.max_replicas);
-        let decision = if current > max || current < min {
+        let decision = if current == 0 && min != 0 && !self.options.scale_up_from_zero {
+            Decision {
+                replicas: 0,
+                current_replicas: 0,
+                desired_replicas: 0,
+                stabilized_replicas: 0,
+                stabilization: Stabilization::Skipped,
+                limit: Limit::ScalingDisabled,
+                metric: None,
+            }
+        } else if current > max || current < min {
             let (replicas, limit) = if current > max {
                 (max, Limit::CurrentAboveMax)
             } else {
@@ -439,6 +617,24 @@ impl Hpa {
                 desired_replicas: desired,
                 stabilized_replicas: desired,
                 stabilization: Stabilization::Skipped,
+                limit,
+                metric,
+            }
+        } else if !self.uses_behavior() {
+            let window = nanos(self.options.downscale_stabilization);
+            let stabilized = self.stabilizer.stabilize_legacy(t, window, desired);
+            let stabilization = if stabilized == desired {
+                Stabilization::Unchanged
+            } else {
+                Stabilization::ScaleDownStabilized
+            };
+            let (replicas, limit) = behavior::legacy_rate_limit(current, stabilized, min, max);
+            Decision {
+                replicas,
+                current_replicas: current,
+                desired_replicas: desired,
+                stabilized_replicas: stabilized,
+                stabilization,
                 limit,
                 metric,
             }
@@ -469,13 +665,26 @@ impl Hpa {
         };
         self.m_decisions.increment(1);
         self.m_desired.set(f64::from(decision.replicas));
+        // The controller stores scale events only for an HPA with behavior
+        // (the legacy rules never read them).
+        let store = self.uses_behavior();
         if decision.replicas > current {
-            self.up_events
-                .store(t, decision.replicas - current, self.up_longest);
+            if store {
+                self.up_events.store(
+                    t,
+                    decision.replicas.saturating_sub(current),
+                    self.up_longest,
+                );
+            }
             self.m_up.increment(1);
         } else if decision.replicas < current {
-            self.down_events
-                .store(t, current - decision.replicas, self.down_longest);
+            if store {
+                self.down_events.store(
+                    t,
+                    current.saturating_sub(decision.replicas),
+                    self.down_longest,
+                );
+            }
             self.m_down.increment(1);
         }
         if decision.replicas != current {
@@ -530,7 +739,7 @@ impl Hpa {
                     }
                 }
                 Err(e) => {
-                    invalid += 1;
+                    invalid = invalid.saturating_add(1);
                     if first_err.is_none() {
                         first_err = Some(e.clone());
                     }
@@ -602,7 +811,7 @@ impl Hpa {
                 };
                 let v = match target {
                     Target::AverageValue(v) | Target::Value(v) => v,
-                    Target::Utilization(u) => i64::from(u) * 1000,
+                    Target::Utilization(u) => i64::from(u).saturating_mul(1000),
                 };
                 calc.plain_metric(now, current, v, &snap.pods, samples, false)
             }
@@ -622,9 +831,12 @@ impl Hpa {
                 match target {
                     Target::Value(v) => calc.value_metric(current, usage, v, &snap.pods),
                     Target::AverageValue(v) => Ok(calc.average_value_metric(current, usage, v)),
-                    Target::Utilization(u) => {
-                        calc.value_metric(current, usage, i64::from(u) * 1000, &snap.pods)
-                    }
+                    Target::Utilization(u) => calc.value_metric(
+                        current,
+                        usage,
+                        i64::from(u).saturating_mul(1000),
+                        &snap.pods,
+                    ),
                 }
             }
         }
@@ -677,11 +889,15 @@ impl Hpa {
     /// total for Value targets. Allocates nothing.
     ///
     /// ```
-    /// use std::time::Instant;
+    /// use std::time::{Duration, Instant};
     /// use resilience_scaling::hpa::Hpa;
     /// let mut hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
     /// // cpu at 90 % (target 60), queue at 20 per pod (target 50).
-    /// let d = hpa.evaluate_uniform(Instant::now(), 10, 10, &[90.0, 20.0]);
+    /// let t0 = Instant::now();
+    /// let d = hpa.evaluate_uniform(t0, 10, 10, &[90.0, 20.0]);
+    /// // The 60 s scale-up window holds the new HPA's initial recommendation.
+    /// assert_eq!((d.desired_replicas, d.replicas), (15, 10));
+    /// let d = hpa.evaluate_uniform(t0 + Duration::from_secs(61), 10, 10, &[90.0, 20.0]);
     /// assert_eq!((d.desired_replicas, d.replicas), (15, 15));
     /// ```
     pub fn evaluate_uniform(

@@ -30,12 +30,14 @@ pub struct RulePolicyConfig {
     /// Component name (metrics label).
     #[serde(default = "default_component")]
     pub component: String,
-    /// Lower bound.
+    /// Lower bound (any `u32`; raised to the sum of the tier minimums).
     pub min_replicas: u32,
-    /// Upper bound.
+    /// Upper bound, at least `min_replicas` and at least the sum of the tier
+    /// minimums.
     pub max_replicas: u32,
     /// Cooldown for both directions unless `cooldown_up` / `cooldown_down`
-    /// are given.
+    /// are given. Any duration, nanosecond precision; one longer than about
+    /// 292 years means "never again".
     #[serde(
         default,
         with = "humantime_serde",
@@ -57,14 +59,17 @@ pub struct RulePolicyConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub cooldown_down: Option<Duration>,
-    /// Replicas added by a scale-up rule without its own `change` (default 1).
+    /// Replicas added by a scale-up rule without its own `change` (default
+    /// 1; at least 1).
     #[serde(default = "one")]
     pub scale_up_increment: u32,
-    /// Replicas removed by a scale-down rule without its own `change` (default 1).
+    /// Replicas removed by a scale-down rule without its own `change`
+    /// (default 1; at least 1).
     #[serde(default = "one")]
     pub scale_down_increment: u32,
     /// Capacity of one replica, in the units of capacity-relative rules
-    /// (`above_capacity_fraction`): e.g. requests per second per worker.
+    /// (`above_capacity_fraction`): e.g. requests per second per worker. A
+    /// finite number above 0; required by capacity-relative rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_per_replica: Option<f64>,
     /// Whether any or all scale-down rules must fire (default `any`).
@@ -142,10 +147,13 @@ pub struct RuleConfig {
     /// Fires while `metric < capacity × fraction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below_capacity_fraction: Option<f64>,
-    /// How long the condition must hold before the rule fires.
+    /// How long the condition must hold before the rule fires (any
+    /// duration; the four thresholds above must be finite numbers, exactly
+    /// one of them set).
     #[serde(default, rename = "for", with = "humantime_serde")]
     pub hold: Duration,
-    /// Replicas to add or remove (default: the policy's increment).
+    /// Replicas to add or remove (default: the policy's increment; at least
+    /// 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<u32>,
 }

@@ -235,9 +235,7 @@ impl fmt::Debug for RuleEngine {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
+use crate::arith::{self, nanos};
 
 impl RuleEngine {
     /// Parses and validates a YAML policy.
@@ -327,7 +325,7 @@ impl RuleEngine {
                     Some(p) => p,
                     None => {
                         metrics.push(r.metric.clone());
-                        metrics.len() - 1
+                        metrics.len().saturating_sub(1)
                     }
                 };
                 out.push(Rule {
@@ -506,7 +504,7 @@ impl RuleEngine {
                     current_replicas: current,
                     reason: RuleReason::CooldownUp {
                         rule: rule.name.clone(),
-                        remaining: Duration::from_nanos((self.cooldown_up - elapsed) as u64),
+                        remaining: arith::from_nanos(self.cooldown_up.saturating_sub(elapsed)),
                     },
                 }
             } else if current >= max {
@@ -557,8 +555,8 @@ impl RuleEngine {
                             current_replicas: current,
                             reason: RuleReason::CooldownDown {
                                 rule: rule.name.clone(),
-                                remaining: Duration::from_nanos(
-                                    (self.cooldown_down - elapsed) as u64,
+                                remaining: arith::from_nanos(
+                                    self.cooldown_down.saturating_sub(elapsed),
                                 ),
                             },
                         }

@@ -1,15 +1,30 @@
 //! Five-field cron expressions (minute hour day-of-month month day-of-week),
-//! evaluated in UTC.
+//! parsed and evaluated by the `croner` crate in an IANA time zone.
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::time::{civil_from_days, UtcTime};
+use croner::parser::{CronParser, Seconds, Year};
 
-/// A parsed cron expression: `*`, numbers, ranges `a-b`, lists `a,b`,
-/// steps `*/n` and `a-b/n`, month and weekday names (`jan`, `mon`), and
-/// Sunday as 0 or 7. As in Vixie cron, when both day-of-month and
-/// day-of-week are restricted, a day matching either matches.
+use super::time::{UtcTime, Zone};
+
+/// A parsed cron expression, read in a time zone (UTC unless given).
+///
+/// The syntax is Vixie cron's: `*`, numbers, ranges `a-b`, lists `a,b`,
+/// steps `*/n` and `a-b/n`, month and weekday names (`jan`, `mon`), Sunday
+/// as 0 or 7, and the `@hourly`/`@daily`/`@weekly`/`@monthly`/`@yearly`
+/// nicknames; when both day-of-month and day-of-week are restricted, a day
+/// matching either matches. The `croner` extensions `L` (last day or last
+/// weekday of the month), `W` (nearest weekday) and `#` (nth weekday) are
+/// accepted too. Parsing and searching are `croner`'s, so steps such as
+/// `*/4294967295` are refused with a message instead of overflowing.
+///
+/// Daylight-saving time follows the Open Cron Pattern Specification, as
+/// `croner` implements it: a fixed time that a spring-forward gap skips
+/// (`30 2 * * *` in New York on the second Sunday of March) fires at the
+/// first instant after the gap (03:00 local); a fixed time repeated by a
+/// fall-back fires once, on its first pass; expressions that fire every
+/// minute or hour keep firing on the wall clock through both.
 ///
 /// ```
 /// use resilience_scaling::schedule::{Cron, UtcTime};
@@ -19,109 +34,51 @@ use super::time::{civil_from_days, UtcTime};
 /// let sunday = UtcTime::from_ymd_hms(2023, 12, 31, 6, 30, 0).unwrap();
 /// assert!(!c.matches(sunday));
 /// assert_eq!(c.latest_at_or_before(sunday), Some(UtcTime::from_ymd_hms(2023, 12, 29, 6, 30, 0).unwrap()));
+/// assert_eq!(c.next_after(sunday), Some(monday));
 /// assert!("61 * * * *".parse::<Cron>().is_err());
+/// assert!("*/4294967295 * * * *".parse::<Cron>().is_err());
+///
+/// // 09:00 on weekdays in New York is 14:00 UTC in winter, 13:00 in summer.
+/// let ny = Cron::parse_in("0 9 * * mon-fri", "America/New_York").unwrap();
+/// assert_eq!(ny.next_after(sunday), Some(UtcTime::from_ymd_hms(2024, 1, 1, 14, 0, 0).unwrap()));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Cron {
     text: String,
-    minutes: u64,
-    hours: u32,
-    dom: u32,
-    months: u16,
-    dow: u8,
-    dom_star: bool,
-    dow_star: bool,
+    inner: croner::Cron,
+    zone: Zone,
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-fn parse_value(s: &str, names: &[&str], offset: u32) -> Option<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return Some(n);
+impl fmt::Debug for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cron")
+            .field("expression", &self.text)
+            .field("time_zone", &self.zone.name())
+            .finish()
     }
-    let lower = s.to_ascii_lowercase();
-    names
-        .iter()
-        .position(|n| *n == lower)
-        .map(|i| i as u32 + offset)
 }
 
-fn parse_field(
-    field: &str,
-    lo: u32,
-    hi: u32,
-    names: &[&str],
-    offset: u32,
-    what: &str,
-) -> Result<(u64, bool), String> {
-    let mut bits = 0u64;
-    let star = field == "*";
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s
-                    .parse()
-                    .ok()
-                    .filter(|v| *v > 0)
-                    .ok_or_else(|| format!("bad step `{s}` in {what} field `{field}`"))?;
-                (r, step)
-            }
-            None => (part, 1),
-        };
-        let (a, b) = if range == "*" {
-            (lo, hi)
-        } else if let Some((a, b)) = range.split_once('-') {
-            let a = parse_value(a, names, offset).ok_or_else(|| format!("bad {what} `{a}`"))?;
-            let b = parse_value(b, names, offset).ok_or_else(|| format!("bad {what} `{b}`"))?;
-            (a, b)
-        } else {
-            let a =
-                parse_value(range, names, offset).ok_or_else(|| format!("bad {what} `{range}`"))?;
-            (a, if step > 1 { hi } else { a })
-        };
-        if a < lo || b > hi || a > b {
-            return Err(format!("{what} `{range}` out of range {lo}-{hi}"));
-        }
-        let mut v = a;
-        while v <= b {
-            bits |= 1u64 << v;
-            v += step;
-        }
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.zone.name() == other.zone.name()
     }
-    Ok((bits, star))
+}
+
+impl Eq for Cron {}
+
+fn parser(seconds: Seconds) -> CronParser {
+    CronParser::builder()
+        .seconds(seconds)
+        .year(Year::Disallowed)
+        .build()
 }
 
 impl FromStr for Cron {
     type Err = String;
 
+    /// Parses an expression evaluated in UTC.
     fn from_str(s: &str) -> Result<Self, String> {
-        let fields: Vec<&str> = s.split_whitespace().collect();
-        let [mi, h, dom, mo, dow] = fields.as_slice() else {
-            return Err(format!(
-                "`{s}` must have 5 fields: minute hour day-of-month month day-of-week"
-            ));
-        };
-        let (minutes, _) = parse_field(mi, 0, 59, &[], 0, "minute")?;
-        let (hours, _) = parse_field(h, 0, 23, &[], 0, "hour")?;
-        let (dom_bits, dom_star) = parse_field(dom, 1, 31, &[], 0, "day of month")?;
-        let (months, _) = parse_field(mo, 1, 12, &MONTHS, 1, "month")?;
-        let (mut dow_bits, dow_star) = parse_field(dow, 0, 7, &DAYS, 0, "day of week")?;
-        if dow_bits & (1 << 7) != 0 {
-            dow_bits = (dow_bits | 1) & 0x7f;
-        }
-        Ok(Cron {
-            text: s.trim().to_string(),
-            minutes,
-            hours: hours as u32,
-            dom: dom_bits as u32,
-            months: months as u16,
-            dow: dow_bits as u8,
-            dom_star,
-            dow_star,
-        })
+        Self::parse_with(s, Zone::utc(), Seconds::Disallowed)
     }
 }
 
@@ -132,55 +89,73 @@ impl fmt::Display for Cron {
 }
 
 impl Cron {
-    fn day_matches(&self, days: i64) -> bool {
-        let (_, m, d) = civil_from_days(days);
-        if self.months & (1 << m) == 0 {
-            return false;
-        }
-        let wd = (days + 4).rem_euclid(7) as u32;
-        let dom_ok = self.dom & (1 << d) != 0;
-        let dow_ok = self.dow & (1 << wd) != 0;
-        match (self.dom_star, self.dow_star) {
-            (false, false) => dom_ok || dow_ok,
-            _ => dom_ok && dow_ok,
-        }
+    /// Parses an expression evaluated in the IANA time zone `time_zone`
+    /// (`"America/New_York"`, `"Europe/Berlin"`, `"UTC"`). The time zone
+    /// database is compiled in, so the answer does not depend on the
+    /// machine's `/usr/share/zoneinfo`.
+    ///
+    /// ```
+    /// use resilience_scaling::schedule::Cron;
+    /// assert!(Cron::parse_in("0 9 * * *", "Europe/Berlin").is_ok());
+    /// assert!(Cron::parse_in("0 9 * * *", "Mars/Olympus_Mons").is_err());
+    /// ```
+    pub fn parse_in(expression: &str, time_zone: &str) -> Result<Self, String> {
+        Self::parse_with(expression, Zone::get(time_zone)?, Seconds::Disallowed)
+    }
+
+    /// A daily firing at `second_of_day` local time (used by daily entries).
+    pub(crate) fn daily_at(second_of_day: u32, zone: Zone) -> Result<Self, String> {
+        let (h, m, s) = (
+            second_of_day / 3600,
+            second_of_day / 60 % 60,
+            second_of_day % 60,
+        );
+        Self::parse_with(&format!("{s} {m} {h} * * *"), zone, Seconds::Required)
+    }
+
+    fn parse_with(expression: &str, zone: Zone, seconds: Seconds) -> Result<Self, String> {
+        let text = expression.trim();
+        let inner = parser(seconds)
+            .parse(text)
+            .map_err(|e| format!("`{text}` is not a cron expression: {e}"))?;
+        Ok(Cron {
+            text: text.to_string(),
+            inner,
+            zone,
+        })
+    }
+
+    /// The IANA name of the time zone the expression is read in.
+    pub fn time_zone(&self) -> &str {
+        self.zone.name()
     }
 
     /// Whether the expression fires at the minute containing `t`.
     pub fn matches(&self, t: UtcTime) -> bool {
-        self.minutes & (1 << t.minute()) != 0
-            && self.hours & (1 << t.hour()) != 0
-            && self.day_matches(t.days())
+        let minute = UtcTime::from_unix(t.unix().saturating_sub(i64::from(t.second())));
+        self.inner
+            .is_time_matching(&self.zone.zoned(minute))
+            .unwrap_or(false)
     }
 
-    /// The latest firing minute at or before `t` within the previous 5
-    /// years (enough for any expression that fires at all).
+    /// The latest firing at or before `t`; `None` if the expression does
+    /// not fire in the eight years before `t` (long enough for any
+    /// expression that fires at all: February 29 on a given weekday needs
+    /// at most that), or `t` lies outside the years -9999..=9999.
     pub fn latest_at_or_before(&self, t: UtcTime) -> Option<UtcTime> {
-        let day0 = t.days();
-        let mut limit = t.hour() * 60 + t.minute();
-        for back in 0..(5 * 366) {
-            let day = day0.checked_sub(back)?;
-            if self.day_matches(day) {
-                let mut h = (limit / 60) as i64;
-                let mut max_min = (limit % 60) as i64;
-                while h >= 0 {
-                    if self.hours & (1 << h) != 0 {
-                        let mut m = max_min;
-                        while m >= 0 {
-                            if self.minutes & (1 << m) != 0 {
-                                let secs =
-                                    day.checked_mul(86_400)?.checked_add(h * 3600 + m * 60)?;
-                                return Some(UtcTime::from_unix(secs));
-                            }
-                            m -= 1;
-                        }
-                    }
-                    h -= 1;
-                    max_min = 59;
-                }
-            }
-            limit = 23 * 60 + 59;
-        }
-        None
+        let z = self.zone.zoned(t);
+        let found = self.inner.find_previous_occurrence(&z, true).ok()?;
+        Some(UtcTime::from_unix(found.timestamp().as_second()))
+    }
+
+    /// The first firing strictly after `t`; `None` if the expression does
+    /// not fire in the following eight years or `t` lies outside the years
+    /// -9999..=9999.
+    pub fn next_after(&self, t: UtcTime) -> Option<UtcTime> {
+        let z = self.zone.zoned(t);
+        let found = self.inner.find_next_occurrence(&z, false).ok()?;
+        let at = found.timestamp().as_second();
+        // The search works in whole seconds; `t` may have been clamped.
+        (at > t.unix()).then(|| UtcTime::from_unix(at))
     }
 }

@@ -1,10 +1,17 @@
-//! A small UTC wall-clock type: seconds since the Unix epoch with civil
-//! date and time-of-day accessors. Schedules take wall-clock time as input
-//! (never the system clock), so they are testable and replayable.
+//! Wall-clock time for schedules: a UTC instant in whole seconds, with
+//! civil (calendar) conversions done by `jiff` and its bundled IANA time
+//! zone database. Schedules take wall-clock time as an input (never the
+//! system clock), so they are testable and replayable.
 
 use std::fmt;
 
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+
 /// A UTC instant with one-second resolution.
+///
+/// Any `i64` is a valid `UtcTime`; calendar accessors clamp to the years
+/// -9999..=9999 (the range of the civil-time library), so no value panics.
 ///
 /// ```
 /// use resilience_scaling::schedule::UtcTime;
@@ -17,30 +24,41 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UtcTime(i64);
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// An IANA time zone with the name it was looked up by.
+#[derive(Clone, Debug)]
+pub(crate) struct Zone {
+    name: String,
+    tz: TimeZone,
 }
 
-/// Civil date of days since 1970-01-01.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    // Clamp to about +-25 billion years so the arithmetic cannot overflow.
-    let z = z.clamp(-9_000_000_000_000, 9_000_000_000_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+impl Zone {
+    pub(crate) fn utc() -> Self {
+        Zone {
+            name: "UTC".to_string(),
+            tz: TimeZone::UTC,
+        }
+    }
+
+    /// Looks `name` up in the bundled time zone database.
+    pub(crate) fn get(name: &str) -> Result<Self, String> {
+        let name = name.trim();
+        let tz = jiff::tz::db().get(name).map_err(|_| {
+            format!("`{name}` is not an IANA time zone name (like America/New_York or UTC)")
+        })?;
+        Ok(Zone {
+            name: name.to_string(),
+            tz,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `t` in this zone (clamped to the civil-time range).
+    pub(crate) fn zoned(&self, t: UtcTime) -> Zoned {
+        t.timestamp().to_zoned(self.tz.clone())
+    }
 }
 
 impl UtcTime {
@@ -54,24 +72,48 @@ impl UtcTime {
         UtcTime(secs)
     }
 
-    /// From a civil date and time; `None` if a field is out of range.
+    /// From a UTC civil date and time; `None` if a field is out of range
+    /// (February 30, hour 24, a year outside -9999..=9999).
     pub fn from_ymd_hms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Self> {
-        if !(1..=12).contains(&mo)
-            || d == 0
-            || h > 23
-            || mi > 59
-            || s > 59
-            || !(-100_000..=100_000).contains(&y)
-        {
-            return None;
-        }
-        let days = days_from_civil(y, mo, d);
-        if civil_from_days(days) != (y, mo, d) {
-            return None; // e.g. February 30
-        }
-        Some(UtcTime(
-            days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s),
-        ))
+        Self::from_local("UTC", y, mo, d, h, mi, s)
+    }
+
+    /// From a civil date and time in the IANA time zone `time_zone`; `None`
+    /// if a field is out of range or the zone is unknown. A local time that
+    /// a daylight-saving gap skips is read with the offset before the gap
+    /// (02:30 on a spring-forward night in New York is 03:30 EDT); one that
+    /// a fall-back repeats is its first pass.
+    ///
+    /// ```
+    /// use resilience_scaling::schedule::UtcTime;
+    /// let nine_ny = UtcTime::from_local("America/New_York", 2024, 7, 1, 9, 0, 0).unwrap();
+    /// assert_eq!(nine_ny, UtcTime::from_ymd_hms(2024, 7, 1, 13, 0, 0).unwrap());
+    /// // 01:30 happens twice on 2024-11-03 in New York: the first is EDT.
+    /// let first = UtcTime::from_local("America/New_York", 2024, 11, 3, 1, 30, 0).unwrap();
+    /// assert_eq!(first, UtcTime::from_ymd_hms(2024, 11, 3, 5, 30, 0).unwrap());
+    /// ```
+    pub fn from_local(
+        time_zone: &str,
+        y: i64,
+        mo: u32,
+        d: u32,
+        h: u32,
+        mi: u32,
+        s: u32,
+    ) -> Option<Self> {
+        let zone = Zone::get(time_zone).ok()?;
+        let dt = jiff::civil::DateTime::new(
+            i16::try_from(y).ok()?,
+            i8::try_from(mo).ok()?,
+            i8::try_from(d).ok()?,
+            i8::try_from(h).ok()?,
+            i8::try_from(mi).ok()?,
+            i8::try_from(s).ok()?,
+            0,
+        )
+        .ok()?;
+        let z = zone.tz.to_ambiguous_zoned(dt).compatible().ok()?;
+        Some(UtcTime(z.timestamp().as_second()))
     }
 
     /// Seconds since the epoch.
@@ -79,17 +121,26 @@ impl UtcTime {
         self.0
     }
 
+    /// The instant as a `jiff` timestamp, clamped to its range.
+    fn timestamp(&self) -> Timestamp {
+        let s = self
+            .0
+            .clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+        Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
     /// Days since the epoch.
     pub fn days(&self) -> i64 {
         self.0.div_euclid(86_400)
     }
 
-    /// Seconds since midnight.
+    /// Seconds since midnight UTC.
     pub fn seconds_of_day(&self) -> u32 {
-        self.0.rem_euclid(86_400) as u32
+        // rem_euclid(86_400) lies in [0, 86_400).
+        u32::try_from(self.0.rem_euclid(86_400)).unwrap_or(0)
     }
 
-    /// Hour (0–23).
+    /// Hour (0–23), UTC.
     pub fn hour(&self) -> u32 {
         self.seconds_of_day() / 3600
     }
@@ -104,14 +155,20 @@ impl UtcTime {
         self.seconds_of_day() % 60
     }
 
-    /// Day of the week, 0 = Sunday.
+    /// Day of the week in UTC, 0 = Sunday.
     pub fn weekday(&self) -> u32 {
-        (self.days() + 4).rem_euclid(7) as u32
+        // 1970-01-01 was a Thursday; the sum cannot overflow after div_euclid.
+        u32::try_from(self.days().saturating_add(4).rem_euclid(7)).unwrap_or(0)
     }
 
-    /// (year, month 1–12, day 1–31).
+    /// (year, month 1–12, day 1–31) in UTC.
     pub fn date(&self) -> (i64, u32, u32) {
-        civil_from_days(self.days())
+        let d = self.timestamp().to_zoned(TimeZone::UTC).date();
+        (
+            i64::from(d.year()),
+            u32::try_from(d.month()).unwrap_or(1),
+            u32::try_from(d.day()).unwrap_or(1),
+        )
     }
 
     /// This time plus `secs` seconds (saturating).
@@ -138,14 +195,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_round_trip() {
-        for days in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+    fn civil_conversions_agree_and_never_panic() {
+        for days in (-800_000i64..800_000).step_by(997) {
+            let t = UtcTime::from_unix(days * 86_400);
+            let (y, m, d) = t.date();
+            assert_eq!(UtcTime::from_ymd_hms(y, m, d, 0, 0, 0), Some(t));
         }
         assert_eq!(UtcTime::from_unix(0).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(UtcTime::from_unix(0).weekday(), 4);
         assert!(UtcTime::from_ymd_hms(2023, 2, 29, 0, 0, 0).is_none());
         assert_eq!(UtcTime::from_unix(-1).to_string(), "1969-12-31T23:59:59Z");
+        for extreme in [i64::MIN, i64::MAX] {
+            let t = UtcTime::from_unix(extreme);
+            let _ = (t.date(), t.weekday(), t.to_string());
+        }
+        assert!(UtcTime::from_ymd_hms(100_000, 1, 1, 0, 0, 0).is_none());
     }
 }

@@ -89,17 +89,22 @@ where
         ))
         .map_err(err)?
         .label("demand")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x.saturating_add(20), y)], BLACK));
     }
     for (i, r) in reports.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = COLORS[i.checked_rem(COLORS.len()).unwrap_or(0)];
         c.draw_series(LineSeries::new(
             r.series.iter().map(|p| (p.t_hours, p.capacity)),
             color.stroke_width(2),
         ))
         .map_err(err)?
         .label(format!("capacity: {}", r.policy))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        .legend(move |(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x.saturating_add(20), y)],
+                color.stroke_width(2),
+            )
+        });
     }
     c.configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -121,14 +126,19 @@ where
         .draw()
         .map_err(err)?;
     for (i, r) in reports.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = COLORS[i.checked_rem(COLORS.len()).unwrap_or(0)];
         c.draw_series(LineSeries::new(
             r.series.iter().map(|p| (p.t_hours, p.replicas)),
             color.stroke_width(2),
         ))
         .map_err(err)?
         .label(r.policy.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        .legend(move |(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x.saturating_add(20), y)],
+                color.stroke_width(2),
+            )
+        });
     }
     c.configure_series_labels()
         .background_style(WHITE.mix(0.8))

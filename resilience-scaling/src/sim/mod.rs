@@ -357,7 +357,7 @@ impl Simulator {
             replica_hours: 0.0,
             max_replicas: requested,
             min_replicas: requested,
-            series: Vec::with_capacity(c.series_points.min(n) + 1),
+            series: Vec::with_capacity(c.series_points.min(n).saturating_add(1)),
         };
         let mut last_dir: Option<(bool, f64)> = None;
         let (mut b_demand, mut b_cap, mut b_rep, mut b_n) = (0.0, 0.0, 0.0, 0usize);
@@ -383,7 +383,7 @@ impl Simulator {
             r.total_cost += f64::from(requested) * cost_per_tick;
             r.replica_hours += f64::from(requested) * dt / 3600.0;
 
-            if i % decide_every == 0 {
+            if i.checked_rem(decide_every).is_none_or(|r| r == 0) {
                 let offset = Duration::try_from_secs_f64(i as f64 * dt).unwrap_or(Duration::MAX);
                 let now = t0.checked_add(offset).unwrap_or(t0);
                 let wall = if sub_second {
@@ -423,7 +423,7 @@ impl Simulator {
                     let up = want > requested;
                     if let Some((prev_up, prev_t)) = last_dir {
                         if prev_up != up && t - prev_t <= flap_window {
-                            r.flaps += 1;
+                            r.flaps = r.flaps.saturating_add(1);
                         }
                     }
                     last_dir = Some((up, t));
@@ -433,19 +433,22 @@ impl Simulator {
                         to: want,
                     });
                     if up {
-                        r.scale_ups += 1;
-                        pending.push_back((i.saturating_add(delay_ticks), want - requested));
+                        r.scale_ups = r.scale_ups.saturating_add(1);
+                        pending.push_back((
+                            i.saturating_add(delay_ticks),
+                            want.saturating_sub(requested),
+                        ));
                     } else {
-                        r.scale_downs += 1;
-                        let mut remove = requested - want;
+                        r.scale_downs = r.scale_downs.saturating_add(1);
+                        let mut remove = requested.saturating_sub(want);
                         while remove > 0 {
                             match pending.back_mut() {
                                 Some((_, k)) if *k > remove => {
-                                    *k -= remove;
+                                    *k = k.saturating_sub(remove);
                                     remove = 0;
                                 }
                                 Some((_, k)) => {
-                                    remove -= *k;
+                                    remove = remove.saturating_sub(*k);
                                     pending.pop_back();
                                 }
                                 None => {
@@ -469,11 +472,12 @@ impl Simulator {
             b_demand += demand;
             b_cap += capacity;
             b_rep += f64::from(requested);
-            b_n += 1;
-            if b_n == bucket || i + 1 == n {
+            // b_n <= bucket and i < n: neither can overflow.
+            b_n = b_n.saturating_add(1);
+            if b_n == bucket || i.saturating_add(1) == n {
                 let k = b_n as f64;
                 r.series.push(SeriesPoint {
-                    t_hours: (i + 1 - b_n) as f64 * dt / 3600.0,
+                    t_hours: i.saturating_add(1).saturating_sub(b_n) as f64 * dt / 3600.0,
                     demand: b_demand / k,
                     capacity: b_cap / k,
                     replicas: b_rep / k,

@@ -99,8 +99,13 @@ fn read(src: Source, o: &Observation) -> f64 {
 /// use resilience_scaling::sim::{HpaPolicy, Observation, Policy};
 /// let hpa = Hpa::from_manifest_yaml(include_str!("../../presets/runtime-engine-hpa.yaml")).unwrap();
 /// let mut p = HpaPolicy::new(hpa);
-/// // 100 % cpu against a 60 % target: ceil(10 * 100 / 60) = 17.
-/// assert_eq!(p.decide(&Observation::example()), 17);
+/// // The new HPA's initial recommendation (the current 10) holds for the
+/// // manifest's 60 s scale-up window...
+/// let mut obs = Observation::example();
+/// assert_eq!(p.decide(&obs), 10);
+/// // ...then 100 % cpu against a 60 % target: ceil(10 * 100 / 60) = 17.
+/// obs.now += std::time::Duration::from_secs(61);
+/// assert_eq!(p.decide(&obs), 17);
 /// ```
 #[derive(Debug)]
 pub struct HpaPolicy {

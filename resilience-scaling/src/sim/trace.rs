@@ -265,7 +265,7 @@ impl Trace {
     pub fn from_csv(text: &str) -> Result<Trace, SimError> {
         let mut rows: Vec<(usize, i64, f64)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let line_no = i + 1;
+            let line_no = i.saturating_add(1);
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') {
                 continue;
@@ -303,8 +303,15 @@ impl Trace {
                 message: "no data rows".into(),
             });
         };
+        // Timestamps are any i64 a file holds: their differences are checked.
+        let gap = |line: usize, a: i64, b: i64| {
+            b.checked_sub(a).ok_or_else(|| SimError::Csv {
+                line,
+                message: "timestamps too far apart".into(),
+            })
+        };
         let step = match rows.get(1) {
-            Some(&(line, t1, _)) if t1 > t0 => (t1 - t0, line),
+            Some(&(line, t1, _)) if t1 > t0 => (gap(line, t0, t1)?, line),
             Some(&(line, _, _)) => {
                 return Err(SimError::Csv {
                     line,
@@ -315,14 +322,11 @@ impl Trace {
         };
         for w in rows.windows(2) {
             if let [(_, a, _), (line, b, _)] = w {
-                if b - a != step.0 {
+                let d = gap(*line, *a, *b)?;
+                if d != step.0 {
                     return Err(SimError::Csv {
                         line: *line,
-                        message: format!(
-                            "rows must be evenly spaced by {} s, got {} s",
-                            step.0,
-                            b - a
-                        ),
+                        message: format!("rows must be evenly spaced by {} s, got {d} s", step.0),
                     });
                 }
             }
@@ -345,7 +349,11 @@ impl Trace {
         let step = self.step.as_secs().max(1) as i64;
         let mut out = String::from("unix_seconds,demand\n");
         for (i, d) in self.demand.iter().enumerate() {
-            out.push_str(&format!("{},{d}\n", self.start.unix() + i as i64 * step));
+            let t = self
+                .start
+                .unix()
+                .saturating_add(i64::try_from(i).unwrap_or(i64::MAX).saturating_mul(step));
+            out.push_str(&format!("{t},{d}\n"));
         }
         out
     }

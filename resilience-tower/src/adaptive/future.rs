@@ -13,7 +13,7 @@ use super::clock::Started;
 use super::service::Measured;
 use super::AdaptiveLimiter;
 use crate::bulkhead;
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 
 /// The response future of an
 /// [`AdaptiveConcurrencyService`](super::AdaptiveConcurrencyService): the
@@ -26,7 +26,7 @@ use crate::classify::Classify;
 pub struct ResponseFuture<S, C, Req>
 where
     S: Service<Req>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     #[pin]
     inner: bulkhead::ResponseFuture<Measured<S, C>, Req>,
@@ -35,7 +35,7 @@ where
 impl<S, C, Req> ResponseFuture<S, C, Req>
 where
     S: Service<Req>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     pub(super) fn new(inner: bulkhead::ResponseFuture<Measured<S, C>, Req>) -> Self {
         ResponseFuture { inner }
@@ -46,7 +46,7 @@ impl<S, C, Req> Future for ResponseFuture<S, C, Req>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -59,7 +59,7 @@ where
 impl<S, C, Req> fmt::Debug for ResponseFuture<S, C, Req>
 where
     S: Service<Req>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
@@ -101,7 +101,7 @@ impl<F, C> MeasuredFuture<F, C> {
 impl<F, C, T, E> Future for MeasuredFuture<F, C>
 where
     F: Future<Output = Result<T, E>>,
-    C: Classify<T, E>,
+    C: ClassifyOutcome<T, E>,
 {
     type Output = Result<T, E>;
 

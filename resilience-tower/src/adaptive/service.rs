@@ -9,7 +9,7 @@ use tower_service::Service;
 use super::future::MeasuredFuture;
 use super::{AdaptiveLimiter, ResponseFuture};
 use crate::bulkhead::start;
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 
 /// A service behind an [`AdaptiveLimiter`]; made by
 /// [`AdaptiveConcurrencyLayer`](super::AdaptiveConcurrencyLayer).
@@ -91,7 +91,7 @@ impl<S, C, Req> Service<Req> for AdaptiveConcurrencyService<S, C>
 where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -139,7 +139,7 @@ impl<S: Clone, C: Clone> Clone for Measured<S, C> {
 impl<S, C, Req> Service<Req> for Measured<S, C>
 where
     S: Service<Req>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
     type Error = S::Error;

@@ -8,7 +8,7 @@ use resilience_core::circuit_breaker::{
 };
 use tower::BoxError;
 
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 use crate::error::PolledAfterCompletion;
 
 /// A permission that records the outcome of the call it guards.
@@ -106,7 +106,7 @@ impl<F, C, P, R, T, E> Future for GuardedFuture<F, C, P, R>
 where
     F: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
-    C: Classify<T, E>,
+    C: ClassifyOutcome<T, E>,
     P: RecordOutcome,
     R: IntoRejection,
 {

@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::KeyedResponseFuture;
-use crate::classify::{Classify, ErrorIsFailure};
+use crate::classify::{ClassifyOutcome, ErrorIsFailure};
 
 /// Applies a breaker chosen per request from a [`CircuitBreakerRegistry`].
 ///
@@ -182,7 +182,7 @@ where
     S::Error: Into<BoxError>,
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
     X: KeyExtractor<Req, Key = K>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
     type Error = BoxError;

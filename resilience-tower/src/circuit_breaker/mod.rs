@@ -5,7 +5,7 @@
 //! a [`CircuitOpen`] error (boxed into [`tower::BoxError`], so axum's
 //! `HandleErrorLayer` and `downcast_ref::<CircuitOpen>()` both work), which
 //! carries `retry_after`. Otherwise the call goes through and its result is
-//! classified ([`Classify`](crate::classify::Classify); by default `Err` is a
+//! classified ([`ClassifyOutcome`](crate::classify::ClassifyOutcome); by default `Err` is a
 //! failure) and recorded.
 //!
 //! The permit is taken in `call`, not in `poll_ready`: a permit is never held

@@ -5,7 +5,7 @@ use tower::BoxError;
 use tower_service::Service;
 
 use super::ResponseFuture;
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 
 /// A service behind a [`CircuitBreaker`]; made by
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
@@ -51,7 +51,7 @@ impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
     type Error = BoxError;

@@ -10,7 +10,7 @@ use tower::{BoxError, ServiceExt};
 
 use super::layer::Chain;
 use super::{ClassifiedAsFailure, FallbackExhausted, Quality, Served, Source, StepFailure};
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 use crate::error::PolledAfterCompletion;
 
 /// The response future of a [`FallbackService`](super::FallbackService).
@@ -69,7 +69,7 @@ where
     F: Future<Output = Result<Res, E>>,
     E: Into<BoxError>,
     Req: Clone,
-    C: Classify<Res, BoxError>,
+    C: ClassifyOutcome<Res, BoxError>,
 {
     type Output = Result<Served<Res>, BoxError>;
 

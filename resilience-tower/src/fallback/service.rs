@@ -7,7 +7,7 @@ use tower_service::Service;
 
 use super::layer::Chain;
 use super::{ResponseFuture, Served};
-use crate::classify::Classify;
+use crate::classify::ClassifyOutcome;
 
 /// A service with fallbacks; made by [`FallbackLayer`](super::FallbackLayer).
 pub struct FallbackService<S, Req, Res, C> {
@@ -52,7 +52,7 @@ where
     S::Error: Into<BoxError>,
     Req: Clone + Send + 'static,
     Res: Send + 'static,
-    C: Classify<Res, BoxError> + Clone,
+    C: ClassifyOutcome<Res, BoxError> + Clone,
 {
     type Response = Served<Res>;
     type Error = BoxError;

@@ -99,7 +99,7 @@ impl<T> RetryClassify<T> for DefaultRetryClassifier {
 /// | [`Elapsed`] (a per-attempt or total timeout) | `timeout` | |
 /// | `tower::timeout::error::Elapsed` | `timeout` | |
 /// | [`std::io::Error`] | by kind, see [`IoClassifier`] | refused / unreachable = `connect_failed` |
-/// | [`CircuitOpen`] | `connect_failed`, `Retry-After` = the breaker's `retry_after` | the request never left, so even a non-idempotent call may retry it, once the breaker admits trials |
+/// | [`CircuitOpen`] | `circuit_open`, `Retry-After` = the breaker's `retry_after` | not retried by default: the open breaker fails fast. With `circuit_open` in `retry_on` the policy waits `retry_after` (within its deadline) and the next attempt is the half-open trial; the request never left, so even a non-idempotent call may |
 /// | [`BulkheadFull`] | `connect_failed` | the request never left |
 /// | [`InjectedFault`] | error: `connect_failed`; abort: `connection_reset` | chaos tests see the same retries as real faults |
 /// | `RetryError<AttemptError>` (an inner retry layer gave up) | `permanent` | nested retry layers would multiply attempts |
@@ -136,7 +136,7 @@ fn known(e: &(dyn Error + 'static)) -> Option<Classification> {
     }
     if let Some(open) = e.downcast_ref::<CircuitOpen>() {
         return Some(
-            Classification::new(ErrorClass::ConnectFailed).with_retry_after(open.retry_after()),
+            Classification::new(ErrorClass::CircuitOpen).with_retry_after(open.retry_after()),
         );
     }
     if e.is::<BulkheadFull>() {
@@ -175,7 +175,7 @@ fn known(e: &(dyn Error + 'static)) -> Option<Classification> {
 /// assert_eq!(c.classify(&Ok::<_, BoxError>(ok)), None);
 /// ```
 #[cfg(feature = "http")]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpRetryClassifier {
     statuses: resilience_core::retry::HttpStatusClassifier,
 }

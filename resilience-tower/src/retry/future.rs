@@ -16,6 +16,7 @@ use super::{
     Retrying,
 };
 use crate::error::PolledAfterCompletion;
+use crate::timeout::{Elapsed, TimeoutScope};
 
 /// The response future of a [`RetryService`](super::RetryService): the
 /// current attempt, or the backoff wait before the next one.
@@ -55,8 +56,13 @@ enum State<F, Req> {
         sleep: Sleep,
         request: Req,
     },
-    /// Waiting for the service to be ready for the next attempt.
-    Readying { request: Req },
+    /// Waiting for the service to be ready for the next attempt. When the
+    /// policy has a deadline and the service is not ready at once, `guard`
+    /// (armed then, boxed: the rare path) ends the wait at the deadline.
+    Readying {
+        request: Req,
+        guard: Option<Pin<Box<Sleep>>>,
+    },
     /// The call finished.
     Done,
 }
@@ -177,15 +183,43 @@ where
                     if let StateOwn::Waiting { request, .. } =
                         this.state.as_mut().project_replace(State::Done)
                     {
-                        this.state.set(State::Readying { request });
+                        this.state.set(State::Readying {
+                            request,
+                            guard: None,
+                        });
                     }
                 }
-                StateProj::Readying { .. } => {
-                    if let Err(e) = ready!(this.service.poll_ready(cx)) {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err(e.into()));
+                StateProj::Readying { guard, .. } => {
+                    match this.service.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(e.into()));
+                        }
+                        Poll::Pending => {
+                            // The policy only starts a retry that fits its
+                            // deadline; a service that is not ready must not
+                            // hold the caller past it.
+                            let shared = &**this.shared;
+                            if let Some(deadline) = shared.policy.deadline() {
+                                let guard = guard.get_or_insert_with(|| {
+                                    let left =
+                                        this.retry.remaining(super::now()).unwrap_or_default();
+                                    Box::pin(tokio::time::sleep(left))
+                                });
+                                if guard.as_mut().poll(cx).is_ready() {
+                                    this.state.set(State::Done);
+                                    return Poll::Ready(Err(Elapsed::new(
+                                        deadline,
+                                        TimeoutScope::Total,
+                                    )
+                                    .into()));
+                                }
+                            }
+                            return Poll::Pending;
+                        }
                     }
-                    if let StateOwn::Readying { request } =
+                    if let StateOwn::Readying { request, .. } =
                         this.state.as_mut().project_replace(State::Done)
                     {
                         let shared = &**this.shared;

@@ -26,7 +26,7 @@ use super::{CloneAll, DefaultRetryClassifier, NoRetryHook, PolicyIdempotency, Re
 /// use resilience_core::retry::{RetryPolicy, Idempotency, ErrorClass, Classification};
 /// use resilience_core::presets;
 /// use resilience_tower::retry::{classify_error, RetryLayer};
-/// use resilience_tower::timeout::TokioClock;
+/// use resilience_core::clock::TokioClock;
 /// use tower::{BoxError, ServiceBuilder};
 ///
 /// #[derive(Clone)]

@@ -110,7 +110,7 @@
 //! The layer reads time from tokio's clock (the same clock its sleeps use)
 //! for the policy's deadline, so paused-time tests and production agree.
 //! The policy's own [`Clock`](resilience_core::clock::Clock) is used by its
-//! budget only; give it [`TokioClock`](crate::timeout::TokioClock) to keep
+//! budget only; give it [`TokioClock`](resilience_core::clock::TokioClock) to keep
 //! a ratio budget in step in tests.
 //!
 //! # Cost

@@ -88,7 +88,7 @@ where
 /// Whether a given request may be repeated: decides, per request, the
 /// [`Idempotency`] the retry policy applies. A non-idempotent request is
 /// retried only after a failure that proves it never left
-/// (`connect_failed`: connection refused, breaker open, bulkhead full).
+/// (`connect_failed`: connection refused, bulkhead full; `circuit_open`).
 ///
 /// `None` keeps the policy's default. Implemented by [`PolicyIdempotency`]
 /// (always `None`, the default), by closures `Fn(&Req) -> Idempotency`, and
@@ -138,15 +138,19 @@ where
     }
 }
 
-/// For `http::Request`s (feature `http`): the seeds' rule by method, see
-/// [`Idempotency::for_http_method`] (`GET`, `HEAD`, `OPTIONS`, `TRACE` are
-/// idempotent; `POST`, `PUT`, `DELETE`, `PATCH` are not).
+/// For `http::Request`s (feature `http`): a request with an
+/// `Idempotency-Key` header is idempotent (the server deduplicates it, the
+/// convention of payment and order APIs); otherwise the rule by method of
+/// [`Idempotency::for_http_method`]: `GET`, `HEAD`, `OPTIONS`, `TRACE` are
+/// idempotent, `POST`, `PUT`, `DELETE`, `PATCH` are not.
 ///
 /// ```
 /// use resilience_core::retry::Idempotency;
 /// use resilience_tower::retry::{HttpMethodIdempotency, RequestIdempotency};
 /// let post = http::Request::post("/charge").body(()).unwrap();
 /// assert_eq!(HttpMethodIdempotency.idempotency(&post), Some(Idempotency::NonIdempotent));
+/// let keyed = http::Request::post("/charge").header("Idempotency-Key", "c-1").body(()).unwrap();
+/// assert_eq!(HttpMethodIdempotency.idempotency(&keyed), Some(Idempotency::Idempotent));
 /// ```
 #[cfg(feature = "http")]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -155,6 +159,11 @@ pub struct HttpMethodIdempotency;
 #[cfg(feature = "http")]
 impl<B> RequestIdempotency<http::Request<B>> for HttpMethodIdempotency {
     fn idempotency(&self, req: &http::Request<B>) -> Option<Idempotency> {
-        Some(Idempotency::for_http_method(req.method().as_str()))
+        const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+        let by_method = Idempotency::for_http_method(req.method().as_str());
+        if by_method == Idempotency::NonIdempotent && req.headers().contains_key(IDEMPOTENCY_KEY) {
+            return Some(Idempotency::Idempotent);
+        }
+        Some(by_method)
     }
 }

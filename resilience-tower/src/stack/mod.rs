@@ -14,22 +14,24 @@
 //!
 //! # Why this order
 //!
-//! * **Deadline outermost.** The caller's patience is one number; it must
-//!   cover the retries and the waits between them, so it wraps them all
-//!   (Polly's "timeout, then retry" pipeline; the retry policy's own
-//!   deadline, when set, additionally stops a retry whose wait would end
-//!   after it).
+//! * **Deadline outermost, and known to the retry.** The caller's patience
+//!   is one number; it covers the retries and the waits between them, so
+//!   it wraps them all (Polly's "timeout, then retry" pipeline). The retry
+//!   policy is given the same deadline (or its own, if shorter), so it
+//!   never starts a wait that cannot end in time: it gives up at once with
+//!   the last attempt's error rather than holding the caller until the
+//!   deadline cuts it off.
 //! * **Retry outside the breaker** (Resilience4j's `Retry(CircuitBreaker(…))`
 //!   decoration order, Polly's recommended pipeline). The breaker then
 //!   counts every attempt, so a dependency that fails three attempts per
 //!   request trips the breaker three times as fast; and once it is open,
-//!   the retry layer gets `CircuitOpen` immediately, classifies it as "the
-//!   request never left" with the breaker's `retry_after`, and either waits
-//!   exactly that long (when it is within the policy's `max_retry_after` and
-//!   `deadline`) so the next attempt is the half-open trial, or gives up at
-//!   once: retries cannot hammer an open dependency. With the breaker
-//!   outside, one request's retry storm would reach the dependency before
-//!   the breaker saw a single failure.
+//!   the retry layer gets `CircuitOpen` immediately and, by default, does
+//!   not retry it (class `circuit_open`): the caller fails fast with the
+//!   breaker's `retry_after`, and retries cannot hammer an open dependency.
+//!   To wait for the half-open trial instead, add `circuit_open` to the
+//!   retry's `retry_on`; the wait is still bounded by the deadline. With
+//!   the breaker outside, one request's retry storm would reach the
+//!   dependency before the breaker saw a single failure.
 //! * **Bulkhead inside the breaker.** The bulkhead protects the dependency
 //!   and this process from too many concurrent calls. Its rejection
 //!   (`BulkheadFull`) is local overload, not the dependency's failure, so the
@@ -42,6 +44,24 @@
 //!
 //! Fallbacks change the response type (they say which step served), so they
 //! go outside the stack: `FallbackLayer` → `ResilienceStack` → service.
+//!
+//! # HTTP services
+//!
+//! [`ResilienceStack::http`] (feature `http`) builds the same stack for
+//! `http::Request` / `http::Response` services with
+//! [`HttpStackClassifier`]: 5xx, 408 and 429 responses trip the breaker
+//! and are retried (at least the upstream's `Retry-After` later), other 4xx
+//! are not counted, and a `POST` without an `Idempotency-Key` is retried
+//! only when it never left. Errors map to HTTP answers with
+//! [`ErrorKind`](crate::error::ErrorKind) (and, with feature `axum`,
+//! [`handle_error`](crate::error::handle_error)): an open breaker is a 503
+//! with `Retry-After`, a full bulkhead a 429, a timeout a 504.
+//!
+//! # Errors
+//!
+//! Through the stack, a layer's error usually arrives wrapped by the retry
+//! layer; [`ErrorKind::of`](crate::error::ErrorKind::of) finds what
+//! happened wherever it is in the chain.
 //!
 //! ```
 //! use resilience_tower::stack::ResilienceStack;
@@ -70,5 +90,9 @@
 mod config;
 mod service;
 
-pub use self::config::{ResilienceStack, StackConfig};
-pub use self::service::{BoxErr, Maybe, MaybeFuture, StackBreakerClassifier, StackService};
+pub use self::config::{ResilienceStack, StackClassify, StackConfig};
+#[cfg(feature = "http")]
+pub use self::service::HttpStackClassifier;
+#[allow(deprecated)]
+pub use self::service::StackBreakerClassifier;
+pub use self::service::{BoxErr, Maybe, MaybeFuture, StackClassifier, StackService};

@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use pin_project::pin_project;
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::Outcome;
+use resilience_core::retry::{Classification, Idempotency};
 use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -12,27 +13,191 @@ use tower_service::Service;
 use super::ResilienceStack;
 use crate::bulkhead::{BulkheadLayer, BulkheadService};
 use crate::circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService};
-use crate::classify::Classify;
-use crate::retry::{CloneAll, DefaultRetryClassifier, RetryLayer, RetryService};
+use crate::classify::ClassifyOutcome;
+use crate::retry::{
+    classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer, RetryService,
+};
 use crate::timeout::{DeadlineLayer, TimeoutLayer, TimeoutService};
 
-/// The stack's breaker classifier: `Err` is a failure, except a
-/// [`BulkheadFull`] rejection from the bulkhead below, which is local
-/// overload (the dependency was never called) and is ignored.
+/// What a [`ResilienceStack`] reads from results and requests when it
+/// does not know they are HTTP: the default of
+/// [`ResilienceStack::new`].
+///
+/// * **Breaker**: `Ok` is a success; `Err` is a failure, except a
+///   [`BulkheadFull`] rejection from the bulkhead below, which is local
+///   overload (the dependency was never called) and is ignored.
+/// * **Retry**: `Ok` is a success; errors are classified by
+///   [`classify_error`](crate::retry::classify_error) (timeouts, I/O
+///   errors, full bulkheads are retried; an open breaker fails fast).
+/// * **Idempotency**: the retry policy's.
 ///
 /// ```
 /// use resilience_core::circuit_breaker::Outcome;
-/// use resilience_tower::classify::Classify;
+/// use resilience_core::retry::ErrorClass;
+/// use resilience_tower::classify::ClassifyOutcome;
+/// use resilience_tower::retry::RetryClassify;
+/// use resilience_tower::stack::StackClassifier;
+/// use tower::BoxError;
+/// let timeout: Result<(), BoxError> = Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into());
+/// assert_eq!(ClassifyOutcome::classify(&StackClassifier, &timeout), Outcome::Failure);
+/// assert_eq!(RetryClassify::classify(&StackClassifier, &timeout).unwrap().class, ErrorClass::Timeout);
+/// assert_eq!(RetryClassify::classify(&StackClassifier, &Ok::<_, BoxError>(())), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StackClassifier;
+
+impl<T> ClassifyOutcome<T, BoxError> for StackClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<T, BoxError>) -> Outcome {
+        breaker_outcome_of_error(result)
+    }
+}
+
+impl<T> RetryClassify<T> for StackClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<T, BoxError>) -> Option<Classification> {
+        match result {
+            Ok(_) => None,
+            Err(e) => Some(classify_error(&**e)),
+        }
+    }
+}
+
+impl<Req> RequestIdempotency<Req> for StackClassifier {
+    #[inline]
+    fn idempotency(&self, _: &Req) -> Option<Idempotency> {
+        None
+    }
+}
+
+#[inline]
+fn breaker_outcome_of_error<T>(result: &Result<T, BoxError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(e) if e.is::<BulkheadFull>() => Outcome::Ignored,
+        Err(_) => Outcome::Failure,
+    }
+}
+
+/// What a [`ResilienceStack`] built by [`ResilienceStack::http`] reads
+/// from `http::Request`s and `http::Response`s (feature `http`).
+///
+/// | result | breaker | retry |
+/// |---|---|---|
+/// | a status below 400 | success | success |
+/// | 5xx, 408, 429 | failure | retried by class (`server_error`, `transient`, `timeout`, `rate_limited`), waiting at least the upstream's `Retry-After` |
+/// | any other 4xx | ignored (the caller's fault) | not retried, returned as is |
+/// | `Err(BulkheadFull)` | ignored | retried (`connect_failed`) |
+/// | another `Err` | failure | by [`classify_error`](crate::retry::classify_error) |
+///
+/// With `classify: errors` in the config, statuses are not read (every
+/// `Ok` is a success) and only errors count, as with
+/// [`StackClassifier`].
+///
+/// Idempotency is per request, by
+/// [`HttpMethodIdempotency`](crate::retry::HttpMethodIdempotency): reads
+/// (`GET`, `HEAD`, `OPTIONS`, `TRACE`) and any request with an
+/// `Idempotency-Key` header are idempotent; other methods (`POST`, `PUT`,
+/// `DELETE`, `PATCH`) are retried only when the failure proves the request
+/// never left (connection refused, breaker open). When the retry policy gives up on a failed
+/// response, the caller gets that response.
+///
+/// ```
+/// use resilience_core::circuit_breaker::Outcome;
+/// use resilience_core::retry::{ErrorClass, Idempotency};
+/// use resilience_tower::classify::ClassifyOutcome;
+/// use resilience_tower::retry::{RequestIdempotency, RetryClassify};
+/// use resilience_tower::stack::HttpStackClassifier;
+/// use tower::BoxError;
+///
+/// let c = HttpStackClassifier::new(true);
+/// let status = |code: u16| Ok::<_, BoxError>(http::Response::builder().status(code).body(()).unwrap());
+/// assert_eq!(ClassifyOutcome::classify(&c, &status(503)), Outcome::Failure);
+/// assert_eq!(ClassifyOutcome::classify(&c, &status(429)), Outcome::Failure);
+/// assert_eq!(ClassifyOutcome::classify(&c, &status(404)), Outcome::Ignored);
+/// assert_eq!(RetryClassify::classify(&c, &status(500)).unwrap().class, ErrorClass::ServerError);
+/// assert_eq!(RetryClassify::classify(&c, &status(200)), None);
+/// let post = http::Request::post("/orders").body(()).unwrap();
+/// assert_eq!(c.idempotency(&post), Some(Idempotency::NonIdempotent));
+/// let keyed = http::Request::post("/orders").header("idempotency-key", "order-7").body(()).unwrap();
+/// assert_eq!(c.idempotency(&keyed), Some(Idempotency::Idempotent));
+/// ```
+#[cfg(feature = "http")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpStackClassifier {
+    statuses: bool,
+    retry: crate::retry::HttpRetryClassifier,
+}
+
+#[cfg(feature = "http")]
+impl HttpStackClassifier {
+    /// A classifier that reads statuses (`true`, `classify: http`) or only
+    /// errors (`false`, `classify: errors`).
+    pub fn new(statuses: bool) -> Self {
+        HttpStackClassifier {
+            statuses,
+            retry: crate::retry::HttpRetryClassifier::default(),
+        }
+    }
+
+    /// Whether response statuses count (`classify: http`).
+    pub fn reads_statuses(&self) -> bool {
+        self.statuses
+    }
+}
+
+#[cfg(feature = "http")]
+impl<B> ClassifyOutcome<http::Response<B>, BoxError> for HttpStackClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<http::Response<B>, BoxError>) -> Outcome {
+        match result {
+            Ok(res) if self.statuses => crate::classify::HttpClassifier::outcome_of(res.status()),
+            _ => breaker_outcome_of_error(result),
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl<B> RetryClassify<http::Response<B>> for HttpStackClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<http::Response<B>, BoxError>) -> Option<Classification> {
+        match result {
+            Ok(_) if !self.statuses => None,
+            _ => self.retry.classify(result),
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl<B> RequestIdempotency<http::Request<B>> for HttpStackClassifier {
+    #[inline]
+    fn idempotency(&self, req: &http::Request<B>) -> Option<Idempotency> {
+        crate::retry::HttpMethodIdempotency.idempotency(req)
+    }
+}
+
+/// The breaker classifier of stacks before 0.1.1: `Err` is a failure,
+/// except a [`BulkheadFull`] rejection from the bulkhead below, which is
+/// local overload (the dependency was never called) and is ignored.
+///
+/// ```
+/// use resilience_core::circuit_breaker::Outcome;
+/// use resilience_tower::classify::ClassifyOutcome;
 /// use resilience_tower::stack::StackBreakerClassifier;
 /// use tower::BoxError;
 /// let timeout: Result<(), BoxError> = Err("timed out".into());
 /// assert_eq!(StackBreakerClassifier.classify(&timeout), Outcome::Failure);
 /// assert_eq!(StackBreakerClassifier.classify(&Ok::<_, BoxError>(())), Outcome::Success);
 /// ```
+#[deprecated(
+    since = "0.1.1",
+    note = "stacks use `StackClassifier` (or `HttpStackClassifier`), which also classifies retries"
+)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StackBreakerClassifier;
 
-impl<T> Classify<T, BoxError> for StackBreakerClassifier {
+#[allow(deprecated)]
+impl<T> ClassifyOutcome<T, BoxError> for StackBreakerClassifier {
     #[inline]
     fn classify(&self, result: &Result<T, BoxError>) -> Outcome {
         match result {
@@ -168,9 +333,9 @@ where
 type L0<S> = BoxErr<S>;
 type L1<S> = Maybe<TimeoutService<L0<S>>, L0<S>>;
 type L2<S> = Maybe<BulkheadService<L1<S>>, L1<S>>;
-type L3<S> = Maybe<CircuitBreakerService<L2<S>, StackBreakerClassifier>, L2<S>>;
-type L4<S, K> = Maybe<RetryService<L3<S>, DefaultRetryClassifier, K>, L3<S>>;
-type L5<S, K> = Maybe<TimeoutService<L4<S, K>>, L4<S, K>>;
+type L3<S, C> = Maybe<CircuitBreakerService<L2<S>, C>, L2<S>>;
+type L4<S, K, C> = Maybe<RetryService<L3<S, C>, C, K, C>, L3<S, C>>;
+type L5<S, K, C> = Maybe<TimeoutService<L4<S, K, C>>, L4<S, K, C>>;
 
 fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
     match layer {
@@ -183,12 +348,12 @@ fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
 /// breaker → bulkhead → per-attempt timeout → the service. Absent layers
 /// cost one enum match per call.
 #[derive(Debug, Clone)]
-pub struct StackService<S, K = CloneAll> {
-    inner: L5<S, K>,
+pub struct StackService<S, K = CloneAll, C = StackClassifier> {
+    inner: L5<S, K, C>,
 }
 
-impl<S, K: Clone> StackService<S, K> {
-    pub(crate) fn new(service: S, stack: &ResilienceStack<K>) -> Self {
+impl<S, K: Clone, C: Clone> StackService<S, K, C> {
+    pub(crate) fn new(service: S, stack: &ResilienceStack<K, C>) -> Self {
         let l0 = BoxErr::new(service);
         let l1 = maybe(stack.timeout.map(TimeoutLayer::new), l0);
         let l2 = maybe(stack.bulkhead.clone().map(BulkheadLayer::new), l1);
@@ -196,28 +361,30 @@ impl<S, K: Clone> StackService<S, K> {
             stack
                 .breaker
                 .clone()
-                .map(|b| CircuitBreakerLayer::new(b).with_classifier(StackBreakerClassifier)),
+                .map(|b| CircuitBreakerLayer::new(b).with_classifier(stack.classifier.clone())),
             l2,
         );
         let l4 = maybe(
-            stack
-                .retry
-                .clone()
-                .map(|p| RetryLayer::new(p).clone_requests_with(stack.cloner.clone())),
+            stack.retry.clone().map(|p| {
+                RetryLayer::new(p)
+                    .with_classifier(stack.classifier.clone())
+                    .idempotency_with(stack.classifier.clone())
+                    .clone_requests_with(stack.cloner.clone())
+            }),
             l3,
         );
-        let l5 = maybe(stack.deadline.map(DeadlineLayer::new), l4);
+        let l5 = maybe(stack.deadline_timer.map(DeadlineLayer::new), l4);
         StackService { inner: l5 }
     }
 }
 
-impl<S, K, Req> Service<Req> for StackService<S, K>
+impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L5<S, K>: Service<Req, Error = BoxError>,
+    L5<S, K, C>: Service<Req, Error = BoxError>,
 {
-    type Response = <L5<S, K> as Service<Req>>::Response;
+    type Response = <L5<S, K, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = <L5<S, K> as Service<Req>>::Future;
+    type Future = <L5<S, K, C> as Service<Req>>::Future;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -69,10 +69,19 @@ mod service;
 
 pub use self::layer::{DeadlineLayer, TimeoutLayer};
 pub use self::service::{ResponseFuture, TimeoutService};
-/// Re-export of [`resilience_core::clock::TokioClock`]: give it to core
-/// primitives (breakers, ratio retry budgets) so they move with
-/// `tokio::time::pause()` in step with the layers' timers.
-pub use resilience_core::clock::TokioClock;
+/// Moved: name [`resilience_core::clock::TokioClock`], the one `TokioClock`
+/// of the suite (give it to core primitives so they move with
+/// `tokio::time::pause()` in step with the layers' timers).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+pub type TokioClock = resilience_core::clock::TokioClock;
+
+/// Moved: name [`resilience_core::clock::TokioClock`] (the value of the
+/// deprecated `resilience_tower::timeout::TokioClock` alias).
+#[deprecated(since = "0.1.1", note = "use `resilience_core::clock::TokioClock`")]
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+pub const TokioClock: resilience_core::clock::TokioClock = resilience_core::clock::TokioClock;
 
 use std::time::Duration;
 
@@ -138,8 +147,10 @@ impl TimeoutScope {
         fmt_duration(*timeout)
     ),
     TimeoutScope::Total => format!(
-        "the call did not finish within its {} total deadline (waits and retries included) \
-         and was cancelled; raise the deadline or make the dependency faster",
+        "the call did not finish within its {} total deadline and was cancelled (the \
+         deadline covers every attempt, the waits between retries and any queueing for a \
+         permit); a per-attempt `timeout` shorter than the deadline turns one slow attempt \
+         into a retry instead of a cancelled call",
         fmt_duration(*timeout)
     ),
 })]

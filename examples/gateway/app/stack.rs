@@ -24,7 +24,7 @@ use serde::Deserialize;
 /// The stack as data.
 pub(crate) const GATEWAY_YAML: &str = include_str!("../../../presets/gateway.yaml");
 
-/// Seed 003's GPU pool autoscaling policy, loaded as it ships.
+/// The GPU inference platform's pool autoscaling policy, loaded as it ships.
 pub(crate) const GPU_POOL_POLICY_YAML: &str =
     include_str!("../../../resilience-scaling/presets/gpu-pool-policy.yaml");
 
@@ -79,22 +79,22 @@ impl StackConfig {
 /// The ready objects of the stack, before any of them is wired into a
 /// service.
 pub(crate) struct Stack {
-    /// One breaker per model (seed 003); sees every attempt.
+    /// One breaker per model; sees every attempt.
     pub(crate) model_breakers: Arc<CircuitBreakerRegistry<&'static str>>,
-    /// The global breaker (seed 003: 10 % "of all requests"); sees requests,
+    /// The global breaker (10 % "of all requests"); sees requests,
     /// after their retries.
     pub(crate) global: CircuitBreaker,
-    /// One breaker per worker (seed 003).
+    /// One breaker per worker.
     pub(crate) worker_breakers: Arc<CircuitBreakerRegistry<String>>,
-    /// External provider A (seed 001's LLM provider breaker).
+    /// External provider A (the LLM-provider breaker preset).
     pub(crate) provider_a: CircuitBreaker,
     /// External provider B (same preset).
     pub(crate) provider_b: CircuitBreaker,
-    /// Object storage (seed 000).
+    /// Object storage (the object-storage preset).
     pub(crate) storage: CircuitBreaker,
     /// Retries of a call to the worker pool, with its budget.
     pub(crate) worker_retry: Arc<RetryPolicy>,
-    /// The traffic-class pools (seed 002).
+    /// The traffic-class pools (the model registry's).
     pub(crate) bulkheads: Arc<BulkheadSet>,
     /// Health to level to features.
     pub(crate) degradation: Arc<DegradationManager>,
@@ -102,7 +102,7 @@ pub(crate) struct Stack {
     pub(crate) recovery: Arc<InFlightTracker<u64, String>>,
     /// Who has gone quiet.
     pub(crate) heartbeats: Arc<HeartbeatMonitor<String>>,
-    /// Seed 003's GPU pool policy.
+    /// The GPU pool policy.
     pub(crate) scaling: RuleEngine,
 }
 

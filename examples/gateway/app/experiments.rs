@@ -1,4 +1,4 @@
-//! The seeds' chaos experiments (seed 003, "Chaos Engineering"), run
+//! The GPU inference platform's chaos experiments (its "Chaos Engineering" runbook), run
 //! against the gateway in virtual time.
 //!
 //! Each experiment gets a fresh gateway on a fresh single-threaded tokio
@@ -36,7 +36,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(180);
 /// Requests per second outside the spike.
 const BASE_RATE: f64 = 3.0;
 
-/// One of the seed's experiments.
+/// One of the runbook's experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Experiment {
     WorkerKill,
@@ -71,7 +71,7 @@ impl Experiment {
             .find(|e| e.name() == name || e.seed_name() == name)
     }
 
-    /// The seed's own name.
+    /// The runbook's own name.
     pub(crate) fn seed_name(self) -> &'static str {
         match self {
             Experiment::WorkerKill => "worker_termination",
@@ -95,7 +95,7 @@ impl Experiment {
         }
     }
 
-    /// The seed's expected outcome and validations.
+    /// The runbook's expected outcome and validations.
     pub(crate) fn expected(self) -> &'static str {
         match self {
             Experiment::WorkerKill => {
@@ -453,7 +453,13 @@ async fn run_async(
         let body = GenerateRequest {
             model,
             class,
-            prompt: format!("prompt #{n}"),
+            // Half the traffic repeats one of 40 popular prompts (what the
+            // stale cache can answer for); the rest is unique.
+            prompt: if rng.random_range(0..2) == 0 {
+                format!("popular prompt #{}", rng.random_range(0..40))
+            } else {
+                format!("prompt #{n}")
+            },
             high_res,
         };
         tokio::spawn(send(router.clone(), body, phase, n, client.clone()));

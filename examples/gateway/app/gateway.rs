@@ -9,11 +9,11 @@
 //!                      deferred (level_3+), replayed later                            (tower DeadLetterLayer, DegradationLayer, Replayer)
 //!   fallback chain     workers -> provider_a -> provider_b -> cache (stale)            (tower FallbackLayer)
 //!     workers:         global breaker: 10 % of requests, judged after retries        (tower CircuitBreakerLayer)
-//!                      retry on another worker (seed 000 API-call row + budget)       (tower RetryLayer + retry hook)
+//!                      retry on another worker (the API-call preset + budget)          (tower RetryLayer + retry hook)
 //!                      per-model breakers, judging every attempt                      (tower KeyedCircuitBreakerLayer)
 //!                      worker pool: priority queue, per-worker breakers, heartbeats,
 //!                      in-flight recovery, scaling                                     (dr, scaling; see workers.rs)
-//!     providers:       breaker (seed 001 LLM provider) over fault injection            (tower CircuitBreakerLayer, ChaosLayer)
+//!     providers:       breaker (the LLM-provider preset) over fault injection          (tower CircuitBreakerLayer, ChaosLayer)
 //!   image upload       sync, or async at level_1+ (storage breaker over chaos)         (tower CircuitBreakerLayer, ChaosLayer)
 //! GET /status          breaker states, degradation level, fleet, queues (JSON)
 //! GET /metrics         Prometheus text (with --serve)
@@ -52,6 +52,7 @@ use resilience_tower::dead_letter::{
     DeadLetterLayer, DeadLetterRefused, DeadLetterWhen, DeadLettered, OpenOrExhausted, Replayer,
 };
 use resilience_tower::degradation::{DegradationLayer, FeatureDisabled};
+use resilience_tower::error::ErrorKind;
 use resilience_tower::fallback::{FallbackExhausted, FallbackLayer, Quality, Served};
 use resilience_tower::retry::{original_error, RetryLayer, Retrying};
 use serde_json::{json, Value};
@@ -63,7 +64,7 @@ use super::model::{GenerateRequest, Image, Job, Model, PoolError, TrafficClass};
 use super::stack::{Stack, StackConfig};
 use super::workers::{breaker_label, LoadFault, WorkerPool, Zone, QUEUE_DEADLINE};
 
-/// The seed's `min_workers`.
+/// The GPU pool's `min_workers`.
 pub(crate) const MIN_WORKERS: u32 = 20;
 /// Upload SLO behind the storage health score.
 const STORAGE_SLO: Duration = Duration::from_millis(200);
@@ -135,7 +136,9 @@ pub(crate) struct Gateway {
     providers_chaos: [Chaos; 2],
     storage_chaos: Chaos,
     scaling: Mutex<RuleEngine>,
-    cache: Arc<Mutex<BTreeMap<Model, Image>>>,
+    /// The last good answer per request (model and prompt): what the stale
+    /// step serves, never another request's image.
+    cache: StaleCache,
     pub(crate) uploads_pending: AtomicU64,
     stats: Arc<Mutex<GatewayStats>>,
 }
@@ -253,7 +256,9 @@ fn classify_for_model_breaker(r: &Result<Image, PoolError>) -> Outcome {
 
 impl Gateway {
     /// Builds the gateway from `presets/gateway.yaml` on tokio's clock and
-    /// starts its background loops on the current runtime.
+    /// starts its background loops on the current runtime. Each step is a
+    /// function below: observability, the primary path, the fallback
+    /// chain, the internal-jobs path, storage, the front door, the loops.
     pub(crate) fn start(seed: u64, events: Arc<EventLog>) -> Result<Arc<Gateway>, ConfigError> {
         let config = StackConfig::shipped()?;
         let stack = Stack::build(&config, TokioClock)?;
@@ -261,118 +266,17 @@ impl Gateway {
             seed,
         )));
         let stats = Arc::new(Mutex::new(GatewayStats::default()));
-
-        // Observability: every breaker transition, retry and level change.
-        let on_breaker = Arc::new(breaker_listener(&events, &stats));
-        let model_breakers = stack.model_breakers;
-        let worker_breakers = stack.worker_breakers;
-        let f = on_breaker.clone();
-        model_breakers.on_create(move |_, b| {
-            let f = f.clone();
-            b.on_event(move |e| f(e));
-        });
-        let f = on_breaker.clone();
-        worker_breakers.on_create(move |_, b| {
-            let f = f.clone();
-            b.on_event(move |e| f(e));
-        });
-        for b in [
-            &stack.global,
-            &stack.provider_a,
-            &stack.provider_b,
-            &stack.storage,
-        ] {
-            let f = on_breaker.clone();
-            b.on_event(move |e| f(e));
-        }
-        {
-            let stats = stats.clone();
-            stack
-                .worker_retry
-                .listeners()
-                .add_fn(move |e: &RetryEvent| match e {
-                    RetryEvent::Retry { .. } => stats.lock().retries += 1,
-                    RetryEvent::GaveUp {
-                        reason: GiveUpReason::BudgetExhausted,
-                        ..
-                    } => stats.lock().retry_budget_refused += 1,
-                    _ => {}
-                });
-        }
-        {
-            let stats = stats.clone();
-            let events = events.clone();
-            stack
-                .degradation
-                .listeners()
-                .add_fn(move |e: &DegradationEvent| {
-                    let mut s = stats.lock();
-                    s.max_severity = s.max_severity.max(e.current.severity());
-                    s.levels.push((
-                        events.elapsed(),
-                        e.previous.name().to_string(),
-                        e.current.name().to_string(),
-                        e.current.severity(),
-                    ));
-                    drop(s);
-                    events.log(format!(
-                        "degradation {} -> {} (health {:.2})",
-                        e.previous.name(),
-                        e.current.name(),
-                        e.snapshot.overall
-                    ));
-                });
-        }
-        let feature = |name: &str| {
-            stack.degradation.feature(name).ok_or_else(|| {
-                ConfigError::invalid(
-                    format!("degradation.features.{name}"),
-                    "missing: the gateway needs it",
-                )
-            })
-        };
-        let features = Features {
-            high_res: feature("high_resolution")?,
-            image_upload: feature("image_upload")?,
-        };
-        let (dashboard, api) = (feature("dashboard_traffic")?, feature("api_traffic")?);
-        let internal_jobs = feature("internal_jobs")?;
-
+        observe(&stack, &events, &stats);
+        let gates = Gates::resolve(&stack)?;
         let pool = WorkerPool::new(
             MIN_WORKERS,
             stack.recovery.clone(),
             stack.heartbeats.clone(),
-            worker_breakers,
+            stack.worker_breakers.clone(),
             rng.clone(),
             events.clone(),
         );
-
-        // Primary: global breaker over retry over per-model breakers over the pool.
-        let pool_svc = {
-            let pool = pool.clone();
-            service_fn(move |job: Job| pool.clone().generate(job))
-        };
-        let guarded =
-            KeyedCircuitBreakerLayer::for_requests::<Job>(model_breakers.clone(), |job| {
-                job.model.as_str()
-            })
-            .with_classifier(classify_for_model_breaker)
-            .layer(pool_svc);
-        let primary = ServiceBuilder::new()
-            // The global breaker judges requests, after their retries.
-            .layer(
-                CircuitBreakerLayer::new(stack.global.clone())
-                    .with_classifier(classify_for_global_breaker),
-            )
-            .layer(
-                RetryLayer::new(stack.worker_retry.clone())
-                    .with_classifier(classify_attempt)
-                    .on_retry(retry_elsewhere),
-            )
-            .service(guarded);
-        let primary: Svc<Job, Image> = BoxCloneSyncService::new(primary);
-
-        // Providers and the cache.
+        let primary = primary_path(&stack, &pool);
         let chaos = |seed: u64| {
             Chaos::new(ChaosConfig {
                 seed,
@@ -380,143 +284,52 @@ impl Gateway {
             })
         };
         let providers_chaos = [chaos(seed ^ 0xA)?, chaos(seed ^ 0xB)?];
-        let provider =
-            |name: &'static str, latency: Duration, breaker: &CircuitBreaker, chaos: &Chaos| {
-                let rng = rng.clone();
-                ServiceBuilder::new()
-                    .layer(CircuitBreakerLayer::new(breaker.clone()))
-                    .layer(ChaosLayer::new(chaos.clone()))
-                    .service(service_fn(move |job: Job| {
-                        let jitter: f64 = rng.lock().random_range(0.8..1.2);
-                        async move {
-                            tokio::time::sleep(latency.mul_f64(jitter)).await;
-                            Ok::<_, BoxError>(Image {
-                                model: job.model,
-                                prompt: job.prompt,
-                                by: Arc::from(name),
-                                high_res: job.high_res,
-                            })
-                        }
-                    }))
-            };
-        let provider_a = provider(
-            "provider_a",
-            PROVIDER_A_LATENCY,
-            &stack.provider_a,
-            &providers_chaos[0],
-        );
-        let provider_b = provider(
-            "provider_b",
-            PROVIDER_B_LATENCY,
-            &stack.provider_b,
-            &providers_chaos[1],
-        );
-        let cache: Arc<Mutex<BTreeMap<Model, Image>>> = Arc::new(Mutex::new(BTreeMap::new()));
-        let cache_svc = {
-            let cache = cache.clone();
-            service_fn(move |job: Job| {
-                let hit = cache.lock().get(&job.model).cloned();
-                async move {
-                    hit.map(|img| Image {
-                        by: Arc::from("cache"),
-                        ..img
-                    })
-                    .ok_or_else(|| BoxError::from(format!("no cached image for {}", job.model)))
-                }
-            })
-        };
-        let chain = FallbackLayer::new("workers")
-            .or("provider_a", provider_a)
-            .or("provider_b", provider_b)
-            .or_stale("cache", cache_svc)
-            .layer(primary.clone());
-        let chain: Svc<Job, Served<Image>> = BoxCloneSyncService::new(chain);
-
-        // Internal jobs: their own workers only. While the matrix defers
-        // them (`deferred` is a disabled mode), and whenever the fleet
-        // fails them, they wait in the dead-letter queue; the replayer
-        // sends them through the same gate and workers again.
+        let cache: StaleCache = Arc::new(Mutex::new(BTreeMap::new()));
+        let chain = fallback_chain(&stack, &rng, &providers_chaos, &cache, primary.clone());
         let dlq = Arc::new(InMemoryDeadLetterQueue::new("internal_jobs", 10_000)?);
-        let below_dlq =
-            DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
-                .layer(primary);
-        let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
-        let internal = DeadLetterLayer::new("internal_jobs", dlq.clone())
-            .when(dead_letter_reason)
-            .layer(below_dlq.clone());
-        let internal: Svc<Job, Image> = BoxCloneSyncService::new(internal);
-
-        // Object storage.
+        let (internal, below_dlq) = internal_path(&stack, gates.internal_jobs, primary, &dlq);
         let storage_chaos = chaos(seed ^ 0x5)?;
-        let storage = ServiceBuilder::new()
-            .layer(CircuitBreakerLayer::new(stack.storage.clone()))
-            .layer(ChaosLayer::new(storage_chaos.clone()))
-            .service(service_fn(|_img: Image| async {
-                tokio::time::sleep(STORAGE_LATENCY).await;
-                Ok::<(), BoxError>(())
-            }));
-        let storage: Svc<Image, ()> = BoxCloneSyncService::new(storage);
-
-        let pools = Pools::new(stack.bulkheads.clone());
-        let degradation = stack.degradation.clone();
+        let storage = storage_path(&stack, &storage_chaos);
         let global = stack.global.clone();
-        let gw = Arc::new_cyclic(|weak: &Weak<Gateway>| {
-            // The request path: shed by class at the door, then a permit
-            // from the class's pool, held until the answer is built.
-            let serve = {
-                let weak = weak.clone();
-                service_fn(move |req: GenerateRequest| {
-                    let gw = weak.upgrade();
-                    async move {
-                        match gw {
-                            Some(gw) => gw.serve(req).await.map_err(BoxError::from),
-                            None => Err(ApiError::Internal("the gateway stopped".into()).into()),
-                        }
-                    }
-                })
-            };
-            let front = ServiceBuilder::new()
-                .layer(DegradationLayer::new(
-                    degradation.clone(),
-                    move |r: &GenerateRequest| match r.class {
-                        TrafficClass::Dashboard => Some(dashboard),
-                        TrafficClass::Api => Some(api),
-                        TrafficClass::Internal => None,
-                    },
-                ))
-                .layer(BulkheadSetLayer::by_name(pools, |r: &GenerateRequest| {
-                    r.class.as_str()
-                }))
-                .service(serve);
-            let front: Svc<GenerateRequest, Answer> = BoxCloneSyncService::new(front);
-            Gateway {
-                pool,
-                events,
-                model_breakers,
-                global_breaker: stack.global,
-                provider_breakers: [stack.provider_a, stack.provider_b],
-                storage_breaker: stack.storage,
-                degradation,
-                features,
-                front,
-                internal,
-                chain,
-                storage,
-                storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
-                dlq: dlq.clone(),
-                providers_chaos,
-                storage_chaos,
-                scaling: Mutex::new(stack.scaling),
-                cache,
-                uploads_pending: AtomicU64::new(0),
-                stats,
-            }
+        let gw = Arc::new_cyclic(|weak: &Weak<Gateway>| Gateway {
+            front: front_door(weak, &stack, &gates),
+            pool,
+            events,
+            model_breakers: stack.model_breakers,
+            global_breaker: stack.global,
+            provider_breakers: [stack.provider_a, stack.provider_b],
+            storage_breaker: stack.storage,
+            degradation: stack.degradation,
+            features: gates.features,
+            internal,
+            chain,
+            storage,
+            storage_ewma: Mutex::new(STORAGE_LATENCY.as_secs_f64()),
+            dlq: dlq.clone(),
+            providers_chaos,
+            storage_chaos,
+            scaling: Mutex::new(stack.scaling),
+            cache,
+            uploads_pending: AtomicU64::new(0),
+            stats,
         });
-        // Replays dead-lettered internal jobs when the global breaker closes
-        // and every 5 s while it is closed; a job leaves the queue once its
-        // replay succeeded.
+        gw.spawn_loops(below_dlq, dlq, global);
+        Ok(gw)
+    }
+
+    /// Starts the background loops: dispatcher, heartbeats, health, scaler,
+    /// and the replayer of dead-lettered internal jobs (when the global
+    /// breaker closes, and every 5 s while it is closed; a job leaves the
+    /// queue once its replay succeeded).
+    fn spawn_loops(
+        self: &Arc<Self>,
+        below_dlq: Svc<Job, Image>,
+        dlq: Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
+        global: CircuitBreaker,
+    ) {
+        let gw = self;
         let replay = {
-            let weak = Arc::downgrade(&gw);
+            let weak = Arc::downgrade(gw);
             service_fn(move |job: Job| {
                 let below = below_dlq.clone();
                 let gw = weak.upgrade();
@@ -535,7 +348,6 @@ impl Gateway {
         tokio::spawn(gw.clone().run_health());
         tokio::spawn(gw.clone().run_scaler());
         tokio::spawn(replayer.run());
-        Ok(gw)
     }
 
     // ---- the request path -------------------------------------------------
@@ -592,8 +404,13 @@ impl Gateway {
                 let step = served.source.name().to_string();
                 Ok(self.respond(served.response, &step, stale).await)
             }
-            Err(e) if e.is::<FallbackExhausted>() => Err(ApiError::Unavailable(e.to_string())),
-            Err(e) => Err(ApiError::Internal(e.to_string())),
+            Err(e) => match e.downcast_ref::<FallbackExhausted>() {
+                Some(exhausted) => Err(ApiError::Unavailable {
+                    message: e.to_string(),
+                    retry_after: unavailable_for(exhausted),
+                }),
+                None => Err(ApiError::Internal(e.to_string())),
+            },
         }
     }
 
@@ -611,7 +428,9 @@ impl Gateway {
     /// Uploads the image as the feature matrix says and builds the answer.
     async fn respond(self: &Arc<Self>, img: Image, step: &str, stale: bool) -> (StatusCode, Value) {
         if step == "workers" {
-            self.cache.lock().insert(img.model, img.clone());
+            self.cache
+                .lock()
+                .insert((img.model, img.prompt.clone()), img.clone());
         }
         let mode = self
             .degradation
@@ -706,7 +525,7 @@ impl Gateway {
         }
     }
 
-    /// Every 5 s: seed 003's GPU pool policy on the queue metrics.
+    /// Every 5 s: the GPU pool policy on the queue metrics.
     async fn run_scaler(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -968,14 +787,272 @@ async fn chaos_switch(
 }
 
 /// A typed rejection, as the client sees it.
+/// The degradation features the gateway gates on.
+struct Gates {
+    features: Features,
+    dashboard: FeatureId,
+    api: FeatureId,
+    internal_jobs: FeatureId,
+}
+
+impl Gates {
+    fn resolve(stack: &Stack) -> Result<Gates, ConfigError> {
+        let feature = |name: &str| {
+            stack.degradation.feature(name).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("degradation.features.{name}"),
+                    "missing: the gateway needs it",
+                )
+            })
+        };
+        Ok(Gates {
+            features: Features {
+                high_res: feature("high_resolution")?,
+                image_upload: feature("image_upload")?,
+            },
+            dashboard: feature("dashboard_traffic")?,
+            api: feature("api_traffic")?,
+            internal_jobs: feature("internal_jobs")?,
+        })
+    }
+}
+
+/// Observability: every breaker transition, retry and level change goes to
+/// the event log and the stats.
+fn observe(stack: &Stack, events: &Arc<EventLog>, stats: &Arc<Mutex<GatewayStats>>) {
+    let on_breaker = Arc::new(breaker_listener(events, stats));
+    let model_breakers = &stack.model_breakers;
+    let worker_breakers = &stack.worker_breakers;
+    let f = on_breaker.clone();
+    model_breakers.on_create(move |_, b| {
+        let f = f.clone();
+        b.on_event(move |e| f(e));
+    });
+    let f = on_breaker.clone();
+    worker_breakers.on_create(move |_, b| {
+        let f = f.clone();
+        b.on_event(move |e| f(e));
+    });
+    for b in [
+        &stack.global,
+        &stack.provider_a,
+        &stack.provider_b,
+        &stack.storage,
+    ] {
+        let f = on_breaker.clone();
+        b.on_event(move |e| f(e));
+    }
+    {
+        let stats = stats.clone();
+        stack
+            .worker_retry
+            .listeners()
+            .add_fn(move |e: &RetryEvent| match e {
+                RetryEvent::Retry { .. } => stats.lock().retries += 1,
+                RetryEvent::GaveUp {
+                    reason: GiveUpReason::BudgetExhausted,
+                    ..
+                } => stats.lock().retry_budget_refused += 1,
+                _ => {}
+            });
+    }
+    {
+        let stats = stats.clone();
+        let events = events.clone();
+        stack
+            .degradation
+            .listeners()
+            .add_fn(move |e: &DegradationEvent| {
+                let mut s = stats.lock();
+                s.max_severity = s.max_severity.max(e.current.severity());
+                s.levels.push((
+                    events.elapsed(),
+                    e.previous.name().to_string(),
+                    e.current.name().to_string(),
+                    e.current.severity(),
+                ));
+                drop(s);
+                events.log(format!(
+                    "degradation {} -> {} (health {:.2})",
+                    e.previous.name(),
+                    e.current.name(),
+                    e.snapshot.overall
+                ));
+            });
+    }
+}
+
+/// The primary path: the global breaker over the retry over the per-model
+/// breakers over the worker pool.
+fn primary_path(stack: &Stack, pool: &Arc<WorkerPool>) -> Svc<Job, Image> {
+    let pool_svc = {
+        let pool = pool.clone();
+        service_fn(move |job: Job| pool.clone().generate(job))
+    };
+    let guarded =
+        KeyedCircuitBreakerLayer::for_requests::<Job>(stack.model_breakers.clone(), |job| {
+            job.model.as_str()
+        })
+        .with_classifier(classify_for_model_breaker)
+        .layer(pool_svc);
+    let primary = ServiceBuilder::new()
+        // The global breaker judges requests, after their retries.
+        .layer(
+            CircuitBreakerLayer::new(stack.global.clone())
+                .with_classifier(classify_for_global_breaker),
+        )
+        .layer(
+            RetryLayer::new(stack.worker_retry.clone())
+                .with_classifier(classify_attempt)
+                .on_retry(retry_elsewhere),
+        )
+        .service(guarded);
+    BoxCloneSyncService::new(primary)
+}
+
+/// The fallback chain: workers, then provider A, provider B, then the
+/// stale cache (per request).
+fn fallback_chain(
+    stack: &Stack,
+    rng: &Arc<Mutex<StdRng>>,
+    providers_chaos: &[Chaos; 2],
+    cache: &StaleCache,
+    primary: Svc<Job, Image>,
+) -> Svc<Job, Served<Image>> {
+    let provider =
+        |name: &'static str, latency: Duration, breaker: &CircuitBreaker, chaos: &Chaos| {
+            let rng = rng.clone();
+            ServiceBuilder::new()
+                .layer(CircuitBreakerLayer::new(breaker.clone()))
+                .layer(ChaosLayer::new(chaos.clone()))
+                .service(service_fn(move |job: Job| {
+                    let jitter: f64 = rng.lock().random_range(0.8..1.2);
+                    async move {
+                        tokio::time::sleep(latency.mul_f64(jitter)).await;
+                        Ok::<_, BoxError>(Image {
+                            model: job.model,
+                            prompt: job.prompt,
+                            by: Arc::from(name),
+                            high_res: job.high_res,
+                        })
+                    }
+                }))
+        };
+    let provider_a = provider(
+        "provider_a",
+        PROVIDER_A_LATENCY,
+        &stack.provider_a,
+        &providers_chaos[0],
+    );
+    let provider_b = provider(
+        "provider_b",
+        PROVIDER_B_LATENCY,
+        &stack.provider_b,
+        &providers_chaos[1],
+    );
+    let cache_svc = {
+        let cache = cache.clone();
+        service_fn(move |job: Job| {
+            let hit = cache.lock().get(&(job.model, job.prompt.clone())).cloned();
+            async move {
+                hit.map(|img| Image {
+                    by: Arc::from("cache"),
+                    ..img
+                })
+                .ok_or_else(|| {
+                    BoxError::from(format!("no cached image for this {} prompt", job.model))
+                })
+            }
+        })
+    };
+    let chain = FallbackLayer::new("workers")
+        .or("provider_a", provider_a)
+        .or("provider_b", provider_b)
+        .or_stale("cache", cache_svc)
+        .layer(primary);
+    BoxCloneSyncService::new(chain)
+}
+
+/// Internal jobs: their own workers only. While the matrix defers them
+/// (`deferred` is a disabled mode), and whenever the fleet fails them,
+/// they wait in the dead-letter queue; the replayer sends them through the
+/// same gate and workers again. Returns the path and the part below the
+/// queue (what replays call).
+fn internal_path(
+    stack: &Stack,
+    internal_jobs: FeatureId,
+    primary: Svc<Job, Image>,
+    dlq: &Arc<InMemoryDeadLetterQueue<DeadLetter<Job>>>,
+) -> (Svc<Job, Image>, Svc<Job, Image>) {
+    let below_dlq = DegradationLayer::new(stack.degradation.clone(), move |_: &Job| internal_jobs)
+        .layer(primary);
+    let below_dlq: Svc<Job, Image> = BoxCloneSyncService::new(below_dlq);
+    let internal = DeadLetterLayer::new("internal_jobs", dlq.clone())
+        .when(dead_letter_reason)
+        .layer(below_dlq.clone());
+    (BoxCloneSyncService::new(internal), below_dlq)
+}
+
+/// Object storage: its breaker over fault injection.
+fn storage_path(stack: &Stack, storage_chaos: &Chaos) -> Svc<Image, ()> {
+    let storage = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(stack.storage.clone()))
+        .layer(ChaosLayer::new(storage_chaos.clone()))
+        .service(service_fn(|_img: Image| async {
+            tokio::time::sleep(STORAGE_LATENCY).await;
+            Ok::<(), BoxError>(())
+        }));
+    BoxCloneSyncService::new(storage)
+}
+
+/// The request path's front door: shed by class, then a permit from the
+/// class's pool, held until the answer is built.
+fn front_door(weak: &Weak<Gateway>, stack: &Stack, gates: &Gates) -> Svc<GenerateRequest, Answer> {
+    let (dashboard, api) = (gates.dashboard, gates.api);
+    let pools = Pools::new(stack.bulkheads.clone());
+    let degradation = &stack.degradation;
+    let serve = {
+        let weak = weak.clone();
+        service_fn(move |req: GenerateRequest| {
+            let gw = weak.upgrade();
+            async move {
+                match gw {
+                    Some(gw) => gw.serve(req).await.map_err(BoxError::from),
+                    None => Err(ApiError::Internal("the gateway stopped".into()).into()),
+                }
+            }
+        })
+    };
+    let front = ServiceBuilder::new()
+        .layer(DegradationLayer::new(
+            degradation.clone(),
+            move |r: &GenerateRequest| match r.class {
+                TrafficClass::Dashboard => Some(dashboard),
+                TrafficClass::Api => Some(api),
+                TrafficClass::Internal => None,
+            },
+        ))
+        .layer(BulkheadSetLayer::by_name(pools, |r: &GenerateRequest| {
+            r.class.as_str()
+        }))
+        .service(serve);
+    let front: Svc<GenerateRequest, Answer> = BoxCloneSyncService::new(front);
+    BoxCloneSyncService::new(front)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
     #[error("{0}")]
     Bulkhead(#[from] BulkheadFull),
     #[error("dashboard traffic is shed while the gateway is degraded ({level}); retry later")]
     Shed { level: String },
-    #[error("every provider failed: {0}")]
-    Unavailable(String),
+    #[error("every provider failed: {message}")]
+    Unavailable {
+        message: String,
+        /// When a step is expected back: the soonest `retry_after` of the
+        /// steps whose breaker refused the call.
+        retry_after: Option<Duration>,
+    },
     #[error("the dead-letter queue is full: {0}")]
     DeadLetterFull(String),
     #[error("internal error: {0}")]
@@ -995,14 +1072,17 @@ impl IntoResponse for ApiError {
                 "shed",
                 Some(Duration::from_secs(10)),
             ),
-            ApiError::Unavailable(_) => (
+            ApiError::Unavailable { retry_after, .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                Some(Duration::from_secs(5)),
+                // No breaker said when: a short hint, as for load shedding.
+                Some(retry_after.unwrap_or(UNAVAILABLE_HINT)),
             ),
-            ApiError::DeadLetterFull(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "dead_letter_full", None)
-            }
+            ApiError::DeadLetterFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dead_letter_full",
+                Some(UNAVAILABLE_HINT),
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         let body = json!({
@@ -1010,6 +1090,30 @@ impl IntoResponse for ApiError {
             "message": self.to_string(),
             "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
         });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(wait) = retry_after {
+            // Whole seconds, rounded up: a client never comes back early.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
+}
+
+/// The last good image per request (model, prompt).
+type StaleCache = Arc<Mutex<BTreeMap<(Model, Arc<str>), Image>>>;
+
+/// The `Retry-After` of a 503 when no breaker gave a time.
+const UNAVAILABLE_HINT: Duration = Duration::from_secs(5);
+
+/// The soonest time a step of an exhausted fallback chain may answer again:
+/// the smallest `retry_after` among the steps refused by an open breaker.
+fn unavailable_for(exhausted: &FallbackExhausted) -> Option<Duration> {
+    exhausted
+        .failures
+        .iter()
+        .filter_map(|step| ErrorKind::of(&step.error).retry_after())
+        .min()
 }

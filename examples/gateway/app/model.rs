@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The models the fleet serves, with the seed's distribution targets
+/// The models the fleet serves, with the platform's distribution targets
 /// (sdxl 60 %, sd3 20 %, flux 15 %; "other" folded into sdxl here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,7 +61,7 @@ impl fmt::Display for Model {
     }
 }
 
-/// Who is calling: the seed's three bulkhead pools.
+/// Who is calling: the model registry's three bulkhead pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum TrafficClass {
@@ -90,7 +90,7 @@ impl TrafficClass {
     }
 
     /// Priority in the worker queue (higher first). Recovered requests get
-    /// the seed's +50 on top.
+    /// the platform's +50 on top.
     pub(crate) fn queue_priority(self) -> i64 {
         match self {
             TrafficClass::Dashboard => 0,

@@ -1,11 +1,11 @@
 //! The simulated GPU worker fleet behind the gateway.
 //!
 //! Requests wait in the recovery crate's [`InFlightTracker`] (priority
-//! order, the seed's queue manager) until the dispatcher hands them to a
+//! order, the platform's queue manager) until the dispatcher hands them to a
 //! free worker whose per-worker breaker permits a call. Workers beat every
 //! 10 s into a [`HeartbeatMonitor`]; one that goes quiet for 30 s is declared
 //! unhealthy and the tracker recovers what it held (requeue if not started,
-//! retry after the seed's backoff if it was generating). Every worker runs
+//! retry after the platform's backoff if it was generating). Every worker runs
 //! one generation at a time, like a GPU.
 //!
 //! Nothing here is real: generation is a `tokio::time::sleep`, a partition

@@ -1,20 +1,29 @@
-//! Configuration as data: the seeds' tables in one YAML file, loaded into a
+//! Configuration as data: the gateway's tables in one YAML file, loaded into a
 //! ready resilience stack.
 //!
 //! `presets/gateway.yaml` holds the inference gateway's stack: breakers per
-//! service (seeds 000, 001, 003), retry per operation (seed 000) with a
-//! budget, bulkheads per traffic class (seed 002), the degradation levels
-//! and feature matrix, in-flight recovery and heartbeats (seed 003); the GPU
-//! pool's scaling policy is seed 003's own file. This example loads it (or
+//! service (the synthetic-data platform's, the data platform's LLM provider
+//! and the GPU inference platform's), retry per operation with a budget,
+//! bulkheads per traffic class (the model registry's pools), the
+//! degradation levels and feature matrix, in-flight recovery and heartbeats;
+//! the GPU pool's scaling policy is the GPU inference platform's own file. This example loads it (or
 //! the file you name), builds every object, and prints what it built. A bad
 //! file is refused with the field at fault, never a panic.
 //!
 //! This is the exact stack `cargo run --example gateway` runs.
 //!
-//! Run: `cargo run --example config_presets [-- path/to/stack.yaml]`
+//! Any other config file the suite ships, or one of yours, is recognised by
+//! its top-level keys (a `ResilienceStack`, named breakers or retry
+//! policies, bulkheads, degradation, an HPA manifest, a scaling policy),
+//! built, and reported; a bad value names its entry and field. Use it as a
+//! config lint in CI.
+//!
+//! Run: `cargo run --example config_presets [-- path/to/any-config.yaml]`
 
-#[path = "gateway/sim/stack.rs"]
+#[path = "../gateway/app/stack.rs"]
 mod stack;
+
+mod kinds;
 
 use std::process::ExitCode;
 
@@ -49,16 +58,31 @@ fn trip_rule(c: &CircuitBreakerConfig) -> String {
 fn main() -> ExitCode {
     let (source, parsed) = match std::env::args().nth(1) {
         None => ("presets/gateway.yaml".to_string(), StackConfig::shipped()),
-        Some(path) => match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let parsed = StackConfig::from_yaml(&text);
-                (path, parsed)
+        Some(path) => {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("cannot read {path}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            // Any other kind of file: recognise it, build it, say what it is.
+            match kinds::detect(&text) {
+                Ok(Some(kinds::Kind::Gateway)) => (path, StackConfig::from_yaml(&text)),
+                _ => {
+                    return match kinds::check(&text) {
+                        Ok((kind, built)) => {
+                            println!("{path}: {} — built {built}", kind.describe());
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("{path}: {e}");
+                            ExitCode::FAILURE
+                        }
+                    };
+                }
             }
-            Err(e) => {
-                eprintln!("cannot read {path}: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        }
     };
     let config = match parsed {
         Ok(c) => c,
@@ -197,7 +221,7 @@ fn main() -> ExitCode {
 
     let s = stack.scaling.config();
     println!(
-        "\nscaling `{}` (seed 003): {}..{} workers (effective minimum {}), +{} / -{} per step",
+        "\nscaling `{}` (GPU inference platform): {}..{} workers (effective minimum {}), +{} / -{} per step",
         s.component,
         s.min_replicas,
         s.max_replicas,

@@ -95,10 +95,8 @@ async fn one_flaky_probe_does_not_fail_over() {
 /// retried on another worker after a 2 s backoff; nothing is lost.
 #[tokio::test(start_paused = true)]
 async fn killed_worker_is_detected_and_its_request_reassigned() {
-    let monitor =
-        Arc::new(HeartbeatMonitor::with_clock(HeartbeatConfig::default(), TokioClock).unwrap());
-    let tracker =
-        Arc::new(InFlightTracker::with_clock(RecoveryConfig::default(), TokioClock).unwrap());
+    let monitor = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), TokioClock).unwrap();
+    let tracker = InFlightTracker::with_clock(RecoveryConfig::default(), TokioClock).unwrap();
     let steps = Arc::new(Mutex::new(Vec::new()));
     let t0 = TokioClock.now();
 

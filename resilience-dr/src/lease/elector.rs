@@ -495,12 +495,11 @@ type DemotedHook = Arc<dyn Fn(Lease, DemoteReason) -> BoxFut + Send + Sync>;
 /// # Example
 ///
 /// ```
-/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use resilience_core::clock::TokioClock;
 /// use resilience_dr::lease::{ElectorConfig, LeaderElector, MemoryLeaseBackend};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
-/// let backend = Arc::new(MemoryLeaseBackend::with_clock(TokioClock));
+/// let backend = MemoryLeaseBackend::with_clock(TokioClock); // clones share it
 /// let cfg = |id: &str| ElectorConfig::new("scheduler", id).with_ttl(Duration::from_secs(9));
 ///
 /// let a = LeaderElector::new(backend.clone(), cfg("a"))?

@@ -76,6 +76,24 @@ struct Rule {
     since: Option<i64>,
 }
 
+/// Whether `r` has held for its whole hold time at `t`.
+fn firing(r: &Rule, t: i64) -> bool {
+    r.since.is_some_and(|s| t.saturating_sub(s) >= r.hold)
+}
+
+/// The rule with the largest change; the first one on a tie.
+fn strongest<'r>(rules: impl Iterator<Item = &'r Rule>) -> Option<&'r Rule> {
+    rules.fold(None::<&Rule>, |best, r| match best {
+        Some(b) if b.change >= r.change => Some(b),
+        _ => Some(r),
+    })
+}
+
+/// The value `r` read this tick (NaN when missing).
+fn value_of(r: &Rule, values: &[f64]) -> f64 {
+    values.get(r.metric).copied().unwrap_or(f64::NAN)
+}
+
 /// Why the engine decided what it decided.
 ///
 /// ```
@@ -459,128 +477,137 @@ impl RuleEngine {
     /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, values: &[f64]) -> RuleDecision {
         let t = self.offset(now);
-        let capacity = f64::from(current) * self.capacity_per_replica;
-        let update = |rules: &mut [Rule]| {
-            for r in rules.iter_mut() {
-                let v = values.get(r.metric).copied().unwrap_or(f64::NAN);
-                if r.threshold.holds(v, capacity) {
-                    r.since.get_or_insert(t);
-                } else {
-                    r.since = None;
-                }
-            }
-        };
-        update(&mut self.up);
-        update(&mut self.down);
-        let firing = |r: &Rule| r.since.is_some_and(|s| t.saturating_sub(s) >= r.hold);
-        let value_of = |r: &Rule| values.get(r.metric).copied().unwrap_or(f64::NAN);
+        self.track(t, f64::from(current) * self.capacity_per_replica, values);
+        let decision = self.decide(t, current, values);
+        self.apply(t, current, &decision);
+        decision
+    }
 
+    /// Starts or stops each rule's hold timer on this tick's values.
+    fn track(&mut self, t: i64, capacity: f64, values: &[f64]) {
+        for r in self.up.iter_mut().chain(self.down.iter_mut()) {
+            let v = values.get(r.metric).copied().unwrap_or(f64::NAN);
+            if r.threshold.holds(v, capacity) {
+                r.since.get_or_insert(t);
+            } else {
+                r.since = None;
+            }
+        }
+    }
+
+    /// The decision for `current` replicas at `t`, without side effects:
+    /// the bounds first, then the strongest firing scale-up rule, then
+    /// scale-down.
+    fn decide(&self, t: i64, current: u32, values: &[f64]) -> RuleDecision {
         let (min, max) = (self.effective_min, self.config.max_replicas);
-        let decision = if current < min {
-            RuleDecision {
-                replicas: min,
-                current_replicas: current,
-                reason: RuleReason::RaisedToMinimum,
-            }
-        } else if current > max {
-            RuleDecision {
-                replicas: max,
-                current_replicas: current,
-                reason: RuleReason::LoweredToMaximum,
-            }
-        } else if let Some(rule) =
-            self.up
-                .iter()
-                .filter(|r| firing(r))
-                .fold(None::<&Rule>, |best, r| match best {
-                    Some(b) if b.change >= r.change => Some(b),
-                    _ => Some(r),
-                })
-        {
-            let since_up = self.last_up.map(|l| t.saturating_sub(l));
-            if let Some(elapsed) = since_up.filter(|e| *e < self.cooldown_up) {
-                RuleDecision {
-                    replicas: current,
-                    current_replicas: current,
-                    reason: RuleReason::CooldownUp {
-                        rule: rule.name.clone(),
-                        remaining: arith::from_nanos(self.cooldown_up.saturating_sub(elapsed)),
-                    },
-                }
-            } else if current >= max {
-                RuleDecision {
-                    replicas: current,
-                    current_replicas: current,
-                    reason: RuleReason::AtMaximum {
-                        rule: rule.name.clone(),
-                    },
-                }
-            } else {
-                RuleDecision {
-                    replicas: current.saturating_add(rule.change).min(max),
-                    current_replicas: current,
-                    reason: RuleReason::ScaleUp {
-                        rule: rule.name.clone(),
-                        value: value_of(rule),
-                    },
-                }
-            }
-        } else {
-            let down_fires = match self.config.scale_down_when {
-                DownCombine::Any => self.down.iter().any(firing),
-                DownCombine::All => !self.down.is_empty() && self.down.iter().all(firing),
-            };
-            let rule = if down_fires {
-                self.down
-                    .iter()
-                    .filter(|r| firing(r))
-                    .fold(None::<&Rule>, |best, r| match best {
-                        Some(b) if b.change >= r.change => Some(b),
-                        _ => Some(r),
-                    })
-            } else {
-                None
-            };
-            match rule {
-                None => RuleDecision {
-                    replicas: current,
-                    current_replicas: current,
-                    reason: RuleReason::Hold,
+        let decision = |replicas, reason| RuleDecision {
+            replicas,
+            current_replicas: current,
+            reason,
+        };
+        if current < min {
+            return decision(min, RuleReason::RaisedToMinimum);
+        }
+        if current > max {
+            return decision(max, RuleReason::LoweredToMaximum);
+        }
+        if let Some(rule) = strongest(self.up.iter().filter(|r| firing(r, t))) {
+            return self.scale_up(rule, t, current, values);
+        }
+        self.scale_down(t, current, values)
+    }
+
+    /// A firing scale-up rule: add its change, unless the up cooldown runs
+    /// or the fleet is at its maximum.
+    fn scale_up(&self, rule: &Rule, t: i64, current: u32, values: &[f64]) -> RuleDecision {
+        let max = self.config.max_replicas;
+        let since_up = self.last_up.map(|l| t.saturating_sub(l));
+        let (replicas, reason) = if let Some(elapsed) = since_up.filter(|e| *e < self.cooldown_up) {
+            let remaining = arith::from_nanos(self.cooldown_up.saturating_sub(elapsed));
+            (
+                current,
+                RuleReason::CooldownUp {
+                    rule: rule.name.clone(),
+                    remaining,
                 },
-                Some(rule) => {
-                    let since_any = self.last_any.map(|l| t.saturating_sub(l));
-                    if let Some(elapsed) = since_any.filter(|e| *e < self.cooldown_down) {
-                        RuleDecision {
-                            replicas: current,
-                            current_replicas: current,
-                            reason: RuleReason::CooldownDown {
-                                rule: rule.name.clone(),
-                                remaining: arith::from_nanos(
-                                    self.cooldown_down.saturating_sub(elapsed),
-                                ),
-                            },
-                        }
-                    } else if current <= min {
-                        RuleDecision {
-                            replicas: current,
-                            current_replicas: current,
-                            reason: RuleReason::AtMinimum {
-                                rule: rule.name.clone(),
-                            },
-                        }
-                    } else {
-                        RuleDecision {
-                            replicas: current.saturating_sub(rule.change).max(min),
-                            current_replicas: current,
-                            reason: RuleReason::ScaleDown {
-                                rule: rule.name.clone(),
-                                value: value_of(rule),
-                            },
-                        }
-                    }
+            )
+        } else if current >= max {
+            (
+                current,
+                RuleReason::AtMaximum {
+                    rule: rule.name.clone(),
+                },
+            )
+        } else {
+            (
+                current.saturating_add(rule.change).min(max),
+                RuleReason::ScaleUp {
+                    rule: rule.name.clone(),
+                    value: value_of(rule, values),
+                },
+            )
+        };
+        RuleDecision {
+            replicas,
+            current_replicas: current,
+            reason,
+        }
+    }
+
+    /// No scale-up rule fires: remove the strongest firing scale-down
+    /// rule's change (when `scale_down_when` is satisfied), unless any
+    /// cooldown runs or the fleet is at its minimum.
+    fn scale_down(&self, t: i64, current: u32, values: &[f64]) -> RuleDecision {
+        let min = self.effective_min;
+        let down_fires = match self.config.scale_down_when {
+            DownCombine::Any => self.down.iter().any(|r| firing(r, t)),
+            DownCombine::All => !self.down.is_empty() && self.down.iter().all(|r| firing(r, t)),
+        };
+        let rule = if down_fires {
+            strongest(self.down.iter().filter(|r| firing(r, t)))
+        } else {
+            None
+        };
+        let since_any = self.last_any.map(|l| t.saturating_sub(l));
+        let (replicas, reason) = match rule {
+            None => (current, RuleReason::Hold),
+            Some(rule) => {
+                if let Some(elapsed) = since_any.filter(|e| *e < self.cooldown_down) {
+                    let remaining = arith::from_nanos(self.cooldown_down.saturating_sub(elapsed));
+                    (
+                        current,
+                        RuleReason::CooldownDown {
+                            rule: rule.name.clone(),
+                            remaining,
+                        },
+                    )
+                } else if current <= min {
+                    (
+                        current,
+                        RuleReason::AtMinimum {
+                            rule: rule.name.clone(),
+                        },
+                    )
+                } else {
+                    (
+                        current.saturating_sub(rule.change).max(min),
+                        RuleReason::ScaleDown {
+                            rule: rule.name.clone(),
+                            value: value_of(rule, values),
+                        },
+                    )
                 }
             }
         };
+        RuleDecision {
+            replicas,
+            current_replicas: current,
+            reason,
+        }
+    }
+
+    /// Records a decision: cooldown clocks, metrics and listeners.
+    fn apply(&mut self, t: i64, current: u32, decision: &RuleDecision) {
         if decision.replicas > current {
             self.last_up = Some(t);
             self.last_any = Some(t);
@@ -593,7 +620,6 @@ impl RuleEngine {
         if decision.replicas != current {
             self.listeners.emit_with(|| decision.clone());
         }
-        decision
     }
 
     /// [`RuleEngine::evaluate`] with `(name, value)` pairs; metrics not

@@ -76,6 +76,106 @@ struct Rule {
     since: Option<i64>,
 }
 
+/// Checks the replica bounds and increments; returns the sum of the tier
+/// minimums.
+fn check_bounds(config: &RulePolicyConfig) -> Result<u64, ConfigError> {
+    if config.max_replicas < config.min_replicas {
+        return Err(ConfigError::invalid(
+            "max_replicas",
+            format!(
+                "must be at least min_replicas ({}), got {}",
+                config.min_replicas, config.max_replicas
+            ),
+        ));
+    }
+    let tier_sum: u64 = config.tier_minimums.values().map(|v| u64::from(*v)).sum();
+    if tier_sum > u64::from(config.max_replicas) {
+        return Err(ConfigError::invalid(
+            "tier_minimums",
+            format!(
+                "sum to {tier_sum}, more than max_replicas ({})",
+                config.max_replicas
+            ),
+        ));
+    }
+    if config.scale_up_increment == 0 {
+        return Err(ConfigError::invalid(
+            "scale_up_increment",
+            "must be at least 1, got 0",
+        ));
+    }
+    if config.scale_down_increment == 0 {
+        return Err(ConfigError::invalid(
+            "scale_down_increment",
+            "must be at least 1, got 0",
+        ));
+    }
+    Ok(tier_sum)
+}
+
+/// Turns rule configs into rules, numbering the metrics they read in the
+/// order they first appear.
+struct RuleCompiler {
+    metrics: Vec<String>,
+    capacity_per_replica: f64,
+}
+
+impl RuleCompiler {
+    fn compile(
+        &mut self,
+        list: &[RuleConfig],
+        field: &str,
+        default_change: u32,
+    ) -> Result<Vec<Rule>, ConfigError> {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, r) in list.iter().enumerate() {
+            out.push(self.rule(r, &format!("{field}[{i}]"), default_change)?);
+        }
+        Ok(out)
+    }
+
+    fn rule(&mut self, r: &RuleConfig, f: &str, default_change: u32) -> Result<Rule, ConfigError> {
+        let threshold = r.threshold(f)?;
+        if matches!(
+            threshold,
+            Threshold::AboveCapacity(_) | Threshold::BelowCapacity(_)
+        ) && self.capacity_per_replica.is_nan()
+        {
+            return Err(ConfigError::invalid(
+                "capacity_per_replica",
+                format!("is required by the capacity-relative rule {f}"),
+            ));
+        }
+        if r.metric.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{f}.metric"),
+                "must not be empty",
+            ));
+        }
+        if r.change == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{f}.change"),
+                "must be at least 1, got 0",
+            ));
+        }
+        let metric = match self.metrics.iter().position(|m| *m == r.metric) {
+            Some(p) => p,
+            None => {
+                self.metrics.push(r.metric.clone());
+                self.metrics.len().saturating_sub(1)
+            }
+        };
+        Ok(Rule {
+            name: Arc::from(r.display_name(&threshold)),
+            metric,
+            threshold,
+            hold: nanos(r.hold),
+            change: r.change.unwrap_or(default_change),
+            since: None,
+        })
+    }
+}
+
 /// Whether `r` has held for its whole hold time at `t`.
 fn firing(r: &Rule, t: i64) -> bool {
     r.since.is_some_and(|s| t.saturating_sub(s) >= r.hold)
@@ -270,37 +370,7 @@ impl RuleEngine {
     /// assert_eq!(RuleEngine::new(cfg).unwrap_err().field(), Some("max_replicas"));
     /// ```
     pub fn new(config: RulePolicyConfig) -> Result<Self, ConfigError> {
-        if config.max_replicas < config.min_replicas {
-            return Err(ConfigError::invalid(
-                "max_replicas",
-                format!(
-                    "must be at least min_replicas ({}), got {}",
-                    config.min_replicas, config.max_replicas
-                ),
-            ));
-        }
-        let tier_sum: u64 = config.tier_minimums.values().map(|v| u64::from(*v)).sum();
-        if tier_sum > u64::from(config.max_replicas) {
-            return Err(ConfigError::invalid(
-                "tier_minimums",
-                format!(
-                    "sum to {tier_sum}, more than max_replicas ({})",
-                    config.max_replicas
-                ),
-            ));
-        }
-        if config.scale_up_increment == 0 {
-            return Err(ConfigError::invalid(
-                "scale_up_increment",
-                "must be at least 1, got 0",
-            ));
-        }
-        if config.scale_down_increment == 0 {
-            return Err(ConfigError::invalid(
-                "scale_down_increment",
-                "must be at least 1, got 0",
-            ));
-        }
+        let tier_sum = check_bounds(&config)?;
         let capacity_per_replica = match config.capacity_per_replica {
             None => f64::NAN,
             Some(c) if c.is_finite() && c > 0.0 => c,
@@ -311,58 +381,17 @@ impl RuleEngine {
                 ))
             }
         };
-        let mut metrics: Vec<String> = Vec::new();
-        let mut compile = |list: &[RuleConfig], field: &str, default_change: u32| {
-            let mut out = Vec::with_capacity(list.len());
-            for (i, r) in list.iter().enumerate() {
-                let f = format!("{field}[{i}]");
-                let threshold = r.threshold(&f)?;
-                if matches!(
-                    threshold,
-                    Threshold::AboveCapacity(_) | Threshold::BelowCapacity(_)
-                ) && capacity_per_replica.is_nan()
-                {
-                    return Err(ConfigError::invalid(
-                        "capacity_per_replica",
-                        format!("is required by the capacity-relative rule {f}"),
-                    ));
-                }
-                if r.metric.trim().is_empty() {
-                    return Err(ConfigError::invalid(
-                        format!("{f}.metric"),
-                        "must not be empty",
-                    ));
-                }
-                if r.change == Some(0) {
-                    return Err(ConfigError::invalid(
-                        format!("{f}.change"),
-                        "must be at least 1, got 0",
-                    ));
-                }
-                let metric = match metrics.iter().position(|m| *m == r.metric) {
-                    Some(p) => p,
-                    None => {
-                        metrics.push(r.metric.clone());
-                        metrics.len().saturating_sub(1)
-                    }
-                };
-                out.push(Rule {
-                    name: Arc::from(r.display_name(&threshold)),
-                    metric,
-                    threshold,
-                    hold: nanos(r.hold),
-                    change: r.change.unwrap_or(default_change),
-                    since: None,
-                });
-            }
-            Ok::<_, ConfigError>(out)
+        let mut compiler = RuleCompiler {
+            metrics: Vec::new(),
+            capacity_per_replica,
         };
-        let up = compile(&config.scale_up, "scale_up", config.scale_up_increment)?;
-        let down = compile(
+        let up = compiler.compile(&config.scale_up, "scale_up", config.scale_up_increment)?;
+        let down = compiler.compile(
             &config.scale_down,
             "scale_down",
             config.scale_down_increment,
         )?;
+        let metrics = compiler.metrics;
         let distribution = if config.distribution.is_empty() {
             None
         } else {

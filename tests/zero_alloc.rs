@@ -7,6 +7,9 @@
 //! no executor allocates inside the measured region: what is counted is the
 //! layers' own allocations.
 
+mod common;
+
+use common::assert_no_alloc;
 use std::future::{ready, Future, Ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -17,22 +20,6 @@ use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitB
 use resilience::clock::ManualClock;
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::{Layer, Service};
-
-const CALLS: usize = 10_000;
-
-fn assert_no_alloc(what: &str, mut f: impl FnMut()) {
-    f(); // warm-up: lazily initialised state may allocate once
-    let info = allocation_counter::measure(|| {
-        for _ in 0..CALLS {
-            f();
-        }
-    });
-    assert_eq!(
-        info.count_total, 0,
-        "{what}: {} allocations ({} bytes) in {CALLS} calls",
-        info.count_total, info.bytes_total
-    );
-}
 
 #[test]
 fn circuit_breaker_hot_paths_do_not_allocate() {

@@ -1,55 +1,23 @@
 //! Behaviour tests for `resilience_core::bulkhead`: every rule of the issue,
 //! driven by hand-polled futures, a test timer and `ManualClock`.
 
+mod common;
+
+use common::{poll, Alarm};
+
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience_core::bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadSet, BulkheadSetConfig, NoTimer, Priority,
-    RejectReason, SharedCapConfig, Timer,
+    RejectReason, SharedCapConfig,
 };
 use resilience_core::clock::ManualClock;
 use resilience_core::config::from_yaml_str;
 use resilience_core::presets::model_registry;
-
-/// A timer the test fires by hand.
-#[derive(Clone, Default)]
-struct Alarm(Arc<AtomicBool>);
-
-impl Alarm {
-    fn fire(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-struct AlarmSleep(Arc<AtomicBool>);
-
-impl Future for AlarmSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Timer for Alarm {
-    type Sleep = AlarmSleep;
-    fn sleep(&self, _: Duration) -> AlarmSleep {
-        AlarmSleep(self.0.clone())
-    }
-}
-
-fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
-}
 
 fn bulkhead(max: u32, wait_ms: u64) -> Bulkhead {
     Bulkhead::new(

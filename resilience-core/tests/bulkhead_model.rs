@@ -3,42 +3,21 @@
 //! plain reference model. The two must agree on every outcome, and the
 //! bulkhead must never admit a call beyond its limit.
 
+mod common;
+
+use common::Alarm;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use resilience_core::bulkhead::{
     AcquireOwned, Bulkhead, BulkheadConfig, BulkheadFull, BulkheadSet, BulkheadSetConfig,
-    OwnedBulkheadPermit, Priority, RejectReason, SharedCapConfig, Timer,
+    OwnedBulkheadPermit, Priority, RejectReason, SharedCapConfig,
 };
-
-#[derive(Clone, Default)]
-struct Alarm(Arc<AtomicBool>);
-
-struct AlarmSleep(Arc<AtomicBool>);
-
-impl Future for AlarmSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Timer for Alarm {
-    type Sleep = AlarmSleep;
-    fn sleep(&self, _: Duration) -> AlarmSleep {
-        AlarmSleep(self.0.clone())
-    }
-}
 
 type Outcome = Poll<Result<(), RejectReason>>;
 
@@ -275,7 +254,7 @@ fn run(ops: Vec<Op>, limit: u32, max_waiting: usize, pools: [Bulkhead; 3], gate:
             }
             Op::Fire(i) if !live.is_empty() => {
                 let k = i % live.len();
-                live[k].alarm.0.store(true, Ordering::SeqCst);
+                live[k].alarm.fire();
                 model.waiters[live[k].id].as_mut().unwrap().fired = true;
             }
             Op::Cancel(i) if !live.is_empty() => {

@@ -1,5 +1,9 @@
 //! The pieces together, as the reference platforms use them, under `tokio::time::pause()`.
 
+mod common;
+
+use common::secs;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,10 +14,6 @@ use resilience_dr::health::*;
 use resilience_dr::recovery::{Disposition, InFlightTracker, RecoveryConfig};
 use resilience_dr::FailureKind;
 use tokio::time::sleep;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// Region outage: three vantage points probe the primary every 30 s; two of
 /// them agreeing for 5 minutes confirms the outage, which starts the

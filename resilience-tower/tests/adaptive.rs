@@ -4,6 +4,8 @@
 //! allocation per call, and property tests (the limit always within
 //! [min, max], never NaN; AIMD against a reference model).
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -374,10 +376,7 @@ fn limit_changes_reach_the_bulkhead_events_and_metrics() {
 
 #[test]
 fn counting_allocator_is_active() {
-    let info = allocation_counter::measure(|| {
-        std::hint::black_box(Box::new(7u64));
-    });
-    assert_eq!(info.count_total, 1);
+    common::assert_counting_allocator_active();
 }
 
 #[test]

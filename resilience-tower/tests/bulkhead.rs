@@ -2,6 +2,8 @@
 //! permit is taken, cancellation, routing to pools, priorities at a shared
 //! cap, and no allocation on the uncontended path.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -464,10 +466,7 @@ async fn set_sheds_low_priority_when_the_shared_queue_is_full() {
 
 #[test]
 fn counting_allocator_is_active() {
-    let info = allocation_counter::measure(|| {
-        std::hint::black_box(Box::new(7u64));
-    });
-    assert_eq!(info.count_total, 1);
+    common::assert_counting_allocator_active();
 }
 
 #[test]

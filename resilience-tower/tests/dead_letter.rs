@@ -2,6 +2,10 @@
 //! a full queue hands the request back, and the replayer replays in order
 //! when the breaker closes.
 
+mod common;
+
+use common::call;
+
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,16 +20,9 @@ use resilience_core::retry::{Backoff, GiveUpReason, RetryError, RetryPolicy};
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use resilience_tower::dead_letter::{DeadLetterLayer, DeadLetterRefused, DeadLettered, Replayer};
 use resilience_tower::retry::{AttemptError, RetryLayer};
-use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower::{service_fn, BoxError, Layer, Service};
 
 type Queue = InMemoryDeadLetterQueue<DeadLetter<String>>;
-
-async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError>,
-{
-    svc.ready().await?.call(req).await
-}
 
 /// A dependency that records every request it sees and fails while `down`.
 #[derive(Clone, Default)]

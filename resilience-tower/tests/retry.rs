@@ -3,6 +3,10 @@
 //! cloned, deadlines, cancellation, and zero allocations on the success
 //! path.
 
+mod common;
+
+use common::call;
+
 use std::future::Future;
 use std::io;
 use std::pin::pin;
@@ -87,13 +91,6 @@ impl Recorder {
     fn attempts(&self) -> usize {
         self.times.lock().unwrap().len()
     }
-}
-
-async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError>,
-{
-    svc.ready().await?.call(req).await
 }
 
 fn retry_error(e: &BoxError) -> &RetryError<AttemptError> {
@@ -679,9 +676,7 @@ fn the_success_path_allocates_nothing() {
         }
     };
     once(0); // warm-up
-             // The counting allocator is installed: a box is seen.
-    let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u8))));
-    assert_eq!(boxed.count_total, 1);
+    common::assert_counting_allocator_active();
     let info = allocation_counter::measure(|| {
         for i in 0..10_000 {
             once(i);

@@ -397,3 +397,17 @@ pub async fn lease_backend_contract<B: LeaseBackend + ?Sized>(
     b.release(&d).await.unwrap();
     assert!(b.observe(name).await.unwrap().is_none());
 }
+
+/// Cases per fuzz target: `RESILIENCE_FUZZ_CASES`, default 256 (a few
+/// seconds per crate in the test command).
+pub fn fuzz_cases() -> u32 {
+    std::env::var("RESILIENCE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// `n` seconds.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}

@@ -23,8 +23,8 @@ fn bulkhead(max: u32, wait_ms: u64) -> Bulkhead {
     Bulkhead::new(
         "test",
         BulkheadConfig::new(max)
-            .with_max_wait(Duration::from_millis(wait_ms))
-            .with_max_waiting(16),
+            .max_wait(Duration::from_millis(wait_ms))
+            .max_waiting(16),
     )
     .unwrap()
 }
@@ -167,8 +167,8 @@ fn queue_is_bounded() {
     let b = Bulkhead::new(
         "api",
         BulkheadConfig::new(1)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(1),
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(1),
     )
     .unwrap();
     let _held = b.try_acquire().unwrap();
@@ -242,7 +242,7 @@ fn wait_time_is_measured_on_the_clock() {
     let clock = ManualClock::new();
     let b = Bulkhead::with_clock(
         "api",
-        BulkheadConfig::new(1).with_max_wait(Duration::from_secs(10)),
+        BulkheadConfig::new(1).max_wait(Duration::from_secs(10)),
         clock.clone(),
     )
     .unwrap();
@@ -303,8 +303,8 @@ fn set_loads_the_model_registry_table_and_isolates_pools() {
 fn capped_set(cap: u32, cap_queue: u32) -> BulkheadSet {
     let pool = |p| {
         BulkheadConfig::new(10)
-            .with_max_wait(Duration::from_secs(1))
-            .with_priority(p)
+            .max_wait(Duration::from_secs(1))
+            .priority(p)
     };
     let mut config = BulkheadSetConfig::default();
     config.pools.insert("dashboard".into(), pool(Priority::Low));
@@ -442,7 +442,7 @@ fn config_errors_name_the_field() {
     assert_eq!(e.field(), Some("shared_cap.name"));
     let e = Bulkhead::new(
         "x",
-        BulkheadConfig::new(1).with_max_wait(Duration::from_secs(90_000)),
+        BulkheadConfig::new(1).max_wait(Duration::from_secs(90_000)),
     )
     .unwrap_err();
     assert_eq!(e.field(), Some("max_wait"));
@@ -453,11 +453,8 @@ fn metrics_follow_the_documented_table() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        let b = Bulkhead::new(
-            "m",
-            BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1)),
-        )
-        .unwrap();
+        let b =
+            Bulkhead::new("m", BulkheadConfig::new(1).max_wait(Duration::from_secs(1))).unwrap();
         let p = b.try_acquire().unwrap();
         let _ = b.try_acquire();
         let mut fut = Box::pin(b.acquire(NoTimer));

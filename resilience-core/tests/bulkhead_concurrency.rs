@@ -253,8 +253,8 @@ fn never_over_the_limit_and_nothing_lost() {
     let b = Bulkhead::new(
         "hammer",
         BulkheadConfig::new(limit)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(10_000),
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(10_000),
     )
     .unwrap();
     let stats = hammer(vec![b.clone()], limit, None);
@@ -281,8 +281,8 @@ fn resizing_under_load_never_exceeds_the_largest_limit_and_loses_nothing() {
     let b = Bulkhead::new(
         "resize",
         BulkheadConfig::new(limit)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(10_000),
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(10_000),
     )
     .unwrap();
     let stats = hammer(vec![b.clone()], limit, Some(b.clone()));
@@ -299,9 +299,9 @@ fn shared_cap_under_load_never_exceeds_its_limit() {
     let cap = 6;
     let pool = |p| {
         BulkheadConfig::new(4)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(10_000)
-            .with_priority(p)
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(10_000)
+            .priority(p)
     };
     let mut config = BulkheadSetConfig::default();
     config.pools.insert("dashboard".into(), pool(Priority::Low));

@@ -304,8 +304,8 @@ proptest! {
         let b = Bulkhead::new(
             "model",
             BulkheadConfig::new(limit)
-                .with_max_wait(Duration::from_secs(1))
-                .with_max_waiting(max_waiting),
+                .max_wait(Duration::from_secs(1))
+                .max_waiting(max_waiting),
         ).unwrap();
         // Map every lane to the same bulkhead and priority.
         let ops = ops.into_iter().map(|o| match o { Op::Start(_) => Op::Start(1), o => o }).collect();
@@ -321,9 +321,9 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let pool = |p| BulkheadConfig::new(1000)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(1000)
-            .with_priority(p);
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(1000)
+            .priority(p);
         let mut config = BulkheadSetConfig::default();
         config.pools.insert("low".into(), pool(Priority::Low));
         config.pools.insert("medium".into(), pool(Priority::Medium));

@@ -900,3 +900,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn max_attempts_lives_in_one_place() {
+    let backoff = Backoff::constant(Duration::from_millis(1))
+        .with_max_attempts(3)
+        .unwrap();
+    let policy = RetryPolicy::builder(backoff)
+        .max_attempts(5)
+        .build()
+        .unwrap();
+    assert_eq!(policy.max_attempts(), 5);
+    assert_eq!(
+        policy.backoff().max_attempts(),
+        Some(5),
+        "the builder's max_attempts is the backoff's"
+    );
+    let bad = RetryPolicy::builder(Backoff::constant(Duration::ZERO)).max_attempts(0);
+    assert_eq!(bad.build().unwrap_err().field(), Some("max_attempts"));
+}

@@ -41,7 +41,7 @@ fn platform_config() -> FailoverConfig {
     FailoverConfig {
         objectives: vec![
             DataObjective::new("privacy_budgets", Duration::ZERO),
-            DataObjective::new("metadata", secs(300)).with_acceptable_lag(secs(60)),
+            DataObjective::new("metadata", secs(300)).acceptable_lag(secs(60)),
         ],
         ..Default::default()
     }

@@ -31,7 +31,7 @@ mod postgres {
     }
 
     fn config(conn: &str) -> PostgresLeaseConfig {
-        let mut cfg = PostgresLeaseConfig::new(conn).with_table(TABLE);
+        let mut cfg = PostgresLeaseConfig::new(conn).table(TABLE);
         cfg.statement_timeout = Duration::from_millis(500);
         cfg.connect_timeout = Duration::from_millis(500);
         cfg

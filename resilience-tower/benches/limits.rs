@@ -48,7 +48,7 @@ fn drive<S: Service<u64, Response = u64>>(svc: &mut S, x: u64) -> u64 {
 const LIMIT: u32 = 1_000;
 
 fn bulkhead(wait: Duration) -> Bulkhead {
-    Bulkhead::new("bench", BulkheadConfig::new(LIMIT).with_max_wait(wait)).expect("valid config")
+    Bulkhead::new("bench", BulkheadConfig::new(LIMIT).max_wait(wait)).expect("valid config")
 }
 
 fn bench(c: &mut Criterion) {

@@ -23,7 +23,7 @@ use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 fn bulkhead(name: &str, max: u32, wait_ms: u64) -> Bulkhead {
     Bulkhead::new(
         name,
-        BulkheadConfig::new(max).with_max_wait(Duration::from_millis(wait_ms)),
+        BulkheadConfig::new(max).max_wait(Duration::from_millis(wait_ms)),
     )
     .unwrap()
 }
@@ -279,7 +279,7 @@ async fn set_routes_each_request_to_its_pool_and_isolates_pools() {
     // A tiny dashboard pool, so it fills up.
     config.pools.insert(
         "dashboard".into(),
-        BulkheadConfig::new(2).with_priority(Priority::Low),
+        BulkheadConfig::new(2).priority(Priority::Low),
     );
     let set = set(config);
     let order = Arc::new(Mutex::new(Vec::new()));

@@ -148,7 +148,7 @@ fn bulkhead_layer_traces_a_rejection_with_its_reason() {
     let recorder = Recorder::default();
     traced(&recorder, async {
         let bulkhead =
-            Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::ZERO)).unwrap();
+            Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::ZERO)).unwrap();
         let svc = BulkheadLayer::new(bulkhead).layer(service_fn(|ms: u64| async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, BoxError>(ms)

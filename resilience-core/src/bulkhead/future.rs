@@ -21,7 +21,7 @@ use super::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit, RejectR
 /// use std::time::Duration;
 /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-/// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(10))).unwrap();
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_secs(10))).unwrap();
 /// let permit = b.acquire(tokio::time::sleep).await.unwrap();
 /// # drop(permit);
 /// # });
@@ -315,7 +315,7 @@ impl Core {
 /// use std::time::Duration;
 /// use resilience_core::bulkhead::{Acquire, Bulkhead, BulkheadConfig, NoTimer};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1))).unwrap();
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_secs(1))).unwrap();
 /// let held = b.try_acquire().unwrap();
 /// let fut: Acquire<'_, NoTimer> = b.acquire(NoTimer);
 /// let mut fut = Box::pin(fut);

@@ -45,7 +45,7 @@
 //! use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-//! let db = Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(5))).unwrap();
+//! let db = Bulkhead::new("db", BulkheadConfig::new(1).max_wait(Duration::from_secs(5))).unwrap();
 //! let held = db.try_acquire_owned().unwrap();
 //! let waiter = tokio::spawn({
 //!     let db = db.clone();
@@ -473,7 +473,7 @@ impl Bulkhead {
     /// use std::time::Duration;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_millis(100))).unwrap();
+    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_millis(100))).unwrap();
     /// let held = b.try_acquire().unwrap();
     /// let err = b.acquire(tokio::time::sleep).await.unwrap_err();
     /// assert!(err.is_timeout());
@@ -520,7 +520,7 @@ impl Bulkhead {
     /// use std::time::Duration;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, NoTimer, StartAcquire};
     ///
-    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1))).unwrap();
+    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_secs(1))).unwrap();
     /// let StartAcquire::Acquired(held) = b.start_acquire_owned(NoTimer) else { panic!() };
     /// // Full, but the caller may wait: it gets the future, nothing is rejected.
     /// assert!(matches!(b.start_acquire_owned(NoTimer), StartAcquire::Wait(_)));

@@ -932,8 +932,11 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Total attempts per call including the first; overrides the
-    /// backoff's `max_attempts` (default: the backoff's, else 3).
+    /// Total attempts per call including the first. This sets the
+    /// backoff's `max_attempts` (the one place the limit lives, as in a
+    /// YAML config), so [`RetryPolicy::backoff`] and
+    /// [`RetryPolicy::max_attempts`] always agree. Default: the backoff's,
+    /// else 3.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
@@ -1048,23 +1051,24 @@ impl RetryPolicyBuilder {
             name,
             max_attempts,
             attempt_time_limit,
-            config,
+            mut config,
             budget,
             clock,
         } = self;
-        let max_attempts = match max_attempts {
+        match max_attempts {
             Some(0) => {
                 return Err(ConfigError::invalid(
                     "max_attempts",
                     "must be at least 1 (it counts the first attempt too), got 0",
                 ))
             }
-            Some(n) => n,
-            None => config
-                .backoff
-                .max_attempts()
-                .unwrap_or(DEFAULT_MAX_ATTEMPTS),
-        };
+            Some(n) => config.backoff = config.backoff.with_max_attempts(n)?,
+            None => {}
+        }
+        let max_attempts = config
+            .backoff
+            .max_attempts()
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if let Some(d) = config.deadline {
             check_nonzero_duration("deadline", d)?;
         }

@@ -45,7 +45,7 @@ const fn default_timeout() -> Duration {
 /// table: scheduler_leases
 /// ").unwrap();
 /// cfg.validate().unwrap();
-/// let bad = PostgresLeaseConfig::new("host=x").with_table("leases; drop table users");
+/// let bad = PostgresLeaseConfig::new("host=x").table("leases; drop table users");
 /// assert_eq!(bad.validate().unwrap_err().field(), Some("table"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,9 +76,16 @@ impl PostgresLeaseConfig {
     }
 
     /// Sets `table`.
-    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+    pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
+    }
+
+    /// Renamed to [`table`](Self::table).
+    #[deprecated(since = "0.1.1", note = "renamed to `PostgresLeaseConfig::table`")]
+    #[doc(hidden)]
+    pub fn with_table(self, table: impl Into<String>) -> Self {
+        self.table(table)
     }
 
     /// Checks every field; names the offending one.
@@ -608,7 +615,7 @@ mod tests {
     fn config_rejects_unsafe_table_names_and_bad_connections() {
         for bad in ["", "Leases", "1abc", "a-b", "x\"y", &"a".repeat(51)] {
             let e = PostgresLeaseConfig::new("host=localhost")
-                .with_table(bad)
+                .table(bad)
                 .validate()
                 .unwrap_err();
             assert_eq!(e.field(), Some("table"), "{bad}");

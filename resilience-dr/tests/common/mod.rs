@@ -54,16 +54,16 @@ pub const TTL: Duration = Duration::from_secs(2);
 /// lost, a raft election): TTL 3 s, renew every 500 ms, retry for 1 s.
 pub fn tolerant_config(lease: &str, id: &str) -> ElectorConfig {
     ElectorConfig::new(lease, id)
-        .with_ttl(Duration::from_secs(3))
-        .with_renew_interval(Duration::from_millis(500))
-        .with_retry_timeout(Duration::from_secs(1))
+        .ttl(Duration::from_secs(3))
+        .renew_interval(Duration::from_millis(500))
+        .retry_timeout(Duration::from_secs(1))
 }
 
 pub fn fast_config(lease: &str, id: &str) -> ElectorConfig {
     ElectorConfig::new(lease, id)
-        .with_ttl(TTL)
-        .with_renew_interval(Duration::from_millis(400))
-        .with_retry_timeout(Duration::from_millis(600))
+        .ttl(TTL)
+        .renew_interval(Duration::from_millis(400))
+        .retry_timeout(Duration::from_millis(600))
 }
 
 /// A backend whose network can be cut: while cut, every call fails at once.

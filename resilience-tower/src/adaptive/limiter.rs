@@ -145,9 +145,9 @@ impl AdaptiveLimiter {
     ) -> Result<Arc<Self>, ConfigError> {
         let name = config.name.as_str();
         let initial = algorithm.limit().clamp(1, MAX_LIMIT);
-        let mut bulkhead = BulkheadConfig::new(initial).with_max_wait(config.max_wait);
+        let mut bulkhead = BulkheadConfig::new(initial).max_wait(config.max_wait);
         if let Some(w) = config.max_waiting {
-            bulkhead = bulkhead.with_max_waiting(w);
+            bulkhead = bulkhead.max_waiting(w);
         }
         let bulkhead = Bulkhead::new(name, bulkhead)?;
         let timing = Timing::new(config.rtt_clock)?;

@@ -15,7 +15,7 @@ use super::BulkheadService;
 /// use resilience_tower::bulkhead::BulkheadLayer;
 /// use tower::ServiceBuilder;
 ///
-/// let bulkhead = Bulkhead::new("search", BulkheadConfig::new(64).with_max_wait(Duration::from_millis(250))).unwrap();
+/// let bulkhead = Bulkhead::new("search", BulkheadConfig::new(64).max_wait(Duration::from_millis(250))).unwrap();
 /// let svc = ServiceBuilder::new()
 ///     .layer(BulkheadLayer::new(bulkhead.clone()))
 ///     .service(tower::service_fn(|q: String| async move { Ok::<_, tower::BoxError>(q.len()) }));

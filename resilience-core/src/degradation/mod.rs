@@ -16,7 +16,7 @@
 //! * **Hysteresis.** Degrading is immediate; recovering goes one level at a
 //!   time, each step only after the better level has held for
 //!   `recover_after` (optionally with a score margin), measured on the
-//!   manager's [`Clock`](crate::clock::Clock). Call
+//!   manager's [`Clock`]. Call
 //!   [`tick`](DegradationManager::tick) periodically so recovery happens
 //!   even when no report arrives.
 //! * **Feature x level matrix.** [`is_enabled`](DegradationManager::is_enabled)

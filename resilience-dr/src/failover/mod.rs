@@ -25,7 +25,7 @@
 //! timeline of [`FailoverEvent`]s (also published to listeners as they
 //! happen), the guard's findings and the RTO/RPO accounting.
 //!
-//! All waiting uses tokio's timer and timestamps come from [`TokioClock`](resilience_core::clock::TokioClock),
+//! All waiting uses tokio's timer and timestamps come from [`TokioClock`],
 //! so a whole failover with its 10-minute gate and 2-minute propagation wait
 //! runs instantly under `tokio::time::pause()`.
 //!

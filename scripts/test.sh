@@ -109,6 +109,9 @@ cargo test --workspace --all-features --doc
 log "README snippets build in a fresh crate with the README's dependencies"
 python3 scripts/readme-check.py
 
+log "public API matches the committed snapshot (api/*.txt)"
+scripts/api-snapshot.sh
+
 log "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 

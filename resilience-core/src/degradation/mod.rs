@@ -340,7 +340,7 @@ impl DegradationManager {
     pub fn with_clock(config: DegradationConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         let clock = shared(clock);
         let thresholds = config.thresholds()?;
-        let matrix = FeatureMatrix::new(&config.features, &thresholds, &config.disabled_modes)?;
+        let matrix = FeatureMatrix::build(&config.features, &thresholds, &config.disabled_modes)?;
         let label = config.name.clone();
         let mut components = Vec::with_capacity(config.components.len());
         let mut health = Vec::with_capacity(config.components.len());

@@ -632,7 +632,16 @@ impl RetryPolicy {
     }
 
     /// The clock the `run` helpers read.
+    #[deprecated(
+        since = "0.1.1",
+        note = "internal: the policy's clock is the one given to the builder or `from_config`; private in 0.2"
+    )]
+    #[doc(hidden)]
     pub fn clock(&self) -> &SharedClock {
+        self.shared_clock()
+    }
+
+    pub(crate) fn shared_clock(&self) -> &SharedClock {
         &self.inner.clock
     }
 

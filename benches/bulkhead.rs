@@ -53,7 +53,7 @@ fn fast(g: &mut BenchmarkGroup<'_, WallTime>) {
 #[derive(Debug, Clone)]
 struct CoreBulkheadService<S> {
     inner: S,
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
 }
 
 #[pin_project::pin_project]
@@ -116,7 +116,7 @@ fn permit(c: &mut Criterion) {
     g.bench_function("ours/core", |bch| {
         bch.iter(|| drop(black_box(black_box(&b).try_acquire())))
     });
-    let b = Arc::new(ours_bulkhead());
+    let b = ours_bulkhead();
     g.bench_function("ours/core_owned", |bch| {
         bch.iter(|| drop(black_box(black_box(&b).try_acquire_owned())))
     });
@@ -141,12 +141,12 @@ fn layer(c: &mut Criterion) {
     });
     let mut svc = CoreBulkheadService {
         inner: Noop,
-        bulkhead: Arc::new(ours_bulkhead()),
+        bulkhead: ours_bulkhead(),
     };
     g.bench_function("ours/core_adapter", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
-    let mut svc = BulkheadLayer::new(Arc::new(ours_bulkhead())).layer(Noop);
+    let mut svc = BulkheadLayer::new(ours_bulkhead()).layer(Noop);
     g.bench_function("ours/layer", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
@@ -184,7 +184,7 @@ fn contention(c: &mut Criterion) {
             threads,
             &svc,
         );
-        let svc = BulkheadLayer::new(Arc::new(ours_bulkhead())).layer(Noop);
+        let svc = BulkheadLayer::new(ours_bulkhead()).layer(Noop);
         bench_contended_service(
             &mut g,
             format!("ours/layer/{threads}_threads"),
@@ -193,7 +193,7 @@ fn contention(c: &mut Criterion) {
         );
         let svc = CoreBulkheadService {
             inner: Noop,
-            bulkhead: Arc::new(ours_bulkhead()),
+            bulkhead: ours_bulkhead(),
         };
         bench_contended_service(
             &mut g,

@@ -194,8 +194,7 @@ fn count(case: &str, n: u64) -> Result<(), String> {
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "bh_layer/ours/layer" => {
-            let mut s = resilience_tower::bulkhead::BulkheadLayer::new(Arc::new(ours_bulkhead()))
-                .layer(Noop);
+            let mut s = resilience_tower::bulkhead::BulkheadLayer::new(ours_bulkhead()).layer(Noop);
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "stack/ours/resilience_stack" => {

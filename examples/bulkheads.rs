@@ -30,7 +30,7 @@ fn at(start: Instant) -> f64 {
 /// One request: take a permit from `pool` (waiting as the pool allows),
 /// hold it for `work`, report what happened.
 async fn request(
-    set: Arc<BulkheadSet>,
+    set: BulkheadSet,
     pool: &'static str,
     work: Duration,
     log: Arc<Mutex<Vec<String>>>,
@@ -54,9 +54,7 @@ async fn request(
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ---- 1. isolation ---------------------------------------------------
-    let set = Arc::new(BulkheadSet::new(
-        resilience_core::presets::model_registry::bulkheads(),
-    )?);
+    let set = BulkheadSet::new(resilience_core::presets::model_registry::bulkheads())?;
     for (name, b) in set.iter() {
         println!(
             "pool {name:<9} max {:>3} concurrent, waits up to {:?}, priority {}",
@@ -112,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ---- 2. priority under a shared cap ----------------------------------
     let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(40));
-    let set = Arc::new(BulkheadSet::new(config)?);
+    let set = BulkheadSet::new(config)?;
     println!("\n2. the same pools under a shared cap of 40: 40 dashboard calls hold it for 2 s;\n   meanwhile 4 dashboard, 4 api and 4 internal calls queue, in that order\n");
     let start = Instant::now();
     let log = Arc::new(Mutex::new(Vec::new()));

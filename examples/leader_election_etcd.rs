@@ -41,7 +41,7 @@ const LEASE: &str = "example-scheduler";
 
 fn config(id: &str) -> ElectorConfig {
     // TTL 3 s: renew every second, retry a failing renewal for 0.75 s.
-    ElectorConfig::new(LEASE, id).with_ttl(Duration::from_secs(3))
+    ElectorConfig::new(LEASE, id).ttl(Duration::from_secs(3))
 }
 
 async fn backend(endpoints: &[String]) -> Result<EtcdLeaseBackend, Box<dyn std::error::Error>> {

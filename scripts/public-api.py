@@ -12,8 +12,10 @@ are marked. Lines are sorted, so the listing diffs cleanly.
 Types are written with the last segment of their path (`Duration`, not
 `std::time::Duration`): the listing is for reviewing what changed, not for
 compiling. Auto-trait and blanket impls are left out (they follow from the
-rest). scripts/api-snapshot.sh generates the JSON and compares the listings
-with the committed snapshots in `api/`.
+rest). Items hidden from the docs (deprecated aliases, mostly) are listed
+too, marked `#[doc(hidden)]`: they are still public. scripts/api-snapshot.sh
+generates the JSON and compares the listings with the committed snapshots
+in `api/`.
 """
 
 import json
@@ -173,7 +175,17 @@ class Renderer:
     def emit(self, line, item):
         if item.get("deprecation") is not None:
             line = "#[deprecated] " + line
+        if self.hidden(item):
+            line = "#[doc(hidden)] " + line
         self.lines.add(line)
+
+    @staticmethod
+    def hidden(item):
+        for a in item.get("attrs", []):
+            text = a if isinstance(a, str) else " ".join(str(v) for v in a.values())
+            if "doc(hidden)" in text.replace(" ", ""):
+                return True
+        return False
 
     def fn_sig(self, name, f, self_ty=None):
         h = f.get("header", {})
@@ -252,7 +264,7 @@ class Renderer:
                     var = self.item(vid)
                     self.emit(f"pub use {path}::{var['name']}", var)
             else:
-                self.emit(f"pub use {path}::{u['source']}::*", item)
+                self.emit(f"pub use {path}::* = {u['source']}::*", item)
             return
         if target is None or target.get("crate_id", 0) != 0:
             source = u["source"]

@@ -117,6 +117,9 @@ python3 scripts/ops-gen.py --check
 log "README snippets build in a fresh crate with the README's dependencies"
 python3 scripts/readme-check.py
 
+log "public API matches the committed snapshot (api/*.txt)"
+scripts/api-snapshot.sh
+
 log "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 

@@ -7,9 +7,11 @@
 //! no executor allocates inside the measured region: what is counted is the
 //! layers' own allocations.
 
+mod common;
+
+use common::assert_no_alloc;
 use std::future::{ready, Future, Ready};
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -18,22 +20,6 @@ use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitB
 use resilience::clock::ManualClock;
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::{Layer, Service};
-
-const CALLS: usize = 10_000;
-
-fn assert_no_alloc(what: &str, mut f: impl FnMut()) {
-    f(); // warm-up: lazily initialised state may allocate once
-    let info = allocation_counter::measure(|| {
-        for _ in 0..CALLS {
-            f();
-        }
-    });
-    assert_eq!(
-        info.count_total, 0,
-        "{what}: {} allocations ({} bytes) in {CALLS} calls",
-        info.count_total, info.bytes_total
-    );
-}
 
 #[test]
 fn circuit_breaker_hot_paths_do_not_allocate() {
@@ -97,7 +83,7 @@ fn bulkhead_acquire_release_does_not_allocate() {
     assert_no_alloc("bulkhead try_acquire + release", || {
         drop(b.try_acquire().unwrap());
     });
-    let owned = Arc::new(Bulkhead::new("db", BulkheadConfig::new(100)).unwrap());
+    let owned = Bulkhead::new("db", BulkheadConfig::new(100)).unwrap();
     assert_no_alloc("bulkhead try_acquire_owned + release", || {
         drop(owned.try_acquire_owned().unwrap());
     });
@@ -188,7 +174,7 @@ fn full_tower_stack_success_path_does_not_allocate() {
     .build()
     .unwrap();
     let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(100)).unwrap();
-    let bulkhead = Arc::new(Bulkhead::new("stack", BulkheadConfig::new(100)).unwrap());
+    let bulkhead = Bulkhead::new("stack", BulkheadConfig::new(100)).unwrap();
     // timeout -> retry -> breaker -> bulkhead -> service, outermost first.
     let mut svc = ServiceBuilder::new()
         .layer(TimeoutLayer::new(Duration::from_secs(1)))
@@ -215,7 +201,7 @@ fn tower_bulkhead_uncontended_path_does_not_allocate() {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let bulkhead = Arc::new(Bulkhead::new("layer", BulkheadConfig::new(100)).unwrap());
+    let bulkhead = Bulkhead::new("layer", BulkheadConfig::new(100)).unwrap();
     let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(Echo);
     assert_no_alloc("call through BulkheadLayer (permit free)", || {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);

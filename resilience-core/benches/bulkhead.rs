@@ -2,13 +2,12 @@
 //! allocations), borrowed and owned permits, plain and under a shared cap.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadSet, SharedCapConfig};
 
 fn bench(c: &mut Criterion) {
-    let b = Arc::new(Bulkhead::new("bench", BulkheadConfig::new(100)).expect("valid config"));
+    let b = Bulkhead::new("bench", BulkheadConfig::new(100)).expect("valid config");
 
     // Allocation check, printed with the figures (the test in
     // tests/bulkhead_alloc.rs asserts the same).

@@ -117,6 +117,7 @@ pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> 
 }
 
 /// Checks that `value` is a fraction in `(0, 1]` (a rate threshold).
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
 pub fn check_fraction(field: &'static str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value > 0.0 && value <= 1.0 {
         Ok(())
@@ -129,6 +130,7 @@ pub fn check_fraction(field: &'static str, value: f64) -> Result<(), ConfigError
 }
 
 /// Checks that `value` is in `[0, 1]` (a score, a probability).
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
 pub fn check_unit_interval(field: &'static str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && (0.0..=1.0).contains(&value) {
         Ok(())
@@ -141,6 +143,7 @@ pub fn check_unit_interval(field: &'static str, value: f64) -> Result<(), Config
 }
 
 /// Checks that a count is at least 1.
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
 pub fn check_nonzero(field: &'static str, value: u64) -> Result<(), ConfigError> {
     if value == 0 {
         Err(ConfigError::invalid(field, "must be at least 1, got 0"))
@@ -150,6 +153,7 @@ pub fn check_nonzero(field: &'static str, value: u64) -> Result<(), ConfigError>
 }
 
 /// Checks that a duration is not zero.
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
 pub fn check_nonzero_duration(field: &'static str, value: Duration) -> Result<(), ConfigError> {
     if value.is_zero() {
         Err(ConfigError::invalid(field, "must be longer than 0s"))
@@ -159,6 +163,7 @@ pub fn check_nonzero_duration(field: &'static str, value: Duration) -> Result<()
 }
 
 /// Formats a duration the way configs write it (`"1m 30s"`), for messages.
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
 pub fn fmt_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }

@@ -442,6 +442,8 @@ impl<T> State<T> {
 
 /// A bounded, in-memory FIFO dead-letter queue.
 ///
+/// Cheap to clone: clones share one queue (an `Arc` inside).
+///
 /// - `push` appends, or returns the item in [`DeadLetterError::Full`] when
 ///   `capacity` items are held (including items being replayed).
 /// - [`replay`](Self::replay) hands queued items, oldest first, to an async
@@ -473,6 +475,26 @@ impl<T> State<T> {
 /// assert_eq!(q.snapshot(), [1, 3]);
 /// ```
 pub struct InMemoryDeadLetterQueue<T> {
+    inner: Arc<InMemoryDeadLetterQueueShared<T>>,
+}
+
+impl<T> Clone for InMemoryDeadLetterQueue<T> {
+    fn clone(&self) -> Self {
+        InMemoryDeadLetterQueue {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// For code written when this type was shared as `Arc<InMemoryDeadLetterQueue<T>>`: a
+/// handle to the same one.
+impl<T> From<Arc<InMemoryDeadLetterQueue<T>>> for InMemoryDeadLetterQueue<T> {
+    fn from(shared: Arc<InMemoryDeadLetterQueue<T>>) -> Self {
+        (*shared).clone()
+    }
+}
+
+struct InMemoryDeadLetterQueueShared<T> {
     name: Arc<str>,
     capacity: usize,
     state: Mutex<State<T>>,
@@ -519,38 +541,40 @@ impl<T> InMemoryDeadLetterQueue<T> {
         let clock: SharedClock = Arc::new(clock);
         let origin = (clock.now(), SystemTime::now());
         Ok(InMemoryDeadLetterQueue {
-            name,
-            capacity,
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                held: 0,
-                replaying: false,
-                claimed: BTreeMap::new(),
-                parked: VecDeque::new(),
-                next_id: 1,
-                next_token: 1,
+            inner: Arc::new(InMemoryDeadLetterQueueShared {
+                name,
+                capacity,
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    held: 0,
+                    replaying: false,
+                    claimed: BTreeMap::new(),
+                    parked: VecDeque::new(),
+                    next_id: 1,
+                    next_token: 1,
+                }),
+                listeners: Listeners::new(),
+                metrics,
+                clock,
+                origin,
             }),
-            listeners: Listeners::new(),
-            metrics,
-            clock,
-            origin,
         })
     }
 
     /// The queue's name (the `queue` metrics label).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The most items the queue holds.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.inner.capacity
     }
 
     /// Items held, including those a running replay has taken out (and,
     /// through the store API, claimed and parked letters).
     pub fn len(&self) -> usize {
-        self.state.lock().held_total()
+        self.inner.state.lock().held_total()
     }
 
     /// Whether no item is held.
@@ -560,25 +584,27 @@ impl<T> InMemoryDeadLetterQueue<T> {
 
     /// Listeners for [`DeadLetterEvent`]s.
     pub fn listeners(&self) -> &Listeners<DeadLetterEvent> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Appends `item`, or returns it when the queue is full.
     pub fn push(&self, item: T) -> Result<(), DeadLetterError<T>> {
-        let now = self.clock.now();
-        let mut s = self.state.lock();
+        let now = self.inner.clock.now();
+        let mut s = self.inner.state.lock();
         let held = s.held_total();
-        if held >= self.capacity {
+        if held >= self.inner.capacity {
             drop(s);
-            self.metrics.rejected();
-            self.listeners.emit_with(|| DeadLetterEvent::Rejected {
-                queue: self.name.clone(),
-                capacity: self.capacity,
-            });
+            self.inner.metrics.rejected();
+            self.inner
+                .listeners
+                .emit_with(|| DeadLetterEvent::Rejected {
+                    queue: self.inner.name.clone(),
+                    capacity: self.inner.capacity,
+                });
             return Err(DeadLetterError::Full {
                 item,
-                queue: self.name.clone(),
-                capacity: self.capacity,
+                queue: self.inner.name.clone(),
+                capacity: self.inner.capacity,
             });
         }
         let id = s.next_id;
@@ -586,12 +612,14 @@ impl<T> InMemoryDeadLetterQueue<T> {
         s.queue.push_back(Entry::new(item, id, now));
         let depth = held + 1;
         drop(s);
-        self.metrics.enqueued(1);
-        self.metrics.set_depth(depth);
-        self.listeners.emit_with(|| DeadLetterEvent::Enqueued {
-            queue: self.name.clone(),
-            depth,
-        });
+        self.inner.metrics.enqueued(1);
+        self.inner.metrics.set_depth(depth);
+        self.inner
+            .listeners
+            .emit_with(|| DeadLetterEvent::Enqueued {
+                queue: self.inner.name.clone(),
+                depth,
+            });
         Ok(())
     }
 
@@ -605,11 +633,11 @@ impl<T> InMemoryDeadLetterQueue<T> {
     /// assert_eq!(q.pop(), None);
     /// ```
     pub fn pop(&self) -> Option<T> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let item = s.queue.pop_front().map(|e| e.item);
         let depth = s.held_total();
         drop(s);
-        self.metrics.set_depth(depth);
+        self.inner.metrics.set_depth(depth);
         item
     }
 
@@ -625,11 +653,11 @@ impl<T> InMemoryDeadLetterQueue<T> {
     /// assert!(q.is_empty());
     /// ```
     pub fn drain(&self) -> Vec<T> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let items: Vec<T> = s.queue.drain(..).map(|e| e.item).collect();
         let depth = s.held_total();
         drop(s);
-        self.metrics.set_depth(depth);
+        self.inner.metrics.set_depth(depth);
         items
     }
 
@@ -645,7 +673,8 @@ impl<T> InMemoryDeadLetterQueue<T> {
     where
         T: Clone,
     {
-        self.state
+        self.inner
+            .state
             .lock()
             .queue
             .iter()
@@ -778,10 +807,10 @@ impl<T> InMemoryDeadLetterQueue<T> {
     }
 
     fn begin_replay(&self) -> Result<Replay<'_, T>, ReplayInProgress> {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         if s.replaying {
             return Err(ReplayInProgress {
-                queue: self.name.clone(),
+                queue: self.inner.name.clone(),
             });
         }
         s.replaying = true;
@@ -822,7 +851,7 @@ impl<T> Replay<'_, T> {
             return None;
         }
         self.budget -= 1;
-        let mut s = self.queue.state.lock();
+        let mut s = self.queue.inner.state.lock();
         let item = s.queue.pop_front()?;
         s.held += 1;
         drop(s);
@@ -833,20 +862,20 @@ impl<T> Replay<'_, T> {
     fn succeeded(&mut self) {
         if self.current.take().is_some() {
             let depth = {
-                let mut s = self.queue.state.lock();
+                let mut s = self.queue.inner.state.lock();
                 s.held = s.held.saturating_sub(1);
                 InMemoryDeadLetterQueue::depth_locked(&s)
             };
             self.replayed += 1;
-            self.queue.metrics.replayed();
-            self.queue.metrics.set_depth(depth);
+            self.queue.inner.metrics.replayed();
+            self.queue.inner.metrics.set_depth(depth);
         }
     }
 
     fn failed(&mut self) {
         if let Some(item) = self.current.take() {
             self.failed_items.push_back(item);
-            self.queue.metrics.replay_failed();
+            self.queue.inner.metrics.replay_failed();
         }
     }
 
@@ -865,7 +894,7 @@ impl<T> Replay<'_, T> {
     /// Puts the held items back at the front, in order, and ends the replay.
     /// Returns the depth afterwards.
     fn restore(&mut self) -> usize {
-        let mut s = self.queue.state.lock();
+        let mut s = self.queue.inner.state.lock();
         if !self.active {
             return InMemoryDeadLetterQueue::depth_locked(&s);
         }
@@ -883,11 +912,12 @@ impl<T> Replay<'_, T> {
         s.replaying = false;
         let depth = InMemoryDeadLetterQueue::depth_locked(&s);
         drop(s);
-        self.queue.metrics.set_depth(depth);
+        self.queue.inner.metrics.set_depth(depth);
         self.queue
+            .inner
             .listeners
             .emit_with(|| DeadLetterEvent::ReplayFinished {
-                queue: self.queue.name.clone(),
+                queue: self.queue.inner.name.clone(),
                 replayed: self.replayed,
                 failed: returned,
                 depth,
@@ -910,10 +940,10 @@ impl<T: Send> DeadLetterSink<T> for InMemoryDeadLetterQueue<T> {
 
 impl<T> fmt::Debug for InMemoryDeadLetterQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.state.lock();
+        let s = self.inner.state.lock();
         f.debug_struct("InMemoryDeadLetterQueue")
-            .field("name", &self.name)
-            .field("capacity", &self.capacity)
+            .field("name", &self.inner.name)
+            .field("capacity", &self.inner.capacity)
             .field("queued", &s.queue.len())
             .field("held_by_replay", &s.held)
             .field("replaying", &s.replaying)

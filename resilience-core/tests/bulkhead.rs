@@ -1,62 +1,30 @@
 //! Behaviour tests for `resilience_core::bulkhead`: every rule of the issue,
 //! driven by hand-polled futures, a test timer and `ManualClock`.
 
+mod common;
+
+use common::{poll, Alarm};
+
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience_core::bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadSet, BulkheadSetConfig, NoTimer, Priority,
-    RejectReason, SharedCapConfig, Timer,
+    RejectReason, SharedCapConfig,
 };
 use resilience_core::clock::ManualClock;
 use resilience_core::config::from_yaml_str;
 use resilience_core::presets::model_registry;
 
-/// A timer the test fires by hand.
-#[derive(Clone, Default)]
-struct Alarm(Arc<AtomicBool>);
-
-impl Alarm {
-    fn fire(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-struct AlarmSleep(Arc<AtomicBool>);
-
-impl Future for AlarmSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Timer for Alarm {
-    type Sleep = AlarmSleep;
-    fn sleep(&self, _: Duration) -> AlarmSleep {
-        AlarmSleep(self.0.clone())
-    }
-}
-
-fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
-}
-
 fn bulkhead(max: u32, wait_ms: u64) -> Bulkhead {
     Bulkhead::new(
         "test",
         BulkheadConfig::new(max)
-            .with_max_wait(Duration::from_millis(wait_ms))
-            .with_max_waiting(16),
+            .max_wait(Duration::from_millis(wait_ms))
+            .max_waiting(16),
     )
     .unwrap()
 }
@@ -199,8 +167,8 @@ fn queue_is_bounded() {
     let b = Bulkhead::new(
         "api",
         BulkheadConfig::new(1)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(1),
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(1),
     )
     .unwrap();
     let _held = b.try_acquire().unwrap();
@@ -252,7 +220,7 @@ fn growing_the_limit_admits_waiters_and_shrinking_keeps_in_flight() {
 
 #[test]
 fn owned_permit_and_future_are_static() {
-    let b = Arc::new(bulkhead(1, 1000));
+    let b = bulkhead(1, 1000);
     let held = b.try_acquire_owned().unwrap();
     let mut fut = b.acquire_owned(NoTimer);
     let mut fut = Box::pin(async move { fut_await(&mut fut).await });
@@ -262,7 +230,7 @@ fn owned_permit_and_future_are_static() {
     let Poll::Ready(Ok(p)) = poll(&mut fut) else {
         panic!()
     };
-    assert!(Arc::ptr_eq(p.bulkhead(), &b));
+    assert!(p.bulkhead().ptr_eq(&b));
 }
 
 async fn fut_await<F: Future + Unpin>(f: &mut F) -> F::Output {
@@ -274,7 +242,7 @@ fn wait_time_is_measured_on_the_clock() {
     let clock = ManualClock::new();
     let b = Bulkhead::with_clock(
         "api",
-        BulkheadConfig::new(1).with_max_wait(Duration::from_secs(10)),
+        BulkheadConfig::new(1).max_wait(Duration::from_secs(10)),
         clock.clone(),
     )
     .unwrap();
@@ -335,8 +303,8 @@ fn set_loads_the_model_registry_table_and_isolates_pools() {
 fn capped_set(cap: u32, cap_queue: u32) -> BulkheadSet {
     let pool = |p| {
         BulkheadConfig::new(10)
-            .with_max_wait(Duration::from_secs(1))
-            .with_priority(p)
+            .max_wait(Duration::from_secs(1))
+            .priority(p)
     };
     let mut config = BulkheadSetConfig::default();
     config.pools.insert("dashboard".into(), pool(Priority::Low));
@@ -474,7 +442,7 @@ fn config_errors_name_the_field() {
     assert_eq!(e.field(), Some("shared_cap.name"));
     let e = Bulkhead::new(
         "x",
-        BulkheadConfig::new(1).with_max_wait(Duration::from_secs(90_000)),
+        BulkheadConfig::new(1).max_wait(Duration::from_secs(90_000)),
     )
     .unwrap_err();
     assert_eq!(e.field(), Some("max_wait"));
@@ -485,11 +453,8 @@ fn metrics_follow_the_documented_table() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        let b = Bulkhead::new(
-            "m",
-            BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1)),
-        )
-        .unwrap();
+        let b =
+            Bulkhead::new("m", BulkheadConfig::new(1).max_wait(Duration::from_secs(1))).unwrap();
         let p = b.try_acquire().unwrap();
         let _ = b.try_acquire();
         let mut fut = Box::pin(b.acquire(NoTimer));
@@ -548,7 +513,7 @@ fn metrics_follow_the_documented_table() {
 #[test]
 fn owned_future_with_tokio_timer_is_send_and_static() {
     fn assert_send_static<T: Send + 'static>(_: &T) {}
-    let b = Arc::new(bulkhead(1, 1000));
+    let b = bulkhead(1, 1000);
     let fut = b.acquire_owned(tokio::time::sleep);
     assert_send_static(&fut);
     let permit = b.try_acquire_owned().unwrap();
@@ -557,7 +522,7 @@ fn owned_future_with_tokio_timer_is_send_and_static() {
 
 #[tokio::test(start_paused = true)]
 async fn tokio_sleep_enforces_max_wait() {
-    let b = Arc::new(bulkhead(1, 10_000));
+    let b = bulkhead(1, 10_000);
     let held = b.try_acquire_owned().unwrap();
     let start = tokio::time::Instant::now();
     let err = b.acquire_owned(tokio::time::sleep).await.unwrap_err();
@@ -586,7 +551,7 @@ fn set_config_round_trips_through_yaml() {
 #[test]
 fn start_acquire_owned_takes_free_permits_rejects_fast_and_waits_uncounted() {
     use resilience_core::bulkhead::StartAcquire;
-    let waits = Arc::new(bulkhead(1, 100));
+    let waits = bulkhead(1, 100);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     waits
@@ -633,7 +598,7 @@ fn start_acquire_owned_takes_free_permits_rejects_fast_and_waits_uncounted() {
     assert_eq!(rejected, 1);
 
     // Fail fast: the rejection comes at once.
-    let fast = Arc::new(bulkhead(1, 0));
+    let fast = bulkhead(1, 0);
     let _p = fast.try_acquire_owned().unwrap();
     let StartAcquire::Rejected(full) = fast.start_acquire_owned(NoTimer) else {
         panic!("max_wait zero never waits");

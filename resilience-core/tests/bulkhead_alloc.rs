@@ -5,23 +5,20 @@
 //! binary and counts per thread, so the harness's own threads do not
 //! disturb the figure.
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::Arc;
 
 use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, BulkheadSet, SharedCapConfig};
 
 #[test]
 fn counting_allocator_is_active() {
-    // Guards against a vacuous zero: the allocator must see a real allocation.
-    let info = allocation_counter::measure(|| {
-        black_box(Box::new(7u64));
-    });
-    assert_eq!(info.count_total, 1);
+    common::assert_counting_allocator_active();
 }
 
 #[test]
 fn uncontended_acquire_release_allocates_nothing() {
-    let b = Arc::new(Bulkhead::new("alloc", BulkheadConfig::new(4)).unwrap());
+    let b = Bulkhead::new("alloc", BulkheadConfig::new(4)).unwrap();
     let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(100));
     let set = BulkheadSet::new(config).unwrap();

@@ -152,7 +152,7 @@ impl Stats {
 
 /// One task: `ROUNDS_PER_TASK` calls through `bulkhead`, each acquired in a
 /// randomly chosen way, holding the permit for a few yields.
-async fn worker(bulkhead: Arc<Bulkhead>, stats: Arc<Stats>, limit: u32, mut seed: u64) {
+async fn worker(bulkhead: Bulkhead, stats: Arc<Stats>, limit: u32, mut seed: u64) {
     for _ in 0..ROUNDS_PER_TASK {
         let r = next(&mut seed);
         let permit = match r % 4 {
@@ -192,7 +192,7 @@ async fn worker(bulkhead: Arc<Bulkhead>, stats: Arc<Stats>, limit: u32, mut seed
     }
 }
 
-fn hammer(pools: Vec<Arc<Bulkhead>>, limit: u32, resize: Option<Arc<Bulkhead>>) -> Arc<Stats> {
+fn hammer(pools: Vec<Bulkhead>, limit: u32, resize: Option<Bulkhead>) -> Arc<Stats> {
     let stats = Arc::new(Stats::default());
     let barrier = Arc::new(Barrier::new(THREADS + 1));
     let done = Arc::new(AtomicBool::new(false));
@@ -250,15 +250,13 @@ fn assert_nothing_lost(b: &Bulkhead) {
 #[test]
 fn never_over_the_limit_and_nothing_lost() {
     let limit = 5;
-    let b = Arc::new(
-        Bulkhead::new(
-            "hammer",
-            BulkheadConfig::new(limit)
-                .with_max_wait(Duration::from_secs(1))
-                .with_max_waiting(10_000),
-        )
-        .unwrap(),
-    );
+    let b = Bulkhead::new(
+        "hammer",
+        BulkheadConfig::new(limit)
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(10_000),
+    )
+    .unwrap();
     let stats = hammer(vec![b.clone()], limit, None);
     assert_nothing_lost(&b);
     assert_eq!(stats.inside.load(Ordering::SeqCst), 0);
@@ -280,15 +278,13 @@ fn never_over_the_limit_and_nothing_lost() {
 #[test]
 fn resizing_under_load_never_exceeds_the_largest_limit_and_loses_nothing() {
     let limit = 8;
-    let b = Arc::new(
-        Bulkhead::new(
-            "resize",
-            BulkheadConfig::new(limit)
-                .with_max_wait(Duration::from_secs(1))
-                .with_max_waiting(10_000),
-        )
-        .unwrap(),
-    );
+    let b = Bulkhead::new(
+        "resize",
+        BulkheadConfig::new(limit)
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(10_000),
+    )
+    .unwrap();
     let stats = hammer(vec![b.clone()], limit, Some(b.clone()));
     assert_nothing_lost(&b);
     assert_eq!(b.max_concurrent(), limit);
@@ -303,9 +299,9 @@ fn shared_cap_under_load_never_exceeds_its_limit() {
     let cap = 6;
     let pool = |p| {
         BulkheadConfig::new(4)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(10_000)
-            .with_priority(p)
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(10_000)
+            .priority(p)
     };
     let mut config = BulkheadSetConfig::default();
     config.pools.insert("dashboard".into(), pool(Priority::Low));

@@ -3,42 +3,21 @@
 //! plain reference model. The two must agree on every outcome, and the
 //! bulkhead must never admit a call beyond its limit.
 
+mod common;
+
+use common::Alarm;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use resilience_core::bulkhead::{
     AcquireOwned, Bulkhead, BulkheadConfig, BulkheadFull, BulkheadSet, BulkheadSetConfig,
-    OwnedBulkheadPermit, Priority, RejectReason, SharedCapConfig, Timer,
+    OwnedBulkheadPermit, Priority, RejectReason, SharedCapConfig,
 };
-
-#[derive(Clone, Default)]
-struct Alarm(Arc<AtomicBool>);
-
-struct AlarmSleep(Arc<AtomicBool>);
-
-impl Future for AlarmSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Timer for Alarm {
-    type Sleep = AlarmSleep;
-    fn sleep(&self, _: Duration) -> AlarmSleep {
-        AlarmSleep(self.0.clone())
-    }
-}
 
 type Outcome = Poll<Result<(), RejectReason>>;
 
@@ -229,7 +208,7 @@ struct LiveWaiter {
 
 /// Runs `ops` against `gate` (the semaphore under test: a plain bulkhead, or
 /// a set's shared cap reached through `pools`).
-fn run(ops: Vec<Op>, limit: u32, max_waiting: usize, pools: [Arc<Bulkhead>; 3], gate: &Bulkhead) {
+fn run(ops: Vec<Op>, limit: u32, max_waiting: usize, pools: [Bulkhead; 3], gate: &Bulkhead) {
     let mut model = Model::new(limit, max_waiting);
     let mut live: Vec<LiveWaiter> = Vec::new();
     let mut permits: Vec<OwnedBulkheadPermit> = Vec::new();
@@ -275,7 +254,7 @@ fn run(ops: Vec<Op>, limit: u32, max_waiting: usize, pools: [Arc<Bulkhead>; 3], 
             }
             Op::Fire(i) if !live.is_empty() => {
                 let k = i % live.len();
-                live[k].alarm.0.store(true, Ordering::SeqCst);
+                live[k].alarm.fire();
                 model.waiters[live[k].id].as_mut().unwrap().fired = true;
             }
             Op::Cancel(i) if !live.is_empty() => {
@@ -322,12 +301,12 @@ proptest! {
         max_waiting in 1..5u32,
         ops in proptest::collection::vec(op(), 1..120),
     ) {
-        let b = Arc::new(Bulkhead::new(
+        let b = Bulkhead::new(
             "model",
             BulkheadConfig::new(limit)
-                .with_max_wait(Duration::from_secs(1))
-                .with_max_waiting(max_waiting),
-        ).unwrap());
+                .max_wait(Duration::from_secs(1))
+                .max_waiting(max_waiting),
+        ).unwrap();
         // Map every lane to the same bulkhead and priority.
         let ops = ops.into_iter().map(|o| match o { Op::Start(_) => Op::Start(1), o => o }).collect();
         run(ops, limit, max_waiting as usize, [b.clone(), b.clone(), b.clone()], &b);
@@ -342,9 +321,9 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let pool = |p| BulkheadConfig::new(1000)
-            .with_max_wait(Duration::from_secs(1))
-            .with_max_waiting(1000)
-            .with_priority(p);
+            .max_wait(Duration::from_secs(1))
+            .max_waiting(1000)
+            .priority(p);
         let mut config = BulkheadSetConfig::default();
         config.pools.insert("low".into(), pool(Priority::Low));
         config.pools.insert("medium".into(), pool(Priority::Medium));

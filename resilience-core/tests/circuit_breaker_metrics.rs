@@ -1,41 +1,16 @@
 //! The breaker's `metrics` output: names, labels and values, read back from
 //! a debugging recorder installed before the breaker is built.
 
+mod common;
+
+use common::{find, take};
+
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use metrics_util::{CompositeKey, MetricKind};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::MetricKind;
 use resilience_core::circuit_breaker::{metric_names, CircuitBreaker, CircuitBreakerConfig};
 use resilience_core::clock::ManualClock;
-
-fn find<'a>(
-    snapshot: &'a [(CompositeKey, DebugValue)],
-    kind: MetricKind,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<&'a DebugValue> {
-    snapshot.iter().find_map(|(k, v)| {
-        let key = k.key();
-        let matches = k.kind() == kind
-            && key.name() == name
-            && labels
-                .iter()
-                .all(|(ln, lv)| key.labels().any(|l| l.key() == *ln && l.value() == *lv));
-        if matches {
-            Some(v)
-        } else {
-            None
-        }
-    })
-}
-
-fn snapshot(s: &Snapshotter) -> Vec<(CompositeKey, DebugValue)> {
-    s.snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(k, _, _, v)| (k, v))
-        .collect()
-}
 
 #[test]
 fn breaker_metrics_have_stable_names() {
@@ -66,7 +41,7 @@ fn breaker_metrics_have_stable_names() {
     b.try_acquire().unwrap().record_failure(); // 2 of 4: 50 % → open
     assert!(b.try_acquire().is_err());
 
-    let snap = snapshot(&snapshotter);
+    let snap = take(&snapshotter);
     let name = [("name", "payments")];
     let calls = |outcome: &str| {
         find(

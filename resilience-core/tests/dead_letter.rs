@@ -479,7 +479,7 @@ proptest! {
 fn concurrent_producers_and_replays_lose_nothing_and_keep_per_producer_order() {
     const PRODUCERS: u64 = 4;
     const EACH: u64 = 2_000;
-    let q = Arc::new(InMemoryDeadLetterQueue::new("concurrent", 64).unwrap());
+    let q = InMemoryDeadLetterQueue::new("concurrent", 64).unwrap();
     let refused = Arc::new(Mutex::new(Vec::new()));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {

@@ -573,13 +573,11 @@ fn preset_configs_round_trip_through_yaml_and_json() {
 #[test]
 fn concurrent_reporters_and_readers() {
     let clock = ManualClock::new();
-    let m = Arc::new(
-        DegradationManager::with_clock(
-            resilience_core::presets::data_platform::degradation().unwrap(),
-            clock.clone(),
-        )
-        .unwrap(),
-    );
+    let m = DegradationManager::with_clock(
+        resilience_core::presets::data_platform::degradation().unwrap(),
+        clock.clone(),
+    )
+    .unwrap();
     let changes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = changes.clone();
     m.listeners().add_fn(move |_: &DegradationEvent| {

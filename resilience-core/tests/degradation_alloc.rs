@@ -1,18 +1,14 @@
 //! The degradation hot path (feature checks) allocates nothing.
 
+mod common;
+
 use std::hint::black_box;
 
 use resilience_core::degradation::{ComponentHealth, DegradationManager};
 
 #[test]
 fn feature_checks_allocate_nothing() {
-    let probe = allocation_counter::measure(|| {
-        black_box(Box::new(1u8));
-    });
-    assert_eq!(
-        probe.count_total, 1,
-        "the counting allocator must be active"
-    );
+    common::assert_counting_allocator_active();
 
     let m =
         DegradationManager::new(resilience_core::presets::data_platform::degradation().unwrap())

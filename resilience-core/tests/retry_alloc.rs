@@ -5,6 +5,8 @@
 //! Counts with `allocation-counter`, whose counts are per thread, so the test
 //! harness's own threads cannot disturb the measurement.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use resilience_core::retry::{
 };
 #[test]
 fn the_decision_path_does_not_allocate() {
+    common::assert_counting_allocator_active();
     let clock = ManualClock::new();
     let backoff = Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1))
         .unwrap()

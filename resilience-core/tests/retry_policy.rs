@@ -2,6 +2,10 @@
 //! exhaustion, deadline, Retry-After, budgets, hooks, events and metrics;
 //! plus a proptest comparing the policy (and `may_retry`) with a reference model.
 
+mod common;
+
+use common::{counter, histogram, take};
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
@@ -9,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebuggingRecorder;
 use proptest::prelude::*;
 use resilience_core::clock::{Clock, ManualClock};
 use resilience_core::retry::{
@@ -361,45 +365,6 @@ fn http_statuses_drive_retries_with_both_retry_after_forms() {
         |d| clock.advance(d),
     );
     assert_eq!(out.unwrap_err().into_last().status, 404);
-}
-
-type Metrics = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-/// Takes one snapshot (a snapshot resets the recorder's values).
-fn take(snap: &Snapshotter) -> Metrics {
-    snap.snapshot().into_vec()
-}
-
-/// Counter value for `name` with all of `labels`.
-fn counter(snap: &Metrics, name: &str, labels: &[(&str, &str)]) -> u64 {
-    snap.iter()
-        .filter(|(k, _, _, _)| {
-            let key = k.key();
-            key.name() == name
-                && labels
-                    .iter()
-                    .all(|(l, v)| key.labels().any(|x| x.key() == *l && x.value() == *v))
-        })
-        .map(|(_, _, _, v)| match v {
-            DebugValue::Counter(c) => *c,
-            _ => 0,
-        })
-        .sum()
-}
-
-fn histogram(snap: &Metrics, name: &str) -> Vec<f64> {
-    snap.iter()
-        .filter(|(k, _, _, _)| k.key().name() == name)
-        .flat_map(|(_, _, _, v)| match v {
-            DebugValue::Histogram(h) => h.iter().map(|x| x.into_inner()).collect(),
-            _ => Vec::new(),
-        })
-        .collect()
 }
 
 #[test]
@@ -934,4 +899,23 @@ proptest! {
             prop_assert_eq!(budget.tokens(), tokens);
         }
     }
+}
+
+#[test]
+fn max_attempts_lives_in_one_place() {
+    let backoff = Backoff::constant(Duration::from_millis(1))
+        .with_max_attempts(3)
+        .unwrap();
+    let policy = RetryPolicy::builder(backoff)
+        .max_attempts(5)
+        .build()
+        .unwrap();
+    assert_eq!(policy.max_attempts(), 5);
+    assert_eq!(
+        policy.backoff().max_attempts(),
+        Some(5),
+        "the builder's max_attempts is the backoff's"
+    );
+    let bad = RetryPolicy::builder(Backoff::constant(Duration::ZERO)).max_attempts(0);
+    assert_eq!(bad.build().unwrap_err().field(), Some("max_attempts"));
 }

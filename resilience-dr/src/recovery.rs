@@ -62,6 +62,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -408,6 +409,8 @@ struct Inner<Id, W> {
 /// Tracks every request through queued → assigned → in progress, and
 /// recovers a failed worker's share.
 ///
+/// Cheap to clone: clones share one tracker (an `Arc` inside).
+///
 /// The tracker is the single owner of a request's fate: it is removed only
 /// by [`complete`](Self::complete) or by failing out of retries, so it can
 /// never be silently dropped. All methods take `&self`; share it in an `Arc`.
@@ -427,17 +430,29 @@ struct Inner<Id, W> {
 /// assert!(t.is_empty());
 /// ```
 pub struct InFlightTracker<Id, W> {
+    inner: Arc<InFlightTrackerShared<Id, W>>,
+}
+
+impl<Id, W> Clone for InFlightTracker<Id, W> {
+    fn clone(&self) -> Self {
+        InFlightTracker {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct InFlightTrackerShared<Id, W> {
     config: RecoveryConfig,
     clock: SharedClock,
-    inner: Mutex<Inner<Id, W>>,
+    state: Mutex<Inner<Id, W>>,
     listeners: Listeners<RecoveryReport<Id, W>>,
 }
 
 impl<Id, W> fmt::Debug for InFlightTracker<Id, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.inner.lock();
+        let inner = self.inner.state.lock();
         f.debug_struct("InFlightTracker")
-            .field("config", &self.config)
+            .field("config", &self.inner.config)
             .field("tracked", &inner.requests.len())
             .field("queued", &inner.queue.len())
             .finish()
@@ -472,15 +487,17 @@ where
     pub fn with_clock(config: RecoveryConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(InFlightTracker {
-            config,
-            clock: shared(clock),
-            inner: Mutex::new(Inner {
-                requests: HashMap::new(),
-                queue: BTreeMap::new(),
-                by_worker: HashMap::new(),
-                next_seq: 0,
+            inner: Arc::new(InFlightTrackerShared {
+                config,
+                clock: shared(clock),
+                state: Mutex::new(Inner {
+                    requests: HashMap::new(),
+                    queue: BTreeMap::new(),
+                    by_worker: HashMap::new(),
+                    next_seq: 0,
+                }),
+                listeners: Listeners::new(),
             }),
-            listeners: Listeners::new(),
         })
     }
 
@@ -497,7 +514,7 @@ where
     /// });
     /// ```
     pub fn listeners(&self) -> &Listeners<RecoveryReport<Id, W>> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Number of tracked requests (queued, assigned or in progress).
@@ -512,7 +529,7 @@ where
     /// assert_eq!(t.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.lock().requests.len()
+        self.inner.state.lock().requests.len()
     }
 
     /// Whether nothing is tracked.
@@ -526,7 +543,7 @@ where
     /// assert!(t.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.inner.lock().requests.is_empty()
+        self.inner.state.lock().requests.is_empty()
     }
 
     /// A snapshot of `id`.
@@ -543,7 +560,12 @@ where
     /// assert!(t.get(&"b").is_none());
     /// ```
     pub fn get(&self, id: &Id) -> Option<RequestInfo<W>> {
-        self.inner.lock().requests.get(id).map(|t| t.info.clone())
+        self.inner
+            .state
+            .lock()
+            .requests
+            .get(id)
+            .map(|t| t.info.clone())
     }
 
     /// Adds a new request to the queue.
@@ -558,7 +580,7 @@ where
     /// assert!(t.submit("a", 0).is_err()); // each request once
     /// ```
     pub fn submit(&self, id: Id, priority: i64) -> Result<(), TrackerError> {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.state.lock();
         if inner.requests.contains_key(&id) {
             return Err(TrackerError::Duplicate {
                 id: format!("{id:?}"),
@@ -624,8 +646,8 @@ where
     where
         F: FnMut(&Id, &RequestInfo<W>) -> bool,
     {
-        let now = self.clock.now();
-        let inner = self.inner.lock();
+        let now = self.inner.clock.now();
+        let inner = self.inner.state.lock();
         inner
             .queue
             .values()
@@ -676,8 +698,8 @@ where
     where
         F: FnMut(&Id, &RequestInfo<W>) -> bool,
     {
-        let now = self.clock.now();
-        let mut inner = self.inner.lock();
+        let now = self.inner.clock.now();
+        let mut inner = self.inner.state.lock();
         let (key, id) = inner.queue.iter().find_map(|(key, id)| {
             let t = inner.requests.get(id)?;
             let ready = t.info.not_before.is_none_or(|nb| nb <= now);
@@ -712,8 +734,8 @@ where
     /// assert!(t.assign(&"a", "gpu-2").is_err()); // not queued any more
     /// ```
     pub fn assign(&self, id: &Id, worker: W) -> Result<(), TrackerError> {
-        let now = self.clock.now();
-        let mut inner = self.inner.lock();
+        let now = self.inner.clock.now();
+        let mut inner = self.inner.state.lock();
         let Some(t) = inner.requests.get_mut(id) else {
             return Err(unknown(id));
         };
@@ -764,7 +786,7 @@ where
     /// assert_eq!(t.get(&"a").unwrap().state, RequestState::InProgress);
     /// ```
     pub fn start(&self, id: &Id) -> Result<(), TrackerError> {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.state.lock();
         let Some(t) = inner.requests.get_mut(id) else {
             return Err(unknown(id));
         };
@@ -791,7 +813,7 @@ where
     /// assert!(t.get(&"a").is_none());
     /// ```
     pub fn complete(&self, id: &Id) -> Result<RequestInfo<W>, TrackerError> {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.state.lock();
         match inner.requests.get(id).map(|t| t.info.state) {
             None => Err(unknown(id)),
             Some(RequestState::Queued) => {
@@ -837,7 +859,7 @@ where
     /// assert!(t.is_empty());
     /// ```
     pub fn cancel(&self, id: &Id) -> Result<RequestInfo<W>, TrackerError> {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.state.lock();
         let t = inner.requests.remove(id).ok_or_else(|| unknown(id))?;
         match (&t.info.state, &t.info.worker) {
             (RequestState::Queued, _) => {
@@ -869,13 +891,13 @@ where
     /// }
     /// ```
     pub fn fail_worker(&self, worker: &W, failure: FailureKind) -> RecoveryReport<Id, W> {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let label = failure.metric_label();
         metrics::counter!("resilience_recovery_worker_failures_total", "failure" => label)
             .increment(1);
         let mut outcomes = Vec::new();
         {
-            let mut inner = self.inner.lock();
+            let mut inner = self.inner.state.lock();
             let ids = inner.by_worker.remove(worker).unwrap_or_default();
             let mut held: Vec<(u64, Id)> = ids
                 .into_iter()
@@ -920,7 +942,7 @@ where
             failed = report.count("failed"),
             "worker failed; in-flight requests recovered"
         );
-        self.listeners.emit(&report);
+        self.inner.listeners.emit(&report);
         report
     }
 
@@ -936,23 +958,27 @@ where
         info.state = RequestState::Queued;
         info.last_failure = Some(failure.clone());
         if was == RequestState::Assigned {
-            info.priority = info.priority.saturating_add(self.config.priority_boost);
+            info.priority = info
+                .priority
+                .saturating_add(self.inner.config.priority_boost);
             return Disposition::Requeued {
                 priority: info.priority,
             };
         }
-        if info.retries >= self.config.max_retries {
+        if info.retries >= self.inner.config.max_retries {
             return Disposition::Failed {
                 message: format!(
                     "failed after {} retries: {failure} (last on worker {worker:?})",
-                    self.config.max_retries
+                    self.inner.config.max_retries
                 ),
             };
         }
         info.retries = info.retries.saturating_add(1);
-        let delay = self.config.retry_delay(info.retries);
+        let delay = self.inner.config.retry_delay(info.retries);
         info.not_before = Some(crate::arith::saturating_add(now, delay));
-        info.priority = info.priority.saturating_add(self.config.priority_boost);
+        info.priority = info
+            .priority
+            .saturating_add(self.inner.config.priority_boost);
         match failure {
             FailureKind::OutOfMemory => {
                 info.batch_size = Some(1);
@@ -1090,7 +1116,7 @@ mod tests {
         assert!(matches!(t.cancel(&3), Err(TrackerError::Unknown { .. })));
         assert_eq!(t.len(), 1);
         assert_eq!(t.next_ready(), Some(4));
-        let inner = t.inner.lock();
+        let inner = t.inner.state.lock();
         assert_eq!(inner.queue.len(), 1);
         assert!(inner.by_worker.is_empty(), "{:?}", inner.by_worker);
         drop(inner);
@@ -1103,7 +1129,7 @@ mod tests {
         c.advance(Duration::from_secs(60));
         assert_eq!(t.next_ready(), None);
         assert!(t.is_empty());
-        assert!(t.inner.lock().queue.is_empty());
+        assert!(t.inner.state.lock().queue.is_empty());
     }
 
     #[test]

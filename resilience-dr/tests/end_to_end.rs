@@ -1,5 +1,9 @@
 //! The pieces together, as the reference platforms use them, under `tokio::time::pause()`.
 
+mod common;
+
+use common::secs;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,10 +14,6 @@ use resilience_dr::health::*;
 use resilience_dr::recovery::{Disposition, InFlightTracker, RecoveryConfig};
 use resilience_dr::FailureKind;
 use tokio::time::sleep;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// Region outage: three vantage points probe the primary every 30 s; two of
 /// them agreeing for 5 minutes confirms the outage, which starts the
@@ -95,10 +95,8 @@ async fn one_flaky_probe_does_not_fail_over() {
 /// retried on another worker after a 2 s backoff; nothing is lost.
 #[tokio::test(start_paused = true)]
 async fn killed_worker_is_detected_and_its_request_reassigned() {
-    let monitor =
-        Arc::new(HeartbeatMonitor::with_clock(HeartbeatConfig::default(), TokioClock).unwrap());
-    let tracker =
-        Arc::new(InFlightTracker::with_clock(RecoveryConfig::default(), TokioClock).unwrap());
+    let monitor = HeartbeatMonitor::with_clock(HeartbeatConfig::default(), TokioClock).unwrap();
+    let tracker = InFlightTracker::with_clock(RecoveryConfig::default(), TokioClock).unwrap();
     let steps = Arc::new(Mutex::new(Vec::new()));
     let t0 = TokioClock.now();
 

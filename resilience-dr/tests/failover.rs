@@ -1,5 +1,9 @@
 //! Behaviour of the failover orchestrator, all under `tokio::time::pause()`.
 
+mod common;
+
+use common::secs;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,10 +12,6 @@ use resilience_core::clock::Clock;
 use resilience_core::clock::TokioClock;
 use resilience_dr::failover::*;
 use tokio::time::{advance, sleep, Instant};
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -41,7 +41,7 @@ fn platform_config() -> FailoverConfig {
     FailoverConfig {
         objectives: vec![
             DataObjective::new("privacy_budgets", Duration::ZERO),
-            DataObjective::new("metadata", secs(300)).with_acceptable_lag(secs(60)),
+            DataObjective::new("metadata", secs(300)).acceptable_lag(secs(60)),
         ],
         ..Default::default()
     }

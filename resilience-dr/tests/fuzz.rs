@@ -10,6 +10,10 @@
 //! prints how many cases it ran. `RESILIENCE_FUZZ_CASES` sets the cases per
 //! target (default 256).
 
+mod common;
+
+use common::fuzz_cases;
+
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -24,18 +28,11 @@ use resilience_dr::lease::ElectorConfig;
 use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
 use resilience_dr::FailureKind;
 
-fn cases() -> u32 {
-    std::env::var("RESILIENCE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
 fn fuzz<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S::Value: std::fmt::Debug,
 {
-    let n = cases();
+    let n = fuzz_cases();
     let mut runner = TestRunner::new(Config {
         cases: n,
         failure_persistence: None,

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 const TTL: Duration = Duration::from_secs(9);
 
 fn cfg(id: &str) -> ElectorConfig {
-    ElectorConfig::new("scheduler", id).with_ttl(TTL)
+    ElectorConfig::new("scheduler", id).ttl(TTL)
 }
 
 fn backend() -> Arc<MemoryLeaseBackend> {
@@ -449,12 +449,12 @@ fn config_errors_name_the_field() {
     assert_eq!(e.field(), Some("lease_name"));
     let e = LeaderElector::new(
         MemoryLeaseBackend::new(),
-        ElectorConfig::new("l", "a").with_ttl(Duration::ZERO),
+        ElectorConfig::new("l", "a").ttl(Duration::ZERO),
     )
     .unwrap_err();
     assert_eq!(e.field(), Some("ttl"));
     let e = ElectorConfig::new("l", "a")
-        .with_renew_interval(Duration::from_secs(20))
+        .renew_interval(Duration::from_secs(20))
         .validate()
         .unwrap_err();
     assert_eq!(e.field(), Some("retry_timeout"));
@@ -462,16 +462,16 @@ fn config_errors_name_the_field() {
     // Patroni's own defaults (loop_wait 10 s, retry_timeout 10 s, ttl 30 s)
     // sit exactly on the limit, which this rule rejects: strictly shorter.
     let e = ElectorConfig::new("l", "a")
-        .with_renew_interval(Duration::from_secs(10))
-        .with_retry_timeout(Duration::from_secs(10))
+        .renew_interval(Duration::from_secs(10))
+        .retry_timeout(Duration::from_secs(10))
         .validate();
     assert!(e.is_err());
     assert!(ElectorConfig::new("l", "a")
-        .with_ttl(Duration::MAX)
+        .ttl(Duration::MAX)
         .validate()
         .is_err());
     assert!(ElectorConfig::new("l", "a")
-        .with_retry_timeout(Duration::MAX)
+        .retry_timeout(Duration::MAX)
         .validate()
         .is_err());
 }

@@ -4,13 +4,13 @@
 //!
 //! These tests use real time: etcd's TTLs run on its own clock. TTLs are 2 s.
 
-mod lease_support;
+mod common;
 
 #[cfg(not(feature = "etcd"))]
 #[test]
 fn etcd_tests_need_the_etcd_feature() {
     let why = "the etcd lease tests need `--features etcd` (scripts/test.sh uses --all-features)";
-    assert!(!lease_support::require_servers(), "{why}");
+    assert!(!common::require_servers(), "{why}");
     eprintln!("SKIPPED: {why}");
 }
 
@@ -18,8 +18,8 @@ fn etcd_tests_need_the_etcd_feature() {
 mod etcd {
     use std::time::{Duration, Instant};
 
-    use super::lease_support::*;
-    use resilience_dr::lease::{EtcdLeaseBackend, EtcdLeaseConfig, LeaseBackend, LeaseError};
+    use super::common::*;
+    use resilience_dr::lease::{EtcdLeaseBackend, EtcdLeaseConfig};
 
     fn endpoints() -> Option<Vec<String>> {
         server_env("RESILIENCE_ETCD_ENDPOINTS")
@@ -44,54 +44,15 @@ mod etcd {
     async fn backend_contract_on_etcd() {
         let Some(eps) = endpoints() else { return };
         let b = backend(&eps).await;
-        let name = unique("contract");
-        let ttl = Duration::from_secs(1);
-        let a = b.acquire(&name, "a", ttl).await.unwrap();
-        assert_eq!((a.name.as_str(), a.holder.as_str()), (name.as_str(), "a"));
-        assert!(a.ttl >= ttl, "etcd grants at least the asked TTL");
-        match b.acquire(&name, "b", ttl).await {
-            Err(LeaseError::Held { holder, token, .. }) => {
-                assert_eq!(holder, "a");
-                assert_eq!(token, a.token);
-            }
-            other => panic!("expected Held, got {other:?}"),
-        }
-        // Even the same holder id cannot take a held lease twice.
-        assert!(matches!(
-            b.acquire(&name, "a", ttl).await,
-            Err(LeaseError::Held { .. })
-        ));
-        let observed = b.observe(&name).await.unwrap().unwrap();
-        assert_eq!((observed.holder.as_str(), observed.token), ("a", a.token));
-        let renewed = b.renew(&a).await.unwrap();
-        assert_eq!(renewed.token, a.token);
-
-        // Release: the lease is free at once and the next tenure has a larger token.
-        b.release(&renewed).await.unwrap();
-        assert!(b.observe(&name).await.unwrap().is_none());
-        assert!(matches!(b.renew(&a).await, Err(LeaseError::Lost { .. })));
-        let c = b.acquire(&name, "c", ttl).await.unwrap();
-        assert!(c.token > a.token);
-        b.release(&a).await.unwrap(); // stale release: no effect
-        assert_eq!(
-            b.observe(&name).await.unwrap().map(|l| l.holder),
-            Some("c".into())
-        );
-
-        // Expiry by etcd's clock: without renewals the tenure ends.
-        let deadline = Instant::now() + Duration::from_secs(6);
-        let d = loop {
-            match b.acquire(&name, "d", ttl).await {
-                Ok(d) => break d,
-                Err(LeaseError::Held { .. }) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("lease did not expire: {e}"),
-            }
-        };
-        assert!(d.token > c.token);
-        assert!(matches!(b.renew(&c).await, Err(LeaseError::Lost { .. })));
-        b.release(&d).await.unwrap();
+        // etcd's TTLs are whole seconds and expire on its own clock.
+        lease_backend_contract(
+            &b,
+            &unique("contract"),
+            Duration::from_secs(1),
+            false,
+            Duration::from_secs(6),
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,13 @@
 //!
 //! These tests use real time: expiry is judged by the database's clock.
 
-mod lease_support;
+mod common;
 
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_tests_need_the_postgres_feature() {
     let why = "the PostgreSQL lease tests need `--features postgres` (scripts/test.sh uses --all-features)";
-    assert!(!lease_support::require_servers(), "{why}");
+    assert!(!common::require_servers(), "{why}");
     eprintln!("SKIPPED: {why}");
 }
 
@@ -19,7 +19,7 @@ mod postgres {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::lease_support::*;
+    use super::common::*;
     use resilience_dr::lease::{
         LeaseBackend, LeaseError, PostgresLeaseBackend, PostgresLeaseConfig,
     };
@@ -31,7 +31,7 @@ mod postgres {
     }
 
     fn config(conn: &str) -> PostgresLeaseConfig {
-        let mut cfg = PostgresLeaseConfig::new(conn).with_table(TABLE);
+        let mut cfg = PostgresLeaseConfig::new(conn).table(TABLE);
         cfg.statement_timeout = Duration::from_millis(500);
         cfg.connect_timeout = Duration::from_millis(500);
         cfg
@@ -55,59 +55,15 @@ mod postgres {
     async fn backend_contract_on_postgres() {
         let Some(conn) = primary() else { return };
         let b = backend(&conn).await;
-        let name = unique("contract");
-        let ttl = Duration::from_millis(1500);
-        let a = b.acquire(&name, "a", ttl).await.unwrap();
-        assert_eq!(a.ttl, ttl);
-        match b.acquire(&name, "b", ttl).await {
-            Err(LeaseError::Held {
-                holder,
-                token,
-                expires_in,
-                ..
-            }) => {
-                assert_eq!(holder, "a");
-                assert_eq!(token, a.token);
-                assert!(expires_in <= ttl && expires_in > Duration::from_millis(500));
-            }
-            other => panic!("expected Held, got {other:?}"),
-        }
-        assert!(matches!(
-            b.acquire(&name, "a", ttl).await,
-            Err(LeaseError::Held { .. })
-        ));
-        let observed = b.observe(&name).await.unwrap().unwrap();
-        assert_eq!((observed.holder.as_str(), observed.token), ("a", a.token));
-        let renewed = b.renew(&a).await.unwrap();
-        assert_eq!(renewed.token, a.token);
-
-        b.release(&renewed).await.unwrap();
-        assert!(b.observe(&name).await.unwrap().is_none());
-        assert!(matches!(b.renew(&a).await, Err(LeaseError::Lost { .. })));
-        let c = b.acquire(&name, "c", ttl).await.unwrap();
-        assert!(c.token > a.token);
-        b.release(&a).await.unwrap(); // stale: no effect
-        assert_eq!(
-            b.observe(&name).await.unwrap().map(|l| l.holder),
-            Some("c".into())
-        );
-
-        // Expiry by the database's clock.
-        let short = b
-            .acquire(&unique("short"), "s", Duration::from_millis(200))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(matches!(
-            b.renew(&short).await,
-            Err(LeaseError::Lost { .. })
-        ));
-        let again = b
-            .acquire(&short.name, "t", Duration::from_millis(200))
-            .await
-            .unwrap();
-        assert!(again.token > short.token);
-        b.release(&c).await.unwrap();
+        // Exact TTLs, expiring by the database's clock.
+        lease_backend_contract(
+            &b,
+            &unique("contract"),
+            Duration::from_millis(1500),
+            true,
+            Duration::from_secs(5),
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -234,9 +234,9 @@ impl Sim {
             server: self.server.clone(),
         };
         let cfg = ElectorConfig::new(LEASE, format!("node-{node}"))
-            .with_ttl(TTL)
-            .with_renew_interval(RENEW)
-            .with_retry_timeout(RETRY);
+            .ttl(TTL)
+            .renew_interval(RENEW)
+            .retry_timeout(RETRY);
         let elector = LeaderElector::new(backend, cfg).expect("valid config");
         let checker = self.checker.clone();
         elector

@@ -75,7 +75,7 @@ fn every_documented_metric_is_emitted() {
             let o = Orchestrator::new(
                 FailoverConfig {
                     objectives: vec![DataObjective::new("db", Duration::from_secs(60))
-                        .with_acceptable_lag(Duration::ZERO)],
+                        .acceptable_lag(Duration::ZERO)],
                     ..Default::default()
                 },
                 FailoverActions::new(

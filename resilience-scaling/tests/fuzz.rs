@@ -9,6 +9,10 @@
 //! prints how many cases it ran. `RESILIENCE_FUZZ_CASES` sets the cases per
 //! target (default 256, a few seconds for the crate in a debug build).
 
+mod common;
+
+use common::fuzz_cases;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -29,13 +33,6 @@ use resilience_scaling::target_tracking::TargetTracking;
 
 // ------------------------------------------------------------------ harness
 
-fn cases() -> u32 {
-    std::env::var("RESILIENCE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
 thread_local! {
     static EXERCISED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
@@ -45,14 +42,14 @@ fn exercised() {
     EXERCISED.with(|c| c.set(c.get() + 1));
 }
 
-/// Runs `test` on `cases()` inputs drawn from `strategy` and prints the
+/// Runs `test` on `fuzz_cases()` inputs drawn from `strategy` and prints the
 /// count, and how many cases reached the evaluator with a valid config.
 fn fuzz<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S::Value: std::fmt::Debug,
 {
     EXERCISED.with(|c| c.set(0));
-    let n = cases();
+    let n = fuzz_cases();
     let mut runner = TestRunner::new(Config {
         cases: n,
         failure_persistence: None,

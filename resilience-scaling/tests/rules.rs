@@ -1,17 +1,17 @@
 //! Threshold-for-duration rule engine: the platform presets' policies, cooldowns,
 //! tier minimums, distribution, and a model-based property test.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::secs;
+
+use std::time::Instant;
 
 use proptest::prelude::*;
 use resilience_scaling::rules::{RuleEngine, RuleReason};
 
 const GPU: &str = include_str!("../presets/gpu-pool-policy.yaml");
 const INGEST: &str = include_str!("../presets/ingestion-workers.yaml");
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
 
 #[test]
 fn data_platform_ingestion_rules() {

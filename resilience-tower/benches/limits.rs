@@ -9,7 +9,6 @@
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -48,11 +47,8 @@ fn drive<S: Service<u64, Response = u64>>(svc: &mut S, x: u64) -> u64 {
 
 const LIMIT: u32 = 1_000;
 
-fn bulkhead(wait: Duration) -> Arc<Bulkhead> {
-    Arc::new(
-        Bulkhead::new("bench", BulkheadConfig::new(LIMIT).with_max_wait(wait))
-            .expect("valid config"),
-    )
+fn bulkhead(wait: Duration) -> Bulkhead {
+    Bulkhead::new("bench", BulkheadConfig::new(LIMIT).max_wait(wait)).expect("valid config")
 }
 
 fn bench(c: &mut Criterion) {
@@ -62,7 +58,7 @@ fn bench(c: &mut Criterion) {
     let mut bh_wait = BulkheadLayer::new(bulkhead(Duration::from_secs(1))).layer(noop());
     let mut config = resilience_core::presets::model_registry::bulkheads();
     config.shared_cap = Some(SharedCapConfig::new(LIMIT));
-    let pools = Pools::new(Arc::new(BulkheadSet::new(config).expect("valid config")));
+    let pools = Pools::new(BulkheadSet::new(config).expect("valid config"));
     let api = pools.id("api").expect("preset pool");
     let mut set_by_id = BulkheadSetLayer::by_id(pools.clone(), move |_: &u64| api).layer(noop());
     let mut set_by_name = BulkheadSetLayer::by_name(pools, |_: &u64| "api").layer(noop());
@@ -107,12 +103,10 @@ fn bench(c: &mut Criterion) {
         "min ns/call: Adaptive AIMD with the TSC clock {:.1}",
         min_ns_per_call(|i| drive(&mut aimd_tsc, i))
     );
-    let manager = Arc::new(
-        DegradationManager::new(
-            resilience_core::presets::workflow_runtime::degradation().expect("preset"),
-        )
-        .expect("valid config"),
-    );
+    let manager = DegradationManager::new(
+        resilience_core::presets::workflow_runtime::degradation().expect("preset"),
+    )
+    .expect("valid config");
     let reads = manager.feature("reads").expect("preset feature");
     let mut degradation = DegradationLayer::new(manager, move |_: &u64| reads).layer(noop());
 

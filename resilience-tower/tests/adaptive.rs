@@ -4,6 +4,8 @@
 //! allocation per call, and property tests (the limit always within
 //! [min, max], never NaN; AIMD against a reference model).
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -269,7 +271,7 @@ async fn rejects_over_the_adapted_limit_and_lets_calls_in_flight_finish() {
 #[tokio::test(start_paused = true)]
 async fn queued_calls_wait_for_max_wait_and_are_admitted_when_the_limit_grows() {
     let limiter =
-        AdaptiveLimiter::new(AdaptiveConfig::new("q", aimd(1)).with_max_wait(ms(1_000))).unwrap();
+        AdaptiveLimiter::new(AdaptiveConfig::new("q", aimd(1)).max_wait(ms(1_000))).unwrap();
     let svc = AdaptiveConcurrencyLayer::new(limiter.clone()).layer(worker());
     let running = tokio::spawn(svc.clone().oneshot(ok(10_000)));
     tokio::task::yield_now().await;
@@ -374,10 +376,7 @@ fn limit_changes_reach_the_bulkhead_events_and_metrics() {
 
 #[test]
 fn counting_allocator_is_active() {
-    let info = allocation_counter::measure(|| {
-        std::hint::black_box(Box::new(7u64));
-    });
-    assert_eq!(info.count_total, 1);
+    common::assert_counting_allocator_active();
 }
 
 #[test]
@@ -743,7 +742,7 @@ async fn concurrent_calls_never_lose_permits_and_the_limit_stays_consistent() {
                 ..AimdConfig::default()
             }),
         )
-        .with_max_wait(Duration::from_secs(30)),
+        .max_wait(Duration::from_secs(30)),
     )
     .unwrap();
     let svc =

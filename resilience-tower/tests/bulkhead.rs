@@ -2,6 +2,8 @@
 //! permit is taken, cancellation, routing to pools, priorities at a shared
 //! cap, and no allocation on the uncontended path.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,14 +20,12 @@ use resilience_tower::error::PolledAfterCompletion;
 use tokio::time::Instant;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
-fn bulkhead(name: &str, max: u32, wait_ms: u64) -> Arc<Bulkhead> {
-    Arc::new(
-        Bulkhead::new(
-            name,
-            BulkheadConfig::new(max).with_max_wait(Duration::from_millis(wait_ms)),
-        )
-        .unwrap(),
+fn bulkhead(name: &str, max: u32, wait_ms: u64) -> Bulkhead {
+    Bulkhead::new(
+        name,
+        BulkheadConfig::new(max).max_wait(Duration::from_millis(wait_ms)),
     )
+    .unwrap()
 }
 
 /// Sleeps `ms` (tokio time) and answers `ms`; counts calls.
@@ -257,8 +257,8 @@ struct Req {
     ms: u64,
 }
 
-fn set(config: BulkheadSetConfig) -> Arc<BulkheadSet> {
-    Arc::new(BulkheadSet::new(config).unwrap())
+fn set(config: BulkheadSetConfig) -> BulkheadSet {
+    BulkheadSet::new(config).unwrap()
 }
 
 fn routed_sleeper(
@@ -279,7 +279,7 @@ async fn set_routes_each_request_to_its_pool_and_isolates_pools() {
     // A tiny dashboard pool, so it fills up.
     config.pools.insert(
         "dashboard".into(),
-        BulkheadConfig::new(2).with_priority(Priority::Low),
+        BulkheadConfig::new(2).priority(Priority::Low),
     );
     let set = set(config);
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -377,9 +377,9 @@ async fn set_routes_by_pool_id_and_rejects_foreign_ids() {
 
     let other = Pools::new(set).id("api").unwrap();
     let svc = BulkheadSetLayer::by_id(
-        Pools::new(Arc::new(
+        Pools::new(
             BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap(),
-        )),
+        ),
         move |_: &Req| other,
     )
     .layer(routed_sleeper(order));
@@ -466,10 +466,7 @@ async fn set_sheds_low_priority_when_the_shared_queue_is_full() {
 
 #[test]
 fn counting_allocator_is_active() {
-    let info = allocation_counter::measure(|| {
-        std::hint::black_box(Box::new(7u64));
-    });
-    assert_eq!(info.count_total, 1);
+    common::assert_counting_allocator_active();
 }
 
 #[test]

@@ -2,6 +2,10 @@
 //! a full queue hands the request back, and the replayer replays in order
 //! when the breaker closes.
 
+mod common;
+
+use common::call;
+
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,16 +22,9 @@ use resilience_tower::dead_letter::{
     DeadLetterLayer, DeadLetterRefused, DeadLettered, ReplayConfig, Replayer,
 };
 use resilience_tower::retry::{AttemptError, RetryLayer};
-use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower::{service_fn, BoxError, Layer, Service};
 
-type Queue = Arc<InMemoryDeadLetterQueue<DeadLetter<String>>>;
-
-async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError>,
-{
-    svc.ready().await?.call(req).await
-}
+type Queue = InMemoryDeadLetterQueue<DeadLetter<String>>;
 
 /// A dependency that records every request it sees and fails while `down`.
 #[derive(Clone, Default)]
@@ -74,7 +71,7 @@ fn breaker(open_for: Duration) -> CircuitBreaker {
 
 fn queue(capacity: usize) -> Queue {
     // Leases and retry backoffs follow tokio's (paused) clock.
-    Arc::new(InMemoryDeadLetterQueue::with_clock("retrain", capacity, TokioClock).unwrap())
+    InMemoryDeadLetterQueue::with_clock("retrain", capacity, TokioClock).unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -368,7 +365,7 @@ async fn the_layer_and_the_replayer_work_over_any_store() {
     let breaker = breaker(Duration::from_secs(10));
     breaker.force_open();
     let q = queue(10);
-    let store: Arc<dyn DeadLetterStore<String>> = q.clone();
+    let store: Arc<dyn DeadLetterStore<String>> = Arc::new(q.clone());
     let below = CircuitBreakerLayer::new(breaker.clone()).layer(dep.clone().service());
     let mut svc = DeadLetterLayer::with_store(store.clone()).layer(below.clone());
     let err = call(&mut svc, "a".to_string()).await.unwrap_err();
@@ -434,8 +431,8 @@ fn the_success_path_allocates_nothing() {
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
-    let q: Arc<InMemoryDeadLetterQueue<DeadLetter<u64>>> =
-        Arc::new(InMemoryDeadLetterQueue::new("q", 10).unwrap());
+    let q: InMemoryDeadLetterQueue<DeadLetter<u64>> =
+        InMemoryDeadLetterQueue::new("q", 10).unwrap();
     let mut svc = DeadLetterLayer::new("q", q).layer(service_fn(|x: u64| {
         std::future::ready(Ok::<_, BoxError>(x))
     }));
@@ -473,7 +470,7 @@ async fn a_store_target_keys_letters_from_their_requests() {
     use resilience_core::dead_letter::{ClaimOptions, DeadLetterStore, NewLetter};
     let breaker = breaker_open();
     let q = queue(10);
-    let store: Arc<dyn DeadLetterStore<String>> = q.clone();
+    let store: Arc<dyn DeadLetterStore<String>> = Arc::new(q.clone());
     let dep = Dependency::default();
     let mut svc = DeadLetterLayer::with_store(store.clone())
         .with_keys(|l: NewLetter<String>| {

@@ -25,14 +25,12 @@ fn counted(
     })
 }
 
-fn synthetic(clock: &ManualClock) -> Arc<DegradationManager> {
-    Arc::new(
-        DegradationManager::with_clock(
-            resilience_core::presets::synthetic_data::degradation().unwrap(),
-            clock.clone(),
-        )
-        .unwrap(),
+fn synthetic(clock: &ManualClock) -> DegradationManager {
+    DegradationManager::with_clock(
+        resilience_core::presets::synthetic_data::degradation().unwrap(),
+        clock.clone(),
     )
+    .unwrap()
 }
 
 /// Requests name their feature; resolved once into ids.
@@ -115,10 +113,9 @@ async fn rejects_disabled_features_naming_feature_and_level_and_passes_enabled_o
 
 #[tokio::test]
 async fn read_only_refuses_writes_and_generation_with_their_mode() {
-    let m = Arc::new(
+    let m =
         DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
-            .unwrap(),
-    );
+            .unwrap();
     let writes = m.feature("writes").unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let svc = DegradationLayer::new(m.clone(), move |_: &&'static str| writes)
@@ -166,10 +163,9 @@ async fn reroutes_disabled_requests_to_the_alternative() {
 
 #[tokio::test]
 async fn alternative_errors_pass_through() {
-    let m = Arc::new(
+    let m =
         DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
-            .unwrap(),
-    );
+            .unwrap();
     let ai = m.feature("ai_query").unwrap();
     m.set_manual_floor(Some("ai_degraded")).unwrap();
     let svc = DegradationLayer::new(m, move |_: &u32| ai)
@@ -181,14 +177,12 @@ async fn alternative_errors_pass_through() {
 
 #[tokio::test]
 async fn feature_ids_from_another_manager_are_refused_even_when_rerouting() {
-    let a = Arc::new(
+    let a =
         DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
-            .unwrap(),
-    );
-    let b = Arc::new(
+            .unwrap();
+    let b =
         DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap())
-            .unwrap(),
-    );
+            .unwrap();
     let foreign = b.feature("reads").unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let svc = DegradationLayer::new(a.clone(), move |_: &&'static str| foreign)

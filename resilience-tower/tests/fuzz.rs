@@ -9,6 +9,10 @@
 //! prints how many cases it ran. `RESILIENCE_FUZZ_CASES` sets the cases per
 //! target (default 256).
 
+mod common;
+
+use common::fuzz_cases;
+
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -19,13 +23,6 @@ use resilience_tower::hedge::HedgeConfig;
 use resilience_tower::stack::ResilienceStack;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
-fn cases() -> u32 {
-    std::env::var("RESILIENCE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
 thread_local! {
     static EXERCISED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
@@ -35,7 +32,7 @@ where
     S::Value: std::fmt::Debug,
 {
     EXERCISED.with(|c| c.set(0));
-    let n = cases();
+    let n = fuzz_cases();
     let mut runner = TestRunner::new(Config {
         cases: n,
         failure_persistence: None,

@@ -2,6 +2,10 @@
 //! cancelled, the primary wins and the hedge is cancelled, failures, the
 //! extra-load budget (against a model), the percentile delay, config.
 
+mod common;
+
+use common::call;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,16 +13,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use resilience_tower::hedge::{Hedge, HedgeConfig, HedgeDelay, HedgeLayer, HedgeStats};
 use tokio::time::Instant;
-use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower::{service_fn, BoxError, Layer, Service};
 
 const MS: Duration = Duration::from_millis(1);
-
-async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError>,
-{
-    svc.ready().await?.call(req).await
-}
 
 /// Sets its flag when dropped: shows a request's future was cancelled.
 struct DropFlag(Arc<AtomicBool>);

@@ -3,6 +3,10 @@
 //! cloned, deadlines, cancellation, and zero allocations on the success
 //! path.
 
+mod common;
+
+use common::call;
+
 use std::future::Future;
 use std::io;
 use std::pin::pin;
@@ -87,13 +91,6 @@ impl Recorder {
     fn attempts(&self) -> usize {
         self.times.lock().unwrap().len()
     }
-}
-
-async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError>,
-{
-    svc.ready().await?.call(req).await
 }
 
 fn retry_error(e: &BoxError) -> &RetryError<AttemptError> {
@@ -658,15 +655,14 @@ async fn a_service_that_fails_to_become_ready_for_a_retry_returns_its_error() {
 
 #[test]
 fn the_success_path_allocates_nothing() {
-    let policy = Arc::new(
+    let policy =
         RetryPolicy::builder(Backoff::exponential(100 * MS, Duration::from_secs(1)).unwrap())
             .max_attempts(3)
             .budget(Arc::new(
                 TokenBucketBudget::new(TokenBucketConfig::default()).unwrap(),
             ))
             .build()
-            .unwrap(),
-    );
+            .unwrap();
     let mut svc = RetryLayer::new(policy).layer(service_fn(|x: u64| {
         std::future::ready(Ok::<_, BoxError>(x + 1))
     }));
@@ -680,9 +676,7 @@ fn the_success_path_allocates_nothing() {
         }
     };
     once(0); // warm-up
-             // The counting allocator is installed: a box is seen.
-    let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u8))));
-    assert_eq!(boxed.count_total, 1);
+    common::assert_counting_allocator_active();
     let info = allocation_counter::measure(|| {
         for i in 0..10_000 {
             once(i);

@@ -1,6 +1,10 @@
 //! Per-attempt timeouts and the total deadline, alone and around a retry
 //! layer, under paused tokio time.
 
+mod common;
+
+use common::call;
+
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,13 +16,6 @@ use tokio::time::Instant;
 use tower::{service_fn, BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 const MS: Duration = Duration::from_millis(1);
-
-async fn call<S, Req>(svc: &mut S, req: Req) -> Result<S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError>,
-{
-    svc.ready().await?.call(req).await
-}
 
 /// A service whose n-th call (from 1) takes `latency(n)`; records call times.
 fn slow_service(

@@ -147,9 +147,8 @@ fn breaker_layer_traces_the_transition_and_each_rejection() {
 fn bulkhead_layer_traces_a_rejection_with_its_reason() {
     let recorder = Recorder::default();
     traced(&recorder, async {
-        let bulkhead = Arc::new(
-            Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::ZERO)).unwrap(),
-        );
+        let bulkhead =
+            Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::ZERO)).unwrap();
         let svc = BulkheadLayer::new(bulkhead).layer(service_fn(|ms: u64| async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, BoxError>(ms)

@@ -133,8 +133,8 @@ impl BulkheadConfig {
     /// use std::time::Duration;
     /// use resilience_core::bulkhead::{BulkheadConfig, Priority};
     /// let c = BulkheadConfig::new(50)
-    ///     .with_max_wait(Duration::from_secs(5))
-    ///     .with_priority(Priority::Low);
+    ///     .max_wait(Duration::from_secs(5))
+    ///     .priority(Priority::Low);
     /// assert!(c.validate().is_ok());
     /// ```
     pub fn new(max_concurrent: u32) -> Self {
@@ -145,21 +145,42 @@ impl BulkheadConfig {
     }
 
     /// Sets `max_wait`.
-    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
     }
 
+    /// Renamed to [`max_wait`](Self::max_wait).
+    #[deprecated(since = "0.1.1", note = "renamed to `BulkheadConfig::max_wait`")]
+    #[doc(hidden)]
+    pub fn with_max_wait(self, max_wait: Duration) -> Self {
+        self.max_wait(max_wait)
+    }
+
     /// Sets `max_waiting`.
-    pub fn with_max_waiting(mut self, max_waiting: u32) -> Self {
+    pub fn max_waiting(mut self, max_waiting: u32) -> Self {
         self.max_waiting = Some(max_waiting);
         self
     }
 
+    /// Renamed to [`max_waiting`](Self::max_waiting).
+    #[deprecated(since = "0.1.1", note = "renamed to `BulkheadConfig::max_waiting`")]
+    #[doc(hidden)]
+    pub fn with_max_waiting(self, max_waiting: u32) -> Self {
+        self.max_waiting(max_waiting)
+    }
+
     /// Sets `priority`.
-    pub fn with_priority(mut self, priority: Priority) -> Self {
+    pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
         self
+    }
+
+    /// Renamed to [`priority`](Self::priority).
+    #[deprecated(since = "0.1.1", note = "renamed to `BulkheadConfig::priority`")]
+    #[doc(hidden)]
+    pub fn with_priority(self, priority: Priority) -> Self {
+        self.priority(priority)
     }
 
     /// The queue bound in force: `max_waiting`, or `max_concurrent` when unset.

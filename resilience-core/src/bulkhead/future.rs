@@ -3,14 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use pin_project::{pin_project, pinned_drop};
 
 use super::semaphore::{Enqueue, Ticket, TicketState};
-use super::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit, RejectReason};
+use super::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit, RejectReason, Shared};
 
 /// Where a waiting caller's deadline comes from.
 ///
@@ -22,7 +21,7 @@ use super::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit, RejectR
 /// use std::time::Duration;
 /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-/// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(10))).unwrap();
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_secs(10))).unwrap();
 /// let permit = b.acquire(tokio::time::sleep).await.unwrap();
 /// # drop(permit);
 /// # });
@@ -119,7 +118,7 @@ impl Core {
 
     fn start_wait<T: Timer>(
         &mut self,
-        bh: &Bulkhead,
+        bh: &Shared,
         timer: &T,
         mut sleep: Pin<&mut Option<T::Sleep>>,
     ) {
@@ -129,7 +128,7 @@ impl Core {
         }
     }
 
-    fn finish_ok(&mut self, bh: &Bulkhead) -> Poll<Result<(), BulkheadFull>> {
+    fn finish_ok(&mut self, bh: &Shared) -> Poll<Result<(), BulkheadFull>> {
         self.phase = Phase::Done;
         let waited = self
             .queued_at
@@ -140,7 +139,7 @@ impl Core {
 
     fn finish_err(
         &mut self,
-        bh: &Bulkhead,
+        bh: &Shared,
         reason: RejectReason,
         at_shared_cap: bool,
     ) -> Poll<Result<(), BulkheadFull>> {
@@ -150,7 +149,7 @@ impl Core {
 
     fn poll<T: Timer>(
         &mut self,
-        bh: &Bulkhead,
+        bh: &Shared,
         timer: &T,
         mut sleep: Pin<&mut Option<T::Sleep>>,
         cx: &mut Context<'_>,
@@ -196,21 +195,21 @@ impl Core {
                     let Some(cap) = &bh.shared else {
                         return self.finish_ok(bh);
                     };
-                    if cap.sem.try_acquire() {
+                    if cap.inner.sem.try_acquire() {
                         return self.finish_ok(bh);
                     }
                     if bh.max_wait().is_zero() {
                         bh.sem.release();
                         return self.finish_err(bh, RejectReason::Full, true);
                     }
-                    match cap.sem.enqueue(bh.priority, cx.waker()) {
+                    match cap.inner.sem.enqueue(bh.priority, cx.waker()) {
                         Enqueue::Acquired => return self.finish_ok(bh),
                         Enqueue::QueueFull => {
                             bh.sem.release();
                             return self.finish_err(bh, RejectReason::QueueFull, true);
                         }
                         Enqueue::Queued(ticket) => {
-                            cap.metrics.waiting.increment(1.0);
+                            cap.inner.metrics.waiting.increment(1.0);
                             self.start_wait(bh, timer, sleep.as_mut());
                             self.phase = Phase::Shared(ticket);
                         }
@@ -221,14 +220,14 @@ impl Core {
                         // A pool never loses its cap; be safe anyway.
                         return self.finish_ok(bh);
                     };
-                    match cap.sem.poll_ticket(ticket, cx.waker()) {
+                    match cap.inner.sem.poll_ticket(ticket, cx.waker()) {
                         TicketState::Waiting => {}
                         TicketState::Granted => {
-                            cap.metrics.waiting.decrement(1.0);
+                            cap.inner.metrics.waiting.decrement(1.0);
                             return self.finish_ok(bh);
                         }
                         TicketState::Shed => {
-                            cap.metrics.waiting.decrement(1.0);
+                            cap.inner.metrics.waiting.decrement(1.0);
                             bh.sem.release();
                             return self.finish_err(bh, RejectReason::Shed, true);
                         }
@@ -252,7 +251,7 @@ impl Core {
 
     /// The deadline passed while queued. A permit that was handed over in
     /// the meantime is kept (the call goes ahead) rather than thrown away.
-    fn time_out(&mut self, bh: &Bulkhead) -> Poll<Result<(), BulkheadFull>> {
+    fn time_out(&mut self, bh: &Shared) -> Poll<Result<(), BulkheadFull>> {
         match self.phase {
             Phase::Pool(ticket) => {
                 bh.metrics.waiting.decrement(1.0);
@@ -261,7 +260,7 @@ impl Core {
                 }
                 match &bh.shared {
                     None => self.finish_ok(bh),
-                    Some(cap) if cap.sem.try_acquire() => self.finish_ok(bh),
+                    Some(cap) if cap.inner.sem.try_acquire() => self.finish_ok(bh),
                     Some(_) => {
                         bh.sem.release();
                         self.finish_err(bh, RejectReason::TimedOut, true)
@@ -272,8 +271,8 @@ impl Core {
                 let Some(cap) = &bh.shared else {
                     return self.finish_ok(bh);
                 };
-                cap.metrics.waiting.decrement(1.0);
-                if cap.sem.withdraw(ticket) {
+                cap.inner.metrics.waiting.decrement(1.0);
+                if cap.inner.sem.withdraw(ticket) {
                     self.finish_ok(bh)
                 } else {
                     bh.sem.release();
@@ -286,7 +285,7 @@ impl Core {
 
     /// The future is dropped before it resolved: leave every queue and give
     /// back whatever is held.
-    fn cancel(&mut self, bh: &Bulkhead) {
+    fn cancel(&mut self, bh: &Shared) {
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Start | Phase::Done => {}
             Phase::Pool(ticket) => {
@@ -296,8 +295,8 @@ impl Core {
             Phase::SharedStart => bh.sem.release(),
             Phase::Shared(ticket) => {
                 if let Some(cap) = &bh.shared {
-                    cap.metrics.waiting.decrement(1.0);
-                    cap.sem.cancel(ticket);
+                    cap.inner.metrics.waiting.decrement(1.0);
+                    cap.inner.sem.cancel(ticket);
                 }
                 bh.sem.release();
             }
@@ -316,7 +315,7 @@ impl Core {
 /// use std::time::Duration;
 /// use resilience_core::bulkhead::{Acquire, Bulkhead, BulkheadConfig, NoTimer};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1))).unwrap();
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_secs(1))).unwrap();
 /// let held = b.try_acquire().unwrap();
 /// let fut: Acquire<'_, NoTimer> = b.acquire(NoTimer);
 /// let mut fut = Box::pin(fut);
@@ -361,7 +360,7 @@ impl<'a, T: Timer> Future for Acquire<'a, T> {
         let this = self.project();
         let bulkhead: &'a Bulkhead = this.bulkhead;
         this.core
-            .poll(bulkhead, this.timer, this.sleep, cx)
+            .poll(&bulkhead.inner, this.timer, this.sleep, cx)
             .map(|r| r.map(|()| BulkheadPermit { bulkhead }))
     }
 }
@@ -370,35 +369,34 @@ impl<'a, T: Timer> Future for Acquire<'a, T> {
 impl<T: Timer> PinnedDrop for Acquire<'_, T> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        this.core.cancel(this.bulkhead);
+        this.core.cancel(&this.bulkhead.inner);
     }
 }
 
 impl<T: Timer> fmt::Debug for Acquire<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
-            .field("bulkhead", &self.bulkhead.name)
+            .field("bulkhead", &self.bulkhead.inner.name)
             .field("phase", &self.core.phase)
             .finish()
     }
 }
 
 /// The future of [`Bulkhead::acquire_owned`]: like [`Acquire`], but it owns
-/// an `Arc` of the bulkhead (so it is `'static`) and resolves to an
+/// a handle to the bulkhead (so it is `'static`) and resolves to an
 /// [`OwnedBulkheadPermit`].
 ///
 /// ```
-/// use std::sync::Arc;
 /// use resilience_core::bulkhead::{AcquireOwned, Bulkhead, BulkheadConfig, NoTimer};
 /// fn assert_static<F: std::future::Future + Send + 'static>(_: &F) {}
-/// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1)).unwrap());
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1)).unwrap();
 /// let fut: AcquireOwned<NoTimer> = b.acquire_owned(NoTimer);
 /// assert_static(&fut);
 /// ```
 #[pin_project(PinnedDrop)]
 #[must_use = "futures do nothing unless polled"]
 pub struct AcquireOwned<T: Timer> {
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
     timer: T,
     #[pin]
     sleep: Option<T::Sleep>,
@@ -406,7 +404,7 @@ pub struct AcquireOwned<T: Timer> {
 }
 
 impl<T: Timer> AcquireOwned<T> {
-    pub(super) fn new(bulkhead: Arc<Bulkhead>, timer: T) -> Self {
+    pub(super) fn new(bulkhead: Bulkhead, timer: T) -> Self {
         AcquireOwned {
             bulkhead,
             timer,
@@ -421,10 +419,12 @@ impl<T: Timer> Future for AcquireOwned<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let bulkhead = &*this.bulkhead;
-        match this.core.poll(bulkhead, this.timer, this.sleep, cx) {
+        match this
+            .core
+            .poll(&this.bulkhead.inner, this.timer, this.sleep, cx)
+        {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(OwnedBulkheadPermit {
-                bulkhead: Arc::clone(this.bulkhead),
+                bulkhead: this.bulkhead.clone(),
             })),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -436,14 +436,14 @@ impl<T: Timer> Future for AcquireOwned<T> {
 impl<T: Timer> PinnedDrop for AcquireOwned<T> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        this.core.cancel(this.bulkhead);
+        this.core.cancel(&this.bulkhead.inner);
     }
 }
 
 impl<T: Timer> fmt::Debug for AcquireOwned<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AcquireOwned")
-            .field("bulkhead", &self.bulkhead.name)
+            .field("bulkhead", &self.bulkhead.inner.name)
             .field("phase", &self.core.phase)
             .finish()
     }

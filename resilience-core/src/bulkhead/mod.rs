@@ -45,7 +45,7 @@
 //! use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-//! let db = Arc::new(Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(5))).unwrap());
+//! let db = Bulkhead::new("db", BulkheadConfig::new(1).max_wait(Duration::from_secs(5))).unwrap();
 //! let held = db.try_acquire_owned().unwrap();
 //! let waiter = tokio::spawn({
 //!     let db = db.clone();
@@ -179,8 +179,8 @@ impl Metrics {
 
 /// A concurrency limiter with a bounded, timed wait queue.
 ///
-/// Share it between tasks with an [`Arc`] (the owned-permit methods need
-/// one) or borrow it from a longer-lived owner. See the [module
+/// Cheap to clone: clones share one bulkhead (an `Arc` inside), so hand a
+/// clone to every task that calls the dependency. See the [module
 /// docs](self) for the design and the metrics.
 ///
 /// ```
@@ -197,12 +197,18 @@ impl Metrics {
 /// }
 /// assert_eq!(b.in_flight(), 0);
 /// ```
+#[derive(Clone)]
 pub struct Bulkhead {
+    inner: Arc<Shared>,
+}
+
+/// What every handle of one bulkhead shares.
+pub(super) struct Shared {
     name: Arc<str>,
     sem: Semaphore,
     max_wait_nanos: AtomicU64,
     priority: Priority,
-    shared: Option<Arc<Bulkhead>>,
+    shared: Option<Bulkhead>,
     clock: SharedClock,
     listeners: Listeners<BulkheadEvent>,
     metrics: Metrics,
@@ -211,12 +217,12 @@ pub struct Bulkhead {
 impl fmt::Debug for Bulkhead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bulkhead")
-            .field("name", &self.name)
+            .field("name", &self.inner.name)
             .field("in_flight", &self.in_flight())
             .field("max_concurrent", &self.max_concurrent())
             .field("max_wait", &self.max_wait())
-            .field("priority", &self.priority)
-            .field("shared_cap", &self.shared.as_ref().map(|s| s.name()))
+            .field("priority", &self.inner.priority)
+            .field("shared_cap", &self.inner.shared.as_ref().map(|s| s.name()))
             .finish()
     }
 }
@@ -257,14 +263,14 @@ impl Bulkhead {
     fn build(
         name: Arc<str>,
         config: &BulkheadConfig,
-        shared: Option<Arc<Bulkhead>>,
+        shared: Option<Bulkhead>,
         clock: SharedClock,
     ) -> Self {
         let metrics = Metrics::new(&name);
         metrics.limit.set(f64::from(config.max_concurrent));
         metrics.in_flight.set(0.0);
         metrics.waiting.set(0.0);
-        Bulkhead {
+        let shared = Shared {
             sem: Semaphore::new(
                 config.max_concurrent,
                 config.effective_max_waiting() as usize,
@@ -276,17 +282,20 @@ impl Bulkhead {
             listeners: Listeners::new(),
             metrics,
             name,
+        };
+        Bulkhead {
+            inner: Arc::new(shared),
         }
     }
 
     /// The bulkhead's name, as used in errors, events and metrics.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// Permits held right now.
     pub fn in_flight(&self) -> u32 {
-        self.sem.in_flight()
+        self.inner.sem.in_flight()
     }
 
     /// Permits free right now (zero while over a freshly shrunk limit).
@@ -296,38 +305,38 @@ impl Bulkhead {
 
     /// The current limit.
     pub fn max_concurrent(&self) -> u32 {
-        self.sem.limit()
+        self.inner.sem.limit()
     }
 
     /// How long a caller may queue; zero means fail fast.
     pub fn max_wait(&self) -> Duration {
-        Duration::from_nanos(self.max_wait_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(self.inner.max_wait_nanos.load(Ordering::Relaxed))
     }
 
     /// Callers queued right now.
     pub fn waiting(&self) -> usize {
-        self.sem.waiting()
+        self.inner.sem.waiting()
     }
 
     /// The queue bound.
     pub fn max_waiting(&self) -> usize {
-        self.sem.max_waiting()
+        self.inner.sem.max_waiting()
     }
 
     /// The pool's priority at its set's shared cap.
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.inner.priority
     }
 
     /// The shared cap this pool draws from, when it belongs to a
     /// [`BulkheadSet`] that has one.
-    pub fn shared_cap(&self) -> Option<&Arc<Bulkhead>> {
-        self.shared.as_ref()
+    pub fn shared_cap(&self) -> Option<&Bulkhead> {
+        self.inner.shared.as_ref()
     }
 
     /// Event listeners (see [`BulkheadEvent`]).
     pub fn listeners(&self) -> &Listeners<BulkheadEvent> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Changes the limit at run time; returns the previous limit.
@@ -350,21 +359,23 @@ impl Bulkhead {
     /// ```
     pub fn set_max_concurrent(&self, max_concurrent: u32) -> Result<u32, ConfigError> {
         config::check_permits("max_concurrent", max_concurrent)?;
-        let previous = self.sem.set_limit(max_concurrent);
-        self.metrics.limit.set(f64::from(max_concurrent));
+        let previous = self.inner.sem.set_limit(max_concurrent);
+        self.inner.metrics.limit.set(f64::from(max_concurrent));
         if previous != max_concurrent {
             #[cfg(feature = "tracing")]
             tracing::info!(
-                bulkhead = %self.name,
+                bulkhead = %self.inner.name,
                 previous,
                 current = max_concurrent,
                 "bulkhead limit changed"
             );
-            self.listeners.emit_with(|| BulkheadEvent::LimitChanged {
-                bulkhead: self.name.clone(),
-                previous,
-                current: max_concurrent,
-            });
+            self.inner
+                .listeners
+                .emit_with(|| BulkheadEvent::LimitChanged {
+                    bulkhead: self.inner.name.clone(),
+                    previous,
+                    current: max_concurrent,
+                });
         }
         Ok(previous)
     }
@@ -390,7 +401,8 @@ impl Bulkhead {
                 ),
             ));
         }
-        self.max_wait_nanos
+        self.inner
+            .max_wait_nanos
             .store(crate::clock::duration_nanos(max_wait), Ordering::Relaxed);
         Ok(())
     }
@@ -404,7 +416,7 @@ impl Bulkhead {
     /// assert_eq!(b.max_waiting(), 10);
     /// ```
     pub fn set_max_waiting(&self, max_waiting: u32) {
-        self.sem.set_max_waiting(max_waiting as usize);
+        self.inner.sem.set_max_waiting(max_waiting as usize);
     }
 
     /// Takes a permit if one is free right now, without waiting.
@@ -421,27 +433,27 @@ impl Bulkhead {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        self.try_take()?;
+        self.inner.try_take()?;
         Ok(BulkheadPermit { bulkhead: self })
     }
 
     /// Like [`try_acquire`](Bulkhead::try_acquire), returning a permit that
-    /// owns an `Arc` of the bulkhead, so it can move into a spawned task or
+    /// owns a handle to the bulkhead, so it can move into a spawned task or
     /// live in a future.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
-    /// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1)).unwrap());
+    /// let b = Bulkhead::new("api", BulkheadConfig::new(1)).unwrap();
     /// let permit = b.try_acquire_owned().unwrap();
     /// std::thread::spawn(move || drop(permit)).join().unwrap();
     /// assert_eq!(b.in_flight(), 0);
     /// ```
     #[inline]
-    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedBulkheadPermit, BulkheadFull> {
-        self.try_take()?;
+    pub fn try_acquire_owned(&self) -> Result<OwnedBulkheadPermit, BulkheadFull> {
+        self.inner.try_take()?;
         Ok(OwnedBulkheadPermit {
-            bulkhead: Arc::clone(self),
+            bulkhead: self.clone(),
         })
     }
 
@@ -461,7 +473,7 @@ impl Bulkhead {
     /// use std::time::Duration;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_millis(100))).unwrap();
+    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_millis(100))).unwrap();
     /// let held = b.try_acquire().unwrap();
     /// let err = b.acquire(tokio::time::sleep).await.unwrap_err();
     /// assert!(err.is_timeout());
@@ -474,21 +486,21 @@ impl Bulkhead {
     }
 
     /// Like [`acquire`](Bulkhead::acquire), resolving to an owned permit; the
-    /// future itself is `'static` (it holds an `Arc` of the bulkhead), as a
+    /// future itself is `'static` (it holds a handle to the bulkhead), as a
     /// tower service's response future needs.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, NoTimer};
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1)).unwrap());
+    /// let b = Bulkhead::new("api", BulkheadConfig::new(1)).unwrap();
     /// let fut = b.acquire_owned(NoTimer); // no borrow of `b` remains
     /// let permit = fut.await.unwrap();
     /// assert_eq!(permit.bulkhead().in_flight(), 1);
     /// # });
     /// ```
-    pub fn acquire_owned<T: Timer>(self: &Arc<Self>, timer: T) -> AcquireOwned<T> {
-        AcquireOwned::new(Arc::clone(self), timer)
+    pub fn acquire_owned<T: Timer>(&self, timer: T) -> AcquireOwned<T> {
+        AcquireOwned::new(self.clone(), timer)
     }
 
     /// Starts an owned acquire: a permit now if one is free, the rejection
@@ -508,42 +520,49 @@ impl Bulkhead {
     /// use std::time::Duration;
     /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, NoTimer, StartAcquire};
     ///
-    /// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1).with_max_wait(Duration::from_secs(1))).unwrap());
+    /// let b = Bulkhead::new("api", BulkheadConfig::new(1).max_wait(Duration::from_secs(1))).unwrap();
     /// let StartAcquire::Acquired(held) = b.start_acquire_owned(NoTimer) else { panic!() };
     /// // Full, but the caller may wait: it gets the future, nothing is rejected.
     /// assert!(matches!(b.start_acquire_owned(NoTimer), StartAcquire::Wait(_)));
     /// drop(held);
     ///
-    /// let fast = Arc::new(Bulkhead::new("fast", BulkheadConfig::new(1)).unwrap());
+    /// let fast = Bulkhead::new("fast", BulkheadConfig::new(1)).unwrap();
     /// let _held = fast.try_acquire_owned().unwrap();
     /// assert!(matches!(fast.start_acquire_owned(NoTimer), StartAcquire::Rejected(_)));
     /// ```
     #[inline]
-    pub fn start_acquire_owned<T: Timer>(self: &Arc<Self>, timer: T) -> StartAcquire<T> {
-        if self.max_wait_nanos.load(Ordering::Relaxed) == 0 {
+    pub fn start_acquire_owned<T: Timer>(&self, timer: T) -> StartAcquire<T> {
+        if self.inner.max_wait_nanos.load(Ordering::Relaxed) == 0 {
             return match self.try_acquire_owned() {
                 Ok(permit) => StartAcquire::Acquired(permit),
                 Err(full) => StartAcquire::Rejected(full),
             };
         }
-        if self.try_take_quietly() {
-            self.admitted(None);
+        if self.inner.try_take_quietly() {
+            self.inner.admitted(None);
             return StartAcquire::Acquired(OwnedBulkheadPermit {
-                bulkhead: Arc::clone(self),
+                bulkhead: self.clone(),
             });
         }
         StartAcquire::Wait(self.acquire_owned(timer))
     }
 
+    /// Whether two handles are the same bulkhead.
+    pub fn ptr_eq(&self, other: &Bulkhead) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Shared {
     /// The fast path without the rejection bookkeeping: `true` when the
     /// pool permit (and the shared-cap permit) are now held.
     #[inline]
-    fn try_take_quietly(&self) -> bool {
+    pub(super) fn try_take_quietly(&self) -> bool {
         if !self.sem.try_acquire() {
             return false;
         }
         if let Some(cap) = &self.shared {
-            if !cap.sem.try_acquire() {
+            if !cap.inner.sem.try_acquire() {
                 self.sem.release();
                 return false;
             }
@@ -553,12 +572,12 @@ impl Bulkhead {
 
     /// The fast path: a pool permit, then a shared-cap permit.
     #[inline]
-    fn try_take(&self) -> Result<(), BulkheadFull> {
+    pub(super) fn try_take(&self) -> Result<(), BulkheadFull> {
         if !self.sem.try_acquire() {
             return Err(self.reject(RejectReason::Full, false));
         }
         if let Some(cap) = &self.shared {
-            if !cap.sem.try_acquire() {
+            if !cap.inner.sem.try_acquire() {
                 self.sem.release();
                 return Err(self.reject(RejectReason::Full, true));
             }
@@ -569,10 +588,10 @@ impl Bulkhead {
 
     /// Bookkeeping for a call that now holds its permit(s).
     #[inline]
-    fn admitted(&self, waited: Option<Duration>) {
+    pub(super) fn admitted(&self, waited: Option<Duration>) {
         self.metrics.in_flight.increment(1.0);
         if let Some(cap) = &self.shared {
-            cap.metrics.in_flight.increment(1.0);
+            cap.inner.metrics.in_flight.increment(1.0);
         }
         if let Some(w) = waited {
             self.metrics.wait.record(w.as_secs_f64());
@@ -585,21 +604,21 @@ impl Bulkhead {
 
     /// Returns the permit(s) of an admitted call.
     #[inline]
-    fn release_permit(&self) {
+    pub(super) fn release_permit(&self) {
         self.sem.release();
         self.metrics.in_flight.decrement(1.0);
         if let Some(cap) = &self.shared {
-            cap.sem.release();
-            cap.metrics.in_flight.decrement(1.0);
+            cap.inner.sem.release();
+            cap.inner.metrics.in_flight.decrement(1.0);
         }
     }
 
     /// Builds (and counts, and publishes) a rejection.
     #[cold]
-    fn reject(&self, reason: RejectReason, at_shared_cap: bool) -> BulkheadFull {
+    pub(super) fn reject(&self, reason: RejectReason, at_shared_cap: bool) -> BulkheadFull {
         let (cap_name, limit) = match (&self.shared, at_shared_cap) {
-            (Some(cap), true) => (Some(cap.name.clone()), cap.max_concurrent()),
-            _ => (None, self.max_concurrent()),
+            (Some(cap), true) => (Some(cap.inner.name.clone()), cap.max_concurrent()),
+            _ => (None, self.sem.limit()),
         };
         let error = BulkheadFull::new(self.name.clone(), cap_name, reason, limit, self.max_wait());
         if let Some(c) = self.metrics.rejected.get(reason.index()) {
@@ -617,6 +636,20 @@ impl Bulkhead {
         });
         error
     }
+
+    /// How long a caller may queue.
+    #[inline]
+    pub(super) fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.max_wait_nanos.load(Ordering::Relaxed))
+    }
+}
+
+/// For code written when bulkheads were shared as `Arc<Bulkhead>`: a
+/// handle to the same bulkhead.
+impl From<Arc<Bulkhead>> for Bulkhead {
+    fn from(shared: Arc<Bulkhead>) -> Self {
+        (*shared).clone()
+    }
 }
 
 /// What [`Bulkhead::start_acquire_owned`] found.
@@ -624,7 +657,7 @@ impl Bulkhead {
 /// ```
 /// use std::sync::Arc;
 /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, NoTimer, StartAcquire};
-/// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1)).unwrap());
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1)).unwrap();
 /// match b.start_acquire_owned(NoTimer) {
 ///     StartAcquire::Acquired(permit) => assert_eq!(permit.bulkhead().in_flight(), 1),
 ///     StartAcquire::Rejected(full) => panic!("{full}"),
@@ -669,38 +702,38 @@ impl BulkheadPermit<'_> {
 impl Drop for BulkheadPermit<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.bulkhead.release_permit();
+        self.bulkhead.inner.release_permit();
     }
 }
 
 impl fmt::Debug for BulkheadPermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadPermit")
-            .field("bulkhead", &self.bulkhead.name)
+            .field("bulkhead", &self.bulkhead.inner.name)
             .finish()
     }
 }
 
-/// A held bulkhead permit that owns an `Arc` of its bulkhead: `'static`,
+/// A held bulkhead permit that owns a handle to its bulkhead: `'static`,
 /// `Send`, and fit to live inside a future or a spawned task.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use resilience_core::bulkhead::{Bulkhead, BulkheadConfig, OwnedBulkheadPermit};
-/// let b = Arc::new(Bulkhead::new("api", BulkheadConfig::new(1)).unwrap());
+/// let b = Bulkhead::new("api", BulkheadConfig::new(1)).unwrap();
 /// let permit: OwnedBulkheadPermit = b.try_acquire_owned().unwrap();
-/// assert!(Arc::ptr_eq(permit.bulkhead(), &b));
+/// assert!(permit.bulkhead().ptr_eq(&b));
 /// drop(permit);
 /// assert_eq!(b.in_flight(), 0);
 /// ```
 #[must_use = "the permit is released as soon as it is dropped"]
 pub struct OwnedBulkheadPermit {
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
 }
 
 impl OwnedBulkheadPermit {
     /// The bulkhead this permit belongs to.
-    pub fn bulkhead(&self) -> &Arc<Bulkhead> {
+    pub fn bulkhead(&self) -> &Bulkhead {
         &self.bulkhead
     }
 }
@@ -708,14 +741,14 @@ impl OwnedBulkheadPermit {
 impl Drop for OwnedBulkheadPermit {
     #[inline]
     fn drop(&mut self) {
-        self.bulkhead.release_permit();
+        self.bulkhead.inner.release_permit();
     }
 }
 
 impl fmt::Debug for OwnedBulkheadPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedBulkheadPermit")
-            .field("bulkhead", &self.bulkhead.name)
+            .field("bulkhead", &self.bulkhead.inner.name)
             .finish()
     }
 }

@@ -32,9 +32,14 @@ use crate::config::ConfigError;
 /// assert!(set.get("batch").is_none());
 /// assert_eq!(set.names().collect::<Vec<_>>(), ["api", "dashboard", "internal"]);
 /// ```
+#[derive(Clone)]
 pub struct BulkheadSet {
-    pools: BTreeMap<Arc<str>, Arc<Bulkhead>>,
-    shared: Option<Arc<Bulkhead>>,
+    inner: Arc<Pools>,
+}
+
+struct Pools {
+    pools: BTreeMap<Arc<str>, Bulkhead>,
+    shared: Option<Bulkhead>,
 }
 
 impl BulkheadSet {
@@ -61,12 +66,12 @@ impl BulkheadSet {
         config.validate()?;
         let clock = shared(clock);
         let shared = config.shared_cap.as_ref().map(|cap| {
-            Arc::new(Bulkhead::build(
+            Bulkhead::build(
                 Arc::from(cap.name.as_str()),
                 &cap.as_bulkhead_config(),
                 None,
                 clock.clone(),
-            ))
+            )
         });
         let pools = config
             .pools
@@ -74,49 +79,64 @@ impl BulkheadSet {
             .map(|(name, pool)| {
                 let name: Arc<str> = Arc::from(name.as_str());
                 let bulkhead = Bulkhead::build(name.clone(), pool, shared.clone(), clock.clone());
-                (name, Arc::new(bulkhead))
+                (name, bulkhead)
             })
             .collect();
-        Ok(BulkheadSet { pools, shared })
+        Ok(BulkheadSet {
+            inner: Arc::new(Pools { pools, shared }),
+        })
     }
 
     /// The pool called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Bulkhead>> {
-        self.pools.get(name)
+    pub fn get(&self, name: &str) -> Option<&Bulkhead> {
+        self.inner.pools.get(name)
     }
 
     /// The shared cap, when the set has one.
-    pub fn shared_cap(&self) -> Option<&Arc<Bulkhead>> {
-        self.shared.as_ref()
+    pub fn shared_cap(&self) -> Option<&Bulkhead> {
+        self.inner.shared.as_ref()
     }
 
     /// Pool names, in sorted order.
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.pools.keys().map(|k| &**k)
+        self.inner.pools.keys().map(|k| &**k)
     }
 
     /// The pools, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Bulkhead>)> + '_ {
-        self.pools.iter().map(|(k, v)| (&**k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bulkhead)> + '_ {
+        self.inner.pools.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Number of pools.
     pub fn len(&self) -> usize {
-        self.pools.len()
+        self.inner.pools.len()
     }
 
     /// Whether the set has no pools (never true for a set built from a
     /// valid config).
     pub fn is_empty(&self) -> bool {
-        self.pools.is_empty()
+        self.inner.pools.is_empty()
+    }
+
+    /// Whether two handles are the same set.
+    pub fn ptr_eq(&self, other: &BulkheadSet) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// For code written when sets were shared as `Arc<BulkheadSet>`: a handle
+/// to the same set.
+impl From<Arc<BulkheadSet>> for BulkheadSet {
+    fn from(shared: Arc<BulkheadSet>) -> Self {
+        (*shared).clone()
     }
 }
 
 impl fmt::Debug for BulkheadSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadSet")
-            .field("pools", &self.pools.values().collect::<Vec<_>>())
-            .field("shared_cap", &self.shared)
+            .field("pools", &self.inner.pools.values().collect::<Vec<_>>())
+            .field("shared_cap", &self.inner.shared)
             .finish()
     }
 }

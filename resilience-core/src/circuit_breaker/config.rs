@@ -404,106 +404,130 @@ pub(crate) struct Resolved {
     pub(crate) timed: bool,
 }
 
-impl Resolved {
-    pub(crate) fn from_config(c: &CircuitBreakerConfig) -> Result<Self, ConfigError> {
-        let window_size = match c.window {
-            WindowConfig::Count(n) => {
-                check_nonzero("window.count", u64::from(n))?;
-                if n > MAX_COUNT_WINDOW {
-                    return Err(ConfigError::invalid(
-                        "window.count",
-                        format!("must be at most {MAX_COUNT_WINDOW}, got {n}"),
-                    ));
-                }
-                Some(u64::from(n))
-            }
-            WindowConfig::Time(d) => {
-                if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
-                    return Err(ConfigError::invalid(
-                        "window.time",
-                        format!(
-                            "must be a whole number of seconds, at least 1s, got {}",
-                            crate::config::fmt_duration(d)
-                        ),
-                    ));
-                }
-                if d > MAX_TIME_WINDOW {
-                    return Err(ConfigError::invalid(
-                        "window.time",
-                        format!(
-                            "must be at most 24h, got {}",
-                            crate::config::fmt_duration(d)
-                        ),
-                    ));
-                }
-                None
-            }
-        };
-        check_nonzero("minimum_calls", u64::from(c.minimum_calls))?;
-        if let Some(r) = c.failure_rate_threshold {
-            check_fraction("failure_rate_threshold", r)?;
-        }
-        if let Some(n) = c.failure_count_threshold {
-            check_nonzero("failure_count_threshold", u64::from(n))?;
-            if let Some(size) = window_size {
-                if u64::from(n) > size {
-                    return Err(ConfigError::invalid(
-                        "failure_count_threshold",
-                        format!(
-                            "{n} failures can never fit in a window of {size} calls; \
-                             use a larger window or a smaller threshold"
-                        ),
-                    ));
-                }
-            }
-        }
-        if let Some(n) = c.consecutive_failures {
-            check_nonzero("consecutive_failures", u64::from(n))?;
-        }
-        if let Some(d) = c.slow_call_duration {
-            check_nonzero_duration("slow_call_duration", d)?;
-        }
-        check_fraction("slow_call_rate_threshold", c.slow_call_rate_threshold)?;
-        if c.open_duration_fn.is_none() {
-            check_nonzero_duration("open_duration", c.open_duration)?;
-        }
-        if let Some(b) = c.open_backoff {
-            if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
+/// The window: a count within `MAX_COUNT_WINDOW`, or a whole number of
+/// seconds within `MAX_TIME_WINDOW`. Returns a count window's size.
+fn check_window(window: WindowConfig) -> Result<Option<u64>, ConfigError> {
+    match window {
+        WindowConfig::Count(n) => {
+            check_nonzero("window.count", u64::from(n))?;
+            if n > MAX_COUNT_WINDOW {
                 return Err(ConfigError::invalid(
-                    "open_backoff.multiplier",
-                    format!("must be a finite number >= 1, got {}", b.multiplier),
+                    "window.count",
+                    format!("must be at most {MAX_COUNT_WINDOW}, got {n}"),
                 ));
             }
-            if b.max < c.open_duration {
+            Ok(Some(u64::from(n)))
+        }
+        WindowConfig::Time(d) => {
+            if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
                 return Err(ConfigError::invalid(
-                    "open_backoff.max",
+                    "window.time",
                     format!(
-                        "must be at least open_duration ({}), got {}",
-                        crate::config::fmt_duration(c.open_duration),
-                        crate::config::fmt_duration(b.max)
+                        "must be a whole number of seconds, at least 1s, got {}",
+                        crate::config::fmt_duration(d)
+                    ),
+                ));
+            }
+            if d > MAX_TIME_WINDOW {
+                return Err(ConfigError::invalid(
+                    "window.time",
+                    format!(
+                        "must be at most 24h, got {}",
+                        crate::config::fmt_duration(d)
+                    ),
+                ));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// What opens the breaker: rates in `[0, 1]`, counts that can be reached.
+fn check_triggers(c: &CircuitBreakerConfig, window_size: Option<u64>) -> Result<(), ConfigError> {
+    check_nonzero("minimum_calls", u64::from(c.minimum_calls))?;
+    if let Some(r) = c.failure_rate_threshold {
+        check_fraction("failure_rate_threshold", r)?;
+    }
+    if let Some(n) = c.failure_count_threshold {
+        check_nonzero("failure_count_threshold", u64::from(n))?;
+        if let Some(size) = window_size {
+            if u64::from(n) > size {
+                return Err(ConfigError::invalid(
+                    "failure_count_threshold",
+                    format!(
+                        "{n} failures can never fit in a window of {size} calls; \
+                         use a larger window or a smaller threshold"
                     ),
                 ));
             }
         }
-        check_nonzero("half_open_permits", u64::from(c.half_open_permits))?;
-        if c.half_open_permits > MAX_HALF_OPEN_PERMITS {
+    }
+    if let Some(n) = c.consecutive_failures {
+        check_nonzero("consecutive_failures", u64::from(n))?;
+    }
+    if let Some(d) = c.slow_call_duration {
+        check_nonzero_duration("slow_call_duration", d)?;
+    }
+    check_fraction("slow_call_rate_threshold", c.slow_call_rate_threshold)
+}
+
+/// How long it stays open, and how that grows.
+fn check_open(c: &CircuitBreakerConfig) -> Result<(), ConfigError> {
+    if c.open_duration_fn.is_none() {
+        check_nonzero_duration("open_duration", c.open_duration)?;
+    }
+    if let Some(b) = c.open_backoff {
+        if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
             return Err(ConfigError::invalid(
-                "half_open_permits",
+                "open_backoff.multiplier",
+                format!("must be a finite number >= 1, got {}", b.multiplier),
+            ));
+        }
+        if b.max < c.open_duration {
+            return Err(ConfigError::invalid(
+                "open_backoff.max",
                 format!(
-                    "must be at most {MAX_HALF_OPEN_PERMITS}, got {}",
-                    c.half_open_permits
+                    "must be at least open_duration ({}), got {}",
+                    crate::config::fmt_duration(c.open_duration),
+                    crate::config::fmt_duration(b.max)
                 ),
             ));
         }
-        let success_threshold = c.success_threshold.unwrap_or(c.half_open_permits);
-        check_nonzero("success_threshold", u64::from(success_threshold))?;
-        if success_threshold > MAX_HALF_OPEN_PERMITS {
-            return Err(ConfigError::invalid(
-                "success_threshold",
-                format!("must be at most {MAX_HALF_OPEN_PERMITS}, got {success_threshold}"),
-            ));
-        }
-        check_nonzero_duration("half_open_max_wait", c.half_open_max_wait)?;
+    }
+    Ok(())
+}
+
+/// The half-open trials, within `MAX_HALF_OPEN_PERMITS` (which keeps the
+/// half-open counters within their 16 bits). Returns the success threshold.
+fn check_half_open(c: &CircuitBreakerConfig) -> Result<u32, ConfigError> {
+    check_nonzero("half_open_permits", u64::from(c.half_open_permits))?;
+    if c.half_open_permits > MAX_HALF_OPEN_PERMITS {
+        return Err(ConfigError::invalid(
+            "half_open_permits",
+            format!(
+                "must be at most {MAX_HALF_OPEN_PERMITS}, got {}",
+                c.half_open_permits
+            ),
+        ));
+    }
+    let success_threshold = c.success_threshold.unwrap_or(c.half_open_permits);
+    check_nonzero("success_threshold", u64::from(success_threshold))?;
+    if success_threshold > MAX_HALF_OPEN_PERMITS {
+        return Err(ConfigError::invalid(
+            "success_threshold",
+            format!("must be at most {MAX_HALF_OPEN_PERMITS}, got {success_threshold}"),
+        ));
+    }
+    check_nonzero_duration("half_open_max_wait", c.half_open_max_wait)?;
+    Ok(success_threshold)
+}
+
+impl Resolved {
+    pub(crate) fn from_config(c: &CircuitBreakerConfig) -> Result<Self, ConfigError> {
+        let window_size = check_window(c.window)?;
+        check_triggers(c, window_size)?;
+        check_open(c)?;
+        let success_threshold = check_half_open(c)?;
         let failure_rate_threshold = match c.failure_rate_threshold {
             Some(r) => Some(r),
             None if c.failure_count_threshold.is_none() && c.consecutive_failures.is_none() => {

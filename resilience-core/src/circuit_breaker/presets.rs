@@ -9,7 +9,7 @@ use crate::presets::{
     self, data_platform, gpu_inference, model_registry, synthetic_data, workflow_runtime,
 };
 
-/// Renamed to [`presets::synthetic_data::standard_breaker`](crate::presets::synthetic_data::standard_breaker).
+/// Renamed to [`presets::synthetic_data::standard_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::standard_breaker`"
@@ -19,7 +19,7 @@ pub fn standard() -> CircuitBreakerConfig {
     synthetic_data::standard_breaker()
 }
 
-/// Renamed to [`presets::synthetic_data::gpu_cluster_breaker`](crate::presets::synthetic_data::gpu_cluster_breaker).
+/// Renamed to [`presets::synthetic_data::gpu_cluster_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::gpu_cluster_breaker`"
@@ -29,7 +29,7 @@ pub fn gpu_cluster() -> CircuitBreakerConfig {
     synthetic_data::gpu_cluster_breaker()
 }
 
-/// Renamed to [`presets::synthetic_data::object_storage_breaker`](crate::presets::synthetic_data::object_storage_breaker).
+/// Renamed to [`presets::synthetic_data::object_storage_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::object_storage_breaker`"
@@ -39,7 +39,7 @@ pub fn object_storage() -> CircuitBreakerConfig {
     synthetic_data::object_storage_breaker()
 }
 
-/// Renamed to [`presets::synthetic_data::quality_service_breaker`](crate::presets::synthetic_data::quality_service_breaker).
+/// Renamed to [`presets::synthetic_data::quality_service_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::quality_service_breaker`"
@@ -49,7 +49,7 @@ pub fn quality_service() -> CircuitBreakerConfig {
     synthetic_data::quality_service_breaker()
 }
 
-/// Renamed to [`presets::synthetic_data::notification_service_breaker`](crate::presets::synthetic_data::notification_service_breaker).
+/// Renamed to [`presets::synthetic_data::notification_service_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::notification_service_breaker`"
@@ -59,7 +59,7 @@ pub fn notification_service() -> CircuitBreakerConfig {
     synthetic_data::notification_service_breaker()
 }
 
-/// Renamed to [`presets::data_platform::llm_provider_breaker`](crate::presets::data_platform::llm_provider_breaker).
+/// Renamed to [`presets::data_platform::llm_provider_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::data_platform::llm_provider_breaker`"
@@ -69,7 +69,7 @@ pub fn llm_provider() -> CircuitBreakerConfig {
     data_platform::llm_provider_breaker()
 }
 
-/// Renamed to [`presets::model_registry::maestro_breaker`](crate::presets::model_registry::maestro_breaker).
+/// Renamed to [`presets::model_registry::maestro_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::model_registry::maestro_breaker`"
@@ -79,7 +79,7 @@ pub fn maestro_integration() -> CircuitBreakerConfig {
     model_registry::maestro_breaker()
 }
 
-/// Renamed to [`presets::gpu_inference::per_model_breaker`](crate::presets::gpu_inference::per_model_breaker).
+/// Renamed to [`presets::gpu_inference::per_model_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::gpu_inference::per_model_breaker`"
@@ -89,7 +89,7 @@ pub fn per_model() -> CircuitBreakerConfig {
     gpu_inference::per_model_breaker()
 }
 
-/// Renamed to [`presets::gpu_inference::per_worker_breaker`](crate::presets::gpu_inference::per_worker_breaker).
+/// Renamed to [`presets::gpu_inference::per_worker_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::gpu_inference::per_worker_breaker`"
@@ -99,7 +99,7 @@ pub fn per_worker() -> CircuitBreakerConfig {
     gpu_inference::per_worker_breaker()
 }
 
-/// Renamed to [`presets::gpu_inference::global_breaker`](crate::presets::gpu_inference::global_breaker).
+/// Renamed to [`presets::gpu_inference::global_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::gpu_inference::global_breaker`"
@@ -109,7 +109,7 @@ pub fn global_inference() -> CircuitBreakerConfig {
     gpu_inference::global_breaker()
 }
 
-/// Renamed to [`presets::workflow_runtime::metadata_db_breaker`](crate::presets::workflow_runtime::metadata_db_breaker).
+/// Renamed to [`presets::workflow_runtime::metadata_db_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::metadata_db_breaker`"
@@ -119,7 +119,7 @@ pub fn metadata_db() -> CircuitBreakerConfig {
     workflow_runtime::metadata_db_breaker()
 }
 
-/// Renamed to [`presets::workflow_runtime::redis_cache_breaker`](crate::presets::workflow_runtime::redis_cache_breaker).
+/// Renamed to [`presets::workflow_runtime::redis_cache_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::redis_cache_breaker`"
@@ -129,7 +129,7 @@ pub fn redis_cache() -> CircuitBreakerConfig {
     workflow_runtime::redis_cache_breaker()
 }
 
-/// Renamed to [`presets::workflow_runtime::llm_service_breaker`](crate::presets::workflow_runtime::llm_service_breaker).
+/// Renamed to [`presets::workflow_runtime::llm_service_breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::llm_service_breaker`"
@@ -139,7 +139,7 @@ pub fn llm_service() -> CircuitBreakerConfig {
     workflow_runtime::llm_service_breaker()
 }
 
-/// Renamed to [`presets::BreakerPreset`](crate::presets::BreakerPreset).
+/// Renamed to [`presets::BreakerPreset`].
 #[deprecated(
     since = "0.1.1",
     note = "renamed to `resilience_core::presets::BreakerPreset`"
@@ -147,7 +147,7 @@ pub fn llm_service() -> CircuitBreakerConfig {
 #[doc(hidden)]
 pub type PresetFn = presets::BreakerPreset;
 
-/// Renamed to [`presets::BREAKERS`](crate::presets::BREAKERS).
+/// Renamed to [`presets::BREAKERS`].
 #[deprecated(
     since = "0.1.1",
     note = "renamed to `resilience_core::presets::BREAKERS`"
@@ -155,7 +155,7 @@ pub type PresetFn = presets::BreakerPreset;
 #[doc(hidden)]
 pub const ALL: &[(&str, presets::BreakerPreset)] = presets::BREAKERS;
 
-/// Renamed to [`presets::breaker`](crate::presets::breaker).
+/// Renamed to [`presets::breaker`].
 #[deprecated(
     since = "0.1.1",
     note = "renamed to `resilience_core::presets::breaker`"

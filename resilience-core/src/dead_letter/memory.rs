@@ -48,7 +48,7 @@ pub(super) struct Claimed<T> {
 
 impl<T> InMemoryDeadLetterQueue<T> {
     fn wall(&self, at: Instant) -> SystemTime {
-        let (origin, wall) = self.origin;
+        let (origin, wall) = self.inner.origin;
         if at >= origin {
             wall + (at - origin)
         } else {
@@ -58,14 +58,14 @@ impl<T> InMemoryDeadLetterQueue<T> {
 
     fn invalid(&self, reason: &str) -> StoreError {
         StoreError::InvalidArgument {
-            queue: self.name.clone(),
+            queue: self.inner.name.clone(),
             reason: reason.to_string(),
         }
     }
 
     fn lease_lost(&self, id: u64) -> StoreError {
         StoreError::LeaseLost {
-            queue: self.name.clone(),
+            queue: self.inner.name.clone(),
             id: LetterId::new(id, 0),
         }
     }
@@ -79,7 +79,7 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
             e.item.reason.clone(),
             e.idempotency_key
                 .clone()
-                .unwrap_or_else(|| format!("{}:{}", self.name, e.id)),
+                .unwrap_or_else(|| format!("{}:{}", self.inner.name, e.id)),
             self.wall(e.first),
         );
         letter.ordering_key = e.ordering_key.clone();
@@ -97,20 +97,22 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
             idempotency_key,
             ordering_key,
         } = letter;
-        let now = self.clock.now();
-        let mut s = self.state.lock();
+        let now = self.inner.clock.now();
+        let mut s = self.inner.state.lock();
         let held = s.held_total();
-        if held >= self.capacity {
+        if held >= self.inner.capacity {
             drop(s);
-            self.metrics.rejected();
-            self.listeners.emit_with(|| DeadLetterEvent::Rejected {
-                queue: self.name.clone(),
-                capacity: self.capacity,
-            });
+            self.inner.metrics.rejected();
+            self.inner
+                .listeners
+                .emit_with(|| DeadLetterEvent::Rejected {
+                    queue: self.inner.name.clone(),
+                    capacity: self.inner.capacity,
+                });
             return Err(DeadLetterError::Full {
                 item,
-                queue: self.name.clone(),
-                capacity: self.capacity,
+                queue: self.inner.name.clone(),
+                capacity: self.inner.capacity,
             });
         }
         let id = s.next_id;
@@ -120,12 +122,14 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
         entry.ordering_key = ordering_key;
         s.queue.push_back(entry);
         drop(s);
-        self.metrics.enqueued(1);
-        self.metrics.set_depth(held + 1);
-        self.listeners.emit_with(|| DeadLetterEvent::Enqueued {
-            queue: self.name.clone(),
-            depth: held + 1,
-        });
+        self.inner.metrics.enqueued(1);
+        self.inner.metrics.set_depth(held + 1);
+        self.inner
+            .listeners
+            .emit_with(|| DeadLetterEvent::Enqueued {
+                queue: self.inner.name.clone(),
+                depth: held + 1,
+            });
         Ok(LetterId::new(id, 0))
     }
 
@@ -136,11 +140,11 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
         if options.max_letters == 0 {
             return Ok(Vec::new());
         }
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let until = now
             .checked_add(options.lease)
             .unwrap_or(now + Duration::from_secs(86_400 * 365));
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let state = &mut *s;
 
         // Expired leases: back in their place, or parked past max_replays.
@@ -218,17 +222,19 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
         drop(s);
         out.reverse();
         if reclaimed > 0 {
-            self.metrics.reclaimed(reclaimed as u64);
-            self.listeners.emit_with(|| DeadLetterEvent::Reclaimed {
-                queue: self.name.clone(),
-                count: reclaimed,
-            });
+            self.inner.metrics.reclaimed(reclaimed as u64);
+            self.inner
+                .listeners
+                .emit_with(|| DeadLetterEvent::Reclaimed {
+                    queue: self.inner.name.clone(),
+                    count: reclaimed,
+                });
         }
         if !parked.is_empty() {
-            self.metrics.parked(parked.len() as u64);
+            self.inner.metrics.parked(parked.len() as u64);
             for (id, reason) in parked {
-                self.listeners.emit_with(|| DeadLetterEvent::Parked {
-                    queue: self.name.clone(),
+                self.inner.listeners.emit_with(|| DeadLetterEvent::Parked {
+                    queue: self.inner.name.clone(),
                     id: LetterId::new(id, 0),
                     reason,
                 });
@@ -239,7 +245,7 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
 
     fn take_claim(&self, receipt: Receipt) -> Result<Entry<DeadLetter<R>>, StoreError> {
         let id = receipt.id().high();
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         match s.claimed.get(&id) {
             Some(c) if c.token == receipt.token() && receipt.id().low() == 0 => {}
             _ => return Err(self.lease_lost(id)),
@@ -252,15 +258,17 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
 
     fn store_ack(&self, receipt: Receipt) -> Result<(), StoreError> {
         self.take_claim(receipt)?;
-        self.metrics.replayed();
-        self.metrics.set_depth(self.state.lock().held_total());
+        self.inner.metrics.replayed();
+        self.inner
+            .metrics
+            .set_depth(self.inner.state.lock().held_total());
         Ok(())
     }
 
     fn store_release(&self, receipt: Receipt, release: Release) -> Result<(), StoreError> {
         let mut entry = self.take_claim(receipt)?;
-        let now = self.clock.now();
-        let mut s = self.state.lock();
+        let now = self.inner.clock.now();
+        let mut s = self.inner.state.lock();
         match release {
             Release::Retry { after, error } => {
                 entry.last = now;
@@ -269,7 +277,7 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
                 let at = s.queue.partition_point(|e| e.id < entry.id);
                 s.queue.insert(at, entry);
                 drop(s);
-                self.metrics.replay_failed();
+                self.inner.metrics.replay_failed();
             }
             Release::Untried => {
                 entry.replays = entry.replays.saturating_sub(1);
@@ -282,9 +290,9 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
                 entry.last_error = Some(error.clone());
                 s.parked.push_back(entry);
                 drop(s);
-                self.metrics.parked(1);
-                self.listeners.emit_with(|| DeadLetterEvent::Parked {
-                    queue: self.name.clone(),
+                self.inner.metrics.parked(1);
+                self.inner.listeners.emit_with(|| DeadLetterEvent::Parked {
+                    queue: self.inner.name.clone(),
                     id: LetterId::new(id, 0),
                     reason: error,
                 });
@@ -294,8 +302,8 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
     }
 
     fn store_stats(&self) -> QueueStats {
-        let now = self.clock.now();
-        let s = self.state.lock();
+        let now = self.inner.clock.now();
+        let s = self.inner.state.lock();
         let mut stats = QueueStats {
             parked: s.parked.len() as u64,
             in_flight: s.held as u64,
@@ -320,12 +328,12 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
         }
         drop(s);
         stats.oldest_age = oldest.map(|o| now.saturating_duration_since(o));
-        self.metrics.record_stats(&stats);
+        self.inner.metrics.record_stats(&stats);
         stats
     }
 
     fn store_parked(&self, limit: usize) -> Vec<StoredLetter<R>> {
-        let s = self.state.lock();
+        let s = self.inner.state.lock();
         s.parked
             .iter()
             .take(limit)
@@ -334,7 +342,7 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
     }
 
     fn store_purge(&self, purge: Purge) -> u64 {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         let n = match purge {
             Purge::Parked => {
                 let n = s.parked.len();
@@ -351,7 +359,7 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
         };
         let depth = s.held_total();
         drop(s);
-        self.metrics.set_depth(depth);
+        self.inner.metrics.set_depth(depth);
         n as u64
     }
 }
@@ -368,7 +376,7 @@ where
     R: Clone + Send + Sync,
 {
     fn queue_name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     fn enqueue(

@@ -408,7 +408,7 @@ impl DegradationConfig {
                 ),
             ));
         }
-        super::matrix::FeatureMatrix::new(&self.features, &levels, &self.disabled_modes)?;
+        super::matrix::FeatureMatrix::build(&self.features, &levels, &self.disabled_modes)?;
         Ok(levels)
     }
 

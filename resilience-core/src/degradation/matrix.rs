@@ -87,18 +87,17 @@ static NEXT_MATRIX: AtomicU32 = AtomicU32::new(1);
 /// mode)` cells at build time; reading it is an index computation.
 ///
 /// ```
-/// use std::collections::BTreeMap;
-/// use resilience_core::degradation::{FeatureMatrix, HealthThresholds, ModeValue};
+/// use resilience_core::degradation::DegradationManager;
 ///
 /// let yaml = "
 /// data_ingestion: { full_ai: full, minimal: pass_through, buffer_only: buffer }
 /// anomaly_detection: { full_ai: ml_ensemble, reduced_ai: statistical_only, minimal: threshold_only, buffer_only: skip }
 /// ";
-/// let features: BTreeMap<String, BTreeMap<String, ModeValue>> =
-///     resilience_core::config::from_yaml_str(yaml).unwrap();
-/// let levels = resilience_core::degradation::DegradationConfig::data_platform().unwrap().levels;
-/// let levels = HealthThresholds::new(&levels).unwrap();
-/// let m = FeatureMatrix::new(&features, &levels, &["skip".to_string()]).unwrap();
+/// let mut config = resilience_core::presets::data_platform::degradation().unwrap();
+/// config.features = resilience_core::config::from_yaml_str(yaml).unwrap();
+/// config.disabled_modes = vec!["skip".to_string()];
+/// let manager = DegradationManager::new(config).unwrap();
+/// let m = manager.matrix();
 /// let ingest = m.feature("data_ingestion").unwrap();
 /// assert_eq!(m.mode_at(ingest, 1), Some("full")); // inherited from full_ai
 /// assert_eq!(m.mode_at(ingest, 3), Some("buffer"));
@@ -115,8 +114,23 @@ pub struct FeatureMatrix {
 }
 
 impl FeatureMatrix {
-    /// Builds the table. Errors name the field as `features.<feature>.<level>`.
+    /// Built for you by [`DegradationManager`](super::DegradationManager)
+    /// from its config's `features`.
+    #[deprecated(
+        since = "0.1.1",
+        note = "built by DegradationManager from DegradationConfig::features; private in 0.2"
+    )]
+    #[doc(hidden)]
     pub fn new(
+        features: &BTreeMap<String, BTreeMap<String, ModeValue>>,
+        levels: &HealthThresholds,
+        disabled_modes: &[String],
+    ) -> Result<Self, ConfigError> {
+        Self::build(features, levels, disabled_modes)
+    }
+
+    /// Builds the table. Errors name the field as `features.<feature>.<level>`.
+    pub(crate) fn build(
         features: &BTreeMap<String, BTreeMap<String, ModeValue>>,
         levels: &HealthThresholds,
         disabled_modes: &[String],
@@ -270,7 +284,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        FeatureMatrix::new(&features, &HealthThresholds::default(), &disabled)
+        FeatureMatrix::build(&features, &HealthThresholds::default(), &disabled)
     }
 
     #[test]

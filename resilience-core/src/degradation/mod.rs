@@ -236,7 +236,9 @@ struct Metrics {
 static NEXT_MANAGER: AtomicU32 = AtomicU32::new(1);
 
 /// The degradation state machine for one service: health in, level and
-/// feature modes out. Thread-safe; share it with an `Arc`.
+/// feature modes out. Thread-safe.
+///
+/// Cheap to clone: clones share one manager (an `Arc` inside).
 ///
 /// Reports and ticks take a short lock and evaluate the level; the
 /// feature checks ([`is_enabled`](Self::is_enabled), [`mode`](Self::mode),
@@ -259,6 +261,26 @@ static NEXT_MANAGER: AtomicU32 = AtomicU32::new(1);
 /// assert_eq!(m.is_enabled_by_name("streaming_generation"), Some(true));
 /// ```
 pub struct DegradationManager {
+    inner: Arc<DegradationManagerShared>,
+}
+
+impl Clone for DegradationManager {
+    fn clone(&self) -> Self {
+        DegradationManager {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// For code written when this type was shared as `Arc<DegradationManager>`: a
+/// handle to the same one.
+impl From<Arc<DegradationManager>> for DegradationManager {
+    fn from(shared: Arc<DegradationManager>) -> Self {
+        (*shared).clone()
+    }
+}
+
+struct DegradationManagerShared {
     tag: u32,
     name: Arc<str>,
     thresholds: HealthThresholds,
@@ -278,12 +300,12 @@ pub struct DegradationManager {
 impl fmt::Debug for DegradationManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DegradationManager")
-            .field("name", &self.name)
+            .field("name", &self.inner.name)
             .field("level", &self.level())
-            .field("levels", &self.thresholds.names())
-            .field("components", &self.components.len())
-            .field("rules", &self.rules.len())
-            .field("features", &self.matrix)
+            .field("levels", &self.inner.thresholds.names())
+            .field("components", &self.inner.components.len())
+            .field("rules", &self.inner.rules.len())
+            .field("features", &self.inner.matrix)
             .finish()
     }
 }
@@ -318,7 +340,7 @@ impl DegradationManager {
     pub fn with_clock(config: DegradationConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         let clock = shared(clock);
         let thresholds = config.thresholds()?;
-        let matrix = FeatureMatrix::new(&config.features, &thresholds, &config.disabled_modes)?;
+        let matrix = FeatureMatrix::build(&config.features, &thresholds, &config.disabled_modes)?;
         let label = config.name.clone();
         let mut components = Vec::with_capacity(config.components.len());
         let mut health = Vec::with_capacity(config.components.len());
@@ -376,7 +398,7 @@ impl DegradationManager {
                 "direction" => "recover"
             ),
         };
-        let mut manager = DegradationManager {
+        let mut manager = DegradationManagerShared {
             tag: NEXT_MANAGER.fetch_add(1, Ordering::Relaxed),
             name: Arc::from(config.name.as_str()),
             thresholds,
@@ -415,60 +437,63 @@ impl DegradationManager {
         };
         manager.level = AtomicU8::new(initial);
         manager.metrics.level.set(f64::from(initial));
-        Ok(manager)
+        Ok(DegradationManager {
+            inner: Arc::new(manager),
+        })
     }
 
     /// The manager's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The level set.
     pub fn thresholds(&self) -> &HealthThresholds {
-        &self.thresholds
+        &self.inner.thresholds
     }
 
     /// The feature x level matrix.
     pub fn matrix(&self) -> &FeatureMatrix {
-        &self.matrix
+        &self.inner.matrix
     }
 
     /// Event listeners (see [`DegradationEvent`]).
     pub fn listeners(&self) -> &Listeners<DegradationEvent> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Component names, in sorted order.
     pub fn components(&self) -> impl Iterator<Item = &str> + '_ {
-        self.components.iter().map(|c| &*c.name)
+        self.inner.components.iter().map(|c| &*c.name)
     }
 
     /// The handle of a component, by name.
     pub fn component(&self, name: &str) -> Option<ComponentId> {
         let index = self
+            .inner
             .components
             .binary_search_by(|c| (*c.name).cmp(name))
             .ok()?;
         Some(ComponentId {
-            manager: self.tag,
+            manager: self.inner.tag,
             index: u32::try_from(index).ok()?,
         })
     }
 
     /// The handle of a feature, by name. Resolve once, check often.
     pub fn feature(&self, name: &str) -> Option<FeatureId> {
-        self.matrix.feature(name)
+        self.inner.matrix.feature(name)
     }
 
     /// The severity of the level in force: one atomic load.
     #[inline]
     pub fn severity(&self) -> u8 {
-        self.level.load(Ordering::Acquire)
+        self.inner.level.load(Ordering::Acquire)
     }
 
     /// The level in force.
     pub fn level(&self) -> DegradationLevel {
-        self.thresholds.level_at(self.severity() as usize)
+        self.inner.thresholds.level_at(self.severity() as usize)
     }
 
     /// Whether a feature runs at the current level. The hot-path check: an
@@ -485,15 +510,17 @@ impl DegradationManager {
     /// ```
     #[inline]
     pub fn is_enabled(&self, feature: FeatureId) -> bool {
-        self.matrix
-            .is_enabled_at(feature, self.level.load(Ordering::Relaxed))
+        self.inner
+            .matrix
+            .is_enabled_at(feature, self.inner.level.load(Ordering::Relaxed))
     }
 
     /// The feature's mode at the current level (`None` for a foreign id).
     #[inline]
     pub fn mode(&self, feature: FeatureId) -> Option<&str> {
-        self.matrix
-            .mode_at(feature, self.level.load(Ordering::Relaxed))
+        self.inner
+            .matrix
+            .mode_at(feature, self.inner.level.load(Ordering::Relaxed))
     }
 
     /// [`is_enabled`](Self::is_enabled) by name (a hash lookup first);
@@ -546,7 +573,7 @@ impl DegradationManager {
         let id = self
             .component(component)
             .ok_or_else(|| DegradationError::UnknownComponent {
-                manager: self.name.to_string(),
+                manager: self.inner.name.to_string(),
                 name: component.to_string(),
                 known: self.components().collect::<Vec<_>>().join(", "),
             })?;
@@ -575,13 +602,13 @@ impl DegradationManager {
         for &(id, health) in reports {
             self.check(id, health)?;
         }
-        let mut state = self.state.lock();
+        let mut state = self.inner.state.lock();
         for &(id, health) in reports {
             if let Some(slot) = state.health.get_mut(id.index as usize) {
                 *slot = health;
             }
-            if let Some(c) = self.components.get(id.index as usize) {
-                c.score_gauge.set(health.score(self.degraded_score));
+            if let Some(c) = self.inner.components.get(id.index as usize) {
+                c.score_gauge.set(health.score(self.inner.degraded_score));
             }
         }
         Ok(self.evaluate(&mut state))
@@ -591,7 +618,7 @@ impl DegradationManager {
     /// recovery step happens once its hold period is over, even when no new
     /// report arrives. Returns the level in force.
     pub fn tick(&self) -> DegradationLevel {
-        let mut state = self.state.lock();
+        let mut state = self.inner.state.lock();
         self.evaluate(&mut state)
     }
 
@@ -614,36 +641,37 @@ impl DegradationManager {
         let floor = match level {
             None => None,
             Some(name) => Some(
-                self.thresholds
+                self.inner
+                    .thresholds
                     .by_name(name)
                     .ok_or_else(|| DegradationError::UnknownLevel {
-                        manager: self.name.to_string(),
+                        manager: self.inner.name.to_string(),
                         name: name.to_string(),
-                        known: self.thresholds.names(),
+                        known: self.inner.thresholds.names(),
                     })?
                     .severity(),
             ),
         };
-        let mut state = self.state.lock();
+        let mut state = self.inner.state.lock();
         state.manual_floor = floor;
         Ok(self.evaluate(&mut state))
     }
 
     /// The current inputs and level.
     pub fn snapshot(&self) -> HealthSnapshot {
-        let state = self.state.lock();
-        self.snapshot_of(&state, self.clock.now())
+        let state = self.inner.state.lock();
+        self.snapshot_of(&state, self.inner.clock.now())
     }
 
     fn check(&self, id: ComponentId, health: ComponentHealth) -> Result<(), DegradationError> {
-        if id.manager != self.tag {
+        if id.manager != self.inner.tag {
             return Err(DegradationError::ForeignComponent {
-                manager: self.name.to_string(),
+                manager: self.inner.name.to_string(),
             });
         }
-        let Some(c) = self.components.get(id.index as usize) else {
+        let Some(c) = self.inner.components.get(id.index as usize) else {
             return Err(DegradationError::ForeignComponent {
-                manager: self.name.to_string(),
+                manager: self.inner.name.to_string(),
             });
         };
         if let ComponentHealth::Score(s) = health {
@@ -695,16 +723,16 @@ impl DegradationManager {
     }
 
     fn evaluate(&self, state: &mut State) -> DegradationLevel {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let inputs = Self::inputs_of(
-            &self.thresholds,
-            &self.components,
-            &self.rules,
-            self.degraded_score,
-            self.margin,
+            &self.inner.thresholds,
+            &self.inner.components,
+            &self.inner.rules,
+            self.inner.degraded_score,
+            self.inner.margin,
             state,
         );
-        self.metrics.score.set(inputs.overall);
+        self.inner.metrics.score.set(inputs.overall);
         let target = inputs.target(state.manual_floor);
         let recovery_target = inputs
             .recovery_score_level
@@ -712,74 +740,78 @@ impl DegradationManager {
             .max(state.manual_floor.unwrap_or(0))
             .max(target);
         if let Some((from, to)) = state.hysteresis.step(target, recovery_target, now) {
-            self.level.store(to, Ordering::Release);
-            self.metrics.level.set(f64::from(to));
+            self.inner.level.store(to, Ordering::Release);
+            self.inner.metrics.level.set(f64::from(to));
             if to > from {
-                self.metrics.degrade.increment(1);
+                self.inner.metrics.degrade.increment(1);
             } else {
-                self.metrics.recover.increment(1);
+                self.inner.metrics.recover.increment(1);
             }
             #[cfg(feature = "tracing")]
             tracing::warn!(
-                degradation = %self.name,
-                previous = %self.thresholds.level_at(from as usize),
-                current = %self.thresholds.level_at(to as usize),
+                degradation = %self.inner.name,
+                previous = %self.inner.thresholds.level_at(from as usize),
+                current = %self.inner.thresholds.level_at(to as usize),
                 overall = inputs.overall,
                 "degradation level changed"
             );
-            self.listeners.emit_with(|| DegradationEvent {
-                manager: self.name.clone(),
-                previous: self.thresholds.level_at(from as usize),
-                current: self.thresholds.level_at(to as usize),
+            self.inner.listeners.emit_with(|| DegradationEvent {
+                manager: self.inner.name.clone(),
+                previous: self.inner.thresholds.level_at(from as usize),
+                current: self.inner.thresholds.level_at(to as usize),
                 snapshot: self.snapshot_of(state, now),
             });
         }
-        self.thresholds
+        self.inner
+            .thresholds
             .level_at(state.hysteresis.current() as usize)
     }
 
     fn snapshot_of(&self, state: &State, at: Instant) -> HealthSnapshot {
         let inputs = Self::inputs_of(
-            &self.thresholds,
-            &self.components,
-            &self.rules,
-            self.degraded_score,
-            self.margin,
+            &self.inner.thresholds,
+            &self.inner.components,
+            &self.inner.rules,
+            self.inner.degraded_score,
+            self.inner.margin,
             state,
         );
         let triggered_rules = self
+            .inner
             .rules
             .iter()
             .filter(|r| {
                 state
                     .health
                     .get(r.component)
-                    .is_some_and(|&h| r.fires(h, h.score(self.degraded_score)))
+                    .is_some_and(|&h| r.fires(h, h.score(self.inner.degraded_score)))
             })
             .map(|r| r.name.clone())
             .collect();
         HealthSnapshot {
             at,
             overall: inputs.overall,
-            score_level: self.thresholds.level_at(inputs.score_level as usize),
+            score_level: self.inner.thresholds.level_at(inputs.score_level as usize),
             rule_level: inputs
                 .rule_level
-                .map(|l| self.thresholds.level_at(l as usize)),
+                .map(|l| self.inner.thresholds.level_at(l as usize)),
             triggered_rules,
             manual_floor: state
                 .manual_floor
-                .map(|l| self.thresholds.level_at(l as usize)),
+                .map(|l| self.inner.thresholds.level_at(l as usize)),
             level: self
+                .inner
                 .thresholds
                 .level_at(state.hysteresis.current() as usize),
             components: self
+                .inner
                 .components
                 .iter()
                 .zip(&state.health)
                 .map(|(c, &h)| ComponentSnapshot {
                     name: c.name.clone(),
                     health: h,
-                    score: h.score(self.degraded_score),
+                    score: h.score(self.inner.degraded_score),
                     weight: c.weight,
                 })
                 .collect(),

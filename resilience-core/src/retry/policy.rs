@@ -310,7 +310,7 @@ pub enum RetryEvent {
 /// previous delay, idempotency and the last budget receipt.
 ///
 /// A plain value (no allocation, no reference to the policy), so a driver
-/// such as a tower future can keep it next to an `Arc<RetryPolicy>`. Get one
+/// such as a tower future can keep it next to its [`RetryPolicy`] handle. Get one
 /// from [`RetryPolicy::start`].
 ///
 /// ```
@@ -435,7 +435,8 @@ impl RetryMetrics {
 /// A validated retry policy: backoff, attempt limit, retryable classes,
 /// idempotency, deadline, `Retry-After` limit and an optional shared budget.
 ///
-/// A policy is shared (put it in an `Arc`) and drives any number of calls at
+/// Cheap to clone: clones share one policy (an `Arc` inside), with its
+/// metrics, listeners, budget and jitter stream. A policy drives any number of calls at
 /// once. The runtime-agnostic core is [`start`](Self::start) /
 /// [`next`](Self::next) / [`record_success`](Self::record_success) on a
 /// per-call [`RetryState`]: no allocation, no timer, no async runtime; a
@@ -468,6 +469,26 @@ impl RetryMetrics {
 /// assert_eq!(policy.next(&mut call, now, timeout), RetryDecision::GiveUp(GiveUpReason::Exhausted));
 /// ```
 pub struct RetryPolicy {
+    inner: Arc<RetryPolicyShared>,
+}
+
+impl Clone for RetryPolicy {
+    fn clone(&self) -> Self {
+        RetryPolicy {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// For code written when this type was shared as `Arc<RetryPolicy>`: a
+/// handle to the same one.
+impl From<Arc<RetryPolicy>> for RetryPolicy {
+    fn from(shared: Arc<RetryPolicy>) -> Self {
+        (*shared).clone()
+    }
+}
+
+struct RetryPolicyShared {
     name: Arc<str>,
     backoff: Backoff,
     max_attempts: u32,
@@ -571,65 +592,74 @@ impl RetryPolicy {
 
     /// The policy's name (the `policy` label of its metrics).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The backoff schedule.
     pub fn backoff(&self) -> &Backoff {
-        &self.backoff
+        &self.inner.backoff
     }
 
     /// Total attempts allowed per call, including the first.
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
+        self.inner.max_attempts
     }
 
     /// The default idempotency of calls.
     pub fn idempotency(&self) -> Idempotency {
-        self.idempotency
+        self.inner.idempotency
     }
 
     /// The retryable classes.
     pub fn retry_on(&self) -> ClassSet {
-        self.retry_on
+        self.inner.retry_on
     }
 
     /// The overall deadline per call.
     pub fn deadline(&self) -> Option<Duration> {
-        self.deadline
+        self.inner.deadline
     }
 
     /// The longest one attempt can take, as set with
     /// [`RetryPolicyBuilder::attempt_time_limit`] (zero when not set).
     pub fn attempt_time_limit(&self) -> Duration {
-        self.attempt_time_limit
+        self.inner.attempt_time_limit
     }
 
     /// The budget, if any.
     pub fn budget(&self) -> Option<&Arc<dyn RetryBudget>> {
-        self.budget.as_ref()
+        self.inner.budget.as_ref()
     }
 
     /// The clock the `run` helpers read.
+    #[deprecated(
+        since = "0.1.1",
+        note = "internal: the policy's clock is the one given to the builder or `from_config`; private in 0.2"
+    )]
+    #[doc(hidden)]
     pub fn clock(&self) -> &SharedClock {
-        &self.clock
+        self.shared_clock()
+    }
+
+    pub(crate) fn shared_clock(&self) -> &SharedClock {
+        &self.inner.clock
     }
 
     /// Listeners for [`RetryEvent`]s.
     pub fn listeners(&self) -> &Listeners<RetryEvent> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// The jitter seed, if the policy has one (see
     /// [`RetryPolicyBuilder::jitter_seed`]).
     pub fn jitter_seed(&self) -> Option<u64> {
-        self.jitter_seed
+        self.inner.jitter_seed
     }
 
     /// Starts a call whose first attempt begins at `now`, with the policy's
     /// idempotency. Counts the call towards the budget.
     pub fn start(&self, now: Instant) -> RetryState {
-        self.start_with(now, self.idempotency)
+        self.start_with(now, self.inner.idempotency)
     }
 
     /// Starts a call with an explicit idempotency (e.g. from the HTTP
@@ -647,16 +677,17 @@ impl RetryPolicy {
     /// );
     /// ```
     pub fn start_with(&self, now: Instant, idempotency: Idempotency) -> RetryState {
-        if let Some(b) = &self.budget {
+        if let Some(b) = &self.inner.budget {
             b.record_request();
         }
         let rng = self
+            .inner
             .jitter_seed
-            .map(|seed| JitterRng::stream(seed, self.calls.fetch_add(1, Ordering::Relaxed)));
+            .map(|seed| JitterRng::stream(seed, self.inner.calls.fetch_add(1, Ordering::Relaxed)));
         RetryState {
             attempts: 1,
             started: now,
-            deadline: self.deadline,
+            deadline: self.inner.deadline,
             prev_delay: None,
             idempotency,
             receipt: None,
@@ -699,18 +730,18 @@ impl RetryPolicy {
             Ok(after) => {
                 let failed = state.attempts;
                 state.attempts = failed.saturating_add(1);
-                self.metrics.retries[failure.class.index()].increment(1);
-                self.metrics.delay.record(after.as_secs_f64());
+                self.inner.metrics.retries[failure.class.index()].increment(1);
+                self.inner.metrics.delay.record(after.as_secs_f64());
                 #[cfg(feature = "tracing")]
                 tracing::debug!(
-                    policy = %self.name,
+                    policy = %self.inner.name,
                     attempt = failed,
                     class = failure.class.as_str(),
                     delay = ?after,
                     "retrying"
                 );
-                self.listeners.emit_with(|| RetryEvent::Retry {
-                    policy: self.name.clone(),
+                self.inner.listeners.emit_with(|| RetryEvent::Retry {
+                    policy: self.inner.name.clone(),
                     attempt: failed,
                     class: failure.class,
                     delay: after,
@@ -721,21 +752,24 @@ impl RetryPolicy {
                 }
             }
             Err(reason) => {
-                self.metrics.gave_up[reason.index()].increment(1);
+                self.inner.metrics.gave_up[reason.index()].increment(1);
                 if reason == GiveUpReason::BudgetExhausted {
-                    self.metrics.budget_exhausted.increment(1);
+                    self.inner.metrics.budget_exhausted.increment(1);
                 }
-                self.metrics.attempts.record(f64::from(state.attempts));
+                self.inner
+                    .metrics
+                    .attempts
+                    .record(f64::from(state.attempts));
                 #[cfg(feature = "tracing")]
                 tracing::debug!(
-                    policy = %self.name,
+                    policy = %self.inner.name,
                     attempts = state.attempts,
                     class = failure.class.as_str(),
                     reason = reason.as_str(),
                     "giving up: {reason}"
                 );
-                self.listeners.emit_with(|| RetryEvent::GaveUp {
-                    policy: self.name.clone(),
+                self.inner.listeners.emit_with(|| RetryEvent::GaveUp {
+                    policy: self.inner.name.clone(),
                     attempts: state.attempts,
                     class: failure.class,
                     reason,
@@ -774,13 +808,13 @@ impl RetryPolicy {
 
     /// The checks that need neither time nor randomness, in decision order.
     fn precheck(&self, state: &RetryState, class: ErrorClass) -> Result<(), GiveUpReason> {
-        if !self.retry_on.contains(class) {
+        if !self.inner.retry_on.contains(class) {
             return Err(GiveUpReason::NotRetryable { class });
         }
         if !state.idempotency.allows_retry(class) {
             return Err(GiveUpReason::NotIdempotent { class });
         }
-        if state.attempts >= self.max_attempts {
+        if state.attempts >= self.inner.max_attempts {
             return Err(GiveUpReason::Exhausted);
         }
         Ok(())
@@ -796,14 +830,15 @@ impl RetryPolicy {
         let class = failure.class;
         self.precheck(state, class)?;
         let scheduled = self
+            .inner
             .backoff
             .jittered_delay(state.attempts, state.prev_delay, rng);
         let mut after = scheduled;
         if let Some(requested) = failure.retry_after {
-            if requested > self.max_retry_after {
+            if requested > self.inner.max_retry_after {
                 return Err(GiveUpReason::RetryAfterTooLong {
                     requested,
-                    limit: self.max_retry_after,
+                    limit: self.inner.max_retry_after,
                 });
             }
             after = after.max(requested);
@@ -812,13 +847,13 @@ impl RetryPolicy {
             let elapsed = state.elapsed(now);
             if elapsed
                 .saturating_add(after)
-                .saturating_add(self.attempt_time_limit)
+                .saturating_add(self.inner.attempt_time_limit)
                 > deadline
             {
                 return Err(GiveUpReason::DeadlineExceeded { elapsed, deadline });
             }
         }
-        if let Some(budget) = &self.budget {
+        if let Some(budget) = &self.inner.budget {
             match budget.try_withdraw(class) {
                 Some(receipt) => state.receipt = Some(receipt),
                 None => return Err(GiveUpReason::BudgetExhausted),
@@ -844,17 +879,20 @@ impl RetryPolicy {
     /// assert_eq!(budget.tokens(), 500);
     /// ```
     pub fn record_success(&self, state: &RetryState) {
-        if let Some(b) = &self.budget {
+        if let Some(b) = &self.inner.budget {
             b.record_success(state.receipt);
         }
         if state.attempts <= 1 {
-            self.metrics.success.increment(1);
+            self.inner.metrics.success.increment(1);
         } else {
-            self.metrics.success_after_retry.increment(1);
+            self.inner.metrics.success_after_retry.increment(1);
         }
-        self.metrics.attempts.record(f64::from(state.attempts));
-        self.listeners.emit_with(|| RetryEvent::Success {
-            policy: self.name.clone(),
+        self.inner
+            .metrics
+            .attempts
+            .record(f64::from(state.attempts));
+        self.inner.listeners.emit_with(|| RetryEvent::Success {
+            policy: self.inner.name.clone(),
             attempts: state.attempts,
         });
     }
@@ -863,17 +901,17 @@ impl RetryPolicy {
 impl fmt::Debug for RetryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPolicy")
-            .field("name", &self.name)
-            .field("backoff", &self.backoff)
-            .field("max_attempts", &self.max_attempts)
-            .field("idempotency", &self.idempotency)
-            .field("retry_on", &self.retry_on)
-            .field("deadline", &self.deadline)
-            .field("attempt_time_limit", &self.attempt_time_limit)
-            .field("max_retry_after", &self.max_retry_after)
-            .field("budget", &self.budget)
-            .field("jitter_seed", &self.jitter_seed)
-            .field("listeners", &self.listeners)
+            .field("name", &self.inner.name)
+            .field("backoff", &self.inner.backoff)
+            .field("max_attempts", &self.inner.max_attempts)
+            .field("idempotency", &self.inner.idempotency)
+            .field("retry_on", &self.inner.retry_on)
+            .field("deadline", &self.inner.deadline)
+            .field("attempt_time_limit", &self.inner.attempt_time_limit)
+            .field("max_retry_after", &self.inner.max_retry_after)
+            .field("budget", &self.inner.budget)
+            .field("jitter_seed", &self.inner.jitter_seed)
+            .field("listeners", &self.inner.listeners)
             .finish_non_exhaustive()
     }
 }
@@ -903,8 +941,11 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Total attempts per call including the first; overrides the
-    /// backoff's `max_attempts` (default: the backoff's, else 3).
+    /// Total attempts per call including the first. This sets the
+    /// backoff's `max_attempts` (the one place the limit lives, as in a
+    /// YAML config), so [`RetryPolicy::backoff`] and
+    /// [`RetryPolicy::max_attempts`] always agree. Default: the backoff's,
+    /// else 3.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
@@ -1019,23 +1060,24 @@ impl RetryPolicyBuilder {
             name,
             max_attempts,
             attempt_time_limit,
-            config,
+            mut config,
             budget,
             clock,
         } = self;
-        let max_attempts = match max_attempts {
+        match max_attempts {
             Some(0) => {
                 return Err(ConfigError::invalid(
                     "max_attempts",
                     "must be at least 1 (it counts the first attempt too), got 0",
                 ))
             }
-            Some(n) => n,
-            None => config
-                .backoff
-                .max_attempts()
-                .unwrap_or(DEFAULT_MAX_ATTEMPTS),
-        };
+            Some(n) => config.backoff = config.backoff.with_max_attempts(n)?,
+            None => {}
+        }
+        let max_attempts = config
+            .backoff
+            .max_attempts()
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if let Some(d) = config.deadline {
             check_nonzero_duration("deadline", d)?;
         }
@@ -1047,20 +1089,22 @@ impl RetryPolicyBuilder {
         };
         let name: Arc<str> = name.unwrap_or_else(|| "default".into());
         Ok(RetryPolicy {
-            metrics: RetryMetrics::new(&name),
-            name,
-            backoff: config.backoff,
-            max_attempts,
-            idempotency: config.idempotency,
-            retry_on: config.retry_on,
-            deadline: config.deadline,
-            attempt_time_limit,
-            max_retry_after: config.max_retry_after,
-            budget,
-            clock,
-            listeners: Listeners::new(),
-            jitter_seed: config.jitter_seed,
-            calls: AtomicU64::new(0),
+            inner: Arc::new(RetryPolicyShared {
+                metrics: RetryMetrics::new(&name),
+                name,
+                backoff: config.backoff,
+                max_attempts,
+                idempotency: config.idempotency,
+                retry_on: config.retry_on,
+                deadline: config.deadline,
+                attempt_time_limit,
+                max_retry_after: config.max_retry_after,
+                budget,
+                clock,
+                listeners: Listeners::new(),
+                jitter_seed: config.jitter_seed,
+                calls: AtomicU64::new(0),
+            }),
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::presets::{
     self, data_platform, gpu_inference, model_registry, synthetic_data, workflow_runtime,
 };
 
-/// Renamed to [`presets::synthetic_data::training_job_retry`](crate::presets::synthetic_data::training_job_retry).
+/// Renamed to [`presets::synthetic_data::training_job_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::training_job_retry`"
@@ -20,7 +20,7 @@ pub fn training_job() -> RetryConfig {
     synthetic_data::training_job_retry()
 }
 
-/// Renamed to [`presets::synthetic_data::generation_batch_retry`](crate::presets::synthetic_data::generation_batch_retry).
+/// Renamed to [`presets::synthetic_data::generation_batch_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::generation_batch_retry`"
@@ -30,7 +30,7 @@ pub fn generation_batch() -> RetryConfig {
     synthetic_data::generation_batch_retry()
 }
 
-/// Renamed to [`presets::synthetic_data::quality_check_retry`](crate::presets::synthetic_data::quality_check_retry).
+/// Renamed to [`presets::synthetic_data::quality_check_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::quality_check_retry`"
@@ -40,7 +40,7 @@ pub fn quality_check() -> RetryConfig {
     synthetic_data::quality_check_retry()
 }
 
-/// Renamed to [`presets::synthetic_data::api_call_retry`](crate::presets::synthetic_data::api_call_retry).
+/// Renamed to [`presets::synthetic_data::api_call_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::api_call_retry`"
@@ -50,7 +50,7 @@ pub fn api_call() -> RetryConfig {
     synthetic_data::api_call_retry()
 }
 
-/// Renamed to [`presets::synthetic_data::db_transaction_retry`](crate::presets::synthetic_data::db_transaction_retry).
+/// Renamed to [`presets::synthetic_data::db_transaction_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::db_transaction_retry`"
@@ -60,7 +60,7 @@ pub fn db_transaction() -> RetryConfig {
     synthetic_data::db_transaction_retry()
 }
 
-/// Renamed to [`presets::synthetic_data::model_load_retry`](crate::presets::synthetic_data::model_load_retry).
+/// Renamed to [`presets::synthetic_data::model_load_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::model_load_retry`"
@@ -70,7 +70,7 @@ pub fn model_load() -> RetryConfig {
     synthetic_data::model_load_retry()
 }
 
-/// Renamed to [`presets::synthetic_data::default_retry`](crate::presets::synthetic_data::default_retry).
+/// Renamed to [`presets::synthetic_data::default_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::synthetic_data::default_retry`"
@@ -80,7 +80,7 @@ pub fn training_platform_default() -> RetryConfig {
     synthetic_data::default_retry()
 }
 
-/// Renamed to [`presets::data_platform::api_call_retry`](crate::presets::data_platform::api_call_retry).
+/// Renamed to [`presets::data_platform::api_call_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::data_platform::api_call_retry`"
@@ -90,7 +90,7 @@ pub fn data_api_call() -> RetryConfig {
     data_platform::api_call_retry()
 }
 
-/// Renamed to [`presets::data_platform::db_query_retry`](crate::presets::data_platform::db_query_retry).
+/// Renamed to [`presets::data_platform::db_query_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::data_platform::db_query_retry`"
@@ -100,7 +100,7 @@ pub fn db_query() -> RetryConfig {
     data_platform::db_query_retry()
 }
 
-/// Renamed to [`presets::data_platform::llm_inference_retry`](crate::presets::data_platform::llm_inference_retry).
+/// Renamed to [`presets::data_platform::llm_inference_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::data_platform::llm_inference_retry`"
@@ -110,7 +110,7 @@ pub fn llm_inference() -> RetryConfig {
     data_platform::llm_inference_retry()
 }
 
-/// Renamed to [`presets::data_platform::cdc_event_retry`](crate::presets::data_platform::cdc_event_retry).
+/// Renamed to [`presets::data_platform::cdc_event_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::data_platform::cdc_event_retry`"
@@ -120,7 +120,7 @@ pub fn cdc_event() -> RetryConfig {
     data_platform::cdc_event_retry()
 }
 
-/// Renamed to [`presets::data_platform::file_upload_retry`](crate::presets::data_platform::file_upload_retry).
+/// Renamed to [`presets::data_platform::file_upload_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::data_platform::file_upload_retry`"
@@ -130,7 +130,7 @@ pub fn file_upload() -> RetryConfig {
     data_platform::file_upload_retry()
 }
 
-/// Renamed to [`presets::model_registry::retrain_retry`](crate::presets::model_registry::retrain_retry).
+/// Renamed to [`presets::model_registry::retrain_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::model_registry::retrain_retry`"
@@ -140,7 +140,7 @@ pub fn retrain_request() -> RetryConfig {
     model_registry::retrain_retry()
 }
 
-/// Renamed to [`presets::gpu_inference::request_recovery_retry`](crate::presets::gpu_inference::request_recovery_retry).
+/// Renamed to [`presets::gpu_inference::request_recovery_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::gpu_inference::request_recovery_retry`"
@@ -150,7 +150,7 @@ pub fn inference_request_recovery() -> RetryConfig {
     gpu_inference::request_recovery_retry()
 }
 
-/// Renamed to [`presets::workflow_runtime::idempotent_retry`](crate::presets::workflow_runtime::idempotent_retry).
+/// Renamed to [`presets::workflow_runtime::idempotent_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::idempotent_retry`"
@@ -160,7 +160,7 @@ pub fn idempotent_request() -> RetryConfig {
     workflow_runtime::idempotent_retry()
 }
 
-/// Renamed to [`presets::workflow_runtime::non_idempotent_retry`](crate::presets::workflow_runtime::non_idempotent_retry).
+/// Renamed to [`presets::workflow_runtime::non_idempotent_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::non_idempotent_retry`"
@@ -170,7 +170,7 @@ pub fn non_idempotent_request() -> RetryConfig {
     workflow_runtime::non_idempotent_retry()
 }
 
-/// Renamed to [`presets::workflow_runtime::database_retry`](crate::presets::workflow_runtime::database_retry).
+/// Renamed to [`presets::workflow_runtime::database_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::database_retry`"
@@ -180,7 +180,7 @@ pub fn database_operation() -> RetryConfig {
     workflow_runtime::database_retry()
 }
 
-/// Renamed to [`presets::workflow_runtime::external_call_retry`](crate::presets::workflow_runtime::external_call_retry).
+/// Renamed to [`presets::workflow_runtime::external_call_retry`].
 #[deprecated(
     since = "0.1.1",
     note = "moved to `resilience_core::presets::workflow_runtime::external_call_retry`"
@@ -190,7 +190,7 @@ pub fn external_call() -> RetryConfig {
     workflow_runtime::external_call_retry()
 }
 
-/// Renamed to [`presets::retries`](crate::presets::retries).
+/// Renamed to [`presets::retries`].
 #[deprecated(
     since = "0.1.1",
     note = "renamed to `resilience_core::presets::retries`"
@@ -200,7 +200,7 @@ pub fn all() -> Vec<(&'static str, RetryConfig)> {
     presets::retries()
 }
 
-/// Renamed to [`presets::RETRY_YAML`](crate::presets::RETRY_YAML).
+/// Renamed to [`presets::RETRY_YAML`].
 #[deprecated(
     since = "0.1.1",
     note = "renamed to `resilience_core::presets::RETRY_YAML`"

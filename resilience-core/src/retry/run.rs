@@ -336,7 +336,7 @@ impl RetryPolicy {
         S: FnMut(Duration) -> SFut,
         SFut: Future<Output = ()>,
     {
-        let mut state = self.start(self.clock().now());
+        let mut state = self.start(self.shared_clock().now());
         loop {
             let attempt = state.attempts();
             match op(request, attempt).await {
@@ -416,7 +416,7 @@ impl RetryPolicy {
         H: FnMut(&mut R, &RetryAttempt<'_, E>),
         S: FnMut(Duration),
     {
-        let mut state = self.start(self.clock().now());
+        let mut state = self.start(self.shared_clock().now());
         loop {
             let attempt = state.attempts();
             match op(request, attempt) {
@@ -452,7 +452,7 @@ impl RetryPolicy {
     {
         let attempt = state.attempts();
         let classification = classifier.classify(&error);
-        match self.next(state, self.clock().now(), classification) {
+        match self.next(state, self.shared_clock().now(), classification) {
             RetryDecision::Retry { after, .. } => {
                 hook(
                     request,

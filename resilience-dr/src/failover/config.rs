@@ -203,12 +203,19 @@ impl DataObjective {
     /// ```
     /// use std::time::Duration;
     /// use resilience_dr::failover::DataObjective;
-    /// let o = DataObjective::new("metadata", Duration::from_secs(300)).with_acceptable_lag(Duration::from_secs(60));
+    /// let o = DataObjective::new("metadata", Duration::from_secs(300)).acceptable_lag(Duration::from_secs(60));
     /// assert_eq!(o.acceptable_lag, Some(Duration::from_secs(60)));
     /// ```
-    pub fn with_acceptable_lag(mut self, lag: Duration) -> Self {
+    pub fn acceptable_lag(mut self, lag: Duration) -> Self {
         self.acceptable_lag = Some(lag);
         self
+    }
+
+    /// Renamed to [`acceptable_lag`](Self::acceptable_lag).
+    #[deprecated(since = "0.1.1", note = "renamed to `DataObjective::acceptable_lag`")]
+    #[doc(hidden)]
+    pub fn with_acceptable_lag(self, lag: Duration) -> Self {
+        self.acceptable_lag(lag)
     }
 
     /// Whether the RPO is zero (synchronous replication required).
@@ -437,8 +444,7 @@ mod tests {
         );
         let mut c = FailoverConfig::default();
         c.objectives.push(
-            DataObjective::new("m", Duration::from_secs(1))
-                .with_acceptable_lag(Duration::from_secs(2)),
+            DataObjective::new("m", Duration::from_secs(1)).acceptable_lag(Duration::from_secs(2)),
         );
         assert_eq!(
             c.validate().unwrap_err().field(),

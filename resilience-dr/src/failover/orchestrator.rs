@@ -883,188 +883,228 @@ impl Run<'_> {
         FailoverOutcome::Failed { phase, reason }
     }
 
+    /// The run, phase by phase: each phase either lets the run go on or
+    /// ends it with an outcome. Reconcile is last and always decides the
+    /// outcome.
     async fn execute(&self, reason: &str) -> FailoverOutcome {
-        let a = &self.o.actions;
-        let c = &self.o.config;
         self.emit(FailoverEvent::Started {
             direction: self.direction,
             from: self.from.clone(),
             to: self.to.clone(),
             reason: reason.to_string(),
         });
-
-        // Detect.
-        match &a.detect {
-            None => self.emit(FailoverEvent::PhaseSkipped {
-                phase: Phase::Detect,
-            }),
-            Some(detect) => {
-                let what = match self.direction {
-                    Direction::Failover => "outage not confirmed",
-                    Direction::Failback => "home site not confirmed healthy",
-                };
-                match self.step(Phase::Detect, detect, |_| Ok(())).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return FailoverOutcome::Aborted {
-                            phase: Phase::Detect,
-                            reason: format!("{what}: the detect action said no"),
-                        }
-                    }
-                    Err(e) => return self.aborted(Phase::Detect, e, what),
-                }
-            }
+        match self.switch_over().await {
+            Ok(()) => self.reconcile().await,
+            Err(stop) => stop,
         }
+    }
 
-        // Prepare: every action in parallel, each with its own retries.
-        if a.prepare.is_empty() {
+    /// Every phase up to and including fencing the old primary.
+    async fn switch_over(&self) -> Result<(), FailoverOutcome> {
+        self.detect().await?;
+        self.prepare().await?;
+        self.guard().await?;
+        self.approve().await?;
+        self.switch().await?;
+        self.verify().await?;
+        self.fence().await
+    }
+
+    /// Detect: the host confirms the outage (or, for failback, that the
+    /// home site is healthy).
+    async fn detect(&self) -> Result<(), FailoverOutcome> {
+        let Some(detect) = &self.o.actions.detect else {
+            self.emit(FailoverEvent::PhaseSkipped {
+                phase: Phase::Detect,
+            });
+            return Ok(());
+        };
+        let what = match self.direction {
+            Direction::Failover => "outage not confirmed",
+            Direction::Failback => "home site not confirmed healthy",
+        };
+        match self.step(Phase::Detect, detect, |_| Ok(())).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FailoverOutcome::Aborted {
+                phase: Phase::Detect,
+                reason: format!("{what}: the detect action said no"),
+            }),
+            Err(e) => Err(self.aborted(Phase::Detect, e, what)),
+        }
+    }
+
+    /// Prepare: every action in parallel, each with its own retries.
+    async fn prepare(&self) -> Result<(), FailoverOutcome> {
+        let prepare = &self.o.actions.prepare;
+        if prepare.is_empty() {
             self.emit(FailoverEvent::PhaseSkipped {
                 phase: Phase::Prepare,
             });
-        } else {
-            let started = self.now();
-            self.emit(FailoverEvent::PhaseStarted {
+            return Ok(());
+        }
+        let started = self.now();
+        self.emit(FailoverEvent::PhaseStarted {
+            phase: Phase::Prepare,
+        });
+        let policy = self.o.config.steps.for_phase(Phase::Prepare);
+        let results = join_all(prepare.iter().map(|(name, action)| async move {
+            (
+                name,
+                self.attempt_loop(Phase::Prepare, name, policy, action, |_| Ok(()))
+                    .await,
+            )
+        }))
+        .await;
+        let mut attempts = 0;
+        let mut errors = Vec::new();
+        let mut abort = None;
+        for (name, r) in results {
+            match r {
+                Ok(((), n)) => attempts = attempts.max(n),
+                Err(StepFail::Exhausted(e)) => {
+                    attempts = policy.attempts;
+                    errors.push(format!("{name}: {e}"));
+                }
+                Err(StepFail::Aborted(r)) => abort = Some(r),
+            }
+        }
+        let ok = errors.is_empty() && abort.is_none();
+        self.record(Phase::Prepare, started, attempts, ok);
+        if let Some(r) = abort {
+            return Err(self.aborted(Phase::Prepare, StepFail::Aborted(r), ""));
+        }
+        if !ok {
+            return Err(FailoverOutcome::Aborted {
                 phase: Phase::Prepare,
+                reason: format!("preparation failed: {}", errors.join("; ")),
             });
-            let policy = c.steps.for_phase(Phase::Prepare);
-            let results = join_all(a.prepare.iter().map(|(name, action)| async move {
-                (
-                    name,
-                    self.attempt_loop(Phase::Prepare, name, policy, action, |_| Ok(()))
-                        .await,
-                )
-            }))
-            .await;
-            let mut attempts = 0;
-            let mut errors = Vec::new();
-            let mut abort = None;
-            for (name, r) in results {
-                match r {
-                    Ok(((), n)) => attempts = attempts.max(n),
-                    Err(StepFail::Exhausted(e)) => {
-                        attempts = policy.attempts;
-                        errors.push(format!("{name}: {e}"));
-                    }
-                    Err(StepFail::Aborted(r)) => abort = Some(r),
-                }
-            }
-            let ok = errors.is_empty() && abort.is_none();
-            self.record(Phase::Prepare, started, attempts, ok);
-            if let Some(r) = abort {
-                return self.aborted(Phase::Prepare, StepFail::Aborted(r), "");
-            }
-            if !ok {
-                return FailoverOutcome::Aborted {
-                    phase: Phase::Prepare,
-                    reason: format!("preparation failed: {}", errors.join("; ")),
-                };
-            }
         }
+        Ok(())
+    }
 
-        // Guard.
-        match &a.guard {
-            None => self.emit(FailoverEvent::PhaseSkipped {
+    /// Guard: replication lag against each data type's recovery point
+    /// objective; a breach alerts, and aborts when configured to.
+    async fn guard(&self) -> Result<(), FailoverOutcome> {
+        let c = &self.o.config;
+        let Some(guard) = &self.o.actions.guard else {
+            self.emit(FailoverEvent::PhaseSkipped {
                 phase: Phase::Guard,
-            }),
-            Some(guard) => {
-                let status = match self.step(Phase::Guard, guard, |_| Ok(())).await {
-                    Ok(s) => s,
-                    Err(e) => return self.aborted(Phase::Guard, e, "replication lag unknown"),
-                };
-                let report = evaluate(c, &status);
-                for f in &report.findings {
-                    metrics::gauge!("resilience_failover_data_loss_seconds",
-                        "data_type" => f.data_type.clone())
-                    .set(f.data_loss_window.map_or(f64::NAN, |d| d.as_secs_f64()));
-                    match &f.verdict {
-                        LagVerdict::Ok => {}
-                        LagVerdict::Warn => self.alert(
-                            Severity::Warning,
-                            format!(
-                                "Potential data loss: {} is {} behind",
-                                f.data_type,
-                                f.lag.map_or_else(|| "?".into(), fmt_duration)
-                            ),
-                        ),
-                        LagVerdict::Breach { reason } => {
-                            self.alert(Severity::Critical, format!("RPO breach: {reason}"))
-                        }
-                    }
-                }
-                let breached = report.breached();
-                let reasons: Vec<String> = report
-                    .findings
-                    .iter()
-                    .filter_map(|f| match &f.verdict {
-                        LagVerdict::Breach { reason } => Some(reason.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                self.log.lock().guard = Some(report);
-                if breached && c.abort_on_rpo_breach {
-                    return FailoverOutcome::Aborted {
-                        phase: Phase::Guard,
-                        reason: reasons.join("; "),
-                    };
+            });
+            return Ok(());
+        };
+        let status = match self.step(Phase::Guard, guard, |_| Ok(())).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.aborted(Phase::Guard, e, "replication lag unknown")),
+        };
+        let report = evaluate(c, &status);
+        self.report_lag(&report);
+        let breached = report.breached();
+        let reasons: Vec<String> = report
+            .findings
+            .iter()
+            .filter_map(|f| match &f.verdict {
+                LagVerdict::Breach { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        self.log.lock().guard = Some(report);
+        if breached && c.abort_on_rpo_breach {
+            return Err(FailoverOutcome::Aborted {
+                phase: Phase::Guard,
+                reason: reasons.join("; "),
+            });
+        }
+        Ok(())
+    }
+
+    /// The guard's findings as metrics and alerts.
+    fn report_lag(&self, report: &GuardReport) {
+        for f in &report.findings {
+            metrics::gauge!("resilience_failover_data_loss_seconds",
+                "data_type" => f.data_type.clone())
+            .set(f.data_loss_window.map_or(f64::NAN, |d| d.as_secs_f64()));
+            match &f.verdict {
+                LagVerdict::Ok => {}
+                LagVerdict::Warn => self.alert(
+                    Severity::Warning,
+                    format!(
+                        "Potential data loss: {} is {} behind",
+                        f.data_type,
+                        f.lag.map_or_else(|| "?".into(), fmt_duration)
+                    ),
+                ),
+                LagVerdict::Breach { reason } => {
+                    self.alert(Severity::Critical, format!("RPO breach: {reason}"))
                 }
             }
         }
+    }
 
-        // Approve: the manual gate (always for failback).
+    /// Approve: the manual gate (always for failback); no decision within
+    /// the timeout means "not approved".
+    async fn approve(&self) -> Result<(), FailoverOutcome> {
+        let c = &self.o.config;
         let needs_approval = self.direction == Direction::Failback || c.require_approval;
-        match (&a.approve, needs_approval) {
-            (_, false) => self.emit(FailoverEvent::PhaseSkipped {
-                phase: Phase::Approve,
-            }),
-            (None, true) => {
-                return FailoverOutcome::NotApproved {
-                    reason: "approval required but no approve action is configured".into(),
-                }
-            }
-            (Some(approve), true) => {
-                if let Err(r) = self.checkpoint().await {
-                    return self.aborted(Phase::Approve, StepFail::Aborted(r), "");
-                }
-                let started = self.now();
-                self.emit(FailoverEvent::PhaseStarted {
+        let approve = match (&self.o.actions.approve, needs_approval) {
+            (_, false) => {
+                self.emit(FailoverEvent::PhaseSkipped {
                     phase: Phase::Approve,
                 });
-                self.emit(FailoverEvent::AwaitingApproval {
-                    timeout: c.approval_timeout,
-                });
-                let decision =
-                    tokio::time::timeout(c.approval_timeout, approve(self.ctx(Phase::Approve)))
-                        .await;
-                let refused = match decision {
-                    Ok(Ok(Approval::Approved { by })) => {
-                        self.emit(FailoverEvent::Approved { by });
-                        None
-                    }
-                    Ok(Ok(Approval::Rejected { by, reason })) => {
-                        Some(format!("rejected by {by}: {reason}"))
-                    }
-                    Ok(Err(e)) => Some(format!("approval action failed: {e}")),
-                    Err(_) => Some(format!(
-                        "no decision within {}",
-                        fmt_duration(c.approval_timeout)
-                    )),
-                };
-                self.record(Phase::Approve, started, 1, refused.is_none());
-                if let Some(reason) = refused {
-                    self.alert(
-                        Severity::Warning,
-                        format!(
-                            "{} not approved ({reason}), staying on {}",
-                            self.direction, self.from
-                        ),
-                    );
-                    return FailoverOutcome::NotApproved { reason };
-                }
+                return Ok(());
             }
+            (None, true) => {
+                return Err(FailoverOutcome::NotApproved {
+                    reason: "approval required but no approve action is configured".into(),
+                })
+            }
+            (Some(approve), true) => approve,
+        };
+        if let Err(r) = self.checkpoint().await {
+            return Err(self.aborted(Phase::Approve, StepFail::Aborted(r), ""));
         }
+        let started = self.now();
+        self.emit(FailoverEvent::PhaseStarted {
+            phase: Phase::Approve,
+        });
+        self.emit(FailoverEvent::AwaitingApproval {
+            timeout: c.approval_timeout,
+        });
+        let decision =
+            tokio::time::timeout(c.approval_timeout, approve(self.ctx(Phase::Approve))).await;
+        let refused = match decision {
+            Ok(Ok(Approval::Approved { by })) => {
+                self.emit(FailoverEvent::Approved { by });
+                None
+            }
+            Ok(Ok(Approval::Rejected { by, reason })) => {
+                Some(format!("rejected by {by}: {reason}"))
+            }
+            Ok(Err(e)) => Some(format!("approval action failed: {e}")),
+            Err(_) => Some(format!(
+                "no decision within {}",
+                fmt_duration(c.approval_timeout)
+            )),
+        };
+        self.record(Phase::Approve, started, 1, refused.is_none());
+        if let Some(reason) = refused {
+            self.alert(
+                Severity::Warning,
+                format!(
+                    "{} not approved ({reason}), staying on {}",
+                    self.direction, self.from
+                ),
+            );
+            return Err(FailoverOutcome::NotApproved { reason });
+        }
+        Ok(())
+    }
 
-        // Switch.
-        match self.step(Phase::Switch, &a.switch, |_| Ok(())).await {
+    /// Switch: traffic moves; a failed switch may have split it.
+    async fn switch(&self) -> Result<(), FailoverOutcome> {
+        match self
+            .step(Phase::Switch, &self.o.actions.switch, |_| Ok(()))
+            .await
+        {
             Ok(()) => {
                 let now = self.now();
                 {
@@ -1073,10 +1113,9 @@ impl Run<'_> {
                     s.last_switch = Some(now);
                 }
                 self.log.lock().switched_at = Some(now);
+                Ok(())
             }
-            Err(StepFail::Aborted(r)) => {
-                return self.aborted(Phase::Switch, StepFail::Aborted(r), "")
-            }
+            Err(StepFail::Aborted(r)) => Err(self.aborted(Phase::Switch, StepFail::Aborted(r), "")),
             Err(StepFail::Exhausted(e)) => {
                 self.alert(
                     Severity::Critical,
@@ -1085,22 +1124,25 @@ impl Run<'_> {
                         self.to, self.from, self.to
                     ),
                 );
-                return FailoverOutcome::Failed {
+                Err(FailoverOutcome::Failed {
                     phase: Phase::Switch,
                     reason: format!("switch failed: {e}"),
-                };
+                })
             }
         }
+    }
 
-        // Propagation, then verify.
-        if !c.propagation_wait.is_zero() {
+    /// Propagation wait, then Verify: the new primary is healthy.
+    async fn verify(&self) -> Result<(), FailoverOutcome> {
+        let wait = self.o.config.propagation_wait;
+        if !wait.is_zero() {
             self.emit(FailoverEvent::Waiting {
                 what: "traffic switch propagation".into(),
-                duration: c.propagation_wait,
+                duration: wait,
             });
-            tokio::time::sleep(c.propagation_wait).await;
+            tokio::time::sleep(wait).await;
         }
-        match &a.verify {
+        match &self.o.actions.verify {
             None => self.emit(FailoverEvent::PhaseSkipped {
                 phase: Phase::Verify,
             }),
@@ -1110,14 +1152,20 @@ impl Run<'_> {
                         Severity::Critical,
                         format!("{} unhealthy after {}!", self.to, self.direction),
                     );
-                    return self.failed_after_switch(Phase::Verify, e, "verification failed");
+                    return Err(self.failed_after_switch(Phase::Verify, e, "verification failed"));
                 }
             }
         }
         self.log.lock().restored_at = Some(self.now());
+        Ok(())
+    }
 
-        // Fence the old primary.
-        if let Err(e) = self.step(Phase::Fence, &a.fence, |_| Ok(())).await {
+    /// Fence the old primary; an unfenced old primary is a split-brain risk.
+    async fn fence(&self) -> Result<(), FailoverOutcome> {
+        if let Err(e) = self
+            .step(Phase::Fence, &self.o.actions.fence, |_| Ok(()))
+            .await
+        {
             self.alert(
                 Severity::Critical,
                 format!(
@@ -1125,41 +1173,42 @@ impl Run<'_> {
                     self.from
                 ),
             );
-            return self.failed_after_switch(Phase::Fence, e, "fencing failed");
+            return Err(self.failed_after_switch(Phase::Fence, e, "fencing failed"));
         }
+        Ok(())
+    }
 
-        // Reconcile.
-        match &a.reconcile {
-            None => {
-                self.emit(FailoverEvent::PhaseSkipped {
-                    phase: Phase::Reconcile,
-                });
-                FailoverOutcome::Completed
+    /// Reconcile: counts and consumer lag back within tolerance; the run
+    /// completes either way, unreconciled with an alert when they are not.
+    async fn reconcile(&self) -> FailoverOutcome {
+        let c = &self.o.config;
+        let Some(reconcile) = &self.o.actions.reconcile else {
+            self.emit(FailoverEvent::PhaseSkipped {
+                phase: Phase::Reconcile,
+            });
+            return FailoverOutcome::Completed;
+        };
+        let (tol, lag) = (c.reconcile.count_tolerance, c.reconcile.max_consumer_lag);
+        let check = |r: &super::Reconciliation| {
+            let p = r.problems(tol, lag);
+            if p.is_empty() {
+                Ok(())
+            } else {
+                Err(p.join("; "))
             }
-            Some(reconcile) => {
-                let (tol, lag) = (c.reconcile.count_tolerance, c.reconcile.max_consumer_lag);
-                let check = |r: &super::Reconciliation| {
-                    let p = r.problems(tol, lag);
-                    if p.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(p.join("; "))
-                    }
+        };
+        match self.step(Phase::Reconcile, reconcile, check).await {
+            Ok(_) => FailoverOutcome::Completed,
+            Err(e) => {
+                let reason = match e {
+                    StepFail::Exhausted(e) => e,
+                    StepFail::Aborted(r) => format!("aborted by operator: {r}"),
                 };
-                match self.step(Phase::Reconcile, reconcile, check).await {
-                    Ok(_) => FailoverOutcome::Completed,
-                    Err(e) => {
-                        let reason = match e {
-                            StepFail::Exhausted(e) => e,
-                            StepFail::Aborted(r) => format!("aborted by operator: {r}"),
-                        };
-                        self.alert(
-                            Severity::Warning,
-                            format!("reconciliation needed on {}: {reason}", self.to),
-                        );
-                        FailoverOutcome::CompletedUnreconciled { reason }
-                    }
-                }
+                self.alert(
+                    Severity::Warning,
+                    format!("reconciliation needed on {}: {reason}", self.to),
+                );
+                FailoverOutcome::CompletedUnreconciled { reason }
             }
         }
     }

@@ -471,11 +471,13 @@ where
             p.validate("otherwise")?;
         }
         Ok(RecoveryPolicy {
-            plans: self.plans,
-            fallback: self.fallback,
-            clock: self.clock,
-            history: Mutex::new(HashMap::new()),
-            listeners: Listeners::new(),
+            inner: Arc::new(RecoveryPolicyShared {
+                plans: self.plans,
+                fallback: self.fallback,
+                clock: self.clock,
+                history: Mutex::new(HashMap::new()),
+                listeners: Listeners::new(),
+            }),
         })
     }
 }
@@ -484,6 +486,9 @@ where
 type History = (Duration, VecDeque<Instant>);
 
 /// Failure type → ordered host actions, with escalation when a failure persists.
+///
+/// Cheap to clone: clones share one policy and its per-member failure
+/// history (an `Arc` inside).
 ///
 /// The inference platform's table (timeout → mark unhealthy, reassign in-flight, schedule
 /// replacement; GPU error → restart, reload, replace if it persists; OOM →
@@ -524,6 +529,18 @@ type History = (Duration, VecDeque<Instant>);
 /// # }
 /// ```
 pub struct RecoveryPolicy<M> {
+    inner: Arc<RecoveryPolicyShared<M>>,
+}
+
+impl<M> Clone for RecoveryPolicy<M> {
+    fn clone(&self) -> Self {
+        RecoveryPolicy {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct RecoveryPolicyShared<M> {
     plans: HashMap<FailureKind, Plan<M>>,
     fallback: Option<Plan<M>>,
     clock: SharedClock,
@@ -536,8 +553,8 @@ pub struct RecoveryPolicy<M> {
 impl<M> fmt::Debug for RecoveryPolicy<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecoveryPolicy")
-            .field("plans", &self.plans)
-            .field("fallback", &self.fallback)
+            .field("plans", &self.inner.plans)
+            .field("fallback", &self.inner.fallback)
             .finish()
     }
 }
@@ -573,7 +590,7 @@ where
     /// assert!(!policy.has_plan(&FailureKind::GpuError));
     /// ```
     pub fn has_plan(&self, failure: &FailureKind) -> bool {
-        self.plans.contains_key(failure)
+        self.inner.plans.contains_key(failure)
     }
 
     /// Listeners receiving every [`ActionReport`].
@@ -589,7 +606,7 @@ where
     /// });
     /// ```
     pub fn listeners(&self) -> &Listeners<ActionReport<M>> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Runs the plan for `failure` on `member` and reports what happened.
@@ -608,7 +625,12 @@ where
     /// # }
     /// ```
     pub async fn handle(&self, member: M, failure: FailureKind) -> ActionReport<M> {
-        let Some(plan) = self.plans.get(&failure).or(self.fallback.as_ref()) else {
+        let Some(plan) = self
+            .inner
+            .plans
+            .get(&failure)
+            .or(self.inner.fallback.as_ref())
+        else {
             metrics::counter!("resilience_recovery_actions_unhandled_total",
                 "failure" => failure.metric_label())
             .increment(1);
@@ -620,7 +642,7 @@ where
                 handled: false,
                 steps: Vec::new(),
             };
-            self.listeners.emit(&report);
+            self.inner.listeners.emit(&report);
             return report;
         };
         let (occurrence, escalated) = match &plan.escalation {
@@ -680,14 +702,14 @@ where
             succeeded = report.succeeded(),
             "recovery plan ran"
         );
-        self.listeners.emit(&report);
+        self.inner.listeners.emit(&report);
         report
     }
 
     /// Records one occurrence and returns the count inside `within`.
     fn record(&self, member: &M, failure: &FailureKind, within: Duration) -> u32 {
-        let now = self.clock.now();
-        let mut h = self.history.lock();
+        let now = self.inner.clock.now();
+        let mut h = self.inner.history.lock();
         // Drop histories that have entirely aged out, each by its own
         // window, so the map stays bounded by the members currently failing
         // (a short window for one kind never erases another kind's history).
@@ -720,7 +742,7 @@ where
     /// policy.forget(&"gpu-2"); // replaced: its failure history no longer counts
     /// ```
     pub fn forget(&self, member: &M) {
-        self.history.lock().retain(|(m, _), _| m != member);
+        self.inner.history.lock().retain(|(m, _), _| m != member);
     }
 }
 

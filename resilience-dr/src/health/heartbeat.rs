@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -223,6 +224,8 @@ struct Member {
 
 /// Tracks heartbeats of many members and declares the silent ones unhealthy.
 ///
+/// Cheap to clone: clones share one monitor (an `Arc` inside).
+///
 /// The monitor never spawns a task and never sleeps: time comes from the
 /// [`Clock`], so the host drives it by calling [`check`](Self::check) on its
 /// own schedule (typically once per `interval`), and tests drive it with a
@@ -251,6 +254,18 @@ struct Member {
 /// assert_eq!(monitor.status(&"gpu-1").unwrap().state, HealthState::Healthy);
 /// ```
 pub struct HeartbeatMonitor<K> {
+    inner: Arc<HeartbeatMonitorShared<K>>,
+}
+
+impl<K> Clone for HeartbeatMonitor<K> {
+    fn clone(&self) -> Self {
+        HeartbeatMonitor {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct HeartbeatMonitorShared<K> {
     config: HeartbeatConfig,
     clock: SharedClock,
     members: Mutex<BTreeMap<K, Member>>,
@@ -260,8 +275,8 @@ pub struct HeartbeatMonitor<K> {
 impl<K> fmt::Debug for HeartbeatMonitor<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeartbeatMonitor")
-            .field("config", &self.config)
-            .field("members", &self.members.lock().len())
+            .field("config", &self.inner.config)
+            .field("members", &self.inner.members.lock().len())
             .finish()
     }
 }
@@ -293,10 +308,12 @@ where
     pub fn with_clock(config: HeartbeatConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(HeartbeatMonitor {
-            config,
-            clock: shared(clock),
-            members: Mutex::new(BTreeMap::new()),
-            listeners: Listeners::new(),
+            inner: Arc::new(HeartbeatMonitorShared {
+                config,
+                clock: shared(clock),
+                members: Mutex::new(BTreeMap::new()),
+                listeners: Listeners::new(),
+            }),
         })
     }
 
@@ -311,7 +328,7 @@ where
     /// assert_eq!(m.config().unhealthy_after, 3);
     /// ```
     pub fn config(&self) -> &HeartbeatConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// Listeners for [`HeartbeatEvent`]s.
@@ -328,7 +345,7 @@ where
     /// m.check(); // prints "w is unhealthy"
     /// ```
     pub fn listeners(&self) -> &Listeners<HeartbeatEvent<K>> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// Starts watching `member`, counting its silence from now. Registering a
@@ -360,7 +377,7 @@ where
     /// assert!(!m.remove(&"w"));
     /// ```
     pub fn remove(&self, member: &K) -> bool {
-        self.members.lock().remove(member).is_some()
+        self.inner.members.lock().remove(member).is_some()
     }
 
     /// Number of watched members.
@@ -376,7 +393,7 @@ where
     /// assert_eq!(m.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.members.lock().len()
+        self.inner.members.lock().len()
     }
 
     /// Whether no member is watched.
@@ -390,7 +407,7 @@ where
     /// assert!(m.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.members.lock().is_empty()
+        self.inner.members.lock().is_empty()
     }
 
     /// Records a heartbeat from `member` (registering it if new) and returns
@@ -409,9 +426,9 @@ where
     /// assert_eq!((back.from, back.to), (HealthState::Unhealthy, HealthState::Healthy));
     /// ```
     pub fn heartbeat(&self, member: &K) -> Option<HeartbeatEvent<K>> {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let event = {
-            let mut members = self.members.lock();
+            let mut members = self.inner.members.lock();
             match members.get_mut(member) {
                 Some(m) => {
                     m.last = m.last.max(now);
@@ -464,13 +481,16 @@ where
     /// assert_eq!(ids, ["w", "w1", "w2", "w3"]); // in id order, whatever the registration order
     /// ```
     pub fn check(&self) -> Vec<HeartbeatEvent<K>> {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let mut events = Vec::new();
         let mut counts = [0usize; 3];
         {
-            let mut members = self.members.lock();
+            let mut members = self.inner.members.lock();
             for (k, m) in members.iter_mut() {
-                let (state, missed) = self.config.classify(now.saturating_duration_since(m.last));
+                let (state, missed) = self
+                    .inner
+                    .config
+                    .classify(now.saturating_duration_since(m.last));
                 if let Some(c) = counts.get_mut(state as usize) {
                     *c = c.saturating_add(1);
                 }
@@ -518,11 +538,11 @@ where
     /// assert!(m.status(&"unknown").is_none());
     /// ```
     pub fn status(&self, member: &K) -> Option<MemberStatus> {
-        let now = self.clock.now();
-        let members = self.members.lock();
+        let now = self.inner.clock.now();
+        let members = self.inner.members.lock();
         members.get(member).map(|m| {
             let silent_for = now.saturating_duration_since(m.last);
-            let (state, missed) = self.config.classify(silent_for);
+            let (state, missed) = self.inner.config.classify(silent_for);
             MemberStatus {
                 state,
                 missed,
@@ -561,12 +581,14 @@ where
     /// assert_eq!(m.in_state(HealthState::Suspect), vec!["w"]);
     /// ```
     pub fn in_state(&self, state: HealthState) -> Vec<K> {
-        let now = self.clock.now();
-        self.members
+        let now = self.inner.clock.now();
+        self.inner
+            .members
             .lock()
             .iter()
             .filter(|(_, m)| {
-                self.config
+                self.inner
+                    .config
                     .classify(now.saturating_duration_since(m.last))
                     .0
                     == state
@@ -580,7 +602,7 @@ where
         tracing::info!(member = ?e.member, from = %e.from, to = %e.to, missed = e.missed, "heartbeat health changed");
         metrics::counter!("resilience_heartbeat_transitions_total", "to" => e.to.as_str())
             .increment(1);
-        self.listeners.emit(e);
+        self.inner.listeners.emit(e);
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::arith;
@@ -209,6 +210,8 @@ struct State<V> {
 
 /// Confirms an outage only when K of N independent probes agree for long enough.
 ///
+/// Cheap to clone: clones share one detector (an `Arc` inside).
+///
 /// Each vantage point (a probe in another zone, another monitoring system)
 /// calls [`report`](Self::report) with what it sees. The detector is exact
 /// about time: if a vote goes stale between two calls, the quorum is known to
@@ -239,6 +242,18 @@ struct State<V> {
 /// assert!(d.status().is_confirmed());
 /// ```
 pub struct OutageDetector<V> {
+    inner: Arc<OutageDetectorShared<V>>,
+}
+
+impl<V> Clone for OutageDetector<V> {
+    fn clone(&self) -> Self {
+        OutageDetector {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct OutageDetectorShared<V> {
     config: OutageConfig,
     clock: SharedClock,
     state: Mutex<State<V>>,
@@ -247,9 +262,9 @@ pub struct OutageDetector<V> {
 
 impl<V> fmt::Debug for OutageDetector<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.state.lock();
+        let s = self.inner.state.lock();
         f.debug_struct("OutageDetector")
-            .field("config", &self.config)
+            .field("config", &self.inner.config)
             .field("vantage_points", &s.votes.len())
             .field("quorum_since", &s.quorum_since)
             .field("confirmed", &s.confirmed)
@@ -293,14 +308,16 @@ where
             vantage_points.into_iter().map(|v| (v, None)).collect();
         config.validate(votes.len())?;
         Ok(OutageDetector {
-            config,
-            clock: shared(clock),
-            state: Mutex::new(State {
-                votes,
-                quorum_since: None,
-                confirmed: false,
+            inner: Arc::new(OutageDetectorShared {
+                config,
+                clock: shared(clock),
+                state: Mutex::new(State {
+                    votes,
+                    quorum_since: None,
+                    confirmed: false,
+                }),
+                listeners: Listeners::new(),
             }),
-            listeners: Listeners::new(),
         })
     }
 
@@ -318,7 +335,7 @@ where
     /// d.report(&"b", false).unwrap(); // prints "outage: Suspected { down: 2, of: 3 }"
     /// ```
     pub fn listeners(&self) -> &Listeners<OutageEvent> {
-        &self.listeners
+        &self.inner.listeners
     }
 
     /// The validated config.
@@ -333,7 +350,7 @@ where
     /// assert_eq!(d.config().quorum, 2);
     /// ```
     pub fn config(&self) -> &OutageConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// Records what `vantage` sees now (`healthy == false` is a down vote)
@@ -351,10 +368,10 @@ where
     /// assert!(d.report(&"z", false).is_err()); // unknown vantage point
     /// ```
     pub fn report(&self, vantage: &V, healthy: bool) -> Result<OutageStatus, UnknownVantage> {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let mut events = Vec::new();
         let result = {
-            let mut s = self.state.lock();
+            let mut s = self.inner.state.lock();
             self.lapse(&mut s, now, &mut events);
             match s.votes.get_mut(vantage) {
                 Some(slot) => {
@@ -391,10 +408,10 @@ where
     /// assert!(d.status().is_confirmed());
     /// ```
     pub fn status(&self) -> OutageStatus {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let mut events = Vec::new();
         let status = {
-            let mut s = self.state.lock();
+            let mut s = self.inner.state.lock();
             self.lapse(&mut s, now, &mut events);
             self.settle(&mut s, now, &mut events)
         };
@@ -417,7 +434,7 @@ where
     /// assert_eq!(d.status(), OutageStatus::Clear);
     /// ```
     pub fn reset(&self) {
-        let mut s = self.state.lock();
+        let mut s = self.inner.state.lock();
         for v in s.votes.values_mut() {
             *v = None;
         }
@@ -426,7 +443,7 @@ where
     }
 
     fn fresh(&self, vote: &Vote, now: Instant) -> bool {
-        !arith::elapsed(vote.at, now, self.config.max_report_age)
+        !arith::elapsed(vote.at, now, self.inner.config.max_report_age)
     }
 
     fn down_votes(&self, s: &State<V>, now: Instant) -> usize {
@@ -453,10 +470,12 @@ where
             // An expiry beyond the clock's range is the far future: a huge
             // max_report_age means votes that never expire, not votes that
             // expire at once.
-            .map(|v| arith::saturating_add(v.at, self.config.max_report_age))
+            .map(|v| arith::saturating_add(v.at, self.inner.config.max_report_age))
             .collect();
         expiries.sort_unstable_by(|a, b| b.cmp(a));
-        let kth = expiries.get(self.config.quorum.saturating_sub(1)).copied();
+        let kth = expiries
+            .get(self.inner.config.quorum.saturating_sub(1))
+            .copied();
         if kth.is_none_or(|e| e <= now) {
             s.quorum_since = None;
             s.confirmed = false;
@@ -471,7 +490,7 @@ where
         events: &mut Vec<OutageEvent>,
     ) -> OutageStatus {
         let down = self.down_votes(s, now);
-        if down < self.config.quorum {
+        if down < self.inner.config.quorum {
             if s.quorum_since.take().is_some() {
                 s.confirmed = false;
                 events.push(OutageEvent::Cleared);
@@ -490,7 +509,7 @@ where
             }
         };
         let held_for = now.saturating_duration_since(since);
-        if held_for >= self.config.sustain {
+        if held_for >= self.inner.config.sustain {
             if !s.confirmed {
                 s.confirmed = true;
                 events.push(OutageEvent::Confirmed { since, held_for });
@@ -515,7 +534,7 @@ where
             metrics::counter!("resilience_outage_transitions_total", "to" => name).increment(1);
             #[cfg(feature = "tracing")]
             tracing::warn!(event = ?e, "outage detector: {name}");
-            self.listeners.emit(e);
+            self.inner.listeners.emit(e);
         }
     }
 }

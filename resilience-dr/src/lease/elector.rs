@@ -52,8 +52,8 @@ const fn default_ttl() -> Duration {
 ///
 /// // Patroni's rule, checked at config time.
 /// let bad = ElectorConfig::new("scheduler", "sched-1")
-///     .with_ttl(Duration::from_secs(10))
-///     .with_retry_timeout(Duration::from_secs(4));
+///     .ttl(Duration::from_secs(10))
+///     .retry_timeout(Duration::from_secs(4));
 /// assert_eq!(bad.validate().unwrap_err().field(), Some("retry_timeout"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,25 +104,46 @@ impl ElectorConfig {
         lease_name: impl Into<String>,
         candidate_id: impl Into<String>,
     ) -> Self {
-        Self::new(lease_name, candidate_id).with_ttl(Duration::from_secs(20))
+        Self::new(lease_name, candidate_id).ttl(Duration::from_secs(20))
     }
 
     /// Sets `ttl`.
-    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+    pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
+    /// Renamed to [`ttl`](Self::ttl).
+    #[deprecated(since = "0.1.1", note = "renamed to `ElectorConfig::ttl`")]
+    #[doc(hidden)]
+    pub fn with_ttl(self, ttl: Duration) -> Self {
+        self.ttl(ttl)
+    }
+
     /// Sets `renew_interval`.
-    pub fn with_renew_interval(mut self, every: Duration) -> Self {
+    pub fn renew_interval(mut self, every: Duration) -> Self {
         self.renew_interval = Some(every);
         self
     }
 
+    /// Renamed to [`renew_interval`](Self::renew_interval).
+    #[deprecated(since = "0.1.1", note = "renamed to `ElectorConfig::renew_interval`")]
+    #[doc(hidden)]
+    pub fn with_renew_interval(self, every: Duration) -> Self {
+        self.renew_interval(every)
+    }
+
     /// Sets `retry_timeout`.
-    pub fn with_retry_timeout(mut self, timeout: Duration) -> Self {
+    pub fn retry_timeout(mut self, timeout: Duration) -> Self {
         self.retry_timeout = Some(timeout);
         self
+    }
+
+    /// Renamed to [`retry_timeout`](Self::retry_timeout).
+    #[deprecated(since = "0.1.1", note = "renamed to `ElectorConfig::retry_timeout`")]
+    #[doc(hidden)]
+    pub fn with_retry_timeout(self, timeout: Duration) -> Self {
+        self.retry_timeout(timeout)
     }
 
     /// `renew_interval`, or its default `ttl / 3`.
@@ -495,13 +516,12 @@ type DemotedHook = Arc<dyn Fn(Lease, DemoteReason) -> BoxFut + Send + Sync>;
 /// # Example
 ///
 /// ```
-/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use resilience_core::clock::TokioClock;
 /// use resilience_dr::lease::{ElectorConfig, LeaderElector, MemoryLeaseBackend};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
-/// let backend = Arc::new(MemoryLeaseBackend::with_clock(TokioClock));
-/// let cfg = |id: &str| ElectorConfig::new("scheduler", id).with_ttl(Duration::from_secs(9));
+/// let backend = MemoryLeaseBackend::with_clock(TokioClock); // clones share it
+/// let cfg = |id: &str| ElectorConfig::new("scheduler", id).ttl(Duration::from_secs(9));
 ///
 /// let a = LeaderElector::new(backend.clone(), cfg("a"))?
 ///     .on_demoted(|lease, reason| async move { println!("a demoted ({reason}), token {}", lease.token) })

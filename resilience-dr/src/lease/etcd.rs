@@ -1,6 +1,7 @@
 //! The etcd lease backend (feature `etcd`).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
@@ -111,6 +112,9 @@ impl EtcdLeaseConfig {
 
 /// Leases in etcd: an etcd lease per tenure, taken with a transaction.
 ///
+/// Cheap to clone: clones share one backend and its etcd client (an `Arc`
+/// inside).
+///
 /// - **acquire**: if the key exists, answer `Held` after one read. Else
 ///   grant an etcd lease with the TTL (rounded up to whole seconds: etcd's
 ///   unit; etcd may also raise it to its minimum TTL), then one transaction: *if the key's create revision is 0 (absent), put
@@ -139,6 +143,18 @@ impl EtcdLeaseConfig {
 /// # Ok(()) }
 /// ```
 pub struct EtcdLeaseBackend {
+    inner: Arc<EtcdLeaseBackendShared>,
+}
+
+impl Clone for EtcdLeaseBackend {
+    fn clone(&self) -> Self {
+        EtcdLeaseBackend {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct EtcdLeaseBackendShared {
     client: Client,
     config: EtcdLeaseConfig,
     clock: SharedClock,
@@ -147,8 +163,8 @@ pub struct EtcdLeaseBackend {
 impl fmt::Debug for EtcdLeaseBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdLeaseBackend")
-            .field("endpoints", &self.config.endpoints)
-            .field("key_prefix", &self.config.key_prefix)
+            .field("endpoints", &self.inner.config.endpoints)
+            .field("key_prefix", &self.inner.config.key_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -204,9 +220,11 @@ impl EtcdLeaseBackend {
             .await
             .map_err(backend_err)?;
         Ok(EtcdLeaseBackend {
-            client,
-            config,
-            clock: shared(clock),
+            inner: Arc::new(EtcdLeaseBackendShared {
+                client,
+                config,
+                clock: shared(clock),
+            }),
         })
     }
 
@@ -214,18 +232,23 @@ impl EtcdLeaseBackend {
     /// clock is given at construction, as everywhere in the suite.
     #[deprecated(since = "0.1.1", note = "use `EtcdLeaseBackend::connect_with_clock`")]
     #[doc(hidden)]
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = shared(clock);
-        self
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        EtcdLeaseBackend {
+            inner: Arc::new(EtcdLeaseBackendShared {
+                client: self.inner.client.clone(),
+                config: self.inner.config.clone(),
+                clock: shared(clock),
+            }),
+        }
     }
 
     /// The underlying etcd client (cheap to clone), e.g. for health checks.
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.inner.client
     }
 
     fn key(&self, name: &str) -> String {
-        format!("{}{}", self.config.key_prefix, name)
+        format!("{}{}", self.inner.config.key_prefix, name)
     }
 
     /// Runs one etcd request, retrying it on another member when the one
@@ -243,9 +266,9 @@ impl EtcdLeaseBackend {
         F: FnMut(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
-        let mut attempts_left = self.config.endpoints.len().max(1).saturating_add(1);
+        let mut attempts_left = self.inner.config.endpoints.len().max(1).saturating_add(1);
         loop {
-            match request(self.client.clone()).await {
+            match request(self.inner.client.clone()).await {
                 Err(e) if unavailable(&e) && attempts_left > 1 => {
                     attempts_left = attempts_left.saturating_sub(1)
                 }
@@ -317,7 +340,7 @@ impl EtcdLeaseBackend {
         validate_id("name", name)?;
         validate_id("holder", holder)?;
         validate_ttl(ttl)?;
-        let sent = self.clock.now();
+        let sent = self.inner.clock.now();
         // A held lease (the common answer to a follower's campaign) costs
         // one read, not a lease grant and revoke through raft.
         if let Some(kv) = self.current(name).await? {
@@ -381,13 +404,13 @@ impl EtcdLeaseBackend {
 
     async fn do_renew(&self, lease: &Lease) -> Result<Lease, LeaseError> {
         validate_lease(lease)?;
-        let sent = self.clock.now();
+        let sent = self.inner.clock.now();
         let kv = match self.current(&lease.name).await? {
             Some(kv) if Self::is_tenure(&kv, lease) && kv.lease() != 0 => kv,
             _ => return Err(LeaseError::lost(lease)),
         };
         let id = kv.lease();
-        let timeout = self.config.request_timeout;
+        let timeout = self.inner.config.request_timeout;
         let answer = self
             .rpc(|mut c| async move {
                 let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
@@ -432,7 +455,7 @@ impl EtcdLeaseBackend {
 
     async fn do_observe(&self, name: &str) -> Result<Option<Lease>, LeaseError> {
         validate_id("name", name)?;
-        let sent = self.clock.now();
+        let sent = self.inner.clock.now();
         // The key exists exactly as long as its etcd lease: etcd deletes it
         // when the lease expires or is revoked.
         let Some(kv) = self.current(name).await? else {

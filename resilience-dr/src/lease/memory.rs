@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -29,7 +30,8 @@ struct State {
 /// Leases kept in this process's memory.
 ///
 /// The embedded default: electors in one process (threads, tasks, or a
-/// simulation) share one `Arc<MemoryLeaseBackend>`. Expiry is judged by the
+/// simulation) share clones of one `MemoryLeaseBackend` (a cheap-clone
+/// handle, an `Arc` inside). Expiry is judged by the
 /// [`Clock`] given at construction ([`SystemClock`] by default), so tests
 /// drive it with a `ManualClock` or [`TokioClock`](resilience_core::clock::TokioClock) under
 /// `tokio::time::pause()`. Every operation is a short critical section on one
@@ -54,6 +56,18 @@ struct State {
 /// # }).unwrap();
 /// ```
 pub struct MemoryLeaseBackend {
+    inner: Arc<MemoryLeaseBackendShared>,
+}
+
+impl Clone for MemoryLeaseBackend {
+    fn clone(&self) -> Self {
+        MemoryLeaseBackend {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct MemoryLeaseBackendShared {
     clock: SharedClock,
     state: Mutex<State>,
 }
@@ -67,8 +81,10 @@ impl MemoryLeaseBackend {
     /// A backend judging expiry by `clock`.
     pub fn with_clock(clock: impl Clock) -> Self {
         MemoryLeaseBackend {
-            clock: shared(clock),
-            state: Mutex::new(State::default()),
+            inner: Arc::new(MemoryLeaseBackendShared {
+                clock: shared(clock),
+                state: Mutex::new(State::default()),
+            }),
         }
     }
 
@@ -94,7 +110,7 @@ impl MemoryLeaseBackend {
     /// assert_eq!(b.last_token(), lease.token);
     /// ```
     pub fn last_token(&self) -> FencingToken {
-        FencingToken::new(self.state.lock().last_token)
+        FencingToken::new(self.inner.state.lock().last_token)
     }
 
     /// [`LeaseBackend::acquire`], synchronously (this backend never waits).
@@ -107,8 +123,8 @@ impl MemoryLeaseBackend {
         validate_id("name", name)?;
         validate_id("holder", holder)?;
         validate_ttl(ttl)?;
-        let now = self.clock.now();
-        let mut state = self.state.lock();
+        let now = self.inner.clock.now();
+        let mut state = self.inner.state.lock();
         if let Some(current) = state.leases.get(name) {
             if now < current.expires_at {
                 return Err(LeaseError::Held {
@@ -143,8 +159,8 @@ impl MemoryLeaseBackend {
     /// [`LeaseBackend::renew`], synchronously.
     pub fn try_renew(&self, lease: &Lease) -> Result<Lease, LeaseError> {
         validate_lease(lease)?;
-        let now = self.clock.now();
-        let mut state = self.state.lock();
+        let now = self.inner.clock.now();
+        let mut state = self.inner.state.lock();
         match state.leases.get_mut(&lease.name) {
             Some(rec)
                 if rec.token == lease.token
@@ -168,7 +184,7 @@ impl MemoryLeaseBackend {
     /// [`LeaseBackend::release`], synchronously.
     pub fn try_release(&self, lease: &Lease) -> Result<(), LeaseError> {
         validate_lease(lease)?;
-        let mut state = self.state.lock();
+        let mut state = self.inner.state.lock();
         let ours = state
             .leases
             .get(&lease.name)
@@ -182,8 +198,8 @@ impl MemoryLeaseBackend {
     /// [`LeaseBackend::observe`], synchronously.
     pub fn try_observe(&self, name: &str) -> Result<Option<Lease>, LeaseError> {
         validate_id("name", name)?;
-        let now = self.clock.now();
-        let state = self.state.lock();
+        let now = self.inner.clock.now();
+        let state = self.inner.state.lock();
         Ok(state
             .leases
             .get(name)
@@ -200,9 +216,9 @@ impl Default for MemoryLeaseBackend {
 
 impl fmt::Debug for MemoryLeaseBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
+        let state = self.inner.state.lock();
         f.debug_struct("MemoryLeaseBackend")
-            .field("clock", &self.clock)
+            .field("clock", &self.inner.clock)
             .field("leases", &state.leases.len())
             .field("last_token", &state.last_token)
             .finish()

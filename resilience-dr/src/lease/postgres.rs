@@ -45,7 +45,7 @@ const fn default_timeout() -> Duration {
 /// table: scheduler_leases
 /// ").unwrap();
 /// cfg.validate().unwrap();
-/// let bad = PostgresLeaseConfig::new("host=x").with_table("leases; drop table users");
+/// let bad = PostgresLeaseConfig::new("host=x").table("leases; drop table users");
 /// assert_eq!(bad.validate().unwrap_err().field(), Some("table"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,9 +76,16 @@ impl PostgresLeaseConfig {
     }
 
     /// Sets `table`.
-    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+    pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
+    }
+
+    /// Renamed to [`table`](Self::table).
+    #[deprecated(since = "0.1.1", note = "renamed to `PostgresLeaseConfig::table`")]
+    #[doc(hidden)]
+    pub fn with_table(self, table: impl Into<String>) -> Self {
+        self.table(table)
     }
 
     /// Checks every field; names the offending one.
@@ -126,6 +133,9 @@ type Connector =
 /// Leases in a PostgreSQL table; tokens from a sequence; expiry by the
 /// database's clock.
 ///
+/// Cheap to clone: clones share one backend and its connection (an `Arc`
+/// inside).
+///
 /// The table (created if missing, with its sequence):
 ///
 /// ```sql
@@ -168,6 +178,18 @@ type Connector =
 /// # Ok(()) }
 /// ```
 pub struct PostgresLeaseBackend {
+    inner: Arc<PostgresLeaseBackendShared>,
+}
+
+impl Clone for PostgresLeaseBackend {
+    fn clone(&self) -> Self {
+        PostgresLeaseBackend {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct PostgresLeaseBackendShared {
     config: PostgresLeaseConfig,
     connector: Connector,
     client: Mutex<Option<Client>>,
@@ -179,7 +201,7 @@ impl fmt::Debug for PostgresLeaseBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The connection string may hold a password: show the table only.
         f.debug_struct("PostgresLeaseBackend")
-            .field("table", &self.config.table)
+            .field("table", &self.inner.config.table)
             .finish_non_exhaustive()
     }
 }
@@ -329,11 +351,13 @@ impl PostgresLeaseBackend {
             })
         });
         let backend = PostgresLeaseBackend {
-            sql: Sql::new(&config.table, config.statement_timeout),
-            config,
-            connector,
-            client: Mutex::new(None),
-            clock: shared(clock),
+            inner: Arc::new(PostgresLeaseBackendShared {
+                sql: Sql::new(&config.table, config.statement_timeout),
+                config,
+                connector,
+                client: Mutex::new(None),
+                clock: shared(clock),
+            }),
         };
         backend
             .with_client(|_, _| Box::pin(async { Ok(()) }))
@@ -348,9 +372,20 @@ impl PostgresLeaseBackend {
         note = "use `PostgresLeaseBackend::connect_with_clock`"
     )]
     #[doc(hidden)]
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = shared(clock);
-        self
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        PostgresLeaseBackend {
+            inner: Arc::new(PostgresLeaseBackendShared {
+                sql: Sql::new(
+                    &self.inner.config.table,
+                    self.inner.config.statement_timeout,
+                ),
+                config: self.inner.config.clone(),
+                connector: self.inner.connector.clone(),
+                // Reconnects on first use.
+                client: Mutex::new(None),
+                clock: shared(clock),
+            }),
+        }
     }
 
     /// Runs `op` on the (re)connected client, within `statement_timeout`;
@@ -363,14 +398,15 @@ impl PostgresLeaseBackend {
         )
             -> Pin<Box<dyn Future<Output = Result<T, LeaseError>> + Send + 'c>>,
     ) -> Result<T, LeaseError> {
-        let mut slot = self.client.lock().await;
+        let mut slot = self.inner.client.lock().await;
         if slot.as_ref().is_none_or(Client::is_closed) {
-            let client = tokio::time::timeout(self.config.connect_timeout, (self.connector)())
-                .await
-                .map_err(|_| LeaseError::backend(BACKEND, "connecting timed out"))??;
+            let client =
+                tokio::time::timeout(self.inner.config.connect_timeout, (self.inner.connector)())
+                    .await
+                    .map_err(|_| LeaseError::backend(BACKEND, "connecting timed out"))??;
             tokio::time::timeout(
-                self.config.statement_timeout,
-                client.batch_execute(&self.sql.schema),
+                self.inner.config.statement_timeout,
+                client.batch_execute(&self.inner.sql.schema),
             )
             .await
             .map_err(|_| LeaseError::backend(BACKEND, "creating the lease table timed out"))?
@@ -380,7 +416,11 @@ impl PostgresLeaseBackend {
         let Some(client) = slot.as_mut() else {
             return Err(LeaseError::backend(BACKEND, "no connection"));
         };
-        let out = tokio::time::timeout(self.config.statement_timeout, op(client, &self.sql)).await;
+        let out = tokio::time::timeout(
+            self.inner.config.statement_timeout,
+            op(client, &self.inner.sql),
+        )
+        .await;
         match out {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
@@ -408,7 +448,7 @@ impl PostgresLeaseBackend {
         validate_id("name", name)?;
         validate_id("holder", holder)?;
         validate_ttl(ttl)?;
-        let sent = self.clock.now();
+        let sent = self.inner.clock.now();
         let ttl_ms = ttl_ms(ttl);
         let (name_s, holder_s) = (name.to_string(), holder.to_string());
         let outcome = self
@@ -460,7 +500,7 @@ impl PostgresLeaseBackend {
 
     async fn do_renew(&self, lease: &Lease) -> Result<Lease, LeaseError> {
         validate_lease(lease)?;
-        let sent = self.clock.now();
+        let sent = self.inner.clock.now();
         let token = i64::try_from(lease.token.get()).map_err(|_| LeaseError::lost(lease))?;
         let ttl_ms = ttl_ms(lease.ttl);
         let (name, holder) = (lease.name.clone(), lease.holder.clone());
@@ -509,7 +549,7 @@ impl PostgresLeaseBackend {
 
     async fn do_observe(&self, name: &str) -> Result<Option<Lease>, LeaseError> {
         validate_id("name", name)?;
-        let sent = self.clock.now();
+        let sent = self.inner.clock.now();
         let name_s = name.to_string();
         let row = self
             .with_client(move |client, sql| {
@@ -575,7 +615,7 @@ mod tests {
     fn config_rejects_unsafe_table_names_and_bad_connections() {
         for bad in ["", "Leases", "1abc", "a-b", "x\"y", &"a".repeat(51)] {
             let e = PostgresLeaseConfig::new("host=localhost")
-                .with_table(bad)
+                .table(bad)
                 .validate()
                 .unwrap_err();
             assert_eq!(e.field(), Some("table"), "{bad}");

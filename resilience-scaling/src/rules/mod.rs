@@ -76,6 +76,124 @@ struct Rule {
     since: Option<i64>,
 }
 
+/// Checks the replica bounds and increments; returns the sum of the tier
+/// minimums.
+fn check_bounds(config: &RulePolicyConfig) -> Result<u64, ConfigError> {
+    if config.max_replicas < config.min_replicas {
+        return Err(ConfigError::invalid(
+            "max_replicas",
+            format!(
+                "must be at least min_replicas ({}), got {}",
+                config.min_replicas, config.max_replicas
+            ),
+        ));
+    }
+    let tier_sum: u64 = config.tier_minimums.values().map(|v| u64::from(*v)).sum();
+    if tier_sum > u64::from(config.max_replicas) {
+        return Err(ConfigError::invalid(
+            "tier_minimums",
+            format!(
+                "sum to {tier_sum}, more than max_replicas ({})",
+                config.max_replicas
+            ),
+        ));
+    }
+    if config.scale_up_increment == 0 {
+        return Err(ConfigError::invalid(
+            "scale_up_increment",
+            "must be at least 1, got 0",
+        ));
+    }
+    if config.scale_down_increment == 0 {
+        return Err(ConfigError::invalid(
+            "scale_down_increment",
+            "must be at least 1, got 0",
+        ));
+    }
+    Ok(tier_sum)
+}
+
+/// Turns rule configs into rules, numbering the metrics they read in the
+/// order they first appear.
+struct RuleCompiler {
+    metrics: Vec<String>,
+    capacity_per_replica: f64,
+}
+
+impl RuleCompiler {
+    fn compile(
+        &mut self,
+        list: &[RuleConfig],
+        field: &str,
+        default_change: u32,
+    ) -> Result<Vec<Rule>, ConfigError> {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, r) in list.iter().enumerate() {
+            out.push(self.rule(r, &format!("{field}[{i}]"), default_change)?);
+        }
+        Ok(out)
+    }
+
+    fn rule(&mut self, r: &RuleConfig, f: &str, default_change: u32) -> Result<Rule, ConfigError> {
+        let threshold = r.threshold(f)?;
+        if matches!(
+            threshold,
+            Threshold::AboveCapacity(_) | Threshold::BelowCapacity(_)
+        ) && self.capacity_per_replica.is_nan()
+        {
+            return Err(ConfigError::invalid(
+                "capacity_per_replica",
+                format!("is required by the capacity-relative rule {f}"),
+            ));
+        }
+        if r.metric.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{f}.metric"),
+                "must not be empty",
+            ));
+        }
+        if r.change == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{f}.change"),
+                "must be at least 1, got 0",
+            ));
+        }
+        let metric = match self.metrics.iter().position(|m| *m == r.metric) {
+            Some(p) => p,
+            None => {
+                self.metrics.push(r.metric.clone());
+                self.metrics.len().saturating_sub(1)
+            }
+        };
+        Ok(Rule {
+            name: Arc::from(r.display_name(&threshold)),
+            metric,
+            threshold,
+            hold: nanos(r.hold),
+            change: r.change.unwrap_or(default_change),
+            since: None,
+        })
+    }
+}
+
+/// Whether `r` has held for its whole hold time at `t`.
+fn firing(r: &Rule, t: i64) -> bool {
+    r.since.is_some_and(|s| t.saturating_sub(s) >= r.hold)
+}
+
+/// The rule with the largest change; the first one on a tie.
+fn strongest<'r>(rules: impl Iterator<Item = &'r Rule>) -> Option<&'r Rule> {
+    rules.fold(None::<&Rule>, |best, r| match best {
+        Some(b) if b.change >= r.change => Some(b),
+        _ => Some(r),
+    })
+}
+
+/// The value `r` read this tick (NaN when missing).
+fn value_of(r: &Rule, values: &[f64]) -> f64 {
+    values.get(r.metric).copied().unwrap_or(f64::NAN)
+}
+
 /// Why the engine decided what it decided.
 ///
 /// ```
@@ -252,37 +370,7 @@ impl RuleEngine {
     /// assert_eq!(RuleEngine::new(cfg).unwrap_err().field(), Some("max_replicas"));
     /// ```
     pub fn new(config: RulePolicyConfig) -> Result<Self, ConfigError> {
-        if config.max_replicas < config.min_replicas {
-            return Err(ConfigError::invalid(
-                "max_replicas",
-                format!(
-                    "must be at least min_replicas ({}), got {}",
-                    config.min_replicas, config.max_replicas
-                ),
-            ));
-        }
-        let tier_sum: u64 = config.tier_minimums.values().map(|v| u64::from(*v)).sum();
-        if tier_sum > u64::from(config.max_replicas) {
-            return Err(ConfigError::invalid(
-                "tier_minimums",
-                format!(
-                    "sum to {tier_sum}, more than max_replicas ({})",
-                    config.max_replicas
-                ),
-            ));
-        }
-        if config.scale_up_increment == 0 {
-            return Err(ConfigError::invalid(
-                "scale_up_increment",
-                "must be at least 1, got 0",
-            ));
-        }
-        if config.scale_down_increment == 0 {
-            return Err(ConfigError::invalid(
-                "scale_down_increment",
-                "must be at least 1, got 0",
-            ));
-        }
+        let tier_sum = check_bounds(&config)?;
         let capacity_per_replica = match config.capacity_per_replica {
             None => f64::NAN,
             Some(c) if c.is_finite() && c > 0.0 => c,
@@ -293,58 +381,17 @@ impl RuleEngine {
                 ))
             }
         };
-        let mut metrics: Vec<String> = Vec::new();
-        let mut compile = |list: &[RuleConfig], field: &str, default_change: u32| {
-            let mut out = Vec::with_capacity(list.len());
-            for (i, r) in list.iter().enumerate() {
-                let f = format!("{field}[{i}]");
-                let threshold = r.threshold(&f)?;
-                if matches!(
-                    threshold,
-                    Threshold::AboveCapacity(_) | Threshold::BelowCapacity(_)
-                ) && capacity_per_replica.is_nan()
-                {
-                    return Err(ConfigError::invalid(
-                        "capacity_per_replica",
-                        format!("is required by the capacity-relative rule {f}"),
-                    ));
-                }
-                if r.metric.trim().is_empty() {
-                    return Err(ConfigError::invalid(
-                        format!("{f}.metric"),
-                        "must not be empty",
-                    ));
-                }
-                if r.change == Some(0) {
-                    return Err(ConfigError::invalid(
-                        format!("{f}.change"),
-                        "must be at least 1, got 0",
-                    ));
-                }
-                let metric = match metrics.iter().position(|m| *m == r.metric) {
-                    Some(p) => p,
-                    None => {
-                        metrics.push(r.metric.clone());
-                        metrics.len().saturating_sub(1)
-                    }
-                };
-                out.push(Rule {
-                    name: Arc::from(r.display_name(&threshold)),
-                    metric,
-                    threshold,
-                    hold: nanos(r.hold),
-                    change: r.change.unwrap_or(default_change),
-                    since: None,
-                });
-            }
-            Ok::<_, ConfigError>(out)
+        let mut compiler = RuleCompiler {
+            metrics: Vec::new(),
+            capacity_per_replica,
         };
-        let up = compile(&config.scale_up, "scale_up", config.scale_up_increment)?;
-        let down = compile(
+        let up = compiler.compile(&config.scale_up, "scale_up", config.scale_up_increment)?;
+        let down = compiler.compile(
             &config.scale_down,
             "scale_down",
             config.scale_down_increment,
         )?;
+        let metrics = compiler.metrics;
         let distribution = if config.distribution.is_empty() {
             None
         } else {
@@ -459,128 +506,137 @@ impl RuleEngine {
     /// ```
     pub fn evaluate(&mut self, now: Instant, current: u32, values: &[f64]) -> RuleDecision {
         let t = self.offset(now);
-        let capacity = f64::from(current) * self.capacity_per_replica;
-        let update = |rules: &mut [Rule]| {
-            for r in rules.iter_mut() {
-                let v = values.get(r.metric).copied().unwrap_or(f64::NAN);
-                if r.threshold.holds(v, capacity) {
-                    r.since.get_or_insert(t);
-                } else {
-                    r.since = None;
-                }
-            }
-        };
-        update(&mut self.up);
-        update(&mut self.down);
-        let firing = |r: &Rule| r.since.is_some_and(|s| t.saturating_sub(s) >= r.hold);
-        let value_of = |r: &Rule| values.get(r.metric).copied().unwrap_or(f64::NAN);
+        self.track(t, f64::from(current) * self.capacity_per_replica, values);
+        let decision = self.decide(t, current, values);
+        self.apply(t, current, &decision);
+        decision
+    }
 
+    /// Starts or stops each rule's hold timer on this tick's values.
+    fn track(&mut self, t: i64, capacity: f64, values: &[f64]) {
+        for r in self.up.iter_mut().chain(self.down.iter_mut()) {
+            let v = values.get(r.metric).copied().unwrap_or(f64::NAN);
+            if r.threshold.holds(v, capacity) {
+                r.since.get_or_insert(t);
+            } else {
+                r.since = None;
+            }
+        }
+    }
+
+    /// The decision for `current` replicas at `t`, without side effects:
+    /// the bounds first, then the strongest firing scale-up rule, then
+    /// scale-down.
+    fn decide(&self, t: i64, current: u32, values: &[f64]) -> RuleDecision {
         let (min, max) = (self.effective_min, self.config.max_replicas);
-        let decision = if current < min {
-            RuleDecision {
-                replicas: min,
-                current_replicas: current,
-                reason: RuleReason::RaisedToMinimum,
-            }
-        } else if current > max {
-            RuleDecision {
-                replicas: max,
-                current_replicas: current,
-                reason: RuleReason::LoweredToMaximum,
-            }
-        } else if let Some(rule) =
-            self.up
-                .iter()
-                .filter(|r| firing(r))
-                .fold(None::<&Rule>, |best, r| match best {
-                    Some(b) if b.change >= r.change => Some(b),
-                    _ => Some(r),
-                })
-        {
-            let since_up = self.last_up.map(|l| t.saturating_sub(l));
-            if let Some(elapsed) = since_up.filter(|e| *e < self.cooldown_up) {
-                RuleDecision {
-                    replicas: current,
-                    current_replicas: current,
-                    reason: RuleReason::CooldownUp {
-                        rule: rule.name.clone(),
-                        remaining: arith::from_nanos(self.cooldown_up.saturating_sub(elapsed)),
-                    },
-                }
-            } else if current >= max {
-                RuleDecision {
-                    replicas: current,
-                    current_replicas: current,
-                    reason: RuleReason::AtMaximum {
-                        rule: rule.name.clone(),
-                    },
-                }
-            } else {
-                RuleDecision {
-                    replicas: current.saturating_add(rule.change).min(max),
-                    current_replicas: current,
-                    reason: RuleReason::ScaleUp {
-                        rule: rule.name.clone(),
-                        value: value_of(rule),
-                    },
-                }
-            }
-        } else {
-            let down_fires = match self.config.scale_down_when {
-                DownCombine::Any => self.down.iter().any(firing),
-                DownCombine::All => !self.down.is_empty() && self.down.iter().all(firing),
-            };
-            let rule = if down_fires {
-                self.down
-                    .iter()
-                    .filter(|r| firing(r))
-                    .fold(None::<&Rule>, |best, r| match best {
-                        Some(b) if b.change >= r.change => Some(b),
-                        _ => Some(r),
-                    })
-            } else {
-                None
-            };
-            match rule {
-                None => RuleDecision {
-                    replicas: current,
-                    current_replicas: current,
-                    reason: RuleReason::Hold,
+        let decision = |replicas, reason| RuleDecision {
+            replicas,
+            current_replicas: current,
+            reason,
+        };
+        if current < min {
+            return decision(min, RuleReason::RaisedToMinimum);
+        }
+        if current > max {
+            return decision(max, RuleReason::LoweredToMaximum);
+        }
+        if let Some(rule) = strongest(self.up.iter().filter(|r| firing(r, t))) {
+            return self.scale_up(rule, t, current, values);
+        }
+        self.scale_down(t, current, values)
+    }
+
+    /// A firing scale-up rule: add its change, unless the up cooldown runs
+    /// or the fleet is at its maximum.
+    fn scale_up(&self, rule: &Rule, t: i64, current: u32, values: &[f64]) -> RuleDecision {
+        let max = self.config.max_replicas;
+        let since_up = self.last_up.map(|l| t.saturating_sub(l));
+        let (replicas, reason) = if let Some(elapsed) = since_up.filter(|e| *e < self.cooldown_up) {
+            let remaining = arith::from_nanos(self.cooldown_up.saturating_sub(elapsed));
+            (
+                current,
+                RuleReason::CooldownUp {
+                    rule: rule.name.clone(),
+                    remaining,
                 },
-                Some(rule) => {
-                    let since_any = self.last_any.map(|l| t.saturating_sub(l));
-                    if let Some(elapsed) = since_any.filter(|e| *e < self.cooldown_down) {
-                        RuleDecision {
-                            replicas: current,
-                            current_replicas: current,
-                            reason: RuleReason::CooldownDown {
-                                rule: rule.name.clone(),
-                                remaining: arith::from_nanos(
-                                    self.cooldown_down.saturating_sub(elapsed),
-                                ),
-                            },
-                        }
-                    } else if current <= min {
-                        RuleDecision {
-                            replicas: current,
-                            current_replicas: current,
-                            reason: RuleReason::AtMinimum {
-                                rule: rule.name.clone(),
-                            },
-                        }
-                    } else {
-                        RuleDecision {
-                            replicas: current.saturating_sub(rule.change).max(min),
-                            current_replicas: current,
-                            reason: RuleReason::ScaleDown {
-                                rule: rule.name.clone(),
-                                value: value_of(rule),
-                            },
-                        }
-                    }
+            )
+        } else if current >= max {
+            (
+                current,
+                RuleReason::AtMaximum {
+                    rule: rule.name.clone(),
+                },
+            )
+        } else {
+            (
+                current.saturating_add(rule.change).min(max),
+                RuleReason::ScaleUp {
+                    rule: rule.name.clone(),
+                    value: value_of(rule, values),
+                },
+            )
+        };
+        RuleDecision {
+            replicas,
+            current_replicas: current,
+            reason,
+        }
+    }
+
+    /// No scale-up rule fires: remove the strongest firing scale-down
+    /// rule's change (when `scale_down_when` is satisfied), unless any
+    /// cooldown runs or the fleet is at its minimum.
+    fn scale_down(&self, t: i64, current: u32, values: &[f64]) -> RuleDecision {
+        let min = self.effective_min;
+        let down_fires = match self.config.scale_down_when {
+            DownCombine::Any => self.down.iter().any(|r| firing(r, t)),
+            DownCombine::All => !self.down.is_empty() && self.down.iter().all(|r| firing(r, t)),
+        };
+        let rule = if down_fires {
+            strongest(self.down.iter().filter(|r| firing(r, t)))
+        } else {
+            None
+        };
+        let since_any = self.last_any.map(|l| t.saturating_sub(l));
+        let (replicas, reason) = match rule {
+            None => (current, RuleReason::Hold),
+            Some(rule) => {
+                if let Some(elapsed) = since_any.filter(|e| *e < self.cooldown_down) {
+                    let remaining = arith::from_nanos(self.cooldown_down.saturating_sub(elapsed));
+                    (
+                        current,
+                        RuleReason::CooldownDown {
+                            rule: rule.name.clone(),
+                            remaining,
+                        },
+                    )
+                } else if current <= min {
+                    (
+                        current,
+                        RuleReason::AtMinimum {
+                            rule: rule.name.clone(),
+                        },
+                    )
+                } else {
+                    (
+                        current.saturating_sub(rule.change).max(min),
+                        RuleReason::ScaleDown {
+                            rule: rule.name.clone(),
+                            value: value_of(rule, values),
+                        },
+                    )
                 }
             }
         };
+        RuleDecision {
+            replicas,
+            current_replicas: current,
+            reason,
+        }
+    }
+
+    /// Records a decision: cooldown clocks, metrics and listeners.
+    fn apply(&mut self, t: i64, current: u32, decision: &RuleDecision) {
         if decision.replicas > current {
             self.last_up = Some(t);
             self.last_any = Some(t);
@@ -593,7 +649,6 @@ impl RuleEngine {
         if decision.replicas != current {
             self.listeners.emit_with(|| decision.clone());
         }
-        decision
     }
 
     /// [`RuleEngine::evaluate`] with `(name, value)` pairs; metrics not

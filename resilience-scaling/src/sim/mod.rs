@@ -324,167 +324,231 @@ impl Simulator {
     /// assert_eq!((r.ticks, r.shortfall, r.events.len()), (2, 0.0, 0));
     /// ```
     pub fn run<P: Policy + ?Sized>(&self, trace: &Trace, policy: &mut P) -> Report {
-        let c = &self.config;
-        let dt = trace.step.as_secs_f64().max(1e-3);
-        let step_secs = i64::try_from(trace.step.as_secs().max(1)).unwrap_or(i64::MAX);
-        let sub_second = trace.step < Duration::from_secs(1);
-        let cap_per = c.capacity_per_replica;
-        let decide_every = ((c.decision_interval.as_secs_f64() / dt).round() as usize).max(1);
-        let delay_ticks = (c.provisioning_delay.as_secs_f64() / dt).round() as usize;
-        let flap_window = c.flap_window.as_secs_f64();
-        let cost_per_tick = c.cost_per_replica_hour * dt / 3600.0;
-        let n = trace.demand.len();
-        let bucket = n.div_ceil(c.series_points.max(1)).max(1);
-
-        let t0 = Instant::now();
-        let mut ready: u32 = c.initial_replicas;
-        let mut requested: u32 = c.initial_replicas;
-        let mut pending: VecDeque<(usize, u32)> = VecDeque::new();
-        let mut backlog = 0.0f64;
-        let mut r = Report {
-            policy: policy.name().to_string(),
-            ticks: n,
-            duration_secs: n as f64 * dt,
-            events: Vec::new(),
-            scale_ups: 0,
-            scale_downs: 0,
-            flaps: 0,
-            shortfall: 0.0,
-            shortfall_seconds: 0.0,
-            max_backlog: 0.0,
-            over_provisioning_cost: 0.0,
-            total_cost: 0.0,
-            replica_hours: 0.0,
-            max_replicas: requested,
-            min_replicas: requested,
-            series: Vec::with_capacity(c.series_points.min(n).saturating_add(1)),
-        };
-        let mut last_dir: Option<(bool, f64)> = None;
-        let (mut b_demand, mut b_cap, mut b_rep, mut b_n) = (0.0, 0.0, 0.0, 0usize);
-
+        let mut run = Run::new(&self.config, trace, policy.name());
         for (i, &demand) in trace.demand.iter().enumerate() {
-            while pending.front().is_some_and(|(at, _)| *at <= i) {
-                if let Some((_, k)) = pending.pop_front() {
-                    ready = ready.saturating_add(k);
+            let capacity = run.serve(i, demand);
+            if i.checked_rem(run.decide_every).is_none_or(|r| r == 0) {
+                let want = policy.decide(&run.observe(trace, i, demand, capacity));
+                if want != run.requested {
+                    run.rescale(i, want);
                 }
             }
-            let capacity = f64::from(ready) * cap_per;
-            let arrivals = demand * dt;
-            let served = (backlog + arrivals).min(capacity * dt);
-            backlog = (backlog + arrivals - served).max(0.0);
-            if demand > capacity {
-                r.shortfall += (demand - capacity) * dt;
-                r.shortfall_seconds += dt;
-            }
-            r.max_backlog = r.max_backlog.max(backlog);
-            let needed = (demand / cap_per).ceil();
-            let idle = (f64::from(ready) - needed).max(0.0);
-            r.over_provisioning_cost += idle * cost_per_tick;
-            r.total_cost += f64::from(requested) * cost_per_tick;
-            r.replica_hours += f64::from(requested) * dt / 3600.0;
+            run.sample(i, demand, capacity);
+        }
+        run.report
+    }
+}
 
-            if i.checked_rem(decide_every).is_none_or(|r| r == 0) {
-                let offset = Duration::try_from_secs_f64(i as f64 * dt).unwrap_or(Duration::MAX);
-                let now = t0.checked_add(offset).unwrap_or(t0);
-                let wall = if sub_second {
-                    trace
-                        .start
-                        .add_secs(i64::try_from(offset.as_secs()).unwrap_or(i64::MAX))
-                } else {
-                    trace.start.add_secs((i as i64).saturating_mul(step_secs))
-                };
-                let obs = Observation {
-                    now,
-                    wall,
-                    demand,
-                    capacity,
-                    ready_replicas: ready,
-                    requested_replicas: requested,
-                    backlog,
-                    utilization: if capacity > 0.0 {
-                        (demand / capacity * 100.0).min(100.0)
-                    } else if demand > 0.0 {
-                        100.0
-                    } else {
-                        0.0
-                    },
-                    wait_seconds: if capacity > 0.0 {
-                        backlog / capacity
-                    } else if backlog > 0.0 {
-                        f64::INFINITY
-                    } else {
-                        0.0
-                    },
-                    capacity_per_replica: cap_per,
-                };
-                let want = policy.decide(&obs);
-                if want != requested {
-                    let t = i as f64 * dt;
-                    let up = want > requested;
-                    if let Some((prev_up, prev_t)) = last_dir {
-                        if prev_up != up && t - prev_t <= flap_window {
-                            r.flaps = r.flaps.saturating_add(1);
-                        }
-                    }
-                    last_dir = Some((up, t));
-                    r.events.push(ScaleEvent {
-                        t_secs: t,
-                        from: requested,
-                        to: want,
-                    });
-                    if up {
-                        r.scale_ups = r.scale_ups.saturating_add(1);
-                        pending.push_back((
-                            i.saturating_add(delay_ticks),
-                            want.saturating_sub(requested),
-                        ));
-                    } else {
-                        r.scale_downs = r.scale_downs.saturating_add(1);
-                        let mut remove = requested.saturating_sub(want);
-                        while remove > 0 {
-                            match pending.back_mut() {
-                                Some((_, k)) if *k > remove => {
-                                    *k = k.saturating_sub(remove);
-                                    remove = 0;
-                                }
-                                Some((_, k)) => {
-                                    remove = remove.saturating_sub(*k);
-                                    pending.pop_back();
-                                }
-                                None => {
-                                    ready = ready.saturating_sub(remove);
-                                    remove = 0;
-                                }
-                            }
-                        }
-                    }
-                    requested = want;
-                    r.max_replicas = r.max_replicas.max(requested);
-                    r.min_replicas = r.min_replicas.min(requested);
-                    if delay_ticks == 0 {
-                        while let Some((_, k)) = pending.pop_front() {
-                            ready = ready.saturating_add(k);
-                        }
-                    }
-                }
-            }
+/// One replay in progress: the fleet, the queue and the report so far.
+struct Run {
+    dt: f64,
+    step_secs: i64,
+    sub_second: bool,
+    cap_per: f64,
+    decide_every: usize,
+    delay_ticks: usize,
+    flap_window: f64,
+    cost_per_tick: f64,
+    n: usize,
+    bucket: usize,
+    t0: Instant,
+    ready: u32,
+    requested: u32,
+    /// Replicas on their way: (tick they are ready, how many).
+    pending: VecDeque<(usize, u32)>,
+    backlog: f64,
+    last_dir: Option<(bool, f64)>,
+    /// The series bucket being averaged: demand, capacity, replicas, ticks.
+    bucket_sums: (f64, f64, f64, usize),
+    report: Report,
+}
 
-            b_demand += demand;
-            b_cap += capacity;
-            b_rep += f64::from(requested);
-            // b_n <= bucket and i < n: neither can overflow.
-            b_n = b_n.saturating_add(1);
-            if b_n == bucket || i.saturating_add(1) == n {
-                let k = b_n as f64;
-                r.series.push(SeriesPoint {
-                    t_hours: i.saturating_add(1).saturating_sub(b_n) as f64 * dt / 3600.0,
-                    demand: b_demand / k,
-                    capacity: b_cap / k,
-                    replicas: b_rep / k,
-                });
-                (b_demand, b_cap, b_rep, b_n) = (0.0, 0.0, 0.0, 0);
+impl Run {
+    fn new(c: &SimConfig, trace: &Trace, policy: &str) -> Run {
+        let dt = trace.step.as_secs_f64().max(1e-3);
+        let n = trace.demand.len();
+        Run {
+            dt,
+            step_secs: i64::try_from(trace.step.as_secs().max(1)).unwrap_or(i64::MAX),
+            sub_second: trace.step < Duration::from_secs(1),
+            cap_per: c.capacity_per_replica,
+            decide_every: ((c.decision_interval.as_secs_f64() / dt).round() as usize).max(1),
+            delay_ticks: (c.provisioning_delay.as_secs_f64() / dt).round() as usize,
+            flap_window: c.flap_window.as_secs_f64(),
+            cost_per_tick: c.cost_per_replica_hour * dt / 3600.0,
+            n,
+            bucket: n.div_ceil(c.series_points.max(1)).max(1),
+            t0: Instant::now(),
+            ready: c.initial_replicas,
+            requested: c.initial_replicas,
+            pending: VecDeque::new(),
+            backlog: 0.0,
+            last_dir: None,
+            bucket_sums: (0.0, 0.0, 0.0, 0),
+            report: Report {
+                policy: policy.to_string(),
+                ticks: n,
+                duration_secs: n as f64 * dt,
+                events: Vec::new(),
+                scale_ups: 0,
+                scale_downs: 0,
+                flaps: 0,
+                shortfall: 0.0,
+                shortfall_seconds: 0.0,
+                max_backlog: 0.0,
+                over_provisioning_cost: 0.0,
+                total_cost: 0.0,
+                replica_hours: 0.0,
+                max_replicas: c.initial_replicas,
+                min_replicas: c.initial_replicas,
+                series: Vec::with_capacity(c.series_points.min(n).saturating_add(1)),
+            },
+        }
+    }
+
+    /// Tick `i`: replicas that became ready join, the fleet serves the
+    /// backlog and the new demand, and the costs accrue. Returns the
+    /// capacity of the tick.
+    fn serve(&mut self, i: usize, demand: f64) -> f64 {
+        while self.pending.front().is_some_and(|(at, _)| *at <= i) {
+            if let Some((_, k)) = self.pending.pop_front() {
+                self.ready = self.ready.saturating_add(k);
             }
         }
-        r
+        let (dt, r) = (self.dt, &mut self.report);
+        let capacity = f64::from(self.ready) * self.cap_per;
+        let arrivals = demand * dt;
+        let served = (self.backlog + arrivals).min(capacity * dt);
+        self.backlog = (self.backlog + arrivals - served).max(0.0);
+        if demand > capacity {
+            r.shortfall += (demand - capacity) * dt;
+            r.shortfall_seconds += dt;
+        }
+        r.max_backlog = r.max_backlog.max(self.backlog);
+        let needed = (demand / self.cap_per).ceil();
+        let idle = (f64::from(self.ready) - needed).max(0.0);
+        r.over_provisioning_cost += idle * self.cost_per_tick;
+        r.total_cost += f64::from(self.requested) * self.cost_per_tick;
+        r.replica_hours += f64::from(self.requested) * dt / 3600.0;
+        capacity
+    }
+
+    /// What the policy sees at tick `i`.
+    fn observe(&self, trace: &Trace, i: usize, demand: f64, capacity: f64) -> Observation {
+        let offset = Duration::try_from_secs_f64(i as f64 * self.dt).unwrap_or(Duration::MAX);
+        let now = self.t0.checked_add(offset).unwrap_or(self.t0);
+        let wall = if self.sub_second {
+            trace
+                .start
+                .add_secs(i64::try_from(offset.as_secs()).unwrap_or(i64::MAX))
+        } else {
+            trace
+                .start
+                .add_secs((i as i64).saturating_mul(self.step_secs))
+        };
+        let backlog = self.backlog;
+        Observation {
+            now,
+            wall,
+            demand,
+            capacity,
+            ready_replicas: self.ready,
+            requested_replicas: self.requested,
+            backlog,
+            utilization: if capacity > 0.0 {
+                (demand / capacity * 100.0).min(100.0)
+            } else if demand > 0.0 {
+                100.0
+            } else {
+                0.0
+            },
+            wait_seconds: if capacity > 0.0 {
+                backlog / capacity
+            } else if backlog > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            },
+            capacity_per_replica: self.cap_per,
+        }
+    }
+
+    /// The policy asked for `want` replicas at tick `i`: a scale event,
+    /// counted as a flap when it reverses the last one within the window.
+    fn rescale(&mut self, i: usize, want: u32) {
+        let t = i as f64 * self.dt;
+        let up = want > self.requested;
+        let r = &mut self.report;
+        if let Some((prev_up, prev_t)) = self.last_dir {
+            if prev_up != up && t - prev_t <= self.flap_window {
+                r.flaps = r.flaps.saturating_add(1);
+            }
+        }
+        self.last_dir = Some((up, t));
+        r.events.push(ScaleEvent {
+            t_secs: t,
+            from: self.requested,
+            to: want,
+        });
+        if up {
+            r.scale_ups = r.scale_ups.saturating_add(1);
+            self.pending.push_back((
+                i.saturating_add(self.delay_ticks),
+                want.saturating_sub(self.requested),
+            ));
+        } else {
+            r.scale_downs = r.scale_downs.saturating_add(1);
+            self.remove(self.requested.saturating_sub(want));
+        }
+        self.requested = want;
+        let r = &mut self.report;
+        r.max_replicas = r.max_replicas.max(want);
+        r.min_replicas = r.min_replicas.min(want);
+        if self.delay_ticks == 0 {
+            while let Some((_, k)) = self.pending.pop_front() {
+                self.ready = self.ready.saturating_add(k);
+            }
+        }
+    }
+
+    /// Scales down by `remove`: replicas still on their way are cancelled
+    /// first (newest first), then ready ones stop.
+    fn remove(&mut self, mut remove: u32) {
+        while remove > 0 {
+            match self.pending.back_mut() {
+                Some((_, k)) if *k > remove => {
+                    *k = k.saturating_sub(remove);
+                    remove = 0;
+                }
+                Some((_, k)) => {
+                    remove = remove.saturating_sub(*k);
+                    self.pending.pop_back();
+                }
+                None => {
+                    self.ready = self.ready.saturating_sub(remove);
+                    remove = 0;
+                }
+            }
+        }
+    }
+
+    /// Adds tick `i` to the chart series, one point per bucket.
+    fn sample(&mut self, i: usize, demand: f64, capacity: f64) {
+        let (b_demand, b_cap, b_rep, b_n) = &mut self.bucket_sums;
+        *b_demand += demand;
+        *b_cap += capacity;
+        *b_rep += f64::from(self.requested);
+        // b_n <= bucket and i < n: neither can overflow.
+        *b_n = b_n.saturating_add(1);
+        if *b_n == self.bucket || i.saturating_add(1) == self.n {
+            let k = *b_n as f64;
+            self.report.series.push(SeriesPoint {
+                t_hours: i.saturating_add(1).saturating_sub(*b_n) as f64 * self.dt / 3600.0,
+                demand: *b_demand / k,
+                capacity: *b_cap / k,
+                replicas: *b_rep / k,
+            });
+            self.bucket_sums = (0.0, 0.0, 0.0, 0);
+        }
     }
 }

@@ -199,9 +199,16 @@ impl RulePolicy {
     }
 
     /// Feeds `predicted_traffic`-style metrics from a predictor.
-    pub fn with_predictor(mut self, predictor: Predictor) -> Self {
+    pub fn predictor(mut self, predictor: Predictor) -> Self {
         self.predictor = Some(predictor);
         self
+    }
+
+    /// Renamed to [`predictor`](Self::predictor).
+    #[deprecated(since = "0.1.1", note = "renamed to `RulePolicy::predictor`")]
+    #[doc(hidden)]
+    pub fn with_predictor(self, predictor: Predictor) -> Self {
+        self.predictor(predictor)
     }
 
     /// The engine.

@@ -136,9 +136,16 @@ impl AdaptiveConfig {
     }
 
     /// Sets `max_wait`.
-    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
+    }
+
+    /// Renamed to [`max_wait`](Self::max_wait).
+    #[deprecated(since = "0.1.1", note = "renamed to `AdaptiveConfig::max_wait`")]
+    #[doc(hidden)]
+    pub fn with_max_wait(self, max_wait: Duration) -> Self {
+        self.max_wait(max_wait)
     }
 
     /// Checks every field; the error names the first bad one.
@@ -178,7 +185,7 @@ mod tests {
             }),
             LimitAlgorithmConfig::Gradient2(Gradient2Config::default()),
         ] {
-            let c = AdaptiveConfig::new("x", algorithm).with_max_wait(Duration::from_millis(20));
+            let c = AdaptiveConfig::new("x", algorithm).max_wait(Duration::from_millis(20));
             let yaml = serde_norway::to_string(&c).unwrap();
             let back: AdaptiveConfig = resilience_core::config::from_yaml_str(&yaml).unwrap();
             assert_eq!(back, c, "{yaml}");
@@ -205,7 +212,7 @@ mod tests {
             ..AdaptiveConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().field(), Some("name"));
-        let c = AdaptiveConfig::default().with_max_wait(Duration::from_secs(100_000));
+        let c = AdaptiveConfig::default().max_wait(Duration::from_secs(100_000));
         assert_eq!(c.validate().unwrap_err().field(), Some("max_wait"));
         let tsc = AdaptiveConfig {
             rtt_clock: RttClock::Tsc,

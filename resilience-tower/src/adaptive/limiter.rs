@@ -67,7 +67,7 @@ impl Metrics {
 pub struct AdaptiveLimiter {
     name: Arc<str>,
     algorithm_name: &'static str,
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
     algorithm: Mutex<Box<dyn LimitAlgorithm>>,
     /// The limit the algorithm last asked for.
     target: AtomicU32,
@@ -145,11 +145,11 @@ impl AdaptiveLimiter {
     ) -> Result<Arc<Self>, ConfigError> {
         let name = config.name.as_str();
         let initial = algorithm.limit().clamp(1, MAX_LIMIT);
-        let mut bulkhead = BulkheadConfig::new(initial).with_max_wait(config.max_wait);
+        let mut bulkhead = BulkheadConfig::new(initial).max_wait(config.max_wait);
         if let Some(w) = config.max_waiting {
-            bulkhead = bulkhead.with_max_waiting(w);
+            bulkhead = bulkhead.max_waiting(w);
         }
-        let bulkhead = Arc::new(Bulkhead::new(name, bulkhead)?);
+        let bulkhead = Bulkhead::new(name, bulkhead)?;
         let timing = Timing::new(config.rtt_clock)?;
         let metrics = Metrics::new(name);
         metrics.limit.set(f64::from(initial));
@@ -187,7 +187,7 @@ impl AdaptiveLimiter {
     /// rejections ([`BulkheadFull`](resilience_core::bulkhead::BulkheadFull)
     /// named after the limiter), its metrics, and its events, including a
     /// `LimitChanged` event for every change of the limit.
-    pub fn bulkhead(&self) -> &Arc<Bulkhead> {
+    pub fn bulkhead(&self) -> &Bulkhead {
         &self.bulkhead
     }
 

@@ -37,7 +37,7 @@ pub struct AdaptiveConcurrencyService<S, C> {
     inner: Measured<S, C>,
     /// The limiter's bulkhead, kept beside `inner` so `call` can borrow it
     /// while `inner` is borrowed mutably (no `Arc` clone per call).
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
 }
 
 impl<S: Clone, C: Clone> Clone for AdaptiveConcurrencyService<S, C> {

@@ -1,7 +1,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -37,11 +36,7 @@ impl Timer for TokioTimer {
 ///   response future (a clone takes its place, to be driven ready again by
 ///   the next `poll_ready`), which waits for the permit and then calls it.
 #[inline]
-pub(crate) fn start<S, Req>(
-    bulkhead: &Arc<Bulkhead>,
-    inner: &mut S,
-    req: Req,
-) -> ResponseFuture<S, Req>
+pub(crate) fn start<S, Req>(bulkhead: &Bulkhead, inner: &mut S, req: Req) -> ResponseFuture<S, Req>
 where
     S: Service<Req> + Clone,
 {

@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience_core::config::ConfigError;
 use tower_layer::Layer;
@@ -17,7 +15,7 @@ use super::BulkheadService;
 /// use resilience_tower::bulkhead::BulkheadLayer;
 /// use tower::ServiceBuilder;
 ///
-/// let bulkhead = Arc::new(Bulkhead::new("search", BulkheadConfig::new(64).with_max_wait(Duration::from_millis(250))).unwrap());
+/// let bulkhead = Bulkhead::new("search", BulkheadConfig::new(64).max_wait(Duration::from_millis(250))).unwrap();
 /// let svc = ServiceBuilder::new()
 ///     .layer(BulkheadLayer::new(bulkhead.clone()))
 ///     .service(tower::service_fn(|q: String| async move { Ok::<_, tower::BoxError>(q.len()) }));
@@ -28,14 +26,17 @@ use super::BulkheadService;
 /// ```
 #[derive(Debug, Clone)]
 pub struct BulkheadLayer {
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
 }
 
 impl BulkheadLayer {
     /// A layer using `bulkhead` (its limit, `max_wait`, queue bound,
-    /// listeners and metrics).
-    pub fn new(bulkhead: Arc<Bulkhead>) -> Self {
-        BulkheadLayer { bulkhead }
+    /// listeners and metrics). Takes a [`Bulkhead`] handle (or an
+    /// `Arc<Bulkhead>`, the form before bulkheads were handles).
+    pub fn new(bulkhead: impl Into<Bulkhead>) -> Self {
+        BulkheadLayer {
+            bulkhead: bulkhead.into(),
+        }
     }
 
     /// A layer with a new bulkhead called `name`; the error names the bad
@@ -48,11 +49,11 @@ impl BulkheadLayer {
     /// assert_eq!(err.field(), Some("max_concurrent"));
     /// ```
     pub fn from_config(name: &str, config: BulkheadConfig) -> Result<Self, ConfigError> {
-        Ok(BulkheadLayer::new(Arc::new(Bulkhead::new(name, config)?)))
+        Ok(BulkheadLayer::new(Bulkhead::new(name, config)?))
     }
 
     /// The bulkhead.
-    pub fn bulkhead(&self) -> &Arc<Bulkhead> {
+    pub fn bulkhead(&self) -> &Bulkhead {
         &self.bulkhead
     }
 }

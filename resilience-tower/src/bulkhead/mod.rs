@@ -47,7 +47,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
-//! let db = Arc::new(Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(Duration::from_millis(100))).unwrap());
+//! let db = Bulkhead::new("db", BulkheadConfig::new(1).max_wait(Duration::from_millis(100))).unwrap();
 //! let svc = BulkheadLayer::new(db.clone()).layer(service_fn(|ms: u64| async move {
 //!     tokio::time::sleep(Duration::from_millis(ms)).await;
 //!     Ok::<_, tower::BoxError>(ms)

@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use resilience_core::bulkhead::Bulkhead;
@@ -23,7 +22,7 @@ use super::future::{start, ResponseFuture};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let bulkhead = Arc::new(Bulkhead::new("db", BulkheadConfig::new(1)).unwrap());
+/// let bulkhead = Bulkhead::new("db", BulkheadConfig::new(1)).unwrap();
 /// let mut svc = BulkheadService::new(service_fn(|x: u32| async move { Ok::<_, tower::BoxError>(x) }), bulkhead.clone());
 /// let held = bulkhead.try_acquire_owned().unwrap(); // someone else holds the only permit
 /// let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
@@ -35,17 +34,20 @@ use super::future::{start, ResponseFuture};
 #[derive(Debug, Clone)]
 pub struct BulkheadService<S> {
     inner: S,
-    bulkhead: Arc<Bulkhead>,
+    bulkhead: Bulkhead,
 }
 
 impl<S> BulkheadService<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, bulkhead: Arc<Bulkhead>) -> Self {
-        BulkheadService { inner, bulkhead }
+    pub fn new(inner: S, bulkhead: impl Into<Bulkhead>) -> Self {
+        BulkheadService {
+            inner,
+            bulkhead: bulkhead.into(),
+        }
     }
 
     /// The bulkhead.
-    pub fn bulkhead(&self) -> &Arc<Bulkhead> {
+    pub fn bulkhead(&self) -> &Bulkhead {
         &self.bulkhead
     }
 

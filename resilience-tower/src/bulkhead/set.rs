@@ -24,7 +24,7 @@ const LINEAR_SCAN: usize = 8;
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
 /// use resilience_tower::bulkhead::Pools;
 ///
-/// let pools = Pools::new(Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap()));
+/// let pools = Pools::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
 /// let api = pools.id("api").unwrap();
 /// assert_eq!(pools.name(api), Some("api"));
 /// assert_eq!(pools.get(api).unwrap().max_concurrent(), 100);
@@ -38,14 +38,16 @@ pub struct Pools {
 
 struct PoolsInner {
     tag: u32,
-    set: Arc<BulkheadSet>,
+    set: BulkheadSet,
     /// In name order (the set's order), so names can be binary searched.
-    pools: Vec<(Arc<str>, Arc<Bulkhead>)>,
+    pools: Vec<(Arc<str>, Bulkhead)>,
 }
 
 impl Pools {
-    /// Indexes the pools of `set`.
-    pub fn new(set: Arc<BulkheadSet>) -> Self {
+    /// Indexes the pools of `set` (a [`BulkheadSet`] handle, or an
+    /// `Arc<BulkheadSet>`, the form before sets were handles).
+    pub fn new(set: impl Into<BulkheadSet>) -> Self {
+        let set = set.into();
         let pools = set
             .iter()
             .map(|(name, b)| (Arc::from(name), b.clone()))
@@ -60,7 +62,7 @@ impl Pools {
     }
 
     /// The set.
-    pub fn set(&self) -> &Arc<BulkheadSet> {
+    pub fn set(&self) -> &BulkheadSet {
         &self.inner.set
     }
 
@@ -75,7 +77,7 @@ impl Pools {
 
     /// The pool with this id (`None` for an id from other [`Pools`]).
     #[inline]
-    pub fn get(&self, id: PoolId) -> Option<&Arc<Bulkhead>> {
+    pub fn get(&self, id: PoolId) -> Option<&Bulkhead> {
         if id.pools != self.inner.tag {
             return None;
         }
@@ -92,7 +94,7 @@ impl Pools {
 
     /// The pool called `name`.
     #[inline]
-    pub fn by_name(&self, name: &str) -> Option<&Arc<Bulkhead>> {
+    pub fn by_name(&self, name: &str) -> Option<&Bulkhead> {
         let i = self.index_of(name)?;
         self.inner.pools.get(i as usize).map(|(_, b)| b)
     }
@@ -141,7 +143,7 @@ impl fmt::Debug for Pools {
 /// use std::sync::Arc;
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
 /// use resilience_tower::bulkhead::{PoolId, Pools};
-/// let set = Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
+/// let set = BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap();
 /// let a = Pools::new(set.clone());
 /// let b = Pools::new(set);
 /// let id: PoolId = a.id("internal").unwrap();
@@ -161,7 +163,7 @@ pub struct PoolId {
 /// use std::sync::Arc;
 /// use resilience_core::bulkhead::{BulkheadSet, BulkheadSetConfig};
 /// use resilience_tower::bulkhead::{Pools, UnknownPool};
-/// let pools = Pools::new(Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap()));
+/// let pools = Pools::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
 /// assert!(matches!(pools.id("gpu"), Err(UnknownPool::Name { .. })));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -191,7 +193,7 @@ pub enum UnknownPool {
 /// [`BulkheadSetLayer::by_name`] and [`BulkheadSetLayer::by_id`].
 pub trait Route<Req> {
     /// The pool for `req`.
-    fn route<'p>(&self, req: &Req, pools: &'p Pools) -> Result<&'p Arc<Bulkhead>, UnknownPool>;
+    fn route<'p>(&self, req: &Req, pools: &'p Pools) -> Result<&'p Bulkhead, UnknownPool>;
 }
 
 /// Routes by the pool name a closure returns; see
@@ -221,7 +223,7 @@ where
     F: Fn(&Req) -> &str,
 {
     #[inline]
-    fn route<'p>(&self, req: &Req, pools: &'p Pools) -> Result<&'p Arc<Bulkhead>, UnknownPool> {
+    fn route<'p>(&self, req: &Req, pools: &'p Pools) -> Result<&'p Bulkhead, UnknownPool> {
         let name = (self.0)(req);
         pools.by_name(name).ok_or_else(|| pools.unknown(name))
     }
@@ -232,7 +234,7 @@ where
     F: Fn(&Req) -> PoolId,
 {
     #[inline]
-    fn route<'p>(&self, req: &Req, pools: &'p Pools) -> Result<&'p Arc<Bulkhead>, UnknownPool> {
+    fn route<'p>(&self, req: &Req, pools: &'p Pools) -> Result<&'p Bulkhead, UnknownPool> {
         pools
             .get((self.0)(req))
             .ok_or_else(|| UnknownPool::ForeignId {
@@ -260,7 +262,7 @@ where
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let set = Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
+/// let set = BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap();
 /// let layer = BulkheadSetLayer::by_name(Pools::new(set.clone()), |r: &Req| {
 ///     if r.internal { "internal" } else if r.path.starts_with("/ui") { "dashboard" } else { "api" }
 /// });
@@ -345,7 +347,7 @@ impl<S, R: Clone> Layer<S> for BulkheadSetLayer<R> {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let set = Arc::new(BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap());
+/// let set = BulkheadSet::new(resilience_core::presets::model_registry::bulkheads()).unwrap();
 /// let mut svc: BulkheadSetService<_, _> = BulkheadSetLayer::by_name(Pools::new(set), |p: &&'static str| *p)
 ///     .layer(service_fn(|p: &'static str| async move { Ok::<_, tower::BoxError>(p.len()) }));
 /// assert_eq!(svc.ready().await.unwrap().call("internal").await.unwrap(), 8);

@@ -24,7 +24,7 @@ use super::{DeadLetterService, OpenOrExhausted, StoreTarget};
 /// use resilience_core::dead_letter::{DeadLetter, InMemoryDeadLetterQueue};
 /// use resilience_tower::dead_letter::DeadLetterLayer;
 ///
-/// let queue = Arc::new(InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap());
+/// let queue = InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap();
 /// let layer = DeadLetterLayer::new("retrain", queue.clone());
 /// assert_eq!(layer.queue_name(), "retrain");
 /// ```

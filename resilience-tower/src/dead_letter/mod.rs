@@ -55,7 +55,7 @@
 //! # async fn main() {
 //! let breaker = CircuitBreaker::with_clock(CircuitBreakerConfig::new().consecutive_failures(1), TokioClock).unwrap();
 //! breaker.force_open(); // the training cluster is down
-//! let queue = Arc::new(InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 100).unwrap());
+//! let queue = InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 100).unwrap();
 //! let mut svc = DeadLetterLayer::new("retrain", queue.clone()).layer(
 //!     CircuitBreakerLayer::new(breaker.clone())
 //!         .layer(service_fn(|model: String| async move { Ok::<_, BoxError>(model) })),

@@ -133,7 +133,7 @@ impl ReplayConfig {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().name("retrain")).unwrap();
-/// let queue = Arc::new(InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap());
+/// let queue = InMemoryDeadLetterQueue::<DeadLetter<String>>::new("retrain", 10_000).unwrap();
 /// let below = CircuitBreakerLayer::new(breaker.clone())
 ///     .layer(service_fn(|model: String| async move { Ok::<_, BoxError>(format!("retrained {model}")) }));
 /// let svc = DeadLetterLayer::new("retrain", queue.clone()).layer(below.clone());
@@ -146,7 +146,7 @@ impl ReplayConfig {
 /// # let _ = svc;
 /// # }
 /// ```
-pub struct Replayer<Req, S, Q = Arc<InMemoryDeadLetterQueue<DeadLetter<Req>>>> {
+pub struct Replayer<Req, S, Q = InMemoryDeadLetterQueue<DeadLetter<Req>>> {
     queue: Q,
     breaker: CircuitBreaker,
     service: S,
@@ -341,8 +341,9 @@ where
     }
 }
 
-impl<Req, S> Replayer<Req, S, Arc<InMemoryDeadLetterQueue<DeadLetter<Req>>>>
+impl<Req, S, Q> Replayer<Req, S, Q>
 where
+    Q: std::borrow::Borrow<InMemoryDeadLetterQueue<DeadLetter<Req>>>,
     Req: Clone + Send + 'static,
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
@@ -358,6 +359,7 @@ where
     pub async fn replay_now(&self) -> Result<ReplayReport<BoxError>, ReplayInProgress> {
         let service = &self.service;
         self.queue
+            .borrow()
             .replay(|letter: &DeadLetter<Req>| {
                 let request = letter.item.clone();
                 let svc = service.clone();

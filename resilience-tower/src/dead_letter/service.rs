@@ -16,7 +16,7 @@ use super::{DeadLetterTarget, DeadLetterWhen, ResponseFuture};
 /// use resilience_tower::dead_letter::DeadLetterLayer;
 /// use tower::{service_fn, Layer};
 ///
-/// let queue = Arc::new(InMemoryDeadLetterQueue::<DeadLetter<u32>>::new("jobs", 100).unwrap());
+/// let queue = InMemoryDeadLetterQueue::<DeadLetter<u32>>::new("jobs", 100).unwrap();
 /// let svc = DeadLetterLayer::new("jobs", queue).layer(service_fn(|x: u32| async move { Ok::<_, tower::BoxError>(x) }));
 /// assert_eq!(svc.queue_name(), "jobs");
 /// ```

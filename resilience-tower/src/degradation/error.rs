@@ -19,7 +19,7 @@ use resilience_core::degradation::{DegradationLevel, FeatureId};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let m = Arc::new(DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap());
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let writes = m.feature("writes").unwrap();
 /// let svc = DegradationLayer::new(m.clone(), move |_: &String| writes)
 ///     .layer(service_fn(|w: String| async move { Ok::<_, tower::BoxError>(w) }));

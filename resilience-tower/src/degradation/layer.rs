@@ -1,5 +1,4 @@
 use std::fmt;
-use std::sync::Arc;
 
 use resilience_core::degradation::DegradationManager;
 use tower_layer::Layer;
@@ -38,7 +37,7 @@ pub struct Reroute<A>(pub(super) A);
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let m = Arc::new(DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap());
+/// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
 /// let diffusion = m.feature("diffusion_models").unwrap();
 /// let layer = DegradationLayer::new(m.clone(), move |j: &Job| match j {
 ///     Job::Diffusion => Some(diffusion),
@@ -54,7 +53,7 @@ pub struct Reroute<A>(pub(super) A);
 /// ```
 #[derive(Clone)]
 pub struct DegradationLayer<X, A = Reject> {
-    manager: Arc<DegradationManager>,
+    manager: DegradationManager,
     extract: X,
     alternative: A,
 }
@@ -71,7 +70,8 @@ impl<X, A: fmt::Debug> fmt::Debug for DegradationLayer<X, A> {
 impl<X> DegradationLayer<X, Reject> {
     /// Gates requests on `manager`, with `extract` giving each request's
     /// feature; disabled requests are rejected.
-    pub fn new(manager: Arc<DegradationManager>, extract: X) -> Self {
+    pub fn new(manager: impl Into<DegradationManager>, extract: X) -> Self {
+        let manager = manager.into();
         DegradationLayer {
             manager,
             extract,
@@ -92,7 +92,7 @@ impl<X> DegradationLayer<X, Reject> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let m = Arc::new(DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap());
+    /// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
     /// let ai = m.feature("ai_query").unwrap();
     /// let manual = service_fn(|q: String| async move { Ok::<_, tower::BoxError>(format!("manual: {q}")) });
     /// let svc = DegradationLayer::new(m.clone(), move |_: &String| ai)
@@ -114,7 +114,7 @@ impl<X> DegradationLayer<X, Reject> {
 
 impl<X, A> DegradationLayer<X, A> {
     /// The degradation manager.
-    pub fn manager(&self) -> &Arc<DegradationManager> {
+    pub fn manager(&self) -> &DegradationManager {
         &self.manager
     }
 }

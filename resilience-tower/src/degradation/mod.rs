@@ -30,7 +30,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let manager = Arc::new(DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap());
+//! let manager = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 //! // Resolve the features once.
 //! let (ai, writes) = (manager.feature("ai_query").unwrap(), manager.feature("writes").unwrap());
 //! let svc = DegradationLayer::new(manager.clone(), move |r: &Request| match r.path {

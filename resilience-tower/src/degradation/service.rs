@@ -50,7 +50,7 @@ impl RequestFeature for Option<FeatureId> {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let m = Arc::new(DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap());
+/// let m = DegradationManager::new(resilience_core::presets::workflow_runtime::degradation().unwrap()).unwrap();
 /// let reads = m.feature("reads").unwrap();
 /// let mut svc = DegradationService::new(
 ///     service_fn(|k: u32| async move { Ok::<_, tower::BoxError>(k) }),
@@ -64,7 +64,7 @@ impl RequestFeature for Option<FeatureId> {
 #[derive(Clone)]
 pub struct DegradationService<S, X, A> {
     inner: S,
-    manager: Arc<DegradationManager>,
+    manager: DegradationManager,
     extract: X,
     alternative: A,
 }
@@ -81,7 +81,13 @@ impl<S: fmt::Debug, X, A: fmt::Debug> fmt::Debug for DegradationService<S, X, A>
 
 impl<S, X, A> DegradationService<S, X, A> {
     /// Wraps `inner`; `alternative` is [`Reject`] or a [`Reroute`].
-    pub fn new(inner: S, manager: Arc<DegradationManager>, extract: X, alternative: A) -> Self {
+    pub fn new(
+        inner: S,
+        manager: impl Into<DegradationManager>,
+        extract: X,
+        alternative: A,
+    ) -> Self {
+        let manager = manager.into();
         DegradationService {
             inner,
             manager,
@@ -91,7 +97,7 @@ impl<S, X, A> DegradationService<S, X, A> {
     }
 
     /// The degradation manager.
-    pub fn manager(&self) -> &Arc<DegradationManager> {
+    pub fn manager(&self) -> &DegradationManager {
         &self.manager
     }
 

@@ -1,5 +1,7 @@
-//! Helpers shared by the lease tests that run against real servers
-//! (started by `scripts/services.sh start`, environment in `.test-services/env`).
+//! Helpers shared by resilience-dr's integration tests: the lease-backend
+//! contract every backend must pass (in memory, etcd, PostgreSQL), and the
+//! tools of the tests that run against real servers (started by
+//! `scripts/services.sh start`, environment in `.test-services/env`).
 #![allow(dead_code, unreachable_pub)] // each test crate uses a subset
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,16 +54,16 @@ pub const TTL: Duration = Duration::from_secs(2);
 /// lost, a raft election): TTL 3 s, renew every 500 ms, retry for 1 s.
 pub fn tolerant_config(lease: &str, id: &str) -> ElectorConfig {
     ElectorConfig::new(lease, id)
-        .with_ttl(Duration::from_secs(3))
-        .with_renew_interval(Duration::from_millis(500))
-        .with_retry_timeout(Duration::from_secs(1))
+        .ttl(Duration::from_secs(3))
+        .renew_interval(Duration::from_millis(500))
+        .retry_timeout(Duration::from_secs(1))
 }
 
 pub fn fast_config(lease: &str, id: &str) -> ElectorConfig {
     ElectorConfig::new(lease, id)
-        .with_ttl(TTL)
-        .with_renew_interval(Duration::from_millis(400))
-        .with_retry_timeout(Duration::from_millis(600))
+        .ttl(TTL)
+        .renew_interval(Duration::from_millis(400))
+        .retry_timeout(Duration::from_millis(600))
 }
 
 /// A backend whose network can be cut: while cut, every call fails at once.
@@ -306,4 +308,106 @@ where
         monitor.assert_none();
     }
     b.stop().await;
+}
+
+/// The contract every [`LeaseBackend`] keeps, checked on a fresh lease name:
+/// one holder at a time (even the same holder id cannot take a held lease
+/// twice), observe and renew keep the token, release frees the lease at once
+/// and a stale release changes nothing, tokens strictly increase across
+/// tenures, and a lease that is not renewed expires within `expiry_within`
+/// (after which its holder's renew is refused).
+///
+/// `exact_ttl`: the backend grants exactly the TTL asked (etcd rounds up to
+/// whole seconds, so it only promises at least the TTL asked).
+///
+/// Waits use tokio's clock, so a backend on `TokioClock` runs this under
+/// `tokio::time::pause()` without sleeping for real.
+pub async fn lease_backend_contract<B: LeaseBackend + ?Sized>(
+    b: &B,
+    name: &str,
+    ttl: Duration,
+    exact_ttl: bool,
+    expiry_within: Duration,
+) {
+    // One holder at a time.
+    let a = b.acquire(name, "a", ttl).await.unwrap();
+    assert_eq!((a.name.as_str(), a.holder.as_str()), (name, "a"));
+    if exact_ttl {
+        assert_eq!(a.ttl, ttl, "the TTL asked for is the TTL granted");
+    } else {
+        assert!(a.ttl >= ttl, "at least the TTL asked for is granted");
+    }
+    match b.acquire(name, "b", ttl).await {
+        Err(LeaseError::Held {
+            holder,
+            token,
+            expires_in,
+            ..
+        }) => {
+            assert_eq!(holder, "a");
+            assert_eq!(token, a.token);
+            assert!(
+                expires_in <= a.ttl,
+                "{expires_in:?} left of a {:?} lease",
+                a.ttl
+            );
+        }
+        other => panic!("expected Held, got {other:?}"),
+    }
+    assert!(
+        matches!(
+            b.acquire(name, "a", ttl).await,
+            Err(LeaseError::Held { .. })
+        ),
+        "even the same holder id cannot take a held lease twice"
+    );
+
+    // Observe and renew keep the tenure's token.
+    let observed = b.observe(name).await.unwrap().expect("the lease is held");
+    assert_eq!((observed.holder.as_str(), observed.token), ("a", a.token));
+    let renewed = b.renew(&a).await.unwrap();
+    assert_eq!(renewed.token, a.token);
+
+    // Release frees it at once; the next tenure has a larger token; a stale
+    // release is a no-op.
+    b.release(&renewed).await.unwrap();
+    assert!(b.observe(name).await.unwrap().is_none());
+    assert!(matches!(b.renew(&a).await, Err(LeaseError::Lost { .. })));
+    let c = b.acquire(name, "c", ttl).await.unwrap();
+    assert!(c.token > a.token);
+    b.release(&a).await.unwrap();
+    assert_eq!(
+        b.observe(name).await.unwrap().map(|l| l.holder),
+        Some("c".into())
+    );
+
+    // Without renewals the tenure ends, by the backend's clock.
+    let deadline = tokio::time::Instant::now() + expiry_within;
+    let d = loop {
+        match b.acquire(name, "d", ttl).await {
+            Ok(d) => break d,
+            Err(LeaseError::Held { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the lease did not expire within {expiry_within:?}: {e}"),
+        }
+    };
+    assert!(d.token > c.token);
+    assert!(matches!(b.renew(&c).await, Err(LeaseError::Lost { .. })));
+    b.release(&d).await.unwrap();
+    assert!(b.observe(name).await.unwrap().is_none());
+}
+
+/// Cases per fuzz target: `RESILIENCE_FUZZ_CASES`, default 256 (a few
+/// seconds per crate in the test command).
+pub fn fuzz_cases() -> u32 {
+    std::env::var("RESILIENCE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// `n` seconds.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }

@@ -58,6 +58,11 @@ impl Service<u64> for Noop {
     }
 }
 
+/// Every error is transient (the retry suites' classifier).
+pub fn transient(_: &NoopError) -> resilience::retry::Classification {
+    resilience::retry::Classification::new(resilience::retry::ErrorClass::Transient)
+}
+
 /// The request that makes [`Noop`] fail.
 pub const FAIL: u64 = u64::MAX;
 
@@ -256,6 +261,49 @@ pub mod subjects {
                 failsafe::backoff::constant(OPEN),
             ))
             .build()
+    }
+
+    /// Ours with a 60 s time window, the same thresholds.
+    pub fn ours_time_window_cb() -> CircuitBreaker {
+        CircuitBreaker::new(
+            CircuitBreakerConfig::new()
+                .time_window(Duration::from_secs(60))
+                .minimum_calls(WINDOW)
+                .failure_rate_threshold(0.5)
+                .open_duration(OPEN),
+        )
+        .expect("valid config")
+    }
+
+    /// The keyed registry of `benches/registry.rs`: count window 10.
+    pub fn ours_registry(
+        capacity: usize,
+    ) -> resilience::circuit_breaker::CircuitBreakerRegistry<u64> {
+        resilience::circuit_breaker::CircuitBreakerRegistry::builder(
+            CircuitBreakerConfig::new()
+                .count_window(10)
+                .minimum_calls(10)
+                .failure_rate_threshold(0.5),
+        )
+        .capacity(capacity)
+        .build()
+        .expect("valid registry")
+    }
+
+    /// governor's keyed rate limiter, configured never to refuse.
+    pub fn governor_keyed() -> governor::DefaultKeyedRateLimiter<u64> {
+        governor::RateLimiter::keyed(governor::Quota::per_second(
+            std::num::NonZeroU32::new(1_000_000_000).expect("non-zero"),
+        ))
+    }
+
+    /// backon's exponential schedule matching [`ours_retry_policy`].
+    pub fn backon_builder() -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::new()
+            .with_min_delay(INITIAL)
+            .with_max_delay(MAX_DELAY)
+            .with_factor(2.0)
+            .with_max_times(ATTEMPTS as usize - 1)
     }
 
     pub fn failsafe_time_window() -> impl failsafe::CircuitBreaker + Send + Sync {

@@ -74,9 +74,10 @@ pub const CASES: &[(&str, &str)] = &[
     ("retry_call/backon/blocking", ""),
     (
         "retry_layer/ours/layer",
-        "retry_layer/tower_resilience/layer",
+        "retry_layer/tower/retry_equivalent",
     ),
     ("retry_layer/tower/retry", ""),
+    ("retry_layer/tower/retry_equivalent", ""),
     ("retry_layer/tower_resilience/layer", ""),
     ("timeout/ours/layer", "timeout/tower/timeout"),
     ("timeout/tower/timeout", ""),
@@ -361,6 +362,11 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         }
         "retry_layer/tower/retry" => {
             let mut s = tower::retry::RetryLayer::new(TowerAttempts(ATTEMPTS)).layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "retry_layer/tower/retry_equivalent" => {
+            let mut s =
+                tower::retry::RetryLayer::new(common::subjects::TowerEquivalent::new()).layer(Noop);
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "retry_layer/tower_resilience/layer" => {

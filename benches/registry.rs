@@ -55,6 +55,7 @@ const REPEATS: usize = 3;
 pub fn ours(capacity: usize) -> CircuitBreakerRegistry<u64> {
     CircuitBreakerRegistry::builder(config())
         .capacity(capacity)
+        .per_key_metrics(false)
         .build()
         .expect("valid registry")
 }

@@ -286,6 +286,7 @@ pub mod subjects {
                 .failure_rate_threshold(0.5),
         )
         .capacity(capacity)
+        .per_key_metrics(false)
         .build()
         .expect("valid registry")
     }
@@ -352,6 +353,63 @@ pub mod subjects {
         .max_attempts(ATTEMPTS)
         .build()
         .expect("valid policy")
+    }
+
+    /// tower's own retry doing the work ours does on a call's success
+    /// path: a policy that owns a per-call exponential backoff schedule
+    /// (tower's `ExponentialBackoff`, 100 ms to 10 s), counts attempts,
+    /// copies the request, and counts the success in a `metrics` counter
+    /// (a no-op handle without a recorder, as ours is in these runs).
+    /// [`TowerAttempts`] is the smallest policy; this one is the same
+    /// work as our `RetryLayer`.
+    #[derive(Debug, Clone)]
+    pub struct TowerEquivalent {
+        attempts: u32,
+        backoff: tower::retry::backoff::ExponentialBackoff,
+        success: metrics::Counter,
+    }
+
+    impl TowerEquivalent {
+        pub fn new() -> Self {
+            use tower::retry::backoff::MakeBackoff;
+            let mut maker = tower::retry::backoff::ExponentialBackoffMaker::new(
+                INITIAL,
+                MAX_DELAY,
+                0.0,
+                tower::util::rng::HasherRng::default(),
+            )
+            .expect("valid backoff");
+            TowerEquivalent {
+                attempts: ATTEMPTS,
+                backoff: maker.make_backoff(),
+                success: metrics::counter!("bench_tower_retry_success_total"),
+            }
+        }
+    }
+
+    impl<E> tower::retry::Policy<u64, u64, E> for TowerEquivalent {
+        type Future = tokio::time::Sleep;
+
+        #[inline]
+        fn retry(&mut self, _req: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
+            use tower::retry::backoff::Backoff;
+            match result {
+                Ok(_) => {
+                    self.success.increment(1);
+                    None
+                }
+                Err(_) if self.attempts > 1 => {
+                    self.attempts -= 1;
+                    Some(self.backoff.next_backoff())
+                }
+                Err(_) => None,
+            }
+        }
+
+        #[inline]
+        fn clone_request(&mut self, req: &u64) -> Option<u64> {
+            Some(*req)
+        }
     }
 
     pub fn tr_bulkhead_layer() -> tower_resilience::bulkhead::BulkheadLayer {

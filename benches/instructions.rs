@@ -41,6 +41,11 @@ pub const CASES: &[(&str, &str)] = &[
         "cb_closed/failsafe/consecutive_call",
     ),
     ("cb_closed/failsafe/consecutive_call", ""),
+    (
+        "cb_closed/ours/time_window_call",
+        "cb_closed/failsafe/time_window_call",
+    ),
+    ("cb_closed/failsafe/time_window_call", ""),
     ("cb_layer/ours/layer", "cb_layer/tower_resilience/layer"),
     ("cb_layer/tower_resilience/layer", ""),
     ("cb_layer/recloser/async", ""),
@@ -48,6 +53,11 @@ pub const CASES: &[(&str, &str)] = &[
     ("cb_open/ours/layer", "cb_open/tower_resilience/layer"),
     ("cb_open/tower_resilience/layer", ""),
     ("cb_open/recloser/call", ""),
+    ("cb_open/failsafe/call", ""),
+    ("registry/ours/hot_key", "registry/governor/hot_key"),
+    ("registry/governor/hot_key", ""),
+    ("registry/ours/random_1k", "registry/governor/random_1k"),
+    ("registry/governor/random_1k", ""),
     (
         "bh_permit/ours/core",
         "bh_permit/tokio_semaphore/try_acquire",
@@ -58,11 +68,16 @@ pub const CASES: &[(&str, &str)] = &[
     ("bh_layer/tower_resilience/layer", ""),
     ("backoff/ours/sequence10", "backoff/backon/sequence10"),
     ("backoff/backon/sequence10", ""),
+    ("retry_call/ours/async", "retry_call/backon/async"),
+    ("retry_call/backon/async", ""),
+    ("retry_call/ours/blocking", "retry_call/backon/blocking"),
+    ("retry_call/backon/blocking", ""),
     (
         "retry_layer/ours/layer",
-        "retry_layer/tower_resilience/layer",
+        "retry_layer/tower/retry_equivalent",
     ),
     ("retry_layer/tower/retry", ""),
+    ("retry_layer/tower/retry_equivalent", ""),
     ("retry_layer/tower_resilience/layer", ""),
     ("timeout/ours/layer", "timeout/tower/timeout"),
     ("timeout/tower/timeout", ""),
@@ -129,6 +144,118 @@ fn count(case: &str, n: u64) -> Result<(), String> {
             let f = failsafe_consecutive();
             run(n, || {
                 sink(black_box(f.call(|| Ok::<u64, ()>(black_box(1)))))
+            })
+        }
+        "cb_closed/ours/time_window_call" => {
+            let b = common::subjects::ours_time_window_cb();
+            run(n, || {
+                sink(black_box(b.call(|| Ok::<u64, ()>(black_box(1)))))
+            })
+        }
+        "cb_closed/failsafe/time_window_call" => {
+            let f = common::subjects::failsafe_time_window();
+            run(n, || {
+                sink(black_box(f.call(|| Ok::<u64, ()>(black_box(1)))))
+            })
+        }
+        "cb_open/failsafe/call" => {
+            let f = failsafe_consecutive();
+            for _ in 0..5 {
+                let _ = f.call(|| Err::<(), ()>(()));
+            }
+            run(n, || sink(black_box(f.call(|| Ok::<u64, ()>(1)).is_err())))
+        }
+        "registry/ours/hot_key" => {
+            let r = common::subjects::ours_registry(1_000);
+            for k in 0..1_000u64 {
+                r.try_acquire(&k)
+                    .map_err(|e| e.to_string())?
+                    .record_success();
+            }
+            run(n, || {
+                black_box(&r)
+                    .try_acquire(black_box(&500))
+                    .map(|p| p.record_success())
+                    .unwrap_or_default()
+            })
+        }
+        "registry/governor/hot_key" => {
+            let g = common::subjects::governor_keyed();
+            for k in 0..1_000u64 {
+                let _ = g.check_key(&k);
+            }
+            run(n, || sink(black_box(&g).check_key(black_box(&500)).is_ok()))
+        }
+        "registry/ours/random_1k" => {
+            let r = common::subjects::ours_registry(1_000);
+            for k in 0..1_000u64 {
+                r.try_acquire(&k)
+                    .map_err(|e| e.to_string())?
+                    .record_success();
+            }
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            run(n, || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                black_box(&r)
+                    .try_acquire(&(x % 1_000))
+                    .map(|p| p.record_success())
+                    .unwrap_or_default()
+            })
+        }
+        "registry/governor/random_1k" => {
+            let g = common::subjects::governor_keyed();
+            for k in 0..1_000u64 {
+                let _ = g.check_key(&k);
+            }
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            run(n, || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                sink(black_box(&g).check_key(&(x % 1_000)).is_ok())
+            })
+        }
+        "retry_call/ours/async" => {
+            let policy = common::subjects::ours_retry_policy();
+            run(n, || {
+                sink(common::block_on(policy.run(
+                    &common::transient,
+                    |a| std::future::ready(Ok::<u32, common::NoopError>(black_box(a))),
+                    tokio::time::sleep,
+                )))
+            })
+        }
+        "retry_call/backon/async" => {
+            use backon::Retryable;
+            let builder = common::subjects::backon_builder();
+            run(n, || {
+                sink(common::block_on(
+                    (|| std::future::ready(Ok::<u32, common::NoopError>(black_box(1))))
+                        .retry(builder)
+                        .sleep(tokio::time::sleep),
+                ))
+            })
+        }
+        "retry_call/ours/blocking" => {
+            let policy = common::subjects::ours_retry_policy();
+            run(n, || {
+                sink(policy.run_blocking(&common::transient, |a| {
+                    Ok::<u32, common::NoopError>(black_box(a))
+                }))
+            })
+        }
+        "retry_call/backon/blocking" => {
+            use backon::BlockingRetryable;
+            let builder = common::subjects::backon_builder();
+            run(n, || {
+                sink(
+                    (|| Ok::<u32, common::NoopError>(black_box(1)))
+                        .retry(builder)
+                        .sleep(std::thread::sleep)
+                        .call(),
+                )
             })
         }
         "cb_layer/ours/layer" => {
@@ -234,6 +361,11 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         }
         "retry_layer/tower/retry" => {
             let mut s = tower::retry::RetryLayer::new(TowerAttempts(ATTEMPTS)).layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "retry_layer/tower/retry_equivalent" => {
+            let mut s =
+                tower::retry::RetryLayer::new(common::subjects::TowerEquivalent::new()).layer(Noop);
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "retry_layer/tower_resilience/layer" => {

@@ -54,6 +54,7 @@ ROWS = [
     ("", "ours `call`", "cb_closed/ours/call", "recloser `call`", "cb_closed/recloser/call", ""),
     ("", "ours `call`, consecutive failures", "cb_closed/ours/consecutive_call", "failsafe `call`, consecutive failures", "cb_closed/failsafe/consecutive_call", ""),
     ("", "ours `call`, 60 s time window", "cb_closed/ours/time_window_call", "failsafe `call`, 60 s success-rate window", "cb_closed/failsafe/time_window_call", ""),
+    ("", "ours `call`, 60 s time window", "cb_closed/ours/time_window_call", "ours `call`, count window (100)", "cb_closed/ours/call", "≤ 1.5×"),
     ("Circuit breaker, closed, one request through a tower service (floor: bare no-op)", None, None, None, None, None),
     ("", "ours `CircuitBreakerLayer`", "cb_layer/ours/layer", "tower-resilience `CircuitBreakerLayer`", "cb_layer/tower_resilience/layer", "≤ 0.2×"),
     ("", "ours `CircuitBreakerLayer`", "cb_layer/ours/layer", "recloser `AsyncRecloser` (adapter)", "cb_layer/recloser/async", "≤ 1.5×"),
@@ -90,7 +91,8 @@ ROWS += [
     ("", "ours: 10 delays, full jitter", "backoff/ours/sequence10_jitter", "backon: 10 delays, jitter", "backoff/backon/sequence10_jitter", ""),
     ("", "ours `RetryPolicy::run` (async)", "retry_call/ours/async", "backon `Retryable::retry`", "retry_call/backon/async", ""),
     ("", "ours `RetryPolicy::run_blocking`", "retry_call/ours/blocking", "backon `BlockingRetryable::retry`", "retry_call/backon/blocking", ""),
-    ("", "ours tower `RetryLayer`", "retry_layer/ours/layer", "tower `retry::Retry`", "retry_layer/tower/retry", ""),
+    ("", "ours tower `RetryLayer`", "retry_layer/ours/layer", "tower `retry::Retry`, smallest policy (less work)", "retry_layer/tower/retry", ""),
+    ("", "ours tower `RetryLayer`", "retry_layer/ours/layer", "tower `retry::Retry`, same work (backoff, attempts, success counted)", "retry_layer/tower/retry_equivalent", "≤ 1×"),
     ("", "ours tower `RetryLayer`", "retry_layer/ours/layer", "tower-resilience `RetryLayer`", "retry_layer/tower_resilience/layer", ""),
     ("Timeout (inner ready at once)", None, None, None, None, None),
     ("", "ours tower `TimeoutLayer`", "timeout/ours/layer", "tower `Timeout`", "timeout/tower/timeout", ""),
@@ -211,12 +213,28 @@ w("## Instructions per call (callgrind)")
 w("")
 if os.path.exists(cg):
     w("`scripts/callgrind.sh`: each case of `benches/instructions.rs` runs N and 2N times under")
-    w("`valgrind --tool=callgrind`; (Ir(2N) - Ir(N)) / N is one call. Stable to a few")
-    w("instructions run to run, whatever the load.")
+    w("`valgrind --tool=callgrind`, counting only inside the measured loop; (Ir(2N) - Ir(N)) / N")
+    w("is one call. Stable to a few instructions run to run, whatever the load.")
     w("")
     w(open(cg).read().rstrip())
 else:
-    w("Not run in this pass: `CALLGRIND=1 scripts/bench-table.sh` or `scripts/callgrind.sh`.")
+    w("Not run in this pass: `scripts/bench-table.sh` with valgrind installed, or `scripts/callgrind.sh`.")
+
+reg = "target/bench-registry.md"
+w("")
+w("## Keyed breakers at scale (`benches/registry.rs`)")
+w("")
+if os.path.exists(reg):
+    w("`CircuitBreakerRegistry<u64>` (count window 10, per-key metrics off) against governor's")
+    w("`DefaultKeyedRateLimiter` (a `DashMap` of GCRA cells, configured never to refuse), same")
+    w("process, same key sequences; bytes are what each asks the allocator for, net. Random keys")
+    w("at 100 000 and 1 000 000 are dominated by cache misses, so their times move with the")
+    w("machine's load more than any other row. A plain binary, one timed pass per figure,")
+    w("median of three.")
+    w("")
+    w(open(reg).read().rstrip())
+else:
+    w("Not run in this pass (`SUITES=registry scripts/bench-table.sh`).")
 
 w("")
 w("## Every benchmark of this run")
@@ -232,10 +250,10 @@ w("## Reproduce")
 w("")
 w("```sh")
 w("scripts/bench-table.sh              # all suites (about 10 minutes), rewrites BENCHMARKS.md")
-w("CALLGRIND=1 scripts/bench-table.sh  # plus instruction counts (needs valgrind; about 2 minutes more)")
+w("CALLGRIND=0 scripts/bench-table.sh  # without instruction counts (they need valgrind; about 3 minutes)")
 w("SKIP_RUN=1 scripts/bench-table.sh   # rewrite BENCHMARKS.md from the last run's results")
 w("cargo bench                         # every suite, plain criterion output")
-w("cargo bench --bench circuit_breaker # one suite; others: bulkhead, retry, stack, scaling")
+w("cargo bench --bench circuit_breaker # one suite; others: bulkhead, retry, stack, scaling, registry")
 w("scripts/callgrind.sh --annotate cb_layer/ours/layer   # where one case spends its instructions")
 w("```")
 w("")
@@ -247,6 +265,23 @@ notes = "benches/NOTES.md"
 if os.path.exists(notes):
     w("")
     w(open(notes).read().rstrip())
+# The hand-written section on the stack inside a real HTTP service
+# (benches/http_gateway.rs): its latest table if that bench ran, else the
+# section as it stands in the current document (up to the next kept
+# section), unchanged.
+http = "target/bench-http-gateway.md"
+section = None
+if os.path.exists(http):
+    section = "## In a real HTTP service\n\n" + open(http).read().rstrip()
+elif os.path.exists(out):
+    old_doc = open(out).read()
+    i = old_doc.find("\n## In a real HTTP service")
+    if i >= 0:
+        j = old_doc.find("<!-- kept:", i)
+        section = old_doc[i + 1:j if j >= 0 else None].rstrip()
+if section:
+    w("")
+    w(section)
 # Sections other scripts write (between `<!-- kept: NAME -->` and
 # `<!-- /kept -->`, e.g. scripts/bench-dead-letters.sh's) are kept as they are.
 kept = []

@@ -4,9 +4,9 @@
 # load average while it ran, the date, the toolchain and how to reproduce.
 #
 # Usage:
-#   scripts/bench-table.sh               # run every suite, then write BENCHMARKS.md
+#   scripts/bench-table.sh               # run every suite and callgrind, then write BENCHMARKS.md
 #   SKIP_RUN=1 scripts/bench-table.sh    # only rewrite BENCHMARKS.md from target/criterion
-#   CALLGRIND=1 scripts/bench-table.sh   # also run scripts/callgrind.sh (instructions/call)
+#   CALLGRIND=0 scripts/bench-table.sh   # skip scripts/callgrind.sh (instructions/call)
 #   SUITES="circuit_breaker stack" scripts/bench-table.sh   # only these suites
 #
 # The figures are criterion medians (ns per call, one call = one iteration):
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUITES="${SUITES:-circuit_breaker bulkhead retry stack scaling}"
+SUITES="${SUITES:-circuit_breaker bulkhead retry stack scaling registry}"
 OUT="${OUT:-BENCHMARKS.md}"
 # Facts of the last run (date, commit, load, wall time), kept so that
 # `SKIP_RUN=1` rewrites the document with the facts of the run the figures
@@ -35,7 +35,9 @@ if [[ -z "${SKIP_RUN:-}" ]]; then
   cargo bench "${args[@]}" 2>&1 | tee target/bench-table.log |
     grep -E '^[a-z_]+/.*time:|^Benchmarking .*: Analyzing|time:' || true
   LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-  if [[ -n "${CALLGRIND:-}" ]]; then
+  # Instruction counts are part of the document whenever valgrind is
+  # installed (CALLGRIND=0 skips them).
+  if [[ "${CALLGRIND:-1}" != "0" ]] && command -v valgrind >/dev/null 2>&1; then
     scripts/callgrind.sh >/dev/null
   fi
   ELAPSED=$(($(date +%s) - START))

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::assert_no_alloc;
+use common::{assert_no_alloc, CALLS};
 use std::future::{ready, Future, Ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -74,6 +74,41 @@ fn circuit_breaker_hot_paths_do_not_allocate() {
         .unwrap();
     assert_no_alloc("keyed acquire+record for an existing key", || {
         registry.try_acquire("model-a").unwrap().record_success();
+    });
+
+    // The scalable registry (shared metric handles), a thousand keys:
+    // lookups of any existing key, successes and failures, and the
+    // rejection by an open key's breaker.
+    let keyed = CircuitBreakerRegistry::<u64>::builder(
+        CircuitBreakerConfig::new()
+            .count_window(10)
+            .consecutive_failures(3),
+    )
+    .capacity(2_000)
+    .per_key_metrics(false)
+    .build()
+    .unwrap();
+    for k in 0..1_000u64 {
+        keyed.try_acquire(&k).unwrap().record_success();
+    }
+    for _ in 0..3 {
+        keyed.try_acquire(&999).unwrap().record_failure();
+    }
+    let (mut k, mut i) = (0u64, 0u64);
+    assert_no_alloc("registry: acquire+record on existing keys", || {
+        k = (k + 7) % 999;
+        i += 1;
+        let p = keyed.try_acquire(&k).unwrap();
+        // One call in ten fails; a key meets a failure at most every
+        // tenth visit, so none reaches three in a row and opens.
+        if i % 10 == 0 {
+            p.record_failure()
+        } else {
+            p.record_success()
+        }
+    });
+    assert_no_alloc("registry: an open key rejects", || {
+        assert!(keyed.try_acquire(&999).is_err());
     });
 }
 
@@ -150,6 +185,109 @@ fn tower_circuit_breaker_success_path_does_not_allocate() {
     let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().count_window(100)).unwrap();
     let mut svc = CircuitBreakerLayer::new(breaker).layer(Echo);
     assert_no_alloc("call through CircuitBreakerLayer (success)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+}
+
+#[test]
+fn tower_circuit_breaker_open_path_does_not_allocate() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().consecutive_failures(1)).unwrap();
+    breaker.try_acquire().unwrap().record_failure();
+    let mut svc = CircuitBreakerLayer::new(breaker).layer(Echo);
+    // The layer's error type is tower's `BoxError`: the refusal is boxed,
+    // one allocation of the `CircuitOpen` itself (the core rejection
+    // allocates nothing, see above); nothing else allocates.
+    let mut reject = || {
+        let mut cx = Context::from_waker(Waker::noop());
+        // The open breaker refuses in `poll_ready` or in the response.
+        let refused = match svc.poll_ready(&mut cx) {
+            Poll::Ready(Err(_)) => true,
+            Poll::Ready(Ok(())) => {
+                let mut fut = pin!(svc.call(7));
+                matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Err(_)))
+            }
+            Poll::Pending => false,
+        };
+        assert!(refused);
+    };
+    reject();
+    let info = allocation_counter::measure(|| {
+        for _ in 0..CALLS {
+            reject();
+        }
+    });
+    assert_eq!(
+        (info.count_total, info.bytes_total),
+        (
+            CALLS as u64,
+            (CALLS * std::mem::size_of::<resilience::circuit_breaker::CircuitOpen>()) as u64
+        ),
+        "call through CircuitBreakerLayer (open: rejected): one boxed CircuitOpen per call"
+    );
+}
+
+#[test]
+fn tower_retry_success_path_does_not_allocate() {
+    use resilience::retry::{Backoff, RetryPolicy};
+    use resilience_tower::retry::RetryLayer;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let policy = RetryPolicy::builder(
+        Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10)).unwrap(),
+    )
+    .max_attempts(3)
+    .build()
+    .unwrap();
+    let mut svc = RetryLayer::new(policy).layer(Echo);
+    assert_no_alloc("call through RetryLayer (first attempt succeeds)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+    // The drivers too.
+    let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(1)))
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let classify = |_: &EchoError| resilience::retry::ErrorClass::Transient.into();
+    assert_no_alloc("RetryPolicy::run_blocking (first attempt succeeds)", || {
+        assert_eq!(
+            policy
+                .run_blocking(&classify, Ok::<u32, EchoError>)
+                .unwrap(),
+            1
+        );
+    });
+    assert_no_alloc("RetryPolicy::run (first attempt succeeds)", || {
+        let fut = pin!(policy.run(
+            &classify,
+            |n| ready(Ok::<u32, EchoError>(n)),
+            tokio::time::sleep
+        ));
+        let mut fut = fut;
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(1))));
+    });
+}
+
+#[test]
+fn tower_timeout_ready_path_does_not_allocate() {
+    use resilience_tower::timeout::TimeoutLayer;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let mut svc = TimeoutLayer::new(Duration::from_secs(1)).layer(Echo);
+    assert_no_alloc("call through TimeoutLayer (ready at once)", || {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
     });
 }

@@ -58,6 +58,11 @@ impl Service<u64> for Noop {
     }
 }
 
+/// Every error is transient (the retry suites' classifier).
+pub fn transient(_: &NoopError) -> resilience::retry::Classification {
+    resilience::retry::Classification::new(resilience::retry::ErrorClass::Transient)
+}
+
 /// The request that makes [`Noop`] fail.
 pub const FAIL: u64 = u64::MAX;
 
@@ -258,6 +263,50 @@ pub mod subjects {
             .build()
     }
 
+    /// Ours with a 60 s time window, the same thresholds.
+    pub fn ours_time_window_cb() -> CircuitBreaker {
+        CircuitBreaker::new(
+            CircuitBreakerConfig::new()
+                .time_window(Duration::from_secs(60))
+                .minimum_calls(WINDOW)
+                .failure_rate_threshold(0.5)
+                .open_duration(OPEN),
+        )
+        .expect("valid config")
+    }
+
+    /// The keyed registry of `benches/registry.rs`: count window 10.
+    pub fn ours_registry(
+        capacity: usize,
+    ) -> resilience::circuit_breaker::CircuitBreakerRegistry<u64> {
+        resilience::circuit_breaker::CircuitBreakerRegistry::builder(
+            CircuitBreakerConfig::new()
+                .count_window(10)
+                .minimum_calls(10)
+                .failure_rate_threshold(0.5),
+        )
+        .capacity(capacity)
+        .per_key_metrics(false)
+        .build()
+        .expect("valid registry")
+    }
+
+    /// governor's keyed rate limiter, configured never to refuse.
+    pub fn governor_keyed() -> governor::DefaultKeyedRateLimiter<u64> {
+        governor::RateLimiter::keyed(governor::Quota::per_second(
+            std::num::NonZeroU32::new(1_000_000_000).expect("non-zero"),
+        ))
+    }
+
+    /// backon's exponential schedule matching [`ours_retry_policy`].
+    pub fn backon_builder() -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::new()
+            .with_min_delay(INITIAL)
+            .with_max_delay(MAX_DELAY)
+            .with_factor(2.0)
+            .with_max_times(ATTEMPTS as usize - 1)
+    }
+
     pub fn failsafe_time_window() -> impl failsafe::CircuitBreaker + Send + Sync {
         failsafe::Config::new()
             .failure_policy(failsafe::failure_policy::success_rate_over_time_window(
@@ -304,6 +353,63 @@ pub mod subjects {
         .max_attempts(ATTEMPTS)
         .build()
         .expect("valid policy")
+    }
+
+    /// tower's own retry doing the work ours does on a call's success
+    /// path: a policy that owns a per-call exponential backoff schedule
+    /// (tower's `ExponentialBackoff`, 100 ms to 10 s), counts attempts,
+    /// copies the request, and counts the success in a `metrics` counter
+    /// (a no-op handle without a recorder, as ours is in these runs).
+    /// [`TowerAttempts`] is the smallest policy; this one is the same
+    /// work as our `RetryLayer`.
+    #[derive(Debug, Clone)]
+    pub struct TowerEquivalent {
+        attempts: u32,
+        backoff: tower::retry::backoff::ExponentialBackoff,
+        success: metrics::Counter,
+    }
+
+    impl TowerEquivalent {
+        pub fn new() -> Self {
+            use tower::retry::backoff::MakeBackoff;
+            let mut maker = tower::retry::backoff::ExponentialBackoffMaker::new(
+                INITIAL,
+                MAX_DELAY,
+                0.0,
+                tower::util::rng::HasherRng::default(),
+            )
+            .expect("valid backoff");
+            TowerEquivalent {
+                attempts: ATTEMPTS,
+                backoff: maker.make_backoff(),
+                success: metrics::counter!("bench_tower_retry_success_total"),
+            }
+        }
+    }
+
+    impl<E> tower::retry::Policy<u64, u64, E> for TowerEquivalent {
+        type Future = tokio::time::Sleep;
+
+        #[inline]
+        fn retry(&mut self, _req: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
+            use tower::retry::backoff::Backoff;
+            match result {
+                Ok(_) => {
+                    self.success.increment(1);
+                    None
+                }
+                Err(_) if self.attempts > 1 => {
+                    self.attempts -= 1;
+                    Some(self.backoff.next_backoff())
+                }
+                Err(_) => None,
+            }
+        }
+
+        #[inline]
+        fn clone_request(&mut self, req: &u64) -> Option<u64> {
+            Some(*req)
+        }
     }
 
     pub fn tr_bulkhead_layer() -> tower_resilience::bulkhead::BulkheadLayer {

@@ -246,9 +246,6 @@ pub mod retry;
 
 pub use rand;
 
-mod padded;
-pub(crate) use padded::CachePadded;
-
 // The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -193,7 +193,7 @@ pub mod names {
 }
 
 impl Metrics {
-    pub(crate) fn new(name: &Arc<str>) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let n = name.to_string();
         Metrics {
             success: metrics::counter!(names::CALLS, "name" => n.clone(), "outcome" => "success"),
@@ -206,6 +206,22 @@ impl Metrics {
             failure_rate: metrics::gauge!(names::FAILURE_RATE, "name" => n.clone()),
             slow_call_rate: metrics::gauge!(names::SLOW_CALL_RATE, "name" => n.clone()),
             duration: metrics::histogram!(names::CALL_DURATION, "name" => n),
+        }
+    }
+
+    /// Handles that record nothing.
+    pub(crate) fn noop() -> Self {
+        Metrics {
+            success: Counter::noop(),
+            failure: Counter::noop(),
+            ignored: Counter::noop(),
+            slow_success: Counter::noop(),
+            slow_failure: Counter::noop(),
+            not_permitted: Counter::noop(),
+            state: Gauge::noop(),
+            failure_rate: Gauge::noop(),
+            slow_call_rate: Gauge::noop(),
+            duration: Histogram::noop(),
         }
     }
 

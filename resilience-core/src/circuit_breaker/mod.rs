@@ -119,7 +119,7 @@ mod window;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::ReentrantMutex;
@@ -139,12 +139,11 @@ pub use self::window::WindowSnapshot;
 
 use self::config::Resolved;
 use self::event::Metrics;
-use self::state::{epoch_of, word};
-use self::window::{CountWindow, TimeWindow, Window};
-use crate::clock::{duration_nanos, shared, Clock, Origin, SharedClock, SystemClock};
+use self::state::{epoch_of, word, Name};
+use self::window::{CountShape, CountWindow, TimeShape, TimeWindow, Window};
+use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock, Ticker};
 use crate::config::ConfigError;
 use crate::events::{EventListener, ListenerId, Listeners};
-use crate::CachePadded;
 
 /// How a permitted call ended, as the caller classifies it.
 ///
@@ -179,37 +178,97 @@ pub struct CircuitBreaker {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// What every breaker built from one config shares: the validated config,
+/// the clock, the window's shape and, unless each breaker registers its
+/// own, the metric handles. A lone breaker has one of its own; a registry
+/// has one for all its keys, so a key's breaker holds only its state.
+pub(crate) struct Common {
     cfg: Resolved,
     raw: CircuitBreakerConfig,
     clock: SharedClock,
-    origin: Origin,
-    /// The state word: read on every call, written only on transitions. On
-    /// its own cache line so that the permit refcounts (`Arc` header) and the
-    /// window's write-hot counters never invalidate it.
-    state: CachePadded<AtomicU64>,
+    ticker: Ticker,
+    count: CountShape,
+    time: TimeShape,
+    /// The metric handles of breakers that do not register their own.
+    metrics: Metrics,
+    /// Shared by a registry's keys: the shared `state` gauge is then left
+    /// alone (no one state describes every key).
+    keyed: bool,
+}
+
+impl Common {
+    /// Validates `config` into what its breakers share. With `metrics`,
+    /// the shared handles are registered here with the config's name
+    /// (`default` when unnamed); `keyed` says a registry's keys share them.
+    pub(crate) fn new(
+        config: CircuitBreakerConfig,
+        clock: SharedClock,
+        system: bool,
+        metrics: bool,
+        keyed: bool,
+    ) -> Result<Self, ConfigError> {
+        let cfg = Resolved::from_config(&config)?;
+        let metrics = if metrics {
+            Metrics::new(&cfg.name)
+        } else {
+            Metrics::noop()
+        };
+        let ticker = Ticker::new(&clock, system);
+        let (count, time) = match cfg.window {
+            WindowConfig::Count(n) => (CountShape::new(n), TimeShape::new(Duration::from_secs(1))),
+            WindowConfig::Time(span) => (CountShape::new(1), TimeShape::new(span)),
+        };
+        Ok(Common {
+            cfg,
+            raw: config,
+            clock,
+            ticker,
+            count,
+            time,
+            metrics,
+            keyed,
+        })
+    }
+
+    /// The config's name, the prefix of a registry's breaker names.
+    pub(crate) fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.ticker.nanos()
+    }
+}
+
+/// One breaker's state. Everything a closed call touches (the state word,
+/// the config pointer, the window's totals and its slots for windows of up
+/// to 16 calls) sits in the first cache lines; the half-open bookkeeping,
+/// the transition lock and the listeners come after.
+struct Inner {
+    common: Arc<Common>,
+    /// The state word: read on every call, written only on transitions.
+    state: AtomicU64,
     window: Window,
     consecutive: AtomicU32,
-    open_until: AtomicU64,
     openings: AtomicU32,
-    /// Half-open trials issued: `epoch as u32 << 32 | issued`.
-    ho_issued: AtomicU64,
-    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`
-    /// (16-bit counters; see [`HO_COUNT_BITS`] for why they cannot carry).
-    ho_outcomes: AtomicU64,
-    /// Half-open reopens when no trial outcome arrives before this instant.
-    ho_deadline: AtomicU64,
-    /// When the latest half-open trial was issued (nanoseconds since the
-    /// origin): with `trial_nanos`, the basis of a half-open rejection's
-    /// `retry_after`.
-    trial_started: AtomicU64,
-    /// How long trials take: a moving average (weight 1/4) of finished
-    /// trials' durations in nanoseconds, 0 before the first.
-    trial_nanos: AtomicU64,
+    /// When a registry's key was last used (the registry's time units).
+    last_used: AtomicU64,
+    open_until: AtomicU64,
+    /// The half-open bookkeeping, made the first time the breaker goes
+    /// half-open (most breakers of a large registry never do).
+    half_open: OnceLock<Box<HalfOpenState>>,
     /// In `MetricsOnly`: a threshold is currently exceeded (its
     /// `ThresholdExceeded` event has fired for this entry into the
     /// condition). Cleared when an evaluation finds no threshold exceeded.
     threshold_exceeded: AtomicBool,
+    /// The breaker's name, inline when short (see [`Name`]).
+    name: Name,
+    /// What few breakers need, made on first need: listeners (on the first
+    /// registration) and metric handles of its own (a registry key's, with
+    /// per-key metrics). A breaker without either pays one pointer for
+    /// them, and its hot path one load.
+    extras: OnceLock<Box<Extras>>,
     /// Serialises state transitions (never taken on the closed path).
     ///
     /// Re-entrant because listeners run under it: [`Inner::enter`] emits
@@ -226,8 +285,36 @@ struct Inner {
     /// quick. Outcome events (`Success`, `Failure`, ...) are emitted outside
     /// the lock.
     transition: ReentrantMutex<()>,
+}
+
+/// What a half-open breaker keeps track of.
+#[derive(Default)]
+struct HalfOpenState {
+    /// Half-open trials issued: `epoch as u32 << 32 | issued`.
+    ho_issued: AtomicU64,
+    /// Half-open outcomes: `epoch as u32 << 32 | failures << 16 | successes`
+    /// (16-bit counters; see [`HO_COUNT_BITS`] for why they cannot carry).
+    ho_outcomes: AtomicU64,
+    /// Half-open reopens when no trial outcome arrives before this instant.
+    ho_deadline: AtomicU64,
+    /// When the latest half-open trial was issued (nanoseconds since the
+    /// origin): with `trial_nanos`, the basis of a half-open rejection's
+    /// `retry_after`.
+    trial_started: AtomicU64,
+    /// How long trials take: a moving average (weight 1/4) of finished
+    /// trials' durations in nanoseconds, 0 before the first.
+    trial_nanos: AtomicU64,
+}
+
+/// A breaker's listeners, the shared form of its name that its events
+/// carry, and its own metric handles when it has them.
+struct Extras {
+    name: Arc<str>,
     listeners: Listeners<CircuitBreakerEvent>,
-    metrics: Metrics,
+    /// This breaker's own metric handles; `None` when it reports through
+    /// [`Common::metrics`] (a lone breaker, or a registry's key whose
+    /// registry shares one set of handles).
+    own_metrics: Option<Metrics>,
 }
 
 /// What a permit remembers about its call: the state word it was issued in
@@ -307,37 +394,57 @@ impl CircuitBreaker {
         config: CircuitBreakerConfig,
         clock: impl Clock,
     ) -> Result<Self, ConfigError> {
-        let clock = shared(clock);
-        let cfg = Resolved::from_config(&config)?;
-        let window = match cfg.window {
-            WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
-            WindowConfig::Time(span) => Window::Time(TimeWindow::new(span)),
+        let system = is_system(&clock);
+        let common = Arc::new(Common::new(config, shared(clock), system, true, false)?);
+        let name = Name::new(common.name());
+        Ok(Self::from_common(common, name, None))
+    }
+
+    /// A breaker sharing `common` (its config, clock and, without
+    /// `own_metrics`, its metric handles), named `name`.
+    pub(crate) fn from_common(
+        common: Arc<Common>,
+        name: Name,
+        own_metrics: Option<Metrics>,
+    ) -> Self {
+        let window = match common.cfg.window {
+            WindowConfig::Count(_) => Window::Count(CountWindow::new(&common.count)),
+            WindowConfig::Time(_) => Window::Time(TimeWindow::new(&common.time)),
         };
-        let metrics = Metrics::new(&cfg.name);
-        metrics.state.set(CircuitState::Closed.gauge_value());
-        let origin = Origin::new(clock.now());
-        Ok(CircuitBreaker {
+        let extras = OnceLock::new();
+        match own_metrics {
+            Some(m) => {
+                m.state.set(CircuitState::Closed.gauge_value());
+                let _ = extras.set(Box::new(Extras {
+                    name: name.to_arc(),
+                    listeners: Listeners::new(),
+                    own_metrics: Some(m),
+                }));
+            }
+            None if !common.keyed => common.metrics.state.set(CircuitState::Closed.gauge_value()),
+            None => {}
+        }
+        CircuitBreaker {
             inner: Arc::new(Inner {
-                cfg,
-                raw: config,
-                clock,
-                origin,
-                state: CachePadded(AtomicU64::new(word(CircuitState::Closed, 0))),
+                common,
+                state: AtomicU64::new(word(CircuitState::Closed, 0)),
                 window,
                 consecutive: AtomicU32::new(0),
-                open_until: AtomicU64::new(0),
                 openings: AtomicU32::new(0),
-                ho_issued: AtomicU64::new(0),
-                ho_outcomes: AtomicU64::new(0),
-                ho_deadline: AtomicU64::new(0),
-                trial_started: AtomicU64::new(0),
-                trial_nanos: AtomicU64::new(0),
+                last_used: AtomicU64::new(0),
+                open_until: AtomicU64::new(0),
+                half_open: OnceLock::new(),
                 threshold_exceeded: AtomicBool::new(false),
+                name,
+                extras,
                 transition: ReentrantMutex::new(()),
-                listeners: Listeners::new(),
-                metrics,
             }),
-        })
+        }
+    }
+
+    /// When the registry last saw this breaker used.
+    pub(crate) fn last_used(&self) -> &AtomicU64 {
+        &self.inner.last_used
     }
 
     /// Renamed: [`with_clock`](Self::with_clock) takes any clock, a
@@ -423,12 +530,12 @@ impl CircuitBreaker {
 
     /// The breaker's name.
     pub fn name(&self) -> &str {
-        &self.inner.cfg.name
+        self.inner.name.as_str()
     }
 
     /// The config the breaker was built from.
     pub fn config(&self) -> &CircuitBreakerConfig {
-        &self.inner.raw
+        &self.inner.common.raw
     }
 
     /// A snapshot of the breaker's counters.
@@ -453,7 +560,7 @@ impl CircuitBreaker {
     where
         F: Fn(&CircuitBreakerEvent) + Send + Sync + 'static,
     {
-        self.inner.listeners.add_fn(f)
+        self.inner.extras().listeners.add_fn(f)
     }
 
     /// Registers a listener object.
@@ -461,12 +568,15 @@ impl CircuitBreaker {
         &self,
         listener: Arc<dyn EventListener<CircuitBreakerEvent>>,
     ) -> ListenerId {
-        self.inner.listeners.add(listener)
+        self.inner.extras().listeners.add(listener)
     }
 
     /// Removes a listener.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
-        self.inner.listeners.remove(id)
+        match self.inner.extras.get() {
+            Some(x) => x.listeners.remove(id),
+            None => false,
+        }
     }
 
     /// Opens the breaker until [`reset`](Self::reset): every call is rejected.
@@ -614,7 +724,7 @@ impl Drop for OwnedPermit {
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("breaker", &&*self.inner.cfg.name)
+            .field("breaker", &self.inner.name.as_str())
             .field("epoch", &epoch_of(self.ticket.word))
             .finish()
     }
@@ -656,14 +766,55 @@ fn epoch32(epoch: u64) -> u64 {
 }
 
 impl Inner {
+    #[inline(always)]
+    fn cfg(&self) -> &Resolved {
+        &self.common.cfg
+    }
+
+    #[inline(always)]
+    fn own_metrics(&self) -> Option<&Metrics> {
+        self.extras.get().and_then(|x| x.own_metrics.as_ref())
+    }
+
+    #[inline(always)]
+    fn metrics(&self) -> &Metrics {
+        self.own_metrics().unwrap_or(&self.common.metrics)
+    }
+
     #[inline]
     fn now_nanos(&self) -> u64 {
-        self.origin.nanos(self.clock.now())
+        self.common.now_nanos()
+    }
+
+    /// The half-open bookkeeping (made by the first entry into half-open;
+    /// every reader runs after one).
+    #[inline]
+    fn ho(&self) -> &HalfOpenState {
+        self.half_open.get_or_init(Box::default)
+    }
+
+    fn extras(&self) -> &Extras {
+        self.extras.get_or_init(|| {
+            Box::new(Extras {
+                name: self.name.to_arc(),
+                listeners: Listeners::new(),
+                own_metrics: None,
+            })
+        })
+    }
+
+    /// The listeners, when any is registered.
+    #[inline(always)]
+    fn listening(&self) -> Option<&Extras> {
+        self.extras
+            .get()
+            .map(|x| &**x)
+            .filter(|x| !x.listeners.is_empty())
     }
 
     #[inline]
     fn start_time(&self) -> u64 {
-        if self.cfg.timed {
+        if self.cfg().timed {
             self.now_nanos()
         } else {
             NO_START
@@ -688,13 +839,13 @@ impl Inner {
             let state = CircuitState::from_bits(w);
             match state {
                 CircuitState::ForcedOpen => {
-                    return Err(self.reject(state, self.cfg.open_duration));
+                    return Err(self.reject(state, duration_nanos(self.cfg().open_duration)));
                 }
                 CircuitState::Open => {
                     let now = self.now_nanos();
                     let until = self.open_until.load(Ordering::Acquire);
                     if now < until {
-                        return Err(self.reject(state, Duration::from_nanos(until - now)));
+                        return Err(self.reject(state, until - now));
                     }
                     self.transition_from(
                         w,
@@ -704,7 +855,7 @@ impl Inner {
                 }
                 CircuitState::HalfOpen => {
                     let now = self.now_nanos();
-                    let deadline = self.ho_deadline.load(Ordering::Acquire);
+                    let deadline = self.ho().ho_deadline.load(Ordering::Acquire);
                     if now >= deadline && self.trials_outstanding(w) {
                         self.transition_from(
                             w,
@@ -713,13 +864,13 @@ impl Inner {
                         );
                     } else {
                         let e = epoch32(epoch_of(w));
-                        let mut cur = self.ho_issued.load(Ordering::Acquire);
+                        let mut cur = self.ho().ho_issued.load(Ordering::Acquire);
                         while cur >> 32 == e {
-                            if cur & LOW32 >= u64::from(self.cfg.half_open_permits) {
+                            if cur & LOW32 >= u64::from(self.cfg().half_open_permits) {
                                 let wait = self.half_open_retry_after(now, deadline);
-                                return Err(self.reject(state, wait));
+                                return Err(self.reject(state, duration_nanos(wait)));
                             }
-                            match self.ho_issued.compare_exchange_weak(
+                            match self.ho().ho_issued.compare_exchange_weak(
                                 cur,
                                 cur + 1,
                                 Ordering::AcqRel,
@@ -729,12 +880,12 @@ impl Inner {
                                     // Trials are always timed: their
                                     // durations estimate when the next
                                     // decision is due.
-                                    self.trial_started.store(now, Ordering::Release);
+                                    self.ho().trial_started.store(now, Ordering::Release);
                                     // The trial must report within
                                     // half_open_max_wait.
-                                    self.ho_deadline.fetch_max(
+                                    self.ho().ho_deadline.fetch_max(
                                         now.saturating_add(duration_nanos(
-                                            self.cfg.half_open_max_wait,
+                                            self.cfg().half_open_max_wait,
                                         )),
                                         Ordering::AcqRel,
                                     );
@@ -769,12 +920,12 @@ impl Inner {
     /// never told to stay away longer than the breaker itself would.
     #[cold]
     fn half_open_retry_after(&self, now: u64, deadline: u64) -> Duration {
-        let average = match self.trial_nanos.load(Ordering::Acquire) {
-            0 => self.cfg.slow_call_nanos.unwrap_or(1_000_000_000),
+        let average = match self.ho().trial_nanos.load(Ordering::Acquire) {
+            0 => self.cfg().slow_call_nanos.unwrap_or(1_000_000_000),
             n => n,
         }
         .max(1_000_000);
-        let running = now.saturating_sub(self.trial_started.load(Ordering::Acquire));
+        let running = now.saturating_sub(self.ho().trial_started.load(Ordering::Acquire));
         let left = if running < average {
             average - running
         } else {
@@ -782,30 +933,64 @@ impl Inner {
         };
         let cap = deadline
             .saturating_sub(now)
-            .min(duration_nanos(self.cfg.open_duration));
+            .min(duration_nanos(self.cfg().open_duration));
         Duration::from_nanos(left.min(cap).max(1))
     }
 
-    #[cold]
-    fn reject(&self, state: CircuitState, retry_after: Duration) -> CircuitOpen {
-        self.metrics.not_permitted.increment(1);
+    /// A rejection: the `not_permitted` counter, the event when someone
+    /// listens, and the error, which copies the (inline) name and keeps
+    /// `retry_after` as the nanoseconds just computed. No lock, no
+    /// allocation, no reference count, no clock read beyond the caller's.
+    #[inline]
+    fn reject(&self, state: CircuitState, retry_after_nanos: u64) -> CircuitOpen {
+        self.metrics().not_permitted.increment(1);
         #[cfg(feature = "tracing")]
-        tracing::debug!(breaker = %self.cfg.name, %state, ?retry_after, "circuit breaker rejected a call");
-        self.emit(CircuitBreakerEventKind::NotPermitted { state, retry_after });
-        CircuitOpen::new(self.cfg.name.clone(), state, retry_after)
+        tracing::debug!(breaker = %self.name.as_str(), %state, retry_after = ?Duration::from_nanos(retry_after_nanos), "circuit breaker rejected a call");
+        if let Some(o) = self.listening() {
+            let retry_after = Duration::from_nanos(retry_after_nanos);
+            self.emit_to(
+                o,
+                CircuitBreakerEventKind::NotPermitted { state, retry_after },
+            );
+        }
+        CircuitOpen::after_nanos(self.name.clone(), state, retry_after_nanos)
     }
 
     #[inline]
     fn emit(&self, kind: CircuitBreakerEventKind) {
-        self.listeners.emit_with(|| CircuitBreakerEvent {
-            name: self.cfg.name.clone(),
-            at: self.clock.now(),
+        if let Some(o) = self.listening() {
+            self.emit_to(o, kind);
+        }
+    }
+
+    #[cold]
+    fn emit_to(&self, o: &Extras, kind: CircuitBreakerEventKind) {
+        o.listeners.emit_with(|| CircuitBreakerEvent {
+            name: o.name.clone(),
+            at: self.common.clock.now(),
             kind,
         });
     }
 
-    #[inline]
+    /// Records an outcome. The common case, a success of an untimed call
+    /// into a count window holding nothing but successes, is a few loads
+    /// inline: the window is left as it is (see `CountWindow::record`),
+    /// and no listener or per-breaker metric needs the full path.
+    #[inline(always)]
     fn record(&self, t: Ticket, outcome: Outcome) {
+        if t.start == NO_START && outcome == Outcome::Success {
+            if let Window::Count(cw) = &self.window {
+                if cw.all_ok(&self.common.count) && self.extras.get().is_none() {
+                    self.common.metrics.success.increment(1);
+                    return;
+                }
+            }
+        }
+        self.record_full(t, outcome)
+    }
+
+    #[inline(never)]
+    fn record_full(&self, t: Ticket, outcome: Outcome) {
         let (now, elapsed) = match t.start() {
             Some(start) => {
                 let now = self.now_nanos();
@@ -814,17 +999,17 @@ impl Inner {
             None => (None, None),
         };
         // Slow means strictly slower than the threshold, as in Resilience4j.
-        let slow = matches!((self.cfg.slow_call_nanos, elapsed), (Some(th), Some(e)) if e > th);
+        let slow = matches!((self.cfg().slow_call_nanos, elapsed), (Some(th), Some(e)) if e > th);
         if let Some(e) = elapsed {
-            self.metrics.duration.record(e as f64 / 1e9);
+            self.metrics().duration.record(e as f64 / 1e9);
         }
         let failure = match outcome {
             Outcome::Success => {
-                self.metrics.success.increment(1);
+                self.metrics().success.increment(1);
                 if slow {
-                    self.metrics.slow_success.increment(1);
+                    self.metrics().slow_success.increment(1);
                 }
-                if !self.listeners.is_empty() {
+                if self.listening().is_some() {
                     self.emit(CircuitBreakerEventKind::Success {
                         elapsed: elapsed.map(Duration::from_nanos),
                         slow,
@@ -833,9 +1018,9 @@ impl Inner {
                 false
             }
             Outcome::Failure => {
-                self.metrics.failure.increment(1);
+                self.metrics().failure.increment(1);
                 if slow {
-                    self.metrics.slow_failure.increment(1);
+                    self.metrics().slow_failure.increment(1);
                 }
                 self.emit(CircuitBreakerEventKind::Failure {
                     elapsed: elapsed.map(Duration::from_nanos),
@@ -844,7 +1029,7 @@ impl Inner {
                 true
             }
             Outcome::Ignored => {
-                self.metrics.ignored.increment(1);
+                self.metrics().ignored.increment(1);
                 self.emit(CircuitBreakerEventKind::Ignored);
                 self.release(t);
                 return;
@@ -873,13 +1058,17 @@ impl Inner {
     fn record_closed(&self, w: u64, failure: bool, slow: bool, now: Option<u64>, evaluate: bool) {
         let code = window::code(failure, slow);
         let snap = match &self.window {
-            Window::Count(cw) => cw.record(code),
-            Window::Time(tw) => tw.record(code, now.unwrap_or_else(|| self.now_nanos())),
+            Window::Count(cw) => cw.record(code, &self.common.count),
+            Window::Time(tw) => tw.record(
+                code,
+                now.unwrap_or_else(|| self.now_nanos()),
+                &self.common.time,
+            ),
         };
         if !evaluate {
             return;
         }
-        if let Some(threshold) = self.cfg.consecutive_failures {
+        if let Some(threshold) = self.cfg().consecutive_failures {
             if failure {
                 let run = self
                     .consecutive
@@ -908,17 +1097,17 @@ impl Inner {
 
     fn evaluate(&self, s: &WindowSnapshot) -> Option<TransitionReason> {
         let mut reason = None;
-        if let Some(n) = self.cfg.failure_count_threshold {
+        if let Some(n) = self.cfg().failure_count_threshold {
             if s.failures >= n {
                 reason = Some(TransitionReason::FailureCount {
                     failures: s.failures,
                 });
             }
         }
-        if s.calls >= self.cfg.minimum_calls && s.calls > 0 {
+        if s.calls >= self.cfg().minimum_calls && s.calls > 0 {
             let rate = s.failures as f64 / s.calls as f64;
-            self.metrics.failure_rate.set(rate);
-            if let Some(threshold) = self.cfg.failure_rate_threshold {
+            self.metrics().failure_rate.set(rate);
+            if let Some(threshold) = self.cfg().failure_rate_threshold {
                 if reason.is_none() && rate >= threshold {
                     reason = Some(TransitionReason::FailureRate {
                         rate,
@@ -927,10 +1116,10 @@ impl Inner {
                     });
                 }
             }
-            if self.cfg.slow_call_nanos.is_some() {
+            if self.cfg().slow_call_nanos.is_some() {
                 let slow_rate = s.slow_calls as f64 / s.calls as f64;
-                self.metrics.slow_call_rate.set(slow_rate);
-                let threshold = self.cfg.slow_call_rate_threshold;
+                self.metrics().slow_call_rate.set(slow_rate);
+                let threshold = self.cfg().slow_call_rate_threshold;
                 if reason.is_none() && slow_rate >= threshold {
                     reason = Some(TransitionReason::SlowCallRate {
                         rate: slow_rate,
@@ -962,18 +1151,18 @@ impl Inner {
     /// trial) instead of cycling open and half-open on its own.
     fn trials_outstanding(&self, w: u64) -> bool {
         let e = epoch32(epoch_of(w));
-        let issued = self.ho_issued.load(Ordering::Acquire);
+        let issued = self.ho().ho_issued.load(Ordering::Acquire);
         if issued >> 32 != e {
             return false;
         }
         let issued = issued & LOW32;
-        match self.cfg.half_open_failure {
+        match self.cfg().half_open_failure {
             // A finished trial gives its slot back: the slots held are the
             // trials in flight.
             HalfOpenFailure::Any => issued > 0,
             // Slots are held until every trial reported.
             HalfOpenFailure::Rate => {
-                let outcomes = self.ho_outcomes.load(Ordering::Acquire);
+                let outcomes = self.ho().ho_outcomes.load(Ordering::Acquire);
                 let done = if outcomes >> 32 == e {
                     (outcomes & 0xFFFF) + ((outcomes >> 16) & 0xFFFF)
                 } else {
@@ -987,6 +1176,7 @@ impl Inner {
     /// Folds a finished trial's duration into the moving average.
     fn note_trial_duration(&self, nanos: u64) {
         let _ = self
+            .ho()
             .trial_nanos
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |avg| {
                 Some(match avg {
@@ -999,12 +1189,12 @@ impl Inner {
     fn record_trial(&self, w: u64, bad: bool) {
         let e = epoch32(epoch_of(w));
         let add = if bad { HO_ONE_FAILURE } else { 1 };
-        let mut cur = self.ho_outcomes.load(Ordering::Acquire);
+        let mut cur = self.ho().ho_outcomes.load(Ordering::Acquire);
         let new = loop {
             if cur >> 32 != e {
                 return;
             }
-            match self.ho_outcomes.compare_exchange_weak(
+            match self.ho().ho_outcomes.compare_exchange_weak(
                 cur,
                 cur + add,
                 Ordering::AcqRel,
@@ -1018,13 +1208,13 @@ impl Inner {
         let failures = ((new >> HO_COUNT_BITS) & HO_COUNT_MASK) as u32;
         let deadline = self
             .now_nanos()
-            .saturating_add(duration_nanos(self.cfg.half_open_max_wait));
-        self.ho_deadline.fetch_max(deadline, Ordering::AcqRel);
-        match self.cfg.half_open_failure {
+            .saturating_add(duration_nanos(self.cfg().half_open_max_wait));
+        self.ho().ho_deadline.fetch_max(deadline, Ordering::AcqRel);
+        match self.cfg().half_open_failure {
             HalfOpenFailure::Any => {
                 if bad {
                     self.transition_from(w, CircuitState::Open, TransitionReason::TrialFailed);
-                } else if successes >= self.cfg.success_threshold {
+                } else if successes >= self.cfg().success_threshold {
                     self.transition_from(
                         w,
                         CircuitState::Closed,
@@ -1037,9 +1227,9 @@ impl Inner {
             }
             HalfOpenFailure::Rate => {
                 let done = successes + failures;
-                if done >= self.cfg.half_open_permits {
+                if done >= self.cfg().half_open_permits {
                     let rate = f64::from(failures) / f64::from(done);
-                    let threshold = self.cfg.failure_rate_threshold.unwrap_or(0.5);
+                    let threshold = self.cfg().failure_rate_threshold.unwrap_or(0.5);
                     if rate >= threshold {
                         self.transition_from(
                             w,
@@ -1073,6 +1263,7 @@ impl Inner {
     fn free_trial_slot(&self, epoch: u64) {
         let e = epoch32(epoch);
         let _ = self
+            .ho()
             .ho_issued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
                 (cur >> 32 == e && cur & LOW32 > 0).then(|| cur - 1)
@@ -1119,16 +1310,16 @@ impl Inner {
                     .openings
                     .fetch_add(1, Ordering::AcqRel)
                     .saturating_add(1);
-                let d = self.cfg.open_duration_for(n);
+                let d = self.cfg().open_duration_for(n);
                 self.open_until
                     .store(now.saturating_add(duration_nanos(d)), Ordering::Release);
             }
             CircuitState::HalfOpen => {
                 let e = epoch32(epoch) << 32;
-                self.ho_issued.store(e, Ordering::Release);
-                self.ho_outcomes.store(e, Ordering::Release);
-                self.ho_deadline.store(
-                    now.saturating_add(duration_nanos(self.cfg.half_open_max_wait)),
+                self.ho().ho_issued.store(e, Ordering::Release);
+                self.ho().ho_outcomes.store(e, Ordering::Release);
+                self.ho().ho_deadline.store(
+                    now.saturating_add(duration_nanos(self.cfg().half_open_max_wait)),
                     Ordering::Release,
                 );
             }
@@ -1143,10 +1334,19 @@ impl Inner {
             CircuitState::ForcedOpen => {}
         }
         self.state.store(word(to, epoch), Ordering::Release);
-        self.metrics.state.set(to.gauge_value());
-        Metrics::transition(&self.cfg.name, from, to);
+        if self.own_metrics().is_some() || !self.common.keyed {
+            self.metrics().state.set(to.gauge_value());
+        }
+        Metrics::transition(
+            match self.own_metrics() {
+                Some(_) => self.name.as_str(),
+                None => self.common.name(),
+            },
+            from,
+            to,
+        );
         #[cfg(feature = "tracing")]
-        tracing::info!(breaker = %self.cfg.name, %from, %to, ?reason, "circuit breaker state change");
+        tracing::info!(breaker = %self.name.as_str(), %from, %to, ?reason, "circuit breaker state change");
         self.emit(CircuitBreakerEventKind::StateTransition { from, to, reason });
     }
 
@@ -1165,7 +1365,7 @@ impl Inner {
                     );
                 }
                 CircuitState::HalfOpen
-                    if self.now_nanos() >= self.ho_deadline.load(Ordering::Acquire)
+                    if self.now_nanos() >= self.ho().ho_deadline.load(Ordering::Acquire)
                         && self.trials_outstanding(w) =>
                 {
                     self.transition_from(w, CircuitState::Open, TransitionReason::HalfOpenTimeout);
@@ -1178,10 +1378,10 @@ impl Inner {
     fn snapshot(&self) -> CircuitBreakerMetrics {
         let state = self.state();
         let window = match &self.window {
-            Window::Count(w) => w.snapshot(),
-            Window::Time(w) => w.snapshot(self.now_nanos()),
+            Window::Count(w) => w.snapshot(&self.common.count),
+            Window::Time(w) => w.snapshot(self.now_nanos(), &self.common.time),
         };
-        let rated = window.calls >= self.cfg.minimum_calls && window.calls > 0;
+        let rated = window.calls >= self.cfg().minimum_calls && window.calls > 0;
         let retry_after = (state == CircuitState::Open).then(|| {
             Duration::from_nanos(
                 self.open_until
@@ -1193,7 +1393,7 @@ impl Inner {
             state,
             window,
             failure_rate: if rated { window.failure_rate() } else { None },
-            slow_call_rate: if rated && self.cfg.slow_call_nanos.is_some() {
+            slow_call_rate: if rated && self.cfg().slow_call_nanos.is_some() {
                 window.slow_call_rate()
             } else {
                 None

@@ -1,20 +1,24 @@
-//! One breaker per key (per model, per worker, per region, per host), created
-//! lazily from a shared config, plus an optional global breaker.
+//! One breaker per key (per model, per worker, per region, per host, per
+//! tenant), created lazily from a shared config, plus an optional global
+//! breaker.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt::{self, Display};
-use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use foldhash::fast::RandomState;
+use parking_lot::{Mutex, RwLock};
 
+use super::event::Metrics;
+use super::state::Name;
 use super::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, Outcome, OwnedPermit,
+    CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, Common, Outcome, OwnedPermit,
 };
-use crate::clock::{duration_nanos, shared, Clock, Origin, SharedClock, SystemClock};
+use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 
 /// The registry holds `capacity` breakers and none of them is idle (closed
@@ -38,21 +42,23 @@ pub enum KeyedRejection {
     Full(#[from] RegistryFull),
 }
 
-struct Entry {
-    breaker: CircuitBreaker,
-    last_used: AtomicU64,
-}
-
 type OnCreate<K> = Arc<dyn Fn(&K, &CircuitBreaker) + Send + Sync>;
+
+/// Number of shards (a power of two).
+const SHARDS: usize = 64;
+
+/// One shard: a map behind its own lock, on its own cache lines so that
+/// readers of different shards do not share the lock words.
+#[repr(align(128))]
+struct Shard<K>(RwLock<HashMap<K, CircuitBreaker, RandomState>>);
 
 /// A keyed set of circuit breakers sharing one config.
 ///
 /// Breakers are made on first use of a key and named after it (with the
 /// config's `name` as a prefix when set: `llm:model-a`). The registry is
-/// bounded: when `capacity` keys exist, making a new one evicts the least
-/// recently used *idle* breaker (closed, and unused for `idle_ttl` when one
-/// is set); breakers that are open or half-open are never evicted, since that
-/// would forget that their dependency is failing.
+/// bounded by its capacity and, optionally, by an idle time (see the
+/// [eviction](CircuitBreakerRegistry#eviction) docs); breakers that are open or half-open are
+/// never evicted, since that would forget that their dependency is failing.
 ///
 /// An optional global breaker sees every call and is checked first, for the
 /// GPU inference platform's "global failure rate 10 % over 60 s" on top of
@@ -60,6 +66,43 @@ type OnCreate<K> = Arc<dyn Fn(&K, &CircuitBreaker) + Send + Sync>;
 ///
 /// Cheap to clone: clones share one registry (an `Arc` inside), so hand a
 /// clone to every task or layer that needs it.
+///
+/// ## Cost
+///
+/// Built for a million keys. The keys live in 64 shards, each a hash map
+/// (foldhash) behind its own read-write lock, so lookups of different keys
+/// rarely meet on one lock. A key's breaker shares its registry's config,
+/// clock and (by default for large registries, see
+/// [`per_key_metrics`](CircuitBreakerRegistryBuilder::per_key_metrics))
+/// metric handles, and holds only its own state: about 250 bytes per key
+/// for a count window of 10 calls, map included. A call on an existing key
+/// takes the shard's read lock, reads the breaker and reads no clock: the
+/// key's "last used" stamp is the registry's *generation*, a counter that
+/// the registry's slow paths (making a key, evicting, sweeping) advance
+/// with the clock, so the hot path writes the stamp only when the
+/// generation moved since the key's last use.
+///
+/// ## Eviction
+///
+/// Memory is bounded two ways, both configurable:
+///
+/// * **capacity** (LRU): making a key in a full registry first evicts the
+///   least recently used *idle* breakers (closed or disabled; with an
+///   `idle_ttl`, also unused for that long), a batch of 1/64 of the
+///   capacity at a time so that the scan is paid once per batch. A
+///   breaker that is open or half-open is never evicted: that would forget
+///   that its dependency is failing. When no breaker is idle the new key
+///   is refused with [`RegistryFull`].
+/// * **idle_ttl** (TTL): with it set, the registry also sweeps breakers
+///   unused for the TTL, one shard at a time as keys are made, every shard
+///   at least once per half TTL while keys come and go; so under key
+///   churn the registry holds about the keys used within the last TTL.
+///   [`evict_idle`](CircuitBreakerRegistry::evict_idle) sweeps every shard
+///   at once.
+///
+/// Use times are known to the registry's generation: a key is never judged
+/// idle for longer than it was, and is judged idle at most one generation
+/// (a slow path, or `idle_ttl / 16`) late.
 ///
 /// ```
 /// use std::time::Duration;
@@ -94,13 +137,19 @@ pub struct CircuitBreakerRegistry<K> {
 }
 
 struct Shared<K> {
-    config: CircuitBreakerConfig,
-    clock: SharedClock,
-    origin: Origin,
+    /// What every key's breaker shares (config, clock, metric handles).
+    common: Arc<Common>,
     global: Option<CircuitBreaker>,
-    map: RwLock<HashMap<K, Entry>>,
+    shards: Box<[Shard<K>]>,
+    hasher: RandomState,
+    /// Keys held, across shards.
+    len: AtomicUsize,
     capacity: usize,
     idle_nanos: Option<u64>,
+    per_key_metrics: bool,
+    /// The generation: what the hot path stamps a used key with.
+    generation: AtomicU64,
+    clock_book: Mutex<Generations>,
     on_create: RwLock<Vec<OnCreate<K>>>,
 }
 
@@ -108,6 +157,49 @@ impl<K> Clone for CircuitBreakerRegistry<K> {
     fn clone(&self) -> Self {
         CircuitBreakerRegistry {
             inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// How many ended generations the registry remembers the end time of.
+const HISTORY: usize = 64;
+
+/// When generations ended: the registry's translation of a key's stamp into
+/// "last used no later than". Only the slow paths touch it.
+struct Generations {
+    /// `(last generation of the record, when it ended)`, oldest first;
+    /// generations ending within one `quantum` share a record, so the
+    /// records span at least `HISTORY` quanta of time.
+    ended: std::collections::VecDeque<(u64, u64)>,
+    /// Time granularity of the records, in nanoseconds.
+    quantum: u64,
+    /// When the TTL sweep of the next shard is due, and which shard.
+    next_sweep: u64,
+    sweep_cursor: usize,
+}
+
+impl Generations {
+    /// A key stamped `stamp` was last used no later than this (`now` for
+    /// the current generation).
+    fn last_use_bound(&self, stamp: u64, now: u64) -> u64 {
+        let i = self.ended.partition_point(|&(g, _)| g < stamp);
+        match self.ended.get(i) {
+            Some(&(_, t)) => t,
+            None => now,
+        }
+    }
+
+    fn record_end(&mut self, generation: u64, now: u64) {
+        match self.ended.back_mut() {
+            Some(last) if now / self.quantum == last.1 / self.quantum => {
+                *last = (generation, now.max(last.1));
+            }
+            _ => {
+                if self.ended.len() == HISTORY {
+                    self.ended.pop_front();
+                }
+                self.ended.push_back((generation, now));
+            }
         }
     }
 }
@@ -120,6 +212,7 @@ impl<K> Clone for CircuitBreakerRegistry<K> {
 /// | [`global`](Self::global) | no global breaker |
 /// | [`capacity`](Self::capacity) | [`CircuitBreakerRegistry::DEFAULT_CAPACITY`] keys |
 /// | [`idle_ttl`](Self::idle_ttl) | none: any closed breaker is evictable, least recently used first |
+/// | [`per_key_metrics`](Self::per_key_metrics) | on: each key's breaker has its own metric series |
 /// | [`clock`](Self::clock) | [`SystemClock`] |
 /// | [`on_create`](Self::on_create) | none |
 ///
@@ -141,7 +234,10 @@ pub struct CircuitBreakerRegistryBuilder<K> {
     global: Option<CircuitBreakerConfig>,
     capacity: usize,
     idle_ttl: Option<Duration>,
+    per_key_metrics: bool,
     clock: Option<SharedClock>,
+    /// The clock is the [`SystemClock`] (set or by default).
+    system_clock: bool,
     on_create: Vec<OnCreate<K>>,
 }
 
@@ -152,6 +248,7 @@ impl<K> fmt::Debug for CircuitBreakerRegistryBuilder<K> {
             .field("global", &self.global)
             .field("capacity", &self.capacity)
             .field("idle_ttl", &self.idle_ttl)
+            .field("per_key_metrics", &self.per_key_metrics)
             .finish_non_exhaustive()
     }
 }
@@ -173,14 +270,46 @@ where
         self
     }
 
-    /// A closed breaker unused for `ttl` counts as idle (evictable).
+    /// A closed breaker unused for `ttl` counts as idle (evictable), and
+    /// the registry sweeps such breakers away as keys come and go (see the
+    /// [eviction](CircuitBreakerRegistry#eviction) docs).
     pub fn idle_ttl(mut self, ttl: Duration) -> Self {
         self.idle_ttl = Some(ttl);
         self
     }
 
+    /// Whether each key's breaker registers its own metric series, named
+    /// after it (`name="model:sdxl"`; the default), or all keys report
+    /// through one set of series named after the registry's config
+    /// (`name="model"`, or `default`).
+    ///
+    /// Per-key series are what a dashboard of a few dozen models or
+    /// workers wants. For thousands to millions of keys (per tenant, per
+    /// host) turn them off: each key would otherwise cost ten metric
+    /// registrations when it is made (microseconds) and ten series in the
+    /// recorder for as long as it lives, and its breaker 170 more bytes.
+    /// Without them, the shared `state` gauge is not set (no one state
+    /// describes every key; count transitions instead, or read
+    /// [`states`](CircuitBreakerRegistry::states)).
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreakerConfig, CircuitBreakerRegistry};
+    /// let per_tenant = CircuitBreakerRegistry::<u64>::builder(CircuitBreakerConfig::new().name("tenant"))
+    ///     .capacity(1_000_000)
+    ///     .per_key_metrics(false)
+    ///     .build()
+    ///     .unwrap();
+    /// per_tenant.try_acquire(&42).unwrap().record_success();
+    /// assert_eq!(per_tenant.get(&42).unwrap().name(), "tenant:42");
+    /// ```
+    pub fn per_key_metrics(mut self, on: bool) -> Self {
+        self.per_key_metrics = on;
+        self
+    }
+
     /// The clock every breaker of the registry reads.
     pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.system_clock = is_system(&clock);
         self.clock = Some(shared(clock));
         self
     }
@@ -197,7 +326,6 @@ where
 
     /// Validates every setting and builds the registry.
     pub fn build(self) -> Result<CircuitBreakerRegistry<K>, ConfigError> {
-        self.config.validate()?;
         if self.capacity == 0 {
             return Err(ConfigError::invalid(
                 "capacity",
@@ -210,26 +338,72 @@ where
                 if config.name.is_none() {
                     config.name = Some("global".to_string());
                 }
-                Some(
+                let global = if self.system_clock {
+                    CircuitBreaker::with_clock(config, SystemClock)
+                } else {
                     CircuitBreaker::with_clock(config, clock.clone())
-                        .map_err(|e| e.within("global"))?,
-                )
+                };
+                Some(global.map_err(|e| e.within("global"))?)
             }
             None => None,
         };
-        let origin = Origin::new(clock.now());
+        let common = Arc::new(Common::new(
+            self.config,
+            clock,
+            self.system_clock,
+            !self.per_key_metrics,
+            !self.per_key_metrics,
+        )?);
+        let idle_nanos = self.idle_ttl.map(duration_nanos);
         Ok(CircuitBreakerRegistry {
-            inner: Arc::new(Shared {
-                config: self.config,
-                clock,
-                origin,
+            inner: Arc::new(Shared::new(
+                common,
                 global,
-                map: RwLock::new(HashMap::new()),
-                capacity: self.capacity,
-                idle_nanos: self.idle_ttl.map(duration_nanos),
-                on_create: RwLock::new(self.on_create),
-            }),
+                self.capacity,
+                idle_nanos,
+                self.per_key_metrics,
+                self.on_create,
+            )),
         })
+    }
+}
+
+impl<K> Shared<K> {
+    fn new(
+        common: Arc<Common>,
+        global: Option<CircuitBreaker>,
+        capacity: usize,
+        idle_nanos: Option<u64>,
+        per_key_metrics: bool,
+        on_create: Vec<OnCreate<K>>,
+    ) -> Self {
+        let hasher = RandomState::default();
+        let shards = (0..SHARDS)
+            .map(|_| Shard(RwLock::new(HashMap::with_hasher(hasher.clone()))))
+            .collect();
+        // Generations are told apart at a 16th of the idle time (or a
+        // millisecond without one): fine enough for the LRU order of
+        // keys used at human timescales, coarse enough that the history
+        // spans four idle times.
+        let quantum = idle_nanos.map_or(1_000_000, |ttl| (ttl / 16).max(1));
+        Shared {
+            common,
+            global,
+            shards,
+            hasher,
+            len: AtomicUsize::new(0),
+            capacity,
+            idle_nanos,
+            per_key_metrics,
+            generation: AtomicU64::new(0),
+            clock_book: Mutex::new(Generations {
+                ended: std::collections::VecDeque::with_capacity(HISTORY),
+                quantum,
+                next_sweep: 0,
+                sweep_cursor: 0,
+            }),
+            on_create: RwLock::new(on_create),
+        }
     }
 }
 
@@ -244,6 +418,7 @@ pub struct KeyedPermit {
 
 impl KeyedPermit {
     /// Records `outcome` on the key's breaker and the global one.
+    #[inline]
     pub fn record(self, outcome: Outcome) {
         if let Some(g) = self.global {
             g.record(outcome);
@@ -252,16 +427,19 @@ impl KeyedPermit {
     }
 
     /// Records a success.
+    #[inline]
     pub fn record_success(self) {
         self.record(Outcome::Success)
     }
 
     /// Records a failure.
+    #[inline]
     pub fn record_failure(self) {
         self.record(Outcome::Failure)
     }
 
     /// Records a call not counted either way.
+    #[inline]
     pub fn record_ignored(self) {
         self.record(Outcome::Ignored)
     }
@@ -300,7 +478,9 @@ where
             global: None,
             capacity: Self::DEFAULT_CAPACITY,
             idle_ttl: None,
+            per_key_metrics: true,
             clock: None,
+            system_clock: true,
             on_create: Vec::new(),
         }
     }
@@ -308,8 +488,8 @@ where
     /// Calls `f` with each breaker made from now on, e.g. to attach
     /// listeners. Takes `&self`, so a registry already shared (cloned into
     /// layers and tasks) can still be wired. Hooks run in the order they were
-    /// added, on the thread that first uses the key, while the registry's
-    /// map is locked: they must not call back into the registry.
+    /// added, on the thread that first uses the key, while the key's shard
+    /// of the registry is locked: they must not call back into the registry.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -343,8 +523,8 @@ where
         if config.name.is_none() {
             config.name = Some("global".to_string());
         }
-        let global = CircuitBreaker::with_clock(config, self.inner.clock.clone())?;
-        Ok(self.reshaped(|s| s.global = Some(global)))
+        let global = CircuitBreaker::with_clock(config, self.inner.common.clock.clone())?;
+        Ok(self.reshaped(|g, _, _| *g = Some(global)))
     }
 
     /// Renamed: [`builder`](Self::builder)`.capacity(capacity)`.
@@ -360,7 +540,7 @@ where
                 "must be at least 1, got 0",
             ));
         }
-        Ok(self.reshaped(|s| s.capacity = capacity))
+        Ok(self.reshaped(|_, c, _| *c = capacity))
     }
 
     /// Renamed: [`builder`](Self::builder)`.idle_ttl(ttl)`.
@@ -370,41 +550,36 @@ where
     )]
     #[doc(hidden)]
     pub fn with_idle_ttl(self, ttl: Duration) -> Self {
-        self.reshaped(|s| s.idle_nanos = Some(duration_nanos(ttl)))
+        self.reshaped(|_, _, idle| *idle = Some(duration_nanos(ttl)))
     }
 
-    /// Applies a setting for the deprecated `with_*` forwarders: in place
-    /// when this is the only handle, else on a copy that keeps the breakers.
-    fn reshaped(self, set: impl FnOnce(&mut Shared<K>)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(shared) => Shared {
-                config: shared.config.clone(),
-                clock: shared.clock.clone(),
-                origin: shared.origin,
-                global: shared.global.clone(),
-                map: RwLock::new(
-                    shared
-                        .map
-                        .read()
-                        .iter()
-                        .map(|(k, e)| {
-                            let entry = Entry {
-                                breaker: e.breaker.clone(),
-                                last_used: AtomicU64::new(e.last_used.load(Ordering::Relaxed)),
-                            };
-                            (k.clone(), entry)
-                        })
-                        .collect(),
-                ),
-                capacity: shared.capacity,
-                idle_nanos: shared.idle_nanos,
-                on_create: RwLock::new(shared.on_create.read().clone()),
-            },
-        };
-        set(&mut inner);
+    /// Applies a setting for the deprecated `with_*` forwarders: a new
+    /// registry that keeps the breakers (and the old handle's breakers stay
+    /// the same objects).
+    fn reshaped(
+        self,
+        set: impl FnOnce(&mut Option<CircuitBreaker>, &mut usize, &mut Option<u64>),
+    ) -> Self {
+        let old = &*self.inner;
+        let (mut global, mut capacity, mut idle) =
+            (old.global.clone(), old.capacity, old.idle_nanos);
+        set(&mut global, &mut capacity, &mut idle);
+        let shared = Shared::new(
+            old.common.clone(),
+            global,
+            capacity,
+            idle,
+            old.per_key_metrics,
+            old.on_create.read().clone(),
+        );
+        for from in old.shards.iter() {
+            for (k, b) in from.0.read().iter() {
+                shared.shard(k).0.write().insert(k.clone(), b.clone());
+                shared.len.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         CircuitBreakerRegistry {
-            inner: Arc::new(inner),
+            inner: Arc::new(shared),
         }
     }
 
@@ -424,21 +599,14 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        let inner = &*self.inner;
-        let now = inner.origin.nanos(inner.clock.now());
-        {
-            let map = inner.map.read();
-            if let Some(e) = map.get(key) {
-                if e.last_used.load(Ordering::Relaxed) != now {
-                    e.last_used.store(now, Ordering::Relaxed);
-                }
-                return Ok(e.breaker.clone());
-            }
+        match self.inner.lookup(key, |b| b.clone()) {
+            Some(b) => Ok(b),
+            None => self.inner.insert(key.to_owned()),
         }
-        inner.insert(key.to_owned(), now)
     }
 
     /// Asks the global breaker (if any), then `key`'s breaker.
+    #[inline]
     pub fn try_acquire<Q>(&self, key: &Q) -> Result<KeyedPermit, KeyedRejection>
     where
         K: Borrow<Q>,
@@ -448,8 +616,10 @@ where
             Some(g) => Some(g.try_acquire_owned()?),
             None => None,
         };
-        let breaker = self.get(key)?;
-        let keyed = breaker.try_acquire_owned()?;
+        let keyed = match self.inner.lookup(key, |b| b.try_acquire_owned()) {
+            Some(permit) => permit?,
+            None => self.inner.insert(key.to_owned())?.try_acquire_owned()?,
+        };
         Ok(KeyedPermit { global, keyed })
     }
 
@@ -457,11 +627,9 @@ where
     /// returns how many were removed.
     pub fn evict_idle(&self) -> usize {
         let inner = &*self.inner;
-        let now = inner.origin.nanos(inner.clock.now());
-        let mut map = inner.map.write();
-        let before = map.len();
-        map.retain(|_, e| !inner.is_idle(e, now));
-        before - map.len()
+        let now = inner.common.now_nanos();
+        let book = inner.advance(now);
+        (0..SHARDS).map(|i| inner.sweep(i, &book, now)).sum()
     }
 
     /// Forgets `key`'s breaker. Returns whether it existed.
@@ -470,27 +638,31 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.map.write().remove(key).is_some()
+        let inner = &*self.inner;
+        let removed = inner.shard(key).0.write().remove(key).is_some();
+        if removed {
+            inner.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
     }
 
     /// Number of keyed breakers.
     pub fn len(&self) -> usize {
-        self.inner.map.read().len()
+        self.inner.len.load(Ordering::Relaxed)
     }
 
     /// Whether there is no keyed breaker.
     pub fn is_empty(&self) -> bool {
-        self.inner.map.read().is_empty()
+        self.len() == 0
     }
 
     /// Every key with its breaker's state, for status pages.
     pub fn states(&self) -> Vec<(K, CircuitState)> {
-        self.inner
-            .map
-            .read()
-            .iter()
-            .map(|(k, e)| (k.clone(), e.breaker.state()))
-            .collect()
+        let mut out = Vec::with_capacity(self.len());
+        for shard in self.inner.shards.iter() {
+            out.extend(shard.0.read().iter().map(|(k, b)| (k.clone(), b.state())));
+        }
+        out
     }
 
     /// Whether two handles are the same registry.
@@ -503,69 +675,151 @@ impl<K> Shared<K>
 where
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
 {
-    #[cold]
-    fn insert(&self, key: K, now: u64) -> Result<CircuitBreaker, RegistryFull> {
-        let mut map = self.map.write();
-        if let Some(e) = map.get(&key) {
-            return Ok(e.breaker.clone());
-        }
-        if map.len() >= self.capacity {
-            let victim = map
-                .iter()
-                .filter(|(_, e)| self.is_idle(e, now))
-                .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
-                .map(|(k, _)| k.clone());
-            match victim {
-                Some(k) => {
-                    map.remove(&k);
-                }
-                None => {
-                    return Err(RegistryFull {
-                        capacity: self.capacity,
-                    })
-                }
-            }
-        }
-        let mut config = self.config.clone();
-        config.name = Some(match &self.config.name {
-            Some(prefix) => format!("{prefix}:{key}"),
-            None => key.to_string(),
-        });
-        // The config was validated at construction; only the name changed.
-        let breaker =
-            CircuitBreaker::with_clock(config, self.clock.clone()).map_err(|_| RegistryFull {
-                capacity: self.capacity,
-            })?;
-        for f in self.on_create.read().iter() {
-            f(&key, &breaker);
-        }
-        map.insert(
-            key,
-            Entry {
-                breaker: breaker.clone(),
-                last_used: AtomicU64::new(now),
-            },
-        );
-        Ok(breaker)
+    #[inline]
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K> {
+        // Bits 32.. pick the shard: the maps use the low bits for their
+        // buckets and the top seven for their tags, so a shard's keys still
+        // differ in both.
+        let i = (self.hasher.hash_one(key) >> 32) as usize & (SHARDS - 1);
+        &self.shards[i]
     }
 
-    fn is_idle(&self, e: &Entry, now: u64) -> bool {
-        let calm = matches!(
-            e.breaker.state(),
-            CircuitState::Closed | CircuitState::Disabled
-        );
+    /// Runs `f` on `key`'s breaker, if it exists, and stamps it used.
+    #[inline]
+    fn lookup<Q, T>(&self, key: &Q, f: impl FnOnce(&CircuitBreaker) -> T) -> Option<T>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let map = self.shard(key).0.read();
+        let b = map.get(key)?;
+        let g = self.generation.load(Ordering::Relaxed);
+        let stamp = b.last_used();
+        if stamp.load(Ordering::Relaxed) != g {
+            stamp.store(g, Ordering::Relaxed);
+        }
+        Some(f(b))
+    }
+
+    /// Ends the current generation at `now` (when time moved), so that keys
+    /// used from here on are stamped later than every key stamped so far.
+    /// Returns the book, locked, for the caller's eviction decisions.
+    fn advance(&self, now: u64) -> parking_lot::MutexGuard<'_, Generations> {
+        let mut book = self.clock_book.lock();
+        let g = self.generation.load(Ordering::Relaxed);
+        book.record_end(g, now);
+        self.generation.store(g + 1, Ordering::Relaxed);
+        book
+    }
+
+    /// Whether `b` may be evicted at `now`: closed or disabled and, with
+    /// an idle time, unused for at least that long.
+    fn is_idle(&self, b: &CircuitBreaker, book: &Generations, now: u64) -> bool {
+        let calm = matches!(b.state(), CircuitState::Closed | CircuitState::Disabled);
         let unused = match self.idle_nanos {
-            Some(ttl) => now.saturating_sub(e.last_used.load(Ordering::Relaxed)) >= ttl,
+            Some(ttl) => {
+                let stamp = b.last_used().load(Ordering::Relaxed);
+                book.last_use_bound(stamp, now).saturating_add(ttl) <= now
+            }
             None => true,
         };
         calm && unused
+    }
+
+    /// Removes shard `i`'s idle breakers; returns how many.
+    fn sweep(&self, i: usize, book: &Generations, now: u64) -> usize {
+        let mut map = self.shards[i].0.write();
+        let before = map.len();
+        map.retain(|_, b| !self.is_idle(b, book, now));
+        let removed = before - map.len();
+        self.len.fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+
+    /// Makes room for one key in a full registry: evicts the least
+    /// recently used idle breakers, a batch of 1/64 of the capacity (at
+    /// least one), so the scan over every key is paid once per batch.
+    fn make_room(&self, book: &Generations, now: u64) -> bool {
+        let batch = (self.capacity / 64).max(1);
+        let mut idle: Vec<(u64, usize, K)> = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            for (k, b) in shard.0.read().iter() {
+                if self.is_idle(b, book, now) {
+                    idle.push((b.last_used().load(Ordering::Relaxed), i, k.clone()));
+                }
+            }
+        }
+        if idle.is_empty() {
+            return false;
+        }
+        if idle.len() > batch {
+            idle.select_nth_unstable_by_key(batch - 1, |(stamp, _, _)| *stamp);
+            idle.truncate(batch);
+        }
+        for (_, i, k) in idle {
+            let mut map = self.shards[i].0.write();
+            // Still idle? It may have been used since the scan.
+            if map.get(&k).is_some_and(|b| self.is_idle(b, book, now)) {
+                map.remove(&k);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    #[cold]
+    fn insert(&self, key: K) -> Result<CircuitBreaker, RegistryFull> {
+        let now = self.common.now_nanos();
+        {
+            let mut book = self.advance(now);
+            if let Some(ttl) = self.idle_nanos {
+                if now >= book.next_sweep {
+                    let i = book.sweep_cursor;
+                    book.sweep_cursor = (i + 1) % SHARDS;
+                    book.next_sweep = now.saturating_add((ttl / 2 / SHARDS as u64).max(1));
+                    self.sweep(i, &book, now);
+                }
+            }
+            if self.len.load(Ordering::Relaxed) >= self.capacity
+                && self.shard(&key).0.read().get(&key).is_none()
+                && !self.make_room(&book, now)
+            {
+                return Err(RegistryFull {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        let name = match &self.common.raw.name {
+            Some(prefix) => Name::from_display(format_args!("{prefix}:{key}")),
+            None => Name::from_display(&key),
+        };
+        let shard = self.shard(&key);
+        let mut map = shard.0.write();
+        if let Some(b) = map.get(&key) {
+            return Ok(b.clone());
+        }
+        let own_metrics = self.per_key_metrics.then(|| Metrics::new(name.as_str()));
+        let breaker = CircuitBreaker::from_common(self.common.clone(), name, own_metrics);
+        for f in self.on_create.read().iter() {
+            f(&key, &breaker);
+        }
+        // Stamped with the generation `advance` ended (below every key used
+        // from now on), so a key made and never used again is evicted
+        // before one used since.
+        breaker.last_used().store(
+            self.generation.load(Ordering::Relaxed).saturating_sub(1),
+            Ordering::Relaxed,
+        );
+        map.insert(key, breaker.clone());
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Ok(breaker)
     }
 }
 
 impl<K> fmt::Debug for CircuitBreakerRegistry<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerRegistry")
-            .field("keys", &self.inner.map.read().len())
+            .field("keys", &self.inner.len.load(Ordering::Relaxed))
             .field("capacity", &self.inner.capacity)
             .field("global", &self.inner.global)
             .finish_non_exhaustive()

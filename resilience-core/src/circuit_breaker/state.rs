@@ -155,23 +155,23 @@ pub(crate) const fn epoch_of(word: u64) -> u64 {
 /// assert_eq!(open.to_string(), "circuit breaker `default` is open; retry after 20s");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("circuit breaker `{name}` is {}; retry after {}", state.as_str().replace('_', " "), crate::config::fmt_duration(*retry_after))]
+#[error("circuit breaker `{}` is {}; retry after {}", name.as_str(), state.as_str().replace('_', " "), crate::config::fmt_duration(self.retry_after()))]
 pub struct CircuitOpen {
-    name: std::sync::Arc<str>,
+    name: Name,
     state: CircuitState,
-    retry_after: Duration,
+    /// `retry_after` in nanoseconds (saturating at about 584 years): the
+    /// rejection stores the difference it computed and converts it to a
+    /// `Duration` only when asked.
+    retry_after_nanos: u64,
 }
 
 impl CircuitOpen {
-    pub(crate) fn new(
-        name: std::sync::Arc<str>,
-        state: CircuitState,
-        retry_after: Duration,
-    ) -> Self {
+    #[inline]
+    pub(crate) fn after_nanos(name: Name, state: CircuitState, retry_after_nanos: u64) -> Self {
         CircuitOpen {
             name,
             state,
-            retry_after,
+            retry_after_nanos,
         }
     }
 
@@ -179,12 +179,12 @@ impl CircuitOpen {
     /// left until trial calls when open, the expected time to the trial's
     /// outcome when half-open.
     pub fn retry_after(&self) -> Duration {
-        self.retry_after
+        Duration::from_nanos(self.retry_after_nanos)
     }
 
     /// The breaker's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// The state that rejected the call: `Open`, `HalfOpen` (all trial
@@ -194,9 +194,131 @@ impl CircuitOpen {
     }
 }
 
+/// Bytes of a name kept inline in a [`Name`].
+const INLINE_NAME: usize = 22;
+
+/// A breaker's name as a breaker and its rejections hold it: inline when
+/// short (most names: `payments`, `model:sdxl`, a numeric key), so that
+/// copying it into a [`CircuitOpen`] is a plain copy, with no reference
+/// count to touch (during an outage every call is rejected, from every
+/// thread at once), and a key's breaker in a registry needs no allocation
+/// for its name. Longer names are shared. 24 bytes either way.
+#[derive(Clone)]
+pub(crate) enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(std::sync::Arc<String>),
+}
+
+impl Name {
+    pub(crate) fn new(name: &str) -> Self {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE_NAME => {
+                let mut bytes = [0u8; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Name::Inline { len, bytes }
+            }
+            _ => Name::Shared(std::sync::Arc::new(name.to_owned())),
+        }
+    }
+
+    /// A name written by `write` (e.g. a registry's `prefix:key`), inline
+    /// when it fits, without an intermediate `String`.
+    pub(crate) fn from_display(value: impl fmt::Display) -> Self {
+        struct Buf {
+            bytes: [u8; INLINE_NAME],
+            len: usize,
+            overflow: Option<String>,
+        }
+        impl fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                if let Some(o) = &mut self.overflow {
+                    o.push_str(s);
+                } else if self.len + s.len() <= INLINE_NAME {
+                    self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+                    self.len += s.len();
+                } else {
+                    let mut o = String::with_capacity(self.len + s.len() + 16);
+                    o.push_str(std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default());
+                    o.push_str(s);
+                    self.overflow = Some(o);
+                }
+                Ok(())
+            }
+        }
+        let mut buf = Buf {
+            bytes: [0; INLINE_NAME],
+            len: 0,
+            overflow: None,
+        };
+        let _ = fmt::write(&mut buf, format_args!("{value}"));
+        match (buf.overflow, u8::try_from(buf.len)) {
+            (Some(o), _) => Name::Shared(std::sync::Arc::new(o)),
+            (None, Ok(len)) => Name::Inline {
+                len,
+                bytes: buf.bytes,
+            },
+            (None, Err(_)) => Name::Shared(std::sync::Arc::default()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Only whole `str`s are copied in, so the bytes are UTF-8.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Name::Shared(s) => s,
+        }
+    }
+
+    /// The name as a shared string (for events, which carry an `Arc<str>`).
+    pub(crate) fn to_arc(&self) -> std::sync::Arc<str> {
+        self.as_str().into()
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_inline_when_short() {
+        let short = Name::new("model:sdxl");
+        assert!(matches!(short, Name::Inline { .. }));
+        assert_eq!(short.as_str(), "model:sdxl");
+        let long = Name::new("a-rather-long-breaker-name-for-a-dependency");
+        assert!(matches!(long, Name::Shared(_)));
+        assert_eq!(long.as_str(), "a-rather-long-breaker-name-for-a-dependency");
+        assert_eq!(Name::new(""), Name::from_display(""));
+        assert_eq!(std::mem::size_of::<Name>(), 24);
+    }
+
+    #[test]
+    fn names_from_display_spill_over_when_long() {
+        let n = Name::from_display(format_args!("{}:{}", "tenant", 1000000u64));
+        assert!(matches!(n, Name::Inline { .. }));
+        assert_eq!(n.as_str(), "tenant:1000000");
+        let n = Name::from_display(format_args!("{}:{}", "tenant-prefix-that-is-long", 42));
+        assert!(matches!(n, Name::Shared(_)));
+        assert_eq!(n.as_str(), "tenant-prefix-that-is-long:42");
+        let n = Name::from_display(format_args!("{}{}", "é".repeat(11), "é"));
+        assert_eq!(n.as_str(), "é".repeat(12));
+    }
 
     #[test]
     fn bits_round_trip() {

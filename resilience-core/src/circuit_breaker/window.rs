@@ -31,7 +31,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::config::MAX_TIME_BUCKETS;
-use crate::CachePadded;
 
 /// Outcome codes stored in count-window slots.
 pub(crate) const EMPTY: u8 = 0;
@@ -117,53 +116,128 @@ const fn fastmod_magic(d: u32) -> u64 {
     (u64::MAX / d as u64).wrapping_add(1)
 }
 
-/// The last N outcomes.
-#[derive(Debug)]
-pub(crate) struct CountWindow {
-    slots: Box<[AtomicU8]>,
-    /// Position of the next record, kept below `2 * wrap`: the caller that
-    /// draws exactly `wrap` (a multiple of the size, so positions stay in
-    /// sequence) subtracts it again. Written by every record: on its own
-    /// cache line.
-    cursor: CachePadded<AtomicU32>,
-    /// Packed running totals, written when an outcome changes a slot.
-    totals: CachePadded<AtomicU64>,
+/// How many count-window slots live inside the breaker itself; larger
+/// windows keep their slots in one separate allocation.
+pub(crate) const INLINE_SLOTS: usize = 16;
+
+/// What every count window of one config shares: its size and the
+/// constants derived from it (kept once per config, not per breaker, so a
+/// registry's breakers stay small).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CountShape {
     size: u32,
     magic: u64,
+    /// The cursor stays below `2 * wrap`: the caller that draws exactly
+    /// `wrap` (a multiple of the size, so positions stay in sequence)
+    /// subtracts it again.
     wrap: u32,
+    /// The totals of a window full of plain successes: `size` calls, no
+    /// failure, no slow call.
+    all_ok: u64,
 }
 
-impl CountWindow {
+impl CountShape {
     pub(crate) fn new(size: u32) -> Self {
         let size = size.max(1);
-        CountWindow {
-            slots: (0..size).map(|_| AtomicU8::new(EMPTY)).collect(),
-            cursor: CachePadded(AtomicU32::new(0)),
-            totals: CachePadded(AtomicU64::new(0)),
+        CountShape {
             size,
             magic: fastmod_magic(size),
             wrap: (u32::MAX / 2) / size * size,
+            all_ok: u64::from(size) * contribution(CALL),
+        }
+    }
+}
+
+/// A count window's slots: inline for small windows (no second allocation,
+/// and the slots share the breaker's cache lines), else boxed.
+#[derive(Debug)]
+enum Slots {
+    Inline([AtomicU8; INLINE_SLOTS]),
+    Heap(Box<[AtomicU8]>),
+}
+
+impl Slots {
+    fn new(size: u32) -> Self {
+        if size as usize <= INLINE_SLOTS {
+            Slots::Inline(std::array::from_fn(|_| AtomicU8::new(EMPTY)))
+        } else {
+            Slots::Heap((0..size).map(|_| AtomicU8::new(EMPTY)).collect())
+        }
+    }
+
+    #[inline]
+    fn get(&self, pos: u32) -> Option<&AtomicU8> {
+        match self {
+            Slots::Inline(a) => a.get(pos as usize),
+            Slots::Heap(b) => b.get(pos as usize),
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, AtomicU8> {
+        match self {
+            Slots::Inline(a) => a.iter(),
+            Slots::Heap(b) => b.iter(),
+        }
+    }
+}
+
+/// The last N outcomes (N from the [`CountShape`] passed to each method).
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    /// Position of the next record (see [`CountShape::wrap`]).
+    cursor: AtomicU32,
+    /// Packed running totals, written when an outcome changes a slot.
+    totals: AtomicU64,
+    slots: Slots,
+}
+
+impl CountWindow {
+    pub(crate) fn new(shape: &CountShape) -> Self {
+        CountWindow {
+            cursor: AtomicU32::new(0),
+            totals: AtomicU64::new(0),
+            slots: Slots::new(shape.size),
         }
     }
 
     /// Records an outcome code; returns the totals right after it when the
     /// outcome needs evaluation (failure or slow).
+    /// Whether the window holds `size` successes and nothing else.
+    #[inline(always)]
+    pub(crate) fn all_ok(&self, shape: &CountShape) -> bool {
+        self.totals.load(Ordering::Relaxed) == shape.all_ok
+    }
+
     #[inline]
-    pub(crate) fn record(&self, code: u8) -> Option<WindowSnapshot> {
+    pub(crate) fn record(&self, code: u8, shape: &CountShape) -> Option<WindowSnapshot> {
+        if code == CALL && self.all_ok(shape) {
+            // A success into a window holding nothing but successes: every
+            // slot it could evict holds a success too, so the window's
+            // contents (and every later window) are the same whether or not
+            // it is written. Recording it is a read: no write, so threads
+            // recording successes into a healthy breaker share its cache
+            // lines instead of passing them around.
+            return None;
+        }
+        self.record_slot(code, shape)
+    }
+
+    #[inline]
+    fn record_slot(&self, code: u8, shape: &CountShape) -> Option<WindowSnapshot> {
         let drawn = self.cursor.fetch_add(1, Ordering::Relaxed);
-        if drawn == self.wrap {
-            self.cursor.fetch_sub(self.wrap, Ordering::Relaxed);
+        if drawn == shape.wrap {
+            self.cursor.fetch_sub(shape.wrap, Ordering::Relaxed);
         }
         // `pos < size == slots.len()`, so the lookup cannot fail.
-        let pos = fastmod(drawn, self.magic, self.size);
-        let slot = self.slots.get(pos as usize)?;
+        let pos = fastmod(drawn, shape.magic, shape.size);
+        let slot = self.slots.get(pos)?;
         if slot.load(Ordering::Relaxed) == code {
             // Same outcome replaces same outcome: totals are unchanged.
-            return needs_eval(code).then(|| self.snapshot());
+            return needs_eval(code).then(|| self.snapshot(shape));
         }
         let old = slot.swap(code, Ordering::AcqRel);
         if old == code {
-            return needs_eval(code).then(|| self.snapshot());
+            return needs_eval(code).then(|| self.snapshot(shape));
         }
         let delta = contribution(code).wrapping_sub(contribution(old));
         let prev = self.totals.fetch_add(delta, Ordering::AcqRel);
@@ -171,22 +245,11 @@ impl CountWindow {
         // reach `minimum_calls` with a failure rate already over threshold:
         // evaluate then too (Resilience4j evaluates after every outcome). A
         // success replacing a failure or a success can only lower the rates.
-        (needs_eval(code) || old == EMPTY).then(|| self.decode(prev.wrapping_add(delta)))
+        (needs_eval(code) || old == EMPTY).then(|| decode_clamped(prev.wrapping_add(delta), shape))
     }
 
-    #[inline]
-    fn decode(&self, v: u64) -> WindowSnapshot {
-        let (c, f, s) = decode(v);
-        let clamp = |x: i64| (x.max(0) as u64).min(u64::from(self.size));
-        WindowSnapshot {
-            calls: clamp(c),
-            failures: clamp(f),
-            slow_calls: clamp(s),
-        }
-    }
-
-    pub(crate) fn snapshot(&self) -> WindowSnapshot {
-        self.decode(self.totals.load(Ordering::Acquire))
+    pub(crate) fn snapshot(&self, shape: &CountShape) -> WindowSnapshot {
+        decode_clamped(self.totals.load(Ordering::Acquire), shape)
     }
 
     pub(crate) fn reset(&self) {
@@ -195,6 +258,17 @@ impl CountWindow {
         }
         self.cursor.store(0, Ordering::Relaxed);
         self.totals.store(0, Ordering::Release);
+    }
+}
+
+#[inline]
+fn decode_clamped(v: u64, shape: &CountShape) -> WindowSnapshot {
+    let (c, f, s) = decode(v);
+    let clamp = |x: i64| (x.max(0) as u64).min(u64::from(shape.size));
+    WindowSnapshot {
+        calls: clamp(c),
+        failures: clamp(f),
+        slow_calls: clamp(s),
     }
 }
 
@@ -210,12 +284,39 @@ struct Bucket {
     bad: AtomicU64,
 }
 
+/// What every time window of one config shares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeShape {
+    bucket_nanos: u64,
+    count: u64,
+}
+
+impl TimeShape {
+    pub(crate) fn new(span: Duration) -> Self {
+        let secs = span.as_secs().max(1);
+        let count = secs.min(u64::from(MAX_TIME_BUCKETS));
+        TimeShape {
+            bucket_nanos: (crate::clock::duration_nanos(span) / count).max(1),
+            count,
+        }
+    }
+}
+
+/// Bits of [`TimeWindow::current`] holding the bucket index (below
+/// `MAX_TIME_BUCKETS`).
+const INDEX_BITS: u32 = 10;
+const _: () = assert!(MAX_TIME_BUCKETS as u64 <= 1 << INDEX_BITS);
+
 /// The outcomes of the last `span`.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     buckets: Box<[Bucket]>,
-    bucket_nanos: u64,
-    count: u64,
+    /// The interval the latest recorder wrote to, with its bucket index:
+    /// `interval << INDEX_BITS | index`. A recorder whose timestamp falls
+    /// in the same interval (checked with one multiplication) uses it
+    /// as it is; only the first one past a boundary divides. So a bucket
+    /// is found without a division on all but one call per bucket span.
+    current: AtomicU64,
     /// Set when a failure or slow call is recorded; cleared by an evaluation
     /// that finds none in the window. While clear, a success cannot make any
     /// rate reach a threshold, so it is recorded without summing buckets.
@@ -223,35 +324,79 @@ pub(crate) struct TimeWindow {
 }
 
 impl TimeWindow {
-    pub(crate) fn new(span: Duration) -> Self {
-        let secs = span.as_secs().max(1);
-        let count = secs.min(u64::from(MAX_TIME_BUCKETS));
-        let bucket_nanos = (crate::clock::duration_nanos(span) / count).max(1);
+    pub(crate) fn new(shape: &TimeShape) -> Self {
         TimeWindow {
-            buckets: (0..count)
+            buckets: (0..shape.count)
                 .map(|_| Bucket {
                     stamp: AtomicU64::new(0),
                     calls: AtomicU64::new(0),
                     bad: AtomicU64::new(0),
                 })
                 .collect(),
-            bucket_nanos,
-            count,
+            current: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
         }
     }
 
+    /// The interval of `now` and its bucket index.
+    #[inline]
+    fn locate(&self, now: u64, shape: &TimeShape) -> (u64, usize) {
+        let cur = self.current.load(Ordering::Relaxed);
+        let interval = cur >> INDEX_BITS;
+        if now.wrapping_sub(interval.wrapping_mul(shape.bucket_nanos)) < shape.bucket_nanos {
+            return (interval, (cur & ((1 << INDEX_BITS) - 1)) as usize);
+        }
+        self.relocate(now, shape)
+    }
+
+    #[cold]
+    fn relocate(&self, now: u64, shape: &TimeShape) -> (u64, usize) {
+        let interval = now / shape.bucket_nanos;
+        let index = interval % shape.count;
+        if interval < u64::MAX >> INDEX_BITS {
+            self.current
+                .fetch_max(interval << INDEX_BITS | index, Ordering::Relaxed);
+        }
+        (interval, index as usize)
+    }
+
     /// Records an outcome at `now` (nanoseconds since the breaker's origin);
     /// returns the window totals when the outcome needs evaluation.
-    pub(crate) fn record(&self, code: u8, now: u64) -> Option<WindowSnapshot> {
-        let interval = now / self.bucket_nanos;
+    pub(crate) fn record(&self, code: u8, now: u64, shape: &TimeShape) -> Option<WindowSnapshot> {
+        let (interval, index) = self.locate(now, shape);
         let stamp = interval + 1;
-        let bucket = self.buckets.get((interval % self.count) as usize)?;
+        let bucket = self.buckets.get(index)?;
+        let s = bucket.stamp.load(Ordering::Acquire);
+        if s != stamp && !self.rotate(bucket, s, stamp) {
+            return None;
+        }
+        bucket.calls.fetch_add(1, Ordering::AcqRel);
+        let bad = u64::from(code & FAIL != 0) | (u64::from(code & SLOW != 0) << 32);
+        if bad != 0 {
+            bucket.bad.fetch_add(bad, Ordering::AcqRel);
+            self.dirty.store(true, Ordering::Release);
+            return Some(self.snapshot(now, shape));
+        }
+        if !self.dirty.load(Ordering::Acquire) {
+            return None;
+        }
+        let snap = self.snapshot(now, shape);
+        if snap.failures == 0 && snap.slow_calls == 0 {
+            self.dirty.store(false, Ordering::Release);
+        }
+        Some(snap)
+    }
+
+    /// Brings `bucket` (whose stamp was `s`) to the interval `stamp`, lazily:
+    /// the first recorder past a bucket boundary claims the bucket (one
+    /// CAS) and zeroes it. Returns false when the bucket already holds a
+    /// later interval (the outcome is older than the whole window).
+    #[cold]
+    fn rotate(&self, bucket: &Bucket, mut s: u64, stamp: u64) -> bool {
         let mut spins = 0u32;
         loop {
-            let s = bucket.stamp.load(Ordering::Acquire);
             if s == stamp {
-                break;
+                return true;
             }
             if s & ROTATING != 0 {
                 spins += 1;
@@ -260,45 +405,33 @@ impl TimeWindow {
                 } else {
                     std::thread::yield_now();
                 }
+                s = bucket.stamp.load(Ordering::Acquire);
                 continue;
             }
             if s > stamp {
-                // The bucket already holds a later interval: this outcome is
-                // older than the whole window and no longer counts.
-                return None;
+                return false;
             }
-            if bucket
-                .stamp
-                .compare_exchange(s, stamp | ROTATING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                bucket.calls.store(0, Ordering::Relaxed);
-                bucket.bad.store(0, Ordering::Relaxed);
-                bucket.stamp.store(stamp, Ordering::Release);
-                break;
+            match bucket.stamp.compare_exchange(
+                s,
+                stamp | ROTATING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    bucket.calls.store(0, Ordering::Relaxed);
+                    bucket.bad.store(0, Ordering::Relaxed);
+                    bucket.stamp.store(stamp, Ordering::Release);
+                    return true;
+                }
+                Err(actual) => s = actual,
             }
         }
-        bucket.calls.fetch_add(1, Ordering::AcqRel);
-        let bad = u64::from(code & FAIL != 0) | (u64::from(code & SLOW != 0) << 32);
-        if bad != 0 {
-            bucket.bad.fetch_add(bad, Ordering::AcqRel);
-            self.dirty.store(true, Ordering::Release);
-            return Some(self.snapshot(now));
-        }
-        if !self.dirty.load(Ordering::Acquire) {
-            return None;
-        }
-        let snap = self.snapshot(now);
-        if snap.failures == 0 && snap.slow_calls == 0 {
-            self.dirty.store(false, Ordering::Release);
-        }
-        Some(snap)
     }
 
     /// Sums the buckets inside the window ending at `now`.
-    pub(crate) fn snapshot(&self, now: u64) -> WindowSnapshot {
-        let newest = now / self.bucket_nanos + 1;
-        let oldest = newest.saturating_sub(self.count - 1);
+    pub(crate) fn snapshot(&self, now: u64, shape: &TimeShape) -> WindowSnapshot {
+        let newest = now / shape.bucket_nanos + 1;
+        let oldest = newest.saturating_sub(shape.count - 1);
         let mut snap = WindowSnapshot::default();
         for b in self.buckets.iter() {
             let s = b.stamp.load(Ordering::Acquire) & !ROTATING;
@@ -325,9 +458,6 @@ impl TimeWindow {
 }
 
 /// Either window.
-// One per breaker, kept inline so the hot path does not chase a pointer; the
-// count window's padded counters make it the larger variant on purpose.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Window {
     Count(CountWindow),
@@ -376,15 +506,16 @@ mod tests {
 
     #[test]
     fn cursor_wraps_in_sequence() {
-        let w = CountWindow::new(7);
-        w.cursor.store(w.wrap - 3, Ordering::Relaxed);
+        let shape = CountShape::new(7);
+        let w = CountWindow::new(&shape);
+        w.cursor.store(shape.wrap - 3, Ordering::Relaxed);
         let mut seen = Vec::new();
         for _ in 0..10 {
             let drawn = w.cursor.load(Ordering::Relaxed);
-            seen.push(fastmod(drawn, w.magic, w.size));
-            w.record(S);
+            seen.push(fastmod(drawn, shape.magic, shape.size));
+            w.record_slot(S, &shape);
         }
-        let start = (w.wrap - 3) % 7;
+        let start = (shape.wrap - 3) % 7;
         let expect: Vec<u32> = (0..10).map(|i| (start + i) % 7).collect();
         assert_eq!(seen, expect);
         assert!(w.cursor.load(Ordering::Relaxed) < 10);
@@ -403,69 +534,88 @@ mod tests {
 
     #[test]
     fn count_window_slides() {
-        let w = CountWindow::new(10);
+        let shape = CountShape::new(10);
+        let w = CountWindow::new(&shape);
         for i in 0..100 {
             // Filling an empty slot asks for evaluation; a full window of
             // successes does not.
-            assert_eq!(w.record(S).is_some(), i < 10, "call {i}");
+            assert_eq!(w.record(S, &shape).is_some(), i < 10, "call {i}");
         }
-        assert_eq!(w.snapshot().calls, 10);
+        assert_eq!(w.snapshot(&shape).calls, 10);
+        // A full window of successes is not written to by a success.
+        let cursor = w.cursor.load(Ordering::Relaxed);
+        w.record(S, &shape);
+        assert_eq!(w.cursor.load(Ordering::Relaxed), cursor);
         for i in 1..=5 {
-            let s = w.record(F).unwrap();
+            let s = w.record(F, &shape).unwrap();
             assert_eq!(s.failures, i);
             assert_eq!(s.calls, 10);
         }
-        assert_eq!(w.snapshot().failure_rate(), Some(0.5));
+        assert_eq!(w.snapshot(&shape).failure_rate(), Some(0.5));
+        // Successes now slide through the window: the next five replace
+        // the successes after the failures, then each one replaces a
+        // failure.
+        for _ in 0..5 {
+            w.record(S, &shape);
+            assert_eq!(w.snapshot(&shape).failures, 5);
+        }
+        for i in 1..=5 {
+            w.record(S, &shape);
+            assert_eq!(w.snapshot(&shape).failures, 5 - i);
+        }
         w.reset();
-        assert_eq!(w.snapshot(), WindowSnapshot::default());
+        assert_eq!(w.snapshot(&shape), WindowSnapshot::default());
     }
 
     #[test]
     fn count_window_counts_up_to_size() {
-        let w = CountWindow::new(4);
-        assert_eq!(w.record(F).unwrap().calls, 1);
-        assert_eq!(w.record(code(false, true)).unwrap().slow_calls, 1);
-        let s = w.record(code(true, true)).unwrap();
+        let shape = CountShape::new(4);
+        let w = CountWindow::new(&shape);
+        assert_eq!(w.record(F, &shape).unwrap().calls, 1);
+        assert_eq!(w.record(code(false, true), &shape).unwrap().slow_calls, 1);
+        let s = w.record(code(true, true), &shape).unwrap();
         assert_eq!((s.calls, s.failures, s.slow_calls), (3, 2, 2));
     }
 
     #[test]
     fn time_window_expires_buckets() {
         let sec = 1_000_000_000u64;
-        let w = TimeWindow::new(Duration::from_secs(10));
-        w.record(S, 0);
-        w.record(F, sec / 2);
-        assert_eq!(w.snapshot(sec).calls, 2);
-        w.record(F, 5 * sec);
-        let s = w.snapshot(9 * sec);
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let w = TimeWindow::new(&shape);
+        w.record(S, 0, &shape);
+        w.record(F, sec / 2, &shape);
+        assert_eq!(w.snapshot(sec, &shape).calls, 2);
+        w.record(F, 5 * sec, &shape);
+        let s = w.snapshot(9 * sec, &shape);
         assert_eq!((s.calls, s.failures), (3, 2));
         // At 10 s the bucket of second 0 is out of the window.
-        let s = w.snapshot(10 * sec);
+        let s = w.snapshot(10 * sec, &shape);
         assert_eq!((s.calls, s.failures), (1, 1));
         // Reusing the bucket of second 0 at second 10 rotates it. The window
         // still holds a failure, so the success is evaluated.
-        assert_eq!(w.record(S, 10 * sec + 1).map(|s| s.calls), Some(2));
-        assert_eq!(w.snapshot(10 * sec).calls, 2);
-        assert_eq!(w.snapshot(100 * sec).calls, 0);
+        assert_eq!(w.record(S, 10 * sec + 1, &shape).map(|s| s.calls), Some(2));
+        assert_eq!(w.snapshot(10 * sec, &shape).calls, 2);
+        assert_eq!(w.snapshot(100 * sec, &shape).calls, 0);
         // Once an evaluation finds no failure, successes are not evaluated.
-        assert_eq!(w.record(S, 100 * sec).map(|s| s.failures), Some(0));
-        assert_eq!(w.record(S, 100 * sec), None);
+        assert_eq!(w.record(S, 100 * sec, &shape).map(|s| s.failures), Some(0));
+        assert_eq!(w.record(S, 100 * sec, &shape), None);
     }
 
     #[test]
     fn long_time_windows_use_coarser_buckets() {
-        let w = TimeWindow::new(Duration::from_secs(3600));
-        assert_eq!(w.count, 600);
-        assert_eq!(w.bucket_nanos, 6_000_000_000);
+        let shape = TimeShape::new(Duration::from_secs(3600));
+        assert_eq!(shape.count, 600);
+        assert_eq!(shape.bucket_nanos, 6_000_000_000);
     }
 
     #[test]
     fn stale_records_are_dropped() {
         let sec = 1_000_000_000u64;
-        let w = TimeWindow::new(Duration::from_secs(2));
-        w.record(S, 10 * sec);
+        let shape = TimeShape::new(Duration::from_secs(2));
+        let w = TimeWindow::new(&shape);
+        w.record(S, 10 * sec, &shape);
         // Second 8 maps to the same bucket as 10 but is older: dropped.
-        w.record(F, 8 * sec);
-        assert_eq!(w.snapshot(10 * sec).failures, 0);
+        w.record(F, 8 * sec, &shape);
+        assert_eq!(w.snapshot(10 * sec, &shape).failures, 0);
     }
 }

@@ -506,6 +506,10 @@ struct RetryPolicyShared {
     jitter_seed: Option<u64>,
     /// Calls started, numbering the jitter streams (used only with a seed).
     calls: AtomicU64,
+    /// When the policy was built: the start time the `run` drivers give a
+    /// call when the policy has no deadline (the only reader of a call's
+    /// start time), so that they read no clock on the success path.
+    created: Instant,
 }
 
 impl RetryPolicy {
@@ -656,8 +660,21 @@ impl RetryPolicy {
         self.inner.jitter_seed
     }
 
+    /// When a call started by a driver begins: the clock's time when the
+    /// policy has a deadline (which is measured from it), else the
+    /// policy's creation time, since nothing else reads a call's start:
+    /// a call that succeeds at once then reads no clock at all.
+    #[inline]
+    pub(crate) fn driver_start(&self) -> Instant {
+        match self.inner.deadline {
+            Some(_) => self.inner.clock.now(),
+            None => self.inner.created,
+        }
+    }
+
     /// Starts a call whose first attempt begins at `now`, with the policy's
     /// idempotency. Counts the call towards the budget.
+    #[inline]
     pub fn start(&self, now: Instant) -> RetryState {
         self.start_with(now, self.inner.idempotency)
     }
@@ -676,6 +693,7 @@ impl RetryPolicy {
     ///     RetryDecision::GiveUp(GiveUpReason::NotIdempotent { class: ErrorClass::ServerError }),
     /// );
     /// ```
+    #[inline]
     pub fn start_with(&self, now: Instant, idempotency: Idempotency) -> RetryState {
         if let Some(b) = &self.inner.budget {
             b.record_request();
@@ -878,6 +896,7 @@ impl RetryPolicy {
     /// policy.record_success(&call);
     /// assert_eq!(budget.tokens(), 500);
     /// ```
+    #[inline]
     pub fn record_success(&self, state: &RetryState) {
         if let Some(b) = &self.inner.budget {
             b.record_success(state.receipt);
@@ -1100,6 +1119,7 @@ impl RetryPolicyBuilder {
                 attempt_time_limit,
                 max_retry_after: config.max_retry_after,
                 budget,
+                created: clock.now(),
                 clock,
                 listeners: Listeners::new(),
                 jitter_seed: config.jitter_seed,

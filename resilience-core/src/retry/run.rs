@@ -336,7 +336,7 @@ impl RetryPolicy {
         S: FnMut(Duration) -> SFut,
         SFut: Future<Output = ()>,
     {
-        let mut state = self.start(self.shared_clock().now());
+        let mut state = self.start(self.driver_start());
         loop {
             let attempt = state.attempts();
             match op(request, attempt).await {
@@ -416,7 +416,7 @@ impl RetryPolicy {
         H: FnMut(&mut R, &RetryAttempt<'_, E>),
         S: FnMut(Duration),
     {
-        let mut state = self.start(self.shared_clock().now());
+        let mut state = self.start(self.driver_start());
         loop {
             let attempt = state.attempts();
             match op(request, attempt) {

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use metrics::Counter;
 use pin_project::pin_project;
-use tower::timeout::Timeout;
+use tokio::time::{Instant, Sleep};
 use tower::BoxError;
 use tower_service::Service;
 
 use super::{Elapsed, TimeoutScope};
 
-/// A service whose calls are cancelled after a limit: tower's
-/// [`Timeout`] plus a typed [`Elapsed`] error and a metric. Made by
+/// A service whose calls are cancelled after a limit, with a typed
+/// [`Elapsed`] error and a metric. Made by
 /// [`TimeoutLayer`](super::TimeoutLayer) (per attempt) and
 /// [`DeadlineLayer`](super::DeadlineLayer) (total).
 ///
@@ -32,7 +32,7 @@ use super::{Elapsed, TimeoutScope};
 /// ```
 #[derive(Debug, Clone)]
 pub struct TimeoutService<S> {
-    inner: Timeout<S>,
+    inner: S,
     timeout: Duration,
     scope: TimeoutScope,
     elapsed: Counter,
@@ -47,7 +47,7 @@ impl<S> TimeoutService<S> {
             "scope" => scope.as_str(),
         );
         TimeoutService {
-            inner: Timeout::new(inner, timeout),
+            inner,
             timeout,
             scope,
             elapsed,
@@ -66,17 +66,17 @@ impl<S> TimeoutService<S> {
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        self.inner.get_ref()
+        &self.inner
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        self.inner.get_mut()
+        &mut self.inner
     }
 
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
-        self.inner.into_inner()
+        self.inner
     }
 }
 
@@ -87,17 +87,25 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<tower::timeout::future::ResponseFuture<S::Future>>;
+    type Future = ResponseFuture<S::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
+        // The limit runs from the call, as tower's `Timeout` has it; the
+        // timer itself is only made if the response is not ready at once.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| far_future(now));
         ResponseFuture {
             inner: self.inner.call(req),
+            sleep: None,
+            deadline,
             timeout: self.timeout,
             scope: self.scope,
             elapsed: Some(self.elapsed.clone()),
@@ -105,52 +113,67 @@ where
     }
 }
 
-/// The response future of a [`TimeoutService`]: tower's timeout future,
-/// with tower's `Elapsed` replaced by [`Elapsed`].
+/// A deadline for a limit too large to add to `now` (about 30 years on, as
+/// tokio's own timers have it).
+#[cold]
+fn far_future(now: Instant) -> Instant {
+    now + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// The response future of a [`TimeoutService`]: the inner future, and a
+/// timer made the first time the inner future is not ready.
 ///
-/// A caveat of reusing tower's future: an inner service that is itself a
-/// raw `tower::timeout::Timeout` reports its own expiry with tower's error
-/// type too, and this future cannot tell the two apart, so it reports it
-/// with this layer's limit. Use [`TimeoutLayer`](super::TimeoutLayer) for
-/// every timeout in a stack to keep the limits distinct.
+/// A response that is ready when first polled costs one clock read (at
+/// the call) and no timer: the timer (a `tokio::time::Sleep`, which looks
+/// up the runtime and registers with its timer wheel when polled) is only
+/// built for a call that has to wait, inline in this future.
 #[pin_project]
 #[derive(Debug)]
 pub struct ResponseFuture<F> {
     #[pin]
     inner: F,
+    #[pin]
+    sleep: Option<Sleep>,
+    deadline: Instant,
     timeout: Duration,
     scope: TimeoutScope,
     // `None` once the future completed.
     elapsed: Option<Counter>,
 }
 
-impl<F, T> Future for ResponseFuture<F>
+impl<F, T, E> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<T, BoxError>>,
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
 {
     type Output = Result<T, BoxError>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(counter) = this.elapsed.as_ref() else {
+        let mut this = self.project();
+        if this.elapsed.is_none() {
             return Poll::Ready(Err(crate::error::PolledAfterCompletion.into()));
-        };
-        let result = ready!(this.inner.poll(cx));
-        let result = match result {
-            Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
-                counter.increment(1);
-                #[cfg(feature = "tracing")]
-                tracing::debug!(
-                    timeout = ?*this.timeout,
-                    scope = this.scope.as_str(),
-                    "call cancelled: time limit elapsed"
-                );
-                Err(Elapsed::new(*this.timeout, *this.scope).into())
-            }
-            other => other,
-        };
-        *this.elapsed = None;
-        Poll::Ready(result)
+        }
+        if let Poll::Ready(result) = this.inner.poll(cx) {
+            *this.elapsed = None;
+            return Poll::Ready(result.map_err(Into::into));
+        }
+        if this.sleep.is_none() {
+            this.sleep
+                .set(Some(tokio::time::sleep_until(*this.deadline)));
+        }
+        if let Some(sleep) = this.sleep.as_pin_mut() {
+            ready!(sleep.poll(cx));
+        }
+        if let Some(counter) = this.elapsed.take() {
+            counter.increment(1);
+        }
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            timeout = ?*this.timeout,
+            scope = this.scope.as_str(),
+            "call cancelled: time limit elapsed"
+        );
+        Poll::Ready(Err(Elapsed::new(*this.timeout, *this.scope).into()))
     }
 }

@@ -19,8 +19,8 @@
 //! cargo run --example gateway -- --experiment traffic-spike   # one of them
 //! cargo run --example gateway -- --seed 7 --duration 200s --verbose
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
-//! cargo run --example gateway -- --dead-letters redis://127.0.0.1:6379/   # dead letters in Redis Streams
-//! cargo run --example gateway -- --dead-letters postgres://postgres@127.0.0.1/postgres
+//! cargo run --example gateway --features store-redis -- --dead-letters redis://127.0.0.1:6379/
+//! cargo run --example gateway --features store-postgres -- --dead-letters postgres://postgres@127.0.0.1/postgres
 //! ```
 
 mod app;
@@ -69,7 +69,7 @@ fn cli() -> Command {
             Arg::new("dead-letters")
                 .long("dead-letters")
                 .value_name("URL")
-                .help("Keep dead-lettered internal jobs in PostgreSQL (postgres://…) or Redis Streams (redis://…) instead of process memory; the experiments empty the queue first"),
+                .help("Keep dead-lettered internal jobs in PostgreSQL (postgres://…) or Redis Streams (redis://…) instead of process memory (build with --features store-postgres / store-redis); the experiments empty the queue first"),
         )
         .arg(
             Arg::new("verbose")

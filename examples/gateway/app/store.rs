@@ -23,10 +23,12 @@ use resilience_core::dead_letter::{
     InMemoryDeadLetterQueue, LetterId, NewLetter, Purge, QueueStats, Receipt, Release, StoreError,
     StoreFuture, StoredLetter,
 };
-use resilience_store::connection::{PostgresConfig, RedisConfig};
-use resilience_store::dead_letter::postgres::PostgresDeadLetterStore;
-use resilience_store::dead_letter::redis::RedisDeadLetterStore;
-use resilience_store::dead_letter::QueueConfig;
+#[cfg(feature = "store-postgres")]
+use resilience_store::{
+    connection::PostgresConfig, dead_letter::postgres::PostgresDeadLetterStore,
+};
+#[cfg(feature = "store-redis")]
+use resilience_store::{connection::RedisConfig, dead_letter::redis::RedisDeadLetterStore};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Job, Model, TrafficClass};
@@ -82,25 +84,7 @@ static DURABLE: OnceLock<Arc<dyn DeadLetterStore<Job>>> = OnceLock::new();
 /// `empty` purges the queue first (the experiments start from nothing).
 pub(crate) fn use_durable(url: &str, empty: bool) -> Result<String, String> {
     let rt = runtime()?;
-    let store: Arc<dyn DeadLetterStore<StoredJob>> = rt.block_on(async {
-        let queue = QueueConfig::new(QUEUE).with_capacity(10_000);
-        if url.starts_with("redis://") {
-            let store = RedisDeadLetterStore::<StoredJob>::connect(&RedisConfig::new(url), queue)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<Arc<dyn DeadLetterStore<StoredJob>>, String>(Arc::new(store))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let store =
-                PostgresDeadLetterStore::<StoredJob>::connect(&PostgresConfig::new(url), queue)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            Ok::<Arc<dyn DeadLetterStore<StoredJob>>, String>(Arc::new(store))
-        } else {
-            Err(format!(
-                "{url}: expected a postgres://, postgresql:// or redis:// URL"
-            ))
-        }
-    })?;
+    let store: Arc<dyn DeadLetterStore<StoredJob>> = rt.block_on(connect(url))?;
     if empty {
         rt.block_on(store.purge(Purge::All))
             .map_err(|e| e.to_string())?;
@@ -115,6 +99,44 @@ pub(crate) fn use_durable(url: &str, empty: bool) -> Result<String, String> {
         virtual_time: empty,
     }));
     Ok(format!("{backend} (queue {QUEUE})"))
+}
+
+/// Connects the store a URL names, if this build has its backend (the
+/// features `store-postgres` and `store-redis`, off by default so that the
+/// demo's first build stays light).
+async fn connect(url: &str) -> Result<Arc<dyn DeadLetterStore<StoredJob>>, String> {
+    #[cfg(any(feature = "store-postgres", feature = "store-redis"))]
+    let queue = || resilience_store::dead_letter::QueueConfig::new(QUEUE).with_capacity(10_000);
+    if url.starts_with("redis://") {
+        #[cfg(feature = "store-redis")]
+        {
+            let store = RedisDeadLetterStore::<StoredJob>::connect(&RedisConfig::new(url), queue())
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "store-redis"))]
+        return Err(format!(
+            "{url}: this build has no Redis store; run the demo with `--features store-redis`"
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "store-postgres")]
+        {
+            let store =
+                PostgresDeadLetterStore::<StoredJob>::connect(&PostgresConfig::new(url), queue())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "store-postgres"))]
+        return Err(format!(
+            "{url}: this build has no PostgreSQL store; run the demo with `--features store-postgres`"
+        ));
+    }
+    Err(format!(
+        "{url}: expected a postgres://, postgresql:// or redis:// URL"
+    ))
 }
 
 /// The queue for a new gateway: the durable store when one was connected,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use pin_project::pin_project;
-use resilience_core::retry::{RetryDecision, RetryError, RetryState};
+use std::time::Duration;
+
+use resilience_core::retry::{Classification, RetryDecision, RetryError, RetryPolicy, RetryState};
 use tokio::time::Sleep;
 use tower::BoxError;
 use tower_service::Service;
@@ -115,66 +117,14 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(result);
                     };
-                    let attempt = this.retry.attempts();
-                    if this.request.is_none() && shared.policy.may_retry(this.retry, failure.class)
-                    {
-                        // The policy would retry, but there is no copy of
-                        // the request to send: say so, keep the error, and
-                        // do not draw on the budget for a retry that cannot
-                        // happen.
-                        this.state.set(State::Done);
-                        return Poll::Ready(match result {
-                            Ok(response) => Ok(response),
-                            Err(error) => {
-                                shared.not_cloneable.increment(1);
-                                #[cfg(feature = "tracing")]
-                                tracing::warn!(
-                                    policy = shared.policy.name(),
-                                    attempt,
-                                    class = failure.class.as_str(),
-                                    "not retrying: the request could not be cloned"
-                                );
-                                Err(RequestNotCloneable::new(attempt, failure.class, error).into())
-                            }
-                        });
-                    }
-                    match shared.policy.next(this.retry, super::now(), failure) {
-                        RetryDecision::Retry { after, .. } => match this.request.take() {
-                            Some(mut request) => {
-                                shared.hook.on_retry(
-                                    &mut request,
-                                    &Retrying {
-                                        attempt,
-                                        result: &result,
-                                        classification: failure,
-                                        delay: after,
-                                    },
-                                );
-                                drop(result);
-                                this.state.set(State::Waiting {
-                                    sleep: tokio::time::sleep(after),
-                                    request,
-                                });
-                            }
-                            // `may_retry` said no retry was possible, so the
-                            // policy cannot have chosen one; handled anyway.
-                            None => {
-                                this.state.set(State::Done);
-                                return Poll::Ready(result.map_err(|e| {
-                                    RequestNotCloneable::new(attempt, failure.class, e).into()
-                                }));
-                            }
-                        },
-                        RetryDecision::GiveUp(reason) => {
+                    match after_failure(shared, this.retry, this.request, result, failure) {
+                        AfterFailure::Retry { after, request } => this.state.set(State::Waiting {
+                            sleep: tokio::time::sleep(after),
+                            request,
+                        }),
+                        AfterFailure::Finish(result) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(result.map_err(|e| {
-                                RetryError::from_give_up(
-                                    reason,
-                                    attempt,
-                                    AttemptError::new(attempt, e),
-                                )
-                                .into()
-                            }));
+                            return Poll::Ready(result);
                         }
                     }
                 }
@@ -200,21 +150,11 @@ where
                             // The policy only starts a retry that fits its
                             // deadline; a service that is not ready must not
                             // hold the caller past it.
-                            let shared = &**this.shared;
-                            if let Some(deadline) = shared.policy.deadline() {
-                                let guard = guard.get_or_insert_with(|| {
-                                    let left =
-                                        this.retry.remaining(super::now()).unwrap_or_default();
-                                    Box::pin(tokio::time::sleep(left))
-                                });
-                                if guard.as_mut().poll(cx).is_ready() {
-                                    this.state.set(State::Done);
-                                    return Poll::Ready(Err(Elapsed::new(
-                                        deadline,
-                                        TimeoutScope::Total,
-                                    )
-                                    .into()));
-                                }
+                            let elapsed =
+                                deadline_passed(&this.shared.policy, this.retry, guard, cx);
+                            if let Some(elapsed) = elapsed {
+                                this.state.set(State::Done);
+                                return Poll::Ready(Err(elapsed.into()));
                             }
                             return Poll::Pending;
                         }
@@ -236,6 +176,93 @@ where
             }
         }
     }
+}
+
+/// What a failed attempt leads to.
+enum AfterFailure<T, Req> {
+    /// The call ends with this result.
+    Finish(Result<T, BoxError>),
+    /// Wait `after`, then send `request`.
+    Retry { after: Duration, request: Req },
+}
+
+/// Decides what follows a failed attempt: the policy's retry (after the
+/// hook has seen the request), or the call's final result.
+fn after_failure<T, Req, C, K, I, H>(
+    shared: &Shared<C, K, I, H>,
+    retry: &mut RetryState,
+    request: &mut Option<Req>,
+    result: Result<T, BoxError>,
+    failure: Classification,
+) -> AfterFailure<T, Req>
+where
+    H: RetryHook<Req, T>,
+{
+    let attempt = retry.attempts();
+    if request.is_none() && shared.policy.may_retry(retry, failure.class) {
+        // The policy would retry, but there is no copy of the request to
+        // send: say so, keep the error, and do not draw on the budget for a
+        // retry that cannot happen.
+        return AfterFailure::Finish(match result {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                shared.not_cloneable.increment(1);
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    policy = shared.policy.name(),
+                    attempt,
+                    class = failure.class.as_str(),
+                    "not retrying: the request could not be cloned"
+                );
+                Err(RequestNotCloneable::new(attempt, failure.class, error).into())
+            }
+        });
+    }
+    match shared.policy.next(retry, super::now(), failure) {
+        RetryDecision::Retry { after, .. } => match request.take() {
+            Some(mut request) => {
+                shared.hook.on_retry(
+                    &mut request,
+                    &Retrying {
+                        attempt,
+                        result: &result,
+                        classification: failure,
+                        delay: after,
+                    },
+                );
+                AfterFailure::Retry { after, request }
+            }
+            // `may_retry` said no retry was possible, so the policy cannot
+            // have chosen one; handled anyway.
+            None => AfterFailure::Finish(
+                result.map_err(|e| RequestNotCloneable::new(attempt, failure.class, e).into()),
+            ),
+        },
+        RetryDecision::GiveUp(reason) => AfterFailure::Finish(result.map_err(|e| {
+            RetryError::from_give_up(reason, attempt, AttemptError::new(attempt, e)).into()
+        })),
+    }
+}
+
+/// While the service is not ready for a retry: with a deadline, arms
+/// `guard` (once, boxed: the rare path) and says whether the deadline has
+/// passed.
+fn deadline_passed(
+    policy: &RetryPolicy,
+    retry: &RetryState,
+    guard: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Option<Elapsed> {
+    let deadline = policy.deadline()?;
+    let guard = guard.get_or_insert_with(|| {
+        let left = retry.remaining(super::now()).unwrap_or_default();
+        Box::pin(tokio::time::sleep(left))
+    });
+    guard
+        .as_mut()
+        .poll(cx)
+        .is_ready()
+        .then(|| Elapsed::new(deadline, TimeoutScope::Total))
 }
 
 impl<S, Req, C, K, I, H> fmt::Debug for ResponseFuture<S, Req, C, K, I, H>

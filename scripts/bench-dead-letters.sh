@@ -26,7 +26,7 @@ PG=$("$RESILIENCE_PG_BIN/postgres" --version | sed 's/^postgres (PostgreSQL) //'
 
 SECTION=$(cat <<MD
 <!-- kept: dead-letter-stores -->
-## Dead-letter stores (issue 16)
+## Dead-letter stores
 
 Throughput of the durable dead-letter stores against the in-memory queue, on this
 machine ($(nproc) cores, ${CPU}), $(date -u '+%Y-%m-%d %H:%M UTC'), commit \`$(git rev-parse --short HEAD)\`;

@@ -152,7 +152,7 @@ def ir_ratio(a, b):
 def verdict(ok):
     return "met ✅" if ok else "missed ❌"
 
-w("## Targets (issue 8)")
+w("## Targets")
 w("")
 w("Time is the criterion median of this run; instructions come from callgrind (see below),")
 w("which load does not move. Allocation counts come from `tests/zero_alloc.rs`, part of the")

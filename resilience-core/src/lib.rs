@@ -16,6 +16,7 @@
 //! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests |
 //! | [`config`] | config conventions: serde data, human durations, [`ConfigError`](config::ConfigError) |
 //! | [`events`] | typed event listeners shared by every primitive |
+//! | [`readiness`] | one readiness answer (ready / degraded / not ready, with reasons) from the degradation level, the heartbeat monitor and your own checks |
 //! | [`presets`] | ready configs for five reference platforms (GPU training, data platform, model registry, GPU inference, workflow runtime) |
 //!
 //! # Which primitive when
@@ -242,6 +243,7 @@ pub mod dead_letter;
 pub mod degradation;
 pub mod events;
 pub mod presets;
+pub mod readiness;
 pub mod retry;
 
 pub use rand;

@@ -80,6 +80,7 @@
 //! | [`hedge`] | [`HedgeLayer`](hedge::HedgeLayer): a second request after a fixed delay or a latency percentile, first success wins, budgeted |
 //! | [`degradation`] | [`DegradationLayer`](degradation::DegradationLayer): rejects or reroutes requests whose feature is disabled at the current degradation level |
 //! | [`stack`] | [`ResilienceStack`](stack::ResilienceStack): deadline → retry → breaker → bulkhead → per-attempt timeout from one serde config |
+//! | `readiness` (feature `axum`) | `ReadinessService`: the core readiness report (degradation level, heartbeats, your checks) as a `/ready` endpoint, 200 or 503 with JSON |
 //! | [`error`] | error conventions: every layer's error is a `BoxError` holding a concrete, downcastable type |
 //!
 //! Every response future is a named `pin-project` type: no `Box<dyn Future>`
@@ -97,6 +98,8 @@ pub mod degradation;
 pub mod error;
 pub mod fallback;
 pub mod hedge;
+#[cfg(feature = "axum")]
+pub mod readiness;
 pub mod retry;
 pub mod stack;
 pub mod timeout;

@@ -47,6 +47,7 @@ mod actions;
 mod heartbeat;
 mod outage;
 mod probe;
+mod readiness;
 
 pub use actions::{
     ActionContext, ActionReport, FailureKind, Persistence, Plan, RecoveryPolicy,
@@ -55,3 +56,4 @@ pub use actions::{
 pub use heartbeat::{HealthState, HeartbeatConfig, HeartbeatEvent, HeartbeatMonitor, MemberStatus};
 pub use outage::{OutageConfig, OutageDetector, OutageEvent, OutageStatus, UnknownVantage};
 pub use probe::{HealthReport, ProbeKind, ProbeResult, ProbeSet, ProbeStatus, Verdict};
+pub use readiness::HeartbeatReadiness;

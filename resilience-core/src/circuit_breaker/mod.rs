@@ -1078,7 +1078,9 @@ impl Inner {
                     self.trip(w, TransitionReason::ConsecutiveFailures { failures: run });
                     return;
                 }
-            } else if self.consecutive.load(Ordering::Relaxed) != 0 {
+            } else if self.cfg().failures_reset_on_success
+                && self.consecutive.load(Ordering::Relaxed) != 0
+            {
                 self.consecutive.store(0, Ordering::Release);
             }
         }

@@ -19,15 +19,26 @@ use crate::retry::RetryConfig;
 
 use super::build::{consecutive, exponential, plus_10_percent, SEC};
 
-/// The Maestro integration breaker: 5 failures, 1 test request at a time
-/// while half-open, 3 successes to close, 60 s reset timeout.
+/// The Maestro integration breaker: opens after 5 failures since it last
+/// closed (a success while closed does not reset the count, as in the
+/// platform's pseudo-code, which resets `failure_count` only on closing),
+/// stays open 60 s (the reset timeout), admits 1 test request at a time
+/// while half-open, and closes after 3 successes. Its 30 s request timeout
+/// is part of the preset as `call_timeout`, which `resilience_tower`'s
+/// stack uses as its per-attempt timeout.
 ///
 /// ```
+/// use std::time::Duration;
 /// let c = resilience_core::presets::model_registry::maestro_breaker();
 /// assert_eq!((c.half_open_permits, c.success_threshold), (1, Some(3)));
+/// assert!(!c.failures_reset_on_success);
+/// assert_eq!(c.call_timeout, Some(Duration::from_secs(30)));
 /// ```
 pub fn maestro_breaker() -> CircuitBreakerConfig {
-    consecutive("maestro_integration", 5, 60, 1).success_threshold(3)
+    consecutive("maestro_integration", 5, 60, 1)
+        .success_threshold(3)
+        .failures_reset_on_success(false)
+        .call_timeout(SEC * 30)
 }
 
 /// Retrain requests to the training service, the platform's

@@ -1,0 +1,465 @@
+//! Every shipped preset, driven through the public API, does what its
+//! platform's design says: trip counts, windows, open times, half-open
+//! probes, retry attempts and waits, pool sizes, degradation levels.
+//! Time only moves through `ManualClock`.
+
+use std::time::Duration;
+
+use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+use resilience_core::clock::ManualClock;
+use resilience_core::presets::{
+    self, data_platform, gpu_inference, model_registry, synthetic_data, workflow_runtime,
+};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// ---- circuit breakers ---------------------------------------------------------
+
+fn breaker(config: CircuitBreakerConfig) -> (ManualClock, CircuitBreaker) {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::with_clock(config, clock.clone()).expect("preset is valid");
+    (clock, b)
+}
+
+fn fail(b: &CircuitBreaker, n: usize) {
+    for _ in 0..n {
+        b.try_acquire()
+            .expect("breaker should permit")
+            .record_failure();
+    }
+}
+
+fn succeed(b: &CircuitBreaker, n: usize) {
+    for _ in 0..n {
+        b.try_acquire()
+            .expect("breaker should permit")
+            .record_success();
+    }
+}
+
+/// What a breaker preset promises once it is open: it refuses calls for
+/// `open`, then admits `probes` trial calls at once, and `successes`
+/// successful trials close it; a failed trial reopens it for `open` again.
+fn assert_recovery(
+    what: &str,
+    clock: &ManualClock,
+    b: &CircuitBreaker,
+    open: u64,
+    probes: u32,
+    successes: u32,
+) {
+    assert_eq!(b.state(), CircuitState::Open, "{what}: open");
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        secs(open),
+        "{what}: stays open {open} s"
+    );
+    clock.advance(secs(open) - Duration::from_millis(1));
+    assert!(
+        b.try_acquire().is_err(),
+        "{what}: still open just before {open} s"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        b.state(),
+        CircuitState::HalfOpen,
+        "{what}: half-open after {open} s"
+    );
+    // A failed trial reopens it for the full open time.
+    b.try_acquire().unwrap().record_failure();
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "{what}: a failed trial reopens it"
+    );
+    clock.advance(secs(open));
+    // `probes` trials at once, no more.
+    let trials: Vec<_> = (0..probes)
+        .map(|i| {
+            b.try_acquire().unwrap_or_else(|_| {
+                panic!("{what}: half-open admits {probes} test requests (#{i})")
+            })
+        })
+        .collect();
+    assert!(
+        b.try_acquire().is_err(),
+        "{what}: half-open admits only {probes} test request(s) at a time"
+    );
+    let mut closed_after = 0;
+    for t in trials {
+        t.record_success();
+        closed_after += 1;
+        if closed_after < successes {
+            assert_eq!(
+                b.state(),
+                CircuitState::HalfOpen,
+                "{what}: {closed_after} successes do not close it"
+            );
+        }
+    }
+    while closed_after < successes {
+        assert_eq!(
+            b.state(),
+            CircuitState::HalfOpen,
+            "{what}: {closed_after} successes do not close it (needs {successes})"
+        );
+        b.try_acquire().unwrap().record_success();
+        closed_after += 1;
+    }
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "{what}: {successes} successes close it"
+    );
+}
+
+/// A preset that opens on `n` consecutive failures (a success resets the run).
+fn assert_consecutive(
+    what: &str,
+    config: CircuitBreakerConfig,
+    n: usize,
+    open: u64,
+    probes: u32,
+    successes: u32,
+) {
+    let (clock, b) = breaker(config);
+    fail(&b, n - 1);
+    succeed(&b, 1);
+    fail(&b, n - 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "{what}: {} failures, a success, {} failures: a success resets the run of {n}",
+        n - 1,
+        n - 1
+    );
+    fail(&b, 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "{what}: opens after {n} failures in a row"
+    );
+    assert_recovery(what, &clock, &b, open, probes, successes);
+}
+
+#[test]
+fn the_generic_breaker_of_the_synthetic_data_platform_opens_after_5_failures_for_30_s_with_3_trials(
+) {
+    assert_consecutive("standard", synthetic_data::standard_breaker(), 5, 30, 3, 3);
+}
+
+#[test]
+fn the_gpu_cluster_breaker_opens_after_3_failures_for_60_s() {
+    assert_consecutive(
+        "gpu_cluster",
+        synthetic_data::gpu_cluster_breaker(),
+        3,
+        60,
+        3,
+        3,
+    );
+}
+
+#[test]
+fn the_object_storage_breaker_opens_after_5_failures_for_30_s() {
+    assert_consecutive(
+        "object_storage",
+        synthetic_data::object_storage_breaker(),
+        5,
+        30,
+        3,
+        3,
+    );
+}
+
+#[test]
+fn the_quality_service_breaker_opens_after_3_failures_for_45_s() {
+    assert_consecutive(
+        "quality_service",
+        synthetic_data::quality_service_breaker(),
+        3,
+        45,
+        3,
+        3,
+    );
+}
+
+#[test]
+fn the_notification_service_breaker_opens_after_10_failures_for_120_s() {
+    assert_consecutive(
+        "notification_service",
+        synthetic_data::notification_service_breaker(),
+        10,
+        120,
+        3,
+        3,
+    );
+}
+
+#[test]
+fn the_per_model_inference_breaker_opens_after_5_failures_for_60_s_and_closes_after_3_successes() {
+    assert_consecutive("per_model", gpu_inference::per_model_breaker(), 5, 60, 3, 3);
+}
+
+#[test]
+fn the_per_worker_inference_breaker_opens_after_3_failures_for_30_s_and_closes_after_2_successes() {
+    assert_consecutive(
+        "per_worker",
+        gpu_inference::per_worker_breaker(),
+        3,
+        30,
+        2,
+        2,
+    );
+}
+
+#[test]
+fn the_global_inference_breaker_opens_at_a_10_percent_failure_rate_over_60_s() {
+    let (clock, b) = breaker(gpu_inference::global_breaker());
+    // 100 calls over 50 s with 9 failures: 9 %, below 10 %.
+    for i in 0..100 {
+        if i % 2 == 0 {
+            clock.advance(secs(1));
+        }
+        let p = b.try_acquire().unwrap();
+        if i < 9 {
+            p.record_failure()
+        } else {
+            p.record_success()
+        }
+    }
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "global: 9 % of 100 calls stays below the 10 % threshold"
+    );
+    let (_, b) = breaker(gpu_inference::global_breaker());
+    succeed(&b, 90);
+    fail(&b, 9);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "global: the rate needs 100 calls"
+    );
+    fail(&b, 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "global: 10 failures in 100 calls within 60 s reach 10 %"
+    );
+    // The calls older than 60 s leave the window.
+    let (clock, b) = breaker(gpu_inference::global_breaker());
+    fail(&b, 9);
+    clock.advance(secs(61));
+    succeed(&b, 90);
+    fail(&b, 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "global: failures older than the 60 s window do not count (1 of 91)"
+    );
+}
+
+#[test]
+fn the_llm_provider_breaker_counts_5_failures_in_60_s_even_with_successes_between() {
+    let (clock, b) = breaker(data_platform::llm_provider_breaker());
+    // 4 failures, each followed by successes: well below 50 %.
+    for _ in 0..4 {
+        fail(&b, 1);
+        succeed(&b, 4);
+        clock.advance(secs(10));
+    }
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "llm_provider: 4 failures in 60 s keep it closed"
+    );
+    fail(&b, 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "llm_provider: opens after 5 failures in 60 s, successes in between do not reset the count"
+    );
+    assert_recovery("llm_provider", &clock, &b, 30, 1, 3);
+}
+
+#[test]
+fn the_llm_provider_breaker_forgets_failures_older_than_60_s() {
+    let (clock, b) = breaker(data_platform::llm_provider_breaker());
+    fail(&b, 4);
+    clock.advance(secs(61));
+    fail(&b, 1);
+    succeed(&b, 10);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "llm_provider: failures older than the 60 s rolling window do not count"
+    );
+    fail(&b, 4);
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "llm_provider: 5 failures inside 60 s open it"
+    );
+}
+
+#[test]
+fn the_llm_provider_breaker_also_opens_at_50_percent_over_60_s() {
+    let (clock, b) = breaker(data_platform::llm_provider_breaker());
+    let config = data_platform::llm_provider_breaker();
+    assert_eq!(
+        config.failure_rate_threshold,
+        Some(0.5),
+        "llm_provider: 50 % rate trigger"
+    );
+    // 2 failures and 2 successes: 50 % of 4 calls, below the 10-call minimum.
+    fail(&b, 2);
+    succeed(&b, 2);
+    clock.advance(secs(1));
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "llm_provider: the rate needs 10 calls"
+    );
+    succeed(&b, 4);
+    fail(&b, 2);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "llm_provider: 4 of 10 calls is below 50 %"
+    );
+    let (_, b) = breaker(data_platform::llm_provider_breaker().failure_count_threshold(u32::MAX));
+    succeed(&b, 5);
+    fail(&b, 5);
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "llm_provider: 5 of 10 calls in 60 s is 50 %"
+    );
+}
+
+#[test]
+fn the_maestro_breaker_counts_failures_across_successes_and_half_opens_one_request() {
+    let (clock, b) = breaker(model_registry::maestro_breaker());
+    for _ in 0..4 {
+        fail(&b, 1);
+        succeed(&b, 3);
+        clock.advance(secs(600));
+    }
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "maestro: 4 failures keep it closed"
+    );
+    fail(&b, 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "maestro: opens after 5 failures; a success while closed does not reset the count"
+    );
+    assert_recovery("maestro", &clock, &b, 60, 1, 3);
+    // Closing resets the count.
+    fail(&b, 4);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "maestro: closing resets the failure count"
+    );
+    assert_eq!(
+        model_registry::maestro_breaker().call_timeout,
+        Some(secs(30)),
+        "maestro: 30 s request timeout"
+    );
+}
+
+/// A preset that opens on `n` failures within `window` seconds.
+fn assert_count_in_window(
+    what: &str,
+    config: CircuitBreakerConfig,
+    n: usize,
+    window: u64,
+    open: u64,
+    probes: u32,
+) {
+    let (clock, b) = breaker(config.clone());
+    fail(&b, n - 1);
+    clock.advance(secs(window) + secs(1));
+    fail(&b, 1);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "{what}: failures older than {window} s do not count toward {n}"
+    );
+    for _ in 0..n - 1 {
+        succeed(&b, 1);
+        fail(&b, 1);
+    }
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "{what}: opens after {n} failures in {window} s, successes in between or not"
+    );
+    assert_recovery(what, &clock, &b, open, probes, probes);
+}
+
+#[test]
+fn the_metadata_db_breaker_opens_after_5_failures_in_30_s_for_30_s_with_3_trials() {
+    assert_count_in_window(
+        "metadata_db",
+        workflow_runtime::metadata_db_breaker(),
+        5,
+        30,
+        30,
+        3,
+    );
+}
+
+#[test]
+fn the_redis_cache_breaker_opens_after_10_failures_in_10_s_for_10_s_with_5_trials() {
+    assert_count_in_window(
+        "redis_cache",
+        workflow_runtime::redis_cache_breaker(),
+        10,
+        10,
+        10,
+        5,
+    );
+}
+
+#[test]
+fn the_llm_service_breaker_opens_after_3_failures_in_60_s_for_60_s_with_1_trial() {
+    assert_count_in_window(
+        "llm_service",
+        workflow_runtime::llm_service_breaker(),
+        3,
+        60,
+        60,
+        1,
+    );
+}
+
+#[test]
+fn every_breaker_preset_has_a_behaviour_test_here() {
+    let tested = [
+        "standard",
+        "gpu_cluster",
+        "object_storage",
+        "quality_service",
+        "notification_service",
+        "llm_provider",
+        "maestro_integration",
+        "per_model",
+        "per_worker",
+        "global_inference",
+        "metadata_db",
+        "redis_cache",
+        "llm_service",
+    ];
+    let shipped: Vec<_> = presets::BREAKERS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        shipped, tested,
+        "a new breaker preset needs a behaviour test in this file"
+    );
+}

@@ -10,6 +10,7 @@ use resilience_core::clock::ManualClock;
 use resilience_core::presets::{
     self, data_platform, gpu_inference, model_registry, synthetic_data, workflow_runtime,
 };
+use resilience_core::retry::{Classification, ErrorClass, RetryError};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -461,5 +462,248 @@ fn every_breaker_preset_has_a_behaviour_test_here() {
     assert_eq!(
         shipped, tested,
         "a new breaker preset needs a behaviour test in this file"
+    );
+}
+
+// ---- retry schedules ------------------------------------------------------------
+//
+// One reading for every table: "N retries" = N + 1 attempts, and the
+// initial delay is the wait before the first retry.
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+const MIN: Duration = Duration::from_secs(60);
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// How a preset's jitter may move a scheduled wait `d` (capped at `max`).
+#[derive(Clone, Copy, Debug)]
+enum Spread {
+    Exact,
+    PlusTenPercent,
+    Equal,
+    Full,
+}
+
+/// Runs the preset `name` against a dependency that always fails with
+/// `class`, on a manual clock, and checks the attempts and every wait.
+fn assert_retry_schedule(
+    name: &str,
+    class: ErrorClass,
+    attempts: u32,
+    waits: &[Duration],
+    spread: Spread,
+) {
+    let table = presets::retry_table();
+    let clock = ManualClock::new();
+    let policy = table
+        .policy_with_clock(name, std::sync::Arc::new(clock.clone()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let max = policy.backoff().max();
+    let mut slept = Vec::new();
+    let mut calls = 0u32;
+    let out: Result<(), RetryError<ErrorClass>> = block_on(policy.run(
+        &|e: &ErrorClass| Classification::from(*e),
+        |_| {
+            calls += 1;
+            std::future::ready(Err(class))
+        },
+        |d| {
+            slept.push(d);
+            clock.advance(d);
+            std::future::ready(())
+        },
+    ));
+    let err = out.expect_err("the dependency always fails");
+    assert_eq!(
+        calls,
+        attempts,
+        "{name}: {} retries = {attempts} attempts in all",
+        attempts - 1
+    );
+    assert_eq!(
+        err.attempts(),
+        attempts,
+        "{name}: the error reports {attempts} attempts"
+    );
+    assert!(
+        matches!(err, RetryError::RetriesExhausted { .. }),
+        "{name}: gives up exhausted after {attempts} attempts, got {err:?}"
+    );
+    assert_eq!(
+        slept.len(),
+        waits.len(),
+        "{name}: {} waits, one before each retry",
+        waits.len()
+    );
+    for (i, (w, d)) in slept.iter().zip(waits).enumerate() {
+        let (lo, hi) = match spread {
+            Spread::Exact => (*d, *d),
+            Spread::PlusTenPercent => (*d, (*d + *d / 10).min(max)),
+            Spread::Equal => (*d / 2, *d),
+            Spread::Full => (Duration::ZERO, *d),
+        };
+        assert!(
+            *w >= lo && *w <= hi,
+            "{name}: wait before retry {} is {d:?} ({spread:?}): got {w:?}",
+            i + 1
+        );
+    }
+    assert_eq!(
+        clock.elapsed(),
+        slept.iter().sum::<Duration>(),
+        "{name}: time moved by the waits only"
+    );
+}
+
+fn doubling(first: Duration, n: u32) -> Vec<Duration> {
+    (0..n).map(|i| first * 2u32.pow(i)).collect()
+}
+
+#[test]
+fn the_synthetic_data_retry_presets_make_the_tables_attempts_and_waits() {
+    use ErrorClass::Transient as T;
+    // Training job: 3 retries, 1 min -> 15 min, exponential + jitter (delay * (0.5 + random * 0.5)).
+    assert_retry_schedule(
+        "training_job",
+        T,
+        4,
+        &[MIN, 2 * MIN, 4 * MIN],
+        Spread::Equal,
+    );
+    // Generation batch: 2 retries, 30 s -> 2 min.
+    assert_retry_schedule("generation_batch", T, 3, &[30 * SEC, MIN], Spread::Exact);
+    // Quality check: 2 retries, 1 min -> 5 min.
+    assert_retry_schedule("quality_check", T, 3, &[MIN, 2 * MIN], Spread::Exact);
+    // API calls: 3 retries, 1 s -> 10 s.
+    assert_retry_schedule("api_call", T, 4, &doubling(SEC, 3), Spread::Exact);
+    // DB transactions: 3 retries, 100 ms -> 1 s.
+    assert_retry_schedule(
+        "db_transaction",
+        T,
+        4,
+        &doubling(100 * MS, 3),
+        Spread::Exact,
+    );
+    // Model load: 2 retries, 5 s -> 30 s, linear.
+    assert_retry_schedule("model_load", T, 3, &[5 * SEC, 10 * SEC], Spread::Exact);
+    // RetryWithBackoff's defaults: max_retries 3, 1 s, base 2, jitter.
+    assert_retry_schedule(
+        "training_platform_default",
+        ErrorClass::Timeout,
+        4,
+        &doubling(SEC, 3),
+        Spread::Equal,
+    );
+}
+
+#[test]
+fn the_data_platform_retry_presets_make_the_tables_attempts_and_waits() {
+    use ErrorClass::Transient as T;
+    let p = Spread::PlusTenPercent;
+    // API calls: 3 retries, 100 ms -> 5 s.
+    assert_retry_schedule("data_api_call", T, 4, &doubling(100 * MS, 3), p);
+    // DB queries: 5 retries, 50 ms -> 10 s.
+    assert_retry_schedule("db_query", T, 6, &doubling(50 * MS, 5), p);
+    // LLM inference: 3 retries, 1 s -> 30 s.
+    assert_retry_schedule("llm_inference", T, 4, &doubling(SEC, 3), p);
+    // CDC events: 10 retries, 100 ms -> 60 s: the 10th wait is 51.2 s.
+    let cdc = doubling(100 * MS, 10);
+    assert_eq!(cdc[9], 51_200 * MS);
+    assert_retry_schedule("cdc_event", T, 11, &cdc, p);
+    // File uploads: 5 retries, 500 ms -> 30 s.
+    assert_retry_schedule("file_upload", T, 6, &doubling(500 * MS, 5), p);
+}
+
+#[test]
+fn the_model_registry_and_inference_retry_presets_make_their_attempts_and_waits() {
+    // Retrain requests: max_retries = 5 -> 6 attempts, 1 s first, cap 60 s, +10 %.
+    assert_retry_schedule(
+        "retrain_request",
+        ErrorClass::Transient,
+        6,
+        &doubling(SEC, 5),
+        Spread::PlusTenPercent,
+    );
+    // In-flight recovery: MAX_RETRIES = 3, min(30, 2 ** retry_count) s.
+    assert_retry_schedule(
+        "inference_request_recovery",
+        ErrorClass::Transient,
+        4,
+        &[2 * SEC, 4 * SEC, 8 * SEC],
+        Spread::Exact,
+    );
+}
+
+#[test]
+fn the_workflow_runtime_retry_presets_make_their_attempts_and_waits() {
+    // Idempotent: 3 retries, 100 ms -> 2 s, 2x, 10 % jitter.
+    assert_retry_schedule(
+        "idempotent_request",
+        ErrorClass::ServerError,
+        4,
+        &doubling(100 * MS, 3),
+        Spread::PlusTenPercent,
+    );
+    // Non-idempotent: 1 retry, only on a connection error before sending.
+    assert_retry_schedule(
+        "non_idempotent_request",
+        ErrorClass::ConnectFailed,
+        2,
+        &[100 * MS],
+        Spread::Exact,
+    );
+    // Database operations: 3 retries from 50 ms.
+    assert_retry_schedule(
+        "database_operation",
+        ErrorClass::Transient,
+        4,
+        &doubling(50 * MS, 3),
+        Spread::Exact,
+    );
+    // External calls: 5 retries, 1 s -> 5 min, exponential with jitter.
+    assert_retry_schedule(
+        "external_call",
+        ErrorClass::Transient,
+        6,
+        &doubling(SEC, 5),
+        Spread::Full,
+    );
+}
+
+#[test]
+fn every_retry_preset_has_a_behaviour_test_here() {
+    let tested = [
+        "training_job",
+        "generation_batch",
+        "quality_check",
+        "api_call",
+        "db_transaction",
+        "model_load",
+        "training_platform_default",
+        "data_api_call",
+        "db_query",
+        "llm_inference",
+        "cdc_event",
+        "file_upload",
+        "retrain_request",
+        "inference_request_recovery",
+        "idempotent_request",
+        "non_idempotent_request",
+        "database_operation",
+        "external_call",
+    ];
+    let shipped: Vec<_> = presets::retries().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        shipped, tested,
+        "a new retry preset needs a behaviour test in this file"
     );
 }

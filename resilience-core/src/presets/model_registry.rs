@@ -42,18 +42,23 @@ pub fn maestro_breaker() -> CircuitBreakerConfig {
 }
 
 /// Retrain requests to the training service, the platform's
-/// `RetryWithBackoff(max_retries=5)`: 5 attempts in all (4 retries), first
-/// wait `1 s · 2^1` = 2 s, cap 60 s, +10%.
+/// `RetryWithBackoff(max_retries=5)` read as every retry preset is (see
+/// [`crate::retry`], "Reading a retry table"): 5 retries after the first
+/// attempt, so 6 attempts; the base delay of 1 s is the wait before the
+/// first retry, doubling after each (1, 2, 4, 8, 16 s), capped at 60 s,
+/// each wait stretched by up to 10 %. (The platform's loop, taken
+/// literally, makes 5 attempts and starts at `1 s · 2^1`; the library
+/// applies one reading to every table instead.)
 ///
 /// ```
 /// use std::time::Duration;
 /// let c = resilience_core::presets::model_registry::retrain_retry();
-/// assert_eq!(c.backoff.max_attempts(), Some(5));
-/// assert_eq!(c.backoff.initial(), Duration::from_secs(2));
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
 /// assert_eq!(c.backoff.max(), Duration::from_secs(60));
 /// ```
 pub fn retrain_retry() -> RetryConfig {
-    exponential(4, 2 * SEC, 60 * SEC, plus_10_percent())
+    exponential(5, SEC, 60 * SEC, plus_10_percent())
 }
 
 /// The registry service's bulkheads: `dashboard` 50 / 5 s / low, `api`

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
 use resilience_core::clock::ManualClock;
+use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
 use resilience_core::presets::{
     self, data_platform, gpu_inference, model_registry, synthetic_data, workflow_runtime,
 };
@@ -706,4 +707,330 @@ fn every_retry_preset_has_a_behaviour_test_here() {
         shipped, tested,
         "a new retry preset needs a behaviour test in this file"
     );
+}
+
+// ---- degradation ---------------------------------------------------------------
+
+fn degradation(config: DegradationConfig) -> (ManualClock, DegradationManager) {
+    let clock = ManualClock::new();
+    let m = DegradationManager::with_clock(config, clock.clone()).expect("preset is valid");
+    (clock, m)
+}
+
+/// Every feature's mode at the current level, in `features` order.
+fn modes(m: &DegradationManager, features: &[&str]) -> Vec<String> {
+    features
+        .iter()
+        .map(|f| {
+            m.mode_by_name(f)
+                .unwrap_or_else(|| panic!("no feature {f}"))
+                .to_string()
+        })
+        .collect()
+}
+
+const DATA_FEATURES: [&str; 6] = [
+    "data_ingestion",
+    "schema_mapping",
+    "transformations",
+    "anomaly_detection",
+    "quality_scoring",
+    "self_healing",
+];
+
+#[test]
+fn the_data_platform_matrix_holds_at_every_level_and_recovers_at_once() {
+    let (_, m) = degradation(data_platform::degradation().unwrap());
+    let normal = [
+        "full",
+        "llm_embedding",
+        "nl_to_sql",
+        "ml_ensemble",
+        "full_dimensions",
+        "full_auto_heal",
+    ];
+    let level_1 = [
+        "full",
+        "embedding_only",
+        "predefined_sql",
+        "statistical_only",
+        "core_dimensions",
+        "transient_only",
+    ];
+    let level_2 = [
+        "pass_through",
+        "manual",
+        "pass_through",
+        "threshold_only",
+        "basic_checks",
+        "manual",
+    ];
+    let emergency = ["buffer", "skip", "skip", "skip", "skip", "disable"];
+    assert_eq!(m.level().name(), "full_ai");
+    assert_eq!(
+        modes(&m, &DATA_FEATURES),
+        normal,
+        "data platform, normal: full AI features"
+    );
+
+    // LLM unavailable -> Level 1 (reduced AI).
+    m.report_by_name("llm_service", ComponentHealth::Down)
+        .unwrap();
+    assert_eq!(m.level().name(), "reduced_ai", "LLM unavailable -> level 1");
+    assert_eq!(
+        modes(&m, &DATA_FEATURES),
+        level_1,
+        "data platform, level 1: reduced AI"
+    );
+    // LLM back: full AI at once, no hold period.
+    m.report_by_name("llm_service", ComponentHealth::Healthy)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "full_ai",
+        "LLM available -> normal at once"
+    );
+    // High latency -> Level 1 too.
+    m.report_by_name("llm_service", ComponentHealth::Degraded)
+        .unwrap();
+    assert_eq!(m.level().name(), "reduced_ai", "high latency -> level 1");
+
+    // Compute exhausted -> Level 2 (minimal processing).
+    m.report_by_name("compute", ComponentHealth::Down).unwrap();
+    assert_eq!(m.level().name(), "minimal", "compute exhausted -> level 2");
+    assert_eq!(
+        modes(&m, &DATA_FEATURES),
+        level_2,
+        "data platform, level 2: minimal processing"
+    );
+
+    // Storage only available -> Emergency (buffer only).
+    m.report_by_name("pipeline_workers", ComponentHealth::Down)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "buffer_only",
+        "storage only available -> emergency"
+    );
+    assert_eq!(
+        modes(&m, &DATA_FEATURES),
+        emergency,
+        "data platform, emergency: buffer only"
+    );
+    for f in [
+        "schema_mapping",
+        "transformations",
+        "anomaly_detection",
+        "quality_scoring",
+        "self_healing",
+    ] {
+        assert_eq!(
+            m.is_enabled_by_name(f),
+            Some(false),
+            "{f} is skipped/disabled in emergency"
+        );
+    }
+    assert_eq!(
+        m.is_enabled_by_name("data_ingestion"),
+        Some(true),
+        "ingestion buffers in emergency"
+    );
+
+    // All checks healthy: normal at once.
+    let all: Vec<_> = ["llm_service", "compute", "pipeline_workers", "storage"]
+        .iter()
+        .map(|n| (m.component(n).unwrap(), ComponentHealth::Healthy))
+        .collect();
+    assert_eq!(
+        m.report_all(&all).unwrap().name(),
+        "full_ai",
+        "all checks healthy -> normal at once"
+    );
+    assert_eq!(modes(&m, &DATA_FEATURES), normal);
+}
+
+const WORKFLOW_FEATURES: [&str; 7] = [
+    "ai_formula_generation",
+    "ai_query",
+    "cache",
+    "workflows",
+    "writes",
+    "reads",
+    "api",
+];
+
+#[test]
+fn the_workflow_runtime_levels_have_their_effects_and_recover_at_once() {
+    let (_, m) = degradation(workflow_runtime::degradation().unwrap());
+    let row = |m: &DegradationManager| modes(m, &WORKFLOW_FEATURES);
+    assert_eq!(
+        row(&m),
+        ["on", "on", "redis", "realtime", "on", "on", "on"],
+        "level 0, full operation: all features, real-time workflows, AI, full caching"
+    );
+    m.report_by_name("llm_service", ComponentHealth::Down)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "ai_degraded",
+        "LLM circuit open -> level 1, AI degraded"
+    );
+    assert_eq!(
+        row(&m),
+        ["off", "off", "redis", "realtime", "on", "on", "on"],
+        "level 1: AI formula generation and AI query disabled, core platform fully functional"
+    );
+    m.report_by_name("llm_service", ComponentHealth::Healthy)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "full_operation",
+        "LLM available -> full operation at once"
+    );
+
+    m.report_by_name("redis_cluster", ComponentHealth::Down)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "cache_degraded",
+        "Redis unavailable -> level 2, cache degraded"
+    );
+    assert_eq!(
+        row(&m),
+        ["off", "off", "direct_db", "realtime", "on", "on", "on"],
+        "level 2: direct database queries, AI disabled"
+    );
+    m.report_by_name("metadata_db_primary", ComponentHealth::Down)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "read_only",
+        "primary DB unavailable -> level 3, read-only"
+    );
+    assert_eq!(
+        row(&m),
+        ["off", "off", "direct_db", "paused", "queued", "on", "on"],
+        "level 3: reads only, writes queued, workflows paused"
+    );
+    assert_eq!(
+        m.is_enabled_by_name("writes"),
+        Some(false),
+        "level 3: writes are not served"
+    );
+    assert_eq!(
+        m.is_enabled_by_name("reads"),
+        Some(true),
+        "level 3: reads are served"
+    );
+    m.set_manual_floor(Some("maintenance")).unwrap();
+    assert_eq!(
+        m.level().name(),
+        "maintenance",
+        "manual activation -> level 4, maintenance"
+    );
+    assert_eq!(
+        row(&m),
+        [
+            "off",
+            "off",
+            "direct_db",
+            "paused",
+            "off",
+            "off",
+            "service_unavailable"
+        ],
+        "level 4: all requests rejected, API returns 503"
+    );
+    m.set_manual_floor(None).unwrap();
+    assert_eq!(
+        m.level().name(),
+        "read_only",
+        "maintenance cleared, DB still down -> read-only at once"
+    );
+    let all: Vec<_> = ["llm_service", "redis_cluster", "metadata_db_primary"]
+        .iter()
+        .map(|n| (m.component(n).unwrap(), ComponentHealth::Healthy))
+        .collect();
+    assert_eq!(
+        m.report_all(&all).unwrap().name(),
+        "full_operation",
+        "everything available -> full operation at once"
+    );
+}
+
+#[test]
+fn the_synthetic_data_platform_degrades_by_score_thresholds_and_recovers_stepwise() {
+    let (clock, m) = degradation(synthetic_data::degradation().unwrap());
+    let names = [
+        "gpu_cluster",
+        "quality_service",
+        "database",
+        "storage",
+        "queue_depth",
+    ];
+    let sweep = |m: &DegradationManager, overall: f64| {
+        let reports: Vec<_> = names
+            .iter()
+            .map(|n| (m.component(n).unwrap(), ComponentHealth::Score(overall)))
+            .collect();
+        m.report_all(&reports).unwrap().severity()
+    };
+    // overall > 0.9 normal, > 0.7 level 1, > 0.5 level 2, > 0.3 level 3, > 0.1 level 4, else level 5.
+    for (overall, level) in [
+        (0.95, 0),
+        (0.9, 1),
+        (0.71, 1),
+        (0.7, 2),
+        (0.51, 2),
+        (0.5, 3),
+        (0.31, 3),
+        (0.3, 4),
+        (0.11, 4),
+        (0.1, 5),
+    ] {
+        let (_, fresh) = degradation(synthetic_data::degradation().unwrap());
+        assert_eq!(
+            sweep(&fresh, overall),
+            level,
+            "overall health {overall} -> level {level}"
+        );
+    }
+    let features = |m: &DegradationManager| {
+        [
+            "optional_quality_checks",
+            "diffusion_models",
+            "transformer_models",
+            "streaming_generation",
+            "new_training",
+            "generation",
+            "writes",
+        ]
+        .map(|f| m.is_enabled_by_name(f).unwrap())
+    };
+    let expected = [
+        [true, true, true, true, true, true, true],
+        [false, true, true, true, true, true, true],
+        [false, false, false, true, true, true, true],
+        [false, false, false, false, true, true, true],
+        [false, false, false, false, false, true, true],
+        [false, false, false, false, false, false, false],
+    ];
+    for (overall, level) in [(1.0, 0), (0.8, 1), (0.6, 2), (0.4, 3), (0.2, 4), (0.0, 5)] {
+        let (_, fresh) = degradation(synthetic_data::degradation().unwrap());
+        sweep(&fresh, overall);
+        assert_eq!(
+            features(&fresh),
+            expected[level],
+            "synthetic-data features at level {level}"
+        );
+    }
+    // Recovery is damped: one level per 60 s hold, 0.05 margin.
+    assert_eq!(sweep(&m, 0.35), 3);
+    assert_eq!(sweep(&m, 1.0), 3, "recovery waits for the 60 s hold");
+    clock.advance(secs(60));
+    assert_eq!(m.tick().severity(), 2, "one level per 60 s");
+    clock.advance(secs(60));
+    assert_eq!(m.tick().severity(), 1);
+    clock.advance(secs(60));
+    assert_eq!(m.tick().severity(), 0);
 }

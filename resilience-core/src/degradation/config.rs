@@ -147,23 +147,50 @@ pub struct DegradationRuleConfig {
 #[doc(hidden)]
 pub type RuleConfig = DegradationRuleConfig;
 
+/// How a degraded manager comes back.
+///
+/// ```
+/// use resilience_core::degradation::RecoveryMode;
+/// let m: RecoveryMode = resilience_core::config::from_yaml_str("immediate").unwrap();
+/// assert_eq!(m, RecoveryMode::Immediate);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryMode {
+    /// One level at a time, each step after the better level has held for
+    /// `recover_after` (the default: damps flapping inputs).
+    #[default]
+    Stepwise,
+    /// The level is recomputed on every evaluation: when the inputs allow a
+    /// better level, the manager goes there at once, however many levels
+    /// away ("all checks healthy -> normal"). `recover_after` is not used;
+    /// `margin` still applies. The data-platform and workflow-runtime
+    /// presets recover this way, as their platforms' code does.
+    Immediate,
+}
+
 /// How recovery is damped.
 ///
-/// Degrading is immediate. Recovering goes one level at a time, and only
-/// after the inputs have allowed the better level continuously for
-/// `recover_after`; with a `margin`, the score must clear the better
-/// level's threshold by that much.
+/// Degrading is immediate. By default, recovering goes one level at a
+/// time, and only after the inputs have allowed the better level
+/// continuously for `recover_after`; with a `margin`, the score must clear
+/// the better level's threshold by that much. With
+/// `recovery: immediate`, the level is recomputed on every evaluation.
 ///
 /// | field | default | meaning |
 /// |---|---|---|
-/// | `recover_after` | `30s` | how long the better level must hold before each one-level step up |
+/// | `recover_after` | `30s` | how long the better level must hold before each one-level step up (stepwise) |
 /// | `margin` | 0.0 | extra score above a threshold needed to recover past it |
+/// | `recovery` | `stepwise` | `stepwise` or `immediate`, see [`RecoveryMode`] |
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::degradation::HysteresisConfig;
+/// use resilience_core::degradation::{HysteresisConfig, RecoveryMode};
 /// let h: HysteresisConfig = resilience_core::config::from_yaml_str("recover_after: 2m\nmargin: 0.05").unwrap();
 /// assert_eq!(h.recover_after, Duration::from_secs(120));
+/// assert_eq!(h.recovery, RecoveryMode::Stepwise);
+/// let h: HysteresisConfig = resilience_core::config::from_yaml_str("recovery: immediate").unwrap();
+/// assert_eq!(h.recovery, RecoveryMode::Immediate);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +200,8 @@ pub struct HysteresisConfig {
     pub recover_after: Duration,
     /// Extra score needed to recover past a threshold, in [0, 1).
     pub margin: f64,
+    /// Stepwise (default) or immediate recovery.
+    pub recovery: RecoveryMode,
 }
 
 impl Default for HysteresisConfig {
@@ -180,6 +209,7 @@ impl Default for HysteresisConfig {
         HysteresisConfig {
             recover_after: Duration::from_secs(30),
             margin: 0.0,
+            recovery: RecoveryMode::Stepwise,
         }
     }
 }

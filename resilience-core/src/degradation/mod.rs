@@ -13,10 +13,12 @@
 //!   the system at least at its level ([`DegradationRuleConfig`]). A manual floor
 //!   covers "maintenance mode: manual activation". The strictest of score
 //!   level, rule levels and floor wins.
-//! * **Hysteresis.** Degrading is immediate; recovering goes one level at a
-//!   time, each step only after the better level has held for
+//! * **Hysteresis.** Degrading is immediate; by default recovering goes one
+//!   level at a time, each step only after the better level has held for
 //!   `recover_after` (optionally with a score margin), measured on the
-//!   manager's [`Clock`]. Call
+//!   manager's [`Clock`]; with [`RecoveryMode::Immediate`] the level is
+//!   recomputed on every evaluation (the data-platform and workflow-runtime
+//!   presets). Call
 //!   [`tick`](DegradationManager::tick) periodically so recovery happens
 //!   even when no report arrives.
 //! * **Feature x level matrix.** [`is_enabled`](DegradationManager::is_enabled)
@@ -43,7 +45,17 @@
 //! assert_eq!(m.level().name(), "reduced_ai");
 //! assert_eq!(m.mode(mapping), Some("embedding_only"));
 //!
-//! // It comes back: recovery waits for the hold period (2 minutes here).
+//! // It comes back: the preset recomputes the level at once.
+//! m.report_by_name("llm_service", ComponentHealth::Healthy).unwrap();
+//! assert_eq!(m.level().name(), "full_ai");
+//!
+//! // Stepwise hysteresis is the default for other configs: recovery then
+//! // waits for a hold period per level.
+//! let mut config = resilience_core::presets::data_platform::degradation().unwrap();
+//! config.hysteresis.recovery = resilience_core::degradation::RecoveryMode::Stepwise;
+//! config.hysteresis.recover_after = Duration::from_secs(120);
+//! let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
+//! m.report_by_name("llm_service", ComponentHealth::Down).unwrap();
 //! m.report_by_name("llm_service", ComponentHealth::Healthy).unwrap();
 //! assert_eq!(m.level().name(), "reduced_ai");
 //! clock.advance(Duration::from_secs(120));
@@ -79,7 +91,7 @@ use parking_lot::Mutex;
 
 pub use config::{
     ComponentConfig, Condition, DegradationConfig, DegradationRuleConfig, HysteresisConfig,
-    MAX_RECOVER_AFTER,
+    RecoveryMode, MAX_RECOVER_AFTER,
 };
 #[allow(deprecated)]
 pub use config::{
@@ -410,7 +422,8 @@ impl DegradationManager {
             level: AtomicU8::new(0),
             state: Mutex::new(State {
                 health,
-                hysteresis: Hysteresis::new(0, config.hysteresis.recover_after),
+                hysteresis: Hysteresis::new(0, config.hysteresis.recover_after)
+                    .immediate(config.hysteresis.recovery == RecoveryMode::Immediate),
                 manual_floor: None,
             }),
             clock,
@@ -428,7 +441,8 @@ impl DegradationManager {
                 state,
             );
             let target = inputs.target(state.manual_floor);
-            state.hysteresis = Hysteresis::new(target, config.hysteresis.recover_after);
+            state.hysteresis = Hysteresis::new(target, config.hysteresis.recover_after)
+                .immediate(config.hysteresis.recovery == RecoveryMode::Immediate);
             for (c, h) in manager.components.iter().zip(&state.health) {
                 c.score_gauge.set(h.score(manager.degraded_score));
             }

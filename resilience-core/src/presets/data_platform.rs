@@ -116,7 +116,9 @@ pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-data-
 /// Degradation: levels Full AI -> Reduced AI -> Minimal -> Buffer only,
 /// rules for "LLM unavailable", "high latency", "compute exhausted" and
 /// "storage only available", and the platform's feature degradation matrix
-/// ([`DEGRADATION_YAML`]).
+/// ([`DEGRADATION_YAML`]). The level is recomputed on every evaluation
+/// ([`RecoveryMode::Immediate`](crate::degradation::RecoveryMode::Immediate)):
+/// when every check is healthy again it is back at full AI at once.
 ///
 /// ```
 /// let c = resilience_core::presets::data_platform::degradation().unwrap();

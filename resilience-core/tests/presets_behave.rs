@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use resilience_core::bulkhead::{BulkheadSet, NoTimer, Priority, RejectReason};
 use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
 use resilience_core::clock::ManualClock;
 use resilience_core::degradation::{ComponentHealth, DegradationConfig, DegradationManager};
@@ -1033,4 +1034,95 @@ fn the_synthetic_data_platform_degrades_by_score_thresholds_and_recovers_stepwis
     assert_eq!(m.tick().severity(), 1);
     clock.advance(secs(60));
     assert_eq!(m.tick().severity(), 0);
+}
+
+// ---- bulkheads -------------------------------------------------------------------
+
+fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn the_model_registry_pools_have_their_sizes_and_waits() {
+    let set = BulkheadSet::with_clock(model_registry::bulkheads(), ManualClock::new()).unwrap();
+    for (name, size, wait, priority) in [
+        ("dashboard", 50, 5, Priority::Low),
+        ("api", 100, 10, Priority::Medium),
+        ("internal", 30, 3, Priority::High),
+    ] {
+        let pool = set.get(name).unwrap();
+        let held: Vec<_> = (0..size)
+            .map(|i| {
+                pool.try_acquire()
+                    .unwrap_or_else(|e| panic!("{name}: admits {size} at once, refused #{i}: {e}"))
+            })
+            .collect();
+        assert!(
+            pool.try_acquire().is_err(),
+            "{name}: admits no more than {size} at once"
+        );
+        assert_eq!(pool.priority(), priority, "{name}: priority {priority:?}");
+        // A caller finding the pool full waits max_wait_time, then gives up.
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let record = asked.clone();
+        let timer = move |d: Duration| {
+            *record.lock().unwrap() = Some(d);
+            std::future::ready(())
+        };
+        let mut waiting = Box::pin(pool.acquire(timer));
+        let std::task::Poll::Ready(Err(e)) = poll_once(&mut waiting) else {
+            panic!("{name}: a caller that waited max_wait_time gives up")
+        };
+        assert_eq!(e.reason(), RejectReason::TimedOut, "{name}: times out");
+        assert_eq!(
+            *asked.lock().unwrap(),
+            Some(secs(wait)),
+            "{name}: waits at most {wait} s"
+        );
+        drop(held);
+    }
+}
+
+#[test]
+fn the_model_registry_shared_cap_serves_internal_before_api_before_dashboard() {
+    let set = BulkheadSet::with_clock(model_registry::bulkheads(), ManualClock::new()).unwrap();
+    let cap = set
+        .shared_cap()
+        .expect("the model-registry preset sets a shared cap");
+    assert_eq!(
+        cap.max_concurrent(),
+        120,
+        "shared cap of 120 calls across the three pools"
+    );
+    let api = set.get("api").unwrap().clone();
+    let dash = set.get("dashboard").unwrap().clone();
+    let internal = set.get("internal").unwrap().clone();
+    // 100 api calls and 20 dashboard calls fill the cap.
+    let mut held: Vec<_> = (0..100).map(|_| api.try_acquire_owned().unwrap()).collect();
+    held.extend((0..20).map(|_| dash.try_acquire_owned().unwrap()));
+    assert_eq!(cap.in_flight(), 120);
+    assert!(
+        internal.try_acquire().is_err(),
+        "the cap binds: the internal pool has room but the 120 are taken"
+    );
+    // A dashboard call queues first, then an internal call.
+    let mut low = Box::pin(dash.acquire_owned(NoTimer));
+    let mut high = Box::pin(internal.acquire_owned(NoTimer));
+    assert!(poll_once(&mut low).is_pending());
+    assert!(poll_once(&mut high).is_pending());
+    assert_eq!(cap.waiting(), 2);
+    // One api call ends: the internal (high) caller gets the permit.
+    held.pop();
+    assert!(
+        poll_once(&mut low).is_pending(),
+        "dashboard (low) waits while internal (high) is queued"
+    );
+    let std::task::Poll::Ready(Ok(p)) = poll_once(&mut high) else {
+        panic!("internal (high priority) is served first at the shared cap")
+    };
+    drop(p);
+    assert!(
+        matches!(poll_once(&mut low), std::task::Poll::Ready(Ok(_))),
+        "then the dashboard caller"
+    );
 }

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::bulkhead::{BulkheadConfig, BulkheadSetConfig, Priority};
+use crate::bulkhead::{BulkheadConfig, BulkheadSetConfig, Priority, SharedCapConfig};
 use crate::circuit_breaker::CircuitBreakerConfig;
 use crate::retry::RetryConfig;
 
@@ -62,8 +62,18 @@ pub fn retrain_retry() -> RetryConfig {
 }
 
 /// The registry service's bulkheads: `dashboard` 50 / 5 s / low, `api`
-/// 100 / 10 s / medium, `internal` 30 / 3 s / high, without a shared cap
-/// ([`BULKHEADS_YAML`]).
+/// 100 / 10 s / medium, `internal` 30 / 3 s / high, under a shared cap of
+/// 120 concurrent calls ([`BULKHEADS_YAML`]).
+///
+/// The pools keep one kind of traffic from starving the others; the
+/// priorities only mean something where callers compete for one resource,
+/// so the preset bounds the three pools together. When the cap is reached,
+/// queued callers are served internal (high) before api (medium) before
+/// dashboard (low), and a full cap queue sheds dashboard calls first. The
+/// platform gives no total: 120 is this preset's choice (two thirds of the
+/// pools' 180, so the cap binds under full load while each pool can still
+/// reach its own limit alone). Size it to what the backends (the registry
+/// database, the graph service) really take.
 ///
 /// ```
 /// use std::time::Duration;
@@ -72,6 +82,7 @@ pub fn retrain_retry() -> RetryConfig {
 /// assert_eq!(c.pools["api"].max_concurrent, 100);
 /// assert_eq!(c.pools["internal"].max_wait, Duration::from_secs(3));
 /// assert_eq!(c.pools["dashboard"].priority, Priority::Low);
+/// assert_eq!(c.shared_cap.unwrap().max_concurrent, 120);
 /// ```
 pub fn bulkheads() -> BulkheadSetConfig {
     let pool = |n, secs, priority| BulkheadConfig {
@@ -85,7 +96,7 @@ pub fn bulkheads() -> BulkheadSetConfig {
             ("api".to_string(), pool(100, 10, Priority::Medium)),
             ("internal".to_string(), pool(30, 3, Priority::High)),
         ]),
-        shared_cap: None,
+        shared_cap: Some(SharedCapConfig::new(120)),
     }
 }
 

@@ -101,6 +101,7 @@ pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot
 pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
 pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};
 
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerEventKind, CircuitState};
 use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::Listeners;
@@ -307,6 +308,10 @@ struct DegradationManagerShared {
     clock: SharedClock,
     listeners: Listeners<DegradationEvent>,
     metrics: Metrics,
+    /// Breakers whose state feeds a component ([`DegradationManager::follow_breaker`]):
+    /// `tick` asks each for its state, so a lazy open -> half-open
+    /// transition is noticed even when no call reaches the breaker.
+    followed: Mutex<Vec<CircuitBreaker>>,
 }
 
 impl fmt::Debug for DegradationManager {
@@ -429,6 +434,7 @@ impl DegradationManager {
             clock,
             listeners: Listeners::new(),
             metrics,
+            followed: Mutex::new(Vec::new()),
         };
         let initial = {
             let state = manager.state.get_mut();
@@ -632,8 +638,125 @@ impl DegradationManager {
     /// recovery step happens once its hold period is over, even when no new
     /// report arrives. Returns the level in force.
     pub fn tick(&self) -> DegradationLevel {
+        // Followed breakers first (without the state lock: a transition
+        // reports into this manager).
+        let followed: Vec<CircuitBreaker> = self.inner.followed.lock().clone();
+        for breaker in &followed {
+            breaker.state();
+        }
         let mut state = self.inner.state.lock();
         self.evaluate(&mut state)
+    }
+
+    /// Feeds a circuit breaker's state into `component`, so the breaker
+    /// drives the level without the host mapping states by hand (the
+    /// workflow runtime: "LLM service circuit breaker open -> AI
+    /// degraded"). The breaker's current state is reported at once, then
+    /// every transition is:
+    ///
+    /// | breaker state | reported health |
+    /// |---|---|
+    /// | open, forced open | `Down` |
+    /// | half-open | `Degraded` |
+    /// | closed, disabled, metrics-only | `Healthy` |
+    ///
+    /// Half-open is `Degraded`, not `Down`: a `when: down` rule (the
+    /// workflow-runtime preset's) then lets traffic through while the
+    /// breaker admits its trial request, and a failed trial makes it `Down`
+    /// again. Had half-open stayed down, the features the rule disables
+    /// would send no trial request and the breaker could never close. Use
+    /// [`follow_breaker_with`](Self::follow_breaker_with) for another
+    /// mapping.
+    ///
+    /// An open breaker becomes half-open when it is next asked;
+    /// [`tick`](Self::tick) asks every followed breaker, so call `tick`
+    /// periodically. The link holds the breaker (a cheap handle) and the
+    /// breaker's listener holds this manager weakly: it lasts as long as
+    /// the manager.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::circuit_breaker::CircuitBreaker;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_core::degradation::DegradationManager;
+    /// use resilience_core::presets::workflow_runtime;
+    ///
+    /// let clock = ManualClock::new();
+    /// let llm = CircuitBreaker::with_clock(workflow_runtime::llm_service_breaker(), clock.clone()).unwrap();
+    /// let levels = DegradationManager::with_clock(workflow_runtime::degradation().unwrap(), clock.clone()).unwrap();
+    /// levels.follow_breaker("llm_service", &llm).unwrap();
+    ///
+    /// for _ in 0..3 {
+    ///     llm.try_acquire().unwrap().record_failure(); // 3 failures in 60 s: open
+    /// }
+    /// assert_eq!(levels.level().name(), "ai_degraded");
+    /// assert_eq!(levels.is_enabled_by_name("ai_query"), Some(false));
+    ///
+    /// clock.advance(Duration::from_secs(60)); // open time over
+    /// assert_eq!(levels.tick().name(), "full_operation"); // half-open: the trial may go
+    /// llm.try_acquire().unwrap().record_success();
+    /// assert_eq!(levels.level().name(), "full_operation");
+    /// ```
+    pub fn follow_breaker(
+        &self,
+        component: &str,
+        breaker: &CircuitBreaker,
+    ) -> Result<(), DegradationError> {
+        self.follow_breaker_with(component, breaker, default_breaker_health)
+    }
+
+    /// [`follow_breaker`](Self::follow_breaker) with your own mapping from
+    /// breaker state to component health.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+    /// use resilience_core::degradation::{ComponentHealth, DegradationManager};
+    /// use resilience_core::presets::data_platform;
+    ///
+    /// let llm = CircuitBreaker::new(data_platform::llm_provider_breaker()).unwrap();
+    /// let levels = DegradationManager::new(data_platform::degradation().unwrap()).unwrap();
+    /// // Only an open breaker counts: half-open is healthy enough here.
+    /// levels.follow_breaker_with("llm_service", &llm, |s| match s {
+    ///     CircuitState::Open | CircuitState::ForcedOpen => ComponentHealth::Down,
+    ///     _ => ComponentHealth::Healthy,
+    /// }).unwrap();
+    /// llm.force_open();
+    /// assert_eq!(levels.level().name(), "reduced_ai");
+    /// llm.reset();
+    /// assert_eq!(levels.level().name(), "full_ai");
+    /// ```
+    pub fn follow_breaker_with<F>(
+        &self,
+        component: &str,
+        breaker: &CircuitBreaker,
+        map: F,
+    ) -> Result<(), DegradationError>
+    where
+        F: Fn(CircuitState) -> ComponentHealth + Send + Sync + 'static,
+    {
+        let id = self
+            .component(component)
+            .ok_or_else(|| DegradationError::UnknownComponent {
+                manager: self.inner.name.to_string(),
+                name: component.to_string(),
+                known: self.components().collect::<Vec<_>>().join(", "),
+            })?;
+        let map = Arc::new(map);
+        let on_change = map.clone();
+        let weak = Arc::downgrade(&self.inner);
+        breaker.on_event(move |e| {
+            if let CircuitBreakerEventKind::StateTransition { to, .. } = e.kind {
+                if let Some(inner) = weak.upgrade() {
+                    // The id is this manager's and the mapping gives a
+                    // health; a bad score from a custom mapping is dropped.
+                    let _ = DegradationManager { inner }.report(id, on_change(to));
+                }
+            }
+        });
+        self.inner.followed.lock().push(breaker.clone());
+        // The state now (after registering, so no transition is missed).
+        let now = breaker.state();
+        self.report(id, map(now)).map(|_| ())
     }
 
     /// Sets (or, with `None`, clears) a manual floor: the system stays at
@@ -829,6 +952,17 @@ impl DegradationManager {
                     weight: c.weight,
                 })
                 .collect(),
+        }
+    }
+}
+
+/// The mapping of [`DegradationManager::follow_breaker`].
+fn default_breaker_health(state: CircuitState) -> ComponentHealth {
+    match state {
+        CircuitState::Open | CircuitState::ForcedOpen => ComponentHealth::Down,
+        CircuitState::HalfOpen => ComponentHealth::Degraded,
+        CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
+            ComponentHealth::Healthy
         }
     }
 }

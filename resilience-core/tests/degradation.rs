@@ -632,3 +632,42 @@ fn concurrent_reporters_and_readers() {
     assert!(m.level().is_normal());
     assert!(changes.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+#[test]
+fn count_rules_with_bad_input_are_clear_errors() {
+    let base = "components: { a: { weight: 0 }, b: { weight: 0 } }\n";
+    for (rules, field) in [
+        (
+            "count_rules: [{ name: r, at_least: 0, when: down, level: level_2 }]",
+            "count_rules[0].at_least",
+        ),
+        (
+            "count_rules: [{ name: r, at_least: 3, when: down, level: level_2 }]",
+            "count_rules[0].at_least",
+        ),
+        (
+            "count_rules: [{ name: r, components: [c], at_least: 1, when: down, level: level_2 }]",
+            "count_rules[0].components",
+        ),
+        (
+            "count_rules: [{ name: r, at_least: 1, when: down, level: level_9 }]",
+            "count_rules[0].level",
+        ),
+    ] {
+        let c: DegradationConfig = from_yaml_str(&format!("{base}{rules}")).unwrap();
+        assert_eq!(c.validate().unwrap_err().field(), Some(field), "{rules}");
+    }
+    let c: DegradationConfig = from_yaml_str(&format!(
+        "{base}count_rules: [{{ name: both, components: [a, b], at_least: 2, when: degraded, level: level_2 }}]"
+    ))
+    .unwrap();
+    let (m, _, _) = manager(c);
+    m.report_by_name("a", ComponentHealth::Degraded).unwrap();
+    assert_eq!(m.severity(), 0, "one of two degraded: the rule needs both");
+    m.report_by_name("b", ComponentHealth::Score(0.9)).unwrap();
+    assert_eq!(
+        m.level().name(),
+        "level_2",
+        "both degraded: at least level 2"
+    );
+}

@@ -1126,3 +1126,87 @@ fn the_model_registry_shared_cap_serves_internal_before_api_before_dashboard() {
         "then the dashboard caller"
     );
 }
+
+#[test]
+fn the_data_platform_goes_to_level_2_on_multiple_failures_and_emergency_on_a_critical_failure() {
+    let (_, m) = degradation(data_platform::degradation().unwrap());
+    m.report_by_name("llm_service", ComponentHealth::Down)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "reduced_ai",
+        "one failure (LLM) -> level 1"
+    );
+    m.report_by_name("storage", ComponentHealth::Down).unwrap();
+    assert_eq!(
+        m.level().name(),
+        "minimal",
+        "multiple failures (2 of the 4 checks down) -> level 2"
+    );
+    assert!(m
+        .snapshot()
+        .triggered_rules
+        .iter()
+        .any(|r| &**r == "multiple_failures"));
+    m.report_by_name("compute", ComponentHealth::Down).unwrap();
+    assert_eq!(
+        m.level().name(),
+        "buffer_only",
+        "critical failure (3 of the 4 checks down) -> emergency"
+    );
+    assert!(m
+        .snapshot()
+        .triggered_rules
+        .iter()
+        .any(|r| &**r == "critical_failure"));
+    m.report_by_name("compute", ComponentHealth::Healthy)
+        .unwrap();
+    assert_eq!(
+        m.level().name(),
+        "minimal",
+        "back to 2 failures -> level 2 at once"
+    );
+}
+
+#[test]
+fn the_synthetic_data_platform_notifies_users_with_each_levels_message() {
+    let (_, m) = degradation(synthetic_data::degradation().unwrap());
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = notices.clone();
+    m.on_notice(move |change, message| {
+        sink.lock()
+            .unwrap()
+            .push((change.current.name().to_string(), message.to_string()))
+    });
+    let names = [
+        "gpu_cluster",
+        "quality_service",
+        "database",
+        "storage",
+        "queue_depth",
+    ];
+    let sweep = |overall: f64| {
+        let reports: Vec<_> = names
+            .iter()
+            .map(|n| (m.component(n).unwrap(), ComponentHealth::Score(overall)))
+            .collect();
+        m.report_all(&reports).unwrap();
+    };
+    sweep(0.8); // level 1: no notice in the platform's code
+    sweep(0.6);
+    sweep(0.4);
+    sweep(0.2);
+    sweep(0.0);
+    let expected = [
+        ("level_2", "Temporarily limited to fast models"),
+        ("level_3", "Streaming generation temporarily disabled"),
+        ("level_4", "New training temporarily paused"),
+        ("read_only", "System in read-only mode"),
+    ]
+    .map(|(l, m)| (l.to_string(), m.to_string()));
+    assert_eq!(
+        *notices.lock().unwrap(),
+        expected,
+        "notify_users(...) per level, as the platform's code says"
+    );
+}

@@ -142,6 +142,35 @@ pub struct DegradationRuleConfig {
     pub level: String,
 }
 
+/// A rule on several components at once: "when at least `at_least` of
+/// `components` (all components if empty) are `when`, be at least at
+/// `level`". The data platform's "multiple failures -> level 2" and
+/// "critical failure -> emergency" are such rules.
+///
+/// ```
+/// use resilience_core::degradation::{Condition, CountRuleConfig};
+/// let r: CountRuleConfig = resilience_core::config::from_yaml_str(
+///     "{ name: multiple_failures, at_least: 2, when: down, level: minimal }",
+/// ).unwrap();
+/// assert_eq!((r.at_least, r.when), (2, Condition::Down));
+/// assert!(r.components.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRuleConfig {
+    /// Names the rule in snapshots and events.
+    pub name: String,
+    /// The components counted; empty (the default) counts every component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// How many of them must meet `when` (at least 1).
+    pub at_least: u32,
+    /// What each counted component must be.
+    pub when: Condition,
+    /// The level the system is at least at while the rule fires.
+    pub level: String,
+}
+
 /// Renamed to [`DegradationRuleConfig`] (distinct from the scaling rules' `RuleConfig`).
 #[deprecated(since = "0.1.1", note = "renamed to `DegradationRuleConfig`")]
 #[doc(hidden)]
@@ -226,6 +255,7 @@ pub const MAX_RECOVER_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// | `components` | none | health inputs by name, see [`ComponentConfig`] |
 /// | `degraded_score` | 0.5 | the score a component reporting `Degraded` counts as |
 /// | `rules` | none | see [`DegradationRuleConfig`] |
+/// | `count_rules` | none | see [`CountRuleConfig`] |
 /// | `hysteresis` | 30 s, margin 0 | see [`HysteresisConfig`] |
 /// | `features` | none | `feature: { level: mode }`, see [`FeatureMatrix`](super::FeatureMatrix) |
 /// | `disabled_modes` | `off`, `disabled`, `disable`, `skip` | modes for which `is_enabled` is false |
@@ -265,6 +295,9 @@ pub struct DegradationConfig {
     /// Rule triggers.
     #[serde(default)]
     pub rules: Vec<DegradationRuleConfig>,
+    /// Rules on how many components fail at once (see [`CountRuleConfig`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub count_rules: Vec<CountRuleConfig>,
     /// Recovery damping.
     #[serde(default)]
     pub hysteresis: HysteresisConfig,
@@ -299,6 +332,7 @@ impl Default for DegradationConfig {
             components: BTreeMap::new(),
             degraded_score: default_degraded_score(),
             rules: Vec::new(),
+            count_rules: Vec::new(),
             hysteresis: HysteresisConfig::default(),
             features: BTreeMap::new(),
             disabled_modes: default_disabled_modes(),
@@ -388,6 +422,58 @@ impl DegradationConfig {
                     format!(
                         "unknown component `{}`; add it under `components` (weight 0 for a rule-only input)",
                         r.component
+                    ),
+                ));
+            }
+            if levels.by_name(&r.level).is_none() {
+                return Err(ConfigError::invalid(
+                    field("level"),
+                    format!(
+                        "unknown level `{}`; levels are: {}",
+                        r.level,
+                        levels.names()
+                    ),
+                ));
+            }
+            if let Condition::Below(x) = r.when {
+                if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
+                    return Err(ConfigError::invalid(
+                        field("when.below"),
+                        format!("must be in [0, 1], got {x}"),
+                    ));
+                }
+            }
+        }
+        for (i, r) in self.count_rules.iter().enumerate() {
+            let field = |f: &str| format!("count_rules[{i}].{f}");
+            if r.name.trim().is_empty() {
+                return Err(ConfigError::invalid(field("name"), "must not be empty"));
+            }
+            if !rule_names.insert(r.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    field("name"),
+                    format!("`{}` is used by two rules", r.name),
+                ));
+            }
+            for c in &r.components {
+                if !self.components.contains_key(c) {
+                    return Err(ConfigError::invalid(
+                        field("components"),
+                        format!("unknown component `{c}`; add it under `components`"),
+                    ));
+                }
+            }
+            let counted = if r.components.is_empty() {
+                self.components.len()
+            } else {
+                r.components.len()
+            };
+            if r.at_least == 0 || r.at_least as usize > counted {
+                return Err(ConfigError::invalid(
+                    field("at_least"),
+                    format!(
+                        "must be between 1 and the {counted} component(s) it counts, got {}",
+                        r.at_least
                     ),
                 ));
             }

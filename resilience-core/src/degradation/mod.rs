@@ -90,8 +90,8 @@ use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 
 pub use config::{
-    ComponentConfig, Condition, DegradationConfig, DegradationRuleConfig, HysteresisConfig,
-    RecoveryMode, MAX_RECOVER_AFTER,
+    ComponentConfig, Condition, CountRuleConfig, DegradationConfig, DegradationRuleConfig,
+    HysteresisConfig, RecoveryMode, MAX_RECOVER_AFTER,
 };
 #[allow(deprecated)]
 pub use config::{
@@ -186,6 +186,9 @@ pub struct DegradationEvent {
     pub current: DegradationLevel,
     /// The inputs at the moment of the change.
     pub snapshot: HealthSnapshot,
+    /// The notice for users of the level now in force (its
+    /// [`LevelConfig::message`]), if it has one.
+    pub message: Option<Arc<str>>,
 }
 
 impl DegradationEvent {
@@ -203,9 +206,17 @@ struct Component {
 }
 
 #[derive(Debug)]
+enum Scope {
+    /// One component's report.
+    One(usize),
+    /// At least `n` of these components.
+    AtLeast { of: Vec<usize>, n: u32 },
+}
+
+#[derive(Debug)]
 struct Rule {
     name: Arc<str>,
-    component: usize,
+    scope: Scope,
     when: Condition,
     level: u8,
 }
@@ -220,6 +231,19 @@ impl Rule {
                 ComponentHealth::Score(s) => s < 1.0,
             },
             Condition::Below(x) => score < x,
+        }
+    }
+
+    /// Whether the rule fires on these reports.
+    fn fires_on(&self, health: &[ComponentHealth], degraded_score: f64) -> bool {
+        let one = |i: usize| {
+            health
+                .get(i)
+                .is_some_and(|&h| self.fires(h, h.score(degraded_score)))
+        };
+        match &self.scope {
+            Scope::One(i) => one(*i),
+            Scope::AtLeast { of, n } => of.iter().filter(|&&i| one(i)).count() >= *n as usize,
         }
     }
 }
@@ -312,6 +336,8 @@ struct DegradationManagerShared {
     /// `tick` asks each for its state, so a lazy open -> half-open
     /// transition is noticed even when no call reaches the breaker.
     followed: Mutex<Vec<CircuitBreaker>>,
+    /// Each level's user notice, by severity.
+    messages: Vec<Option<Arc<str>>>,
 }
 
 impl fmt::Debug for DegradationManager {
@@ -396,11 +422,43 @@ impl DegradationManager {
             };
             rules.push(Rule {
                 name: Arc::from(r.name.as_str()),
-                component,
+                scope: Scope::One(component),
                 when: r.when,
                 level: level.severity(),
             });
         }
+        for r in &config.count_rules {
+            // Checked by `thresholds()`.
+            let of: Option<Vec<usize>> = if r.components.is_empty() {
+                Some((0..components.len()).collect())
+            } else {
+                r.components
+                    .iter()
+                    .map(|name| {
+                        components
+                            .binary_search_by(|c: &Component| (*c.name).cmp(name.as_str()))
+                            .ok()
+                    })
+                    .collect()
+            };
+            let (Some(of), Some(level)) = (of, thresholds.by_name(&r.level)) else {
+                return Err(ConfigError::invalid(
+                    "count_rules",
+                    "unknown component or level",
+                ));
+            };
+            rules.push(Rule {
+                name: Arc::from(r.name.as_str()),
+                scope: Scope::AtLeast { of, n: r.at_least },
+                when: r.when,
+                level: level.severity(),
+            });
+        }
+        let messages: Vec<Option<Arc<str>>> = config
+            .levels
+            .iter()
+            .map(|l| l.message.as_deref().map(Arc::from))
+            .collect();
         let metrics = Metrics {
             level: metrics::gauge!("resilience_degradation_level", "degradation" => label.clone()),
             score: metrics::gauge!("resilience_degradation_health_score", "degradation" => label.clone()),
@@ -435,6 +493,7 @@ impl DegradationManager {
             listeners: Listeners::new(),
             metrics,
             followed: Mutex::new(Vec::new()),
+            messages,
         };
         let initial = {
             let state = manager.state.get_mut();
@@ -459,6 +518,36 @@ impl DegradationManager {
         manager.metrics.level.set(f64::from(initial));
         Ok(DegradationManager {
             inner: Arc::new(manager),
+        })
+    }
+
+    /// Registers a user-notification hook: `f` gets the change and the
+    /// notice of the level entered, each time the manager enters a level
+    /// whose config has a [`message`](LevelConfig::message) (the
+    /// synthetic-data platform's `notify_users(...)` per level). Runs on the
+    /// reporting thread with the manager's lock held, like every listener:
+    /// hand the notice to a channel, do not call back into the manager.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use resilience_core::degradation::{ComponentHealth, DegradationManager};
+    ///
+    /// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
+    /// let notices = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = notices.clone();
+    /// m.on_notice(move |_change, message| sink.lock().unwrap().push(message.to_string()));
+    /// let sweep: Vec<_> = m.components().map(|n| (m.component(n).unwrap(), ComponentHealth::Score(0.4))).collect();
+    /// m.report_all(&sweep).unwrap(); // overall 0.4: level 3
+    /// assert_eq!(*notices.lock().unwrap(), ["Streaming generation temporarily disabled"]);
+    /// ```
+    pub fn on_notice<F>(&self, f: F) -> crate::events::ListenerId
+    where
+        F: Fn(&DegradationEvent, &str) + Send + Sync + 'static,
+    {
+        self.inner.listeners.add_fn(move |e: &DegradationEvent| {
+            if let Some(message) = &e.message {
+                f(e, message)
+            }
         })
     }
 
@@ -843,12 +932,7 @@ impl DegradationManager {
         };
         let rule_level = rules
             .iter()
-            .filter(|r| {
-                state
-                    .health
-                    .get(r.component)
-                    .is_some_and(|&h| r.fires(h, h.score(degraded_score)))
-            })
+            .filter(|r| r.fires_on(&state.health, degraded_score))
             .map(|r| r.level)
             .max();
         Inputs {
@@ -897,6 +981,7 @@ impl DegradationManager {
                 previous: self.inner.thresholds.level_at(from as usize),
                 current: self.inner.thresholds.level_at(to as usize),
                 snapshot: self.snapshot_of(state, now),
+                message: self.inner.messages.get(to as usize).cloned().flatten(),
             });
         }
         self.inner
@@ -917,12 +1002,7 @@ impl DegradationManager {
             .inner
             .rules
             .iter()
-            .filter(|r| {
-                state
-                    .health
-                    .get(r.component)
-                    .is_some_and(|&h| r.fires(h, h.score(self.inner.degraded_score)))
-            })
+            .filter(|r| r.fires_on(&state.health, self.inner.degraded_score))
             .map(|r| r.name.clone())
             .collect();
         HealthSnapshot {

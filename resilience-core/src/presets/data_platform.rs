@@ -115,7 +115,9 @@ pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-data-
 
 /// Degradation: levels Full AI -> Reduced AI -> Minimal -> Buffer only,
 /// rules for "LLM unavailable", "high latency", "compute exhausted" and
-/// "storage only available", and the platform's feature degradation matrix
+/// "storage only available", count rules for "multiple failures" (two of
+/// the four checks down: level 2) and "critical failure" (three down:
+/// emergency), and the platform's feature degradation matrix
 /// ([`DEGRADATION_YAML`]). The level is recomputed on every evaluation
 /// ([`RecoveryMode::Immediate`](crate::degradation::RecoveryMode::Immediate)):
 /// when every check is healthy again it is back at full AI at once.

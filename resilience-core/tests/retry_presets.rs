@@ -213,8 +213,8 @@ fn model_registry_and_gpu_inference_code_derived_presets() {
     let p10 = Jitter::proportional(0.1).unwrap();
     check(
         &presets::model_registry::retrain_retry(),
-        4,
-        2 * SEC,
+        5,
+        SEC,
         60 * SEC,
         p10,
     );

@@ -381,3 +381,38 @@ async fn a_service_that_never_gets_ready_for_a_retry_is_cut_at_the_deadline() {
     );
     assert_eq!(ErrorKind::of(&err), ErrorKind::DeadlineExceeded);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_maestro_preset_brings_its_30_s_request_timeout_to_the_stack() {
+    let config = StackConfig {
+        circuit_breaker: Some(resilience_core::presets::model_registry::maestro_breaker()),
+        ..StackConfig::default()
+    };
+    let s = ResilienceStack::with_clock(config, Arc::new(TokioClock)).unwrap();
+    assert_eq!(
+        s.timeout(),
+        Some(Duration::from_secs(30)),
+        "the Maestro preset's request timeout is 30 s"
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(calls.clone(), 0, Duration::from_secs(120)));
+    let start = Instant::now();
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(30),
+        "a Maestro call is cut after the 30 s request timeout"
+    );
+    assert_eq!(ErrorKind::of(&err), ErrorKind::Timeout, "{err}");
+    let own = StackConfig {
+        timeout: Some(Duration::from_secs(5)),
+        circuit_breaker: Some(resilience_core::presets::model_registry::maestro_breaker()),
+        ..StackConfig::default()
+    };
+    let s = ResilienceStack::with_clock(own, Arc::new(TokioClock)).unwrap();
+    assert_eq!(
+        s.timeout(),
+        Some(Duration::from_secs(5)),
+        "a stack's own timeout wins over the preset's"
+    );
+}

@@ -192,8 +192,23 @@ pub struct CircuitBreakerConfig {
     pub failure_rate_threshold: Option<f64>,
     /// Trip when the window holds this many failures.
     pub failure_count_threshold: Option<u32>,
-    /// Trip after this many failures in a row; any success resets the run.
+    /// Trip after this many failures in a row; any success resets the run
+    /// (unless `failures_reset_on_success` is false).
     pub consecutive_failures: Option<u32>,
+    /// Whether a success while closed resets the `consecutive_failures`
+    /// count. Default true (a run of failures). False makes the count every
+    /// failure since the breaker last closed, as the model-registry
+    /// platform's Maestro breaker counts them: its pseudo-code resets
+    /// `failure_count` only when a half-open breaker closes, so 5 failures
+    /// with successes in between still open it.
+    pub failures_reset_on_success: bool,
+    /// The dependency's request timeout: how long one call may take. The
+    /// breaker does not enforce it; it travels with the preset so that the
+    /// code that makes the call uses it: `resilience_tower`'s stack takes it
+    /// as its per-attempt `timeout` when the stack sets none (the Maestro
+    /// preset's 30 s). Default none.
+    #[serde(with = "humantime_serde::option")]
+    pub call_timeout: Option<Duration>,
     /// A call slower than this counts as slow (strictly: a call that takes
     /// exactly this long is not slow, as in Resilience4j). Unset (the
     /// default) disables
@@ -247,6 +262,8 @@ impl Default for CircuitBreakerConfig {
             failure_rate_threshold: None,
             failure_count_threshold: None,
             consecutive_failures: None,
+            failures_reset_on_success: true,
+            call_timeout: None,
             slow_call_duration: None,
             slow_call_rate_threshold: 1.0,
             open_duration: Duration::from_secs(30),
@@ -306,6 +323,30 @@ impl CircuitBreakerConfig {
     /// Sets the consecutive-failures trigger.
     pub fn consecutive_failures(mut self, failures: u32) -> Self {
         self.consecutive_failures = Some(failures);
+        self
+    }
+
+    /// Sets whether a success while closed resets the `consecutive_failures`
+    /// count (default true; see the field docs).
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+    /// let b = CircuitBreaker::new(
+    ///     CircuitBreakerConfig::new().consecutive_failures(2).failures_reset_on_success(false),
+    /// ).unwrap();
+    /// b.try_acquire().unwrap().record_failure();
+    /// b.try_acquire().unwrap().record_success();
+    /// b.try_acquire().unwrap().record_failure();
+    /// assert_eq!(b.state(), CircuitState::Open);
+    /// ```
+    pub fn failures_reset_on_success(mut self, reset: bool) -> Self {
+        self.failures_reset_on_success = reset;
+        self
+    }
+
+    /// Sets the dependency's request timeout (see the field docs).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
         self
     }
 
@@ -392,6 +433,7 @@ pub(crate) struct Resolved {
     pub(crate) failure_rate_threshold: Option<f64>,
     pub(crate) failure_count_threshold: Option<u64>,
     pub(crate) consecutive_failures: Option<u32>,
+    pub(crate) failures_reset_on_success: bool,
     pub(crate) slow_call_nanos: Option<u64>,
     pub(crate) slow_call_rate_threshold: f64,
     pub(crate) open_duration: Duration,
@@ -467,6 +509,9 @@ fn check_triggers(c: &CircuitBreakerConfig, window_size: Option<u64>) -> Result<
     }
     if let Some(d) = c.slow_call_duration {
         check_nonzero_duration("slow_call_duration", d)?;
+    }
+    if let Some(d) = c.call_timeout {
+        check_nonzero_duration("call_timeout", d)?;
     }
     check_fraction("slow_call_rate_threshold", c.slow_call_rate_threshold)
 }
@@ -547,6 +592,7 @@ impl Resolved {
             failure_rate_threshold,
             failure_count_threshold: c.failure_count_threshold.map(u64::from),
             consecutive_failures: c.consecutive_failures,
+            failures_reset_on_success: c.failures_reset_on_success,
             slow_call_nanos: c.slow_call_duration.map(crate::clock::duration_nanos),
             slow_call_rate_threshold: c.slow_call_rate_threshold,
             open_duration: c.open_duration,

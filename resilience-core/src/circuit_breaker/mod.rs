@@ -563,6 +563,124 @@ impl CircuitBreaker {
         self.inner.extras().listeners.add_fn(f)
     }
 
+    /// Registers an action to run each time the breaker opens (trips, a
+    /// trial fails, or it is forced open). The action gets the transition
+    /// event (name, time, reason) and runs on the thread that tripped the
+    /// breaker, while the transition is being made, so it must be quick:
+    /// flip a flag, send on a channel.
+    ///
+    /// This is where a host acts on an open circuit, instead of polling the
+    /// state:
+    ///
+    /// * **route to an alternative** (the GPU inference platform routes a
+    ///   model's requests elsewhere while its breaker is open);
+    /// * **remove a worker from a pool** (a per-worker breaker, made by a
+    ///   keyed registry's [`on_create`](CircuitBreakerRegistry::on_create)
+    ///   hook, takes its worker out of rotation);
+    /// * **reassign queued work** (the worker's queue is handed to the
+    ///   others; see `resilience_dr::recovery` for in-flight requests).
+    ///
+    /// Pair it with [`on_close`](Self::on_close) to undo the action. To feed
+    /// a degradation level instead, see
+    /// [`DegradationManager::follow_breaker`](crate::degradation::DegradationManager::follow_breaker).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use resilience_core::circuit_breaker::{CircuitBreakerConfig, CircuitBreakerRegistry};
+    /// use resilience_core::presets::gpu_inference;
+    ///
+    /// // A pool of workers, each behind its own breaker (3 failures open it).
+    /// let pool = Arc::new(Mutex::new(vec!["w1".to_string(), "w2".to_string()]));
+    /// let reassigned = Arc::new(Mutex::new(Vec::new()));
+    /// let workers = CircuitBreakerRegistry::<String>::new(gpu_inference::per_worker_breaker()).unwrap();
+    /// let (p, r) = (pool.clone(), reassigned.clone());
+    /// workers.on_create(move |worker, breaker| {
+    ///     let (pool, r, w) = (p.clone(), r.clone(), worker.clone());
+    ///     breaker.on_open(move |_| {
+    ///         pool.lock().unwrap().retain(|x| *x != w); // out of the pool
+    ///         r.lock().unwrap().push(w.clone()); // its queued work goes to the others
+    ///     });
+    ///     let (p, w) = (p.clone(), worker.clone());
+    ///     breaker.on_close(move |_| p.lock().unwrap().push(w.clone()));
+    /// });
+    /// for _ in 0..3 {
+    ///     workers.try_acquire(&"w1".to_string()).unwrap().record_failure();
+    /// }
+    /// assert_eq!(*pool.lock().unwrap(), ["w2"]);
+    /// assert_eq!(*reassigned.lock().unwrap(), ["w1"]);
+    /// ```
+    pub fn on_open<F>(&self, f: F) -> ListenerId
+    where
+        F: Fn(&CircuitBreakerEvent) + Send + Sync + 'static,
+    {
+        self.on_transition_to(
+            |to| matches!(to, CircuitState::Open | CircuitState::ForcedOpen),
+            f,
+        )
+    }
+
+    /// Registers an action to run each time the breaker closes (trials
+    /// succeeded, or [`reset`](Self::reset)): put the worker back in the
+    /// pool, route back to the primary, replay what was parked while it was
+    /// open. Same rules as [`on_open`](Self::on_open).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+    /// use resilience_core::clock::ManualClock;
+    ///
+    /// // Route to an alternative model while the primary's breaker is open.
+    /// let clock = ManualClock::new();
+    /// let primary = CircuitBreaker::with_clock(
+    ///     CircuitBreakerConfig::new().consecutive_failures(1).half_open_permits(1),
+    ///     clock.clone(),
+    /// ).unwrap();
+    /// let use_alternative = Arc::new(AtomicBool::new(false));
+    /// let flag = use_alternative.clone();
+    /// primary.on_open(move |_| flag.store(true, Ordering::Relaxed));
+    /// let flag = use_alternative.clone();
+    /// primary.on_close(move |_| flag.store(false, Ordering::Relaxed));
+    ///
+    /// primary.try_acquire().unwrap().record_failure();
+    /// assert!(use_alternative.load(Ordering::Relaxed));
+    /// clock.advance(Duration::from_secs(30));
+    /// primary.try_acquire().unwrap().record_success(); // the trial call
+    /// assert!(!use_alternative.load(Ordering::Relaxed));
+    /// ```
+    pub fn on_close<F>(&self, f: F) -> ListenerId
+    where
+        F: Fn(&CircuitBreakerEvent) + Send + Sync + 'static,
+    {
+        self.on_transition_to(|to| to == CircuitState::Closed, f)
+    }
+
+    /// Registers an action to run each time the breaker goes half-open
+    /// (its open time is over and it admits trial calls). Same rules as
+    /// [`on_open`](Self::on_open). The transition happens when the breaker
+    /// is next asked (a call, or [`state`](Self::state)).
+    pub fn on_half_open<F>(&self, f: F) -> ListenerId
+    where
+        F: Fn(&CircuitBreakerEvent) + Send + Sync + 'static,
+    {
+        self.on_transition_to(|to| to == CircuitState::HalfOpen, f)
+    }
+
+    fn on_transition_to<P, F>(&self, wanted: P, f: F) -> ListenerId
+    where
+        P: Fn(CircuitState) -> bool + Send + Sync + 'static,
+        F: Fn(&CircuitBreakerEvent) + Send + Sync + 'static,
+    {
+        self.on_event(move |e| {
+            if let CircuitBreakerEventKind::StateTransition { to, .. } = e.kind {
+                if wanted(to) {
+                    f(e)
+                }
+            }
+        })
+    }
+
     /// Registers a listener object.
     pub fn add_listener(
         &self,
@@ -1078,7 +1196,9 @@ impl Inner {
                     self.trip(w, TransitionReason::ConsecutiveFailures { failures: run });
                     return;
                 }
-            } else if self.consecutive.load(Ordering::Relaxed) != 0 {
+            } else if self.cfg().failures_reset_on_success
+                && self.consecutive.load(Ordering::Relaxed) != 0
+            {
                 self.consecutive.store(0, Ordering::Release);
             }
         }

@@ -142,28 +142,84 @@ pub struct DegradationRuleConfig {
     pub level: String,
 }
 
+/// A rule on several components at once: "when at least `at_least` of
+/// `components` (all components if empty) are `when`, be at least at
+/// `level`". The data platform's "multiple failures -> level 2" and
+/// "critical failure -> emergency" are such rules.
+///
+/// ```
+/// use resilience_core::degradation::{Condition, CountRuleConfig};
+/// let r: CountRuleConfig = resilience_core::config::from_yaml_str(
+///     "{ name: multiple_failures, at_least: 2, when: down, level: minimal }",
+/// ).unwrap();
+/// assert_eq!((r.at_least, r.when), (2, Condition::Down));
+/// assert!(r.components.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRuleConfig {
+    /// Names the rule in snapshots and events.
+    pub name: String,
+    /// The components counted; empty (the default) counts every component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// How many of them must meet `when` (at least 1).
+    pub at_least: u32,
+    /// What each counted component must be.
+    pub when: Condition,
+    /// The level the system is at least at while the rule fires.
+    pub level: String,
+}
+
 /// Renamed to [`DegradationRuleConfig`] (distinct from the scaling rules' `RuleConfig`).
 #[deprecated(since = "0.1.1", note = "renamed to `DegradationRuleConfig`")]
 #[doc(hidden)]
 pub type RuleConfig = DegradationRuleConfig;
 
+/// How a degraded manager comes back.
+///
+/// ```
+/// use resilience_core::degradation::RecoveryMode;
+/// let m: RecoveryMode = resilience_core::config::from_yaml_str("immediate").unwrap();
+/// assert_eq!(m, RecoveryMode::Immediate);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryMode {
+    /// One level at a time, each step after the better level has held for
+    /// `recover_after` (the default: damps flapping inputs).
+    #[default]
+    Stepwise,
+    /// The level is recomputed on every evaluation: when the inputs allow a
+    /// better level, the manager goes there at once, however many levels
+    /// away ("all checks healthy -> normal"). `recover_after` is not used;
+    /// `margin` still applies. The data-platform and workflow-runtime
+    /// presets recover this way, as their platforms' code does.
+    Immediate,
+}
+
 /// How recovery is damped.
 ///
-/// Degrading is immediate. Recovering goes one level at a time, and only
-/// after the inputs have allowed the better level continuously for
-/// `recover_after`; with a `margin`, the score must clear the better
-/// level's threshold by that much.
+/// Degrading is immediate. By default, recovering goes one level at a
+/// time, and only after the inputs have allowed the better level
+/// continuously for `recover_after`; with a `margin`, the score must clear
+/// the better level's threshold by that much. With
+/// `recovery: immediate`, the level is recomputed on every evaluation.
 ///
 /// | field | default | meaning |
 /// |---|---|---|
-/// | `recover_after` | `30s` | how long the better level must hold before each one-level step up |
+/// | `recover_after` | `30s` | how long the better level must hold before each one-level step up (stepwise) |
 /// | `margin` | 0.0 | extra score above a threshold needed to recover past it |
+/// | `recovery` | `stepwise` | `stepwise` or `immediate`, see [`RecoveryMode`] |
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::degradation::HysteresisConfig;
+/// use resilience_core::degradation::{HysteresisConfig, RecoveryMode};
 /// let h: HysteresisConfig = resilience_core::config::from_yaml_str("recover_after: 2m\nmargin: 0.05").unwrap();
 /// assert_eq!(h.recover_after, Duration::from_secs(120));
+/// assert_eq!(h.recovery, RecoveryMode::Stepwise);
+/// let h: HysteresisConfig = resilience_core::config::from_yaml_str("recovery: immediate").unwrap();
+/// assert_eq!(h.recovery, RecoveryMode::Immediate);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +229,8 @@ pub struct HysteresisConfig {
     pub recover_after: Duration,
     /// Extra score needed to recover past a threshold, in [0, 1).
     pub margin: f64,
+    /// Stepwise (default) or immediate recovery.
+    pub recovery: RecoveryMode,
 }
 
 impl Default for HysteresisConfig {
@@ -180,6 +238,7 @@ impl Default for HysteresisConfig {
         HysteresisConfig {
             recover_after: Duration::from_secs(30),
             margin: 0.0,
+            recovery: RecoveryMode::Stepwise,
         }
     }
 }
@@ -196,6 +255,7 @@ pub const MAX_RECOVER_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// | `components` | none | health inputs by name, see [`ComponentConfig`] |
 /// | `degraded_score` | 0.5 | the score a component reporting `Degraded` counts as |
 /// | `rules` | none | see [`DegradationRuleConfig`] |
+/// | `count_rules` | none | see [`CountRuleConfig`] |
 /// | `hysteresis` | 30 s, margin 0 | see [`HysteresisConfig`] |
 /// | `features` | none | `feature: { level: mode }`, see [`FeatureMatrix`](super::FeatureMatrix) |
 /// | `disabled_modes` | `off`, `disabled`, `disable`, `skip` | modes for which `is_enabled` is false |
@@ -235,6 +295,9 @@ pub struct DegradationConfig {
     /// Rule triggers.
     #[serde(default)]
     pub rules: Vec<DegradationRuleConfig>,
+    /// Rules on how many components fail at once (see [`CountRuleConfig`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub count_rules: Vec<CountRuleConfig>,
     /// Recovery damping.
     #[serde(default)]
     pub hysteresis: HysteresisConfig,
@@ -269,6 +332,7 @@ impl Default for DegradationConfig {
             components: BTreeMap::new(),
             degraded_score: default_degraded_score(),
             rules: Vec::new(),
+            count_rules: Vec::new(),
             hysteresis: HysteresisConfig::default(),
             features: BTreeMap::new(),
             disabled_modes: default_disabled_modes(),
@@ -358,6 +422,58 @@ impl DegradationConfig {
                     format!(
                         "unknown component `{}`; add it under `components` (weight 0 for a rule-only input)",
                         r.component
+                    ),
+                ));
+            }
+            if levels.by_name(&r.level).is_none() {
+                return Err(ConfigError::invalid(
+                    field("level"),
+                    format!(
+                        "unknown level `{}`; levels are: {}",
+                        r.level,
+                        levels.names()
+                    ),
+                ));
+            }
+            if let Condition::Below(x) = r.when {
+                if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
+                    return Err(ConfigError::invalid(
+                        field("when.below"),
+                        format!("must be in [0, 1], got {x}"),
+                    ));
+                }
+            }
+        }
+        for (i, r) in self.count_rules.iter().enumerate() {
+            let field = |f: &str| format!("count_rules[{i}].{f}");
+            if r.name.trim().is_empty() {
+                return Err(ConfigError::invalid(field("name"), "must not be empty"));
+            }
+            if !rule_names.insert(r.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    field("name"),
+                    format!("`{}` is used by two rules", r.name),
+                ));
+            }
+            for c in &r.components {
+                if !self.components.contains_key(c) {
+                    return Err(ConfigError::invalid(
+                        field("components"),
+                        format!("unknown component `{c}`; add it under `components`"),
+                    ));
+                }
+            }
+            let counted = if r.components.is_empty() {
+                self.components.len()
+            } else {
+                r.components.len()
+            };
+            if r.at_least == 0 || r.at_least as usize > counted {
+                return Err(ConfigError::invalid(
+                    field("at_least"),
+                    format!(
+                        "must be between 1 and the {counted} component(s) it counts, got {}",
+                        r.at_least
                     ),
                 ));
             }

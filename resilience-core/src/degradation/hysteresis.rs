@@ -11,6 +11,7 @@ pub(crate) struct Hysteresis {
     current: u8,
     recovering_since: Option<Instant>,
     recover_after: Duration,
+    immediate: bool,
 }
 
 impl Hysteresis {
@@ -19,7 +20,15 @@ impl Hysteresis {
             current: initial,
             recovering_since: None,
             recover_after,
+            immediate: false,
         }
+    }
+
+    /// Recover straight to `recovery_target` on every evaluation instead of
+    /// one level per hold period.
+    pub(crate) fn immediate(mut self, on: bool) -> Self {
+        self.immediate = on;
+        self
     }
 
     pub(crate) fn current(&self) -> u8 {
@@ -45,6 +54,10 @@ impl Hysteresis {
         if recovery_target >= from {
             self.recovering_since = None;
             return None;
+        }
+        if self.immediate {
+            self.current = recovery_target;
+            return Some((from, recovery_target));
         }
         let since = *self.recovering_since.get_or_insert(now);
         if now.saturating_duration_since(since) < self.recover_after {
@@ -78,6 +91,16 @@ mod tests {
         assert_eq!(h.step(0, 0, s(100)), None);
         assert_eq!(h.step(0, 0, s(101)), Some((1, 0)));
         assert_eq!(h.current(), 0);
+    }
+
+    #[test]
+    fn immediate_recovery_goes_straight_to_the_target() {
+        let t0 = Instant::now();
+        let mut h = Hysteresis::new(0, Duration::from_secs(30)).immediate(true);
+        assert_eq!(h.step(4, 4, t0), Some((0, 4)));
+        assert_eq!(h.step(1, 1, t0), Some((4, 1)));
+        assert_eq!(h.step(0, 0, t0), Some((1, 0)));
+        assert_eq!(h.step(0, 0, t0), None);
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub struct LevelConfig {
     /// What the level means, for people reading the config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The notice users get when the system enters this level (the
+    /// synthetic-data platform's `notify_users("Streaming generation
+    /// temporarily disabled")`): carried by the [`DegradationEvent`](super::DegradationEvent)
+    /// and delivered by [`DegradationManager::on_notice`](super::DegradationManager::on_notice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl LevelConfig {
@@ -111,6 +117,7 @@ impl LevelConfig {
             name: name.to_string(),
             above: Some(above),
             description: None,
+            message: None,
         }
     }
 
@@ -125,11 +132,24 @@ impl LevelConfig {
             name: name.to_string(),
             above: None,
             description: None,
+            message: None,
         }
     }
 
     fn described(mut self, text: &str) -> Self {
         self.description = Some(text.to_string());
+        self
+    }
+
+    /// Sets the notice users get on entering this level.
+    ///
+    /// ```
+    /// use resilience_core::degradation::LevelConfig;
+    /// let l = LevelConfig::above("level_3", 0.3).with_message("Streaming generation temporarily disabled");
+    /// assert_eq!(l.message.as_deref(), Some("Streaming generation temporarily disabled"));
+    /// ```
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
         self
     }
 }

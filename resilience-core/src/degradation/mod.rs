@@ -13,10 +13,12 @@
 //!   the system at least at its level ([`DegradationRuleConfig`]). A manual floor
 //!   covers "maintenance mode: manual activation". The strictest of score
 //!   level, rule levels and floor wins.
-//! * **Hysteresis.** Degrading is immediate; recovering goes one level at a
-//!   time, each step only after the better level has held for
+//! * **Hysteresis.** Degrading is immediate; by default recovering goes one
+//!   level at a time, each step only after the better level has held for
 //!   `recover_after` (optionally with a score margin), measured on the
-//!   manager's [`Clock`]. Call
+//!   manager's [`Clock`]; with [`RecoveryMode::Immediate`] the level is
+//!   recomputed on every evaluation (the data-platform and workflow-runtime
+//!   presets). Call
 //!   [`tick`](DegradationManager::tick) periodically so recovery happens
 //!   even when no report arrives.
 //! * **Feature x level matrix.** [`is_enabled`](DegradationManager::is_enabled)
@@ -43,7 +45,17 @@
 //! assert_eq!(m.level().name(), "reduced_ai");
 //! assert_eq!(m.mode(mapping), Some("embedding_only"));
 //!
-//! // It comes back: recovery waits for the hold period (2 minutes here).
+//! // It comes back: the preset recomputes the level at once.
+//! m.report_by_name("llm_service", ComponentHealth::Healthy).unwrap();
+//! assert_eq!(m.level().name(), "full_ai");
+//!
+//! // Stepwise hysteresis is the default for other configs: recovery then
+//! // waits for a hold period per level.
+//! let mut config = resilience_core::presets::data_platform::degradation().unwrap();
+//! config.hysteresis.recovery = resilience_core::degradation::RecoveryMode::Stepwise;
+//! config.hysteresis.recover_after = Duration::from_secs(120);
+//! let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
+//! m.report_by_name("llm_service", ComponentHealth::Down).unwrap();
 //! m.report_by_name("llm_service", ComponentHealth::Healthy).unwrap();
 //! assert_eq!(m.level().name(), "reduced_ai");
 //! clock.advance(Duration::from_secs(120));
@@ -78,8 +90,8 @@ use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 
 pub use config::{
-    ComponentConfig, Condition, DegradationConfig, DegradationRuleConfig, HysteresisConfig,
-    MAX_RECOVER_AFTER,
+    ComponentConfig, Condition, CountRuleConfig, DegradationConfig, DegradationRuleConfig,
+    HysteresisConfig, RecoveryMode, MAX_RECOVER_AFTER,
 };
 #[allow(deprecated)]
 pub use config::{
@@ -89,6 +101,7 @@ pub use health::{ComponentHealth, ComponentId, ComponentSnapshot, HealthSnapshot
 pub use levels::{default_levels, DegradationLevel, HealthThresholds, LevelConfig, MAX_LEVELS};
 pub use matrix::{FeatureId, FeatureMatrix, ModeValue, DEFAULT_DISABLED_MODES};
 
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerEventKind, CircuitState};
 use crate::clock::{shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 use crate::events::Listeners;
@@ -173,6 +186,9 @@ pub struct DegradationEvent {
     pub current: DegradationLevel,
     /// The inputs at the moment of the change.
     pub snapshot: HealthSnapshot,
+    /// The notice for users of the level now in force (its
+    /// [`LevelConfig::message`]), if it has one.
+    pub message: Option<Arc<str>>,
 }
 
 impl DegradationEvent {
@@ -190,9 +206,17 @@ struct Component {
 }
 
 #[derive(Debug)]
+enum Scope {
+    /// One component's report.
+    One(usize),
+    /// At least `n` of these components.
+    AtLeast { of: Vec<usize>, n: u32 },
+}
+
+#[derive(Debug)]
 struct Rule {
     name: Arc<str>,
-    component: usize,
+    scope: Scope,
     when: Condition,
     level: u8,
 }
@@ -207,6 +231,19 @@ impl Rule {
                 ComponentHealth::Score(s) => s < 1.0,
             },
             Condition::Below(x) => score < x,
+        }
+    }
+
+    /// Whether the rule fires on these reports.
+    fn fires_on(&self, health: &[ComponentHealth], degraded_score: f64) -> bool {
+        let one = |i: usize| {
+            health
+                .get(i)
+                .is_some_and(|&h| self.fires(h, h.score(degraded_score)))
+        };
+        match &self.scope {
+            Scope::One(i) => one(*i),
+            Scope::AtLeast { of, n } => of.iter().filter(|&&i| one(i)).count() >= *n as usize,
         }
     }
 }
@@ -295,6 +332,12 @@ struct DegradationManagerShared {
     clock: SharedClock,
     listeners: Listeners<DegradationEvent>,
     metrics: Metrics,
+    /// Breakers whose state feeds a component ([`DegradationManager::follow_breaker`]):
+    /// `tick` asks each for its state, so a lazy open -> half-open
+    /// transition is noticed even when no call reaches the breaker.
+    followed: Mutex<Vec<CircuitBreaker>>,
+    /// Each level's user notice, by severity.
+    messages: Vec<Option<Arc<str>>>,
 }
 
 impl fmt::Debug for DegradationManager {
@@ -379,11 +422,43 @@ impl DegradationManager {
             };
             rules.push(Rule {
                 name: Arc::from(r.name.as_str()),
-                component,
+                scope: Scope::One(component),
                 when: r.when,
                 level: level.severity(),
             });
         }
+        for r in &config.count_rules {
+            // Checked by `thresholds()`.
+            let of: Option<Vec<usize>> = if r.components.is_empty() {
+                Some((0..components.len()).collect())
+            } else {
+                r.components
+                    .iter()
+                    .map(|name| {
+                        components
+                            .binary_search_by(|c: &Component| (*c.name).cmp(name.as_str()))
+                            .ok()
+                    })
+                    .collect()
+            };
+            let (Some(of), Some(level)) = (of, thresholds.by_name(&r.level)) else {
+                return Err(ConfigError::invalid(
+                    "count_rules",
+                    "unknown component or level",
+                ));
+            };
+            rules.push(Rule {
+                name: Arc::from(r.name.as_str()),
+                scope: Scope::AtLeast { of, n: r.at_least },
+                when: r.when,
+                level: level.severity(),
+            });
+        }
+        let messages: Vec<Option<Arc<str>>> = config
+            .levels
+            .iter()
+            .map(|l| l.message.as_deref().map(Arc::from))
+            .collect();
         let metrics = Metrics {
             level: metrics::gauge!("resilience_degradation_level", "degradation" => label.clone()),
             score: metrics::gauge!("resilience_degradation_health_score", "degradation" => label.clone()),
@@ -410,12 +485,15 @@ impl DegradationManager {
             level: AtomicU8::new(0),
             state: Mutex::new(State {
                 health,
-                hysteresis: Hysteresis::new(0, config.hysteresis.recover_after),
+                hysteresis: Hysteresis::new(0, config.hysteresis.recover_after)
+                    .immediate(config.hysteresis.recovery == RecoveryMode::Immediate),
                 manual_floor: None,
             }),
             clock,
             listeners: Listeners::new(),
             metrics,
+            followed: Mutex::new(Vec::new()),
+            messages,
         };
         let initial = {
             let state = manager.state.get_mut();
@@ -428,7 +506,8 @@ impl DegradationManager {
                 state,
             );
             let target = inputs.target(state.manual_floor);
-            state.hysteresis = Hysteresis::new(target, config.hysteresis.recover_after);
+            state.hysteresis = Hysteresis::new(target, config.hysteresis.recover_after)
+                .immediate(config.hysteresis.recovery == RecoveryMode::Immediate);
             for (c, h) in manager.components.iter().zip(&state.health) {
                 c.score_gauge.set(h.score(manager.degraded_score));
             }
@@ -439,6 +518,36 @@ impl DegradationManager {
         manager.metrics.level.set(f64::from(initial));
         Ok(DegradationManager {
             inner: Arc::new(manager),
+        })
+    }
+
+    /// Registers a user-notification hook: `f` gets the change and the
+    /// notice of the level entered, each time the manager enters a level
+    /// whose config has a [`message`](LevelConfig::message) (the
+    /// synthetic-data platform's `notify_users(...)` per level). Runs on the
+    /// reporting thread with the manager's lock held, like every listener:
+    /// hand the notice to a channel, do not call back into the manager.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use resilience_core::degradation::{ComponentHealth, DegradationManager};
+    ///
+    /// let m = DegradationManager::new(resilience_core::presets::synthetic_data::degradation().unwrap()).unwrap();
+    /// let notices = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = notices.clone();
+    /// m.on_notice(move |_change, message| sink.lock().unwrap().push(message.to_string()));
+    /// let sweep: Vec<_> = m.components().map(|n| (m.component(n).unwrap(), ComponentHealth::Score(0.4))).collect();
+    /// m.report_all(&sweep).unwrap(); // overall 0.4: level 3
+    /// assert_eq!(*notices.lock().unwrap(), ["Streaming generation temporarily disabled"]);
+    /// ```
+    pub fn on_notice<F>(&self, f: F) -> crate::events::ListenerId
+    where
+        F: Fn(&DegradationEvent, &str) + Send + Sync + 'static,
+    {
+        self.inner.listeners.add_fn(move |e: &DegradationEvent| {
+            if let Some(message) = &e.message {
+                f(e, message)
+            }
         })
     }
 
@@ -618,8 +727,125 @@ impl DegradationManager {
     /// recovery step happens once its hold period is over, even when no new
     /// report arrives. Returns the level in force.
     pub fn tick(&self) -> DegradationLevel {
+        // Followed breakers first (without the state lock: a transition
+        // reports into this manager).
+        let followed: Vec<CircuitBreaker> = self.inner.followed.lock().clone();
+        for breaker in &followed {
+            breaker.state();
+        }
         let mut state = self.inner.state.lock();
         self.evaluate(&mut state)
+    }
+
+    /// Feeds a circuit breaker's state into `component`, so the breaker
+    /// drives the level without the host mapping states by hand (the
+    /// workflow runtime: "LLM service circuit breaker open -> AI
+    /// degraded"). The breaker's current state is reported at once, then
+    /// every transition is:
+    ///
+    /// | breaker state | reported health |
+    /// |---|---|
+    /// | open, forced open | `Down` |
+    /// | half-open | `Degraded` |
+    /// | closed, disabled, metrics-only | `Healthy` |
+    ///
+    /// Half-open is `Degraded`, not `Down`: a `when: down` rule (the
+    /// workflow-runtime preset's) then lets traffic through while the
+    /// breaker admits its trial request, and a failed trial makes it `Down`
+    /// again. Had half-open stayed down, the features the rule disables
+    /// would send no trial request and the breaker could never close. Use
+    /// [`follow_breaker_with`](Self::follow_breaker_with) for another
+    /// mapping.
+    ///
+    /// An open breaker becomes half-open when it is next asked;
+    /// [`tick`](Self::tick) asks every followed breaker, so call `tick`
+    /// periodically. The link holds the breaker (a cheap handle) and the
+    /// breaker's listener holds this manager weakly: it lasts as long as
+    /// the manager.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::circuit_breaker::CircuitBreaker;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_core::degradation::DegradationManager;
+    /// use resilience_core::presets::workflow_runtime;
+    ///
+    /// let clock = ManualClock::new();
+    /// let llm = CircuitBreaker::with_clock(workflow_runtime::llm_service_breaker(), clock.clone()).unwrap();
+    /// let levels = DegradationManager::with_clock(workflow_runtime::degradation().unwrap(), clock.clone()).unwrap();
+    /// levels.follow_breaker("llm_service", &llm).unwrap();
+    ///
+    /// for _ in 0..3 {
+    ///     llm.try_acquire().unwrap().record_failure(); // 3 failures in 60 s: open
+    /// }
+    /// assert_eq!(levels.level().name(), "ai_degraded");
+    /// assert_eq!(levels.is_enabled_by_name("ai_query"), Some(false));
+    ///
+    /// clock.advance(Duration::from_secs(60)); // open time over
+    /// assert_eq!(levels.tick().name(), "full_operation"); // half-open: the trial may go
+    /// llm.try_acquire().unwrap().record_success();
+    /// assert_eq!(levels.level().name(), "full_operation");
+    /// ```
+    pub fn follow_breaker(
+        &self,
+        component: &str,
+        breaker: &CircuitBreaker,
+    ) -> Result<(), DegradationError> {
+        self.follow_breaker_with(component, breaker, default_breaker_health)
+    }
+
+    /// [`follow_breaker`](Self::follow_breaker) with your own mapping from
+    /// breaker state to component health.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+    /// use resilience_core::degradation::{ComponentHealth, DegradationManager};
+    /// use resilience_core::presets::data_platform;
+    ///
+    /// let llm = CircuitBreaker::new(data_platform::llm_provider_breaker()).unwrap();
+    /// let levels = DegradationManager::new(data_platform::degradation().unwrap()).unwrap();
+    /// // Only an open breaker counts: half-open is healthy enough here.
+    /// levels.follow_breaker_with("llm_service", &llm, |s| match s {
+    ///     CircuitState::Open | CircuitState::ForcedOpen => ComponentHealth::Down,
+    ///     _ => ComponentHealth::Healthy,
+    /// }).unwrap();
+    /// llm.force_open();
+    /// assert_eq!(levels.level().name(), "reduced_ai");
+    /// llm.reset();
+    /// assert_eq!(levels.level().name(), "full_ai");
+    /// ```
+    pub fn follow_breaker_with<F>(
+        &self,
+        component: &str,
+        breaker: &CircuitBreaker,
+        map: F,
+    ) -> Result<(), DegradationError>
+    where
+        F: Fn(CircuitState) -> ComponentHealth + Send + Sync + 'static,
+    {
+        let id = self
+            .component(component)
+            .ok_or_else(|| DegradationError::UnknownComponent {
+                manager: self.inner.name.to_string(),
+                name: component.to_string(),
+                known: self.components().collect::<Vec<_>>().join(", "),
+            })?;
+        let map = Arc::new(map);
+        let on_change = map.clone();
+        let weak = Arc::downgrade(&self.inner);
+        breaker.on_event(move |e| {
+            if let CircuitBreakerEventKind::StateTransition { to, .. } = e.kind {
+                if let Some(inner) = weak.upgrade() {
+                    // The id is this manager's and the mapping gives a
+                    // health; a bad score from a custom mapping is dropped.
+                    let _ = DegradationManager { inner }.report(id, on_change(to));
+                }
+            }
+        });
+        self.inner.followed.lock().push(breaker.clone());
+        // The state now (after registering, so no transition is missed).
+        let now = breaker.state();
+        self.report(id, map(now)).map(|_| ())
     }
 
     /// Sets (or, with `None`, clears) a manual floor: the system stays at
@@ -706,12 +932,7 @@ impl DegradationManager {
         };
         let rule_level = rules
             .iter()
-            .filter(|r| {
-                state
-                    .health
-                    .get(r.component)
-                    .is_some_and(|&h| r.fires(h, h.score(degraded_score)))
-            })
+            .filter(|r| r.fires_on(&state.health, degraded_score))
             .map(|r| r.level)
             .max();
         Inputs {
@@ -760,6 +981,7 @@ impl DegradationManager {
                 previous: self.inner.thresholds.level_at(from as usize),
                 current: self.inner.thresholds.level_at(to as usize),
                 snapshot: self.snapshot_of(state, now),
+                message: self.inner.messages.get(to as usize).cloned().flatten(),
             });
         }
         self.inner
@@ -780,12 +1002,7 @@ impl DegradationManager {
             .inner
             .rules
             .iter()
-            .filter(|r| {
-                state
-                    .health
-                    .get(r.component)
-                    .is_some_and(|&h| r.fires(h, h.score(self.inner.degraded_score)))
-            })
+            .filter(|r| r.fires_on(&state.health, self.inner.degraded_score))
             .map(|r| r.name.clone())
             .collect();
         HealthSnapshot {
@@ -815,6 +1032,17 @@ impl DegradationManager {
                     weight: c.weight,
                 })
                 .collect(),
+        }
+    }
+}
+
+/// The mapping of [`DegradationManager::follow_breaker`].
+fn default_breaker_health(state: CircuitState) -> ComponentHealth {
+    match state {
+        CircuitState::Open | CircuitState::ForcedOpen => ComponentHealth::Down,
+        CircuitState::HalfOpen => ComponentHealth::Degraded,
+        CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
+            ComponentHealth::Healthy
         }
     }
 }

@@ -16,25 +16,32 @@ use crate::retry::RetryConfig;
 
 use super::build::{exponential, plus_10_percent, secs, MS, SEC};
 
-/// The LLM-provider breaker: trips on 5 consecutive failures *or* a 50 %
-/// failure rate over a 60 s rolling window; open 30 s; 3 successful trials
-/// close it. The platform gives no minimum call count for the rate; 10 is
-/// used so a handful of calls cannot trip it.
+/// The LLM-provider breaker: trips on 5 failures inside a 60 s rolling
+/// window (successes in between do not reset the count: the window holds
+/// every failure of the last 60 s) *or* on a 50 % failure rate over the same
+/// window; open 30 s; while half-open it admits a single test request at a
+/// time, and 3 successful tests in a row close it (a failed one reopens it).
+/// The platform gives no minimum call count for the rate ("alternative
+/// trigger"); 10 is used so a handful of calls cannot trip it on rate alone.
 ///
 /// ```
+/// use std::time::Duration;
+/// use resilience_core::circuit_breaker::WindowConfig;
 /// let c = resilience_core::presets::data_platform::llm_provider_breaker();
-/// assert_eq!(c.consecutive_failures, Some(5));
+/// assert_eq!(c.failure_count_threshold, Some(5));
+/// assert_eq!(c.window, WindowConfig::Time(Duration::from_secs(60)));
 /// assert_eq!(c.failure_rate_threshold, Some(0.5));
+/// assert_eq!((c.half_open_permits, c.success_threshold), (1, Some(3)));
 /// ```
 pub fn llm_provider_breaker() -> CircuitBreakerConfig {
     CircuitBreakerConfig::new()
         .name("llm_provider")
-        .consecutive_failures(5)
         .time_window(secs(60))
+        .failure_count_threshold(5)
         .minimum_calls(10)
         .failure_rate_threshold(0.5)
         .open_duration(secs(30))
-        .half_open_permits(3)
+        .half_open_permits(1)
         .success_threshold(3)
 }
 
@@ -108,8 +115,12 @@ pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-data-
 
 /// Degradation: levels Full AI -> Reduced AI -> Minimal -> Buffer only,
 /// rules for "LLM unavailable", "high latency", "compute exhausted" and
-/// "storage only available", and the platform's feature degradation matrix
-/// ([`DEGRADATION_YAML`]).
+/// "storage only available", count rules for "multiple failures" (two of
+/// the four checks down: level 2) and "critical failure" (three down:
+/// emergency), and the platform's feature degradation matrix
+/// ([`DEGRADATION_YAML`]). The level is recomputed on every evaluation
+/// ([`RecoveryMode::Immediate`](crate::degradation::RecoveryMode::Immediate)):
+/// when every check is healthy again it is back at full AI at once.
 ///
 /// ```
 /// let c = resilience_core::presets::data_platform::degradation().unwrap();

@@ -35,11 +35,14 @@
 //!   (the count resets on success); "N failures in T" is a failure count in
 //!   a time window of T. Where a table leaves a value open, the preset's doc
 //!   names the default used.
-//! * **Retries.** "Max Retries" counts retries after the first attempt, so
-//!   `max_attempts` = retries + 1; the initial (or base) delay is the wait
-//!   before the first retry; "exponential" is base 2. Where a platform gives
-//!   only code (the model registry and the inference service), the numbers
-//!   come from the code as written. Jitter follows each platform's own
+//! * **Retries.** One reading for every table, documented in
+//!   [`crate::retry`] ("Reading a retry table"): "Max Retries" counts
+//!   retries after the first attempt, so `max_attempts` = retries + 1
+//!   ("3 retries" = 4 attempts); a named initial (or base) delay is the
+//!   wait before the first retry; "exponential" is base 2. Where a platform
+//!   gives only a formula without a base delay (the inference service's
+//!   `min(30, 2 ** retry_count)`), the first wait is the formula's value
+//!   for retry 1. Jitter follows each platform's own
 //!   algorithm: `delay * (0.5 + random * 0.5)` is
 //!   [`Jitter::Equal`](crate::retry::Jitter::Equal), "+10%" is
 //!   `Jitter::Proportional(0.1)`, and an unspecified "with jitter" is

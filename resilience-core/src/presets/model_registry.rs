@@ -13,41 +13,67 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::bulkhead::{BulkheadConfig, BulkheadSetConfig, Priority};
+use crate::bulkhead::{BulkheadConfig, BulkheadSetConfig, Priority, SharedCapConfig};
 use crate::circuit_breaker::CircuitBreakerConfig;
 use crate::retry::RetryConfig;
 
 use super::build::{consecutive, exponential, plus_10_percent, SEC};
 
-/// The Maestro integration breaker: 5 failures, 1 test request at a time
-/// while half-open, 3 successes to close, 60 s reset timeout.
+/// The Maestro integration breaker: opens after 5 failures since it last
+/// closed (a success while closed does not reset the count, as in the
+/// platform's pseudo-code, which resets `failure_count` only on closing),
+/// stays open 60 s (the reset timeout), admits 1 test request at a time
+/// while half-open, and closes after 3 successes. Its 30 s request timeout
+/// is part of the preset as `call_timeout`, which `resilience_tower`'s
+/// stack uses as its per-attempt timeout.
 ///
 /// ```
+/// use std::time::Duration;
 /// let c = resilience_core::presets::model_registry::maestro_breaker();
 /// assert_eq!((c.half_open_permits, c.success_threshold), (1, Some(3)));
+/// assert!(!c.failures_reset_on_success);
+/// assert_eq!(c.call_timeout, Some(Duration::from_secs(30)));
 /// ```
 pub fn maestro_breaker() -> CircuitBreakerConfig {
-    consecutive("maestro_integration", 5, 60, 1).success_threshold(3)
+    consecutive("maestro_integration", 5, 60, 1)
+        .success_threshold(3)
+        .failures_reset_on_success(false)
+        .call_timeout(SEC * 30)
 }
 
 /// Retrain requests to the training service, the platform's
-/// `RetryWithBackoff(max_retries=5)`: 5 attempts in all (4 retries), first
-/// wait `1 s · 2^1` = 2 s, cap 60 s, +10%.
+/// `RetryWithBackoff(max_retries=5)` read as every retry preset is (see
+/// [`crate::retry`], "Reading a retry table"): 5 retries after the first
+/// attempt, so 6 attempts; the base delay of 1 s is the wait before the
+/// first retry, doubling after each (1, 2, 4, 8, 16 s), capped at 60 s,
+/// each wait stretched by up to 10 %. (The platform's loop, taken
+/// literally, makes 5 attempts and starts at `1 s · 2^1`; the library
+/// applies one reading to every table instead.)
 ///
 /// ```
 /// use std::time::Duration;
 /// let c = resilience_core::presets::model_registry::retrain_retry();
-/// assert_eq!(c.backoff.max_attempts(), Some(5));
-/// assert_eq!(c.backoff.initial(), Duration::from_secs(2));
+/// assert_eq!(c.backoff.max_attempts(), Some(6));
+/// assert_eq!(c.backoff.initial(), Duration::from_secs(1));
 /// assert_eq!(c.backoff.max(), Duration::from_secs(60));
 /// ```
 pub fn retrain_retry() -> RetryConfig {
-    exponential(4, 2 * SEC, 60 * SEC, plus_10_percent())
+    exponential(5, SEC, 60 * SEC, plus_10_percent())
 }
 
 /// The registry service's bulkheads: `dashboard` 50 / 5 s / low, `api`
-/// 100 / 10 s / medium, `internal` 30 / 3 s / high, without a shared cap
-/// ([`BULKHEADS_YAML`]).
+/// 100 / 10 s / medium, `internal` 30 / 3 s / high, under a shared cap of
+/// 120 concurrent calls ([`BULKHEADS_YAML`]).
+///
+/// The pools keep one kind of traffic from starving the others; the
+/// priorities only mean something where callers compete for one resource,
+/// so the preset bounds the three pools together. When the cap is reached,
+/// queued callers are served internal (high) before api (medium) before
+/// dashboard (low), and a full cap queue sheds dashboard calls first. The
+/// platform gives no total: 120 is this preset's choice (two thirds of the
+/// pools' 180, so the cap binds under full load while each pool can still
+/// reach its own limit alone). Size it to what the backends (the registry
+/// database, the graph service) really take.
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,6 +82,7 @@ pub fn retrain_retry() -> RetryConfig {
 /// assert_eq!(c.pools["api"].max_concurrent, 100);
 /// assert_eq!(c.pools["internal"].max_wait, Duration::from_secs(3));
 /// assert_eq!(c.pools["dashboard"].priority, Priority::Low);
+/// assert_eq!(c.shared_cap.unwrap().max_concurrent, 120);
 /// ```
 pub fn bulkheads() -> BulkheadSetConfig {
     let pool = |n, secs, priority| BulkheadConfig {
@@ -69,7 +96,7 @@ pub fn bulkheads() -> BulkheadSetConfig {
             ("api".to_string(), pool(100, 10, Priority::Medium)),
             ("internal".to_string(), pool(30, 3, Priority::High)),
         ]),
-        shared_cap: None,
+        shared_cap: Some(SharedCapConfig::new(120)),
     }
 }
 

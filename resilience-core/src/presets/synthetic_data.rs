@@ -183,10 +183,14 @@ pub fn default_retry() -> RetryConfig {
 pub const DEGRADATION_YAML: &str =
     include_str!("../../presets/degradation-synthetic-data-platform.yaml");
 
-/// Degradation: the default six levels, five equally weighted components
-/// (GPU cluster, quality service, database, storage, queue depth) and the
-/// platform's "disabled features" column as a cumulative matrix
-/// ([`DEGRADATION_YAML`]).
+/// Degradation: the default six levels with the platform's user notices
+/// ("Temporarily limited to fast models" at level 2, "Streaming generation
+/// temporarily disabled" at 3, "New training temporarily paused" at 4,
+/// "System in read-only mode" at 5; see
+/// [`DegradationManager::on_notice`](crate::degradation::DegradationManager::on_notice)),
+/// five equally weighted components (GPU cluster, quality service,
+/// database, storage, queue depth) and the platform's "disabled features"
+/// column as a cumulative matrix ([`DEGRADATION_YAML`]).
 ///
 /// ```
 /// let c = resilience_core::presets::synthetic_data::degradation().unwrap();

@@ -138,7 +138,10 @@ pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-workf
 /// Degradation: levels full operation -> AI degraded -> cache degraded ->
 /// read-only -> maintenance, driven by rules (primary DB down -> read-only,
 /// Redis down -> cache degraded, LLM down -> AI degraded; maintenance by
-/// manual floor) ([`DEGRADATION_YAML`]).
+/// manual floor) ([`DEGRADATION_YAML`]). Like the runtime's
+/// `determine_degradation_level()`, the level is recomputed on every
+/// evaluation ([`RecoveryMode::Immediate`](crate::degradation::RecoveryMode::Immediate)):
+/// the LLM back (and the DB and Redis up) is full operation at once.
 ///
 /// ```
 /// let c = resilience_core::presets::workflow_runtime::degradation().unwrap();

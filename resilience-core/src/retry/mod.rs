@@ -41,6 +41,33 @@
 //! }
 //! ```
 //!
+//! # Reading a retry table
+//!
+//! Retry tables say "Max Retries: 3, Initial Delay: 1s"; pseudo-code loops
+//! read such numbers in different ways. This library reads them one way,
+//! everywhere (every preset in [`crate::presets`] and its YAML file):
+//!
+//! * **"N retries" = N + 1 attempts.** A retry is an attempt after the
+//!   first, so `max_attempts` = retries + 1: "3 retries" is 4 calls in all
+//!   and 3 waits. [`Backoff::max_attempts`] counts attempts, the first
+//!   included.
+//! * **The initial (base) delay is the first wait.** The wait before retry
+//!   `n` (from 1) is `initial · base^(n-1)`, capped at `max`: "1 s,
+//!   exponential" waits 1 s, 2 s, 4 s. Where a platform gives only a
+//!   formula and no base delay, the first wait is the formula's value for
+//!   retry 1.
+//! * **Jitter comes after the schedule** and never exceeds `max`.
+//!
+//! ```
+//! use std::time::Duration;
+//! let api = resilience_core::presets::synthetic_data::api_call_retry(); // "3 retries, 1 s -> 10 s"
+//! assert_eq!(api.backoff.max_attempts(), Some(4));
+//! assert_eq!(
+//!     api.backoff.delays().collect::<Vec<_>>(),
+//!     [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)]
+//! );
+//! ```
+//!
 //! # Which jitter to pick
 //!
 //! Without jitter, clients that failed at the same moment (because the same

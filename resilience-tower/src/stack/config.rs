@@ -61,7 +61,9 @@ pub struct StackConfig {
     pub circuit_breaker: Option<CircuitBreakerConfig>,
     /// Bulkhead (see `resilience_core::bulkhead::BulkheadConfig`).
     pub bulkhead: Option<BulkheadConfig>,
-    /// Time for one attempt.
+    /// Time for one attempt. When unset, the circuit breaker's
+    /// `call_timeout` (a preset's request timeout, such as the Maestro
+    /// preset's 30 s) is used.
     #[serde(with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
     /// What results mean: `errors` or `http` (see [`StackClassify`]).
@@ -119,7 +121,13 @@ struct Parts {
 }
 
 impl Parts {
-    fn build(config: StackConfig, clock: SharedClock) -> Result<Parts, ConfigError> {
+    fn build(mut config: StackConfig, clock: SharedClock) -> Result<Parts, ConfigError> {
+        // A breaker preset may carry its dependency's request timeout (the
+        // Maestro preset's 30 s): it is the per-attempt timeout unless the
+        // stack sets its own.
+        if config.timeout.is_none() {
+            config.timeout = config.circuit_breaker.as_ref().and_then(|b| b.call_timeout);
+        }
         let name = config.name.as_deref().unwrap_or("default");
         if let Some(d) = config.deadline {
             check_nonzero_duration("deadline", d)?;

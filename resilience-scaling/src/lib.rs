@@ -39,7 +39,9 @@
 //! ([`Schedule`](schedule::Schedule)), `ingestion-workers-predictive.yaml`
 //! ([`Predictor`](predictive::Predictor)), `consumer-lag.yaml`
 //! ([`LagScaler`](lag::LagScaler)) and `spot.yaml`
-//! ([`SpotManager`](spot::SpotManager)).
+//! ([`SpotManager`](spot::SpotManager)). The component scaling tables of
+//! the platforms are constructors in [`presets`] (one module per platform,
+//! each row a [`RulePolicyConfig`](rules::RulePolicyConfig)).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -116,6 +118,7 @@ pub mod hpa;
 pub mod lag;
 mod observe;
 pub mod predictive;
+pub mod presets;
 pub mod rules;
 pub mod schedule;
 pub mod sim;

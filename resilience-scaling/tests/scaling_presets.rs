@@ -192,7 +192,10 @@ fn ingestion_cpu_over_80_percent_for_5_minutes_adds_2_within_3_to_200() {
     let d = e.evaluate_named(t0 + secs(300), 10, &hot);
     assert_eq!(d.replicas, 10, "80 % is not above 80 %: the hold restarts");
     let d = e.evaluate_named(t0 + secs(599), 10, &hot);
-    assert_eq!(d.replicas, 10, "CPU > 80 % again since 300 s: not 5 min yet");
+    assert_eq!(
+        d.replicas, 10,
+        "CPU > 80 % again since 300 s: not 5 min yet"
+    );
     let d = e.evaluate_named(t0 + secs(600), 10, &hot);
     assert_eq!(d.replicas, 12, "5 min above 80 % after the dip: +2");
     // Bounds 3..200.

@@ -19,7 +19,8 @@
 //! | a known daily curve or calendar windows ("06:00 → 50 %") | [`Schedule`](schedule::Schedule), combined with any of the above (max wins) | [`schedule`] |
 //! | a recurring daily/weekly load shape and slow-starting replicas | [`Predictor`](predictive::Predictor) | [`predictive`] |
 //! | queue or stream consumers (lag in messages or seconds, partitions, scale to zero) | [`LagScaler`](lag::LagScaler) | [`lag`] |
-//! | spot capacity: preemption warnings, on-demand floor, hourly cost cap, diversification | [`SpotManager`](spot::SpotManager) | [`spot`] |
+//! | spot capacity: preemption warnings, on-demand / spot split and floor, job tiers, hourly cost cap, diversification | [`SpotManager`](spot::SpotManager) | [`spot`] |
+//! | which GPU type a request should run on (hardware table, routing matrix) | [`GpuRouter`](gpu::GpuRouter) | [`gpu`] |
 //! | per-pool targets that must sum exactly (model mix, tiers) | [`Distribution`](distribution::Distribution) | [`distribution`] |
 //! | a question "which policy is better for this traffic?" | [`Simulator`](sim::Simulator) + [`chart`](sim::chart) | [`sim`] |
 //!
@@ -114,6 +115,7 @@
 pub mod actuator;
 mod arith;
 pub mod distribution;
+pub mod gpu;
 pub mod hpa;
 pub mod lag;
 mod observe;

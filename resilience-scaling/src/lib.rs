@@ -21,6 +21,7 @@
 //! | queue or stream consumers (lag in messages or seconds, partitions, scale to zero) | [`LagScaler`](lag::LagScaler) | [`lag`] |
 //! | spot capacity: preemption warnings, on-demand / spot split and floor, job tiers, hourly cost cap, diversification | [`SpotManager`](spot::SpotManager) | [`spot`] |
 //! | which GPU type a request should run on (hardware table, routing matrix) | [`GpuRouter`](gpu::GpuRouter) | [`gpu`] |
+//! | each worker through warm-up (popular models) before traffic and drain (in-flight work) before termination | [`WorkerLifecycle`](lifecycle::WorkerLifecycle) | [`lifecycle`] |
 //! | per-pool targets that must sum exactly (model mix, tiers) | [`Distribution`](distribution::Distribution) | [`distribution`] |
 //! | a question "which policy is better for this traffic?" | [`Simulator`](sim::Simulator) + [`chart`](sim::chart) | [`sim`] |
 //!
@@ -118,6 +119,7 @@ pub mod distribution;
 pub mod gpu;
 pub mod hpa;
 pub mod lag;
+pub mod lifecycle;
 mod observe;
 pub mod predictive;
 pub mod presets;

@@ -90,6 +90,33 @@ fn a_pass_between_failures_resets_the_count_of_3() {
 }
 
 #[test]
+fn an_unhealthy_member_needs_healthy_threshold_passes_to_return() {
+    let clock = ManualClock::new();
+    let mut cfg = model_registry::registry_health_check();
+    cfg.healthy_threshold = 2;
+    let c = HealthChecker::with_clock(cfg, clock.clone()).unwrap();
+    c.register("r");
+    for _ in 0..3 {
+        round(&clock, &c, |_| false);
+    }
+    round(&clock, &c, |_| true);
+    assert_eq!(
+        c.status(&"r").unwrap().state,
+        HealthState::Unhealthy,
+        "1 of 2 passes: still out of the pool"
+    );
+    round(&clock, &c, |_| false);
+    round(&clock, &c, |_| true);
+    assert_eq!(
+        c.status(&"r").unwrap().state,
+        HealthState::Unhealthy,
+        "the passes must be consecutive"
+    );
+    round(&clock, &c, |_| true);
+    assert_eq!(c.status(&"r").unwrap().state, HealthState::Healthy);
+}
+
+#[test]
 fn probes_are_due_every_10_seconds() {
     let clock = ManualClock::new();
     let c =

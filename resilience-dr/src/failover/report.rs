@@ -775,6 +775,19 @@ impl FailoverReport {
                 if d.met() { "met" } else { "MISSED" }
             ));
         }
+        for c in &o.classes {
+            out.push_str(&format!(
+                "class {}: recovery {} (RTO {}: {})\n",
+                c.data_type,
+                opt(c.recovery_time),
+                fmt_duration(c.rto),
+                match c.rto_met() {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "not restored",
+                }
+            ));
+        }
         out
     }
 }

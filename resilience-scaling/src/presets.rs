@@ -57,6 +57,75 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::lag::{LagScalerConfig, LagSeconds};
+
+/// Every table row whose bounds the platform gives, by `platform.component`
+/// name (the rows that take bounds as arguments are not listed): for hosts
+/// that pick a preset from configuration.
+///
+/// ```
+/// use resilience_scaling::presets;
+/// let all = presets::rule_policies();
+/// assert!(all.iter().any(|(n, _)| *n == "data_platform.cdc_processors"));
+/// let ingest = presets::rule_policy("data_platform.ingestion_workers").unwrap();
+/// assert_eq!(ingest.max_replicas, 200);
+/// assert!(presets::rule_policy("nope").is_none());
+/// ```
+pub fn rule_policies() -> Vec<(&'static str, RulePolicyConfig)> {
+    vec![
+        ("synthetic_data.api_gateway", synthetic_data::api_gateway()),
+        (
+            "synthetic_data.training_workers",
+            synthetic_data::training_workers(),
+        ),
+        (
+            "synthetic_data.generation_workers",
+            synthetic_data::generation_workers(),
+        ),
+        (
+            "synthetic_data.quality_workers",
+            synthetic_data::quality_workers(),
+        ),
+        ("synthetic_data.redis_cache", synthetic_data::redis_cache()),
+        ("data_platform.api_servers", data_platform::api_servers()),
+        (
+            "data_platform.ingestion_workers",
+            data_platform::ingestion_workers(),
+        ),
+        (
+            "data_platform.transform_workers",
+            data_platform::transform_workers(),
+        ),
+        (
+            "data_platform.cdc_processors",
+            data_platform::cdc_processors(),
+        ),
+        (
+            "data_platform.anomaly_detectors",
+            data_platform::anomaly_detectors(),
+        ),
+        (
+            "data_platform.schema_mappers",
+            data_platform::schema_mappers(),
+        ),
+        (
+            "model_registry.registry_service",
+            model_registry::registry_service(),
+        ),
+        ("gpu_inference.gpu_pool", gpu_inference::gpu_pool()),
+        (
+            "workflow_runtime.runtime_engine",
+            workflow_runtime::runtime_engine(),
+        ),
+    ]
+}
+
+/// The preset named `name` in [`rule_policies`], if any.
+pub fn rule_policy(name: &str) -> Option<RulePolicyConfig> {
+    rule_policies()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, c)| c)
+}
 use crate::rules::{DownCombine, RuleConfig, RulePolicyConfig};
 
 const MIN: u64 = 60;

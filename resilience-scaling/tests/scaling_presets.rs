@@ -942,3 +942,22 @@ fn workflow_runtime_llm_serving_queue_50_or_ttft_3s() {
         );
     }
 }
+
+#[test]
+fn every_named_preset_builds_an_engine_and_its_component_matches_its_name() {
+    let all = resilience_scaling::presets::rule_policies();
+    assert_eq!(all.len(), 14);
+    for (name, cfg) in all {
+        let component = name.split('.').nth(1).unwrap();
+        assert_eq!(cfg.component, component, "{name}");
+        let e = RuleEngine::new(cfg).unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert!(!e.metrics().is_empty(), "{name} reads a metric");
+    }
+    // The rows whose bounds are arguments validate them.
+    let bad = workflow_runtime::llm_serving(5, 2);
+    assert_eq!(
+        RuleEngine::new(bad).unwrap_err().field(),
+        Some("max_replicas"),
+        "max below min is a config error"
+    );
+}

@@ -85,6 +85,12 @@ impl Workload {
 }
 
 /// Routes workloads to GPU types. See the [module docs](self).
+///
+/// ```
+/// use resilience_scaling::gpu::{GpuRouter, Workload};
+/// let r = GpuRouter::inference_platform();
+/// assert_eq!(r.route(Workload::Batch, |_: &str| true).unwrap().vram_gb, 80);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct GpuRouter {
     gpus: Vec<GpuType>,
@@ -135,16 +141,33 @@ impl GpuRouter {
     }
 
     /// The hardware table.
+    ///
+    /// ```
+    /// let r = resilience_scaling::gpu::GpuRouter::inference_platform();
+    /// assert_eq!(r.gpus().len(), 5);
+    /// ```
     pub fn gpus(&self) -> &[GpuType] {
         &self.gpus
     }
 
     /// A GPU type by name.
+    ///
+    /// ```
+    /// let r = resilience_scaling::gpu::GpuRouter::inference_platform();
+    /// assert_eq!(r.gpu("A10G").unwrap().cost_per_hour, 1.0);
+    /// assert!(r.gpu("TPU").is_none());
+    /// ```
     pub fn gpu(&self, name: &str) -> Option<&GpuType> {
         self.gpus.iter().find(|g| g.name == name)
     }
 
     /// The GPU types suited to `workload`, cheapest first.
+    ///
+    /// ```
+    /// use resilience_scaling::gpu::{GpuRouter, Workload};
+    /// let r = GpuRouter::inference_platform();
+    /// assert_eq!(r.candidates(Workload::SdxlStandard), ["L4", "A10G"]); // $0.80 before $1.00
+    /// ```
     pub fn candidates(&self, workload: Workload) -> Vec<&str> {
         let mut c: Vec<&GpuType> = self
             .matrix
@@ -158,6 +181,13 @@ impl GpuRouter {
 
     /// The cheapest suitable GPU type with a free worker (`has_free(name)`),
     /// or `None`: queue the request or scale that pool.
+    ///
+    /// ```
+    /// use resilience_scaling::gpu::{GpuRouter, Workload};
+    /// let r = GpuRouter::inference_platform();
+    /// let free = |g: &str| g == "A100 80GB";
+    /// assert_eq!(r.route(Workload::Sd3OrFlux, free).unwrap().name, "A100 80GB");
+    /// ```
     pub fn route(&self, workload: Workload, has_free: impl Fn(&str) -> bool) -> Option<&GpuType> {
         self.candidates(workload)
             .into_iter()

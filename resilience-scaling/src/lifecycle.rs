@@ -154,6 +154,11 @@ pub enum WorkerState {
 
 impl WorkerState {
     /// Whether new requests may be sent to a worker in this state.
+    ///
+    /// ```
+    /// use resilience_scaling::lifecycle::WorkerState;
+    /// assert!(!WorkerState::WarmingUp.accepts_work());
+    /// ```
     pub fn accepts_work(self) -> bool {
         self == WorkerState::Ready
     }
@@ -206,6 +211,13 @@ pub enum Transition {
 
 /// A worker's state change, published to the listeners and returned by the
 /// call that caused it.
+///
+/// ```
+/// use resilience_scaling::lifecycle::*;
+/// let f = WorkerLifecycle::new(LifecycleConfig::default()).unwrap();
+/// let e: LifecycleEvent<&str> = f.scale_up("w", vec![]).unwrap();
+/// assert_eq!((e.worker, e.to), ("w", WorkerState::Ready));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleEvent<W> {
     /// The worker.
@@ -240,6 +252,14 @@ pub enum LifecycleError {
 }
 
 /// A worker's status.
+///
+/// ```
+/// use resilience_scaling::lifecycle::*;
+/// let f = WorkerLifecycle::new(LifecycleConfig::default()).unwrap();
+/// f.scale_up("w", vec!["sdxl".into()]);
+/// let s: WorkerStatus = f.status(&"w").unwrap();
+/// assert_eq!(s.pending, ["sdxl"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerStatus {
     /// Its state.
@@ -273,6 +293,14 @@ struct Shared<W> {
 /// Tracks workers through warm-up, service, drain and termination. See the
 /// [module docs](self). Cheap to clone (clones share the fleet); workers are
 /// kept in id order.
+///
+/// ```
+/// use resilience_scaling::lifecycle::*;
+/// let f = WorkerLifecycle::new(LifecycleConfig::default()).unwrap();
+/// let shared = f.clone(); // same fleet
+/// f.scale_up(1u32, vec![]);
+/// assert_eq!(shared.routable(), [1]);
+/// ```
 pub struct WorkerLifecycle<W> {
     inner: Arc<Shared<W>>,
 }
@@ -333,11 +361,31 @@ where
     }
 
     /// The config.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// # let _: &WorkerLifecycle<u8> = &f;
+    /// assert_eq!(f.config().drain_timeout, Duration::from_secs(120));
+    /// ```
     pub fn config(&self) -> &LifecycleConfig {
         &self.inner.config
     }
 
     /// Listeners called with every state change.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.listeners().add_fn(|e: &LifecycleEvent<&str>| println!("{} -> {}", e.worker, e.to));
+    /// f.scale_up("w", vec![]);
+    /// ```
     pub fn listeners(&self) -> &Listeners<LifecycleEvent<W>> {
         &self.inner.listeners
     }
@@ -643,11 +691,33 @@ where
     }
 
     /// The state of `worker`, if tracked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.scale_up("w", vec![]);
+    /// assert_eq!(f.state(&"w"), Some(WorkerState::Ready));
+    /// assert_eq!(f.state(&"x"), None);
+    /// ```
     pub fn state(&self, worker: &W) -> Option<WorkerState> {
         self.inner.workers.lock().get(worker).map(|w| w.state)
     }
 
     /// The status of `worker`, if tracked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.scale_up("w", vec![]);
+    /// f.start_request(&"w").unwrap();
+    /// assert_eq!(f.status(&"w").unwrap().in_flight, 1);
+    /// ```
     pub fn status(&self, worker: &W) -> Option<WorkerStatus> {
         self.inner.workers.lock().get(worker).map(|w| WorkerStatus {
             state: w.state,
@@ -659,16 +729,48 @@ where
     }
 
     /// Workers that take traffic, in id order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.scale_up("warm", vec![]);
+    /// f.scale_up("cold", vec!["sdxl".into()]);
+    /// assert_eq!(f.routable(), ["warm"]);
+    /// ```
     pub fn routable(&self) -> Vec<W> {
         self.in_state(WorkerState::Ready)
     }
 
     /// Drained workers: terminate them, then [`remove`](Self::remove).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.scale_up("w", vec![]);
+    /// f.scale_down(&"w");
+    /// assert_eq!(f.terminable(), ["w"]);
+    /// ```
     pub fn terminable(&self) -> Vec<W> {
         self.in_state(WorkerState::Drained)
     }
 
     /// Workers in `state`, in id order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.scale_up("w", vec!["sdxl".into()]);
+    /// assert_eq!(f.in_state(WorkerState::WarmingUp), ["w"]);
+    /// ```
     pub fn in_state(&self, state: WorkerState) -> Vec<W> {
         self.inner
             .workers
@@ -680,6 +782,17 @@ where
     }
 
     /// Forgets a terminated worker; whether it was tracked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_scaling::lifecycle::*;
+    /// let clock = ManualClock::new();
+    /// let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+    /// f.scale_up("w", vec![]);
+    /// assert!(f.remove(&"w"));
+    /// assert!(!f.remove(&"w"));
+    /// ```
     pub fn remove(&self, worker: &W) -> bool {
         self.inner.workers.lock().remove(worker).is_some()
     }

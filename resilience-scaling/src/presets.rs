@@ -120,6 +120,11 @@ pub fn rule_policies() -> Vec<(&'static str, RulePolicyConfig)> {
 }
 
 /// The preset named `name` in [`rule_policies`], if any.
+///
+/// ```
+/// let gpu = resilience_scaling::presets::rule_policy("gpu_inference.gpu_pool").unwrap();
+/// assert_eq!(gpu.min_replicas, 20);
+/// ```
 pub fn rule_policy(name: &str) -> Option<RulePolicyConfig> {
     rule_policies()
         .into_iter()

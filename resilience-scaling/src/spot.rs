@@ -528,11 +528,21 @@ pub enum JobTier {
 
 impl JobTier {
     /// Whether jobs of this tier may run on on-demand nodes.
+    ///
+    /// ```
+    /// use resilience_scaling::spot::JobTier;
+    /// assert!(JobTier::Business.may_use_on_demand());
+    /// ```
     pub fn may_use_on_demand(self) -> bool {
         !matches!(self, JobTier::Starter)
     }
 
     /// Whether jobs of this tier may run on spot nodes.
+    ///
+    /// ```
+    /// use resilience_scaling::spot::JobTier;
+    /// assert!(JobTier::Starter.may_use_spot());
+    /// ```
     pub fn may_use_spot(self) -> bool {
         true
     }

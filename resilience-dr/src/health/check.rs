@@ -254,6 +254,15 @@ where
     }
 
     /// The validated config.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HealthCheckConfig, HealthChecker, HealthState};
+    /// let c = HealthChecker::with_clock(HealthCheckConfig::default(), ManualClock::new()).unwrap();
+    /// # let _: &HealthChecker<u8> = &c;
+    /// assert_eq!(c.config().unhealthy_threshold, 3);
+    /// ```
     pub fn config(&self) -> &HealthCheckConfig {
         &self.inner.config
     }
@@ -448,6 +457,17 @@ where
     }
 
     /// The status of `member`, or `None` if it is not checked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HealthCheckConfig, HealthChecker, HealthState};
+    /// let c = HealthChecker::with_clock(HealthCheckConfig::default(), ManualClock::new()).unwrap();
+    /// c.record(&"a", false);
+    /// c.record(&"a", false);
+    /// assert_eq!(c.status(&"a").unwrap().consecutive_failures, 2);
+    /// assert!(c.status(&"b").is_none());
+    /// ```
     pub fn status(&self, member: &K) -> Option<CheckStatus> {
         self.inner.members.lock().get(member).map(|m| CheckStatus {
             state: m.state,
@@ -460,6 +480,16 @@ where
 
     /// The members traffic may go to (healthy or suspect), in id order: the
     /// load balancer's pool.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HealthCheckConfig, HealthChecker, HealthState};
+    /// let c = HealthChecker::with_clock(HealthCheckConfig::default(), ManualClock::new()).unwrap();
+    /// c.register("a");
+    /// c.record(&"b", false); // suspect: still routable
+    /// assert_eq!(c.routable(), ["a", "b"]);
+    /// ```
     pub fn routable(&self) -> Vec<K> {
         self.inner
             .members
@@ -471,6 +501,15 @@ where
     }
 
     /// The members declared unhealthy, in id order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::clock::ManualClock;
+    /// use resilience_dr::health::{HealthCheckConfig, HealthChecker, HealthState};
+    /// let c = HealthChecker::with_clock(HealthCheckConfig::default(), ManualClock::new()).unwrap();
+    /// for _ in 0..3 { c.record(&"a", false); }
+    /// assert_eq!(c.unhealthy(), ["a"]);
+    /// ```
     pub fn unhealthy(&self) -> Vec<K> {
         self.inner
             .members

@@ -14,9 +14,9 @@
 //! `resilience_failover_demo`.
 //!
 //! Phases, as the host wires them:
+//! - Guard (before anything else moves): the `orders` data type has RPO 0,
+//!   so replication must be synchronous (read from `pg_stat_replication`).
 //! - Prepare: check the standby is still replicating.
-//! - Guard: the `orders` data type has RPO 0, so replication must be
-//!   synchronous (read from `pg_stat_replication`).
 //! - Approve: an [`ApprovalGate`]; here a task plays the on-call engineer.
 //! - Switch: `pg_promote()` on the standby.
 //! - Verify: the new primary is out of recovery and takes a write.

@@ -6,7 +6,7 @@
 //! | module | what it gives you |
 //! |---|---|
 //! | [`health`] | heartbeat monitor (10 s / 30 s / 3 misses), liveness vs readiness probes, K-of-N outage confirmation, recovery actions keyed by failure type |
-//! | [`failover`] | the phased failover/failback orchestrator: detect → prepare → guard (lag vs RPO) → approve → switch → verify → fence → reconcile, with a timeline and RTO/RPO accounting |
+//! | [`failover`] | the phased failover/failback orchestrator: detect → guard (lag vs RPO, before promotion) → prepare (promote) → approve → switch → verify → fence → reconcile, with a timeline and RTO/RPO accounting |
 //! | [`recovery`] | reassigning a failed worker's in-flight requests: requeue, retry with backoff, or fail with a message, never lose one |
 //! | [`lease`] | lease backends (in-memory; etcd and PostgreSQL behind features) with fencing tokens, leader election, fenced resources |
 //!

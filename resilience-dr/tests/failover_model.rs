@@ -188,6 +188,16 @@ impl Model<'_> {
                 return done(self, "aborted", Some(Phase::Detect), false);
             }
         }
+        if let Some((g, lag, sync)) = &s.guard {
+            if !self.step(Phase::Guard, g, |_| true) {
+                return done(self, "aborted", Some(Phase::Guard), false);
+            }
+            let window = if *sync { 0 } else { *lag };
+            let breach = (s.rpo == 0 && !sync) || window > s.rpo;
+            if breach && s.abort_on_breach {
+                return done(self, "aborted", Some(Phase::Guard), false);
+            }
+        }
         if !s.prepare.is_empty() {
             let runs: Vec<_> = s
                 .prepare
@@ -205,16 +215,6 @@ impl Model<'_> {
             self.t = end;
             if !all_ok {
                 return done(self, "aborted", Some(Phase::Prepare), false);
-            }
-        }
-        if let Some((g, lag, sync)) = &s.guard {
-            if !self.step(Phase::Guard, g, |_| true) {
-                return done(self, "aborted", Some(Phase::Guard), false);
-            }
-            let window = if *sync { 0 } else { *lag };
-            let breach = (s.rpo == 0 && !sync) || window > s.rpo;
-            if breach && s.abort_on_breach {
-                return done(self, "aborted", Some(Phase::Guard), false);
             }
         }
         if s.require_approval {
@@ -459,7 +459,7 @@ proptest! {
             let got = rt.block_on(async {
                 match dir {
                     Direction::Failover => o.failover(Trigger::new("seq")).await,
-                    Direction::Failback => o.failback(Trigger::new("seq")).await,
+                    _ => o.failback(Trigger::new("seq")).await,
                 }
             });
             if wrong {

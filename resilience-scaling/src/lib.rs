@@ -19,7 +19,9 @@
 //! | a known daily curve or calendar windows ("06:00 → 50 %") | [`Schedule`](schedule::Schedule), combined with any of the above (max wins) | [`schedule`] |
 //! | a recurring daily/weekly load shape and slow-starting replicas | [`Predictor`](predictive::Predictor) | [`predictive`] |
 //! | queue or stream consumers (lag in messages or seconds, partitions, scale to zero) | [`LagScaler`](lag::LagScaler) | [`lag`] |
-//! | spot capacity: preemption warnings, on-demand floor, hourly cost cap, diversification | [`SpotManager`](spot::SpotManager) | [`spot`] |
+//! | spot capacity: preemption warnings, on-demand / spot split and floor, job tiers, hourly cost cap, diversification | [`SpotManager`](spot::SpotManager) | [`spot`] |
+//! | which GPU type a request should run on (hardware table, routing matrix) | [`GpuRouter`](gpu::GpuRouter) | [`gpu`] |
+//! | each worker through warm-up (popular models) before traffic and drain (in-flight work) before termination | [`WorkerLifecycle`](lifecycle::WorkerLifecycle) | [`lifecycle`] |
 //! | per-pool targets that must sum exactly (model mix, tiers) | [`Distribution`](distribution::Distribution) | [`distribution`] |
 //! | a question "which policy is better for this traffic?" | [`Simulator`](sim::Simulator) + [`chart`](sim::chart) | [`sim`] |
 //!
@@ -39,7 +41,9 @@
 //! ([`Schedule`](schedule::Schedule)), `ingestion-workers-predictive.yaml`
 //! ([`Predictor`](predictive::Predictor)), `consumer-lag.yaml`
 //! ([`LagScaler`](lag::LagScaler)) and `spot.yaml`
-//! ([`SpotManager`](spot::SpotManager)).
+//! ([`SpotManager`](spot::SpotManager)). The component scaling tables of
+//! the platforms are constructors in [`presets`] (one module per platform,
+//! each row a [`RulePolicyConfig`](rules::RulePolicyConfig)).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -112,10 +116,13 @@
 pub mod actuator;
 mod arith;
 pub mod distribution;
+pub mod gpu;
 pub mod hpa;
 pub mod lag;
+pub mod lifecycle;
 mod observe;
 pub mod predictive;
+pub mod presets;
 pub mod rules;
 pub mod schedule;
 pub mod sim;

@@ -9,6 +9,13 @@
 //!   `Urgent`.
 //! * **On-demand floor**: `max(3, 20 % of total capacity)` nodes stay
 //!   on-demand, so urgent work always has somewhere to run.
+//! * **On-demand / spot split**: the platform's GPU cluster runs an
+//!   on-demand pool of **30 %** and a spot pool of 70 %
+//!   (`on_demand_share: 0.3` in the preset); the floor above still holds
+//!   when the share would give less (small fleets).
+//! * **Job tiers**: Enterprise jobs go to on-demand first, Business jobs to
+//!   both pools (spot first, on-demand above the floor kept for Enterprise
+//!   work), Starter jobs to spot only ([`JobTier`], [`SpotManager::route`]).
 //! * **Cost cap**: the hourly limit is `budget remaining / hours remaining`;
 //!   above it, spot capacity is scaled down to `0.9 × limit` (on-demand
 //!   capacity is never cut below the floor).
@@ -87,6 +94,11 @@ pub struct SpotConfig {
     /// Minimum on-demand share of total capacity (default 0.2; in [0, 1]).
     #[serde(default = "one_fifth")]
     pub on_demand_min_fraction: f64,
+    /// Target on-demand share of the fleet (the GPU cluster's 30 / 70
+    /// split: 0.3); `None` (the default) runs only the floor on-demand. In
+    /// [0, 1]; the floor wins when it is higher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_share: Option<f64>,
     /// Spot is scaled to this fraction of the hourly limit (default 0.9; in
     /// (0, 1]).
     #[serde(default = "nine_tenths")]
@@ -305,6 +317,9 @@ impl SpotManager {
         }
         config::check_fraction("max_spot_price_fraction", config.max_spot_price_fraction)?;
         config::check_unit_interval("on_demand_min_fraction", config.on_demand_min_fraction)?;
+        if let Some(share) = config.on_demand_share {
+            config::check_unit_interval("on_demand_share", share)?;
+        }
         config::check_fraction("cost_target_fraction", config.cost_target_fraction)?;
         config::check_nonzero_duration("checkpoint_interval", config.checkpoint_interval)?;
         Ok(SpotManager { config })
@@ -365,17 +380,24 @@ impl SpotManager {
         self.config.on_demand_min_nodes.max(frac)
     }
 
-    /// Splits a total into on-demand (the floor) and spot.
+    /// Splits a total into on-demand and spot: `ceil(on_demand_share ×
+    /// total)` on-demand (the preset's 30 %), never below the
+    /// [floor](Self::on_demand_floor), never above the total.
     ///
     /// ```
     /// use resilience_scaling::spot::SpotManager;
     /// let s = SpotManager::from_yaml(include_str!("../presets/spot.yaml")).unwrap();
     /// let p = s.plan_fleet(50);
-    /// assert_eq!((p.on_demand, p.spot), (10, 40));
+    /// assert_eq!((p.on_demand, p.spot), (15, 35)); // 30 / 70
+    /// assert_eq!(s.plan_fleet(8).on_demand, 3); // the floor of 3 beats 30 % of 8
     /// assert_eq!(s.plan_fleet(2).on_demand, 2);
     /// ```
     pub fn plan_fleet(&self, total: u32) -> FleetPlan {
-        let od = self.on_demand_floor(total).min(total);
+        let share = self.config.on_demand_share.map_or(0, |f| {
+            // In [0, total]: f is in [0, 1].
+            (f64::from(total) * f - 1e-9).ceil().max(0.0) as u32
+        });
+        let od = self.on_demand_floor(total).max(share).min(total);
         FleetPlan {
             on_demand: od,
             spot: total.saturating_sub(od),
@@ -482,5 +504,106 @@ impl SpotManager {
             })
             .collect();
         (placed, 0)
+    }
+}
+
+/// A job's service tier, which decides the pools it may run on (the GPU
+/// training platform's job priority).
+///
+/// ```
+/// use resilience_scaling::spot::JobTier;
+/// assert!(JobTier::Enterprise.may_use_spot());
+/// assert!(!JobTier::Starter.may_use_on_demand());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobTier {
+    /// On-demand first; spot only when no on-demand node is free.
+    Enterprise,
+    /// Mixed: spot first, on-demand above the reserved floor.
+    Business,
+    /// Spot only: waits rather than take on-demand capacity.
+    Starter,
+}
+
+impl JobTier {
+    /// Whether jobs of this tier may run on on-demand nodes.
+    ///
+    /// ```
+    /// use resilience_scaling::spot::JobTier;
+    /// assert!(JobTier::Business.may_use_on_demand());
+    /// ```
+    pub fn may_use_on_demand(self) -> bool {
+        !matches!(self, JobTier::Starter)
+    }
+
+    /// Whether jobs of this tier may run on spot nodes.
+    ///
+    /// ```
+    /// use resilience_scaling::spot::JobTier;
+    /// assert!(JobTier::Starter.may_use_spot());
+    /// ```
+    pub fn may_use_spot(self) -> bool {
+        true
+    }
+}
+
+/// A capacity pool.
+///
+/// ```
+/// use resilience_scaling::spot::Pool;
+/// assert_ne!(Pool::OnDemand, Pool::Spot);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// On-demand (never preempted).
+    OnDemand,
+    /// Spot (preemptible, checkpointed).
+    Spot,
+}
+
+/// Free capacity, for [`SpotManager::route`].
+///
+/// ```
+/// use resilience_scaling::spot::PoolAvailability;
+/// let a = PoolAvailability { on_demand_free: 4, on_demand_reserved: 3, spot_free: 0 };
+/// assert_eq!(a.on_demand_free, 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolAvailability {
+    /// Free on-demand nodes.
+    pub on_demand_free: u32,
+    /// Of those, how many are kept for Enterprise (and urgent, requeued)
+    /// work: Business jobs do not take them. Typically the free part of the
+    /// [on-demand floor](SpotManager::on_demand_floor).
+    pub on_demand_reserved: u32,
+    /// Free spot nodes.
+    pub spot_free: u32,
+}
+
+impl SpotManager {
+    /// The pool a job of `tier` should start on now, or `None` when it has
+    /// to wait (queue it): Enterprise takes on-demand, else spot; Business
+    /// takes spot, else on-demand beyond `on_demand_reserved`; Starter takes
+    /// spot only.
+    ///
+    /// ```
+    /// use resilience_scaling::spot::{JobTier, Pool, PoolAvailability, SpotManager};
+    /// let s = SpotManager::from_yaml(include_str!("../presets/spot.yaml")).unwrap();
+    /// let free = PoolAvailability { on_demand_free: 3, on_demand_reserved: 3, spot_free: 0 };
+    /// assert_eq!(s.route(JobTier::Enterprise, free), Some(Pool::OnDemand));
+    /// assert_eq!(s.route(JobTier::Business, free), None); // the floor is Enterprise's
+    /// assert_eq!(s.route(JobTier::Starter, free), None);  // spot only: wait
+    /// ```
+    pub fn route(&self, tier: JobTier, free: PoolAvailability) -> Option<Pool> {
+        let spot = (free.spot_free > 0).then_some(Pool::Spot);
+        match tier {
+            JobTier::Enterprise => (free.on_demand_free > 0).then_some(Pool::OnDemand).or(spot),
+            JobTier::Business => spot.or_else(|| {
+                (free.on_demand_free > free.on_demand_reserved).then_some(Pool::OnDemand)
+            }),
+            JobTier::Starter => spot,
+        }
     }
 }

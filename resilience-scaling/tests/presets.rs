@@ -55,7 +55,7 @@ fn every_preset_loads_and_runs() {
             }
             "spot.yaml" => {
                 let s = SpotManager::from_yaml(&text).unwrap();
-                assert_eq!(s.plan_fleet(100).on_demand, 20);
+                assert_eq!(s.plan_fleet(100).on_demand, 30);
                 assert!(s.checkpoint_due(Duration::from_secs(900)));
             }
             other => panic!("preset {other} has no loader in tests/presets.rs"),

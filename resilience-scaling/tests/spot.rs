@@ -120,3 +120,146 @@ proptest! {
         prop_assert!(max - min <= 1);
     }
 }
+
+mod split_and_tiers {
+    use super::mgr;
+    use resilience_scaling::gpu::{GpuRouter, Workload};
+    use resilience_scaling::spot::{JobTier, Pool, PoolAvailability};
+
+    #[test]
+    fn the_gpu_cluster_runs_30_percent_on_demand_70_percent_spot() {
+        let p = mgr().plan_fleet(100);
+        assert_eq!(
+            (p.on_demand, p.spot),
+            (30, 70),
+            "on-demand pool 30 %, spot pool 70 %"
+        );
+        let p = mgr().plan_fleet(33);
+        assert_eq!(
+            (p.on_demand, p.spot),
+            (10, 23),
+            "30 % of 33 rounds up to 10"
+        );
+    }
+
+    #[test]
+    fn the_20_percent_on_demand_floor_stays_a_floor() {
+        let mut cfg = mgr().config().clone();
+        cfg.on_demand_share = Some(0.1);
+        let s = resilience_scaling::spot::SpotManager::new(cfg).unwrap();
+        assert_eq!(
+            s.plan_fleet(100).on_demand,
+            20,
+            "a 10 % share cannot go below the 20 % floor"
+        );
+        assert_eq!(
+            mgr().plan_fleet(5).on_demand,
+            3,
+            "max(3, 20 %): 3 on-demand nodes even in a fleet of 5"
+        );
+        let mut bad = mgr().config().clone();
+        bad.on_demand_share = Some(1.5);
+        let e = resilience_scaling::spot::SpotManager::new(bad).unwrap_err();
+        assert_eq!(e.field(), Some("on_demand_share"));
+    }
+
+    #[test]
+    fn enterprise_on_demand_first_business_mixed_starter_spot_only() {
+        let s = mgr();
+        let both = PoolAvailability {
+            on_demand_free: 5,
+            on_demand_reserved: 3,
+            spot_free: 5,
+        };
+        assert_eq!(
+            s.route(JobTier::Enterprise, both),
+            Some(Pool::OnDemand),
+            "Enterprise: on-demand first"
+        );
+        assert_eq!(
+            s.route(JobTier::Business, both),
+            Some(Pool::Spot),
+            "Business: mixed, spot first"
+        );
+        assert_eq!(
+            s.route(JobTier::Starter, both),
+            Some(Pool::Spot),
+            "Starter: spot only"
+        );
+
+        let no_spot = PoolAvailability {
+            spot_free: 0,
+            ..both
+        };
+        assert_eq!(
+            s.route(JobTier::Business, no_spot),
+            Some(Pool::OnDemand),
+            "Business: on-demand above the reserve"
+        );
+        assert_eq!(
+            s.route(JobTier::Starter, no_spot),
+            None,
+            "Starter never takes on-demand: it waits"
+        );
+        let only_reserve = PoolAvailability {
+            on_demand_free: 3,
+            on_demand_reserved: 3,
+            spot_free: 0,
+        };
+        assert_eq!(
+            s.route(JobTier::Business, only_reserve),
+            None,
+            "the reserved floor is Enterprise's"
+        );
+        assert_eq!(
+            s.route(JobTier::Enterprise, only_reserve),
+            Some(Pool::OnDemand)
+        );
+        let no_on_demand = PoolAvailability {
+            on_demand_free: 0,
+            on_demand_reserved: 0,
+            spot_free: 2,
+        };
+        assert_eq!(
+            s.route(JobTier::Enterprise, no_on_demand),
+            Some(Pool::Spot),
+            "Enterprise falls back to spot"
+        );
+    }
+
+    #[test]
+    fn gpu_routing_follows_the_hardware_table_cheapest_suitable_first() {
+        let r = GpuRouter::inference_platform();
+        let all = |_: &str| true;
+        let expect = [
+            (Workload::SdxlStandard, "L4"),
+            (Workload::SdxlLora, "L4"),
+            (Workload::SdxlControlNet, "A10G"),
+            (Workload::SdxlMultiControlNet, "A100 40GB"),
+            (Workload::Sd3OrFlux, "A100 40GB"),
+            (Workload::HighRes, "A100 40GB"),
+            (Workload::Turbo, "H100"),
+            (Workload::Batch, "A100 80GB"),
+        ];
+        for (w, gpu) in expect {
+            assert_eq!(r.route(w, all).unwrap().name, gpu, "{w:?} -> {gpu}");
+        }
+        // L4s busy: standard SDXL goes to an A10G ($1.00 > $0.80), never an A100.
+        let no_l4 = |g: &str| g != "L4";
+        assert_eq!(r.route(Workload::SdxlStandard, no_l4).unwrap().name, "A10G");
+        assert!(r
+            .route(Workload::SdxlStandard, |g: &str| g.starts_with("A100"))
+            .is_none());
+        // Turbo only on H100: none free, it waits.
+        assert!(r.route(Workload::Turbo, |g: &str| g != "H100").is_none());
+        let l4 = r.gpu("L4").unwrap();
+        assert_eq!(
+            (l4.vram_gb, l4.cost_per_hour),
+            (24, 0.80),
+            "L4: 24 GB, ~$0.80/h"
+        );
+        for w in Workload::ALL {
+            assert!(!r.candidates(w).is_empty(), "{w:?} has a GPU in the matrix");
+        }
+    }
+}

@@ -547,6 +547,83 @@ pub struct FailoverActions {
     pub(crate) verify: Option<Action<()>>,
     pub(crate) fence: Action<()>,
     pub(crate) reconcile: Option<Action<Reconciliation>>,
+    pub(crate) communication: Option<Arc<dyn Communication>>,
+}
+
+/// What to tell people about a run, at its [`Communicate`](Phase::Communicate)
+/// phase (after the new site is verified and the old one fenced).
+///
+/// ```
+/// use resilience_dr::failover::{Direction, Notice};
+/// let n = Notice {
+///     direction: Direction::Failover,
+///     from: "us-east-1".into(),
+///     to: "us-west-2".into(),
+///     message: "Operating from backup region us-west-2".into(),
+///     recovery_time: None,
+///     rto_met: None,
+/// };
+/// assert!(n.message.contains("backup region"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Failover, failback or rollback.
+    pub direction: Direction,
+    /// Site traffic left.
+    pub from: String,
+    /// Site now serving.
+    pub to: String,
+    /// The status line ("Operating from backup region us-west-2").
+    pub message: String,
+    /// Outage (or run) start → verified service.
+    pub recovery_time: Option<Duration>,
+    /// Whether the RTO was met: `Some(false)` means the SLA was impacted
+    /// (the workflow runtime notifies customers only then).
+    pub rto_met: Option<bool>,
+}
+
+/// The host's communication hooks, called in the
+/// [`Communicate`](Phase::Communicate) phase: the status page, the
+/// stakeholders (incident channel, leadership) and the users. Each call
+/// runs under the phase's timeout and retries; a failure raises a warning
+/// alert and the run goes on (traffic has already moved: telling people
+/// late is better than undoing the failover).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use futures_util::future::BoxFuture;
+/// use resilience_dr::failover::{Communication, Notice};
+///
+/// #[derive(Debug, Default)]
+/// struct StatusPage(Mutex<Vec<String>>);
+///
+/// impl Communication for StatusPage {
+///     fn status_page(&self, n: &Notice) -> BoxFuture<'static, Result<(), String>> {
+///         self.0.lock().unwrap().push(n.message.clone());
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn stakeholders(&self, _: &Notice) -> BoxFuture<'static, Result<(), String>> {
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn users(&self, _: &Notice) -> BoxFuture<'static, Result<(), String>> {
+///         Box::pin(async { Ok(()) })
+///     }
+/// }
+/// let page = Arc::new(StatusPage::default());
+/// let actions = resilience_dr::failover::FailoverActions::new(
+///     |_| async { Ok::<(), &str>(()) },
+///     |_| async { Ok::<(), &str>(()) },
+/// )
+/// .communication(page.clone());
+/// # let _ = actions;
+/// ```
+pub trait Communication: Send + Sync + fmt::Debug + 'static {
+    /// Update the public status page.
+    fn status_page(&self, notice: &Notice) -> BoxFuture<'static, Result<(), String>>;
+    /// Notify stakeholders (incident channel, management, partner teams).
+    fn stakeholders(&self, notice: &Notice) -> BoxFuture<'static, Result<(), String>>;
+    /// Notify users (e-mail, in-app banner).
+    fn users(&self, notice: &Notice) -> BoxFuture<'static, Result<(), String>>;
 }
 
 impl fmt::Debug for FailoverActions {
@@ -558,6 +635,7 @@ impl fmt::Debug for FailoverActions {
             .field("approve", &self.approve.is_some())
             .field("verify", &self.verify.is_some())
             .field("reconcile", &self.reconcile.is_some())
+            .field("communication", &self.communication)
             .finish()
     }
 }
@@ -590,6 +668,7 @@ impl FailoverActions {
             verify: None,
             fence: boxed(fence),
             reconcile: None,
+            communication: None,
         }
     }
 
@@ -733,6 +812,13 @@ impl FailoverActions {
         E: Into<BoxError>,
     {
         self.reconcile = Some(boxed(f));
+        self
+    }
+
+    /// The hooks of the [`Communicate`](Phase::Communicate) phase (status
+    /// page, stakeholders, users). Without them the phase is skipped.
+    pub fn communication(mut self, hooks: Arc<dyn Communication>) -> Self {
+        self.communication = Some(hooks);
         self
     }
 

@@ -107,6 +107,9 @@ pub struct StepPolicies {
     pub fence: Option<StepPolicy>,
     /// Reconcile override.
     pub reconcile: Option<StepPolicy>,
+    /// Communicate override (applies to each notification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub communicate: Option<StepPolicy>,
 }
 
 impl StepPolicies {
@@ -128,6 +131,7 @@ impl StepPolicies {
             Phase::Switch => self.switch,
             Phase::Verify => self.verify,
             Phase::Fence => self.fence,
+            Phase::Communicate => self.communicate,
             Phase::Reconcile => self.reconcile,
         };
         o.unwrap_or(self.default)
@@ -143,6 +147,7 @@ impl StepPolicies {
             ("verify", self.verify),
             ("fence", self.fence),
             ("reconcile", self.reconcile),
+            ("communicate", self.communicate),
         ] {
             if let Some(p) = p {
                 p.validate(&format!("steps.{name}"))?;
@@ -179,6 +184,16 @@ pub struct DataObjective {
     /// Lag above which an alert is raised (must not exceed `rpo`).
     #[serde(default, with = "humantime_serde")]
     pub acceptable_lag: Option<Duration>,
+    /// How soon this data type must be back, from the outage's start (the
+    /// class's RTO); reported per class in
+    /// [`RtoRpoReport::classes`](super::RtoRpoReport::classes). `None`: the
+    /// run's `rto` applies.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rto: Option<Duration>,
 }
 
 impl DataObjective {
@@ -195,7 +210,21 @@ impl DataObjective {
             data_type: data_type.into(),
             rpo,
             acceptable_lag: None,
+            rto: None,
         }
+    }
+
+    /// Sets this class's recovery time objective.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::DataObjective;
+    /// let o = DataObjective::new("privacy_budgets", Duration::ZERO).rto(Duration::from_secs(300));
+    /// assert_eq!(o.rto, Some(Duration::from_secs(300)));
+    /// ```
+    pub fn rto(mut self, rto: Duration) -> Self {
+        self.rto = Some(rto);
+        self
     }
 
     /// Sets the alert threshold.
@@ -316,6 +345,21 @@ pub struct FailoverConfig {
     /// Whether an RPO breach stops the failover (default true). When false,
     /// the breach is alerted and recorded, and the approver decides.
     pub abort_on_rpo_breach: bool,
+    /// How long a breached guard **holds** the run, re-measuring the lag
+    /// every `rpo_recheck`, before refusing (default 0: refuse at once).
+    /// Nothing has been promoted while it holds. The model registry's
+    /// runbook: "if lag > 5 minutes: assess data loss risk".
+    #[serde(with = "humantime_serde")]
+    pub rpo_hold: Duration,
+    /// Time between two lag measurements while holding. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub rpo_recheck: Duration,
+    /// After a failover, how long [`Orchestrator::rollback`](super::Orchestrator::rollback)
+    /// may send traffic back without waiting for the anti-flap window (with
+    /// approval): the validation phase's "on-call confirms or rolls back".
+    /// Default 15 min (the model registry runbook's validation budget).
+    #[serde(with = "humantime_serde")]
+    pub rollback_window: Duration,
     /// Reconciliation thresholds.
     pub reconcile: ReconcileConfig,
     /// Step timeouts and retries.
@@ -335,6 +379,9 @@ impl Default for FailoverConfig {
             rto: Duration::from_secs(900),
             objectives: Vec::new(),
             abort_on_rpo_breach: true,
+            rpo_hold: Duration::ZERO,
+            rpo_recheck: Duration::from_secs(10),
+            rollback_window: Duration::from_secs(900),
             reconcile: ReconcileConfig::default(),
             steps: StepPolicies::default(),
         }
@@ -387,6 +434,7 @@ impl FailoverConfig {
         }
         check_nonzero_duration("approval_timeout", self.approval_timeout)?;
         check_nonzero_duration("rto", self.rto)?;
+        check_nonzero_duration("rpo_recheck", self.rpo_recheck)?;
         let mut seen = HashSet::new();
         for (i, o) in self.objectives.iter().enumerate() {
             let field = format!("objectives[{i}]");

@@ -11,11 +11,12 @@ use resilience_core::config::{fmt_duration, ConfigError};
 use resilience_core::events::Listeners;
 use tokio::sync::watch;
 
-use super::actions::{Action, Approval, FailoverActions, ReplicationStatus, StepContext};
+use super::actions::{Action, Approval, FailoverActions, Notice, ReplicationStatus, StepContext};
 use super::config::{FailoverConfig, StepPolicy};
 use super::report::{
-    DataLoss, Direction, FailoverEvent, FailoverOutcome, FailoverReport, GuardFinding, GuardReport,
-    LagVerdict, Phase, PhaseRecord, RtoRpoReport, Severity, TimelineEntry,
+    ClassRecovery, DataLoss, Direction, FailoverEvent, FailoverOutcome, FailoverReport,
+    GuardFinding, GuardReport, LagVerdict, Phase, PhaseRecord, RtoRpoReport, Severity,
+    TimelineEntry,
 };
 use resilience_core::clock::TokioClock;
 
@@ -101,6 +102,16 @@ pub enum FailoverError {
         "failback requires manual validation: configure an approve action (e.g. an ApprovalGate)"
     )]
     NoApprovalGate,
+    /// A rollback asked for when no failover switched traffic within the
+    /// rollback window.
+    #[error("{}", match switched_ago {
+        Some(ago) => format!("the failover switched traffic {} ago, past the rollback window; use failback", fmt_duration(*ago)),
+        None => "no failover to roll back: traffic has not moved".to_string(),
+    })]
+    RollbackWindowClosed {
+        /// Time since the switch (`None`: never switched).
+        switched_ago: Option<Duration>,
+    },
     /// A site name that is neither the primary nor the secondary.
     #[error("unknown site `{site}`: use the configured primary or secondary")]
     UnknownSite {
@@ -117,6 +128,7 @@ impl FailoverError {
             FailoverError::WrongSite { .. } => "wrong_site",
             FailoverError::NoApprovalGate => "no_approval_gate",
             FailoverError::UnknownSite { .. } => "unknown_site",
+            FailoverError::RollbackWindowClosed { .. } => "rollback_window_closed",
         }
     }
 }
@@ -147,7 +159,7 @@ struct Inner {
 /// Runs failovers and failbacks through explicit, gated phases.
 ///
 /// ```text
-/// Detect → Prepare (parallel) → Guard (lag vs RPO) → Approve (manual, 10 min)
+/// Detect → Guard (lag vs RPO) → Prepare (parallel: promote) → Approve (manual, 10 min)
 ///        → Switch (DNS TTL 60 s) → [propagation wait] → Verify → Fence old primary → Reconcile
 /// ```
 ///
@@ -592,6 +604,35 @@ impl Orchestrator {
         self.run(Direction::Failback, trigger).await
     }
 
+    /// Rolls a failover back during its validation: "on-call confirms or
+    /// rolls back". Allowed within `rollback_window` (default 15 min) of the
+    /// failover's switch, **without** waiting for the anti-flap window, and
+    /// always behind the approval gate; then the same phases as a failback
+    /// (the DR site is fenced). After the window, use
+    /// [`failback`](Self::failback).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use resilience_dr::failover::*;
+    /// let orchestrator = Orchestrator::new(
+    ///     FailoverConfig { require_approval: false, ..Default::default() },
+    ///     FailoverActions::new(|_| async { Ok::<(), &str>(()) }, |_| async { Ok::<(), &str>(()) })
+    ///         .approve(|_| async { Ok::<_, &str>(Approval::approved("oncall")) }),
+    /// )
+    /// .unwrap();
+    /// orchestrator.failover(Trigger::new("region down")).await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(180)).await; // smoke tests fail on the DR site
+    /// let back = orchestrator.rollback(Trigger::new("validation failed")).await.unwrap();
+    /// assert_eq!(back.outcome, FailoverOutcome::Completed);
+    /// assert_eq!(orchestrator.active_site(), "primary");
+    /// # }
+    /// ```
+    pub async fn rollback(&self, trigger: Trigger) -> Result<FailoverReport, FailoverError> {
+        self.run(Direction::Rollback, trigger).await
+    }
+
     async fn run(
         &self,
         direction: Direction,
@@ -609,7 +650,7 @@ impl Orchestrator {
         let c = &self.inner.config;
         let (from, to) = match direction {
             Direction::Failover => (c.primary.clone(), c.secondary.clone()),
-            Direction::Failback => (c.secondary.clone(), c.primary.clone()),
+            Direction::Failback | Direction::Rollback => (c.secondary.clone(), c.primary.clone()),
         };
         let run = Run {
             o: &self.inner,
@@ -635,7 +676,7 @@ impl Orchestrator {
         }
         let wrong = match direction {
             Direction::Failover => s.on_secondary,
-            Direction::Failback => !s.on_secondary,
+            Direction::Failback | Direction::Rollback => !s.on_secondary,
         };
         if wrong {
             return Err(FailoverError::WrongSite {
@@ -647,10 +688,15 @@ impl Orchestrator {
                 },
             });
         }
-        if direction == Direction::Failback && self.inner.actions.approve.is_none() {
+        if direction != Direction::Failover && self.inner.actions.approve.is_none() {
             return Err(FailoverError::NoApprovalGate);
         }
-        if let Some(last) = s.last_switch {
+        if direction == Direction::Rollback {
+            let ago = s.last_switch.map(|l| now.saturating_duration_since(l));
+            if ago.is_none_or(|a| a >= c.rollback_window) {
+                return Err(FailoverError::RollbackWindowClosed { switched_ago: ago });
+            }
+        } else if let Some(last) = s.last_switch {
             let since = now.saturating_duration_since(last);
             if since < c.anti_flap_window {
                 return Err(FailoverError::AntiFlap {
@@ -902,12 +948,14 @@ impl Run<'_> {
     /// Every phase up to and including fencing the old primary.
     async fn switch_over(&self) -> Result<(), FailoverOutcome> {
         self.detect().await?;
-        self.prepare().await?;
         self.guard().await?;
+        self.prepare().await?;
         self.approve().await?;
         self.switch().await?;
         self.verify().await?;
-        self.fence().await
+        self.fence().await?;
+        self.communicate().await;
+        Ok(())
     }
 
     /// Detect: the host confirms the outage (or, for failback, that the
@@ -921,7 +969,7 @@ impl Run<'_> {
         };
         let what = match self.direction {
             Direction::Failover => "outage not confirmed",
-            Direction::Failback => "home site not confirmed healthy",
+            Direction::Failback | Direction::Rollback => "home site not confirmed healthy",
         };
         match self.step(Phase::Detect, detect, |_| Ok(())).await {
             Ok(true) => Ok(()),
@@ -992,13 +1040,30 @@ impl Run<'_> {
             });
             return Ok(());
         };
-        let status = match self.step(Phase::Guard, guard, |_| Ok(())).await {
-            Ok(s) => s,
-            Err(e) => return Err(self.aborted(Phase::Guard, e, "replication lag unknown")),
+        let held_since = self.now();
+        let (report, breached) = loop {
+            let status = match self.step(Phase::Guard, guard, |_| Ok(())).await {
+                Ok(s) => s,
+                Err(e) => return Err(self.aborted(Phase::Guard, e, "replication lag unknown")),
+            };
+            let report = evaluate(c, &status);
+            self.report_lag(&report);
+            let breached = report.breached();
+            let held = self.now().saturating_duration_since(held_since);
+            if !breached || !c.abort_on_rpo_breach || held >= c.rpo_hold {
+                break (report, breached);
+            }
+            // Hold: nothing is promoted yet; measure again.
+            let wait = c.rpo_recheck.min(c.rpo_hold.saturating_sub(held));
+            self.emit(FailoverEvent::Waiting {
+                what: "replication lag back within the RPO".into(),
+                duration: wait,
+            });
+            tokio::time::sleep(wait).await;
+            if let Err(r) = self.checkpoint().await {
+                return Err(self.aborted(Phase::Guard, StepFail::Aborted(r), ""));
+            }
         };
-        let report = evaluate(c, &status);
-        self.report_lag(&report);
-        let breached = report.breached();
         let reasons: Vec<String> = report
             .findings
             .iter()
@@ -1044,7 +1109,7 @@ impl Run<'_> {
     /// the timeout means "not approved".
     async fn approve(&self) -> Result<(), FailoverOutcome> {
         let c = &self.o.config;
-        let needs_approval = self.direction == Direction::Failback || c.require_approval;
+        let needs_approval = self.direction != Direction::Failover || c.require_approval;
         let approve = match (&self.o.actions.approve, needs_approval) {
             (_, false) => {
                 self.emit(FailoverEvent::PhaseSkipped {
@@ -1178,8 +1243,82 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Communicate: the status page, stakeholders and users hear where
+    /// traffic is. A failed notification is a warning, never a reason to
+    /// undo the run.
+    async fn communicate(&self) {
+        let Some(hooks) = &self.o.actions.communication else {
+            self.emit(FailoverEvent::PhaseSkipped {
+                phase: Phase::Communicate,
+            });
+            return;
+        };
+        let started = self.now();
+        self.emit(FailoverEvent::PhaseStarted {
+            phase: Phase::Communicate,
+        });
+        let recovery_time = self
+            .log
+            .lock()
+            .restored_at
+            .map(|t| t.saturating_duration_since(self.outage_began.unwrap_or(self.start)));
+        let message = match self.direction {
+            Direction::Failover => format!("Operating from backup region {}", self.to),
+            Direction::Failback => format!("Back on {}: normal operation", self.to),
+            Direction::Rollback => {
+                format!("Failover rolled back: operating from {} again", self.to)
+            }
+        };
+        let notice = Notice {
+            direction: self.direction,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            message,
+            recovery_time,
+            rto_met: recovery_time.map(|t| t <= self.o.config.rto),
+        };
+        let policy = self.o.config.steps.for_phase(Phase::Communicate);
+        let mut failed = Vec::new();
+        let mut attempts = 0;
+        for (name, which) in [("status_page", 0u8), ("stakeholders", 1), ("users", 2)] {
+            let hooks = Arc::clone(hooks);
+            let n = notice.clone();
+            let action: Action<()> = Arc::new(move |_ctx| {
+                let fut = match which {
+                    0 => hooks.status_page(&n),
+                    1 => hooks.stakeholders(&n),
+                    _ => hooks.users(&n),
+                };
+                Box::pin(async move { fut.await.map_err(Into::into) })
+            });
+            match self
+                .attempt_loop(Phase::Communicate, name, policy, &action, |_| Ok(()))
+                .await
+            {
+                Ok(((), k)) => attempts = attempts.max(k),
+                Err(StepFail::Exhausted(e)) => {
+                    attempts = policy.attempts;
+                    failed.push(format!("{name}: {e}"));
+                }
+                Err(StepFail::Aborted(r)) => failed.push(format!("{name}: aborted: {r}")),
+            }
+        }
+        self.record(Phase::Communicate, started, attempts, failed.is_empty());
+        if !failed.is_empty() {
+            self.alert(
+                Severity::Warning,
+                format!(
+                    "communication incomplete, tell people by hand: {}",
+                    failed.join("; ")
+                ),
+            );
+        }
+    }
+
     /// Reconcile: counts and consumer lag back within tolerance; the run
-    /// completes either way, unreconciled with an alert when they are not.
+    /// completes either way, unreconciled with an alert when they are not —
+    /// except when a count is **zero** on the new primary while the old one
+    /// had data: an empty DR database is a critical failure.
     async fn reconcile(&self) -> FailoverOutcome {
         let c = &self.o.config;
         let Some(reconcile) = &self.o.actions.reconcile else {
@@ -1189,7 +1328,9 @@ impl Run<'_> {
             return FailoverOutcome::Completed;
         };
         let (tol, lag) = (c.reconcile.count_tolerance, c.reconcile.max_consumer_lag);
+        let last = Mutex::new(None::<super::Reconciliation>);
         let check = |r: &super::Reconciliation| {
+            *last.lock() = Some(r.clone());
             let p = r.problems(tol, lag);
             if p.is_empty() {
                 Ok(())
@@ -1200,6 +1341,26 @@ impl Run<'_> {
         match self.step(Phase::Reconcile, reconcile, check).await {
             Ok(_) => FailoverOutcome::Completed,
             Err(e) => {
+                let empty: Vec<String> = last
+                    .lock()
+                    .iter()
+                    .flat_map(|r| r.counts.iter())
+                    .filter(|c| c.actual == 0 && c.expected > 0)
+                    .map(|c| {
+                        format!(
+                            "no {} in the {} database (expected {})",
+                            c.name, self.to, c.expected
+                        )
+                    })
+                    .collect();
+                if !empty.is_empty() {
+                    let reason = empty.join("; ");
+                    self.alert(Severity::Critical, format!("critical: {reason}"));
+                    return FailoverOutcome::Failed {
+                        phase: Phase::Reconcile,
+                        reason,
+                    };
+                }
                 let reason = match e {
                     StepFail::Exhausted(e) => e,
                     StepFail::Aborted(r) => format!("aborted by operator: {r}"),
@@ -1241,6 +1402,24 @@ impl Run<'_> {
                 })
             })
             .collect();
+        let classes = self
+            .o
+            .config
+            .objectives
+            .iter()
+            .map(|o| ClassRecovery {
+                data_type: o.data_type.clone(),
+                rpo: o.rpo,
+                rto: o.rto.unwrap_or(self.o.config.rto),
+                data_loss_window: log
+                    .guard
+                    .iter()
+                    .flat_map(|g| g.findings.iter())
+                    .find(|f| f.data_type == o.data_type)
+                    .and_then(|f| f.data_loss_window),
+                recovery_time,
+            })
+            .collect();
         FailoverReport {
             direction: self.direction,
             from: self.from,
@@ -1259,6 +1438,7 @@ impl Run<'_> {
                 rto: self.o.config.rto,
                 data_loss,
                 paused_for: log.paused_for,
+                classes,
             },
         }
     }

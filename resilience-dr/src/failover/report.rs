@@ -16,7 +16,7 @@ fn fmt_duration(d: Duration) -> String {
 ///
 /// ```
 /// use resilience_dr::failover::Phase;
-/// assert_eq!(Phase::ALL.len(), 8);
+/// assert_eq!(Phase::ALL.len(), 9);
 /// assert!(Phase::Guard < Phase::Switch);
 /// assert_eq!(Phase::Reconcile.to_string(), "reconcile");
 /// ```
@@ -24,10 +24,11 @@ fn fmt_duration(d: Duration) -> String {
 pub enum Phase {
     /// Confirm the outage (or, for a failback, that home is healthy).
     Detect,
+    /// Replication lag against the RPO of each data type, **before** the
+    /// standby is promoted: a standby too far behind is never promoted.
+    Guard,
     /// Parallel preparation: promote the standby, scale compute.
     Prepare,
-    /// Replication lag against the RPO of each data type.
-    Guard,
     /// The manual approval gate.
     Approve,
     /// Move traffic (DNS / load balancer).
@@ -36,6 +37,9 @@ pub enum Phase {
     Verify,
     /// Make the old primary read-only (prevent split-brain).
     Fence,
+    /// Tell people: status page, stakeholders, users (the host's
+    /// [`Communication`](super::Communication) hook).
+    Communicate,
     /// Counts within tolerance, consumer lag back to normal.
     Reconcile,
 }
@@ -46,16 +50,17 @@ impl Phase {
     /// ```
     /// use resilience_dr::failover::Phase;
     /// assert_eq!(Phase::ALL[0], Phase::Detect);
-    /// assert_eq!(Phase::ALL[7], Phase::Reconcile);
+    /// assert_eq!(Phase::ALL[8], Phase::Reconcile);
     /// ```
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Detect,
-        Phase::Prepare,
         Phase::Guard,
+        Phase::Prepare,
         Phase::Approve,
         Phase::Switch,
         Phase::Verify,
         Phase::Fence,
+        Phase::Communicate,
         Phase::Reconcile,
     ];
 
@@ -74,6 +79,7 @@ impl Phase {
             Phase::Switch => "switch",
             Phase::Verify => "verify",
             Phase::Fence => "fence",
+            Phase::Communicate => "communicate",
             Phase::Reconcile => "reconcile",
         }
     }
@@ -85,7 +91,8 @@ impl fmt::Display for Phase {
     }
 }
 
-/// Failover (primary → secondary) or failback (secondary → primary).
+/// Failover (primary → secondary), failback (secondary → primary), or the
+/// rollback of a failover during its validation.
 ///
 /// ```
 /// use resilience_dr::failover::Direction;
@@ -97,6 +104,10 @@ pub enum Direction {
     Failover,
     /// Back to the home site (always behind the manual gate).
     Failback,
+    /// Back to the home site minutes after a failover, during validation
+    /// ("on-call confirms or rolls back"): behind the manual gate, within
+    /// the rollback window, not held by the anti-flap window.
+    Rollback,
 }
 
 impl Direction {
@@ -110,6 +121,7 @@ impl Direction {
         match self {
             Direction::Failover => "failover",
             Direction::Failback => "failback",
+            Direction::Rollback => "rollback",
         }
     }
 }
@@ -542,6 +554,7 @@ impl DataLoss {
 ///     rto: Duration::from_secs(900),
 ///     data_loss: vec![],
 ///     paused_for: Duration::ZERO,
+///     classes: vec![],
 /// };
 /// assert_eq!(r.rto_met(), Some(true));
 /// assert!(r.rpo_met());
@@ -561,6 +574,56 @@ pub struct RtoRpoReport {
     pub data_loss: Vec<DataLoss>,
     /// Time spent paused by the operator.
     pub paused_for: Duration,
+    /// Per data class: its RPO against the data-loss window the guard
+    /// measured, its RTO against the recovery time (one entry per
+    /// configured objective, in config order).
+    pub classes: Vec<ClassRecovery>,
+}
+
+/// One data class's recovery objectives and what the run achieved.
+///
+/// Every class comes back when the new site is verified, so `recovery_time`
+/// is the run's; what differs is each class's RTO (the synthetic-data
+/// platform: privacy budgets 5 min, trained models 15 min, metadata 30 min,
+/// audit logs 1 h, source datasets 4 h).
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_dr::failover::ClassRecovery;
+/// let c = ClassRecovery {
+///     data_type: "privacy_budgets".into(),
+///     rpo: Duration::ZERO,
+///     rto: Duration::from_secs(300),
+///     data_loss_window: Some(Duration::ZERO),
+///     recovery_time: Some(Duration::from_secs(420)),
+/// };
+/// assert_eq!(c.rto_met(), Some(false)); // 7 min against 5 min
+/// assert_eq!(c.rpo_met(), Some(true));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassRecovery {
+    /// The data class.
+    pub data_type: String,
+    /// Its recovery point objective.
+    pub rpo: Duration,
+    /// Its recovery time objective (the run's `rto` when the class has none).
+    pub rto: Duration,
+    /// Data-loss window measured by the guard (`None`: not measured).
+    pub data_loss_window: Option<Duration>,
+    /// Outage (or run) start → verified service (`None`: not restored).
+    pub recovery_time: Option<Duration>,
+}
+
+impl ClassRecovery {
+    /// Whether the class was back within its RTO (`None`: not restored).
+    pub fn rto_met(&self) -> Option<bool> {
+        self.recovery_time.map(|t| t <= self.rto)
+    }
+
+    /// Whether its loss window is within its RPO (`None`: not measured).
+    pub fn rpo_met(&self) -> Option<bool> {
+        self.data_loss_window.map(|w| w <= self.rpo)
+    }
 }
 
 impl RtoRpoReport {
@@ -576,6 +639,7 @@ impl RtoRpoReport {
     ///     rto: Duration::from_secs(900),
     ///     data_loss: vec![DataLoss { data_type: "db".into(), window: Duration::ZERO, rpo: Duration::ZERO }],
     ///     paused_for: Duration::ZERO,
+    ///     classes: vec![],
     /// };
     /// assert_eq!(r.rto_met(), None); // switched but never verified: not restored
     /// ```
@@ -595,6 +659,7 @@ impl RtoRpoReport {
     ///     rto: Duration::from_secs(900),
     ///     data_loss: vec![DataLoss { data_type: "db".into(), window: Duration::ZERO, rpo: Duration::ZERO }],
     ///     paused_for: Duration::ZERO,
+    ///     classes: vec![],
     /// };
     /// assert!(r.rpo_met());
     /// ```
@@ -708,6 +773,19 @@ impl FailoverReport {
                 fmt_duration(d.window),
                 fmt_duration(d.rpo),
                 if d.met() { "met" } else { "MISSED" }
+            ));
+        }
+        for c in &o.classes {
+            out.push_str(&format!(
+                "class {}: recovery {} (RTO {}: {})\n",
+                c.data_type,
+                opt(c.recovery_time),
+                fmt_duration(c.rto),
+                match c.rto_met() {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "not restored",
+                }
             ));
         }
         out

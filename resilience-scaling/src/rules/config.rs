@@ -156,6 +156,21 @@ pub struct RuleConfig {
     /// 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<u32>,
+    /// Makes the change proportional: `change` replicas **per unit** of
+    /// this metric's current value (rounded up, at least one unit), e.g.
+    /// the data platform's CDC processors, "+1 per lagging partition":
+    /// `{ metric: consumer_lag_seconds, above: 10, change: 1, change_per: partitions_lagging }`.
+    /// A missing reading counts as one unit.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use resilience_scaling::rules::RuleEngine;
+    /// let mut e = RuleEngine::from_yaml("min_replicas: 1\nmax_replicas: 500\nscale_up: [{metric: lag, above: 10, change: 1, change_per: lagging}]").unwrap();
+    /// let d = e.evaluate_named(Instant::now(), 10, &[("lag", 12.0), ("lagging", 4.0)]);
+    /// assert_eq!(d.replicas, 14);
+    /// ```
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_per: Option<String>,
 }
 
 /// A rule's threshold, validated.

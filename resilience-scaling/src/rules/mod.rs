@@ -73,6 +73,8 @@ struct Rule {
     threshold: Threshold,
     hold: i64,
     change: u32,
+    /// The metric whose value multiplies `change`, if any.
+    per: Option<usize>,
     since: Option<i64>,
 }
 
@@ -158,12 +160,16 @@ impl RuleCompiler {
                 "must be at least 1, got 0",
             ));
         }
-        let metric = match self.metrics.iter().position(|m| *m == r.metric) {
-            Some(p) => p,
-            None => {
-                self.metrics.push(r.metric.clone());
-                self.metrics.len().saturating_sub(1)
+        let metric = self.index(&r.metric);
+        let per = match &r.change_per {
+            Some(m) if m.trim().is_empty() => {
+                return Err(ConfigError::invalid(
+                    format!("{f}.change_per"),
+                    "must name a metric, got an empty string",
+                ))
             }
+            Some(m) => Some(self.index(m)),
+            None => None,
         };
         Ok(Rule {
             name: Arc::from(r.display_name(&threshold)),
@@ -171,8 +177,20 @@ impl RuleCompiler {
             threshold,
             hold: nanos(r.hold),
             change: r.change.unwrap_or(default_change),
+            per,
             since: None,
         })
+    }
+
+    /// The index of `name` in the metric list, adding it on first sight.
+    fn index(&mut self, name: &str) -> usize {
+        match self.metrics.iter().position(|m| m == name) {
+            Some(p) => p,
+            None => {
+                self.metrics.push(name.to_string());
+                self.metrics.len().saturating_sub(1)
+            }
+        }
     }
 }
 
@@ -181,11 +199,30 @@ fn firing(r: &Rule, t: i64) -> bool {
     r.since.is_some_and(|s| t.saturating_sub(s) >= r.hold)
 }
 
-/// The rule with the largest change; the first one on a tie.
-fn strongest<'r>(rules: impl Iterator<Item = &'r Rule>) -> Option<&'r Rule> {
-    rules.fold(None::<&Rule>, |best, r| match best {
-        Some(b) if b.change >= r.change => Some(b),
-        _ => Some(r),
+/// The replicas `r` adds or removes this tick: its `change`, times the
+/// value of its `change_per` metric (rounded up, at least 1) when it has one.
+fn change_of(r: &Rule, values: &[f64]) -> u32 {
+    let Some(per) = r.per else {
+        return r.change;
+    };
+    let v = values.get(per).copied().unwrap_or(f64::NAN);
+    let units = if v.is_finite() && v > 1.0 {
+        // Bounded: the float-to-int cast saturates at u32::MAX.
+        v.ceil() as u32
+    } else {
+        1
+    };
+    r.change.saturating_mul(units)
+}
+
+/// The rule with the largest change this tick; the first one on a tie.
+fn strongest<'r>(rules: impl Iterator<Item = &'r Rule>, values: &[f64]) -> Option<(&'r Rule, u32)> {
+    rules.fold(None::<(&Rule, u32)>, |best, r| {
+        let c = change_of(r, values);
+        match best {
+            Some(b) if b.1 >= c => Some(b),
+            _ => Some((r, c)),
+        }
     })
 }
 
@@ -540,15 +577,22 @@ impl RuleEngine {
         if current > max {
             return decision(max, RuleReason::LoweredToMaximum);
         }
-        if let Some(rule) = strongest(self.up.iter().filter(|r| firing(r, t))) {
-            return self.scale_up(rule, t, current, values);
+        if let Some((rule, change)) = strongest(self.up.iter().filter(|r| firing(r, t)), values) {
+            return self.scale_up(rule, change, t, current, values);
         }
         self.scale_down(t, current, values)
     }
 
     /// A firing scale-up rule: add its change, unless the up cooldown runs
     /// or the fleet is at its maximum.
-    fn scale_up(&self, rule: &Rule, t: i64, current: u32, values: &[f64]) -> RuleDecision {
+    fn scale_up(
+        &self,
+        rule: &Rule,
+        change: u32,
+        t: i64,
+        current: u32,
+        values: &[f64],
+    ) -> RuleDecision {
         let max = self.config.max_replicas;
         let since_up = self.last_up.map(|l| t.saturating_sub(l));
         let (replicas, reason) = if let Some(elapsed) = since_up.filter(|e| *e < self.cooldown_up) {
@@ -569,7 +613,7 @@ impl RuleEngine {
             )
         } else {
             (
-                current.saturating_add(rule.change).min(max),
+                current.saturating_add(change).min(max),
                 RuleReason::ScaleUp {
                     rule: rule.name.clone(),
                     value: value_of(rule, values),
@@ -593,14 +637,14 @@ impl RuleEngine {
             DownCombine::All => !self.down.is_empty() && self.down.iter().all(|r| firing(r, t)),
         };
         let rule = if down_fires {
-            strongest(self.down.iter().filter(|r| firing(r, t)))
+            strongest(self.down.iter().filter(|r| firing(r, t)), values)
         } else {
             None
         };
         let since_any = self.last_any.map(|l| t.saturating_sub(l));
         let (replicas, reason) = match rule {
             None => (current, RuleReason::Hold),
-            Some(rule) => {
+            Some((rule, change)) => {
                 if let Some(elapsed) = since_any.filter(|e| *e < self.cooldown_down) {
                     let remaining = arith::from_nanos(self.cooldown_down.saturating_sub(elapsed));
                     (
@@ -619,7 +663,7 @@ impl RuleEngine {
                     )
                 } else {
                     (
-                        current.saturating_sub(rule.change).max(min),
+                        current.saturating_sub(change).max(min),
                         RuleReason::ScaleDown {
                             rule: rule.name.clone(),
                             value: value_of(rule, values),

@@ -274,7 +274,7 @@ impl FleetBudget {
             config,
         });
         shared.m.up.set(1.0);
-        shared.sync().await;
+        let _ = shared.sync().await;
         tokio::spawn(run(Arc::downgrade(&shared), shared.wake.clone()));
         Ok(FleetBudget { inner: shared })
     }
@@ -304,7 +304,7 @@ impl FleetBudget {
     /// than half a batch is left, returns refunds, switches between fleet
     /// and local state by the store's answer.
     pub async fn sync_now(&self) {
-        self.inner.sync().await;
+        let _ = self.inner.sync().await;
     }
 
     #[inline]
@@ -319,8 +319,12 @@ impl FleetBudget {
 }
 
 impl Shared {
-    async fn sync(&self) {
+    /// One round; returns whether the bucket was short (granted less
+    /// than asked), so that the next round waits a full `sync_interval`
+    /// instead of asking again at every refused retry.
+    async fn sync(&self) -> bool {
         let _one = self.sync_lock.lock().await;
+        let mut short = false;
         self.wake_requested.store(false, Ordering::Release);
         let cap = self.config.bucket.capacity;
         let key = self.config.name.as_str();
@@ -338,6 +342,7 @@ impl Shared {
             .await
             {
                 Ok(granted) => {
+                    short = granted < want;
                     self.local.fetch_add(granted, Ordering::AcqRel);
                 }
                 Err(e) => result = Err(e),
@@ -359,7 +364,8 @@ impl Shared {
                 }
             }
         }
-        self.m.outcome(&self.fleet, result.as_ref().map(|_| ()));
+        let on_fleet = self.m.outcome(&self.fleet, result.as_ref().map(|_| ()));
+        short || !on_fleet
     }
 
     fn count_op(&self) {
@@ -394,12 +400,17 @@ async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
     let Some(interval) = shared.upgrade().map(|s| s.config.sync_interval) else {
         return;
     };
+    let mut wait_full = false;
     loop {
-        let _ = tokio::time::timeout(interval, wake.notified()).await;
+        if wait_full {
+            tokio::time::sleep(interval).await;
+        } else {
+            let _ = tokio::time::timeout(interval, wake.notified()).await;
+        }
         let Some(s) = shared.upgrade() else {
             return;
         };
-        s.sync().await;
+        wait_full = s.sync().await;
     }
 }
 

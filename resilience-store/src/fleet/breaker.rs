@@ -674,7 +674,9 @@ impl Driver {
                     FleetRole::Following => {
                         if until.is_none_or(|u| now >= u) {
                             if verdict.is_open {
-                                until = Some(now + open_for);
+                                // Held as long as the fleet is open,
+                                // checked again every round.
+                                until = Some(now);
                             } else if views
                                 .iter()
                                 .any(|x| x.replica != self.replica && x.state == ViewState::Closed)

@@ -98,12 +98,12 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `resilience_fleet_store_up` | gauge | `name`, `kind` = budget, breaker — 1 while this replica runs on fleet state, 0 while it runs on local state |
-//! | `resilience_fleet_fallbacks_total` | counter | `name`, `kind` — switches to local state because a store call failed or timed out |
-//! | `resilience_fleet_resyncs_total` | counter | `name`, `kind` — returns to fleet state once the store answered again |
-//! | `resilience_fleet_store_ops_total` | counter | `name`, `kind` — store round trips made (leases, returns, view exchanges, probe leases) |
-//! | `resilience_fleet_breaker_actions_total` | counter | `name`, `action` = follow, wait, probe, release — changes the fleet made to the local breaker |
-//! | `resilience_fleet_replicas` | gauge | `name`, `state` = live, open — replicas reporting, and replicas whose own window has the breaker open |
+//! | `resilience_fleet_store_up` | gauge | `name`, `kind` = budget, breaker | 1 while this replica runs on fleet state, 0 while it runs on local state |
+//! | `resilience_fleet_fallbacks_total` | counter | `name`, `kind` | switches to local state because a store call failed or timed out |
+//! | `resilience_fleet_resyncs_total` | counter | `name`, `kind` | returns to fleet state once the store answered again |
+//! | `resilience_fleet_store_ops_total` | counter | `name`, `kind` | store round trips made (leases, returns, view exchanges, probe leases) |
+//! | `resilience_fleet_breaker_actions_total` | counter | `name`, `action` = follow, wait, probe, release | changes the fleet made to the local breaker |
+//! | `resilience_fleet_replicas` | gauge | `name`, `state` = live, open | replicas reporting, and replicas whose own window has the breaker open |
 
 use std::fmt;
 use std::future::Future;

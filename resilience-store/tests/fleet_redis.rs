@@ -323,7 +323,7 @@ async fn killing_redis_keeps_every_replica_serving_and_a_restart_resynchronises(
                     Ok(p) => p.record_success(),
                     Err(_) => refused += 1,
                 }
-                if calls % 2 == 0 {
+                if calls.is_multiple_of(2) {
                     match budget.try_withdraw(ErrorClass::Transient) {
                         Some(w) => budget.record_success(Some(w)),
                         None => refused += 1,

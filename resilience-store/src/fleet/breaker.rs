@@ -8,15 +8,12 @@ use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
-use resilience_core::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerEventKind, CircuitState, TransitionReason,
-};
+use resilience_core::circuit_breaker::{CircuitBreaker, CircuitState};
 use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{
     check_nonzero, check_nonzero_duration, check_unit_interval, ConfigError,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
 use super::budget::{default_store_timeout, timed, Handles};
 use super::{BreakerView, FleetStore, ViewState};
@@ -331,7 +328,7 @@ pub(crate) fn verdict(
 /// following one closes at the end of its open duration.
 ///
 /// [`spawn`](Self::spawn) runs a round every `poll_interval` and at once
-/// after each transition of the breaker; [`new`](Self::new) leaves the
+/// (within `poll_interval / 5`) after each transition of the breaker; [`new`](Self::new) leaves the
 /// rounds to [`tick`](Self::tick) (tests, simulations). The rounds stop
 /// when the last handle is dropped.
 ///
@@ -382,12 +379,10 @@ struct Driver {
     config: FleetBreakerConfig,
     threshold: f64,
     clock: SharedClock,
-    wake: Arc<Notify>,
     fleet: AtomicBool,
     ops: AtomicU64,
     round: tokio::sync::Mutex<()>,
     state: Mutex<DriverState>,
-    listener: Mutex<Option<resilience_core::events::ListenerId>>,
     m: Handles,
     actions: Actions,
     live: Gauge,
@@ -412,7 +407,9 @@ struct DriverState {
 impl FleetBreaker {
     /// A driver on the system clock whose rounds run every
     /// `poll_interval` on a tokio task (and at once after each of the
-    /// breaker's own transitions). Needs a tokio runtime.
+    /// breaker's transitions, which it sees by reading the state word, not
+    /// by a listener: the breaker's hot path is unchanged). Needs a tokio
+    /// runtime.
     pub fn spawn(
         breaker: CircuitBreaker,
         store: Arc<dyn FleetStore>,
@@ -420,9 +417,8 @@ impl FleetBreaker {
     ) -> Result<FleetBreaker, ConfigError> {
         let driver = Self::with_clock(breaker, store, config, SystemClock)?;
         let weak = Arc::downgrade(&driver.inner);
-        let wake = driver.inner.wake.clone();
         let interval = driver.inner.config.poll_interval;
-        tokio::spawn(run(weak, wake, interval));
+        tokio::spawn(run(weak, interval));
         Ok(driver)
     }
 
@@ -470,14 +466,12 @@ impl FleetBreaker {
             metrics::gauge!("resilience_fleet_replicas", "name" => name.clone(), "state" => "open");
         let m = Handles::new(&name, "breaker");
         m.up.set(1.0);
-        let wake = Arc::new(Notify::new());
         let driver = Arc::new(Driver {
             store,
             key,
             replica,
             threshold,
             clock: shared(clock),
-            wake: wake.clone(),
             fleet: AtomicBool::new(true),
             ops: AtomicU64::new(0),
             round: tokio::sync::Mutex::new(()),
@@ -494,24 +488,13 @@ impl FleetBreaker {
                     fleet_open: false,
                 },
             }),
-            listener: Mutex::new(None),
             m,
             actions,
             live,
             open,
             config,
-            breaker: breaker.clone(),
+            breaker,
         });
-        // Publish the breaker's own transitions at once (not the driver's
-        // manual ones: the round that made them publishes them).
-        let id = breaker.on_event(move |e| {
-            if let CircuitBreakerEventKind::StateTransition { reason, .. } = &e.kind
-                && !matches!(reason, TransitionReason::Manual)
-            {
-                wake.notify_one();
-            }
-        });
-        *driver.listener.lock() = Some(id);
         Ok(FleetBreaker { inner: driver })
     }
 
@@ -542,13 +525,26 @@ impl FleetBreaker {
     }
 }
 
-async fn run(driver: Weak<Driver>, wake: Arc<Notify>, interval: Duration) {
+/// Rounds every `interval`, and at once (within `interval / 5`, at most
+/// 50 ms) when the breaker's state changed. The state is read with one
+/// atomic load: no listener on the breaker, whose hot path stays as cheap
+/// as without a fleet (a listener would make every call emit an event).
+async fn run(driver: Weak<Driver>, interval: Duration) {
+    let check = (interval / 5).clamp(Duration::from_millis(1), Duration::from_millis(50));
+    let mut last = None;
+    let mut next_round = tokio::time::Instant::now();
     loop {
-        let _ = tokio::time::timeout(interval, wake.notified()).await;
         let Some(d) = driver.upgrade() else {
             return;
         };
-        d.tick().await;
+        let state = d.breaker.state();
+        if last != Some(state) || tokio::time::Instant::now() >= next_round {
+            d.tick().await;
+            last = Some(d.breaker.state());
+            next_round = tokio::time::Instant::now() + interval;
+        }
+        drop(d);
+        tokio::time::sleep(check).await;
     }
 }
 
@@ -745,14 +741,6 @@ impl Driver {
                 FleetRole::Waiting
             }
             Err(_) => FleetRole::Local,
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Some(id) = self.listener.lock().take() {
-            self.breaker.remove_listener(id);
         }
     }
 }

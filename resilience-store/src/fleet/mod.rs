@@ -43,10 +43,11 @@
 //!   created by successes. While the store is down, retries are charged to
 //!   the local fallback budget and not to the fleet's bucket.
 //! * **Breaker views** are at most `poll_interval` old when read (a
-//!   replica publishes its own transitions at once and every
-//!   `poll_interval` otherwise), so a replica follows a fleet-wide opening
-//!   within `poll_interval` plus one store round trip (≤ 1 s with the
-//!   default 250 ms). A replica that stops reporting still counts for
+//!   replica publishes its own transitions within `poll_interval / 5`,
+//!   and every `poll_interval` otherwise), so a replica follows a
+//!   fleet-wide opening within about 1.2 × `poll_interval` plus one store
+//!   round trip (≤ 1 s with the default 250 ms; about 250 ms measured on
+//!   loopback). A replica that stops reporting still counts for
 //!   `view_ttl` (3 s by default) and then ages out.
 //! * **Quorum**: a replica's breaker is opened by the fleet only when at
 //!   least `quorum` replicas (and at least `quorum_fraction` of the live

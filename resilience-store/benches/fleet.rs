@@ -46,17 +46,21 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", nanos % 1_000_000_000_000)
 }
 
-/// ns per call, best of `RUNS`.
-fn per_call(mut f: impl FnMut()) -> f64 {
-    (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..CALLS {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / f64::from(CALLS)
-        })
-        .fold(f64::INFINITY, f64::min)
+/// ns per call of one run.
+fn run(f: &mut impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..CALLS {
+        f();
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(CALLS)
+}
+
+/// ns per call of `local` and `fleet`, best of `RUNS` runs each,
+/// interleaved so that the load of a shared machine falls on both alike.
+fn per_call(mut local: impl FnMut(), mut fleet: impl FnMut()) -> (f64, f64) {
+    (0..RUNS).fold((f64::INFINITY, f64::INFINITY), |(l, f), _| {
+        (l.min(run(&mut local)), f.min(run(&mut fleet)))
+    })
 }
 
 fn bucket() -> TokenBucketConfig {
@@ -113,22 +117,23 @@ async fn main() {
         [
             (
                 "retry budget (withdraw + refund)",
-                per_call(|| budget_call(&local_budget)),
-                per_call(|| budget_call(&fleet_budget)),
+                per_call(|| budget_call(&local_budget), || budget_call(&fleet_budget)),
             ),
             (
                 "breaker (closed: acquire + success)",
-                per_call(|| breaker_call(&local_breaker)),
-                per_call(|| breaker_call(&fleet_breaker)),
+                per_call(
+                    || breaker_call(&local_breaker),
+                    || breaker_call(&fleet_breaker),
+                ),
             ),
         ]
     })
     .await
     .unwrap();
-    println!("Per-call cost, fleet scope on the {engine} vs local scope (ns per call, best of {RUNS} runs of {CALLS} calls):\n");
+    println!("Per-call cost, fleet scope on the {engine} vs local scope (ns per call, best of {RUNS} interleaved runs of {CALLS} calls):\n");
     println!("| primitive | local | fleet | fleet ÷ local |");
     println!("|---|---:|---:|---:|");
-    for (name, local, fleet) in rows {
+    for (name, (local, fleet)) in rows {
         println!(
             "| {name} | {local:.1} | {fleet:.1} | {:.2}× |",
             fleet / local

@@ -293,3 +293,61 @@ fn fallbacks_and_resyncs_are_counted() {
     );
     assert!(matches!(value("resilience_fleet_store_ops_total"), DebugValue::Counter(n) if *n >= 4));
 }
+
+#[tokio::test]
+async fn replicas_share_one_ratio_window() {
+    use resilience_core::retry::RatioBudgetConfig;
+
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let rule = RatioBudgetConfig {
+        ttl: Duration::from_secs(10),
+        min_retries_per_sec: 0,
+        percent_can_retry: 0.1,
+    };
+    let config = FleetBudgetConfig::ratio("llm", rule).with_batch(2);
+    let mut budgets = Vec::new();
+    for _ in 0..3 {
+        let store = Arc::new(store.clone());
+        budgets.push(
+            FleetBudget::start_with_clock(config.clone(), store, clock.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    // One replica makes all 100 calls; any replica may spend the retries
+    // they allow.
+    for _ in 0..100 {
+        budgets[0].record_request();
+    }
+    budgets[0].sync_now().await;
+    let mut retries = 0;
+    for _ in 0..10 {
+        for b in &budgets {
+            while b.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+            b.sync_now().await;
+        }
+    }
+    assert_eq!(retries, 10, "10 % of the fleet's 100 calls: 10 retries");
+
+    // 10 s later the calls and retries have left the window.
+    clock.advance(Duration::from_secs(10));
+    for _ in 0..20 {
+        budgets[1].record_request();
+    }
+    for b in &budgets {
+        b.sync_now().await;
+    }
+    let mut retries = 0;
+    for _ in 0..5 {
+        for b in &budgets {
+            while b.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+            b.sync_now().await;
+        }
+    }
+    assert_eq!(retries, 2, "10 % of the 20 calls in the new window");
+}

@@ -1,5 +1,5 @@
-//! The fleet-wide retry budget: a token bucket in the shared store, spent
-//! locally from leased batches.
+//! The fleet-wide retry budget: a token bucket (or a ratio window) in the
+//! shared store, spent locally from leased batches.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -7,15 +7,19 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge};
-use resilience_core::clock::Clock;
+use resilience_core::clock::{Clock, SystemClock};
 use resilience_core::config::{check_nonzero, check_nonzero_duration, ConfigError};
 use resilience_core::retry::{
-    BudgetConfig, ErrorClass, RetryBudget, TokenBucketBudget, TokenBucketConfig, Withdrawal,
+    BudgetConfig, ErrorClass, RatioBudgetConfig, RetryBudget, TokenBucketConfig, Withdrawal,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{FleetError, FleetStore};
+
+fn default_rule() -> BudgetConfig {
+    BudgetConfig::TokenBucket(TokenBucketConfig::default())
+}
 
 const fn default_batch() -> u32 {
     50
@@ -33,11 +37,20 @@ pub(crate) const fn default_store_timeout() -> Duration {
 ///
 /// | field | default | meaning |
 /// |---|---|---|
-/// | `name` | required | the budget's name: the `name` metrics label, and the bucket's key in the store |
-/// | `bucket` | AWS defaults | the fleet's token bucket ([`TokenBucketConfig`]): its `capacity` is the whole fleet's; the same config builds the local fallback budget |
-/// | `batch` | 50 | tokens a replica leases at a time (at least `timeout_retry_cost`, at most `capacity`) |
+/// | `name` | required | the budget's name: the `name` metrics label, and its key in the store |
+/// | `rule` | a token bucket with the AWS defaults | the fleet's rule, a [`BudgetConfig`]: `{kind: token_bucket, ...}` (its `capacity` is the whole fleet's) or `{kind: ratio, ...}` (retries as a share of the whole fleet's calls); the same config builds the local fallback budget |
+/// | `batch` | 50 | tokens (token bucket: at least `timeout_retry_cost`, at most `capacity`) or retries (ratio) a replica leases at a time |
 /// | `sync_interval` | `250ms` | how often the background task returns refunds and checks the store while on local state |
 /// | `store_timeout` | `50ms` | the longest a store call may take before the replica falls back to local state |
+///
+/// **Sizing `batch`.** A replica asks for the next batch when half of
+/// one is left, and learns that the store is gone when that request fails
+/// (at once, or after `store_timeout`). Until then it can only spend what
+/// it holds, so a retry is refused if half a batch does not last
+/// `store_timeout`: take `batch ≥ 2 × retries per second × cost ×
+/// store_timeout` (a replica retrying 500 times a second at cost 5 with the
+/// default 50 ms: 250 tokens). A larger batch costs accuracy: the fleet may
+/// exceed the bucket by the unspent batches.
 ///
 /// ```
 /// use resilience_core::retry::TokenBucketConfig;
@@ -45,14 +58,14 @@ pub(crate) const fn default_store_timeout() -> Duration {
 /// let c = FleetBudgetConfig::new("inventory", TokenBucketConfig::default()).with_batch(0);
 /// assert_eq!(c.validate().unwrap_err().field(), Some("batch"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetBudgetConfig {
     /// Name and store key.
     pub name: String,
-    /// The fleet's bucket.
-    #[serde(default)]
-    pub bucket: TokenBucketConfig,
+    /// The fleet's rule.
+    #[serde(default = "default_rule")]
+    pub rule: BudgetConfig,
     /// Tokens per lease.
     #[serde(default = "default_batch")]
     pub batch: u32,
@@ -65,11 +78,32 @@ pub struct FleetBudgetConfig {
 }
 
 impl FleetBudgetConfig {
-    /// A config for the budget `name` over `bucket`, with the defaults.
+    /// A config for the budget `name` over the token bucket `bucket`,
+    /// with the defaults.
     pub fn new(name: impl Into<String>, bucket: TokenBucketConfig) -> Self {
+        Self::with_rule(name, BudgetConfig::TokenBucket(bucket))
+    }
+
+    /// A config for the budget `name` following the ratio rule `ratio`
+    /// over the whole fleet's calls, with the defaults (batches of 10
+    /// retries).
+    ///
+    /// ```
+    /// use resilience_core::retry::RatioBudgetConfig;
+    /// use resilience_store::fleet::FleetBudgetConfig;
+    /// let c = FleetBudgetConfig::ratio("search", RatioBudgetConfig::default());
+    /// assert_eq!(c.batch, 10);
+    /// c.validate().unwrap();
+    /// ```
+    pub fn ratio(name: impl Into<String>, ratio: RatioBudgetConfig) -> Self {
+        Self::with_rule(name, BudgetConfig::Ratio(ratio)).with_batch(10)
+    }
+
+    /// A config for the budget `name` following `rule`, with the defaults.
+    pub fn with_rule(name: impl Into<String>, rule: BudgetConfig) -> Self {
         FleetBudgetConfig {
             name: name.into(),
-            bucket,
+            rule,
             batch: default_batch(),
             sync_interval: default_sync_interval(),
             store_timeout: default_store_timeout(),
@@ -97,10 +131,11 @@ impl FleetBudgetConfig {
     /// Checks every field; names the offending one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::connection::check_key_part("name", &self.name)?;
-        TokenBucketBudget::new(self.bucket.clone()).map_err(|e| e.within("bucket"))?;
+        self.rule.build(SystemClock).map_err(|e| e.within("rule"))?;
         check_nonzero("batch", u64::from(self.batch))?;
-        let b = &self.bucket;
-        if self.batch < b.retry_cost.max(b.timeout_retry_cost) || self.batch > b.capacity {
+        if let BudgetConfig::TokenBucket(b) = &self.rule
+            && (self.batch < b.retry_cost.max(b.timeout_retry_cost) || self.batch > b.capacity)
+        {
             return Err(ConfigError::invalid(
                 "batch",
                 format!(
@@ -128,9 +163,17 @@ impl FleetBudgetConfig {
 /// leased tokens do not pay for it (the refill is asked for; the call never
 /// waits for it).
 ///
+/// With the ratio rule (`{kind: ratio, ...}`, Finagle's), the window of
+/// calls and retries lives in the store, in the same ten steps of `ttl / 10`
+/// as the local [`RatioBudget`](resilience_core::retry::RatioBudget): a
+/// replica counts its calls locally (one atomic add) and adds them to the
+/// fleet's window at each round, leasing retries the rule allows over the
+/// *whole fleet's* calls, a batch at a time. A leased retry counts in the
+/// window when leased, and is spent within the batch.
+///
 /// When a store call fails or takes longer than `store_timeout`, the
-/// budget switches to a local [`TokenBucketBudget`] built from the same
-/// bucket config at once, logs a warning and counts
+/// budget switches to a local budget built from the same rule
+/// ([`TokenBucketBudget`](resilience_core::retry::TokenBucketBudget) or [`RatioBudget`](resilience_core::retry::RatioBudget)) at once, logs a warning and counts
 /// `resilience_fleet_fallbacks_total`; the task keeps trying the store
 /// every `sync_interval` and switches back when it answers. Fleet-wide, the
 /// retries stay within the bucket plus at most one batch per replica.
@@ -174,18 +217,53 @@ pub struct FleetBudget {
 struct Shared {
     config: FleetBudgetConfig,
     store: Arc<dyn FleetStore>,
-    /// Leased tokens this replica may spend.
+    /// The rule's costs, read on the hot path.
+    costs: Costs,
+    /// Leased tokens (or retries, for the ratio rule) this replica may spend.
     local: AtomicU32,
-    /// Refunds to hand back to the store.
+    /// Refunds to hand back to the store (token bucket).
     refunds: AtomicU32,
+    /// Calls not yet added to the fleet's window (ratio).
+    requests: AtomicU64,
     fleet: AtomicBool,
-    fallback: TokenBucketBudget,
+    fallback: Arc<dyn RetryBudget>,
     wake: Arc<Notify>,
     wake_requested: AtomicBool,
     low_water: u32,
     ops: AtomicU64,
     sync_lock: tokio::sync::Mutex<()>,
     m: Handles,
+}
+
+/// What a retry costs and a success refunds, in leased units.
+#[derive(Debug, Clone, Copy)]
+struct Costs {
+    ratio: bool,
+    retry: u32,
+    timeout_retry: u32,
+    success_refund: u32,
+    capacity: u32,
+}
+
+impl Costs {
+    fn of(rule: &BudgetConfig) -> Costs {
+        match rule {
+            BudgetConfig::TokenBucket(b) => Costs {
+                ratio: false,
+                retry: b.retry_cost,
+                timeout_retry: b.timeout_retry_cost,
+                success_refund: b.success_refund,
+                capacity: b.capacity,
+            },
+            BudgetConfig::Ratio(_) => Costs {
+                ratio: true,
+                retry: 1,
+                timeout_retry: 1,
+                success_refund: 0,
+                capacity: 0,
+            },
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -254,14 +332,27 @@ impl FleetBudget {
         config: FleetBudgetConfig,
         store: Arc<dyn FleetStore>,
     ) -> Result<FleetBudget, ConfigError> {
+        Self::start_with_clock(config, store, SystemClock).await
+    }
+
+    /// Like [`start`](Self::start), with the local fallback of a ratio
+    /// rule reading `clock`.
+    pub async fn start_with_clock(
+        config: FleetBudgetConfig,
+        store: Arc<dyn FleetStore>,
+        clock: impl Clock,
+    ) -> Result<FleetBudget, ConfigError> {
         config.validate()?;
-        let fallback = TokenBucketBudget::new(config.bucket.clone())?;
+        let fallback = config.rule.build(clock).map_err(|e| e.within("rule"))?;
         let m = Handles::new(&config.name, "budget");
-        let low_water = (config.batch / 2).max(config.bucket.timeout_retry_cost);
+        let costs = Costs::of(&config.rule);
+        let low_water = (config.batch / 2).max(costs.timeout_retry);
         let shared = Arc::new(Shared {
             store,
+            costs,
             local: AtomicU32::new(0),
             refunds: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
             // Counted as a fallback if the first lease fails.
             fleet: AtomicBool::new(true),
             fallback,
@@ -326,11 +417,38 @@ impl Shared {
         let _one = self.sync_lock.lock().await;
         let mut short = false;
         self.wake_requested.store(false, Ordering::Release);
-        let cap = self.config.bucket.capacity;
+        let cap = self.costs.capacity;
         let key = self.config.name.as_str();
         let local = self.local.load(Ordering::Acquire);
         let fleet = self.fleet.load(Ordering::Acquire);
         let mut result = Ok(());
+        if let BudgetConfig::Ratio(rule) = &self.config.rule {
+            // The calls made since the last round go into the fleet's
+            // window with the lease (a zero-retry lease while on local
+            // state or with enough retries at hand).
+            let requests = self.requests.swap(0, Ordering::AcqRel);
+            let want = if local < self.low_water {
+                self.config.batch.saturating_sub(local)
+            } else {
+                0
+            };
+            if requests > 0 || want > 0 || !fleet {
+                self.count_op();
+                let lease = self.store.lease_ratio(key, requests, want, rule);
+                match timed(self.config.store_timeout, lease).await {
+                    Ok(granted) => {
+                        short = granted < want;
+                        self.local.fetch_add(granted, Ordering::AcqRel);
+                    }
+                    Err(e) => {
+                        self.requests.fetch_add(requests, Ordering::AcqRel);
+                        result = Err(e);
+                    }
+                }
+            }
+            let on_fleet = self.m.outcome(&self.fleet, result.as_ref().map(|_| ()));
+            return short || !on_fleet;
+        }
         // While on local state, a zero-token lease checks the store.
         if local < self.low_water || !fleet {
             let want = self.config.batch.saturating_sub(local);
@@ -376,6 +494,11 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        if self.costs.ratio {
+            // Leased retries were counted in the fleet's window; they
+            // expire with it.
+            return;
+        }
         let tokens = self
             .local
             .load(Ordering::Acquire)
@@ -387,7 +510,7 @@ impl Drop for Shared {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let store = self.store.clone();
             let key = self.config.name.clone();
-            let cap = self.config.bucket.capacity;
+            let cap = self.costs.capacity;
             let timeout = self.config.store_timeout;
             rt.spawn(async move {
                 let _ = timed(timeout, store.return_tokens(&key, tokens, cap)).await;
@@ -416,7 +539,17 @@ async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
 
 impl RetryBudget for FleetBudget {
     #[inline]
-    fn record_request(&self) {}
+    fn record_request(&self) {
+        let s = &self.inner;
+        if !s.costs.ratio {
+            return;
+        }
+        if s.fleet.load(Ordering::Relaxed) {
+            s.requests.fetch_add(1, Ordering::Relaxed);
+        } else {
+            s.fallback.record_request();
+        }
+    }
 
     #[inline]
     fn try_withdraw(&self, class: ErrorClass) -> Option<Withdrawal> {
@@ -424,11 +557,10 @@ impl RetryBudget for FleetBudget {
         if !s.fleet.load(Ordering::Relaxed) {
             return s.fallback.try_withdraw(class);
         }
-        let b = &s.config.bucket;
         let cost = if class == ErrorClass::Timeout {
-            b.timeout_retry_cost
+            s.costs.timeout_retry
         } else {
-            b.retry_cost
+            s.costs.retry
         };
         match s
             .local
@@ -453,9 +585,12 @@ impl RetryBudget for FleetBudget {
         if !s.fleet.load(Ordering::Relaxed) {
             return s.fallback.record_success(last);
         }
+        if s.costs.ratio {
+            return;
+        }
         let amount = match last {
             Some(w) => w.cost(),
-            None => s.config.bucket.success_refund,
+            None => s.costs.success_refund,
         };
         if amount == 0 {
             return;
@@ -483,7 +618,7 @@ impl RetryBudget for FleetBudget {
         if !s.fleet.load(Ordering::Relaxed) {
             return s.fallback.available();
         }
-        u64::from(s.local.load(Ordering::Acquire) / s.config.bucket.retry_cost.max(1))
+        u64::from(s.local.load(Ordering::Acquire) / s.costs.retry.max(1))
     }
 }
 
@@ -549,7 +684,7 @@ pub struct FleetScopeConfig {
 /// ).unwrap();
 /// assert_eq!(c.scope, BudgetScope::Fleet);
 /// let fleet = c.fleet_config().unwrap().unwrap();
-/// assert_eq!((fleet.name.as_str(), fleet.bucket.capacity, fleet.batch), ("inventory", 500, 25));
+/// assert_eq!((fleet.name.as_str(), fleet.batch), ("inventory", 25));
 ///
 /// let local: ScopedBudgetConfig = from_yaml_str("kind: token_bucket\ncapacity: 100\n").unwrap();
 /// assert_eq!(local.scope, BudgetScope::Local);
@@ -570,8 +705,7 @@ pub struct ScopedBudgetConfig {
 
 impl ScopedBudgetConfig {
     /// The [`FleetBudgetConfig`] for `scope: fleet` (`None` for a local
-    /// budget), checked: a fleet budget needs a `fleet` block and a token
-    /// bucket.
+    /// budget), checked: a fleet budget needs a `fleet` block.
     pub fn fleet_config(&self) -> Result<Option<FleetBudgetConfig>, ConfigError> {
         match (self.scope, &self.fleet, &self.budget) {
             (BudgetScope::Local, None, _) => Ok(None),
@@ -583,14 +717,10 @@ impl ScopedBudgetConfig {
                 "fleet",
                 "is required with `scope: fleet` (the store's `url` and the budget's `key`)",
             )),
-            (BudgetScope::Fleet, Some(_), BudgetConfig::Ratio(_)) => Err(ConfigError::invalid(
-                "kind",
-                "`scope: fleet` supports `kind: token_bucket`; a ratio budget is local only",
-            )),
-            (BudgetScope::Fleet, Some(f), BudgetConfig::TokenBucket(b)) => {
+            (BudgetScope::Fleet, Some(f), rule) => {
                 let c = FleetBudgetConfig {
                     name: f.key.clone(),
-                    bucket: b.clone(),
+                    rule: rule.clone(),
                     batch: f.batch,
                     sync_interval: f.sync_interval,
                     store_timeout: f.store_timeout,

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
+use resilience_core::retry::RatioBudgetConfig;
 
-use super::{BreakerView, FleetError, FleetFuture, FleetStore};
+use super::{ratio_terms, BreakerView, FleetError, FleetFuture, FleetStore};
 
 /// A [`FleetStore`] in memory, shared by cloning (a cheap handle).
 ///
@@ -47,6 +48,7 @@ pub struct InMemoryFleetStore {
 #[derive(Debug)]
 struct Inner {
     clock: SharedClock,
+    origin: Instant,
     available: AtomicBool,
     state: Mutex<State>,
 }
@@ -54,6 +56,8 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     buckets: HashMap<String, u32>,
+    /// ratio budget key -> (epoch, calls, retries) per slot
+    windows: HashMap<String, Vec<(u64, u64, u64)>>,
     /// breaker key -> replica -> (view, published at, expires at)
     views: HashMap<String, HashMap<String, (BreakerView, Instant, Instant)>>,
     /// breaker key -> replica -> lease expiry
@@ -76,6 +80,7 @@ impl InMemoryFleetStore {
     pub fn with_clock(clock: impl Clock) -> Self {
         InMemoryFleetStore {
             inner: Arc::new(Inner {
+                origin: clock.now(),
                 clock: shared(clock),
                 available: AtomicBool::new(true),
                 state: Mutex::new(State::default()),
@@ -116,6 +121,44 @@ impl FleetStore for InMemoryFleetStore {
             let tokens = s.buckets.entry(key.to_string()).or_insert(capacity);
             let grant = (*tokens).min(want);
             *tokens -= grant;
+            grant
+        }))
+    }
+
+    fn lease_ratio<'a>(
+        &'a self,
+        key: &'a str,
+        requests: u64,
+        want: u32,
+        rule: &'a RatioBudgetConfig,
+    ) -> FleetFuture<'a, u32> {
+        Self::ready(self.check().map(|()| {
+            let (slot_ms, reserve_ppm, percent_ppm) = ratio_terms(rule);
+            let elapsed = self
+                .inner
+                .clock
+                .now()
+                .saturating_duration_since(self.inner.origin);
+            let epoch = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) / slot_ms + 1;
+            let oldest = epoch.saturating_sub(9);
+            let mut s = self.inner.state.lock();
+            let window = s.windows.entry(key.to_string()).or_default();
+            window.retain(|(e, _, _)| *e >= oldest);
+            let i = match window.iter().position(|(e, _, _)| *e == epoch) {
+                Some(i) => i,
+                None => {
+                    window.push((epoch, 0, 0));
+                    window.len() - 1
+                }
+            };
+            window[i].1 = window[i].1.saturating_add(requests);
+            let (calls, retries) = window
+                .iter()
+                .fold((0u64, 0u64), |(c, r), (_, q, t)| (c + q, r + t));
+            let allowed = (reserve_ppm + percent_ppm * u128::from(calls)) / 1_000_000;
+            let left = allowed.saturating_sub(u128::from(retries));
+            let grant = u32::try_from(left.min(u128::from(want))).unwrap_or(want);
+            window[i].2 += u64::from(grant);
             grant
         }))
     }

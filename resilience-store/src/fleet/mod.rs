@@ -111,6 +111,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use resilience_core::retry::RatioBudgetConfig;
 use serde::{Deserialize, Serialize};
 
 mod breaker;
@@ -284,6 +285,9 @@ impl BreakerView {
 /// let store = InMemoryFleetStore::new();
 /// assert_eq!(store.lease_tokens("budget", 8, 10).await.unwrap(), 8);
 /// assert_eq!(store.lease_tokens("budget", 8, 10).await.unwrap(), 2, "only 2 left");
+/// // 10 % of 50 calls, no reserve: 5 retries.
+/// let ratio = resilience_core::retry::RatioBudgetConfig { percent_can_retry: 0.1, min_retries_per_sec: 0, ..Default::default() };
+/// assert_eq!(store.lease_ratio("ratio", 50, 8, &ratio).await.unwrap(), 5);
 /// store.return_tokens("budget", 5, 10).await.unwrap();
 /// let views = store
 ///     .exchange_views("breaker", &BreakerView::new("a", ViewState::Open, 10, 9), Duration::from_secs(3))
@@ -299,6 +303,19 @@ pub trait FleetStore: Send + Sync + fmt::Debug + 'static {
     /// `capacity` and starts full; returns how many were taken (0 when it
     /// is empty).
     fn lease_tokens<'a>(&'a self, key: &'a str, want: u32, capacity: u32) -> FleetFuture<'a, u32>;
+
+    /// The ratio rule: adds `requests` calls to the window of the budget
+    /// `key` (`rule.ttl` long, slid in ten steps) and takes up to `want`
+    /// retries that `rule` allows over the window:
+    /// `min_retries_per_sec · ttl + percent_can_retry · calls` minus the
+    /// retries already taken. Returns how many were taken.
+    fn lease_ratio<'a>(
+        &'a self,
+        key: &'a str,
+        requests: u64,
+        want: u32,
+        rule: &'a RatioBudgetConfig,
+    ) -> FleetFuture<'a, u32>;
 
     /// Puts `tokens` back into the bucket `key` (never above `capacity`).
     fn return_tokens<'a>(&'a self, key: &'a str, tokens: u32, capacity: u32)
@@ -326,6 +343,17 @@ pub trait FleetStore: Send + Sync + fmt::Debug + 'static {
 
     /// Gives back the probe lease `replica` holds, if any.
     fn release_probe<'a>(&'a self, key: &'a str, replica: &'a str) -> FleetFuture<'a, ()>;
+}
+
+/// The ratio rule in integers: (slot length in ms, reserve and percent in
+/// millionths of a retry), as the stores compute it.
+pub(crate) fn ratio_terms(rule: &RatioBudgetConfig) -> (u64, u128, u128) {
+    let ttl_ms = u64::try_from(rule.ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(10);
+    let reserve_ppm = u128::from(rule.min_retries_per_sec) * u128::from(ttl_ms) * 1_000;
+    let percent_ppm = (rule.percent_can_retry.clamp(0.0, 10.0) * 1e6).round() as u128;
+    ((ttl_ms / 10).max(1), reserve_ppm, percent_ppm)
 }
 
 /// A replica id for this process: the host name (from `HOSTNAME`) or

@@ -3,6 +3,7 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `{prefix}:fleet:budget:{key}` | string | tokens left in the bucket (expires after a day unused) |
+//! | `{prefix}:fleet:ratio:{key}` | hash | calls (`q{step}`) and retries (`r{step}`) per step of the ratio window |
 //! | `{prefix}:fleet:breaker:{key}:views` | hash | replica → its encoded [`BreakerView`] |
 //! | `{prefix}:fleet:breaker:{key}:seen` | sorted set | replica → when it last reported (the server's clock, ms) |
 //! | `{prefix}:fleet:breaker:{key}:probes` | sorted set | replica → when its probe lease ends (ms) |
@@ -19,9 +20,10 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use resilience_core::config::ConfigError;
+use resilience_core::retry::RatioBudgetConfig;
 use tokio::sync::Mutex;
 
-use super::{BreakerView, FleetError, FleetFuture, FleetStore};
+use super::{ratio_terms, BreakerView, FleetError, FleetFuture, FleetStore};
 use crate::connection::RedisConfig;
 
 const DAY_MS: u64 = 86_400_000;
@@ -41,6 +43,34 @@ local tokens = t and tonumber(t) or cap
 tokens = math.min(cap, tokens + tonumber(ARGV[1]))
 redis.call('SET', KEYS[1], tokens, 'PX', ARGV[3])
 return tokens
+";
+
+const RATIO: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = math.floor(now / tonumber(ARGV[3])) + 1
+local oldest = epoch - 9
+local req = tonumber(ARGV[1])
+if req > 0 then redis.call('HINCRBY', KEYS[1], 'q' .. epoch, req) end
+local calls, retries = 0, 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local f = fields[i]
+  local e = tonumber(string.sub(f, 2))
+  local v = tonumber(fields[i + 1])
+  if e < oldest then
+    redis.call('HDEL', KEYS[1], f)
+  elseif string.sub(f, 1, 1) == 'q' then
+    calls = calls + v
+  else
+    retries = retries + v
+  end
+end
+local allowed = math.floor((tonumber(ARGV[4]) + tonumber(ARGV[5]) * calls) / 1000000) - retries
+local grant = math.max(0, math.min(tonumber(ARGV[2]), allowed))
+if grant > 0 then redis.call('HINCRBY', KEYS[1], 'r' .. epoch, grant) end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return grant
 ";
 
 const EXCHANGE: &str = r"
@@ -112,6 +142,7 @@ struct Inner {
     config: RedisConfig,
     conn: Mutex<Option<ConnectionManager>>,
     lease: Script,
+    ratio: Script,
     give_back: Script,
     exchange: Script,
     acquire: Script,
@@ -139,6 +170,7 @@ impl RedisFleetStore {
                 config: config.clone(),
                 conn: Mutex::new(None),
                 lease: Script::new(LEASE),
+                ratio: Script::new(RATIO),
                 give_back: Script::new(RETURN),
                 exchange: Script::new(EXCHANGE),
                 acquire: Script::new(ACQUIRE),
@@ -180,6 +212,31 @@ impl FleetStore for RedisFleetStore {
                 .arg(want)
                 .arg(capacity)
                 .arg(DAY_MS)
+                .invoke_async::<u32>(&mut c)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn lease_ratio<'a>(
+        &'a self,
+        key: &'a str,
+        requests: u64,
+        want: u32,
+        rule: &'a RatioBudgetConfig,
+    ) -> FleetFuture<'a, u32> {
+        Box::pin(async move {
+            let (slot_ms, reserve_ppm, percent_ppm) = ratio_terms(rule);
+            let mut c = self.conn().await?;
+            self.inner
+                .ratio
+                .key(self.key(&["ratio", key]))
+                .arg(requests)
+                .arg(want)
+                .arg(slot_ms)
+                .arg(reserve_ppm.to_string())
+                .arg(percent_ppm.to_string())
+                .arg(slot_ms.saturating_mul(20))
                 .invoke_async::<u32>(&mut c)
                 .await
                 .map_err(unavailable)

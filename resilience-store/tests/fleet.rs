@@ -351,3 +351,27 @@ async fn replicas_share_one_ratio_window() {
     }
     assert_eq!(retries, 2, "10 % of the 20 calls in the new window");
 }
+
+#[tokio::test]
+async fn a_waiting_replica_runs_its_own_trials_once_the_fleet_has_closed() {
+    use resilience_store::fleet::FleetStore;
+
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    trip(&fleet[0]);
+    round(&fleet).await;
+    // Another replica (not in this test) holds the fleet's one probe lease.
+    assert!(store
+        .acquire_probe("provider", "elsewhere", 1, Duration::from_secs(600))
+        .await
+        .unwrap());
+    clock.advance(Duration::from_secs(30));
+    round(&fleet).await;
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Waiting);
+    assert_eq!(fleet[0].breaker.state(), CircuitState::ForcedOpen);
+    // No quorum is open and the others are closed: r0's own trial decides.
+    round(&fleet).await;
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Local);
+    assert_eq!(fleet[0].breaker.state(), CircuitState::HalfOpen);
+}

@@ -321,7 +321,8 @@ pub(crate) fn verdict(
 ///   probes, under a lease, when none is);
 /// * **wait / probe**: a breaker that opened by itself admits its half-open
 ///   trials only under one of `probes` fleet-wide probe leases, and is held
-///   open until one is free.
+///   open until one is free, or until the fleet has closed again (no
+///   quorum open and another replica closed), when its own trials decide.
 ///
 /// When the store fails or is slower than `store_timeout`, the driver lets
 /// go at once: a waiting breaker goes half-open as it would alone, a
@@ -693,13 +694,27 @@ impl Driver {
                             }
                         }
                     }
-                    FleetRole::Waiting => {
-                        if let Ok(true) = self.acquire_probe().await {
+                    FleetRole::Waiting => match self.acquire_probe().await {
+                        Ok(true) => {
                             self.breaker.transition_to_half_open();
                             self.actions.probe.increment(1);
                             role = FleetRole::Probing;
                         }
-                    }
+                        Ok(false)
+                            if !verdict.is_open
+                                && views.iter().any(|x| {
+                                    x.replica != self.replica && x.state == ViewState::Closed
+                                }) =>
+                        {
+                            // The fleet has closed again (a probe
+                            // succeeded and no quorum is open): this
+                            // replica's own trials decide for its path.
+                            self.breaker.transition_to_half_open();
+                            self.actions.release.increment(1);
+                            role = FleetRole::Local;
+                        }
+                        _ => {}
+                    },
                     FleetRole::Probing => {
                         // Renew the lease while the trials run.
                         let _ = self.acquire_probe().await;

@@ -59,8 +59,9 @@
 //!   left to that replica's own breaker. `quorum` is at least 2.
 //! * **Probes**: when a breaker's open duration ends, its replica must
 //!   hold one of `probes` probe leases in the store to admit half-open
-//!   trials; the others stay open until a lease is free or a probe has
-//!   closed its breaker. The fleet therefore sends at most
+//!   trials; the others stay open until a lease is free, or until a probe
+//!   has closed its breaker and no quorum is open any more (then each runs
+//!   its own trials: the fleet has seen the dependency answer). The fleet therefore sends at most
 //!   `probes × half_open_permits` trial calls at a time, not one set per
 //!   replica. A lease expires after `probe_ttl`, so a replica that dies
 //!   mid-probe does not block the others.

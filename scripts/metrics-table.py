@@ -9,7 +9,7 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CRATES = ["resilience-core", "resilience-tower", "resilience-scaling", "resilience-dr"]
+CRATES = ["resilience-core", "resilience-tower", "resilience-scaling", "resilience-dr", "resilience-store"]
 ROW = re.compile(r"\s*//!\s*(\|\s*`(resilience_[a-z_]+)`.*)$")
 
 out = [

@@ -8,6 +8,8 @@
 #   scripts/services.sh restart redis|pg-primary
 #                                           stop one server cleanly and start it again on the same
 #                                           port and data (the server-restart tests of durable stores)
+#   scripts/services.sh down redis          kill Redis with SIGKILL, as a crash would (the fleet tests' outage)
+#   scripts/services.sh up redis            start it again on the same port and data
 #
 # What `start` runs, in a fresh directory under .test-services/ (git-ignored):
 #   - a 3-member etcd cluster (etcd-0, etcd-1, etcd-2), quorum 2 of 3, with short
@@ -402,6 +404,36 @@ cmd_restart() {
   write_env
 }
 
+cmd_down() {
+  local name=${1:-}
+  load_state || die "services are not started"
+  case "$name" in
+    redis)
+      if pid_alive "${redis_pid:-}"; then
+        kill -9 "$redis_pid" 2>/dev/null || true
+        local n=0
+        while pid_alive "$redis_pid" && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+      fi
+      log "Redis killed (SIGKILL)"
+      ;;
+    *) die "down: no server named '$name' (expected redis)" ;;
+  esac
+}
+
+cmd_up() {
+  local name=${1:-}
+  load_state || die "services are not started"
+  case "$name" in
+    redis)
+      pid_alive "${redis_pid:-}" && { log "Redis already runs"; return 0; }
+      start_redis_server
+      ;;
+    *) die "up: no server named '$name' (expected redis)" ;;
+  esac
+  write_state
+  write_env
+}
+
 cmd_etcd_start() {
   local name=${1:-}
   load_state || die "services are not started"
@@ -427,5 +459,7 @@ case "${1:-}" in
   status) cmd_status ;;
   etcd-start) cmd_etcd_start "${2:-}" ;;
   restart) cmd_restart "${2:-}" ;;
-  *) echo "usage: $0 start|stop|status|etcd-start NAME|restart redis|pg-primary" >&2; exit 2 ;;
+  down) cmd_down "${2:-}" ;;
+  up) cmd_up "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|etcd-start NAME|restart redis|pg-primary|down redis|up redis" >&2; exit 2 ;;
 esac

@@ -68,8 +68,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # TTLs, and the PostgreSQL failover test promotes the standby: they run after
 # everything else, one binary at a time, failover last. The durable dead-letter
 # tests kill replayer processes and restart Redis and the PostgreSQL primary:
-# they run alone too, before the failover test.
-server_tests=(lease_etcd lease_postgres dead_letter_postgres dead_letter_redis pg_failover)
+# they run alone too, before the failover test, and so do the fleet tests,
+# which kill Redis and start it again.
+server_tests=(lease_etcd lease_postgres dead_letter_postgres dead_letter_redis fleet_redis pg_failover)
 filter=$(printf 'binary(%s) | ' "${server_tests[@]}"); filter="${filter% | }"
 
 # The fuzz suite (tests/fuzz.rs in every crate) runs as its own step with

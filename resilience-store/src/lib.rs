@@ -10,8 +10,9 @@
 //! |---|---|---|
 //! | `postgres` | [`dead_letter::postgres`] | [`PostgresDeadLetterStore`](dead_letter::postgres::PostgresDeadLetterStore): a table, claims with `FOR UPDATE SKIP LOCKED`, leases by the database's clock, per-key order |
 //! | `redis` | [`dead_letter::redis`] | [`RedisDeadLetterStore`](dead_letter::redis::RedisDeadLetterStore): a stream per queue, a consumer group per replayer set, `XAUTOCLAIM` of letters whose consumer died |
+//! | — / `redis` | [`fleet`] | state shared by a fleet of replicas: a [`FleetBudget`](fleet::FleetBudget) (a retry budget whose token bucket lives in the store, spent locally from leased batches) and a [`FleetBreaker`](fleet::FleetBreaker) (breakers that open when a quorum of replicas sees a dependency fail, with bounded fleet-wide probes); [`InMemoryFleetStore`](fleet::InMemoryFleetStore) and, with `redis`, [`RedisFleetStore`](fleet::redis::RedisFleetStore) |
 //!
-//! Both implement `resilience_core::dead_letter::DeadLetterStore`, so the
+//! The dead-letter stores implement `resilience_core::dead_letter::DeadLetterStore`, so the
 //! tower `DeadLetterLayer` and `Replayer` of `resilience-tower` run over
 //! them unchanged, and so does anything written against the trait. Their
 //! shared pieces (connection settings, the queue's limits) are in
@@ -26,3 +27,4 @@
 
 pub mod connection;
 pub mod dead_letter;
+pub mod fleet;

@@ -702,6 +702,26 @@ impl CircuitBreaker {
         self.inner.manual(CircuitState::ForcedOpen);
     }
 
+    /// Admits trial calls now, as if the open duration had elapsed
+    /// (Resilience4j's `transitionToHalfOpenState`): the next
+    /// `half_open_permits` calls are trials that close or reopen the breaker
+    /// as usual. For a coordinator that decides *when* this replica probes a
+    /// dependency (a fleet that bounds its probes), typically from
+    /// [`ForcedOpen`](CircuitState::ForcedOpen) or `Open`.
+    ///
+    /// ```
+    /// use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+    /// let breaker = CircuitBreaker::new(CircuitBreakerConfig::new().half_open_permits(1).success_threshold(1)).unwrap();
+    /// breaker.force_open();
+    /// breaker.transition_to_half_open();
+    /// assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    /// breaker.try_acquire().unwrap().record_success(); // the trial
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn transition_to_half_open(&self) {
+        self.inner.manual(CircuitState::HalfOpen);
+    }
+
     /// Disables the breaker until [`reset`](Self::reset): every call is
     /// permitted and recorded, nothing trips.
     pub fn disable(&self) {

@@ -1,0 +1,335 @@
+//! The fleet store on Redis: Lua scripts, one round trip per operation.
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `{prefix}:fleet:budget:{key}` | string | tokens left in the bucket (expires after a day unused) |
+//! | `{prefix}:fleet:ratio:{key}` | hash | calls (`q{step}`) and retries (`r{step}`) per step of the ratio window |
+//! | `{prefix}:fleet:breaker:{key}:views` | hash | replica → its encoded [`BreakerView`] |
+//! | `{prefix}:fleet:breaker:{key}:seen` | sorted set | replica → when it last reported (the server's clock, ms) |
+//! | `{prefix}:fleet:breaker:{key}:probes` | sorted set | replica → when its probe lease ends (ms) |
+//!
+//! Every script reads time with `TIME` on the server, so the replicas'
+//! clocks need not agree. Scripts run by `EVALSHA` (loaded again after a
+//! server restart). Keys of one breaker stay together, so one Redis (or
+//! one primary with replicas) is the supported deployment; a Redis Cluster
+//! would need hash tags in the key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::Script;
+use resilience_core::config::ConfigError;
+use resilience_core::retry::RatioBudgetConfig;
+use tokio::sync::Mutex;
+
+use super::{ratio_terms, BreakerView, FleetError, FleetFuture, FleetStore};
+use crate::connection::RedisConfig;
+
+const DAY_MS: u64 = 86_400_000;
+
+const LEASE: &str = r"
+local t = redis.call('GET', KEYS[1])
+local tokens = t and tonumber(t) or tonumber(ARGV[2])
+local grant = math.min(tokens, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], tokens - grant, 'PX', ARGV[3])
+return grant
+";
+
+const RETURN: &str = r"
+local t = redis.call('GET', KEYS[1])
+local cap = tonumber(ARGV[2])
+local tokens = t and tonumber(t) or cap
+tokens = math.min(cap, tokens + tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], tokens, 'PX', ARGV[3])
+return tokens
+";
+
+const RATIO: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = math.floor(now / tonumber(ARGV[3])) + 1
+local oldest = epoch - 9
+local req = tonumber(ARGV[1])
+if req > 0 then redis.call('HINCRBY', KEYS[1], 'q' .. epoch, req) end
+local calls, retries = 0, 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local f = fields[i]
+  local e = tonumber(string.sub(f, 2))
+  local v = tonumber(fields[i + 1])
+  if e < oldest then
+    redis.call('HDEL', KEYS[1], f)
+  elseif string.sub(f, 1, 1) == 'q' then
+    calls = calls + v
+  else
+    retries = retries + v
+  end
+end
+local allowed = math.floor((tonumber(ARGV[4]) + tonumber(ARGV[5]) * calls) / 1000000) - retries
+local grant = math.max(0, math.min(tonumber(ARGV[2]), allowed))
+if grant > 0 then redis.call('HINCRBY', KEYS[1], 'r' .. epoch, grant) end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return grant
+";
+
+const EXCHANGE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+for _, r in ipairs(stale) do
+  redis.call('HDEL', KEYS[1], r)
+  redis.call('ZREM', KEYS[2], r)
+end
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+redis.call('PEXPIRE', KEYS[2], ttl * 10)
+local out = {}
+local seen = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #seen, 2 do
+  local v = redis.call('HGET', KEYS[1], seen[i])
+  if v then
+    out[#out + 1] = seen[i]
+    out[#out + 1] = v
+    out[#out + 1] = tostring(now - tonumber(seen[i + 1]))
+  end
+end
+return out
+";
+
+const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local ttl = tonumber(ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+  return 1
+end
+return 0
+";
+
+/// A [`FleetStore`] on Redis (feature `redis`).
+///
+/// Connects on first use and reconnects by itself after a server restart;
+/// until then every call fails with [`FleetError::Unavailable`] and the
+/// budget and breakers run on local state. Cloning is cheap (a handle on
+/// one multiplexed connection).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use resilience_core::retry::TokenBucketConfig;
+/// use resilience_store::connection::RedisConfig;
+/// use resilience_store::fleet::redis::RedisFleetStore;
+/// use resilience_store::fleet::{FleetBudget, FleetBudgetConfig};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Arc::new(RedisFleetStore::new(&RedisConfig::new("redis://127.0.0.1:6379/")).unwrap());
+/// let budget = FleetBudget::start(FleetBudgetConfig::new("inventory", TokenBucketConfig::default()), store)
+///     .await
+///     .unwrap();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisFleetStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RedisConfig,
+    conn: Mutex<Option<ConnectionManager>>,
+    lease: Script,
+    ratio: Script,
+    give_back: Script,
+    exchange: Script,
+    acquire: Script,
+}
+
+impl std::fmt::Debug for RedisFleetStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFleetStore")
+            .field("key_prefix", &self.inner.config.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> FleetError {
+    FleetError::Unavailable(e.to_string())
+}
+
+impl RedisFleetStore {
+    /// A store on `config`'s server; checks the config, connects on first
+    /// use.
+    pub fn new(config: &RedisConfig) -> Result<RedisFleetStore, ConfigError> {
+        config.validate()?;
+        Ok(RedisFleetStore {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                conn: Mutex::new(None),
+                lease: Script::new(LEASE),
+                ratio: Script::new(RATIO),
+                give_back: Script::new(RETURN),
+                exchange: Script::new(EXCHANGE),
+                acquire: Script::new(ACQUIRE),
+            }),
+        })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, FleetError> {
+        let mut slot = self.inner.conn.lock().await;
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let c = self.inner.config.connect().await.map_err(unavailable)?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = format!("{}:fleet", self.inner.config.key_prefix);
+        for p in parts {
+            k.push(':');
+            k.push_str(p);
+        }
+        k
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl FleetStore for RedisFleetStore {
+    fn lease_tokens<'a>(&'a self, key: &'a str, want: u32, capacity: u32) -> FleetFuture<'a, u32> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            self.inner
+                .lease
+                .key(self.key(&["budget", key]))
+                .arg(want)
+                .arg(capacity)
+                .arg(DAY_MS)
+                .invoke_async::<u32>(&mut c)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn lease_ratio<'a>(
+        &'a self,
+        key: &'a str,
+        requests: u64,
+        want: u32,
+        rule: &'a RatioBudgetConfig,
+    ) -> FleetFuture<'a, u32> {
+        Box::pin(async move {
+            let (slot_ms, reserve_ppm, percent_ppm) = ratio_terms(rule);
+            let mut c = self.conn().await?;
+            self.inner
+                .ratio
+                .key(self.key(&["ratio", key]))
+                .arg(requests)
+                .arg(want)
+                .arg(slot_ms)
+                .arg(reserve_ppm.to_string())
+                .arg(percent_ppm.to_string())
+                .arg(slot_ms.saturating_mul(20))
+                .invoke_async::<u32>(&mut c)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn return_tokens<'a>(
+        &'a self,
+        key: &'a str,
+        tokens: u32,
+        capacity: u32,
+    ) -> FleetFuture<'a, ()> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            self.inner
+                .give_back
+                .key(self.key(&["budget", key]))
+                .arg(tokens)
+                .arg(capacity)
+                .arg(DAY_MS)
+                .invoke_async::<u32>(&mut c)
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+
+    fn exchange_views<'a>(
+        &'a self,
+        key: &'a str,
+        view: &'a BreakerView,
+        ttl: Duration,
+    ) -> FleetFuture<'a, Vec<BreakerView>> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            let flat: Vec<String> = self
+                .inner
+                .exchange
+                .key(self.key(&["breaker", key, "views"]))
+                .key(self.key(&["breaker", key, "seen"]))
+                .arg(&view.replica)
+                .arg(view.encode())
+                .arg(ms(ttl))
+                .invoke_async(&mut c)
+                .await
+                .map_err(unavailable)?;
+            flat.chunks(3)
+                .map(|t| match t {
+                    [replica, text, age] => {
+                        let age = age
+                            .parse::<i64>()
+                            .map_err(|_| FleetError::Protocol(format!("view age {age:?}")))?;
+                        let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
+                        BreakerView::decode(replica, text, age)
+                    }
+                    _ => Err(FleetError::Protocol("a view triple was cut short".into())),
+                })
+                .collect()
+        })
+    }
+
+    fn acquire_probe<'a>(
+        &'a self,
+        key: &'a str,
+        replica: &'a str,
+        slots: u32,
+        ttl: Duration,
+    ) -> FleetFuture<'a, bool> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            self.inner
+                .acquire
+                .key(self.key(&["breaker", key, "probes"]))
+                .arg(replica)
+                .arg(slots)
+                .arg(ms(ttl))
+                .invoke_async::<i64>(&mut c)
+                .await
+                .map(|n| n == 1)
+                .map_err(unavailable)
+        })
+    }
+
+    fn release_probe<'a>(&'a self, key: &'a str, replica: &'a str) -> FleetFuture<'a, ()> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            redis::cmd("ZREM")
+                .arg(self.key(&["breaker", key, "probes"]))
+                .arg(replica)
+                .query_async::<i64>(&mut c)
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+}

@@ -1,0 +1,377 @@
+//! Fleet state on the in-memory store, on a manual clock: the breaker
+//! protocol round by round (follow a quorum, wait for a probe lease, probe,
+//! release), the fall-back to local state, replicas ageing out, and the
+//! budget's metrics. The same rules run on Redis in tests/fleet_redis.rs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+use resilience_core::clock::ManualClock;
+use resilience_core::retry::{ErrorClass, RetryBudget, TokenBucketConfig};
+use resilience_store::fleet::{
+    FleetBreaker, FleetBreakerConfig, FleetBudget, FleetBudgetConfig, FleetRole, InMemoryFleetStore,
+};
+
+struct Replica {
+    breaker: CircuitBreaker,
+    driver: FleetBreaker,
+}
+
+fn fleet(clock: &ManualClock, store: &InMemoryFleetStore, n: usize) -> Vec<Replica> {
+    let config = CircuitBreakerConfig::new()
+        .name("provider")
+        .consecutive_failures(3)
+        .open_duration(Duration::from_secs(30))
+        .half_open_permits(1)
+        .success_threshold(1);
+    (0..n)
+        .map(|i| {
+            let breaker = CircuitBreaker::with_clock(config.clone(), clock.clone()).unwrap();
+            let driver = FleetBreaker::with_clock(
+                breaker.clone(),
+                Arc::new(store.clone()),
+                FleetBreakerConfig::new().with_replica(format!("r{i}")),
+                clock.clone(),
+            )
+            .unwrap();
+            Replica { breaker, driver }
+        })
+        .collect()
+}
+
+async fn round(replicas: &[Replica]) {
+    for r in replicas {
+        r.driver.tick().await;
+    }
+}
+
+fn trip(r: &Replica) {
+    for _ in 0..3 {
+        r.breaker.try_acquire().unwrap().record_failure();
+    }
+    assert_eq!(r.breaker.state(), CircuitState::Open);
+}
+
+fn states(replicas: &[Replica]) -> Vec<CircuitState> {
+    replicas.iter().map(|r| r.breaker.state()).collect()
+}
+
+#[tokio::test]
+async fn a_quorum_opens_the_fleet_probes_one_at_a_time_and_the_fleet_closes_again() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    round(&fleet).await;
+    trip(&fleet[0]);
+    trip(&fleet[1]);
+    round(&fleet).await;
+    assert_eq!(
+        states(&fleet),
+        [
+            CircuitState::Open,
+            CircuitState::Open,
+            CircuitState::ForcedOpen
+        ],
+        "2 of 3 replicas open: the third follows"
+    );
+    assert_eq!(fleet[2].driver.status().role, FleetRole::Following);
+    assert!(fleet[2].breaker.try_acquire().is_err());
+
+    // The open duration (30 s) ends: one probe lease, so one replica
+    // admits its trial and the other waits, held open.
+    clock.advance(Duration::from_secs(30));
+    round(&fleet).await;
+    let roles: Vec<_> = fleet.iter().map(|r| r.driver.status().role).collect();
+    assert_eq!(
+        roles,
+        [FleetRole::Probing, FleetRole::Waiting, FleetRole::Following]
+    );
+    assert_eq!(
+        states(&fleet),
+        [
+            CircuitState::HalfOpen,
+            CircuitState::ForcedOpen,
+            CircuitState::ForcedOpen
+        ],
+        "1 probe fleet-wide"
+    );
+    assert!(
+        fleet[1].breaker.try_acquire().is_err(),
+        "the waiting replica sends no trial"
+    );
+
+    // The trial succeeds: r0 closes and hands the lease on; r1 probes.
+    fleet[0].breaker.try_acquire().unwrap().record_success();
+    assert_eq!(fleet[0].breaker.state(), CircuitState::Closed);
+    round(&fleet).await;
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Local);
+    assert_eq!(fleet[1].driver.status().role, FleetRole::Probing);
+    fleet[1].breaker.try_acquire().unwrap().record_success();
+    round(&fleet).await;
+    // The follower closes with the fleet (its open duration has passed and
+    // other replicas are closed).
+    round(&fleet).await;
+    assert_eq!(states(&fleet), [CircuitState::Closed; 3]);
+    assert!(fleet
+        .iter()
+        .all(|r| r.driver.status().role == FleetRole::Local));
+}
+
+#[tokio::test]
+async fn one_open_replica_does_not_open_the_others() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    trip(&fleet[0]);
+    for _ in 0..5 {
+        round(&fleet).await;
+        clock.advance(Duration::from_millis(250));
+    }
+    assert_eq!(
+        states(&fleet),
+        [
+            CircuitState::Open,
+            CircuitState::Closed,
+            CircuitState::Closed
+        ]
+    );
+    let status = fleet[1].driver.status();
+    assert_eq!((status.live, status.open, status.needed), (3, 1, 2));
+}
+
+#[tokio::test]
+async fn a_failing_store_hands_every_breaker_back_to_local_state() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    trip(&fleet[0]);
+    trip(&fleet[1]);
+    round(&fleet).await;
+    clock.advance(Duration::from_secs(30));
+    round(&fleet).await;
+    assert_eq!(fleet[1].driver.status().role, FleetRole::Waiting);
+
+    store.set_available(false);
+    round(&fleet).await;
+    assert!(fleet.iter().all(|r| !r.driver.status().fleet));
+    assert_eq!(
+        states(&fleet),
+        [
+            CircuitState::HalfOpen,
+            CircuitState::HalfOpen,
+            CircuitState::Closed
+        ],
+        "a waiting replica probes on its own; a follower whose open duration ended closes"
+    );
+
+    store.set_available(true);
+    round(&fleet).await;
+    assert!(
+        fleet.iter().all(|r| r.driver.status().fleet),
+        "back on fleet state"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_that_stops_reporting_ages_out() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    trip(&fleet[0]);
+    trip(&fleet[1]);
+    round(&fleet[..2]).await; // r0 and r1 report open, then go silent
+    clock.advance(Duration::from_secs(3)); // view_ttl
+    fleet[2].driver.tick().await;
+    assert_eq!(
+        fleet[2].breaker.state(),
+        CircuitState::Closed,
+        "silent replicas have no vote"
+    );
+    assert_eq!(fleet[2].driver.status().live, 1);
+}
+
+#[tokio::test]
+async fn replicas_spend_one_bucket_and_fall_back_when_the_store_fails() {
+    let store = InMemoryFleetStore::new();
+    let bucket = TokenBucketConfig {
+        capacity: 100,
+        retry_cost: 5,
+        timeout_retry_cost: 10,
+        success_refund: 1,
+    };
+    let config = FleetBudgetConfig::new("search", bucket).with_batch(20);
+    let mut budgets = Vec::new();
+    for _ in 0..3 {
+        budgets.push(
+            FleetBudget::start(config.clone(), Arc::new(store.clone()))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut retries = 0;
+    for _ in 0..10 {
+        for b in &budgets {
+            while b.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+            b.sync_now().await;
+        }
+    }
+    assert_eq!(
+        retries, 20,
+        "100 tokens at 5 a retry: 20 retries for the fleet"
+    );
+    assert_eq!(store.tokens("search"), Some(0));
+
+    // A success refunds the replica's batch first, then the store.
+    budgets[0].record_success(None);
+    assert_eq!(budgets[0].leased_tokens(), 1);
+
+    store.set_available(false);
+    budgets[1].sync_now().await;
+    assert!(!budgets[1].is_fleet());
+    assert!(
+        budgets[1].try_withdraw(ErrorClass::Transient).is_some(),
+        "the local fallback budget (100 tokens) pays while the store is down"
+    );
+    store.set_available(true);
+    budgets[1].sync_now().await;
+    assert!(budgets[1].is_fleet());
+}
+
+#[test]
+fn fallbacks_and_resyncs_are_counted() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = InMemoryFleetStore::new();
+            let config = FleetBudgetConfig::new("metered", TokenBucketConfig::default());
+            let budget = FleetBudget::start(config, Arc::new(store.clone()))
+                .await
+                .unwrap();
+            while budget.is_fleet() && budget.leased_tokens() >= 25 {
+                budget.try_withdraw(ErrorClass::Transient);
+            }
+            store.set_available(false);
+            budget.sync_now().await;
+            budget.sync_now().await;
+            store.set_available(true);
+            budget.sync_now().await;
+        });
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let value = |name: &str| {
+        snapshot
+            .iter()
+            .find(|(k, _, _, _)| {
+                k.key().name() == name && k.key().labels().any(|l| l.value() == "metered")
+            })
+            .map(|(_, _, _, v)| v)
+            .unwrap_or_else(|| panic!("{name} not recorded"))
+    };
+    assert!(
+        matches!(
+            value("resilience_fleet_fallbacks_total"),
+            DebugValue::Counter(1)
+        ),
+        "one outage, one fallback"
+    );
+    assert!(matches!(
+        value("resilience_fleet_resyncs_total"),
+        DebugValue::Counter(1)
+    ));
+    assert!(
+        matches!(value("resilience_fleet_store_up"), DebugValue::Gauge(g) if g.into_inner() == 1.0)
+    );
+    assert!(matches!(value("resilience_fleet_store_ops_total"), DebugValue::Counter(n) if *n >= 4));
+}
+
+#[tokio::test]
+async fn replicas_share_one_ratio_window() {
+    use resilience_core::retry::RatioBudgetConfig;
+
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let rule = RatioBudgetConfig {
+        ttl: Duration::from_secs(10),
+        min_retries_per_sec: 0,
+        percent_can_retry: 0.1,
+    };
+    let config = FleetBudgetConfig::ratio("llm", rule).with_batch(2);
+    let mut budgets = Vec::new();
+    for _ in 0..3 {
+        let store = Arc::new(store.clone());
+        budgets.push(
+            FleetBudget::start_with_clock(config.clone(), store, clock.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    // One replica makes all 100 calls; any replica may spend the retries
+    // they allow.
+    for _ in 0..100 {
+        budgets[0].record_request();
+    }
+    budgets[0].sync_now().await;
+    let mut retries = 0;
+    for _ in 0..10 {
+        for b in &budgets {
+            while b.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+            b.sync_now().await;
+        }
+    }
+    assert_eq!(retries, 10, "10 % of the fleet's 100 calls: 10 retries");
+
+    // 10 s later the calls and retries have left the window.
+    clock.advance(Duration::from_secs(10));
+    for _ in 0..20 {
+        budgets[1].record_request();
+    }
+    for b in &budgets {
+        b.sync_now().await;
+    }
+    let mut retries = 0;
+    for _ in 0..5 {
+        for b in &budgets {
+            while b.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+            b.sync_now().await;
+        }
+    }
+    assert_eq!(retries, 2, "10 % of the 20 calls in the new window");
+}
+
+#[tokio::test]
+async fn a_waiting_replica_runs_its_own_trials_once_the_fleet_has_closed() {
+    use resilience_store::fleet::FleetStore;
+
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    trip(&fleet[0]);
+    round(&fleet).await;
+    // Another replica (not in this test) holds the fleet's one probe lease.
+    assert!(store
+        .acquire_probe("provider", "elsewhere", 1, Duration::from_secs(600))
+        .await
+        .unwrap());
+    clock.advance(Duration::from_secs(30));
+    round(&fleet).await;
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Waiting);
+    assert_eq!(fleet[0].breaker.state(), CircuitState::ForcedOpen);
+    // No quorum is open and the others are closed: r0's own trial decides.
+    round(&fleet).await;
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Local);
+    assert_eq!(fleet[0].breaker.state(), CircuitState::HalfOpen);
+}

@@ -1,0 +1,160 @@
+//! The tower layers take fleet scope as they are: a `RetryLayer` whose
+//! policy spends a `FleetBudget`, and a `CircuitBreakerLayer` (or a
+//! `ResilienceStack`'s breaker) driven by a `FleetBreaker`. Three replicas
+//! in one process share an in-memory fleet store, on a paused tokio clock.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+use resilience_core::clock::TokioClock;
+use resilience_core::retry::{
+    Backoff, RetryBudget, RetryPolicy, TokenBucketBudget, TokenBucketConfig,
+};
+use resilience_store::fleet::{
+    FleetBreaker, FleetBreakerConfig, FleetBudget, FleetBudgetConfig, InMemoryFleetStore,
+};
+use resilience_tower::circuit_breaker::CircuitBreakerLayer;
+use resilience_tower::retry::RetryLayer;
+use resilience_tower::stack::ResilienceStack;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+fn bucket() -> TokenBucketConfig {
+    // 50 tokens at 5 a retry: 10 retries.
+    TokenBucketConfig {
+        capacity: 50,
+        retry_cost: 5,
+        timeout_retry_cost: 10,
+        success_refund: 1,
+    }
+}
+
+fn policy(budget: Arc<dyn RetryBudget>) -> RetryPolicy {
+    RetryPolicy::builder(Backoff::constant(Duration::from_millis(10)))
+        .name("inventory")
+        .max_attempts(3)
+        .budget(budget)
+        .clock(TokioClock)
+        .build()
+        .unwrap()
+}
+
+/// Three replicas, each making 10 calls to a dependency that refuses
+/// every connection, through a retry layer on `budgets[i]`; returns the
+/// attempts the dependency saw.
+async fn outage(budgets: Vec<Arc<dyn RetryBudget>>) -> u32 {
+    let attempts = Arc::new(AtomicU32::new(0));
+    for budget in budgets {
+        let attempts = attempts.clone();
+        let mut svc = ServiceBuilder::new()
+            .layer(RetryLayer::new(policy(budget)))
+            .service_fn(move |_: ()| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                async {
+                    Err::<(), BoxError>(
+                        std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
+                    )
+                }
+            });
+        for _ in 0..10 {
+            assert!(svc.ready().await.unwrap().call(()).await.is_err());
+        }
+    }
+    attempts.load(Ordering::Relaxed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_layer_spends_the_fleet_budget() {
+    let local: Vec<Arc<dyn RetryBudget>> = (0..3)
+        .map(|_| Arc::new(TokenBucketBudget::new(bucket()).unwrap()) as Arc<dyn RetryBudget>)
+        .collect();
+    let local_attempts = outage(local).await;
+    assert_eq!(
+        local_attempts,
+        30 + 30,
+        "3 local budgets of 10 retries: 30 retries"
+    );
+
+    let store = Arc::new(InMemoryFleetStore::new());
+    let mut fleet: Vec<Arc<dyn RetryBudget>> = Vec::new();
+    for _ in 0..3 {
+        let config = FleetBudgetConfig::new("inventory", bucket()).with_batch(10);
+        fleet.push(Arc::new(
+            FleetBudget::start(config, store.clone()).await.unwrap(),
+        ));
+    }
+    let fleet_attempts = outage(fleet).await;
+    assert_eq!(
+        fleet_attempts,
+        30 + 10,
+        "one fleet budget of 10 retries, whichever replica spends it"
+    );
+}
+
+fn breaker_config() -> CircuitBreakerConfig {
+    CircuitBreakerConfig::new()
+        .name("provider")
+        .consecutive_failures(3)
+        .open_duration(Duration::from_secs(30))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_layer_and_a_stack_follow_the_fleet() {
+    let store = Arc::new(InMemoryFleetStore::with_clock(TokioClock));
+    let driver = |breaker: &CircuitBreaker, id: &str| {
+        FleetBreaker::with_clock(
+            breaker.clone(),
+            store.clone(),
+            FleetBreakerConfig::new().with_replica(id),
+            TokioClock,
+        )
+        .unwrap()
+    };
+    // Two replicas with a breaker layer; the third is a whole stack.
+    let a = CircuitBreaker::with_clock(breaker_config(), TokioClock).unwrap();
+    let b = CircuitBreaker::with_clock(breaker_config(), TokioClock).unwrap();
+    let stack = ResilienceStack::from_yaml(
+        "name: provider\ncircuit_breaker: { consecutive_failures: 3, open_duration: 30s }",
+    )
+    .unwrap();
+    let c = stack.breaker().unwrap().clone();
+    let drivers = [driver(&a, "a"), driver(&b, "b"), driver(&c, "c")];
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let failing = |calls: Arc<AtomicU32>| {
+        move |_: ()| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err::<(), BoxError>("503".into()) }
+        }
+    };
+    for breaker in [&a, &b] {
+        let mut svc = ServiceBuilder::new()
+            .layer(CircuitBreakerLayer::new(breaker.clone()))
+            .service_fn(failing(calls.clone()));
+        for _ in 0..3 {
+            let _ = svc.ready().await.unwrap().call(()).await;
+        }
+        assert_eq!(breaker.state(), CircuitState::Open);
+    }
+    for d in &drivers {
+        d.tick().await;
+    }
+    assert_eq!(
+        c.state(),
+        CircuitState::ForcedOpen,
+        "the stack's breaker follows the quorum of 2"
+    );
+
+    let before = calls.load(Ordering::Relaxed);
+    let mut svc = ServiceBuilder::new()
+        .layer(stack)
+        .service_fn(failing(calls.clone()));
+    let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("open"), "{err}");
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        before,
+        "the dependency is not called"
+    );
+}

@@ -515,3 +515,38 @@ async fn a_failed_verification_is_rolled_back_at_once() {
         "rolled back right after the failed validation"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn zero_models_is_critical_even_when_the_old_count_is_unknown() {
+    let config = FailoverConfig {
+        require_approval: false,
+        ..resilience_dr::presets::model_registry::failover()
+    };
+    let o = Orchestrator::new(
+        config,
+        FailoverActions::new(
+            |_| async { Ok::<(), &str>(()) },
+            |_| async { Ok::<(), &str>(()) },
+        )
+        .guard(|_| async {
+            Ok::<_, &str>(ReplicationStatus::from(vec![DataLag::asynchronous(
+                "registry_db",
+                secs(30),
+            )]))
+        })
+        .reconcile(|_| async {
+            // The primary region is down: its count is unknown (0).
+            Ok::<_, &str>(Reconciliation {
+                counts: vec![CountCheck::new("models", 0, 0)],
+                consumer_lag: None,
+            })
+        }),
+    )
+    .unwrap();
+    let r = o.failover(Trigger::new("region down")).await.unwrap();
+    assert!(
+        matches!(&r.outcome, FailoverOutcome::Failed { phase: Phase::Reconcile, reason } if reason.contains("no models")),
+        "No models in DR database is a critical error: {}",
+        r.outcome
+    );
+}

@@ -5,14 +5,15 @@
 //!
 //! | module | what it gives you |
 //! |---|---|
-//! | [`health`] | heartbeat monitor (10 s / 30 s / 3 misses), liveness vs readiness probes, K-of-N outage confirmation, recovery actions keyed by failure type |
-//! | [`failover`] | the phased failover/failback orchestrator: detect → guard (lag vs RPO, before promotion) → prepare (promote) → approve → switch → verify → fence → reconcile, with a timeline and RTO/RPO accounting |
+//! | [`health`] | heartbeat monitor (10 s / 30 s / 3 misses), health checks counting failed probes (`/health` every 10 s, unhealthy after 3), liveness vs readiness probes, K-of-N outage confirmation, recovery actions keyed by failure type |
+//! | [`failover`] | the phased failover/failback orchestrator: detect → guard (lag vs RPO, before promotion) → prepare (promote) → approve → switch → verify → fence → communicate → reconcile, with a timeline, RTO/RPO accounting per data class, and rollback during validation |
 //! | [`recovery`] | reassigning a failed worker's in-flight requests: requeue, retry with backoff, or fail with a message, never lose one |
 //! | [`lease`] | lease backends (in-memory; etcd and PostgreSQL behind features) with fencing tokens, leader election, fenced resources |
 //!
 //! ## How the pieces fit
 //!
-//! 1. [`health::HeartbeatMonitor`] and [`health::ProbeSet`] watch members;
+//! 1. [`health::HeartbeatMonitor`], [`health::HealthChecker`] and
+//!    [`health::ProbeSet`] watch members;
 //!    [`health::RecoveryPolicy`] runs the host's actions for a member's
 //!    failure, and [`recovery::InFlightTracker`] requeues or retries its
 //!    requests.

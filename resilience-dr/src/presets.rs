@@ -94,6 +94,35 @@ pub mod model_registry {
     use std::time::Duration;
 
     use super::{HealthCheckConfig, OutageConfig};
+    use crate::failover::{DataObjective, FailoverConfig, ReconcileConfig};
+
+    /// The registry's disaster-recovery runbook: detection after 3 minutes
+    /// of failed health checks (see [`region_outage`]), failover only when
+    /// the replication lag is under the 5-minute RPO (checked before the DR
+    /// database is promoted), RTO 1 hour, a manual approval gate, and the
+    /// post-failover validation: zero models in the DR database is a
+    /// critical failure (`required_counts: [models]`); the graph and the
+    /// registry agree within 1 %; ground-truth consumer lag under 1 hour.
+    ///
+    /// ```
+    /// let c = resilience_dr::presets::model_registry::failover();
+    /// assert!(c.validate().is_ok());
+    /// assert_eq!(c.objective("registry_db").unwrap().rpo.as_secs(), 300);
+    /// assert_eq!(c.reconcile.required_counts, ["models"]);
+    /// ```
+    pub fn failover() -> FailoverConfig {
+        FailoverConfig {
+            primary: "us-east-1".into(),
+            secondary: "us-west-2".into(),
+            rto: Duration::from_secs(3600),
+            objectives: vec![DataObjective::new("registry_db", Duration::from_secs(300))],
+            reconcile: ReconcileConfig {
+                required_counts: vec!["models".into()],
+                ..ReconcileConfig::default()
+            },
+            ..FailoverConfig::default()
+        }
+    }
 
     /// The registry service's health check: `/health` every 10 s,
     /// unhealthy (removed from the load balancer) after 3 consecutive

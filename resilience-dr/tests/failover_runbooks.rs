@@ -462,3 +462,91 @@ async fn an_empty_dr_database_is_a_critical_failure() {
         FailoverOutcome::CompletedUnreconciled { .. }
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_verification_is_rolled_back_at_once() {
+    let log: Log = Arc::default();
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let h = healthy.clone();
+    let config = FailoverConfig {
+        require_approval: false,
+        ..registry_config()
+    };
+    let o = Orchestrator::new(
+        config,
+        actions(&log, vec![secs(10)]).verify(move |ctx| {
+            let ok = h.load(std::sync::atomic::Ordering::SeqCst) || ctx.to == "primary";
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err("smoke tests fail on the DR site")
+                }
+            }
+        }),
+    )
+    .unwrap();
+    let r = o.failover(Trigger::new("region down")).await.unwrap();
+    assert!(matches!(
+        r.outcome,
+        FailoverOutcome::Failed {
+            phase: Phase::Verify,
+            ..
+        }
+    ));
+    assert_eq!(
+        o.active_site(),
+        "secondary",
+        "traffic moved, the DR site is unhealthy"
+    );
+    let back = o
+        .rollback(Trigger::new("DR unhealthy after failover"))
+        .await
+        .unwrap();
+    assert_eq!(
+        back.outcome,
+        FailoverOutcome::Completed,
+        "{}",
+        back.render()
+    );
+    assert_eq!(
+        o.active_site(),
+        "primary",
+        "rolled back right after the failed validation"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_models_is_critical_even_when_the_old_count_is_unknown() {
+    let config = FailoverConfig {
+        require_approval: false,
+        ..resilience_dr::presets::model_registry::failover()
+    };
+    let o = Orchestrator::new(
+        config,
+        FailoverActions::new(
+            |_| async { Ok::<(), &str>(()) },
+            |_| async { Ok::<(), &str>(()) },
+        )
+        .guard(|_| async {
+            Ok::<_, &str>(ReplicationStatus::from(vec![DataLag::asynchronous(
+                "registry_db",
+                secs(30),
+            )]))
+        })
+        .reconcile(|_| async {
+            // The primary region is down: its count is unknown (0).
+            Ok::<_, &str>(Reconciliation {
+                counts: vec![CountCheck::new("models", 0, 0)],
+                consumer_lag: None,
+            })
+        }),
+    )
+    .unwrap();
+    let r = o.failover(Trigger::new("region down")).await.unwrap();
+    assert!(
+        matches!(&r.outcome, FailoverOutcome::Failed { phase: Phase::Reconcile, reason } if reason.contains("no models")),
+        "No models in DR database is a critical error: {}",
+        r.outcome
+    );
+}

@@ -262,3 +262,117 @@ fn health_checks_feed_the_outage_detector() {
         "3 failed probes (30 s) make each view unhealthy, then 30 s of agreement confirm"
     );
 }
+
+mod model {
+    //! The health checker against a direct model of its documented rules.
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use resilience_core::clock::ManualClock;
+    use resilience_dr::health::{HealthCheckConfig, HealthChecker, HealthState};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Record(u8, bool),
+        Advance(u64),
+        Check,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..3, any::<bool>()).prop_map(|(m, p)| Op::Record(m, p)),
+            2 => (0u64..25).prop_map(Op::Advance),
+            1 => Just(Op::Check),
+        ]
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct M {
+        state: HealthState,
+        failures: u32,
+        successes: u32,
+        last: u64,
+    }
+
+    proptest! {
+        #[test]
+        fn checker_matches_the_model(
+            unhealthy in 1u32..5,
+            healthy in 1u32..4,
+            ops in prop::collection::vec(op(), 1..80),
+        ) {
+            let cfg = HealthCheckConfig {
+                unhealthy_threshold: unhealthy,
+                healthy_threshold: healthy,
+                ..HealthCheckConfig::default()
+            };
+            let limit = u64::from(unhealthy) * 10 + 5;
+            let clock = ManualClock::new();
+            let c = HealthChecker::with_clock(cfg, clock.clone()).unwrap();
+            let mut model: BTreeMap<u8, M> = BTreeMap::new();
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Advance(s) => {
+                        clock.advance(Duration::from_secs(s));
+                        now += s;
+                    }
+                    Op::Record(k, passed) => {
+                        let m = model.entry(k).or_insert(M {
+                            state: HealthState::Healthy, failures: 0, successes: 0, last: now,
+                        });
+                        m.last = now;
+                        let before = m.state;
+                        if passed {
+                            m.successes += 1;
+                            if before == HealthState::Suspect
+                                || (before == HealthState::Unhealthy && m.successes >= healthy)
+                            {
+                                m.state = HealthState::Healthy;
+                                m.failures = 0;
+                            } else if before == HealthState::Healthy {
+                                m.failures = 0;
+                            }
+                        } else {
+                            m.successes = 0;
+                            m.failures += 1;
+                            m.state = if m.failures >= unhealthy || before == HealthState::Unhealthy {
+                                HealthState::Unhealthy
+                            } else {
+                                HealthState::Suspect
+                            };
+                        }
+                        let event = c.record(&k, passed);
+                        prop_assert_eq!(event.map(|e| e.to), (m.state != before).then_some(m.state));
+                    }
+                    Op::Check => {
+                        let mut expected = Vec::new();
+                        for (k, m) in model.iter_mut() {
+                            let silent = now - m.last;
+                            if silent >= limit && m.state != HealthState::Unhealthy {
+                                m.failures = (m.failures + (silent / 10) as u32).max(unhealthy);
+                                m.successes = 0;
+                                m.state = HealthState::Unhealthy;
+                                expected.push(*k);
+                            }
+                        }
+                        let got: Vec<u8> = c.check().into_iter().map(|e| e.member).collect();
+                        prop_assert_eq!(got, expected);
+                    }
+                }
+                for (k, m) in &model {
+                    let s = c.status(k).unwrap();
+                    prop_assert_eq!(s.state, m.state, "member {}", k);
+                    prop_assert_eq!(s.consecutive_failures, m.failures);
+                    // Never routable while unhealthy; unhealthy only with enough failures.
+                    prop_assert_eq!(c.routable().contains(k), m.state != HealthState::Unhealthy);
+                    if s.state == HealthState::Unhealthy {
+                        prop_assert!(s.consecutive_failures >= unhealthy);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -192,3 +192,136 @@ fn lifecycle_config_errors_name_the_field() {
         Err(LifecycleError::UnknownWorker)
     );
 }
+
+mod model {
+    //! The lifecycle against a direct model of its documented rules.
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use resilience_core::clock::ManualClock;
+    use resilience_scaling::lifecycle::{LifecycleConfig, WorkerLifecycle, WorkerState};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        ScaleUp(u8, usize),
+        Load(u8, usize),
+        Start(u8),
+        Finish(u8),
+        ScaleDown(u8),
+        Advance(u64),
+        Tick,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (0u8..4, 0usize..4).prop_map(|(w, n)| Op::ScaleUp(w, n)),
+            1 => (0u8..4, 0usize..4).prop_map(|(w, m)| Op::Load(w, m)),
+            3 => (0u8..4).prop_map(Op::Start),
+            2 => (0u8..4).prop_map(Op::Finish),
+            1 => (0u8..4).prop_map(Op::ScaleDown),
+            1 => (0u64..90).prop_map(Op::Advance),
+            1 => Just(Op::Tick),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct M {
+        state: WorkerState,
+        since: u64,
+        in_flight: u32,
+        pending: Vec<usize>,
+    }
+
+    proptest! {
+        #[test]
+        fn lifecycle_matches_the_model(ops in prop::collection::vec(op(), 1..100)) {
+            let clock = ManualClock::new();
+            let f = WorkerLifecycle::with_clock(LifecycleConfig::default(), clock.clone()).unwrap();
+            let mut model: BTreeMap<u8, M> = BTreeMap::new();
+            let mut now = 0u64;
+            let name = |m: usize| format!("model-{m}");
+            for op in ops {
+                match op {
+                    Op::Advance(s) => {
+                        clock.advance(Duration::from_secs(s));
+                        now += s;
+                    }
+                    Op::ScaleUp(w, n) => {
+                        f.scale_up(w, (0..n).map(name).collect());
+                        model.entry(w).or_insert(M {
+                            state: if n == 0 { WorkerState::Ready } else { WorkerState::WarmingUp },
+                            since: now,
+                            in_flight: 0,
+                            pending: (0..n).collect(),
+                        });
+                    }
+                    Op::Load(w, m) => {
+                        f.model_loaded(&w, &name(m));
+                        if let Some(x) = model.get_mut(&w) {
+                            x.pending.retain(|p| *p != m);
+                            if x.state == WorkerState::WarmingUp && x.pending.is_empty() {
+                                x.state = WorkerState::Ready;
+                                x.since = now;
+                            }
+                        }
+                    }
+                    Op::Start(w) => {
+                        let ok = f.start_request(&w).is_ok();
+                        let expect = model.get(&w).is_some_and(|x| x.state == WorkerState::Ready);
+                        prop_assert_eq!(ok, expect, "only a ready worker takes a request");
+                        if ok {
+                            model.get_mut(&w).unwrap().in_flight += 1;
+                        }
+                    }
+                    Op::Finish(w) => {
+                        f.finish_request(&w);
+                        if let Some(x) = model.get_mut(&w) {
+                            x.in_flight = x.in_flight.saturating_sub(1);
+                            if x.state == WorkerState::Draining && x.in_flight == 0 {
+                                x.state = WorkerState::Drained;
+                                x.since = now;
+                            }
+                        }
+                    }
+                    Op::ScaleDown(w) => {
+                        f.scale_down(&w);
+                        if let Some(x) = model.get_mut(&w) {
+                            if matches!(x.state, WorkerState::Ready | WorkerState::WarmingUp) {
+                                x.since = now;
+                                x.state = if x.in_flight == 0 { WorkerState::Drained } else { WorkerState::Draining };
+                            }
+                        }
+                    }
+                    Op::Tick => {
+                        f.tick();
+                        for x in model.values_mut() {
+                            match x.state {
+                                WorkerState::WarmingUp if now - x.since >= 120 => {
+                                    x.state = WorkerState::Ready;
+                                    x.since = now;
+                                }
+                                WorkerState::Draining if now - x.since >= 120 => {
+                                    x.state = WorkerState::Drained;
+                                    x.since = now;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                for (w, x) in &model {
+                    let s = f.status(w).unwrap();
+                    prop_assert_eq!(s.state, x.state, "worker {}", w);
+                    prop_assert_eq!(s.in_flight, x.in_flight);
+                    // A worker drained by finishing its work had none left.
+                    if s.state == WorkerState::Draining {
+                        prop_assert!(s.in_flight > 0, "an empty worker is never left draining");
+                    }
+                }
+                prop_assert_eq!(f.routable().len(), model.values().filter(|x| x.state == WorkerState::Ready).count());
+            }
+        }
+    }
+}

@@ -419,6 +419,12 @@ impl CountCheck {
         }
     }
 
+    /// Whether this count is listed in `required` (see
+    /// [`ReconcileConfig::required_counts`](super::ReconcileConfig::required_counts)).
+    pub(crate) fn reconcile_required(&self, required: &[String]) -> bool {
+        required.contains(&self.name)
+    }
+
     /// Whether the difference is within `tolerance`.
     ///
     /// ```

@@ -277,6 +277,13 @@ pub struct ReconcileConfig {
     /// Largest consumer lag considered normal. Default 1 h (seed).
     #[serde(with = "humantime_serde")]
     pub max_consumer_lag: Duration,
+    /// Counts that must not be zero on the new primary, whatever the old
+    /// primary's count (which an outage may leave unknown): the model
+    /// registry's `IF model_count == 0: RAISE CriticalError("No models in DR
+    /// database")`. A zero here, like a zero where the old primary had data,
+    /// fails the run with a critical alert. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_counts: Vec<String>,
 }
 
 impl Default for ReconcileConfig {
@@ -284,6 +291,7 @@ impl Default for ReconcileConfig {
         ReconcileConfig {
             count_tolerance: 0.01,
             max_consumer_lag: Duration::from_secs(3600),
+            required_counts: Vec::new(),
         }
     }
 }

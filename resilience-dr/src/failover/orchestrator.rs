@@ -1329,9 +1329,16 @@ impl Run<'_> {
         };
         let (tol, lag) = (c.reconcile.count_tolerance, c.reconcile.max_consumer_lag);
         let last = Mutex::new(None::<super::Reconciliation>);
+        let required = &c.reconcile.required_counts;
         let check = |r: &super::Reconciliation| {
             *last.lock() = Some(r.clone());
-            let p = r.problems(tol, lag);
+            let mut p = r.problems(tol, lag);
+            p.extend(
+                r.counts
+                    .iter()
+                    .filter(|c| c.actual == 0 && c.reconcile_required(required))
+                    .map(|c| format!("{} is empty on the new primary", c.name)),
+            );
             if p.is_empty() {
                 Ok(())
             } else {
@@ -1345,12 +1352,19 @@ impl Run<'_> {
                     .lock()
                     .iter()
                     .flat_map(|r| r.counts.iter())
-                    .filter(|c| c.actual == 0 && c.expected > 0)
+                    .filter(|c| c.actual == 0 && (c.expected > 0 || c.reconcile_required(required)))
                     .map(|c| {
-                        format!(
-                            "no {} in the {} database (expected {})",
-                            c.name, self.to, c.expected
-                        )
+                        if c.expected > 0 {
+                            format!(
+                                "no {} in the {} database (the old primary had {})",
+                                c.name, self.to, c.expected
+                            )
+                        } else {
+                            format!(
+                                "no {} in the {} database (required to be non-empty)",
+                                c.name, self.to
+                            )
+                        }
                     })
                     .collect();
                 if !empty.is_empty() {

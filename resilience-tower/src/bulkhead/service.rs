@@ -81,7 +81,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
         start(&self.bulkhead, &mut self.inner, req)
     }

@@ -62,7 +62,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
         match self.breaker.try_acquire_owned() {
             Ok(permit) => {

@@ -110,7 +110,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &*self.shared;
         // The policy reads a call's start time only to enforce its

@@ -6,6 +6,12 @@
 //! one on the next call, so a server restart costs the calls in flight at
 //! that moment, which fail with a typed error and can be retried.
 
+// Without an engine feature this module holds nothing to connect with.
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "redis")),
+    allow(unused_imports, dead_code)
+)]
+
 use std::time::Duration;
 
 use resilience_core::config::{check_nonzero_duration, ConfigError};

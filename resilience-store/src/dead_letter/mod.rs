@@ -41,7 +41,7 @@
 use std::sync::Arc;
 
 use resilience_core::config::ConfigError;
-use resilience_core::dead_letter::StoreError;
+use resilience_core::dead_letter::{DeadLetterError, LetterCodec, StoreError, StoreMetrics};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "postgres")]
@@ -135,6 +135,39 @@ pub(crate) fn unavailable(
         queue: queue.clone(),
         reason: reason.to_string(),
     }
+}
+
+/// A letter's payload as the store keeps it: the codec's bytes, within the
+/// queue's size limit. On failure the item goes back to the caller in the
+/// error (nothing is lost) and the rejection is counted.
+#[allow(dead_code)] // each backend uses it; neither may be compiled
+pub(crate) fn encode_payload<T, C: LetterCodec<T>>(
+    codec: &C,
+    metrics: &StoreMetrics,
+    queue: &Arc<str>,
+    max_payload_bytes: usize,
+    item: T,
+) -> Result<(Vec<u8>, T), DeadLetterError<T>> {
+    let bytes = match codec.encode(&item) {
+        Ok(b) => b,
+        Err(e) => {
+            metrics.rejected();
+            return Err(DeadLetterError::Unavailable {
+                item,
+                reason: e.to_string(),
+            });
+        }
+    };
+    if bytes.len() > max_payload_bytes {
+        metrics.rejected();
+        return Err(DeadLetterError::TooLarge {
+            item,
+            queue: queue.clone(),
+            size: bytes.len(),
+            limit: max_payload_bytes,
+        });
+    }
+    Ok((bytes, item))
 }
 
 /// A random claim token (never 0).

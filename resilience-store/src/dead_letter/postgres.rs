@@ -320,25 +320,13 @@ impl<T, C: LetterCodec<T>> PostgresDeadLetterStore<T, C> {
     }
 
     async fn do_enqueue(&self, letter: NewLetter<T>) -> Result<LetterId, DeadLetterError<T>> {
-        let bytes = match self.codec.encode(&letter.item) {
-            Ok(b) => b,
-            Err(e) => {
-                self.metrics.rejected();
-                return Err(DeadLetterError::Unavailable {
-                    item: letter.item,
-                    reason: e.to_string(),
-                });
-            }
-        };
-        if bytes.len() > self.config.max_payload_bytes {
-            self.metrics.rejected();
-            return Err(DeadLetterError::TooLarge {
-                item: letter.item,
-                queue: self.queue.clone(),
-                size: bytes.len(),
-                limit: self.config.max_payload_bytes,
-            });
-        }
+        let (bytes, item) = super::encode_payload(
+            &self.codec,
+            &self.metrics,
+            &self.queue,
+            self.config.max_payload_bytes,
+            letter.item,
+        )?;
         let reason = letter.reason.to_stored();
         let result: Result<Option<i64>, String> = async {
             let conn = self.pool.get().await?;
@@ -388,7 +376,7 @@ impl<T, C: LetterCodec<T>> PostgresDeadLetterStore<T, C> {
             Ok(None) => {
                 self.metrics.rejected();
                 Err(DeadLetterError::Full {
-                    item: letter.item,
+                    item,
                     queue: self.queue.clone(),
                     capacity: usize::try_from(self.config.capacity.unwrap_or(0))
                         .unwrap_or(usize::MAX),
@@ -397,7 +385,7 @@ impl<T, C: LetterCodec<T>> PostgresDeadLetterStore<T, C> {
             Err(e) => {
                 self.metrics.error(StoreOp::Enqueue);
                 Err(DeadLetterError::Unavailable {
-                    item: letter.item,
+                    item,
                     reason: format!("dead-letter store `{}` (postgres): {e}", self.queue),
                 })
             }

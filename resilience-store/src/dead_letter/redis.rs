@@ -405,25 +405,13 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
     }
 
     async fn do_enqueue(&self, letter: NewLetter<T>) -> Result<LetterId, DeadLetterError<T>> {
-        let bytes = match self.codec.encode(&letter.item) {
-            Ok(b) => b,
-            Err(e) => {
-                self.metrics.rejected();
-                return Err(DeadLetterError::Unavailable {
-                    item: letter.item,
-                    reason: e.to_string(),
-                });
-            }
-        };
-        if bytes.len() > self.config.max_payload_bytes {
-            self.metrics.rejected();
-            return Err(DeadLetterError::TooLarge {
-                item: letter.item,
-                queue: self.queue.clone(),
-                size: bytes.len(),
-                limit: self.config.max_payload_bytes,
-            });
-        }
+        let (bytes, item) = super::encode_payload(
+            &self.codec,
+            &self.metrics,
+            &self.queue,
+            self.config.max_payload_bytes,
+            letter.item,
+        )?;
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<Value> = self
             .scripts
@@ -443,7 +431,7 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
             Ok(Value::Nil) => {
                 self.metrics.rejected();
                 Err(DeadLetterError::Full {
-                    item: letter.item,
+                    item,
                     queue: self.queue.clone(),
                     capacity: usize::try_from(self.config.capacity.unwrap_or(0))
                         .unwrap_or(usize::MAX),
@@ -457,7 +445,7 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
                 _ => {
                     self.metrics.error(StoreOp::Enqueue);
                     Err(DeadLetterError::Unavailable {
-                        item: letter.item,
+                        item,
                         reason: format!(
                             "dead-letter store `{}` (redis): unexpected reply {v:?}",
                             self.queue
@@ -468,7 +456,7 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
             Err(e) => {
                 self.metrics.error(StoreOp::Enqueue);
                 Err(DeadLetterError::Unavailable {
-                    item: letter.item,
+                    item,
                     reason: format!("dead-letter store `{}` (redis): {e}", self.queue),
                 })
             }

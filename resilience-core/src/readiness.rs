@@ -14,7 +14,7 @@
 //!   serves, with less: keep it in rotation, and say why);
 //! - **ready** otherwise.
 //!
-//! [`DegradationManager`](crate::degradation::DegradationManager) is a check
+//! [`DegradationManager`] is a check
 //! out of the box (normal level: ready; the last, most severe level: not
 //! ready; in between: degraded, named by the level), and so is a closure
 //! ([`ReadinessChecks::check_fn`]); resilience-dr's heartbeat monitor is

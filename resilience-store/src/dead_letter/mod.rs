@@ -22,7 +22,7 @@
 //! # The stored letter
 //!
 //! The request as the host serialises it (a
-//! [`LetterCodec`](resilience_core::dead_letter::LetterCodec), by default
+//! [`LetterCodec`], by default
 //! serde JSON with a version field) plus its metadata: idempotency key,
 //! ordering key, reason, replay count, first and last failure, the last
 //! error, and the next replay time. A payload above

@@ -16,7 +16,7 @@ const MIN: Duration = Duration::from_secs(60);
 
 fn budget(clock: &ManualClock) -> ErrorBudget {
     ErrorBudget::with_clock(
-        SloConfig::availability("data-platform", 0.999),
+        resilience_core::presets::data_platform::availability_slo(),
         clock.clone(),
     )
     .unwrap()

@@ -21,7 +21,7 @@
 //! The tracker is a degradation input: [`health`](ErrorBudget::health) is
 //! `Down` once the budget is spent, `Degraded` while the burn rate is at or
 //! above `burn_rate_alert`, else `Healthy`; report it to a
-//! [`DegradationManager`](crate::degradation::DegradationManager) component
+//! [`DegradationManager`] component
 //! with [`report_to`](ErrorBudget::report_to).
 //!
 //! ```

@@ -74,10 +74,12 @@ use crate::config::ConfigError;
 use crate::events::Listeners;
 use crate::retry::{GiveUpReason, RetryError};
 
+mod age;
 pub mod codec;
 mod memory;
 pub mod store;
 
+pub use self::age::{OldestLetterAlert, OldestLetterEvent};
 pub use self::codec::{BytesCodec, CodecError, JsonCodec, LetterCodec};
 use self::memory::{Claimed, Entry};
 pub use self::store::{

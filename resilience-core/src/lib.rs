@@ -12,6 +12,7 @@
 //! | [`retry`] | backoff schedules, jitter, error classification, idempotency, retry budgets, the retry driver, per-operation retry tables |
 //! | [`bulkhead`] | concurrency limits with a bounded, timed wait queue; named pools with priorities under a shared cap |
 //! | [`degradation`] | weighted health scores and rule triggers to degradation levels, with hysteresis and a feature x level matrix |
+//! | [`slo`] | availability objectives: error budget (downtime and requests), remaining budget, burn rate, as metrics and as a degradation input |
 //! | [`dead_letter`] | dead-letter sink trait, a bounded in-memory queue that never drops and replays in order, and the store contract (claims with leases, retries, parking) that durable queues implement |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests |
 //! | [`config`] | config conventions: serde data, human durations, [`ConfigError`](config::ConfigError) |
@@ -245,6 +246,7 @@ pub mod events;
 pub mod presets;
 pub mod readiness;
 pub mod retry;
+pub mod slo;
 
 pub use rand;
 

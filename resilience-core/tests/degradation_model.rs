@@ -213,3 +213,76 @@ proptest! {
         run(ops, margin, Duration::from_secs(recover_secs), initial_b);
     }
 }
+
+/// With `recovery: immediate` the level is a function of the inputs alone:
+/// after every evaluation it is exactly what they call for (with the margin
+/// on the way back), whatever came before.
+fn run_immediate(ops: Vec<Op>, margin: f64) {
+    let mut config = DegradationConfig::default();
+    config
+        .components
+        .insert("a".into(), ComponentConfig::weighted(WEIGHTS[0]));
+    config
+        .components
+        .insert("b".into(), ComponentConfig::weighted(WEIGHTS[1]));
+    config.rules.push(DegradationRuleConfig {
+        name: "b_down".into(),
+        component: "b".into(),
+        when: Condition::Down,
+        level: "level_3".into(),
+    });
+    config.hysteresis.margin = margin;
+    config.hysteresis.recovery = resilience_core::degradation::RecoveryMode::Immediate;
+    let clock = ManualClock::new();
+    let m = DegradationManager::with_clock(config, clock.clone()).unwrap();
+    let ids = [m.component("a").unwrap(), m.component("b").unwrap()];
+    let mut model = Model {
+        margin,
+        recover_after: Duration::ZERO,
+        health: [ComponentHealth::Score(1.0), ComponentHealth::Score(1.0)],
+        floor: None,
+        level: 0,
+        last_change: None,
+        history: Vec::new(),
+    };
+    for op in ops {
+        match op {
+            Op::Advance(s) => clock.advance(Duration::from_secs(s)),
+            Op::Report(c, h) => {
+                m.report(ids[c], h).unwrap();
+                model.health[c] = h;
+            }
+            Op::Tick => {
+                m.tick();
+            }
+            Op::Floor(f) => {
+                let name = f.map(|s| m.thresholds().level(s).unwrap().name().to_string());
+                m.set_manual_floor(name.as_deref()).unwrap();
+                model.floor = f;
+            }
+        }
+        if matches!(op, Op::Advance(_)) {
+            continue;
+        }
+        let (target, recovery) = model.targets();
+        // Degrade to `target` at once; recover straight to `recovery`.
+        model.level = if target > model.level {
+            target
+        } else {
+            recovery.min(model.level)
+        };
+        assert_eq!(m.severity(), model.level, "after {op:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn immediate_recovery_follows_the_inputs(
+        ops in proptest::collection::vec(op(), 1..150),
+        margin in prop_oneof![Just(0.0), Just(0.05)],
+    ) {
+        run_immediate(ops, margin);
+    }
+}

@@ -130,3 +130,17 @@ pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-data-
 pub fn degradation() -> Result<DegradationConfig, ConfigError> {
     from_yaml_str(DEGRADATION_YAML)
 }
+
+/// The platform's availability target: 99.9 %, 43 min of downtime a month
+/// (30 days: 43.2 min), as an error budget with the defaults of
+/// [`SloConfig::availability`](crate::slo::SloConfig::availability) (1 h
+/// burn window, degraded at a burn rate of 14.4).
+///
+/// ```
+/// use resilience_core::slo::ErrorBudget;
+/// let budget = ErrorBudget::new(resilience_core::presets::data_platform::availability_slo()).unwrap();
+/// assert_eq!(budget.allowed_downtime().as_secs() / 60, 43);
+/// ```
+pub fn availability_slo() -> crate::slo::SloConfig {
+    crate::slo::SloConfig::availability("data-platform", 0.999)
+}

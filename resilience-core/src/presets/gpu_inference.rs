@@ -69,3 +69,16 @@ pub fn global_breaker() -> CircuitBreakerConfig {
 pub fn request_recovery_retry() -> RetryConfig {
     exponential(3, 2 * SEC, 30 * SEC, Jitter::None)
 }
+
+/// The Safety-API scenario's alert: requests wait in a "pending safety"
+/// dead-letter queue while the Safety API's breaker is open, and on-call is
+/// alerted if the oldest has waited more than 5 minutes.
+///
+/// ```
+/// use std::time::Duration;
+/// let alert = resilience_core::presets::gpu_inference::safety_queue_age_alert("pending_safety");
+/// assert_eq!(alert.bound(), Duration::from_secs(300));
+/// ```
+pub fn safety_queue_age_alert(queue: &str) -> crate::dead_letter::OldestLetterAlert {
+    crate::dead_letter::OldestLetterAlert::checked(queue, std::time::Duration::from_secs(5 * 60))
+}

@@ -142,6 +142,10 @@ pub const DEGRADATION_YAML: &str = include_str!("../../presets/degradation-workf
 /// `determine_degradation_level()`, the level is recomputed on every
 /// evaluation ([`RecoveryMode::Immediate`](crate::degradation::RecoveryMode::Immediate)):
 /// the LLM back (and the DB and Redis up) is full operation at once.
+/// Wire the LLM service's breaker ([`llm_service_breaker`]) to the
+/// `llm_service` component with
+/// [`DegradationManager::follow_breaker`](crate::degradation::DegradationManager::follow_breaker)
+/// and "LLM service circuit breaker open" is AI degraded without host code.
 ///
 /// ```
 /// let c = resilience_core::presets::workflow_runtime::degradation().unwrap();

@@ -20,7 +20,8 @@
 //!   and the sink's error, so nothing is dropped silently.
 //!
 //! Other errors pass through unchanged ([`DeadLetterWhen`] changes the
-//! rule). A [`Replayer`] replays the queue, oldest first, through the stack
+//! rule; [`QueuedFeature`] queues requests a degradation level puts in a
+//! `queued` mode instead of refusing them). A [`Replayer`] replays the queue, oldest first, through the stack
 //! below the layer when the breaker closes.
 //!
 //! # Durable queues
@@ -97,4 +98,4 @@ pub use self::layer::DeadLetterLayer;
 pub use self::replay::{ReplayConfig, Replayer};
 pub use self::service::DeadLetterService;
 pub use self::target::{DeadLetterTarget, Enqueue, EnqueueFuture, LetterKeys, NoKeys, StoreTarget};
-pub use self::trigger::{DeadLetterWhen, OpenOrExhausted};
+pub use self::trigger::{DeadLetterWhen, OpenOrExhausted, QueuedFeature};

@@ -837,6 +837,63 @@ mod tests {
         assert!(verdict.is_open, "{verdict:?}");
     }
 
+    fn arb_view() -> impl proptest::strategy::Strategy<Value = (u8, u64, u64)> {
+        (0u8..5, 0u64..200, 0u64..200)
+    }
+
+    fn view_of(i: usize, (state, calls, failures): (u8, u64, u64)) -> BreakerView {
+        let state = [
+            ViewState::Closed,
+            ViewState::Open,
+            ViewState::Following,
+            ViewState::Probing,
+            ViewState::Manual,
+        ][usize::from(state)];
+        v(&format!("r{i}"), state, calls, failures.min(calls))
+    }
+
+    proptest::proptest! {
+        /// Never because one replica alone did: with at most one replica
+        /// open or failing, whatever the others report, the fleet stays
+        /// closed.
+        #[test]
+        fn one_replica_alone_never_opens_the_fleet(
+            others in proptest::collection::vec(arb_view(), 0..20),
+            culprit in arb_view(),
+            quorum in 2u32..5,
+            fraction in 0.0f64..1.0,
+        ) {
+            let mut views: Vec<BreakerView> = others
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let mut view = view_of(i, x);
+                    if view.state.counts_as_open() {
+                        view.state = ViewState::Closed;
+                    }
+                    view.failures = 0;
+                    view
+                })
+                .collect();
+            views.push(view_of(99, culprit));
+            proptest::prop_assert!(!verdict(&views, quorum, fraction, 0.5, 1).is_open);
+        }
+
+        /// One more open vote never closes an open fleet.
+        #[test]
+        fn another_open_vote_keeps_the_fleet_open(
+            views in proptest::collection::vec(arb_view(), 0..20),
+            quorum in 2u32..5,
+        ) {
+            let mut views: Vec<BreakerView> =
+                views.into_iter().enumerate().map(|(i, x)| view_of(i, x)).collect();
+            let before = verdict(&views, quorum, 0.0, 0.5, 20).is_open;
+            views.push(v("extra", ViewState::Open, 0, 0));
+            let after = verdict(&views, quorum, 0.0, 0.5, 20).is_open;
+            proptest::prop_assert!(!before || after);
+        }
+    }
+
     #[test]
     fn a_fraction_raises_the_quorum_with_the_fleet() {
         let mut views: Vec<_> = (0..10)

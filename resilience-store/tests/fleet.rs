@@ -375,3 +375,27 @@ async fn a_waiting_replica_runs_its_own_trials_once_the_fleet_has_closed() {
     assert_eq!(fleet[0].driver.status().role, FleetRole::Local);
     assert_eq!(fleet[0].breaker.state(), CircuitState::HalfOpen);
 }
+
+#[test]
+fn a_scoped_budget_config_names_what_is_missing() {
+    use resilience_core::config::from_yaml_str;
+    use resilience_store::fleet::ScopedBudgetConfig;
+
+    let no_store: ScopedBudgetConfig = from_yaml_str("kind: token_bucket\nscope: fleet\n").unwrap();
+    assert_eq!(no_store.fleet_config().unwrap_err().field(), Some("fleet"));
+    let stray: ScopedBudgetConfig =
+        from_yaml_str("kind: token_bucket\nfleet: { url: 'redis://x/', key: k }\n").unwrap();
+    assert_eq!(stray.fleet_config().unwrap_err().field(), Some("fleet"));
+    let bad_batch: ScopedBudgetConfig = from_yaml_str(
+        "kind: token_bucket\ncapacity: 100\nscope: fleet\nfleet: { url: 'redis://x/', key: k, batch: 1000 }\n",
+    )
+    .unwrap();
+    let err = bad_batch.fleet_config().unwrap_err();
+    assert_eq!(err.field(), Some("fleet.batch"), "{err}");
+    let ratio: ScopedBudgetConfig = from_yaml_str(
+        "kind: ratio\npercent_can_retry: 0.1\nscope: fleet\nfleet: { url: 'redis://x/', key: llm, batch: 10 }\n",
+    )
+    .unwrap();
+    assert!(ratio.fleet_config().unwrap().is_some());
+    assert!(from_yaml_str::<ScopedBudgetConfig>("kind: token_bucket\nscope: galaxy\n").is_err());
+}

@@ -151,6 +151,36 @@ async fn three_replicas_retry_within_one_fleet_ratio() {
     );
 }
 
+#[tokio::test]
+async fn a_budget_with_fleet_scope_builds_from_the_local_budgets_yaml() {
+    let Some(url) = url() else { return };
+    let key = unique("yaml");
+    let yaml = format!(
+        "kind: token_bucket\ncapacity: 40\nretry_cost: 5\nscope: fleet\nfleet:\n  url: {url}\n  key: {key}\n  key_prefix: fleet-test\n  batch: 20\n"
+    );
+    let config: resilience_store::fleet::ScopedBudgetConfig =
+        resilience_core::config::from_yaml_str(&yaml).unwrap();
+    let a = config
+        .build(resilience_core::clock::SystemClock)
+        .await
+        .unwrap();
+    let b = config
+        .build(resilience_core::clock::SystemClock)
+        .await
+        .unwrap();
+    // Two budgets built from one YAML share the 40 tokens: 8 retries.
+    let mut retries = 0;
+    for _ in 0..20 {
+        for budget in [&a, &b] {
+            while budget.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(retries, 8, "40 tokens at 5 a retry, shared");
+}
+
 fn breaker_config(name: &str) -> CircuitBreakerConfig {
     CircuitBreakerConfig::new()
         .name(name)

@@ -411,6 +411,7 @@ impl FleetBreaker {
     /// breaker's transitions, which it sees by reading the state word, not
     /// by a listener: the breaker's hot path is unchanged). Needs a tokio
     /// runtime.
+    #[must_use = "the driver stops when its last handle is dropped: keep the FleetBreaker"]
     pub fn spawn(
         breaker: CircuitBreaker,
         store: Arc<dyn FleetStore>,

@@ -428,6 +428,18 @@ async fn killing_redis_keeps_every_replica_serving_and_a_restart_resynchronises(
         budgets.iter().all(|b| !b.is_fleet())
     })
     .await;
+    // A replica that starts while Redis is down starts at once, on local
+    // state, and joins the fleet when Redis is back.
+    let started = Instant::now();
+    let newcomer = FleetBudget::start(budget_config.clone(), store(&url))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "starting does not wait for Redis"
+    );
+    assert!(!newcomer.is_fleet());
+    assert!(newcomer.try_withdraw(ErrorClass::Transient).is_some());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let outage = killed.elapsed();
 
@@ -438,6 +450,7 @@ async fn killing_redis_keeps_every_replica_serving_and_a_restart_resynchronises(
         "every replica resynchronises",
         || {
             budgets.iter().all(FleetBudget::is_fleet)
+                && newcomer.is_fleet()
                 && breakers.iter().all(|r| r.fleet.status().fleet)
         },
     )

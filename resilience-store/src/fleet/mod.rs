@@ -62,7 +62,10 @@
 //!   reported by at least `quorum` replicas*. One replica behind a bad
 //!   network path therefore never opens the fleet; the price is that a
 //!   dependency that fails for only one replica's traffic (a bad shard) is
-//!   left to that replica's own breaker. `quorum` is at least 2.
+//!   left to that replica's own breaker. `quorum` is at least 2. A
+//!   replica forced open by the fleet has no vote, and its window (frozen
+//!   when it followed) counts towards the rate for one open duration only,
+//!   so a fleet opened by its failure rate does not hold itself open.
 //! * **Probes**: when a breaker's open duration ends, its replica must
 //!   hold one of `probes` probe leases in the store to admit half-open
 //!   trials; the others stay open until a lease is free, or until a probe

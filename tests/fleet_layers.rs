@@ -1,5 +1,6 @@
 //! The tower layers take fleet scope as they are: a `RetryLayer` whose
-//! policy spends a `FleetBudget`, and a `CircuitBreakerLayer` (or a
+//! policy spends a `FleetBudget` (and a `ResilienceStack` given one with
+//! `with_retry_budget`), and a `CircuitBreakerLayer` (or a
 //! `ResilienceStack`'s breaker) driven by a `FleetBreaker`. Three replicas
 //! in one process share an in-memory fleet store, on a paused tokio clock.
 
@@ -156,5 +157,42 @@ async fn a_breaker_layer_and_a_stack_follow_the_fleet() {
         calls.load(Ordering::Relaxed),
         before,
         "the dependency is not called"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stacks_of_three_replicas_spend_one_fleet_budget() {
+    let store = Arc::new(InMemoryFleetStore::new());
+    let attempts = Arc::new(AtomicU32::new(0));
+    for _ in 0..3 {
+        let config = FleetBudgetConfig::new("inventory", bucket()).with_batch(10);
+        let budget = Arc::new(FleetBudget::start(config, store.clone()).await.unwrap());
+        let stack = ResilienceStack::with_clock(
+            resilience_core::config::from_yaml_str(
+                "name: inventory\nretry: { backoff: { kind: constant, initial: 10ms, max_attempts: 3 } }",
+            )
+            .unwrap(),
+            TokioClock,
+        )
+        .unwrap()
+        .with_retry_budget(budget)
+        .unwrap();
+        let attempts = attempts.clone();
+        let mut svc = ServiceBuilder::new().layer(stack).service_fn(move |_: ()| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            async {
+                Err::<(), BoxError>(
+                    std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
+                )
+            }
+        });
+        for _ in 0..10 {
+            assert!(svc.ready().await.unwrap().call(()).await.is_err());
+        }
+    }
+    assert_eq!(
+        attempts.load(Ordering::Relaxed),
+        30 + 10,
+        "30 calls and the fleet budget's 10 retries"
     );
 }

@@ -1,8 +1,9 @@
 //! # resilience-store
 //!
-//! Durable engines for the resilience suite, for state that must outlive a
-//! process: today, dead-letter queues that survive a deploy, an OOM kill or
-//! a node loss. The in-process structures of `resilience-core` stay the
+//! Durable and shared engines for the resilience suite, for state that must
+//! outlive a process or be shared by a fleet of them: dead-letter queues
+//! that survive a deploy, an OOM kill or a node loss, and retry budgets and
+//! breaker state shared by the replicas of a service. The in-process structures of `resilience-core` stay the
 //! embedded default; these are the multi-node engines behind the same
 //! traits.
 //!

@@ -375,3 +375,103 @@ async fn a_waiting_replica_runs_its_own_trials_once_the_fleet_has_closed() {
     assert_eq!(fleet[0].driver.status().role, FleetRole::Local);
     assert_eq!(fleet[0].breaker.state(), CircuitState::HalfOpen);
 }
+
+#[test]
+fn a_scoped_budget_config_names_what_is_missing() {
+    use resilience_core::config::from_yaml_str;
+    use resilience_store::fleet::ScopedBudgetConfig;
+
+    let no_store: ScopedBudgetConfig = from_yaml_str("kind: token_bucket\nscope: fleet\n").unwrap();
+    assert_eq!(no_store.fleet_config().unwrap_err().field(), Some("fleet"));
+    let stray: ScopedBudgetConfig =
+        from_yaml_str("kind: token_bucket\nfleet: { url: 'redis://x/', key: k }\n").unwrap();
+    assert_eq!(stray.fleet_config().unwrap_err().field(), Some("fleet"));
+    let bad_batch: ScopedBudgetConfig = from_yaml_str(
+        "kind: token_bucket\ncapacity: 100\nscope: fleet\nfleet: { url: 'redis://x/', key: k, batch: 1000 }\n",
+    )
+    .unwrap();
+    let err = bad_batch.fleet_config().unwrap_err();
+    assert_eq!(err.field(), Some("fleet.batch"), "{err}");
+    let ratio: ScopedBudgetConfig = from_yaml_str(
+        "kind: ratio\npercent_can_retry: 0.1\nscope: fleet\nfleet: { url: 'redis://x/', key: llm, batch: 10 }\n",
+    )
+    .unwrap();
+    assert!(ratio.fleet_config().unwrap().is_some());
+    assert!(from_yaml_str::<ScopedBudgetConfig>("kind: token_bucket\nscope: galaxy\n").is_err());
+}
+
+#[tokio::test]
+async fn the_fleet_wide_failure_rate_opens_replicas_whose_own_windows_did_not() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    // Each breaker opens at 50 % of 20 calls; the fleet at 30 % of its
+    // replicas' windows, with failures from at least 2 replicas.
+    let config = CircuitBreakerConfig::new()
+        .name("search")
+        .count_window(20)
+        .minimum_calls(20)
+        .failure_rate_threshold(0.5);
+    let replicas: Vec<Replica> = (0..3)
+        .map(|i| {
+            let breaker = CircuitBreaker::with_clock(config.clone(), clock.clone()).unwrap();
+            let driver = FleetBreaker::with_clock(
+                breaker.clone(),
+                Arc::new(store.clone()),
+                FleetBreakerConfig::new()
+                    .with_replica(format!("r{i}"))
+                    .with_failure_rate_threshold(0.3)
+                    .with_minimum_calls(60),
+                clock.clone(),
+            )
+            .unwrap();
+            Replica { breaker, driver }
+        })
+        .collect();
+    for (r, failures) in replicas.iter().zip([9, 9, 0]) {
+        for n in 0..20 {
+            let p = r.breaker.try_acquire().unwrap();
+            if n < failures {
+                p.record_failure();
+            } else {
+                p.record_success();
+            }
+        }
+        assert_eq!(
+            r.breaker.state(),
+            CircuitState::Closed,
+            "45 % is under each breaker's 50 %"
+        );
+    }
+    round(&replicas).await;
+    round(&replicas).await;
+    let status = replicas[2].driver.status();
+    assert_eq!(
+        status.failure_rate,
+        Some(0.3),
+        "18 failures in the fleet's 60 calls"
+    );
+    assert_eq!(
+        states(&replicas),
+        [CircuitState::ForcedOpen; 3],
+        "30 % fleet-wide, from 2 replicas: the fleet opens"
+    );
+
+    // One open duration later the followers' frozen windows no longer
+    // count: one replica probes under the lease; its trials succeed and
+    // the fleet closes. A rate-opened fleet does not hold itself open.
+    clock.advance(config.open_duration);
+    for _ in 0..3 {
+        round(&replicas).await;
+        clock.advance(Duration::from_millis(250)); // poll_interval
+        for r in &replicas {
+            while r.breaker.state() == CircuitState::HalfOpen {
+                match r.breaker.try_acquire() {
+                    Ok(p) => p.record_success(),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    round(&replicas).await;
+    assert_eq!(states(&replicas), [CircuitState::Closed; 3]);
+}

@@ -151,6 +151,36 @@ async fn three_replicas_retry_within_one_fleet_ratio() {
     );
 }
 
+#[tokio::test]
+async fn a_budget_with_fleet_scope_builds_from_the_local_budgets_yaml() {
+    let Some(url) = url() else { return };
+    let key = unique("yaml");
+    let yaml = format!(
+        "kind: token_bucket\ncapacity: 40\nretry_cost: 5\nscope: fleet\nfleet:\n  url: {url}\n  key: {key}\n  key_prefix: fleet-test\n  batch: 20\n"
+    );
+    let config: resilience_store::fleet::ScopedBudgetConfig =
+        resilience_core::config::from_yaml_str(&yaml).unwrap();
+    let a = config
+        .build(resilience_core::clock::SystemClock)
+        .await
+        .unwrap();
+    let b = config
+        .build(resilience_core::clock::SystemClock)
+        .await
+        .unwrap();
+    // Two budgets built from one YAML share the 40 tokens: 8 retries.
+    let mut retries = 0;
+    for _ in 0..20 {
+        for budget in [&a, &b] {
+            while budget.try_withdraw(ErrorClass::Transient).is_some() {
+                retries += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(retries, 8, "40 tokens at 5 a retry, shared");
+}
+
 fn breaker_config(name: &str) -> CircuitBreakerConfig {
     CircuitBreakerConfig::new()
         .name(name)
@@ -398,6 +428,18 @@ async fn killing_redis_keeps_every_replica_serving_and_a_restart_resynchronises(
         budgets.iter().all(|b| !b.is_fleet())
     })
     .await;
+    // A replica that starts while Redis is down starts at once, on local
+    // state, and joins the fleet when Redis is back.
+    let started = Instant::now();
+    let newcomer = FleetBudget::start(budget_config.clone(), store(&url))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "starting does not wait for Redis"
+    );
+    assert!(!newcomer.is_fleet());
+    assert!(newcomer.try_withdraw(ErrorClass::Transient).is_some());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let outage = killed.elapsed();
 
@@ -408,6 +450,7 @@ async fn killing_redis_keeps_every_replica_serving_and_a_restart_resynchronises(
         "every replica resynchronises",
         || {
             budgets.iter().all(FleetBudget::is_fleet)
+                && newcomer.is_fleet()
                 && breakers.iter().all(|r| r.fleet.status().fleet)
         },
     )

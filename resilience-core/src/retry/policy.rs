@@ -944,6 +944,7 @@ impl fmt::Debug for RetryPolicy {
 /// assert_eq!(err.field(), Some("max_attempts"));
 /// ```
 #[must_use]
+#[derive(Clone)]
 pub struct RetryPolicyBuilder {
     name: Option<Arc<str>>,
     max_attempts: Option<u32>,

@@ -253,7 +253,8 @@ pub struct FleetBreakerStatus {
     pub open: usize,
     /// Open votes needed.
     pub needed: usize,
-    /// Failure rate over the fleet's windows (excluding followers).
+    /// Failure rate over the fleet's windows (a follower's window, frozen
+    /// when it followed, counts for one open duration).
     pub failure_rate: Option<f64>,
     /// Whether the fleet is open.
     pub fleet_open: bool,
@@ -280,12 +281,10 @@ pub(crate) fn verdict(
     let open = views.iter().filter(|v| v.state.counts_as_open()).count();
     let by_fraction = (fraction * live as f64).ceil() as usize;
     let needed = (quorum as usize).max(by_fraction).max(2);
-    let counted = views.iter().filter(|v| {
-        matches!(
-            v.state,
-            ViewState::Closed | ViewState::Open | ViewState::Probing
-        )
-    });
+    // Followers vote no, but their windows (frozen when they followed,
+    // published for one open duration) keep the rate that opened the
+    // fleet in the count.
+    let counted = views.iter().filter(|v| v.state != ViewState::Manual);
     let (calls, failures, failing) = counted.fold((0u64, 0u64, 0usize), |(c, f, n), v| {
         (
             c.saturating_add(v.calls),
@@ -402,6 +401,8 @@ struct DriverState {
     role: FleetRole,
     /// While following: when to reconsider.
     until: Option<Instant>,
+    /// While following: since when.
+    followed_at: Option<Instant>,
     status: FleetBreakerStatus,
 }
 
@@ -411,6 +412,7 @@ impl FleetBreaker {
     /// breaker's transitions, which it sees by reading the state word, not
     /// by a listener: the breaker's hot path is unchanged). Needs a tokio
     /// runtime.
+    #[must_use = "the driver stops when its last handle is dropped: keep the FleetBreaker"]
     pub fn spawn(
         breaker: CircuitBreaker,
         store: Arc<dyn FleetStore>,
@@ -479,6 +481,7 @@ impl FleetBreaker {
             state: Mutex::new(DriverState {
                 role: FleetRole::Local,
                 until: None,
+                followed_at: None,
                 status: FleetBreakerStatus {
                     role: FleetRole::Local,
                     fleet: true,
@@ -573,10 +576,12 @@ impl Driver {
         let _one = self.round.lock().await;
         let metrics = self.breaker.metrics();
         let s = metrics.state;
-        let (mut role, until) = {
+        let (mut role, until, mut followed_at) = {
             let st = self.state.lock();
-            (st.role, st.until)
+            (st.role, st.until, st.followed_at)
         };
+        let now = self.clock.now();
+        let open_for = self.breaker.config().open_duration;
         let mut release = false;
         role = match (role, s) {
             (FleetRole::Following, CircuitState::ForcedOpen) => FleetRole::Following,
@@ -606,12 +611,17 @@ impl Driver {
             )
             .await;
         }
-        let view = BreakerView::new(
-            self.replica.clone(),
-            view_state,
-            metrics.window.calls,
-            metrics.window.failures,
-        );
+        // A follower's window is frozen: it counts towards the fleet's
+        // rate for one open duration, then no more (or a rate-opened fleet
+        // would hold itself open).
+        let stale =
+            role == FleetRole::Following && followed_at.is_some_and(|t| now >= t + open_for);
+        let (calls, failures) = if stale {
+            (0, 0)
+        } else {
+            (metrics.window.calls, metrics.window.failures)
+        };
+        let view = BreakerView::new(self.replica.clone(), view_state, calls, failures);
         self.count_op();
         let views = timed(
             self.config.store_timeout,
@@ -619,8 +629,6 @@ impl Driver {
                 .exchange_views(&self.key, &view, self.config.view_ttl),
         )
         .await;
-        let now = self.clock.now();
-        let open_for = self.breaker.config().open_duration;
         let mut until = until;
         let on_fleet = self.m.outcome(&self.fleet, views.as_ref().map(|_| ()));
         let mut v = None;
@@ -657,6 +665,7 @@ impl Driver {
                             tracing::info!(breaker = %self.breaker.name(), replica = %self.replica, open = verdict.open, live = verdict.live, "fleet open: following");
                             role = FleetRole::Following;
                             until = Some(now + open_for);
+                            followed_at = Some(now);
                         }
                         CircuitState::Open
                             if metrics
@@ -724,10 +733,12 @@ impl Driver {
         }
         if role != FleetRole::Following {
             until = None;
+            followed_at = None;
         }
         let mut st = self.state.lock();
         st.role = role;
         st.until = until;
+        st.followed_at = followed_at;
         st.status.role = role;
         st.status.fleet = on_fleet;
         if let Some(v) = v {
@@ -804,18 +815,15 @@ mod tests {
 
     #[test]
     fn followers_do_not_vote() {
+        // Past their first open duration followers publish empty windows.
         let views = [
             v("a", ViewState::Open, 20, 20),
-            v("b", ViewState::Following, 20, 20),
-            v("c", ViewState::Following, 20, 20),
+            v("b", ViewState::Following, 0, 0),
+            v("c", ViewState::Following, 0, 0),
         ];
         let verdict = verdict(&views, 2, 0.0, 0.5, 20);
         assert!(!verdict.is_open, "{verdict:?}");
-        assert_eq!(
-            verdict.rate,
-            Some(1.0),
-            "followers' stale windows are not counted"
-        );
+        assert_eq!(verdict.open, 1);
     }
 
     #[test]
@@ -835,6 +843,63 @@ mod tests {
         ];
         let verdict = verdict(&spread, 2, 0.0, 0.5, 20);
         assert!(verdict.is_open, "{verdict:?}");
+    }
+
+    fn arb_view() -> impl proptest::strategy::Strategy<Value = (u8, u64, u64)> {
+        (0u8..5, 0u64..200, 0u64..200)
+    }
+
+    fn view_of(i: usize, (state, calls, failures): (u8, u64, u64)) -> BreakerView {
+        let state = [
+            ViewState::Closed,
+            ViewState::Open,
+            ViewState::Following,
+            ViewState::Probing,
+            ViewState::Manual,
+        ][usize::from(state)];
+        v(&format!("r{i}"), state, calls, failures.min(calls))
+    }
+
+    proptest::proptest! {
+        /// Never because one replica alone did: with at most one replica
+        /// open or failing, whatever the others report, the fleet stays
+        /// closed.
+        #[test]
+        fn one_replica_alone_never_opens_the_fleet(
+            others in proptest::collection::vec(arb_view(), 0..20),
+            culprit in arb_view(),
+            quorum in 2u32..5,
+            fraction in 0.0f64..1.0,
+        ) {
+            let mut views: Vec<BreakerView> = others
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let mut view = view_of(i, x);
+                    if view.state.counts_as_open() {
+                        view.state = ViewState::Closed;
+                    }
+                    view.failures = 0;
+                    view
+                })
+                .collect();
+            views.push(view_of(99, culprit));
+            proptest::prop_assert!(!verdict(&views, quorum, fraction, 0.5, 1).is_open);
+        }
+
+        /// One more open vote never closes an open fleet.
+        #[test]
+        fn another_open_vote_keeps_the_fleet_open(
+            views in proptest::collection::vec(arb_view(), 0..20),
+            quorum in 2u32..5,
+        ) {
+            let mut views: Vec<BreakerView> =
+                views.into_iter().enumerate().map(|(i, x)| view_of(i, x)).collect();
+            let before = verdict(&views, quorum, 0.0, 0.5, 20).is_open;
+            views.push(v("extra", ViewState::Open, 0, 0));
+            let after = verdict(&views, quorum, 0.0, 0.5, 20).is_open;
+            proptest::prop_assert!(!before || after);
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! | piece | hot path | shared part |
 //! |---|---|---|
-//! | [`FleetBudget`] | one atomic compare-and-swap on tokens leased in batches | a token bucket in the store, taken from in batches by a Lua script |
+//! | [`FleetBudget`] | one atomic compare-and-swap on tokens leased in batches | a token bucket (or a ratio budget's window of calls and retries) in the store, taken from in batches by a Lua script |
 //! | [`FleetBreaker`] | the local [`CircuitBreaker`](resilience_core::circuit_breaker::CircuitBreaker), untouched | each replica's view (state, window counts) with a TTL; a bounded set of probe leases |
 //!
 //! Both implement or drive the core types, so the tower layers and the
@@ -26,22 +26,28 @@
 //! Every store call runs in a background task, under a short timeout
 //! (`store_timeout`, 50 ms by default). When a call fails or times out, the
 //! replica switches to local state at once: the budget spends a local
-//! [`TokenBucketBudget`](resilience_core::retry::TokenBucketBudget) built
-//! from the same config, the breaker decides on its own window alone. The
+//! budget built from the same rule, the breaker decides on its own window
+//! alone. The
 //! switch is logged (`tracing` warn) and metered
 //! (`resilience_fleet_fallbacks_total`, `resilience_fleet_store_up`), and
 //! the task keeps trying: the first store call that succeeds puts the
 //! replica back on fleet state (`resilience_fleet_resyncs_total`). No call
-//! is ever blocked or failed because the store is unreachable.
+//! ever waits for the store; a budget sized as
+//! [`FleetBudgetConfig`] says (half a batch lasts `store_timeout`) refuses
+//! no retry because the store went away.
 //!
 //! # Consistency: what a replica may see, and for how long
 //!
 //! * **Budget**: a replica spends tokens it already holds. Tokens another
-//!   replica leased are invisible until spent or returned, so the fleet's
-//!   retries stay within the bucket plus at most one batch per replica (a
-//!   replica's unspent remainder), never above the bucket: tokens are only
-//!   created by successes. While the store is down, retries are charged to
-//!   the local fallback budget and not to the fleet's bucket.
+//!   replica leased are invisible until spent or returned, so a replica may
+//!   be refused while others still hold tokens (at most one batch each),
+//!   and the fleet's retries stay within the bucket plus at most one batch
+//!   per replica (a success refunds its replica's batch first, up to one
+//!   batch, even when the shared bucket is full). With the ratio rule a
+//!   replica's calls reach the shared window at its next round
+//!   (`sync_interval`), and leased retries count in the window when leased.
+//!   While the store is down, retries are charged to the local fallback
+//!   budget and not to the fleet's.
 //! * **Breaker views** are at most `poll_interval` old when read (a
 //!   replica publishes its own transitions within `poll_interval / 5`,
 //!   and every `poll_interval` otherwise), so a replica follows a
@@ -56,14 +62,17 @@
 //!   reported by at least `quorum` replicas*. One replica behind a bad
 //!   network path therefore never opens the fleet; the price is that a
 //!   dependency that fails for only one replica's traffic (a bad shard) is
-//!   left to that replica's own breaker. `quorum` is at least 2.
+//!   left to that replica's own breaker. `quorum` is at least 2. A
+//!   replica forced open by the fleet has no vote, and its window (frozen
+//!   when it followed) counts towards the rate for one open duration only,
+//!   so a fleet opened by its failure rate does not hold itself open.
 //! * **Probes**: when a breaker's open duration ends, its replica must
 //!   hold one of `probes` probe leases in the store to admit half-open
 //!   trials; the others stay open until a lease is free, or until a probe
 //!   has closed its breaker and no quorum is open any more (then each runs
-//!   its own trials: the fleet has seen the dependency answer). The fleet therefore sends at most
-//!   `probes × half_open_permits` trial calls at a time, not one set per
-//!   replica. A lease expires after `probe_ttl`, so a replica that dies
+//!   its own trials: the fleet has seen the dependency answer). While the
+//!   fleet is open it therefore sends at most `probes × half_open_permits`
+//!   trial calls at a time, not one set per replica. A lease expires after `probe_ttl`, so a replica that dies
 //!   mid-probe does not block the others.
 //!
 //! # Example

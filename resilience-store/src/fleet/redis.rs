@@ -21,7 +21,10 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use resilience_core::config::ConfigError;
 use resilience_core::retry::RatioBudgetConfig;
-use tokio::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use super::{ratio_terms, BreakerView, FleetError, FleetFuture, FleetStore};
 use crate::connection::RedisConfig;
@@ -141,6 +144,12 @@ pub struct RedisFleetStore {
 struct Inner {
     config: RedisConfig,
     conn: Mutex<Option<ConnectionManager>>,
+    /// A connection attempt runs (on its own task).
+    connecting: AtomicBool,
+    /// Wakes the callers waiting for that attempt.
+    attempted: Notify,
+    /// Why the last attempt failed.
+    last_error: Mutex<Option<String>>,
     lease: Script,
     ratio: Script,
     give_back: Script,
@@ -169,6 +178,9 @@ impl RedisFleetStore {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 conn: Mutex::new(None),
+                connecting: AtomicBool::new(false),
+                attempted: Notify::new(),
+                last_error: Mutex::new(None),
                 lease: Script::new(LEASE),
                 ratio: Script::new(RATIO),
                 give_back: Script::new(RETURN),
@@ -178,14 +190,38 @@ impl RedisFleetStore {
         })
     }
 
+    /// The connection; the first call connects. The attempt runs on a
+    /// task of its own, so it completes even when the caller's short
+    /// timeout (`store_timeout`) gives up on it first: a server farther
+    /// away than one timeout is connected to by a later call.
     async fn conn(&self) -> Result<ConnectionManager, FleetError> {
-        let mut slot = self.inner.conn.lock().await;
-        if let Some(c) = &*slot {
+        if let Some(c) = &*self.inner.conn.lock() {
             return Ok(c.clone());
         }
-        let c = self.inner.config.connect().await.map_err(unavailable)?;
-        *slot = Some(c.clone());
-        Ok(c)
+        // Registered before the attempt starts, so its end is not missed.
+        let attempted = self.inner.attempted.notified();
+        if !self.inner.connecting.swap(true, Ordering::AcqRel) {
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                match inner.config.connect().await {
+                    Ok(c) => *inner.conn.lock() = Some(c),
+                    Err(e) => *inner.last_error.lock() = Some(e.to_string()),
+                }
+                inner.connecting.store(false, Ordering::Release);
+                inner.attempted.notify_waiters();
+            });
+        }
+        attempted.await;
+        match &*self.inner.conn.lock() {
+            Some(c) => Ok(c.clone()),
+            None => Err(FleetError::Unavailable(
+                self.inner
+                    .last_error
+                    .lock()
+                    .clone()
+                    .unwrap_or_else(|| "not connected".to_string()),
+            )),
+        }
     }
 
     fn key(&self, parts: &[&str]) -> String {

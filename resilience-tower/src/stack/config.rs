@@ -5,7 +5,7 @@ use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use resilience_core::clock::{Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
-use resilience_core::retry::{RetryConfig, RetryPolicy};
+use resilience_core::retry::{RetryBudget, RetryConfig, RetryPolicy, RetryPolicyBuilder};
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
@@ -103,6 +103,8 @@ pub struct ResilienceStack<K = CloneAll, C = StackClassifier> {
     /// The deadline, when it needs a timer of its own (see `Parts::build`).
     pub(crate) deadline_timer: Option<Duration>,
     pub(crate) retry: Option<Arc<RetryPolicy>>,
+    /// How `retry` was built, to build it again with another budget.
+    pub(crate) retry_builder: Option<RetryPolicyBuilder>,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
     pub(crate) timeout: Option<Duration>,
@@ -115,6 +117,7 @@ struct Parts {
     deadline: Option<Duration>,
     deadline_timer: Option<Duration>,
     retry: Option<Arc<RetryPolicy>>,
+    retry_builder: Option<RetryPolicyBuilder>,
     breaker: Option<CircuitBreaker>,
     bulkhead: Option<Arc<Bulkhead>>,
     timeout: Option<Duration>,
@@ -145,6 +148,7 @@ impl Parts {
                     .map_or(Duration::ZERO, |b| b.max_wait),
             )
         });
+        let mut retry_builder = None;
         let retry = match &config.retry {
             Some(r) => {
                 // One deadline for the stack: the retry policy must not
@@ -158,6 +162,7 @@ impl Parts {
                 if let (Some(_), Some(limit)) = (config.deadline, attempt_limit) {
                     builder = builder.attempt_time_limit(limit);
                 }
+                retry_builder = Some(builder.clone());
                 Some(Arc::new(builder.build().map_err(|e| e.within("retry"))?))
             }
             None => None,
@@ -193,6 +198,7 @@ impl Parts {
             deadline: config.deadline,
             deadline_timer,
             retry,
+            retry_builder,
             breaker,
             bulkhead,
             timeout: config.timeout,
@@ -204,6 +210,7 @@ impl Parts {
             deadline: self.deadline,
             deadline_timer: self.deadline_timer,
             retry: self.retry,
+            retry_builder: self.retry_builder,
             breaker: self.breaker,
             bulkhead: self.bulkhead,
             timeout: self.timeout,
@@ -220,6 +227,7 @@ impl<K, C> ResilienceStack<K, C> {
             deadline: self.deadline,
             deadline_timer: self.deadline_timer,
             retry: self.retry,
+            retry_builder: self.retry_builder,
             breaker: self.breaker,
             bulkhead: self.bulkhead,
             timeout: self.timeout,
@@ -256,6 +264,35 @@ impl<K, C> ResilienceStack<K, C> {
     /// The stack's retry policy, if configured.
     pub fn retry_policy(&self) -> Option<&Arc<RetryPolicy>> {
         self.retry.as_ref()
+    }
+
+    /// Makes the stack's retries spend `budget` instead of the config's
+    /// `retry.budget`: one budget shared by the stacks of several services
+    /// calling the same dependency, or a fleet-wide one
+    /// (`resilience_store::fleet::FleetBudget`, shared by every replica).
+    /// A stack without `retry` is returned as it is. Services made before
+    /// keep the budget they had.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::retry::{TokenBucketBudget, TokenBucketConfig};
+    /// use resilience_tower::stack::ResilienceStack;
+    /// let shared = Arc::new(TokenBucketBudget::new(TokenBucketConfig::default()).unwrap());
+    /// let stack = ResilienceStack::from_yaml("retry: { backoff: { kind: constant, initial: 10ms } }")
+    ///     .unwrap()
+    ///     .with_retry_budget(shared.clone())
+    ///     .unwrap();
+    /// let budget = stack.retry_policy().unwrap().budget().unwrap();
+    /// assert!(Arc::ptr_eq(budget, &(shared as Arc<dyn resilience_core::retry::RetryBudget>)));
+    /// ```
+    pub fn with_retry_budget(mut self, budget: Arc<dyn RetryBudget>) -> Result<Self, ConfigError> {
+        if let Some(builder) = &self.retry_builder {
+            let builder = builder.clone().budget(budget);
+            let policy = builder.clone().build().map_err(|e| e.within("retry"))?;
+            self.retry = Some(Arc::new(policy));
+            self.retry_builder = Some(builder);
+        }
+        Ok(self)
     }
 }
 

@@ -85,7 +85,7 @@ fn worker_kill_reassigns_the_request_and_replaces_the_worker() {
     let log = |needle: &str| r.timeline.iter().any(|(_, l)| l.contains(needle));
     assert!(log("missed 3 heartbeats"), "{:#?}", r.timeline);
     assert!(log("replacement requested"));
-    assert!(log("warm (popular models loaded)"));
+    assert!(log("warm (sdxl, sd3, flux loaded)"), "the replacement loads the popular models");
 }
 
 #[test]
@@ -436,5 +436,102 @@ async fn after_a_heal_the_gateway_settles_without_traffic() {
         changes_after_a_minute,
         "no level change in 14 quiet minutes: {:?}",
         gw.stats().levels
+    );
+}
+
+/// The worker lifecycle in the demo's fleet: a scale-down terminates idle
+/// workers at once and lets a busy one finish its request first; a
+/// scale-up loads the popular models before the new worker serves.
+#[tokio::test(start_paused = true)]
+async fn scale_down_drains_a_busy_worker_and_scale_up_warms_the_popular_models() {
+    use app::model::{Job, Model, TrafficClass};
+    let events = Arc::new(app::events::EventLog::new());
+    let gw = app::gateway::Gateway::start(5, events).unwrap();
+    let pool = gw.pool.clone();
+    let label = |pool: &app::workers::WorkerPool, id: &str| {
+        pool.view()
+            .workers
+            .iter()
+            .find(|(w, _, _)| &**w == id)
+            .map(|(_, s, _)| *s)
+    };
+
+    let job = Job {
+        model: Model::Sdxl,
+        class: TrafficClass::Api,
+        prompt: Arc::from("a drained worker finishes this"),
+        high_res: false,
+        avoid: None,
+    };
+    let request = tokio::spawn(pool.clone().generate(job));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let view = pool.view();
+    let busy: Vec<Arc<str>> = view
+        .workers
+        .iter()
+        .filter(|(_, s, _)| *s == "busy")
+        .map(|(w, _, _)| w.clone())
+        .collect();
+    assert_eq!(busy.len(), 1, "one worker generating: {:?}", view.workers);
+    let target = view.target;
+
+    pool.scale_down(target);
+    let view = pool.view();
+    assert_eq!(
+        label(&pool, &busy[0]),
+        Some("draining"),
+        "the busy worker drains: {:?}",
+        view.workers
+    );
+    let terminated = view
+        .workers
+        .iter()
+        .filter(|(_, s, _)| *s == "terminated")
+        .count();
+    assert_eq!(
+        terminated as u32,
+        target - 1,
+        "every idle worker terminates at once: {:?}",
+        view.workers
+    );
+
+    let image = request.await.unwrap();
+    assert!(
+        image.is_ok(),
+        "the draining worker finished its request: {image:?}"
+    );
+    assert_eq!(
+        label(&pool, &busy[0]),
+        Some("terminated"),
+        "then it terminates"
+    );
+
+    // Scale up: warming for the whole warm-up (three models), then serving.
+    let before: Vec<Arc<str>> = pool
+        .view()
+        .workers
+        .iter()
+        .map(|(w, _, _)| w.clone())
+        .collect();
+    pool.scale_up(1);
+    let new = pool
+        .view()
+        .workers
+        .iter()
+        .map(|(w, _, _)| w.clone())
+        .find(|w| !before.contains(w))
+        .expect("a new worker");
+    assert_eq!(label(&pool, &new), Some("warming"));
+    tokio::time::sleep(app::workers::WARM_UP - Duration::from_secs(1)).await;
+    assert_eq!(
+        label(&pool, &new),
+        Some("warming"),
+        "no traffic before the popular models are loaded"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        matches!(label(&pool, &new), Some("idle" | "busy")),
+        "warm after 20 s: {:?}",
+        label(&pool, &new)
     );
 }

@@ -8,6 +8,12 @@
 //! retry after the platform's backoff if it was generating). Every worker runs
 //! one generation at a time, like a GPU.
 //!
+//! New workers warm up and leaving workers drain through the scaling
+//! crate's [`WorkerLifecycle`]: a scale-up loads the popular models (the
+//! top 3 by traffic share) before the worker takes traffic, and a
+//! scale-down stops giving a worker new requests and terminates it once
+//! the one it is generating has finished.
+//!
 //! Nothing here is real: generation is a `tokio::time::sleep`, a partition
 //! is a flag, a dead worker is one whose results never come back.
 
@@ -23,6 +29,9 @@ use resilience_core::circuit_breaker::{CircuitBreakerRegistry, CircuitState, Key
 use resilience_dr::health::{HealthState, HeartbeatMonitor};
 use resilience_dr::recovery::{Disposition, InFlightTracker, RecoveryReport, RequestState};
 use resilience_dr::FailureKind;
+use resilience_scaling::lifecycle::{
+    LifecycleConfig, LifecycleEvent, WorkerLifecycle, WorkerState,
+};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
@@ -82,6 +91,9 @@ struct Worker {
     /// The gateway's view: missed its heartbeats.
     unhealthy: bool,
     busy: Option<u64>,
+    /// Scaled down: takes no new request, terminates when its current one
+    /// is done.
+    draining: bool,
     next_beat: Instant,
 }
 
@@ -183,6 +195,8 @@ pub(crate) struct WorkerPool {
     next_id: AtomicU64,
     rng: Arc<Mutex<StdRng>>,
     events: Arc<EventLog>,
+    /// Warm-up and drain of each worker, on tokio's clock.
+    lifecycle: WorkerLifecycle<Arc<str>>,
     /// When the current kill or partition began.
     fault_began: Mutex<Option<Instant>>,
 }
@@ -213,6 +227,11 @@ impl WorkerPool {
             next_id: AtomicU64::new(1),
             rng,
             events,
+            lifecycle: WorkerLifecycle::with_clock(
+                LifecycleConfig::default(),
+                resilience_core::clock::TokioClock,
+            )
+            .expect("the default lifecycle config is valid"),
             fault_began: Mutex::new(None),
         });
         for _ in 0..size {
@@ -239,63 +258,116 @@ impl WorkerPool {
                 killed: false,
                 unhealthy: false,
                 busy: None,
+                draining: false,
                 next_beat: now + phase,
             },
         );
         drop(st);
         if warm {
+            // Already warm (the fleet at start): ready at once.
+            self.lifecycle.scale_up(id.clone(), Vec::new());
             self.heartbeats.register(id.to_string());
         }
         id
     }
 
-    /// Starts `n` new workers; they serve after [`WARM_UP`].
+    /// The models a new worker loads before it serves: the top ones by
+    /// traffic share.
+    fn popular_models(&self) -> Vec<String> {
+        let demand: Vec<(&str, f64)> = Model::ALL
+            .iter()
+            .map(|m| (m.as_str(), f64::from(m.share())))
+            .collect();
+        self.lifecycle.popular_models(&demand)
+    }
+
+    /// A worker the lifecycle says is warm starts serving.
+    fn warmed(&self, id: &Arc<str>) {
+        let mut st = self.state.lock();
+        if let Some(w) = st.workers.get_mut(id) {
+            if w.status == Status::Warming {
+                w.status = Status::Ready;
+                w.next_beat = Instant::now();
+            }
+        }
+        drop(st);
+        self.heartbeats.register(id.to_string());
+        self.notify.notify_one();
+    }
+
+    /// A worker the lifecycle says is drained is terminated.
+    fn drained(&self, event: &LifecycleEvent<Arc<str>>) {
+        let id = &event.worker;
+        if let Some(w) = self.state.lock().workers.get_mut(id) {
+            w.status = Status::Terminated;
+            w.draining = false;
+        }
+        self.lifecycle.remove(id);
+        self.heartbeats.remove(&id.to_string());
+        self.events
+            .log(format!("worker {id} drained and terminated"));
+    }
+
+    /// Starts `n` new workers; each loads the popular models (together
+    /// [`WARM_UP`]) and serves once the lifecycle says it is warm.
     pub(crate) fn scale_up(self: &Arc<Self>, n: u32) {
+        let models = self.popular_models();
         for _ in 0..n {
             let id = self.add_worker(false);
             self.stats.lock().started_workers += 1;
+            self.lifecycle.scale_up(id.clone(), models.clone());
             let pool = self.clone();
+            let models = models.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(WARM_UP).await;
-                let mut st = pool.state.lock();
-                if let Some(w) = st.workers.get_mut(&id) {
-                    if w.status == Status::Warming {
-                        w.status = Status::Ready;
-                        w.next_beat = Instant::now();
-                    }
+                let per_model = WARM_UP / u32::try_from(models.len().max(1)).unwrap_or(1);
+                for m in &models {
+                    tokio::time::sleep(per_model).await;
+                    pool.lifecycle.model_loaded(&id, m);
                 }
-                drop(st);
-                pool.heartbeats.register(id.to_string());
-                pool.events
-                    .log(format!("worker {id} warm (popular models loaded), serving"));
-                pool.notify.notify_one();
+                if pool.lifecycle.state(&id) == Some(WorkerState::Ready) {
+                    pool.warmed(&id);
+                    pool.events.log(format!(
+                        "worker {id} warm ({} loaded), serving",
+                        models.join(", ")
+                    ));
+                }
             });
         }
     }
 
-    /// Terminates up to `n` idle workers, newest first.
+    /// Scales down by `n` workers: the lifecycle picks them (idle ones
+    /// first); an idle one terminates at once, a busy one drains (takes no
+    /// new request) and terminates when its request is done.
     pub(crate) fn scale_down(&self, n: u32) {
+        let candidates = self
+            .lifecycle
+            .pick_for_scale_down(self.lifecycle.routable().len());
         let victims: Vec<Arc<str>> = {
-            let mut st = self.state.lock();
-            let victims: Vec<Arc<str>> = st
-                .workers
-                .iter()
-                .rev()
-                .filter(|(_, w)| w.status == Status::Ready && w.busy.is_none())
+            let st = self.state.lock();
+            candidates
+                .into_iter()
+                .filter(|id| {
+                    st.workers.get(id).is_some_and(|w| {
+                        w.status == Status::Ready && !w.unhealthy && !w.killed && !w.draining
+                    })
+                })
                 .take(n as usize)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &victims {
-                if let Some(w) = st.workers.get_mut(id) {
-                    w.status = Status::Terminated;
-                }
-            }
-            victims
+                .collect()
         };
         for id in victims {
-            self.heartbeats.remove(&id.to_string());
-            self.events
-                .log(format!("worker {id} drained and terminated"));
+            let Some(event) = self.lifecycle.scale_down(&id) else {
+                continue;
+            };
+            if event.to == WorkerState::Drained {
+                self.drained(&event);
+            } else {
+                if let Some(w) = self.state.lock().workers.get_mut(&id) {
+                    w.draining = true;
+                }
+                self.events.log(format!(
+                    "worker {id} draining: finishing its request, then terminating"
+                ));
+            }
         }
     }
 
@@ -416,10 +488,9 @@ impl WorkerPool {
                 let Some(wid) = ids.get((st.cursor + k) % n) else {
                     continue;
                 };
-                let free = st
-                    .workers
-                    .get(wid)
-                    .is_some_and(|w| w.status == Status::Ready && !w.unhealthy && w.busy.is_none());
+                let free = st.workers.get(wid).is_some_and(|w| {
+                    w.status == Status::Ready && !w.unhealthy && !w.draining && w.busy.is_none()
+                });
                 if !free {
                     continue;
                 }
@@ -453,6 +524,8 @@ impl WorkerPool {
             if let Some(w) = st.workers.get_mut(&wid) {
                 w.busy = Some(id);
             }
+            // A free worker is ready in the lifecycle too: counted in flight.
+            let _ = self.lifecycle.start_request(&wid);
             let job = st.waiters.get(&id).map(|w| w.job.clone());
             drop(st);
             if let Some(job) = job {
@@ -603,9 +676,14 @@ impl WorkerPool {
         }
     }
 
-    fn set_idle(&self, wid: &str) {
+    fn set_idle(&self, wid: &Arc<str>) {
         if let Some(w) = self.state.lock().workers.get_mut(wid) {
             w.busy = None;
+        }
+        if let Some(event) = self.lifecycle.finish_request(wid) {
+            if event.to == WorkerState::Drained {
+                self.drained(&event);
+            }
         }
     }
 
@@ -655,6 +733,14 @@ impl WorkerPool {
         let interval = self.heartbeats.config().interval;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            // Warm-ups and drains past their timeouts (2 min each).
+            for event in self.lifecycle.tick() {
+                match event.to {
+                    WorkerState::Ready => self.warmed(&event.worker),
+                    WorkerState::Drained => self.drained(&event),
+                    _ => {}
+                }
+            }
             let now = Instant::now();
             let mut beats = Vec::new();
             {
@@ -715,6 +801,7 @@ impl WorkerPool {
                         w.status = Status::Terminated;
                     }
                     self.heartbeats.remove(&e.member);
+                    self.lifecycle.remove(&id);
                     self.stats.lock().terminated_workers += 1;
                     self.events
                         .log(format!("worker {id} terminated; replacement requested"));
@@ -741,10 +828,15 @@ impl WorkerPool {
                 (Status::Terminated, _) => "terminated",
                 (Status::Warming, _) => "warming",
                 (Status::Ready, true) => "unhealthy",
+                (Status::Ready, false) if w.draining => "draining",
                 (Status::Ready, false) if w.busy.is_some() => "busy",
                 (Status::Ready, false) => "idle",
             };
             v.workers.push((id.clone(), status, breaker_label(breaker)));
+            if w.draining {
+                // Leaving: no longer part of the scaler's count.
+                continue;
+            }
             match w.status {
                 Status::Terminated => continue,
                 Status::Warming => v.warming += 1,

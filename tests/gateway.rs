@@ -85,7 +85,10 @@ fn worker_kill_reassigns_the_request_and_replaces_the_worker() {
     let log = |needle: &str| r.timeline.iter().any(|(_, l)| l.contains(needle));
     assert!(log("missed 3 heartbeats"), "{:#?}", r.timeline);
     assert!(log("replacement requested"));
-    assert!(log("warm (sdxl, sd3, flux loaded)"), "the replacement loads the popular models");
+    assert!(
+        log("warm (sdxl, sd3, flux loaded)"),
+        "the replacement loads the popular models"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
-use resilience_core::circuit_breaker::{CircuitBreaker, CircuitState};
+use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerMetrics, CircuitState};
 use resilience_core::clock::{shared, Clock, SharedClock, SystemClock};
 use resilience_core::config::{
     check_nonzero, check_nonzero_duration, check_unit_interval, ConfigError,
@@ -396,6 +396,41 @@ struct Actions {
     release: Counter,
 }
 
+/// A round's working copy of the driver's role and follow times.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    role: FleetRole,
+    until: Option<Instant>,
+    followed_at: Option<Instant>,
+}
+
+/// The role against the breaker's state now (a manual change or the
+/// breaker's own transitions end the fleet's hold), and whether a probe
+/// lease is to be given back.
+fn settle(role: FleetRole, s: CircuitState) -> (FleetRole, bool) {
+    match (role, s) {
+        (FleetRole::Following, CircuitState::ForcedOpen) => (FleetRole::Following, false),
+        (FleetRole::Waiting, CircuitState::ForcedOpen) => (FleetRole::Waiting, false),
+        (FleetRole::Probing, CircuitState::HalfOpen) => (FleetRole::Probing, false),
+        (FleetRole::Probing, _) => (FleetRole::Local, true),
+        _ => (FleetRole::Local, false),
+    }
+}
+
+/// What this replica tells the fleet about its breaker.
+fn view_state(role: FleetRole, s: CircuitState) -> ViewState {
+    match role {
+        FleetRole::Following => ViewState::Following,
+        FleetRole::Waiting => ViewState::Open,
+        FleetRole::Probing => ViewState::Probing,
+        FleetRole::Local => match s {
+            CircuitState::Closed => ViewState::Closed,
+            CircuitState::Open | CircuitState::HalfOpen => ViewState::Open,
+            _ => ViewState::Manual,
+        },
+    }
+}
+
 #[derive(Debug, Clone)]
 struct DriverState {
     role: FleetRole,
@@ -572,37 +607,23 @@ impl Driver {
         .await
     }
 
+    /// One round: settle the role against the breaker's state, publish
+    /// this replica's view, read the fleet's, act on the verdict, record.
     async fn tick(&self) {
         let _one = self.round.lock().await;
         let metrics = self.breaker.metrics();
         let s = metrics.state;
-        let (mut role, until, mut followed_at) = {
+        let mut r = {
             let st = self.state.lock();
-            (st.role, st.until, st.followed_at)
+            Round {
+                role: st.role,
+                until: st.until,
+                followed_at: st.followed_at,
+            }
         };
         let now = self.clock.now();
-        let open_for = self.breaker.config().open_duration;
-        let mut release = false;
-        role = match (role, s) {
-            (FleetRole::Following, CircuitState::ForcedOpen) => FleetRole::Following,
-            (FleetRole::Waiting, CircuitState::ForcedOpen) => FleetRole::Waiting,
-            (FleetRole::Probing, CircuitState::HalfOpen) => FleetRole::Probing,
-            (FleetRole::Probing, _) => {
-                release = true;
-                FleetRole::Local
-            }
-            _ => FleetRole::Local,
-        };
-        let view_state = match role {
-            FleetRole::Following => ViewState::Following,
-            FleetRole::Waiting => ViewState::Open,
-            FleetRole::Probing => ViewState::Probing,
-            FleetRole::Local => match s {
-                CircuitState::Closed => ViewState::Closed,
-                CircuitState::Open | CircuitState::HalfOpen => ViewState::Open,
-                _ => ViewState::Manual,
-            },
-        };
+        let (role, release) = settle(r.role, s);
+        r.role = role;
         if release {
             self.count_op();
             let _ = timed(
@@ -611,17 +632,7 @@ impl Driver {
             )
             .await;
         }
-        // A follower's window is frozen: it counts towards the fleet's
-        // rate for one open duration, then no more (or a rate-opened fleet
-        // would hold itself open).
-        let stale =
-            role == FleetRole::Following && followed_at.is_some_and(|t| now >= t + open_for);
-        let (calls, failures) = if stale {
-            (0, 0)
-        } else {
-            (metrics.window.calls, metrics.window.failures)
-        };
-        let view = BreakerView::new(self.replica.clone(), view_state, calls, failures);
+        let view = self.own_view(&r, s, &metrics, now);
         self.count_op();
         let views = timed(
             self.config.store_timeout,
@@ -629,25 +640,10 @@ impl Driver {
                 .exchange_views(&self.key, &view, self.config.view_ttl),
         )
         .await;
-        let mut until = until;
         let on_fleet = self.m.outcome(&self.fleet, views.as_ref().map(|_| ()));
         let mut v = None;
         match views {
-            Err(_) => {
-                // Local state at once: let go of what the fleet imposed.
-                match role {
-                    FleetRole::Following if until.is_none_or(|u| now >= u) => {
-                        self.breaker.reset();
-                        role = FleetRole::Local;
-                    }
-                    FleetRole::Waiting => {
-                        self.breaker.transition_to_half_open();
-                        role = FleetRole::Local;
-                    }
-                    FleetRole::Probing => role = FleetRole::Local,
-                    _ => {}
-                }
-            }
+            Err(_) => self.let_go(&mut r, now),
             Ok(views) => {
                 let verdict = verdict(
                     &views,
@@ -657,89 +653,145 @@ impl Driver {
                     self.config.minimum_calls,
                 );
                 v = Some(verdict);
-                match role {
-                    FleetRole::Local => match s {
-                        CircuitState::Closed if verdict.is_open => {
-                            self.breaker.force_open();
-                            self.actions.follow.increment(1);
-                            tracing::info!(breaker = %self.breaker.name(), replica = %self.replica, open = verdict.open, live = verdict.live, "fleet open: following");
-                            role = FleetRole::Following;
-                            until = Some(now + open_for);
-                            followed_at = Some(now);
+                self.act(&mut r, s, &metrics, &views, verdict, now).await;
+            }
+        }
+        self.record(r, on_fleet, v);
+    }
+
+    /// This replica's view for the fleet. A follower's window is frozen:
+    /// it counts towards the fleet's rate for one open duration, then no
+    /// more (or a rate-opened fleet would hold itself open).
+    fn own_view(
+        &self,
+        r: &Round,
+        s: CircuitState,
+        metrics: &CircuitBreakerMetrics,
+        now: Instant,
+    ) -> BreakerView {
+        let open_for = self.breaker.config().open_duration;
+        let stale =
+            r.role == FleetRole::Following && r.followed_at.is_some_and(|t| now >= t + open_for);
+        let (calls, failures) = if stale {
+            (0, 0)
+        } else {
+            (metrics.window.calls, metrics.window.failures)
+        };
+        BreakerView::new(self.replica.clone(), view_state(r.role, s), calls, failures)
+    }
+
+    /// The store did not answer: local state at once, letting go of what
+    /// the fleet imposed.
+    fn let_go(&self, r: &mut Round, now: Instant) {
+        match r.role {
+            FleetRole::Following if r.until.is_none_or(|u| now >= u) => {
+                self.breaker.reset();
+                r.role = FleetRole::Local;
+            }
+            FleetRole::Waiting => {
+                self.breaker.transition_to_half_open();
+                r.role = FleetRole::Local;
+            }
+            FleetRole::Probing => r.role = FleetRole::Local,
+            _ => {}
+        }
+    }
+
+    /// Acts on the fleet's verdict, by role.
+    async fn act(
+        &self,
+        r: &mut Round,
+        s: CircuitState,
+        metrics: &CircuitBreakerMetrics,
+        views: &[BreakerView],
+        verdict: Verdict,
+        now: Instant,
+    ) {
+        let another_closed = || {
+            views
+                .iter()
+                .any(|x| x.replica != self.replica && x.state == ViewState::Closed)
+        };
+        match r.role {
+            FleetRole::Local => match s {
+                CircuitState::Closed if verdict.is_open => self.follow(r, verdict, now),
+                CircuitState::Open
+                    if metrics
+                        .retry_after
+                        .is_none_or(|w| w <= self.config.poll_interval) =>
+                {
+                    r.role = self.gate().await;
+                }
+                CircuitState::HalfOpen => r.role = self.gate().await,
+                _ => {}
+            },
+            FleetRole::Following => {
+                if r.until.is_none_or(|u| now >= u) {
+                    if verdict.is_open {
+                        // Held as long as the fleet is open, checked again
+                        // every round.
+                        r.until = Some(now);
+                    } else if another_closed() {
+                        self.breaker.reset();
+                        self.actions.release.increment(1);
+                        r.role = FleetRole::Local;
+                    } else {
+                        match self.acquire_probe().await {
+                            Ok(true) => r.role = self.start_probing(),
+                            Ok(false) => r.until = Some(now + self.config.poll_interval),
+                            Err(_) => {}
                         }
-                        CircuitState::Open
-                            if metrics
-                                .retry_after
-                                .is_none_or(|r| r <= self.config.poll_interval) =>
-                        {
-                            role = self.gate().await;
-                        }
-                        CircuitState::HalfOpen => role = self.gate().await,
-                        _ => {}
-                    },
-                    FleetRole::Following => {
-                        if until.is_none_or(|u| now >= u) {
-                            if verdict.is_open {
-                                // Held as long as the fleet is open,
-                                // checked again every round.
-                                until = Some(now);
-                            } else if views
-                                .iter()
-                                .any(|x| x.replica != self.replica && x.state == ViewState::Closed)
-                            {
-                                self.breaker.reset();
-                                self.actions.release.increment(1);
-                                role = FleetRole::Local;
-                            } else {
-                                match self.acquire_probe().await {
-                                    Ok(true) => {
-                                        self.breaker.transition_to_half_open();
-                                        self.actions.probe.increment(1);
-                                        role = FleetRole::Probing;
-                                    }
-                                    Ok(false) => until = Some(now + self.config.poll_interval),
-                                    Err(_) => {}
-                                }
-                            }
-                        }
-                    }
-                    FleetRole::Waiting => match self.acquire_probe().await {
-                        Ok(true) => {
-                            self.breaker.transition_to_half_open();
-                            self.actions.probe.increment(1);
-                            role = FleetRole::Probing;
-                        }
-                        Ok(false)
-                            if !verdict.is_open
-                                && views.iter().any(|x| {
-                                    x.replica != self.replica && x.state == ViewState::Closed
-                                }) =>
-                        {
-                            // The fleet has closed again (a probe
-                            // succeeded and no quorum is open): this
-                            // replica's own trials decide for its path.
-                            self.breaker.transition_to_half_open();
-                            self.actions.release.increment(1);
-                            role = FleetRole::Local;
-                        }
-                        _ => {}
-                    },
-                    FleetRole::Probing => {
-                        // Renew the lease while the trials run.
-                        let _ = self.acquire_probe().await;
                     }
                 }
             }
+            FleetRole::Waiting => match self.acquire_probe().await {
+                Ok(true) => r.role = self.start_probing(),
+                Ok(false) if !verdict.is_open && another_closed() => {
+                    // The fleet has closed again (a probe succeeded and no
+                    // quorum is open): this replica's own trials decide for
+                    // its path.
+                    self.breaker.transition_to_half_open();
+                    self.actions.release.increment(1);
+                    r.role = FleetRole::Local;
+                }
+                _ => {}
+            },
+            FleetRole::Probing => {
+                // Renew the lease while the trials run.
+                let _ = self.acquire_probe().await;
+            }
         }
-        if role != FleetRole::Following {
-            until = None;
-            followed_at = None;
+    }
+
+    /// A closed breaker follows an open fleet.
+    fn follow(&self, r: &mut Round, verdict: Verdict, now: Instant) {
+        self.breaker.force_open();
+        self.actions.follow.increment(1);
+        tracing::info!(breaker = %self.breaker.name(), replica = %self.replica, open = verdict.open, live = verdict.live, "fleet open: following");
+        r.role = FleetRole::Following;
+        r.until = Some(now + self.breaker.config().open_duration);
+        r.followed_at = Some(now);
+    }
+
+    /// Holding a probe lease: this replica's trials start.
+    fn start_probing(&self) -> FleetRole {
+        self.breaker.transition_to_half_open();
+        self.actions.probe.increment(1);
+        FleetRole::Probing
+    }
+
+    /// Keeps the round's outcome and the verdict for `status` and the
+    /// gauges.
+    fn record(&self, mut r: Round, on_fleet: bool, v: Option<Verdict>) {
+        if r.role != FleetRole::Following {
+            r.until = None;
+            r.followed_at = None;
         }
         let mut st = self.state.lock();
-        st.role = role;
-        st.until = until;
-        st.followed_at = followed_at;
-        st.status.role = role;
+        st.role = r.role;
+        st.until = r.until;
+        st.followed_at = r.followed_at;
+        st.status.role = r.role;
         st.status.fleet = on_fleet;
         if let Some(v) = v {
             st.status.live = v.live;

@@ -382,6 +382,17 @@ impl DegradationConfig {
             return Err(ConfigError::invalid("name", "must not be empty"));
         }
         let levels = HealthThresholds::new(&self.levels)?;
+        self.check_components()?;
+        crate::config::check_unit_interval("degraded_score", self.degraded_score)?;
+        let mut rule_names = BTreeSet::new();
+        self.check_rules(&levels, &mut rule_names)?;
+        self.check_count_rules(&levels, &mut rule_names)?;
+        self.check_hysteresis(&levels)?;
+        super::matrix::FeatureMatrix::build(&self.features, &levels, &self.disabled_modes)?;
+        Ok(levels)
+    }
+
+    fn check_components(&self) -> Result<(), ConfigError> {
         for (name, c) in &self.components {
             let field = |f: &str| format!("components.{name}.{f}");
             if name.trim().is_empty() {
@@ -403,19 +414,17 @@ impl DegradationConfig {
                 ));
             }
         }
-        crate::config::check_unit_interval("degraded_score", self.degraded_score)?;
-        let mut rule_names = BTreeSet::new();
+        Ok(())
+    }
+
+    fn check_rules<'a>(
+        &'a self,
+        levels: &HealthThresholds,
+        rule_names: &mut BTreeSet<&'a str>,
+    ) -> Result<(), ConfigError> {
         for (i, r) in self.rules.iter().enumerate() {
             let field = |f: &str| format!("rules[{i}].{f}");
-            if r.name.trim().is_empty() {
-                return Err(ConfigError::invalid(field("name"), "must not be empty"));
-            }
-            if !rule_names.insert(r.name.as_str()) {
-                return Err(ConfigError::invalid(
-                    field("name"),
-                    format!("`{}` is used by two rules", r.name),
-                ));
-            }
+            check_rule_name(&r.name, rule_names, &field)?;
             if !self.components.contains_key(&r.component) {
                 return Err(ConfigError::invalid(
                     field("component"),
@@ -425,36 +434,19 @@ impl DegradationConfig {
                     ),
                 ));
             }
-            if levels.by_name(&r.level).is_none() {
-                return Err(ConfigError::invalid(
-                    field("level"),
-                    format!(
-                        "unknown level `{}`; levels are: {}",
-                        r.level,
-                        levels.names()
-                    ),
-                ));
-            }
-            if let Condition::Below(x) = r.when {
-                if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
-                    return Err(ConfigError::invalid(
-                        field("when.below"),
-                        format!("must be in [0, 1], got {x}"),
-                    ));
-                }
-            }
+            check_rule_target(&r.level, r.when, levels, &field)?;
         }
+        Ok(())
+    }
+
+    fn check_count_rules<'a>(
+        &'a self,
+        levels: &HealthThresholds,
+        rule_names: &mut BTreeSet<&'a str>,
+    ) -> Result<(), ConfigError> {
         for (i, r) in self.count_rules.iter().enumerate() {
             let field = |f: &str| format!("count_rules[{i}].{f}");
-            if r.name.trim().is_empty() {
-                return Err(ConfigError::invalid(field("name"), "must not be empty"));
-            }
-            if !rule_names.insert(r.name.as_str()) {
-                return Err(ConfigError::invalid(
-                    field("name"),
-                    format!("`{}` is used by two rules", r.name),
-                ));
-            }
+            check_rule_name(&r.name, rule_names, &field)?;
             for c in &r.components {
                 if !self.components.contains_key(c) {
                     return Err(ConfigError::invalid(
@@ -477,25 +469,12 @@ impl DegradationConfig {
                     ),
                 ));
             }
-            if levels.by_name(&r.level).is_none() {
-                return Err(ConfigError::invalid(
-                    field("level"),
-                    format!(
-                        "unknown level `{}`; levels are: {}",
-                        r.level,
-                        levels.names()
-                    ),
-                ));
-            }
-            if let Condition::Below(x) = r.when {
-                if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
-                    return Err(ConfigError::invalid(
-                        field("when.below"),
-                        format!("must be in [0, 1], got {x}"),
-                    ));
-                }
-            }
+            check_rule_target(&r.level, r.when, levels, &field)?;
         }
+        Ok(())
+    }
+
+    fn check_hysteresis(&self, levels: &HealthThresholds) -> Result<(), ConfigError> {
         let h = &self.hysteresis;
         if !(h.margin.is_finite() && (0.0..1.0).contains(&h.margin)) {
             return Err(ConfigError::invalid(
@@ -524,8 +503,7 @@ impl DegradationConfig {
                 ),
             ));
         }
-        super::matrix::FeatureMatrix::build(&self.features, &levels, &self.disabled_modes)?;
-        Ok(levels)
+        Ok(())
     }
 
     /// Moved to [`presets::synthetic_data::degradation`](crate::presets::synthetic_data::degradation).
@@ -557,4 +535,46 @@ impl DegradationConfig {
     pub fn workflow_runtime() -> Result<Self, ConfigError> {
         crate::presets::workflow_runtime::degradation()
     }
+}
+
+/// A rule's name: not empty, and not used by another rule of either kind.
+fn check_rule_name<'a>(
+    name: &'a str,
+    rule_names: &mut BTreeSet<&'a str>,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if name.trim().is_empty() {
+        return Err(ConfigError::invalid(field("name"), "must not be empty"));
+    }
+    if !rule_names.insert(name) {
+        return Err(ConfigError::invalid(
+            field("name"),
+            format!("`{name}` is used by two rules"),
+        ));
+    }
+    Ok(())
+}
+
+/// A rule's level exists and its condition's score is in [0, 1].
+fn check_rule_target(
+    level: &str,
+    when: Condition,
+    levels: &HealthThresholds,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if levels.by_name(level).is_none() {
+        return Err(ConfigError::invalid(
+            field("level"),
+            format!("unknown level `{level}`; levels are: {}", levels.names()),
+        ));
+    }
+    if let Condition::Below(x) = when {
+        if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
+            return Err(ConfigError::invalid(
+                field("when.below"),
+                format!("must be in [0, 1], got {x}"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -353,6 +353,25 @@ impl fmt::Debug for DegradationManager {
     }
 }
 
+impl Metrics {
+    fn new(label: String) -> Metrics {
+        Metrics {
+            level: metrics::gauge!("resilience_degradation_level", "degradation" => label.clone()),
+            score: metrics::gauge!("resilience_degradation_health_score", "degradation" => label.clone()),
+            degrade: metrics::counter!(
+                "resilience_degradation_level_changes_total",
+                "degradation" => label.clone(),
+                "direction" => "degrade"
+            ),
+            recover: metrics::counter!(
+                "resilience_degradation_level_changes_total",
+                "degradation" => label,
+                "direction" => "recover"
+            ),
+        }
+    }
+}
+
 impl DegradationManager {
     /// Builds a manager from a config, on the system clock.
     ///
@@ -385,94 +404,14 @@ impl DegradationManager {
         let thresholds = config.thresholds()?;
         let matrix = FeatureMatrix::build(&config.features, &thresholds, &config.disabled_modes)?;
         let label = config.name.clone();
-        let mut components = Vec::with_capacity(config.components.len());
-        let mut health = Vec::with_capacity(config.components.len());
-        for (i, (name, c)) in config.components.iter().enumerate() {
-            if c.weight > 1e9 {
-                return Err(ConfigError::invalid(
-                    format!("components.{name}.weight"),
-                    format!("must be at most 1e9, got {}", c.weight),
-                ));
-            }
-            let name: Arc<str> = Arc::from(name.as_str());
-            if u32::try_from(i).is_err() {
-                return Err(ConfigError::invalid("components", "too many components"));
-            }
-            components.push(Component {
-                score_gauge: metrics::gauge!(
-                    "resilience_degradation_component_score",
-                    "degradation" => label.clone(),
-                    "component" => name.to_string()
-                ),
-                name,
-                weight: c.weight,
-            });
-            health.push(ComponentHealth::Score(c.initial));
-        }
-        let mut rules = Vec::with_capacity(config.rules.len());
-        for r in &config.rules {
-            // Both lookups were checked by `thresholds()`.
-            let (Some(component), Some(level)) = (
-                components
-                    .binary_search_by(|c: &Component| (*c.name).cmp(r.component.as_str()))
-                    .ok(),
-                thresholds.by_name(&r.level),
-            ) else {
-                return Err(ConfigError::invalid("rules", "unknown component or level"));
-            };
-            rules.push(Rule {
-                name: Arc::from(r.name.as_str()),
-                scope: Scope::One(component),
-                when: r.when,
-                level: level.severity(),
-            });
-        }
-        for r in &config.count_rules {
-            // Checked by `thresholds()`.
-            let of: Option<Vec<usize>> = if r.components.is_empty() {
-                Some((0..components.len()).collect())
-            } else {
-                r.components
-                    .iter()
-                    .map(|name| {
-                        components
-                            .binary_search_by(|c: &Component| (*c.name).cmp(name.as_str()))
-                            .ok()
-                    })
-                    .collect()
-            };
-            let (Some(of), Some(level)) = (of, thresholds.by_name(&r.level)) else {
-                return Err(ConfigError::invalid(
-                    "count_rules",
-                    "unknown component or level",
-                ));
-            };
-            rules.push(Rule {
-                name: Arc::from(r.name.as_str()),
-                scope: Scope::AtLeast { of, n: r.at_least },
-                when: r.when,
-                level: level.severity(),
-            });
-        }
+        let (components, health) = Self::build_components(&config, &label)?;
+        let rules = Self::build_rules(&config, &components, &thresholds)?;
         let messages: Vec<Option<Arc<str>>> = config
             .levels
             .iter()
             .map(|l| l.message.as_deref().map(Arc::from))
             .collect();
-        let metrics = Metrics {
-            level: metrics::gauge!("resilience_degradation_level", "degradation" => label.clone()),
-            score: metrics::gauge!("resilience_degradation_health_score", "degradation" => label.clone()),
-            degrade: metrics::counter!(
-                "resilience_degradation_level_changes_total",
-                "degradation" => label.clone(),
-                "direction" => "degrade"
-            ),
-            recover: metrics::counter!(
-                "resilience_degradation_level_changes_total",
-                "degradation" => label,
-                "direction" => "recover"
-            ),
-        };
+        let metrics = Metrics::new(label);
         let mut manager = DegradationManagerShared {
             tag: NEXT_MANAGER.fetch_add(1, Ordering::Relaxed),
             name: Arc::from(config.name.as_str()),
@@ -519,6 +458,94 @@ impl DegradationManager {
         Ok(DegradationManager {
             inner: Arc::new(manager),
         })
+    }
+
+    /// The components in name order with their score gauges, and their
+    /// initial health.
+    fn build_components(
+        config: &DegradationConfig,
+        label: &str,
+    ) -> Result<(Vec<Component>, Vec<ComponentHealth>), ConfigError> {
+        let mut components = Vec::with_capacity(config.components.len());
+        let mut health = Vec::with_capacity(config.components.len());
+        for (i, (name, c)) in config.components.iter().enumerate() {
+            if c.weight > 1e9 {
+                return Err(ConfigError::invalid(
+                    format!("components.{name}.weight"),
+                    format!("must be at most 1e9, got {}", c.weight),
+                ));
+            }
+            let name: Arc<str> = Arc::from(name.as_str());
+            if u32::try_from(i).is_err() {
+                return Err(ConfigError::invalid("components", "too many components"));
+            }
+            components.push(Component {
+                score_gauge: metrics::gauge!(
+                    "resilience_degradation_component_score",
+                    "degradation" => label.to_string(),
+                    "component" => name.to_string()
+                ),
+                name,
+                weight: c.weight,
+            });
+            health.push(ComponentHealth::Score(c.initial));
+        }
+        Ok((components, health))
+    }
+
+    /// The score rules and count rules, resolved to component indices and
+    /// level severities.
+    fn build_rules(
+        config: &DegradationConfig,
+        components: &[Component],
+        thresholds: &HealthThresholds,
+    ) -> Result<Vec<Rule>, ConfigError> {
+        let mut rules = Vec::with_capacity(config.rules.len());
+        for r in &config.rules {
+            // Both lookups were checked by `thresholds()`.
+            let (Some(component), Some(level)) = (
+                components
+                    .binary_search_by(|c: &Component| (*c.name).cmp(r.component.as_str()))
+                    .ok(),
+                thresholds.by_name(&r.level),
+            ) else {
+                return Err(ConfigError::invalid("rules", "unknown component or level"));
+            };
+            rules.push(Rule {
+                name: Arc::from(r.name.as_str()),
+                scope: Scope::One(component),
+                when: r.when,
+                level: level.severity(),
+            });
+        }
+        for r in &config.count_rules {
+            // Checked by `thresholds()`.
+            let of: Option<Vec<usize>> = if r.components.is_empty() {
+                Some((0..components.len()).collect())
+            } else {
+                r.components
+                    .iter()
+                    .map(|name| {
+                        components
+                            .binary_search_by(|c: &Component| (*c.name).cmp(name.as_str()))
+                            .ok()
+                    })
+                    .collect()
+            };
+            let (Some(of), Some(level)) = (of, thresholds.by_name(&r.level)) else {
+                return Err(ConfigError::invalid(
+                    "count_rules",
+                    "unknown component or level",
+                ));
+            };
+            rules.push(Rule {
+                name: Arc::from(r.name.as_str()),
+                scope: Scope::AtLeast { of, n: r.at_least },
+                when: r.when,
+                level: level.severity(),
+            });
+        }
+        Ok(rules)
     }
 
     /// Registers a user-notification hook: `f` gets the change and the

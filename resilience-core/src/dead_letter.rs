@@ -589,6 +589,23 @@ impl<T> InMemoryDeadLetterQueue<T> {
         &self.inner.listeners
     }
 
+    /// Counts and announces a refusal because the queue is full, and hands
+    /// `item` back in the error.
+    pub(crate) fn refuse_full<U>(&self, item: U) -> DeadLetterError<U> {
+        self.inner.metrics.rejected();
+        self.inner
+            .listeners
+            .emit_with(|| DeadLetterEvent::Rejected {
+                queue: self.inner.name.clone(),
+                capacity: self.inner.capacity,
+            });
+        DeadLetterError::Full {
+            item,
+            queue: self.inner.name.clone(),
+            capacity: self.inner.capacity,
+        }
+    }
+
     /// Appends `item`, or returns it when the queue is full.
     pub fn push(&self, item: T) -> Result<(), DeadLetterError<T>> {
         let now = self.inner.clock.now();
@@ -596,18 +613,7 @@ impl<T> InMemoryDeadLetterQueue<T> {
         let held = s.held_total();
         if held >= self.inner.capacity {
             drop(s);
-            self.inner.metrics.rejected();
-            self.inner
-                .listeners
-                .emit_with(|| DeadLetterEvent::Rejected {
-                    queue: self.inner.name.clone(),
-                    capacity: self.inner.capacity,
-                });
-            return Err(DeadLetterError::Full {
-                item,
-                queue: self.inner.name.clone(),
-                capacity: self.inner.capacity,
-            });
+            return Err(self.refuse_full(item));
         }
         let id = s.next_id;
         s.next_id += 1;

@@ -102,18 +102,7 @@ impl<R: Clone> InMemoryDeadLetterQueue<DeadLetter<R>> {
         let held = s.held_total();
         if held >= self.inner.capacity {
             drop(s);
-            self.inner.metrics.rejected();
-            self.inner
-                .listeners
-                .emit_with(|| DeadLetterEvent::Rejected {
-                    queue: self.inner.name.clone(),
-                    capacity: self.inner.capacity,
-                });
-            return Err(DeadLetterError::Full {
-                item,
-                queue: self.inner.name.clone(),
-                capacity: self.inner.capacity,
-            });
+            return Err(self.refuse_full(item));
         }
         let id = s.next_id;
         s.next_id += 1;

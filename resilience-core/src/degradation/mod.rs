@@ -700,19 +700,23 @@ impl DegradationManager {
         self.report_all(&[(component, health)])
     }
 
+    /// A component's id, or an error naming the known ones.
+    fn known_component(&self, component: &str) -> Result<ComponentId, DegradationError> {
+        self.component(component)
+            .ok_or_else(|| DegradationError::UnknownComponent {
+                manager: self.inner.name.to_string(),
+                name: component.to_string(),
+                known: self.components().collect::<Vec<_>>().join(", "),
+            })
+    }
+
     /// [`report`](Self::report) by component name.
     pub fn report_by_name(
         &self,
         component: &str,
         health: ComponentHealth,
     ) -> Result<DegradationLevel, DegradationError> {
-        let id = self
-            .component(component)
-            .ok_or_else(|| DegradationError::UnknownComponent {
-                manager: self.inner.name.to_string(),
-                name: component.to_string(),
-                known: self.components().collect::<Vec<_>>().join(", "),
-            })?;
+        let id = self.known_component(component)?;
         self.report(id, health)
     }
 
@@ -850,13 +854,7 @@ impl DegradationManager {
     where
         F: Fn(CircuitState) -> ComponentHealth + Send + Sync + 'static,
     {
-        let id = self
-            .component(component)
-            .ok_or_else(|| DegradationError::UnknownComponent {
-                manager: self.inner.name.to_string(),
-                name: component.to_string(),
-                known: self.components().collect::<Vec<_>>().join(", "),
-            })?;
+        let id = self.known_component(component)?;
         let map = Arc::new(map);
         let on_change = map.clone();
         let weak = Arc::downgrade(&self.inner);

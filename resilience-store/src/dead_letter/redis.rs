@@ -70,7 +70,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
-use redis::{Script, Value};
+use redis::{Script, ScriptInvocation, Value};
 use resilience_core::dead_letter::{
     ClaimOptions, ClaimedLetter, DeadLetterError, DeadLetterEvent, DeadLetterReason,
     DeadLetterStore, JsonCodec, LetterCodec, LetterId, LetterState, NewLetter, Purge, QueueStats,
@@ -265,6 +265,20 @@ struct Keys {
     retry_at: String,
     parked: String,
     untried: String,
+}
+
+impl Keys {
+    /// A call of `script` with the queue's five keys, in the order every
+    /// script that reads them all takes them (`KEYS[1]` ready, retry,
+    /// retry_at, parked, `KEYS[5]` untried).
+    fn all<'a>(&'a self, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut call = script.key(&self.ready);
+        call.key(&self.retry)
+            .key(&self.retry_at)
+            .key(&self.parked)
+            .key(&self.untried);
+        call
+    }
 }
 
 fn default_group() -> String {
@@ -511,13 +525,8 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
             .unwrap_or(u64::MAX)
             .max(1);
         let reply: Value = self
-            .scripts
-            .claim
-            .key(&self.keys.ready)
-            .key(&self.keys.retry)
-            .key(&self.keys.retry_at)
-            .key(&self.keys.parked)
-            .key(&self.keys.untried)
+            .keys
+            .all(&self.scripts.claim)
             .arg(&self.group)
             .arg(&self.consumer)
             .arg(options.max_letters)
@@ -600,13 +609,8 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
         error: &str,
     ) -> redis::RedisResult<i64> {
         let mut conn = self.conn.clone();
-        self.scripts
-            .release
-            .key(&self.keys.ready)
-            .key(&self.keys.retry)
-            .key(&self.keys.retry_at)
-            .key(&self.keys.parked)
-            .key(&self.keys.untried)
+        self.keys
+            .all(&self.scripts.release)
             .arg(&self.group)
             .arg(&self.consumer)
             .arg(stream_id(id))
@@ -680,13 +684,8 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
         let op = StoreOp::Stats;
         let mut conn = self.conn.clone();
         let reply: Vec<i64> = self
-            .scripts
-            .stats
-            .key(&self.keys.ready)
-            .key(&self.keys.retry)
-            .key(&self.keys.retry_at)
-            .key(&self.keys.parked)
-            .key(&self.keys.untried)
+            .keys
+            .all(&self.scripts.stats)
             .arg(&self.group)
             .invoke_async(&mut conn)
             .await
@@ -737,13 +736,8 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
         let op = StoreOp::Purge;
         let mut conn = self.conn.clone();
         let n: i64 = self
-            .scripts
-            .purge
-            .key(&self.keys.ready)
-            .key(&self.keys.retry)
-            .key(&self.keys.retry_at)
-            .key(&self.keys.parked)
-            .key(&self.keys.untried)
+            .keys
+            .all(&self.scripts.purge)
             .arg(&self.group)
             .arg(if purge == Purge::Parked {
                 "parked"

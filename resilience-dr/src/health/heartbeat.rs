@@ -597,6 +597,29 @@ where
             .collect()
     }
 
+    /// Members counted by state at one instant (one lock, one clock
+    /// read): how many there are, how many are healthy, and the unhealthy
+    /// ones, sorted by id.
+    pub(super) fn census(&self) -> (usize, usize, Vec<K>) {
+        let now = self.inner.clock.now();
+        let members = self.inner.members.lock();
+        let mut healthy: usize = 0;
+        let mut unhealthy = Vec::new();
+        for (k, m) in members.iter() {
+            match self
+                .inner
+                .config
+                .classify(now.saturating_duration_since(m.last))
+                .0
+            {
+                HealthState::Healthy => healthy = healthy.saturating_add(1),
+                HealthState::Suspect => {}
+                HealthState::Unhealthy => unhealthy.push(k.clone()),
+            }
+        }
+        (members.len(), healthy, unhealthy)
+    }
+
     fn publish(&self, e: &HeartbeatEvent<K>) {
         #[cfg(feature = "tracing")]
         tracing::info!(member = ?e.member, from = %e.from, to = %e.to, missed = e.missed, "heartbeat health changed");

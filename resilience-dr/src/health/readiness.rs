@@ -4,7 +4,7 @@ use std::fmt;
 
 use resilience_core::readiness::{Readiness, ReadinessCheck};
 
-use super::heartbeat::{HealthState, HeartbeatMonitor};
+use super::heartbeat::HeartbeatMonitor;
 
 /// The workers a [`HeartbeatMonitor`] watches, as a
 /// [`ReadinessCheck`](resilience_core::readiness::ReadinessCheck): not ready
@@ -77,9 +77,7 @@ where
     }
 
     fn readiness(&self) -> Readiness {
-        let total = self.monitor.len();
-        let healthy = self.monitor.in_state(HealthState::Healthy).len();
-        let unhealthy = self.monitor.unhealthy();
+        let (total, healthy, unhealthy) = self.monitor.census();
         let routable = total.saturating_sub(unhealthy.len());
         if routable < self.min_routable {
             return Readiness::NotReady(format!(

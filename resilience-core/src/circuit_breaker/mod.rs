@@ -769,8 +769,13 @@ pub enum CallError<E> {
     Inner(E),
 }
 
+/// The methods of both permits. `$inline_time`: whether a time window's
+/// success path is inlined into the caller (the borrowed permit, used by
+/// `call` and synchronous code) or left out of line (the owned permit,
+/// whose caller is a response future where the larger inlined path costs
+/// a count window's callers more than it saves a time window's).
 macro_rules! permit_api {
-    () => {
+    ($inline_time:literal) => {
         /// Records a success.
         #[inline]
         pub fn record_success(self) {
@@ -790,10 +795,10 @@ macro_rules! permit_api {
         }
 
         /// Records `outcome`.
-        #[inline]
+        #[inline(always)]
         pub fn record(mut self, outcome: Outcome) {
             self.done = true;
-            self.inner().record(self.ticket, outcome);
+            self.inner().record::<$inline_time>(self.ticket, outcome);
         }
 
         /// How long ago the permit was issued, when the breaker measures
@@ -813,7 +818,7 @@ impl Permit<'_> {
         self.inner
     }
 
-    permit_api!();
+    permit_api!(true);
 
     /// Converts into an [`OwnedPermit`] (clones the breaker handle).
     pub fn into_owned(mut self, breaker: &CircuitBreaker) -> OwnedPermit {
@@ -833,7 +838,7 @@ impl OwnedPermit {
         &self.breaker.inner
     }
 
-    permit_api!();
+    permit_api!(false);
 
     /// The breaker this permit belongs to.
     pub fn breaker(&self) -> &CircuitBreaker {
@@ -1111,20 +1116,49 @@ impl Inner {
     }
 
     /// Records an outcome. The common case, a success of an untimed call
-    /// into a count window holding nothing but successes, is a few loads
-    /// inline: the window is left as it is (see `CountWindow::record`),
-    /// and no listener or per-breaker metric needs the full path.
+    /// into a window holding nothing but successes, is a few loads inline
+    /// (a count window is left as it is, see `CountWindow::record`; a time
+    /// window adds one to its current bucket, see
+    /// `TimeWindow::record_clean_success`), and no listener or
+    /// per-breaker metric needs the full path.
     #[inline(always)]
-    fn record(&self, t: Ticket, outcome: Outcome) {
-        if t.start == NO_START && outcome == Outcome::Success {
-            if let Window::Count(cw) = &self.window {
-                if cw.all_ok(&self.common.count) && self.extras.get().is_none() {
-                    self.common.metrics.success.increment(1);
-                    return;
+    fn record<const INLINE_TIME: bool>(&self, t: Ticket, outcome: Outcome) {
+        if t.start == NO_START && outcome == Outcome::Success && self.extras.get().is_none() {
+            match &self.window {
+                Window::Count(cw) => {
+                    if cw.all_ok(&self.common.count) {
+                        self.common.metrics.success.increment(1);
+                        return;
+                    }
                 }
+                Window::Time(tw) if INLINE_TIME => return self.record_time_success(tw, t),
+                Window::Time(tw) => return self.record_time_success_outlined(tw, t),
             }
         }
         self.record_full(t, outcome)
+    }
+
+    /// A success of an untimed call into a time window: an add into the
+    /// current bucket while the window holds only successes and no failure
+    /// run is being counted (see `TimeWindow::record_clean_success`); the
+    /// full path otherwise. The state word is compared so that an outcome
+    /// issued before a transition stays out of the new state's window, as
+    /// on the full path.
+    #[inline(always)]
+    fn record_time_success(&self, tw: &TimeWindow, t: Ticket) {
+        if self.consecutive.load(Ordering::Relaxed) == 0
+            && self.state.load(Ordering::Acquire) == t.word
+            && tw.record_clean_success(self.now_nanos(), &self.common.time)
+        {
+            self.common.metrics.success.increment(1);
+            return;
+        }
+        self.record_full(t, Outcome::Success)
+    }
+
+    #[inline(never)]
+    fn record_time_success_outlined(&self, tw: &TimeWindow, t: Ticket) {
+        self.record_time_success(tw, t)
     }
 
     #[inline(never)]

@@ -360,6 +360,33 @@ impl TimeWindow {
         (interval, index as usize)
     }
 
+    /// Records a success at `now` when that is all it takes: the window
+    /// holds no failure or slow call (so a success cannot bring a rate to a
+    /// threshold: nothing to evaluate) and `now` falls in the bucket of the
+    /// latest record (no rotation). One load of the flag, one of the
+    /// current interval, one of the bucket's stamp and one add; no
+    /// division. Returns false, having recorded nothing, when the full
+    /// [`record`](Self::record) is needed.
+    #[inline(always)]
+    pub(crate) fn record_clean_success(&self, now: u64, shape: &TimeShape) -> bool {
+        if self.dirty.load(Ordering::Acquire) {
+            return false;
+        }
+        let cur = self.current.load(Ordering::Relaxed);
+        let interval = cur >> INDEX_BITS;
+        if now.wrapping_sub(interval.wrapping_mul(shape.bucket_nanos)) >= shape.bucket_nanos {
+            return false;
+        }
+        let Some(bucket) = self.buckets.get((cur & ((1 << INDEX_BITS) - 1)) as usize) else {
+            return false;
+        };
+        if bucket.stamp.load(Ordering::Acquire) != interval + 1 {
+            return false;
+        }
+        bucket.calls.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
     /// Records an outcome at `now` (nanoseconds since the breaker's origin);
     /// returns the window totals when the outcome needs evaluation.
     pub(crate) fn record(&self, code: u8, now: u64, shape: &TimeShape) -> Option<WindowSnapshot> {
@@ -599,6 +626,35 @@ mod tests {
         // Once an evaluation finds no failure, successes are not evaluated.
         assert_eq!(w.record(S, 100 * sec, &shape).map(|s| s.failures), Some(0));
         assert_eq!(w.record(S, 100 * sec, &shape), None);
+    }
+
+    #[test]
+    fn clean_successes_take_the_short_path_only_while_nothing_needs_evaluation() {
+        let sec = 1_000_000_000u64;
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let w = TimeWindow::new(&shape);
+        // No bucket holds second 0 yet: the full path must place it.
+        assert!(!w.record_clean_success(0, &shape));
+        assert_eq!(w.record(S, 0, &shape), None);
+        assert!(w.record_clean_success(sec / 2, &shape));
+        assert_eq!(w.snapshot(sec / 2, &shape).calls, 2);
+        // Past the bucket's end: the full path rotates.
+        assert!(!w.record_clean_success(sec, &shape));
+        assert_eq!(w.record(S, sec, &shape), None);
+        assert!(w.record_clean_success(sec + 1, &shape));
+        // A failure anywhere in the window sends successes to the full
+        // path, which evaluates them.
+        w.record(F, sec + 2, &shape);
+        assert!(!w.record_clean_success(sec + 3, &shape));
+        assert_eq!(
+            w.record(S, sec + 3, &shape).map(|s| (s.calls, s.failures)),
+            Some((6, 1))
+        );
+        // Once the failure has left the window and an evaluation saw so,
+        // the short path is back.
+        assert_eq!(w.record(S, 12 * sec, &shape).map(|s| s.failures), Some(0));
+        assert!(w.record_clean_success(12 * sec + 1, &shape));
+        assert_eq!(w.snapshot(12 * sec + 1, &shape).calls, 2);
     }
 
     #[test]

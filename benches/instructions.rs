@@ -78,15 +78,14 @@ pub const CASES: &[(&str, &str)] = &[
     ),
     ("retry_layer/tower/retry", ""),
     ("retry_layer/tower/retry_equivalent", ""),
+    ("retry_layer/tower/retry_equivalent_shared", ""),
     ("retry_layer/tower_resilience/layer", ""),
     ("timeout/ours/layer", "timeout/tower/timeout"),
     ("timeout/tower/timeout", ""),
     ("timeout/tower_resilience/layer", ""),
     ("stack/ours/stack4", "stack/tower_resilience/stack4"),
-    (
-        "stack/ours/resilience_stack",
-        "stack/tower_resilience/stack4",
-    ),
+    ("stack/ours/resilience_stack", "stack/ours/in_stack_order"),
+    ("stack/ours/in_stack_order", "stack/tower_resilience/stack4"),
     ("stack/tower_resilience/stack4", ""),
     ("stack/tower/stack3", ""),
     ("stack/mixed/tower3_ours_breaker", "stack/tower/stack3"),
@@ -328,6 +327,10 @@ fn count(case: &str, n: u64) -> Result<(), String> {
             let mut s = stacks::ours_resilience_stack();
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
+        "stack/ours/in_stack_order" => {
+            let mut s = stacks::ours_in_stack_order();
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
         "stack/ours/stack4" => {
             let mut s = stacks::ours4();
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
@@ -366,6 +369,12 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         "retry_layer/tower/retry_equivalent" => {
             let mut s =
                 tower::retry::RetryLayer::new(common::subjects::TowerEquivalent::new()).layer(Noop);
+            run(n, || sink(black_box(call(&mut s, black_box(1)))))
+        }
+        "retry_layer/tower/retry_equivalent_shared" => {
+            let mut s =
+                tower::retry::RetryLayer::new(common::subjects::TowerSharedEquivalent::new())
+                    .layer(Noop);
             run(n, || sink(black_box(call(&mut s, black_box(1)))))
         }
         "retry_layer/tower_resilience/layer" => {

@@ -178,6 +178,11 @@ fn retry_layer(c: &mut Criterion) {
     g.bench_function("tower/retry_equivalent", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
+    let mut svc =
+        tower::retry::RetryLayer::new(common::subjects::TowerSharedEquivalent::new()).layer(Noop);
+    g.bench_function("tower/retry_equivalent_shared", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
     let mut svc = tower_resilience::retry::RetryLayer::<u64, u64, NoopError>::builder()
         .max_attempts(ATTEMPTS as usize)
         .exponential_backoff(INITIAL)

@@ -22,6 +22,10 @@
 //!   and `BulkheadLayer`.
 //! * `ours/resilience_stack`: the same from one config with our
 //!   `ResilienceStack` (its per-attempt timeout sits innermost).
+//! * `ours/in_stack_order`: the layers `ResilienceStack` builds, hand-built
+//!   in its order (retry → breaker → bulkhead → per-attempt timeout) with
+//!   its classifier: the same work as `ours/resilience_stack` without the
+//!   wrappers that make each layer optional.
 //!
 //! The `timeout` group measures a timeout layer alone: tower's `Timeout`,
 //! tower-resilience's `TimeLimiterLayer` and our `TimeoutLayer`.
@@ -63,6 +67,10 @@ fn stack(c: &mut Criterion) {
     });
     let mut svc = stacks::ours_resilience_stack();
     g.bench_function("ours/resilience_stack", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
+    let mut svc = stacks::ours_in_stack_order();
+    g.bench_function("ours/in_stack_order", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
     let mut svc = stacks::tower_resilience4();

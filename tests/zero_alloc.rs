@@ -61,6 +61,15 @@ fn circuit_breaker_hot_paths_do_not_allocate() {
             time.try_acquire().unwrap().record_success();
         },
     );
+    // The untimed time window: successes into a clean window take the
+    // short path (one add into the current bucket), owned or borrowed.
+    let plain =
+        CircuitBreaker::new(CircuitBreakerConfig::new().time_window(Duration::from_secs(60)))
+            .unwrap();
+    assert_no_alloc("closed breaker call (time window)", || {
+        plain.call(|| Ok::<(), ()>(())).unwrap();
+        plain.try_acquire_owned().unwrap().record_success();
+    });
 
     let open = CircuitBreaker::new(CircuitBreakerConfig::new().consecutive_failures(1)).unwrap();
     open.try_acquire().unwrap().record_failure();

@@ -412,6 +412,55 @@ pub mod subjects {
         }
     }
 
+    /// [`TowerEquivalent`] with its state shared by every call, as a
+    /// policy with a retry budget, shared metrics or event listeners must
+    /// hold it (tower's own `TpsBudget` is held in an `Arc` by the policy
+    /// that uses it): the per-call copy of the policy clones one `Arc`
+    /// (one atomic increment, and a decrement when the call ends), as our
+    /// layer's response future does for the policy shared by its calls.
+    #[derive(Debug, Clone)]
+    pub struct TowerSharedEquivalent {
+        attempts: u32,
+        backoff: tower::retry::backoff::ExponentialBackoff,
+        shared: std::sync::Arc<metrics::Counter>,
+    }
+
+    impl TowerSharedEquivalent {
+        pub fn new() -> Self {
+            let e = TowerEquivalent::new();
+            TowerSharedEquivalent {
+                attempts: e.attempts,
+                backoff: e.backoff,
+                shared: std::sync::Arc::new(e.success),
+            }
+        }
+    }
+
+    impl<E> tower::retry::Policy<u64, u64, E> for TowerSharedEquivalent {
+        type Future = tokio::time::Sleep;
+
+        #[inline]
+        fn retry(&mut self, _req: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
+            use tower::retry::backoff::Backoff;
+            match result {
+                Ok(_) => {
+                    self.shared.increment(1);
+                    None
+                }
+                Err(_) if self.attempts > 1 => {
+                    self.attempts -= 1;
+                    Some(self.backoff.next_backoff())
+                }
+                Err(_) => None,
+            }
+        }
+
+        #[inline]
+        fn clone_request(&mut self, req: &u64) -> Option<u64> {
+            Some(*req)
+        }
+    }
+
     pub fn tr_bulkhead_layer() -> tower_resilience::bulkhead::BulkheadLayer {
         tower_resilience::bulkhead::BulkheadLayer::builder()
             .max_concurrent_calls(LIMIT as usize)
@@ -515,6 +564,27 @@ timeout: 1s
         )
         .expect("valid stack config");
         ServiceBuilder::new().layer(stack).service(Noop)
+    }
+
+    /// The layers `ResilienceStack` builds from [`ours_resilience_stack`]'s
+    /// config, hand-built in its order and with its classifier: retry →
+    /// breaker → bulkhead → per-attempt timeout → no-op. The same work as
+    /// the stack from config without its optional-layer wrappers, so the
+    /// two differ only by what building from a config costs.
+    pub fn ours_in_stack_order() -> impl Service<u64, Response = u64> + Clone + Send {
+        use resilience_tower::stack::StackClassifier;
+        ServiceBuilder::new()
+            .layer(
+                resilience_tower::retry::RetryLayer::new(super::subjects::ours_retry_policy())
+                    .with_classifier(StackClassifier)
+                    .idempotency_with(StackClassifier),
+            )
+            .layer(CircuitBreakerLayer::new(ours_cb()).with_classifier(StackClassifier))
+            .layer(resilience_tower::bulkhead::BulkheadLayer::new(
+                super::subjects::ours_bulkhead(),
+            ))
+            .layer(resilience_tower::timeout::TimeoutLayer::new(TIMEOUT))
+            .service(Noop)
     }
 
     /// tower 0.5's own: Timeout + Retry + ConcurrencyLimit (no breaker).

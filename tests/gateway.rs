@@ -538,3 +538,80 @@ async fn scale_down_drains_a_busy_worker_and_scale_up_warms_the_popular_models()
         label(&pool, &new)
     );
 }
+
+/// `--replicas N --fleet memory`: the model-load-failure experiment on ten
+/// gateways, the worker retries' budget in local scope (a bucket per
+/// replica) then in fleet scope (one bucket, leased in batches).
+#[test]
+fn a_fleet_scope_budget_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_per_replica() {
+    use app::fleet::{self, FleetTarget};
+    let n = 10u64;
+    let options = Options {
+        seed: 42,
+        duration: MIN_DURATION,
+    };
+    let r = fleet::run(
+        Experiment::ModelLoadFailure,
+        options,
+        n as usize,
+        &FleetTarget::Memory,
+    )
+    .expect("the fleet runs");
+    let cap = u64::from(r.bucket.capacity);
+    let batch = u64::from(r.batch);
+    let cost = u64::from(r.bucket.retry_cost);
+    let (local, fleet) = (&r.local, &r.fleet);
+    for (scope, s) in [("local", local), ("fleet", fleet)] {
+        assert_eq!(
+            s.reports.len(),
+            n as usize,
+            "{scope}: one report per replica"
+        );
+        for rep in &s.reports {
+            assert_eq!(rep.counts.lost, 0, "{scope}: no request lost");
+        }
+        assert!(
+            s.retries > 0 && s.failed_attempts > 0,
+            "{scope}: sd3 load failures were retried ({} retries, {} failed attempts)",
+            s.retries,
+            s.failed_attempts
+        );
+        assert!(
+            s.retries * cost <= s.tokens_spent,
+            "{scope}: a retry costs at least {cost} tokens"
+        );
+    }
+    // Tokens reach a retry only from the fleet's one bucket (full at the
+    // start), the refunds of successes, and the batches the replicas hold:
+    // within one bucket + one batch per replica + the refunds.
+    let fleet_bound = cap + n * batch + fleet.tokens_refunded;
+    assert!(
+        fleet.tokens_spent <= fleet_bound,
+        "fleet scope: {} tokens spent, more than {cap} + {n} x {batch} + {} refunded = {fleet_bound}",
+        fleet.tokens_spent,
+        fleet.tokens_refunded
+    );
+    // Local scope: N buckets of the same size.
+    let local_bound = n * cap + local.tokens_refunded;
+    assert!(
+        local.tokens_spent <= local_bound,
+        "local scope: {} tokens spent, more than {n} x {cap} + {} refunded",
+        local.tokens_spent,
+        local.tokens_refunded
+    );
+    assert_eq!(
+        fleet.local_state_seconds, 0,
+        "the in-memory store always answers: no replica fell back to local state"
+    );
+    assert!(
+        fleet.store_ops > 0,
+        "the fleet budgets leased from the store"
+    );
+    // One shared bucket never grants what N buckets refuse.
+    assert!(
+        fleet.refused >= local.refused,
+        "fleet scope refused {} retries, local scope {}",
+        fleet.refused,
+        local.refused
+    );
+}

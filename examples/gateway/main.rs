@@ -21,7 +21,24 @@
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
 //! cargo run --example gateway --features store-redis -- --dead-letters redis://127.0.0.1:6379/
 //! cargo run --example gateway --features store-postgres -- --dead-letters postgres://postgres@127.0.0.1/postgres
+//! cargo run --example gateway -- --replicas 10 --fleet memory  # a fleet: local vs fleet-scope retry budget
+//! cargo run --example gateway --features store-redis -- --replicas 10 --fleet redis://127.0.0.1:6379/
 //! ```
+//!
+//! `--replicas N --fleet memory|redis://…` runs the worker-kill and
+//! model-load-failure experiments on N whole gateways (each its own stack,
+//! budget, breakers and 20 workers, each serving 3 requests/s from seed +
+//! i; the fault hits all of them), once with the worker retries' budget in
+//! local scope (a bucket per replica) and once in fleet scope (one bucket of
+//! the same size for the fleet, leased in batches through the fleet store),
+//! and prints the fleet's retry load side by side: retries sent (total, peak
+//! per virtual second), refused, tokens spent and refunded, attempts failing
+//! at the workers, store round trips, time on local state. Every figure is
+//! counted as it happens (see `app/fleet.rs`, which also explains how the
+//! fleet budgets' Redis calls run without breaking virtual time). A store
+//! that does not answer at the start stops the demo with exit code 2 (the
+//! fleet scope would fall back to local state: nothing to compare); one that
+//! fails mid-run shows as replica-seconds on local state.
 
 mod app;
 
@@ -274,7 +291,7 @@ fn run_fleet(
             None => {
                 let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.name()).collect();
                 eprintln!(
-                    "--experiment {name}: with --replicas/--fleet, choose one of {} (the experiments whose faults make the gateway retry)",
+                    "--experiment {name}: with --replicas/--fleet, choose one of {} (the two the fleet comparison covers)",
                     names.join(", ")
                 );
                 return ExitCode::from(2);

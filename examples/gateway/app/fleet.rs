@@ -211,9 +211,13 @@ pub(crate) fn batch(bucket: &TokenBucketConfig) -> u32 {
 
 /// The worker retries' bucket from `presets/gateway.yaml`.
 pub(crate) fn shipped_bucket() -> Result<TokenBucketConfig, BoxError> {
-    match StackConfig::shipped()?.worker_budget()? {
-        BudgetConfig::TokenBucket(b) => Ok(b),
-        other => Err(format!(
+    let budget = StackConfig::shipped()?.worker_retry_config()?.budget;
+    match budget {
+        Some(BudgetConfig::TokenBucket(b)) => Ok(b),
+        None => {
+            Err("retry.worker_call.budget: missing: the fleet comparison needs a budget".into())
+        }
+        Some(other) => Err(format!(
             "retry.worker_call.budget: the fleet comparison needs a token bucket, got {other:?}"
         )
         .into()),

@@ -15,7 +15,7 @@ use resilience_core::clock::Clock;
 use resilience_core::config::{from_yaml_str, ConfigError};
 use resilience_core::degradation::{DegradationConfig, DegradationManager};
 use resilience_core::retry::RetryTable;
-use resilience_core::retry::{BudgetConfig, RetryBudget, RetryConfig, RetryPolicy};
+use resilience_core::retry::{RetryBudget, RetryConfig, RetryPolicy};
 use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor};
 use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
 use resilience_scaling::rules::RuleEngine;
@@ -61,16 +61,6 @@ impl StackConfig {
     pub(crate) fn worker_retry_config(&self) -> Result<RetryConfig, ConfigError> {
         self.retry.get("worker_call").cloned().ok_or_else(|| {
             ConfigError::invalid("retry.worker_call", "missing: the gateway needs this retry")
-        })
-    }
-
-    /// The worker retries' budget (`retry.worker_call.budget`).
-    pub(crate) fn worker_budget(&self) -> Result<BudgetConfig, ConfigError> {
-        self.worker_retry_config()?.budget.ok_or_else(|| {
-            ConfigError::invalid(
-                "retry.worker_call.budget",
-                "missing: the gateway's worker retries need a budget",
-            )
         })
     }
 

@@ -581,24 +581,31 @@ fn a_fleet_scope_budget_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_
             "{scope}: a retry costs at least {cost} tokens"
         );
     }
-    // Tokens reach a retry only from the fleet's one bucket (full at the
-    // start), the refunds of successes, and the batches the replicas hold:
-    // within one bucket + one batch per replica + the refunds.
-    let fleet_bound = cap + n * batch + fleet.tokens_refunded;
+    // Over any stretch of the run, the tokens a retry spends come from
+    // what the buckets held at the stretch's start or from the refunds of
+    // successes within it: the draw (spent minus handed back) is at most
+    // what the buckets can hold. Fleet scope: the one bucket plus the batch
+    // each replica holds.
+    let fleet_bound = cap + n * batch;
     assert!(
-        fleet.tokens_spent <= fleet_bound,
-        "fleet scope: {} tokens spent, more than {cap} + {n} x {batch} + {} refunded = {fleet_bound}",
-        fleet.tokens_spent,
-        fleet.tokens_refunded
+        fleet.deepest_draw <= fleet_bound,
+        "fleet scope drew {} tokens, more than one bucket + one batch per replica ({cap} + {n} x {batch} = {fleet_bound})",
+        fleet.deepest_draw
     );
     // Local scope: N buckets of the same size.
-    let local_bound = n * cap + local.tokens_refunded;
     assert!(
-        local.tokens_spent <= local_bound,
-        "local scope: {} tokens spent, more than {n} x {cap} + {} refunded",
-        local.tokens_spent,
-        local.tokens_refunded
+        local.deepest_draw <= n * cap,
+        "local scope drew {} tokens, more than {n} x {cap}",
+        local.deepest_draw
     );
+    for (scope, s) in [("local", local), ("fleet", fleet)] {
+        assert!(
+            s.deepest_draw > 0 && s.deepest_draw <= s.tokens_spent,
+            "{scope}: the sd3 retries drew on the budget ({} of {} tokens spent)",
+            s.deepest_draw,
+            s.tokens_spent
+        );
+    }
     assert_eq!(
         fleet.local_state_seconds, 0,
         "the in-memory store always answers: no replica fell back to local state"

@@ -393,6 +393,11 @@ fn print_fleet(r: &app::fleet::FleetReport) -> bool {
         f.tokens_refunded.to_string(),
     );
     row(
+        "deepest draw on the budget (tokens)",
+        l.deepest_draw.to_string(),
+        f.deepest_draw.to_string(),
+    );
+    row(
         "attempts failing at the workers",
         l.failed_attempts.to_string(),
         f.failed_attempts.to_string(),
@@ -417,22 +422,26 @@ fn print_fleet(r: &app::fleet::FleetReport) -> bool {
     row("replicas passing their checks", passed(l), passed(f));
     let lost = |s: &app::fleet::ScopeRun| s.reports.iter().map(|r| r.counts.lost).sum::<u64>();
     row("requests lost", lost(l).to_string(), lost(f).to_string());
-    // Tokens can only come from the bucket's capacity, the successes'
-    // refunds and the batches the replicas hold.
-    let fleet_bound = cap + n * batch + f.tokens_refunded;
-    let within = f.tokens_spent <= fleet_bound;
+    // Over any stretch of the run, a retry's tokens come from what the
+    // buckets held at its start or from the successes' refunds: the draw
+    // (spent minus handed back) is at most what they can hold. Fleet scope:
+    // one bucket plus the batch each replica holds; local scope: N buckets.
+    let fleet_bound = cap + n * batch;
+    let within = f.deepest_draw <= fleet_bound;
     println!(
-        "   fleet scope spent {} tokens, within one bucket + one batch per replica + refunds ({cap} + {n} x {batch} + {} = {fleet_bound}): {}",
-        f.tokens_spent,
-        f.tokens_refunded,
+        "   fleet scope drew at most {} tokens, within one bucket + one batch per replica ({cap} + {n} x {batch} = {fleet_bound}): {}",
+        f.deepest_draw,
         if within { "yes" } else { "NO" }
     );
     println!(
-        "   local scope spent {} tokens against {n} buckets ({} + {} refunds = {})",
-        l.tokens_spent,
+        "   local scope drew at most {} tokens; its {n} buckets allow up to {n} x {cap} = {}{}",
+        l.deepest_draw,
         n * cap,
-        l.tokens_refunded,
-        n * cap + l.tokens_refunded
+        if l.deepest_draw > fleet_bound {
+            ", more than one shared bucket would have granted"
+        } else {
+            ""
+        }
     );
     if l.retries == 0 && f.retries == 0 {
         println!("   no retries in either scope: the killed workers' in-flight requests were reassigned by in-flight recovery, not by the retry layer");

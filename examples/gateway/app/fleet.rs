@@ -22,7 +22,13 @@
 //! **What is counted.** Every budget is wrapped in a meter that counts, as
 //! the retry layer asks: retries granted (with the virtual second they were
 //! sent in), retries refused, tokens spent and tokens refunded by
-//! successes. The worker pool counts the attempts that failed at the workers
+//! successes, and from these the deepest the fleet drew on its budget: the
+//! largest excess of tokens spent over tokens handed back over any stretch
+//! of the run (every refund counts, even one a full bucket drops, so the
+//! true draw is at least this). A bucket cannot be drawn below empty: in
+//! fleet scope the draw stays within one bucket plus the batch each replica
+//! holds; in local scope, within N buckets. The worker pool counts the
+//! attempts that failed at the workers
 //! (the failing dependency). The fleet budgets report their store round
 //! trips, and a sampler counts the replica-seconds spent on local state
 //! (the store did not answer). Nothing in the table is computed from a
@@ -180,6 +186,12 @@ pub(crate) struct ScopeRun {
     /// Tokens the successes handed back (the bucket keeps them up to its
     /// capacity).
     pub(crate) tokens_refunded: u64,
+    /// The deepest the fleet drew on its budget: the largest excess of
+    /// retry tokens spent over tokens handed back by successes, over any
+    /// stretch of the run. The budget's bound: a bucket is never drawn
+    /// below empty, so at most its capacity (plus, in fleet scope, the
+    /// batches the replicas hold) over any stretch.
+    pub(crate) deepest_draw: u64,
     /// Attempts that failed at the workers.
     pub(crate) failed_attempts: u64,
     /// Store round trips of the fleet budgets.
@@ -365,6 +377,7 @@ async fn run_scope_async(
         refused: meter.refused.load(Ordering::Relaxed),
         tokens_spent: meter.tokens_spent.load(Ordering::Relaxed),
         tokens_refunded: meter.tokens_refunded.load(Ordering::Relaxed),
+        deepest_draw: u64::try_from(meter.draw.lock().deepest).unwrap_or(0),
         failed_attempts,
         store_ops,
         local_state_seconds: local_state.load(Ordering::Relaxed),
@@ -382,6 +395,24 @@ struct Meter {
     tokens_refunded: AtomicU64,
     /// Retries granted per second of virtual time since the start.
     per_second: Mutex<BTreeMap<u64, u64>>,
+    draw: Mutex<Draw>,
+}
+
+/// The running balance of retry tokens spent minus tokens handed back,
+/// and its largest rise over any stretch of the run.
+#[derive(Debug, Default)]
+struct Draw {
+    balance: i64,
+    lowest: i64,
+    deepest: i64,
+}
+
+impl Draw {
+    fn add(&mut self, tokens: i64) {
+        self.balance += tokens;
+        self.lowest = self.lowest.min(self.balance);
+        self.deepest = self.deepest.max(self.balance - self.lowest);
+    }
 }
 
 impl Meter {
@@ -393,6 +424,7 @@ impl Meter {
             tokens_spent: AtomicU64::new(0),
             tokens_refunded: AtomicU64::new(0),
             per_second: Mutex::new(BTreeMap::new()),
+            draw: Mutex::new(Draw::default()),
         }
     }
 }
@@ -425,6 +457,7 @@ impl RetryBudget for Metered {
                 m.granted.fetch_add(1, Ordering::Relaxed);
                 m.tokens_spent
                     .fetch_add(u64::from(w.cost()), Ordering::Relaxed);
+                m.draw.lock().add(i64::from(w.cost()));
                 let second = m.start.elapsed().as_secs();
                 *m.per_second.lock().entry(second).or_default() += 1;
             }
@@ -440,6 +473,7 @@ impl RetryBudget for Metered {
         self.meter
             .tokens_refunded
             .fetch_add(u64::from(refund), Ordering::Relaxed);
+        self.meter.draw.lock().add(-i64::from(refund));
         self.inner.record_success(last);
     }
 

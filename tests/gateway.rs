@@ -544,19 +544,43 @@ async fn scale_down_drains_a_busy_worker_and_scale_up_warms_the_popular_models()
 /// replica) then in fleet scope (one bucket, leased in batches).
 #[test]
 fn a_fleet_scope_budget_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_per_replica() {
-    use app::fleet::{self, FleetTarget};
-    let n = 10u64;
+    assert_fleet_comparison(&app::fleet::FleetTarget::Memory, 10);
+}
+
+/// The same on a real Redis (`scripts/services.sh start`, then
+/// `. .test-services/env`; skipped with a printed reason without it, unless
+/// `RESILIENCE_REQUIRE_SERVERS=1`): each replica has its own client, and the
+/// store's round trips must not let the paused clock run past the store
+/// timeout (no replica may fall back to local state).
+#[cfg(feature = "store-redis")]
+#[test]
+fn a_fleet_scope_budget_on_redis_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_per_replica(
+) {
+    let url = match std::env::var("RESILIENCE_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            let why = "RESILIENCE_REDIS_URL is not set: no test server. Start them with \
+                       `scripts/services.sh start && . .test-services/env`";
+            if std::env::var("RESILIENCE_REQUIRE_SERVERS").is_ok_and(|v| v == "1") {
+                panic!("{why}; RESILIENCE_REQUIRE_SERVERS=1 makes this a failure");
+            }
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let target = app::fleet::FleetTarget::parse(&url).expect("a redis:// URL");
+    target.check().expect("the test Redis answers");
+    assert_fleet_comparison(&target, 3);
+}
+
+fn assert_fleet_comparison(target: &app::fleet::FleetTarget, n: u64) {
+    use app::fleet;
     let options = Options {
         seed: 42,
         duration: MIN_DURATION,
     };
-    let r = fleet::run(
-        Experiment::ModelLoadFailure,
-        options,
-        n as usize,
-        &FleetTarget::Memory,
-    )
-    .expect("the fleet runs");
+    let r = fleet::run(Experiment::ModelLoadFailure, options, n as usize, target)
+        .expect("the fleet runs");
     let cap = u64::from(r.bucket.capacity);
     let batch = u64::from(r.batch);
     let cost = u64::from(r.bucket.retry_cost);
@@ -608,7 +632,7 @@ fn a_fleet_scope_budget_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_
     }
     assert_eq!(
         fleet.local_state_seconds, 0,
-        "the in-memory store always answers: no replica fell back to local state"
+        "the store answered every round trip: no replica fell back to local state"
     );
     assert!(
         fleet.store_ops > 0,

@@ -32,7 +32,8 @@
 //! local scope (a bucket per replica) and once in fleet scope (one bucket of
 //! the same size for the fleet, leased in batches through the fleet store),
 //! and prints the fleet's retry load side by side: retries sent (total, peak
-//! per virtual second), refused, tokens spent and refunded, attempts failing
+//! per virtual second), refused, tokens spent and refunded, the deepest
+//! draw on the budget (against one bucket + one batch per replica), attempts failing
 //! at the workers, store round trips, time on local state. Every figure is
 //! counted as it happens (see `app/fleet.rs`, which also explains how the
 //! fleet budgets' Redis calls run without breaking virtual time). A store

@@ -538,3 +538,111 @@ async fn scale_down_drains_a_busy_worker_and_scale_up_warms_the_popular_models()
         label(&pool, &new)
     );
 }
+
+/// `--replicas N --fleet memory`: the model-load-failure experiment on ten
+/// gateways, the worker retries' budget in local scope (a bucket per
+/// replica) then in fleet scope (one bucket, leased in batches).
+#[test]
+fn a_fleet_scope_budget_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_per_replica() {
+    assert_fleet_comparison(&app::fleet::FleetTarget::Memory, 10);
+}
+
+/// The same on a real Redis (`scripts/services.sh start`, then
+/// `. .test-services/env`; skipped with a printed reason without it, unless
+/// `RESILIENCE_REQUIRE_SERVERS=1`): each replica has its own client, and the
+/// store's round trips must not let the paused clock run past the store
+/// timeout (no replica may fall back to local state).
+#[cfg(feature = "store-redis")]
+#[test]
+fn a_fleet_scope_budget_on_redis_keeps_the_fleets_retries_within_one_bucket_plus_a_batch_per_replica(
+) {
+    let url = match std::env::var("RESILIENCE_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            let why = "RESILIENCE_REDIS_URL is not set: no test server. Start them with \
+                       `scripts/services.sh start && . .test-services/env`";
+            if std::env::var("RESILIENCE_REQUIRE_SERVERS").is_ok_and(|v| v == "1") {
+                panic!("{why}; RESILIENCE_REQUIRE_SERVERS=1 makes this a failure");
+            }
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let target = app::fleet::FleetTarget::parse(&url).expect("a redis:// URL");
+    target.check().expect("the test Redis answers");
+    assert_fleet_comparison(&target, 3);
+}
+
+fn assert_fleet_comparison(target: &app::fleet::FleetTarget, n: u64) {
+    use app::fleet;
+    let options = Options {
+        seed: 42,
+        duration: MIN_DURATION,
+    };
+    let r = fleet::run(Experiment::ModelLoadFailure, options, n as usize, target)
+        .expect("the fleet runs");
+    let cap = u64::from(r.bucket.capacity);
+    let batch = u64::from(r.batch);
+    let cost = u64::from(r.bucket.retry_cost);
+    let (local, fleet) = (&r.local, &r.fleet);
+    for (scope, s) in [("local", local), ("fleet", fleet)] {
+        assert_eq!(
+            s.reports.len(),
+            n as usize,
+            "{scope}: one report per replica"
+        );
+        for rep in &s.reports {
+            assert_eq!(rep.counts.lost, 0, "{scope}: no request lost");
+        }
+        assert!(
+            s.retries > 0 && s.failed_attempts > 0,
+            "{scope}: sd3 load failures were retried ({} retries, {} failed attempts)",
+            s.retries,
+            s.failed_attempts
+        );
+        assert!(
+            s.retries * cost <= s.tokens_spent,
+            "{scope}: a retry costs at least {cost} tokens"
+        );
+    }
+    // Over any stretch of the run, the tokens a retry spends come from
+    // what the buckets held at the stretch's start or from the refunds of
+    // successes within it: the draw (spent minus handed back) is at most
+    // what the buckets can hold. Fleet scope: the one bucket plus the batch
+    // each replica holds.
+    let fleet_bound = cap + n * batch;
+    assert!(
+        fleet.deepest_draw <= fleet_bound,
+        "fleet scope drew {} tokens, more than one bucket + one batch per replica ({cap} + {n} x {batch} = {fleet_bound})",
+        fleet.deepest_draw
+    );
+    // Local scope: N buckets of the same size.
+    assert!(
+        local.deepest_draw <= n * cap,
+        "local scope drew {} tokens, more than {n} x {cap}",
+        local.deepest_draw
+    );
+    for (scope, s) in [("local", local), ("fleet", fleet)] {
+        assert!(
+            s.deepest_draw > 0 && s.deepest_draw <= s.tokens_spent,
+            "{scope}: the sd3 retries drew on the budget ({} of {} tokens spent)",
+            s.deepest_draw,
+            s.tokens_spent
+        );
+    }
+    assert_eq!(
+        fleet.local_state_seconds, 0,
+        "the store answered every round trip: no replica fell back to local state"
+    );
+    assert!(
+        fleet.store_ops > 0,
+        "the fleet budgets leased from the store"
+    );
+    // One shared bucket never grants what N buckets refuse.
+    assert!(
+        fleet.refused >= local.refused,
+        "fleet scope refused {} retries, local scope {}",
+        fleet.refused,
+        local.refused
+    );
+}

@@ -21,7 +21,25 @@
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
 //! cargo run --example gateway --features store-redis -- --dead-letters redis://127.0.0.1:6379/
 //! cargo run --example gateway --features store-postgres -- --dead-letters postgres://postgres@127.0.0.1/postgres
+//! cargo run --example gateway -- --replicas 10 --fleet memory  # a fleet: local vs fleet-scope retry budget
+//! cargo run --example gateway --features store-redis -- --replicas 10 --fleet redis://127.0.0.1:6379/
 //! ```
+//!
+//! `--replicas N --fleet memory|redis://…` runs the worker-kill and
+//! model-load-failure experiments on N whole gateways (each its own stack,
+//! budget, breakers and 20 workers, each serving 3 requests/s from seed +
+//! i; the fault hits all of them), once with the worker retries' budget in
+//! local scope (a bucket per replica) and once in fleet scope (one bucket of
+//! the same size for the fleet, leased in batches through the fleet store),
+//! and prints the fleet's retry load side by side: retries sent (total, peak
+//! per virtual second), refused, tokens spent and refunded, the deepest
+//! draw on the budget (against one bucket + one batch per replica), attempts failing
+//! at the workers, store round trips, time on local state. Every figure is
+//! counted as it happens (see `app/fleet.rs`, which also explains how the
+//! fleet budgets' Redis calls run without breaking virtual time). A store
+//! that does not answer at the start stops the demo with exit code 2 (the
+//! fleet scope would fall back to local state: nothing to compare); one that
+//! fails mid-run shows as replica-seconds on local state.
 
 mod app;
 
@@ -72,6 +90,19 @@ fn cli() -> Command {
                 .help("Keep dead-lettered internal jobs in PostgreSQL (postgres://…) or Redis Streams (redis://…) instead of process memory (build with --features store-postgres / store-redis); the experiments empty the queue first"),
         )
         .arg(
+            Arg::new("replicas")
+                .long("replicas")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .help("Run the worker-kill and model-load-failure experiments on N gateways (1 to 50, default 1), with the worker retries' budget in local scope and in fleet scope, and print the fleet's retry load side by side (the fleet store is `--fleet`, in memory by default)"),
+        )
+        .arg(
+            Arg::new("fleet")
+                .long("fleet")
+                .value_name("URL")
+                .help("The fleet store of the fleet-scope budget: `memory` (in this process) or redis://… (build with --features store-redis); runs the side-by-side comparison of --replicas"),
+        )
+        .arg(
             Arg::new("verbose")
                 .long("verbose")
                 .short('v')
@@ -102,6 +133,31 @@ fn main() -> ExitCode {
         },
     };
     let dead_letters = matches.get_one::<String>("dead-letters");
+    let replicas = matches.get_one::<usize>("replicas").copied();
+    let fleet = matches.get_one::<String>("fleet");
+    if replicas.is_some() || fleet.is_some() {
+        if matches.contains_id("serve") || dead_letters.is_some() {
+            eprintln!("--replicas/--fleet run the experiments on a fleet of in-process gateways: they cannot be combined with --serve or --dead-letters");
+            return ExitCode::from(2);
+        }
+        let n = replicas.unwrap_or(1);
+        if !(1..=app::fleet::MAX_REPLICAS).contains(&n) {
+            eprintln!(
+                "--replicas {n}: between 1 and {} replicas",
+                app::fleet::MAX_REPLICAS
+            );
+            return ExitCode::from(2);
+        }
+        let target = match app::fleet::FleetTarget::parse(fleet.map_or("memory", String::as_str)) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("--fleet {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let experiment = matches.get_one::<String>("experiment");
+        return run_fleet(n, &target, experiment.map(String::as_str), seed, duration);
+    }
     if let Some(addr) = matches.get_one::<String>("serve") {
         return serve(addr, seed, dead_letters.map(String::as_str));
     }
@@ -217,6 +273,183 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `--replicas N --fleet …`: the two retrying experiments on a fleet, local
+/// scope vs fleet scope.
+fn run_fleet(
+    n: usize,
+    target: &app::fleet::FleetTarget,
+    experiment: Option<&str>,
+    seed: u64,
+    duration: Duration,
+) -> ExitCode {
+    use app::fleet::{self, EXPERIMENTS};
+    let selected: Vec<Experiment> = match experiment {
+        None => EXPERIMENTS.to_vec(),
+        Some(name) => match Experiment::from_name(name).filter(|e| EXPERIMENTS.contains(e)) {
+            Some(e) => vec![e],
+            None => {
+                let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.name()).collect();
+                eprintln!(
+                    "--experiment {name}: with --replicas/--fleet, choose one of {} (the two the fleet comparison covers)",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if let Err(e) = target.check() {
+        eprintln!(
+            "--fleet: {} does not answer ({e}). A fleet-scope budget falls back to local state when its store is unreachable (calls are never blocked), so the fleet scope would be measured on local state: nothing to compare. Start the server, or use `--fleet memory`.",
+            target.describe()
+        );
+        return ExitCode::from(2);
+    }
+    let bucket = match fleet::shipped_bucket() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("presets/gateway.yaml: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "inference gateway fleet: {n} replicas, each with its own stack and 20 GPU workers, each serving 3 requests/s; seed {seed} (replica i: seed + i), {}s of virtual time per experiment",
+        duration.as_secs()
+    );
+    println!(
+        "worker retries' budget (presets/gateway.yaml): a token bucket of {} tokens, {} per retry ({} per timeout), +{} per success; local scope: one per replica; fleet scope: one for the fleet on {}, leased {} tokens at a time",
+        bucket.capacity,
+        bucket.retry_cost,
+        bucket.timeout_retry_cost,
+        bucket.success_refund,
+        target.describe(),
+        fleet::batch(&bucket)
+    );
+    let wall = Instant::now();
+    let options = Options { seed, duration };
+    let mut ok = true;
+    for experiment in selected {
+        println!();
+        match fleet::run(experiment, options, n, target) {
+            Ok(r) => ok &= print_fleet(&r),
+            Err(e) => {
+                eprintln!("{}: could not run: {e}", experiment.name());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    eprintln!(
+        "(finished in {:.1} s of wall time)",
+        wall.elapsed().as_secs_f64()
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints one experiment's side-by-side table; `false` if a request was
+/// lost or the fleet scope spent more than its bound.
+fn print_fleet(r: &app::fleet::FleetReport) -> bool {
+    let (l, f) = (&r.local, &r.fleet);
+    let n = r.replicas as u64;
+    let cap = u64::from(r.bucket.capacity);
+    let batch = u64::from(r.batch);
+    println!(
+        "── {} ({}): {}, on every replica",
+        r.experiment.name(),
+        r.experiment.seed_name(),
+        r.experiment.description()
+    );
+    let row = |what: &str, a: String, b: String| println!("   {what:<46} {a:>16} {b:>16}");
+    row("", "local scope".into(), "fleet scope".into());
+    row(
+        "budget buckets",
+        format!("{n} x {cap} tokens"),
+        format!("1 x {cap} tokens"),
+    );
+    row(
+        "retries sent by the fleet",
+        l.retries.to_string(),
+        f.retries.to_string(),
+    );
+    let peak =
+        |s: &app::fleet::ScopeRun| format!("{} (at {}s)", s.peak_per_second.0, s.peak_per_second.1);
+    row("  peak per second (virtual)", peak(l), peak(f));
+    row(
+        "retries refused by the budget",
+        l.refused.to_string(),
+        f.refused.to_string(),
+    );
+    row(
+        "tokens spent on retries",
+        l.tokens_spent.to_string(),
+        f.tokens_spent.to_string(),
+    );
+    row(
+        "tokens handed back by successes",
+        l.tokens_refunded.to_string(),
+        f.tokens_refunded.to_string(),
+    );
+    row(
+        "deepest draw on the budget (tokens)",
+        l.deepest_draw.to_string(),
+        f.deepest_draw.to_string(),
+    );
+    row(
+        "attempts failing at the workers",
+        l.failed_attempts.to_string(),
+        f.failed_attempts.to_string(),
+    );
+    row(
+        "fleet store round trips",
+        "-".into(),
+        f.store_ops.to_string(),
+    );
+    row(
+        "replica-seconds on local state",
+        "-".into(),
+        f.local_state_seconds.to_string(),
+    );
+    let passed = |s: &app::fleet::ScopeRun| {
+        format!(
+            "{}/{}",
+            s.reports.iter().filter(|r| r.passed).count(),
+            s.reports.len()
+        )
+    };
+    row("replicas passing their checks", passed(l), passed(f));
+    let lost = |s: &app::fleet::ScopeRun| s.reports.iter().map(|r| r.counts.lost).sum::<u64>();
+    row("requests lost", lost(l).to_string(), lost(f).to_string());
+    // Over any stretch of the run, a retry's tokens come from what the
+    // buckets held at its start or from the successes' refunds: the draw
+    // (spent minus handed back) is at most what they can hold. Fleet scope:
+    // one bucket plus the batch each replica holds; local scope: N buckets.
+    let fleet_bound = cap + n * batch;
+    let within = f.deepest_draw <= fleet_bound;
+    println!(
+        "   fleet scope drew at most {} tokens, within one bucket + one batch per replica ({cap} + {n} x {batch} = {fleet_bound}): {}",
+        f.deepest_draw,
+        if within { "yes" } else { "NO" }
+    );
+    println!(
+        "   local scope drew at most {} tokens; its {n} buckets allow up to {n} x {cap} = {}{}",
+        l.deepest_draw,
+        n * cap,
+        if l.deepest_draw > fleet_bound {
+            ", more than one shared bucket would have granted"
+        } else {
+            ""
+        }
+    );
+    if l.retries == 0 && f.retries == 0 {
+        println!("   no retries in either scope: the killed workers' in-flight requests were reassigned by in-flight recovery, not by the retry layer");
+    } else if l.refused == 0 && f.refused == 0 {
+        println!("   neither scope's budget ran dry (no retry refused): the successes' refunds kept the buckets up");
+    }
+    within && lost(l) == 0 && lost(f) == 0
 }
 
 fn progress_line(p: &Progress) -> String {

@@ -342,9 +342,22 @@ async fn run_async(
     options: Options,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, BoxError> {
-    let duration = options.duration.max(MIN_DURATION);
     let events = Arc::new(EventLog::new());
     let gw = Gateway::start(options.seed, events.clone())?;
+    drive(experiment, options, gw, events, on_progress).await
+}
+
+/// Runs `experiment` against `gw` (started with `options.seed`, logging to
+/// `events`): its traffic (from `options.seed`), its faults, the drain, and
+/// the evaluation of its checks.
+pub(crate) async fn drive(
+    experiment: Experiment,
+    options: Options,
+    gw: Arc<Gateway>,
+    events: Arc<EventLog>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, BoxError> {
+    let duration = options.duration.max(MIN_DURATION);
     let router = gw.router(None, false);
     let client = Arc::new(Client::default());
     let mut rng =

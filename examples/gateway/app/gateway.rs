@@ -43,7 +43,9 @@ use resilience_core::dead_letter::DeadLetterReason;
 use resilience_core::degradation::{
     ComponentHealth, DegradationEvent, DegradationManager, FeatureId,
 };
-use resilience_core::retry::{Backoff, Classification, ErrorClass, GiveUpReason, RetryEvent};
+use resilience_core::retry::{
+    Backoff, Classification, ErrorClass, GiveUpReason, RetryBudget, RetryEvent,
+};
 use resilience_scaling::rules::{RuleEngine, RuleReason};
 use resilience_tower::bulkhead::{BulkheadSetLayer, Pools};
 use resilience_tower::chaos::{Chaos, ChaosConfig, ChaosLayer, LatencyFault};
@@ -91,6 +93,8 @@ pub(crate) enum Fault {
 pub(crate) struct GatewayStats {
     pub(crate) retries: u64,
     pub(crate) retry_budget_refused: u64,
+    /// Attempts on the worker pool (first tries and retries) that failed.
+    pub(crate) failed_attempts: u64,
     /// (at, breaker, from, to).
     pub(crate) transitions: Vec<(Duration, String, &'static str, &'static str)>,
     /// (at, from, to) severities and names.
@@ -265,8 +269,22 @@ impl Gateway {
     /// function below: observability, the primary path, the fallback
     /// chain, the internal-jobs path, storage, the front door, the loops.
     pub(crate) fn start(seed: u64, events: Arc<EventLog>) -> Result<Arc<Gateway>, ConfigError> {
+        Self::start_with_budget(seed, events, None)
+    }
+
+    /// Like [`start`](Self::start), with `budget` paying for the worker
+    /// retries instead of the one `presets/gateway.yaml` configures (one
+    /// replica of a fleet, with a local or a fleet-wide budget).
+    pub(crate) fn start_with_budget(
+        seed: u64,
+        events: Arc<EventLog>,
+        budget: Option<Arc<dyn RetryBudget>>,
+    ) -> Result<Arc<Gateway>, ConfigError> {
         let config = StackConfig::shipped()?;
-        let stack = Stack::build(&config, TokioClock)?;
+        let stack = match budget {
+            None => Stack::build(&config, TokioClock)?,
+            Some(b) => Stack::build_with_budget(&config, TokioClock, Some(b))?,
+        };
         let rng = Arc::new(Mutex::new(<StdRng as rand::SeedableRng>::seed_from_u64(
             seed,
         )));
@@ -281,7 +299,7 @@ impl Gateway {
             rng.clone(),
             events.clone(),
         );
-        let primary = primary_path(&stack, &pool);
+        let primary = primary_path(&stack, &pool, &stats);
         let chaos = |seed: u64| {
             Chaos::new(ChaosConfig {
                 seed,
@@ -934,10 +952,24 @@ fn observe(stack: &Stack, events: &Arc<EventLog>, stats: &Arc<Mutex<GatewayStats
 
 /// The primary path: the global breaker over the retry over the per-model
 /// breakers over the worker pool.
-fn primary_path(stack: &Stack, pool: &Arc<WorkerPool>) -> Svc<Job, Image> {
+fn primary_path(
+    stack: &Stack,
+    pool: &Arc<WorkerPool>,
+    stats: &Arc<Mutex<GatewayStats>>,
+) -> Svc<Job, Image> {
     let pool_svc = {
         let pool = pool.clone();
-        service_fn(move |job: Job| pool.clone().generate(job))
+        let stats = stats.clone();
+        service_fn(move |job: Job| {
+            let (pool, stats) = (pool.clone(), stats.clone());
+            async move {
+                let r = pool.generate(job).await;
+                if r.is_err() {
+                    stats.lock().failed_attempts += 1;
+                }
+                r
+            }
+        })
     };
     let guarded =
         KeyedCircuitBreakerLayer::for_requests::<Job>(stack.model_breakers.clone(), |job| {

@@ -5,6 +5,7 @@
 
 pub(crate) mod events;
 pub(crate) mod experiments;
+pub(crate) mod fleet;
 pub(crate) mod gateway;
 pub(crate) mod model;
 pub(crate) mod stack;

@@ -14,8 +14,8 @@ use resilience_core::circuit_breaker::{
 use resilience_core::clock::Clock;
 use resilience_core::config::{from_yaml_str, ConfigError};
 use resilience_core::degradation::{DegradationConfig, DegradationManager};
-use resilience_core::retry::RetryPolicy;
 use resilience_core::retry::RetryTable;
+use resilience_core::retry::{RetryBudget, RetryConfig, RetryPolicy};
 use resilience_dr::health::{HeartbeatConfig, HeartbeatMonitor};
 use resilience_dr::recovery::{InFlightTracker, RecoveryConfig};
 use resilience_scaling::rules::RuleEngine;
@@ -55,6 +55,13 @@ impl StackConfig {
     /// The shipped file.
     pub(crate) fn shipped() -> Result<Self, ConfigError> {
         Self::from_yaml(GATEWAY_YAML)
+    }
+
+    /// The retry of a call to the worker pool (`retry.worker_call`).
+    pub(crate) fn worker_retry_config(&self) -> Result<RetryConfig, ConfigError> {
+        self.retry.get("worker_call").cloned().ok_or_else(|| {
+            ConfigError::invalid("retry.worker_call", "missing: the gateway needs this retry")
+        })
     }
 
     /// The breaker config called `name`, renamed `as_name`.
@@ -113,6 +120,17 @@ impl Stack {
         config: &StackConfig,
         clock: C,
     ) -> Result<Stack, ConfigError> {
+        Self::build_with_budget(config, clock, None)
+    }
+
+    /// Like [`build`](Self::build), with `budget` paying for the worker
+    /// retries instead of the one the file configures (a fleet-wide budget,
+    /// or a metered one).
+    pub(crate) fn build_with_budget<C: Clock + Clone>(
+        config: &StackConfig,
+        clock: C,
+        budget: Option<Arc<dyn RetryBudget>>,
+    ) -> Result<Stack, ConfigError> {
         let model_breakers = CircuitBreakerRegistry::with_clock(
             config.breaker("per_model", "model")?,
             clock.clone(),
@@ -137,10 +155,22 @@ impl Stack {
             config.breaker("object_storage", "storage")?,
             clock.clone(),
         )?;
-        let worker_retry = config
-            .retry
-            .policy_with_clock("worker_call", Arc::new(clock.clone()))
-            .map_err(|e| e.within("retry"))?;
+        let worker_retry = match budget {
+            None => config
+                .retry
+                .policy_with_clock("worker_call", Arc::new(clock.clone()))
+                .map_err(|e| e.within("retry"))?,
+            Some(budget) => {
+                let mut retry = config.worker_retry_config()?;
+                retry.budget = None;
+                RetryPolicy::builder_from(retry)
+                    .name("worker_call")
+                    .clock(clock.clone())
+                    .budget(budget)
+                    .build()
+                    .map_err(|e| e.within("retry.worker_call"))?
+            }
+        };
         let bulkheads = BulkheadSet::with_clock(config.bulkheads.clone(), Arc::new(clock.clone()))
             .map_err(|e| e.within("bulkheads"))?;
         let degradation =

@@ -26,8 +26,9 @@ use crate::timeout::{Elapsed, TimeoutScope};
 /// It holds the per-call [`RetryState`] next to an `Arc` of what the
 /// service's calls share (policy, classifier, hooks), a clone of the inner
 /// service and a copy of the request for the next attempt. When the first
-/// attempt succeeds nothing is allocated: the wait (a `tokio::time::Sleep`)
-/// lives inline and is only created for a retry.
+/// attempt succeeds nothing is allocated; a retry allocates its wait (a
+/// boxed `tokio::time::Sleep`, kept out of line so that the future every
+/// call moves is not larger by a timer only retries use).
 ///
 /// Dropping it cancels the attempt in flight or the wait; no further
 /// attempt starts.
@@ -52,10 +53,12 @@ enum State<F, Req> {
         #[pin]
         future: F,
     },
-    /// Waiting out the backoff before the next attempt.
+    /// Waiting out the backoff before the next attempt. The timer is boxed:
+    /// inline, it would make every call's future (and every future that
+    /// nests it) larger by a `Sleep`, moved on every call, for the sake of
+    /// the retries, which already wait milliseconds.
     Waiting {
-        #[pin]
-        sleep: Sleep,
+        sleep: Pin<Box<Sleep>>,
         request: Req,
     },
     /// Waiting for the service to be ready for the next attempt. When the
@@ -119,7 +122,7 @@ where
                     };
                     match after_failure(shared, this.retry, this.request, result, failure) {
                         AfterFailure::Retry { after, request } => this.state.set(State::Waiting {
-                            sleep: tokio::time::sleep(after),
+                            sleep: Box::pin(tokio::time::sleep(after)),
                             request,
                         }),
                         AfterFailure::Finish(result) => {
@@ -129,7 +132,7 @@ where
                     }
                 }
                 StateProj::Waiting { sleep, .. } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     if let StateOwn::Waiting { request, .. } =
                         this.state.as_mut().project_replace(State::Done)
                     {

@@ -199,7 +199,11 @@ impl<C, K, I, H> fmt::Debug for RetryLayer<C, K, I, H> {
 
 /// What every call of one retry service shares: one `Arc` clone per call.
 pub(crate) struct Shared<C, K, I, H> {
-    pub(crate) policy: Arc<RetryPolicy>,
+    /// The policy's handle, read on every call (one pointer to its state,
+    /// where the `Arc` below is two).
+    pub(crate) policy: RetryPolicy,
+    /// The policy as the layer was given it, for `RetryService::policy`.
+    pub(crate) policy_arc: Arc<RetryPolicy>,
     pub(crate) classifier: C,
     pub(crate) cloner: K,
     pub(crate) idempotency: I,
@@ -223,7 +227,8 @@ impl<C, K, I, H> Shared<C, K, I, H> {
             "policy" => policy.name().to_owned(),
         );
         Shared {
-            policy,
+            policy: RetryPolicy::clone(&policy),
+            policy_arc: policy,
             classifier,
             cloner,
             idempotency,

@@ -64,7 +64,7 @@ impl<S, C, K, I, H> RetryService<S, C, K, I, H> {
 
     /// The policy.
     pub fn policy(&self) -> &Arc<RetryPolicy> {
-        &self.shared.policy
+        &self.shared.policy_arc
     }
 
     /// The inner service.

@@ -129,6 +129,8 @@ mod budget;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+mod redis_keys;
 
 pub use self::breaker::{FleetBreaker, FleetBreakerConfig, FleetBreakerStatus, FleetRole};
 pub use self::budget::{BudgetScope, FleetBudget, FleetBudgetConfig, ScopedBudgetConfig};

@@ -131,9 +131,13 @@ mod memory;
 pub mod redis;
 #[cfg(feature = "redis")]
 mod redis_keys;
+#[cfg(feature = "tower")]
+pub mod stack;
 
 pub use self::breaker::{FleetBreaker, FleetBreakerConfig, FleetBreakerStatus, FleetRole};
-pub use self::budget::{BudgetScope, FleetBudget, FleetBudgetConfig, ScopedBudgetConfig};
+pub use self::budget::{
+    BudgetScope, FleetBudget, FleetBudgetConfig, FleetScopeConfig, ScopedBudgetConfig,
+};
 pub use self::memory::InMemoryFleetStore;
 
 /// The future a [`FleetStore`] call returns.

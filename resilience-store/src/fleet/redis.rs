@@ -365,4 +365,43 @@ impl FleetStore for RedisFleetStore {
                 .map_err(unavailable)
         })
     }
+
+    fn lease_rate<'a>(
+        &'a self,
+        key: &'a str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> FleetFuture<'a, u32> {
+        Box::pin(self.take_rate(key, want, burst, per_token))
+    }
+}
+
+static RATE_SCRIPT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(super::rate::REDIS_SCRIPT));
+
+impl RedisFleetStore {
+    /// `lease_rate`: one script on the server's clock; the bucket
+    /// (`<prefix>:fleet:rate:{<key>}`, a hash) expires once it would be
+    /// full again.
+    async fn take_rate(
+        &self,
+        key: &str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> Result<u32, FleetError> {
+        let per_us = super::rate::per_token_us(per_token);
+        let full_ms = per_us.saturating_mul(u64::from(burst)) / 1000;
+        let mut c = self.conn().await?;
+        RATE_SCRIPT
+            .key(self.key(&["rate", key]))
+            .arg(want)
+            .arg(burst)
+            .arg(per_us)
+            .arg(full_ms.saturating_add(1000))
+            .invoke_async::<u32>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
 }

@@ -341,3 +341,97 @@ async fn three_replicas_share_a_budget_and_follow_a_quorum_through_etcd() {
     );
     assert_eq!(driver.status().role, FleetRole::Following);
 }
+
+async fn until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn record(breaker: &CircuitBreaker, n: usize, success: bool) {
+    for _ in 0..n {
+        if let Ok(p) = breaker.try_acquire() {
+            if success {
+                p.record_success();
+            } else {
+                p.record_failure();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_sends_one_probe_at_a_time_through_etcd() {
+    let Some(_) = etcd().await else { return };
+    let endpoints = server_env("RESILIENCE_ETCD_ENDPOINTS").unwrap();
+    let prefix = format!("/{}/", unique("fleet-test"));
+    let mut fleet = Vec::new();
+    for i in 0..3 {
+        let config = EtcdFleetConfig::new(endpoints.split(',').map(str::trim))
+            .with_key_prefix(prefix.clone());
+        let store: Arc<dyn FleetStore> = Arc::new(EtcdFleetStore::connect(config).await.unwrap());
+        let breaker = CircuitBreaker::new(
+            CircuitBreakerConfig::new()
+                .name("probe")
+                .consecutive_failures(5)
+                .open_duration(Duration::from_millis(300))
+                .half_open_permits(1)
+                .success_threshold(1),
+        )
+        .unwrap();
+        let driver = FleetBreaker::spawn(
+            breaker.clone(),
+            store,
+            FleetBreakerConfig::new()
+                .with_replica(format!("p{i}"))
+                .with_poll_interval(Duration::from_millis(100))
+                .with_store_timeout(Duration::from_millis(500)),
+        )
+        .unwrap();
+        fleet.push((breaker, driver));
+    }
+    until(Duration::from_secs(3), "every replica reports", || {
+        fleet.iter().all(|(_, d)| d.status().live == 3)
+    })
+    .await;
+    for (b, _) in &fleet {
+        record(b, 5, false);
+    }
+    until(Duration::from_secs(3), "one replica probes", || {
+        fleet
+            .iter()
+            .any(|(_, d)| d.status().role == FleetRole::Probing)
+    })
+    .await;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(600) {
+        let half_open = fleet
+            .iter()
+            .filter(|(b, _)| b.state() == CircuitState::HalfOpen)
+            .count();
+        assert!(
+            half_open <= 1,
+            "at most 1 replica admits trials at a time, saw {half_open}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The dependency is back: the probes succeed and the fleet closes.
+    let start = Instant::now();
+    while !fleet.iter().all(|(b, _)| b.state() == CircuitState::Closed) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the fleet closes after successful probes"
+        );
+        for (b, _) in &fleet {
+            if b.state() == CircuitState::HalfOpen {
+                record(b, 1, true);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -38,7 +38,15 @@
 //!   clocks pass the recorded time (the total stays within the rule, shifted
 //!   by `skew`);
 //! * a ratio window's steps are `ttl / 10` long: a skew of a step moves a
-//!   replica's calls one step older or newer.
+//!   replica's calls one step older or newer;
+//! * a probe lease's end is the holder's clock plus `ttl`, read against the
+//!   reader's clock: a lease may look `skew` longer or shorter to others
+//!   (etcd still deletes it when its etcd lease ends).
+//!
+//! Bucket, ratio and rate keys carry no TTL (a few bytes each; an absent
+//! bucket is a full one, so deleting them under `key_prefix` resets the
+//! fleet's budgets). Each view exchange grants a fresh etcd lease for the
+//! view, and the previous one ends by itself with no key left on it.
 //!
 //! # Latency
 //!
@@ -290,6 +298,11 @@ impl EtcdFleetStore {
         for _ in 0..MAX_ATTEMPTS {
             let seen = current.as_ref().map(text).transpose()?;
             let (value, answer) = update(seen)?;
+            if seen == Some(value.as_str()) {
+                // Nothing changes (an empty bucket asked again): no write
+                // through raft. The read was linearizable.
+                return Ok(answer);
+            }
             let unchanged = match &current {
                 Some(kv) => {
                     Compare::mod_revision(key.as_str(), CompareOp::Equal, kv.mod_revision())

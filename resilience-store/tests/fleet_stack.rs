@@ -211,6 +211,17 @@ async fn local_scope_yaml_builds_exactly_the_stack_config_stack() {
             format!("{expected:?}"),
             "{text:?} builds the same stack"
         );
+        // The breaker's Debug names only its state: compare its whole config.
+        assert_eq!(
+            built
+                .stack
+                .breaker()
+                .map(|b| serde_json::to_value(b.config()).unwrap()),
+            expected
+                .breaker()
+                .map(|b| serde_json::to_value(b.config()).unwrap()),
+            "{text:?} builds the same breaker"
+        );
         assert_eq!(
             store
                 .exchange_views(

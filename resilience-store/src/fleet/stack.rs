@@ -166,6 +166,24 @@ impl<K, C> FleetStack<K, C> {
     /// it go, but at once: one that follows the fleet closes, one that
     /// waits for a probe lease goes half-open. Returns the driver's last
     /// status.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::clock::SystemClock;
+    /// use resilience_store::fleet::stack::FleetStackConfig;
+    /// use resilience_store::fleet::{FleetRole, InMemoryFleetStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = FleetStackConfig::from_yaml(
+    ///     "circuit_breaker: { scope: fleet, fleet: { url: 'redis://127.0.0.1/' } }",
+    /// )
+    /// .unwrap();
+    /// let mut fleet = config.build_on(Arc::new(InMemoryFleetStore::new()), SystemClock).await.unwrap();
+    /// let last = fleet.stop_breaker().unwrap();
+    /// assert_eq!(last.role, FleetRole::Local);
+    /// assert!(fleet.breaker.is_none());
+    /// # }
+    /// ```
     pub fn stop_breaker(&mut self) -> Option<super::FleetBreakerStatus> {
         let driver = self.breaker.take()?;
         let status = driver.status();
@@ -403,6 +421,30 @@ impl FleetStackConfig {
     /// (for instance with `ResilienceStack::http`): starts the budget and
     /// gives it to the stack's retries, and spawns the breaker's driver.
     /// `store` gives the store for a `fleet` block's `url` and key prefix.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::clock::SystemClock;
+    /// use resilience_store::fleet::stack::FleetStackConfig;
+    /// use resilience_store::fleet::{FleetStore, InMemoryFleetStore};
+    /// use resilience_tower::stack::ResilienceStack;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = FleetStackConfig::from_yaml(
+    ///     "name: search\ncircuit_breaker: { scope: fleet, fleet: { url: 'redis://127.0.0.1/', quorum: 3 } }",
+    /// )
+    /// .unwrap();
+    /// // Any constructor of the stack (here with a clock; `ResilienceStack::http` for HTTP).
+    /// let stack = ResilienceStack::with_clock(config.stack.clone(), SystemClock).unwrap();
+    /// let memory: Arc<dyn FleetStore> = Arc::new(InMemoryFleetStore::new());
+    /// let fleet = config
+    ///     .attach(stack, |_url, _prefix| Ok(memory.clone()), SystemClock)
+    ///     .await
+    ///     .unwrap();
+    /// assert!(fleet.budget.is_none(), "the retry budget is local (there is none)");
+    /// assert_eq!(fleet.breaker.unwrap().status().needed, 3);
+    /// # }
+    /// ```
     pub async fn attach<K, C>(
         &self,
         stack: ResilienceStack<K, C>,

@@ -144,6 +144,24 @@ async fn contract(store: Arc<dyn FleetStore>, engine: &str) {
         0,
         "{engine}: empty"
     );
+    // One token every 200 ms, at most 2: after 700 ms, 2 again (not 3).
+    let tick = Duration::from_millis(200);
+    assert_eq!(
+        store.lease_rate("q2", 5, 2, tick).await.unwrap(),
+        2,
+        "{engine}: burst of 2"
+    );
+    assert_eq!(
+        store.lease_rate("q2", 5, 2, tick).await.unwrap(),
+        0,
+        "{engine}: empty"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        store.lease_rate("q2", 5, 2, tick).await.unwrap(),
+        2,
+        "{engine}: refilled at one token per 200 ms, capped at the burst of 2"
+    );
 }
 
 /// Replicas racing on one bucket and one probe slot pair: the store's

@@ -70,7 +70,7 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # tests kill replayer processes and restart Redis and the PostgreSQL primary:
 # they run alone too, before the failover test, and so do the fleet tests,
 # which kill Redis and start it again.
-server_tests=(lease_etcd lease_postgres dead_letter_postgres dead_letter_redis fleet_redis pg_failover)
+server_tests=(lease_etcd lease_postgres dead_letter_postgres dead_letter_redis fleet_redis fleet_stack_redis fleet_etcd pg_failover)
 filter=$(printf 'binary(%s) | ' "${server_tests[@]}"); filter="${filter% | }"
 
 # The fuzz suite (tests/fuzz.rs in every crate) runs as its own step with

@@ -21,6 +21,8 @@
 //! | `dr-postgres` | `resilience-dr/postgres` | | the PostgreSQL lease backend and failover helpers |
 //! | `store-postgres` | `resilience-store/postgres` | `store` | `store::dead_letter::postgres::PostgresDeadLetterStore`: dead letters that survive a crash, in a PostgreSQL table |
 //! | `store-redis` | `resilience-store/redis` | `store` | `store::dead_letter::redis::RedisDeadLetterStore`: dead letters in Redis Streams with AOF; `store::fleet`: retry budgets and breaker state shared by a fleet of replicas on Redis |
+//! | `store-etcd` | `resilience-store/etcd` | `store` | `store::fleet::etcd::EtcdFleetStore`: the fleet's budgets and breaker state on etcd (needs `protoc` to build) |
+//! | `fleet-stack` | `resilience-store/tower` + `redis` | `store` | `store::fleet::stack::FleetStackConfig`: a whole stack from one YAML with `scope: fleet` on its retry budget and breaker (local-only services need only `tower`) |
 //! | `full` | all of the above but the engines | | |
 //!
 //! Each crate is also usable alone; the facade adds nothing but the
@@ -92,7 +94,11 @@ pub use resilience_scaling as scaling;
 #[doc(inline)]
 pub use resilience_dr as dr;
 
-#[cfg(any(feature = "store-postgres", feature = "store-redis"))]
+#[cfg(any(
+    feature = "store-postgres",
+    feature = "store-redis",
+    feature = "store-etcd"
+))]
 #[doc(inline)]
 pub use resilience_store as store;
 

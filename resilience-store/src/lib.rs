@@ -12,6 +12,8 @@
 //! | `postgres` | [`dead_letter::postgres`] | [`PostgresDeadLetterStore`](dead_letter::postgres::PostgresDeadLetterStore): a table, claims with `FOR UPDATE SKIP LOCKED`, leases by the database's clock, per-key order |
 //! | `redis` | [`dead_letter::redis`] | [`RedisDeadLetterStore`](dead_letter::redis::RedisDeadLetterStore): a stream per queue, a consumer group per replayer set, `XAUTOCLAIM` of letters whose consumer died |
 //! | — / `redis` | [`fleet`] | state shared by a fleet of replicas: a [`FleetBudget`](fleet::FleetBudget) (a retry budget whose token bucket lives in the store, spent locally from leased batches) and a [`FleetBreaker`](fleet::FleetBreaker) (breakers that open when a quorum of replicas sees a dependency fail, with bounded fleet-wide probes); [`InMemoryFleetStore`](fleet::InMemoryFleetStore) and, with `redis`, [`RedisFleetStore`](fleet::redis::RedisFleetStore) |
+//! | `etcd` | `fleet::etcd` | `EtcdFleetStore`: the fleet store on etcd transactions and leases, for teams that run etcd rather than Redis (etcd-client needs `protoc` to build) |
+//! | `tower` | `fleet::stack` | `FleetStackConfig`: a whole `ResilienceStack` from one YAML with `scope: fleet` on its retry budget and breaker (adds `resilience-tower`; Redis only with `redis`) |
 //!
 //! The dead-letter stores implement `resilience_core::dead_letter::DeadLetterStore`, so the
 //! tower `DeadLetterLayer` and `Replayer` of `resilience-tower` run over

@@ -268,6 +268,19 @@ struct Keys {
 }
 
 impl Keys {
+    /// The keys of the queue `queue` under `prefix`: the queue's name is
+    /// the hash tag of every one, so they share a Redis Cluster slot.
+    fn new(prefix: &str, queue: &str) -> Keys {
+        let base = format!("{prefix}:dlq:{{{queue}}}");
+        Keys {
+            ready: format!("{base}:ready"),
+            retry: format!("{base}:retry"),
+            retry_at: format!("{base}:retry_at"),
+            parked: format!("{base}:parked"),
+            untried: format!("{base}:untried"),
+        }
+    }
+
     /// A call of `script` with the queue's five keys, in the order every
     /// script that reads them all takes them (`KEYS[1]` ready, retry,
     /// retry_at, parked, `KEYS[5]` untried).
@@ -354,14 +367,7 @@ impl<T, C: LetterCodec<T>> RedisDeadLetterStore<T, C> {
         queue.validate()?;
         check_key_part("group", group)?;
         let mut conn = connection.connect().await?;
-        let base = format!("{}:dlq:{{{}}}", connection.key_prefix, queue.name);
-        let keys = Keys {
-            ready: format!("{base}:ready"),
-            retry: format!("{base}:retry"),
-            retry_at: format!("{base}:retry_at"),
-            parked: format!("{base}:parked"),
-            untried: format!("{base}:untried"),
-        };
+        let keys = Keys::new(&connection.key_prefix, &queue.name);
         let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&keys.ready)
@@ -856,5 +862,36 @@ impl<T, C> fmt::Debug for RedisDeadLetterStore<T, C> {
             .field("consumer", &self.consumer)
             .field("capacity", &self.config.capacity)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+
+    /// The part of `key` Redis Cluster hashes: the text between the first
+    /// `{` and the next `}` when it is not empty, else the whole key.
+    fn hashed_part(key: &str) -> &str {
+        let tag = key.find('{').and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.find('}')
+                .filter(|&len| len > 0)
+                .map(|len| &rest[..len])
+        });
+        tag.unwrap_or(key)
+    }
+
+    #[test]
+    fn every_key_of_a_queue_hashes_on_the_queue_name() {
+        let k = Keys::new("resilience", "payments.dlq");
+        assert_eq!(k.ready, "resilience:dlq:{payments.dlq}:ready");
+        // Every script takes a subset of these five keys (`Keys::all`).
+        for key in [&k.ready, &k.retry, &k.retry_at, &k.parked, &k.untried] {
+            assert_eq!(
+                hashed_part(key),
+                "payments.dlq",
+                "{key} shares the queue's slot"
+            );
+        }
     }
 }

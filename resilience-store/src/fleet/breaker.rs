@@ -460,6 +460,25 @@ impl FleetBreaker {
         Ok(driver)
     }
 
+    /// Like [`spawn`](Self::spawn), reading time (the end of a following
+    /// period) from `clock`: give it the breaker's clock. The rounds run on
+    /// tokio time (so under `tokio::time::pause()` with
+    /// [`TokioClock`](resilience_core::clock::TokioClock) a test never
+    /// waits on the wall clock). Needs a tokio runtime.
+    #[must_use = "the driver stops when its last handle is dropped: keep the FleetBreaker"]
+    pub fn spawn_with_clock(
+        breaker: CircuitBreaker,
+        store: Arc<dyn FleetStore>,
+        config: FleetBreakerConfig,
+        clock: impl Clock,
+    ) -> Result<FleetBreaker, ConfigError> {
+        let driver = Self::with_clock(breaker, store, config, clock)?;
+        let weak = Arc::downgrade(&driver.inner);
+        let interval = driver.inner.config.poll_interval;
+        tokio::spawn(run(weak, interval));
+        Ok(driver)
+    }
+
     /// A driver on the system clock whose rounds run when
     /// [`tick`](Self::tick) is called.
     pub fn new(

@@ -62,6 +62,8 @@ struct State {
     views: HashMap<String, HashMap<String, (BreakerView, Instant, Instant)>>,
     /// breaker key -> replica -> lease expiry
     probes: HashMap<String, HashMap<String, Instant>>,
+    /// rate bucket key -> (tokens, µs since `origin` of the last token)
+    rate_buckets: HashMap<String, (u32, u64)>,
 }
 
 impl Default for InMemoryFleetStore {
@@ -227,5 +229,41 @@ impl FleetStore for InMemoryFleetStore {
                 leases.remove(replica);
             }
         }))
+    }
+
+    fn lease_rate<'a>(
+        &'a self,
+        key: &'a str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> FleetFuture<'a, u32> {
+        Self::ready(
+            self.check()
+                .map(|()| self.take_rate(key, want, burst, per_token)),
+        )
+    }
+}
+
+impl InMemoryFleetStore {
+    /// `lease_rate` on the store's clock (µs since the store was made).
+    fn take_rate(&self, key: &str, want: u32, burst: u32, per_token: Duration) -> u32 {
+        let elapsed = self
+            .inner
+            .clock
+            .now()
+            .saturating_duration_since(self.inner.origin);
+        let now_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let mut s = self.inner.state.lock();
+        let bucket = s.rate_buckets.get(key).copied();
+        let (grant, bucket) = super::rate::take(
+            bucket,
+            now_us,
+            want,
+            burst,
+            super::rate::per_token_us(per_token),
+        );
+        s.rate_buckets.insert(key.to_string(), bucket);
+        grant
     }
 }

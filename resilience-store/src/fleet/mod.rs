@@ -126,12 +126,21 @@ use serde::{Deserialize, Serialize};
 
 mod breaker;
 mod budget;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod memory;
+mod rate;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+mod redis_keys;
+#[cfg(feature = "tower")]
+pub mod stack;
 
 pub use self::breaker::{FleetBreaker, FleetBreakerConfig, FleetBreakerStatus, FleetRole};
-pub use self::budget::{BudgetScope, FleetBudget, FleetBudgetConfig, ScopedBudgetConfig};
+pub use self::budget::{
+    BudgetScope, FleetBudget, FleetBudgetConfig, FleetScopeConfig, ScopedBudgetConfig,
+};
 pub use self::memory::InMemoryFleetStore;
 
 /// The future a [`FleetStore`] call returns.
@@ -284,8 +293,9 @@ impl BreakerView {
 /// Every method is one atomic operation on the store (one round trip for
 /// the Redis engine: a Lua script). Callers put their own timeout around
 /// each call and treat any error as "the store is unavailable".
-/// Implement it to back the fleet by another engine (etcd, PostgreSQL); the
-/// contract is what [`InMemoryFleetStore`] does.
+/// Implement it to back the fleet by another engine; the contract is what
+/// [`InMemoryFleetStore`] does. Redis (`redis::RedisFleetStore`, feature
+/// `redis`) and etcd (`etcd::EtcdFleetStore`, feature `etcd`) implement it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -353,6 +363,15 @@ pub trait FleetStore: Send + Sync + fmt::Debug + 'static {
 
     /// Gives back the probe lease `replica` holds, if any.
     fn release_probe<'a>(&'a self, key: &'a str, replica: &'a str) -> FleetFuture<'a, ()>;
+
+    /// Takes up to `want` tokens from the rate bucket at `key`, which holds at most `burst` tokens, starts full, and gains one token every `per_token` by the store's clock. Returns the number taken (0 when empty).
+    fn lease_rate<'a>(
+        &'a self,
+        key: &'a str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> FleetFuture<'a, u32>;
 }
 
 /// The ratio rule in integers: (slot length in ms, reserve and percent in

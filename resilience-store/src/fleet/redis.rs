@@ -2,17 +2,19 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `{prefix}:fleet:budget:{key}` | string | tokens left in the bucket (expires after a day unused) |
-//! | `{prefix}:fleet:ratio:{key}` | hash | calls (`q{step}`) and retries (`r{step}`) per step of the ratio window |
-//! | `{prefix}:fleet:breaker:{key}:views` | hash | replica → its encoded [`BreakerView`] |
-//! | `{prefix}:fleet:breaker:{key}:seen` | sorted set | replica → when it last reported (the server's clock, ms) |
-//! | `{prefix}:fleet:breaker:{key}:probes` | sorted set | replica → when its probe lease ends (ms) |
+//! | `<prefix>:fleet:budget:{<key>}` | string | tokens left in the bucket (expires after a day unused) |
+//! | `<prefix>:fleet:ratio:{<key>}` | hash | calls (`q{step}`) and retries (`r{step}`) per step of the ratio window |
+//! | `<prefix>:fleet:breaker:{<key>}:views` | hash | replica → its encoded [`BreakerView`] |
+//! | `<prefix>:fleet:breaker:{<key>}:seen` | sorted set | replica → when it last reported (the server's clock, ms) |
+//! | `<prefix>:fleet:breaker:{<key>}:probes` | sorted set | replica → when its probe lease ends (ms) |
 //!
 //! Every script reads time with `TIME` on the server, so the replicas'
 //! clocks need not agree. Scripts run by `EVALSHA` (loaded again after a
-//! server restart). Keys of one breaker stay together, so one Redis (or
-//! one primary with replicas) is the supported deployment; a Redis Cluster
-//! would need hash tags in the key.
+//! server restart). The braces are a Redis Cluster hash tag: every key of
+//! one budget or breaker hashes on its name alone, so they share a slot
+//! and no script mixes slots (Redis Cluster refuses that with `CROSSSLOT`);
+//! different budgets and breakers spread over the slots. The store itself
+//! talks to one server (a standalone Redis, or a primary with replicas).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,12 +227,7 @@ impl RedisFleetStore {
     }
 
     fn key(&self, parts: &[&str]) -> String {
-        let mut k = format!("{}:fleet", self.inner.config.key_prefix);
-        for p in parts {
-            k.push(':');
-            k.push_str(p);
-        }
-        k
+        super::redis_keys::fleet_key(&self.inner.config.key_prefix, parts)
     }
 }
 
@@ -367,5 +364,44 @@ impl FleetStore for RedisFleetStore {
                 .map(|_| ())
                 .map_err(unavailable)
         })
+    }
+
+    fn lease_rate<'a>(
+        &'a self,
+        key: &'a str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> FleetFuture<'a, u32> {
+        Box::pin(self.take_rate(key, want, burst, per_token))
+    }
+}
+
+static RATE_SCRIPT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(super::rate::REDIS_SCRIPT));
+
+impl RedisFleetStore {
+    /// `lease_rate`: one script on the server's clock; the bucket
+    /// (`<prefix>:fleet:rate:{<key>}`, a hash) expires once it would be
+    /// full again.
+    async fn take_rate(
+        &self,
+        key: &str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> Result<u32, FleetError> {
+        let per_us = super::rate::per_token_us(per_token);
+        let full_ms = per_us.saturating_mul(u64::from(burst)) / 1000;
+        let mut c = self.conn().await?;
+        RATE_SCRIPT
+            .key(self.key(&["rate", key]))
+            .arg(want)
+            .arg(burst)
+            .arg(per_us)
+            .arg(full_ms.saturating_add(1000))
+            .invoke_async::<u32>(&mut c)
+            .await
+            .map_err(unavailable)
     }
 }

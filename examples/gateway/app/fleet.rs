@@ -534,6 +534,19 @@ impl FleetStore for RealTime {
         }))
     }
 
+    fn lease_rate<'a>(
+        &'a self,
+        key: &'a str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> FleetFuture<'a, u32> {
+        let (s, key) = (self.inner.clone(), key.to_string());
+        Box::pin(on_real_time(move || async move {
+            s.lease_rate(&key, want, burst, per_token).await
+        }))
+    }
+
     fn exchange_views<'a>(
         &'a self,
         key: &'a str,

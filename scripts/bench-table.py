@@ -169,6 +169,12 @@ for label, ours, peer, lim in [
      "cb_layer/ours/layer", "cb_layer/recloser/async", 1.5),
     ("bulkhead layer, uncontended, not slower than tower `ConcurrencyLimit`",
      "bh_layer/ours/layer", "bh_layer/tower/concurrency_limit", 1.0),
+    ("time-window breaker (60 s) `call` ≤ 1.5× the count window's",
+     "cb_closed/ours/time_window_call", "cb_closed/ours/call", 1.5),
+    ("tower `RetryLayer` not slower than tower's `retry::Retry` doing the same work",
+     "retry_layer/ours/layer", "retry_layer/tower/retry_equivalent", 1.0),
+    ("`ResilienceStack` from one config not slower than the same layers hand-built in its order",
+     "stack/ours/resilience_stack", "stack/ours/in_stack_order", 1.0),
 ]:
     a, b = ns(ours), ns(peer)
     t = f"{fmt(a)} / {fmt(b)} ns = {a / b:.2f}×" if a is not None and b else "not run"

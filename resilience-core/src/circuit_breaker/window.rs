@@ -463,8 +463,15 @@ impl TimeWindow {
         for b in self.buckets.iter() {
             let s = b.stamp.load(Ordering::Acquire) & !ROTATING;
             if s >= oldest.max(1) && s <= newest {
-                snap.calls += b.calls.load(Ordering::Acquire);
+                // `bad` before `calls`: a recorder adds to `calls` before
+                // `bad`, so every failure read here has its call in the
+                // `calls` read after it. Read the other way round, a reader
+                // held up between the two loads (preempted while other
+                // threads record) sees the failures of calls it did not
+                // count, and a window at 25 % failures could evaluate at
+                // 100 % and trip. This order can only over-count successes.
                 let bad = b.bad.load(Ordering::Acquire);
+                snap.calls += b.calls.load(Ordering::Acquire);
                 snap.failures += bad & 0xFFFF_FFFF;
                 snap.slow_calls += bad >> 32;
             }

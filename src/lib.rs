@@ -11,7 +11,7 @@
 //!
 //! | feature | crate | re-exported as | start with |
 //! |---|---|---|---|
-//! | `core` (default) | `resilience-core` | the root: [`circuit_breaker`], [`retry`], [`bulkhead`], [`degradation`], [`dead_letter`], [`clock`], [`config`], [`events`] | `resilience-core`'s guide: which primitive when, how they compose, clocks and testing |
+//! | `core` (default) | `resilience-core` | the root: [`circuit_breaker`], [`retry`], [`bulkhead`], [`rate_limit`], [`degradation`], [`dead_letter`], [`clock`], [`config`], [`events`] | `resilience-core`'s guide: which primitive when, how they compose, clocks and testing |
 //! | `tower` | `resilience-tower` | `layers` | `layers::stack::ResilienceStack`: the recommended layer order from one config |
 //! | `http` | `resilience-tower/http` | | `layers::stack::ResilienceStack::http`: status codes, `Retry-After`, idempotent methods |
 //! | `axum` | `resilience-tower/axum` | | `layers::error::handle_error`: every error as its HTTP answer (503 + `Retry-After`, 429, 504) |

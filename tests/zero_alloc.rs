@@ -18,6 +18,7 @@ use std::time::Duration;
 use resilience::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry};
 use resilience::clock::ManualClock;
+use resilience::rate_limit::{RateLimiter, RateLimiterConfig};
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::{Layer, Service};
 
@@ -127,6 +128,28 @@ fn bulkhead_acquire_release_does_not_allocate() {
     // A rejection carries the bulkhead's name (shared, not copied).
     assert_no_alloc("bulkhead rejection when full", || {
         assert!(full.try_acquire().is_err());
+    });
+}
+
+#[test]
+fn rate_limiter_admit_and_refuse_do_not_allocate() {
+    let clock = ManualClock::new();
+    let limiter = RateLimiter::with_clock(
+        RateLimiterConfig::per_second(1_000)
+            .burst(10)
+            .name("llm-provider"),
+        clock.clone(),
+    )
+    .unwrap();
+    assert_no_alloc("rate limiter admits a permit", || {
+        clock.advance(Duration::from_millis(1));
+        limiter.try_acquire().unwrap();
+    });
+    clock.advance(Duration::from_secs(1));
+    limiter.try_acquire_n(10).unwrap();
+    // A refusal copies the (short) name inline: no allocation, no refcount.
+    assert_no_alloc("rate limiter refuses with retry_after", || {
+        assert!(limiter.try_acquire().is_err());
     });
 }
 

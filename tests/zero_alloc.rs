@@ -395,3 +395,37 @@ timeout: 1s
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
     });
 }
+
+#[test]
+fn rate_limited_stack_and_layer_admit_without_allocating() {
+    use resilience_tower::rate_limit::RateLimitLayer;
+    use resilience_tower::stack::ResilienceStack;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    // Far more permits than the measured calls take.
+    let stack = ResilienceStack::from_yaml(
+        "name: zero-alloc\nrate_limit: { rate: 1000000000, per: 1s }\n\
+         retry: { backoff: { kind: constant, initial: 100ms, max_attempts: 3 } }\ntimeout: 1s",
+    )
+    .unwrap();
+    let mut svc = stack.layer(Echo);
+    assert_no_alloc(
+        "call through a rate-limited ResilienceStack (admitted)",
+        || {
+            assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+        },
+    );
+    let mut layer = RateLimitLayer::from_config(RateLimiterConfig::new(
+        1_000_000_000,
+        Duration::from_secs(1),
+    ))
+    .unwrap()
+    .layer(Echo);
+    assert_no_alloc("call through RateLimitLayer (admitted)", || {
+        assert_eq!(call_once(&mut layer, 7).unwrap(), 7);
+    });
+}

@@ -127,12 +127,15 @@ use serde::{Deserialize, Serialize};
 mod breaker;
 mod budget;
 mod memory;
+mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
 
 pub use self::breaker::{FleetBreaker, FleetBreakerConfig, FleetBreakerStatus, FleetRole};
+pub use self::budget::FleetScopeConfig;
 pub use self::budget::{BudgetScope, FleetBudget, FleetBudgetConfig, ScopedBudgetConfig};
 pub use self::memory::InMemoryFleetStore;
+pub use self::rate_limit::{FleetRateLimiter, FleetRateLimiterConfig, ScopedRateLimitConfig};
 
 /// The future a [`FleetStore`] call returns.
 pub type FleetFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, FleetError>> + Send + 'a>>;
@@ -353,6 +356,15 @@ pub trait FleetStore: Send + Sync + fmt::Debug + 'static {
 
     /// Gives back the probe lease `replica` holds, if any.
     fn release_probe<'a>(&'a self, key: &'a str, replica: &'a str) -> FleetFuture<'a, ()>;
+
+    /// Takes up to `want` tokens from the rate bucket at `key`, which holds at most `burst` tokens, starts full, and gains one token every `per_token` by the store's clock. Returns the number taken (0 when empty).
+    fn lease_rate<'a>(
+        &'a self,
+        key: &'a str,
+        want: u32,
+        burst: u32,
+        per_token: Duration,
+    ) -> FleetFuture<'a, u32>;
 }
 
 /// The ratio rule in integers: (slot length in ms, reserve and percent in

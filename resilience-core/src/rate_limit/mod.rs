@@ -15,7 +15,8 @@
 //! and then moves `tat` to the left-hand side with one compare-and-swap; a
 //! refusal writes nothing and reports the difference as `retry_after`.
 //!
-//! * **Cheap.** One clock read, one atomic load and (when admitted) one
+//! * **Cheap.** One clock read (the CPU's time-stamp counter on the
+//!   system clock, as for the breaker), one atomic load and (when admitted) one
 //!   compare-and-swap; no lock, no allocation, no background task, no timer
 //!   (see the counting-allocator test in the repository's `tests/zero_alloc.rs`
 //!   and `benches/rate_limit.rs`, which runs it beside `governor`).
@@ -68,7 +69,7 @@ mod error;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics::Counter;
 
@@ -76,7 +77,7 @@ pub use config::{RateLimiterConfig, MAX_PER};
 pub use error::RateLimited;
 
 use crate::circuit_breaker::Name;
-use crate::clock::{shared, Clock, SharedClock, SystemClock};
+use crate::clock::{is_system, shared, Clock, SystemClock, Ticker};
 use crate::config::ConfigError;
 
 /// Something that hands out permits at a bounded rate: the local
@@ -180,8 +181,9 @@ struct Shared {
     tat: AtomicU64,
     interval: u64,
     burst: u32,
-    start: Instant,
-    clock: SharedClock,
+    /// Nanoseconds since the limiter was built: the time-stamp counter on
+    /// the system clock, else the given clock.
+    ticker: Ticker,
     config: RateLimiterConfig,
     metrics: Metrics,
 }
@@ -246,7 +248,9 @@ impl RateLimiter {
     /// ```
     pub fn with_clock(config: RateLimiterConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
+        let system = is_system(&clock);
         let clock = shared(clock);
+        let ticker = Ticker::new(&clock, system);
         let name = config.name.as_deref().unwrap_or("default");
         let label = name.to_string();
         let metrics = Metrics {
@@ -261,8 +265,7 @@ impl RateLimiter {
                 tat: AtomicU64::new(0),
                 interval: config.interval_nanos(),
                 burst: config.effective_burst(),
-                start: clock.now(),
-                clock,
+                ticker,
                 config,
                 metrics,
             }),
@@ -291,12 +294,7 @@ impl RateLimiter {
 
     #[inline]
     fn now(&self) -> u64 {
-        crate::clock::duration_nanos(
-            self.inner
-                .clock
-                .now()
-                .saturating_duration_since(self.inner.start),
-        )
+        self.inner.ticker.nanos()
     }
 
     /// Takes one permit, or refuses at once with the time until the next.

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `postgres` | [`dead_letter::postgres`] | [`PostgresDeadLetterStore`](dead_letter::postgres::PostgresDeadLetterStore): a table, claims with `FOR UPDATE SKIP LOCKED`, leases by the database's clock, per-key order |
 //! | `redis` | [`dead_letter::redis`] | [`RedisDeadLetterStore`](dead_letter::redis::RedisDeadLetterStore): a stream per queue, a consumer group per replayer set, `XAUTOCLAIM` of letters whose consumer died |
-//! | — / `redis` | [`fleet`] | state shared by a fleet of replicas: a [`FleetBudget`](fleet::FleetBudget) (a retry budget whose token bucket lives in the store, spent locally from leased batches) and a [`FleetBreaker`](fleet::FleetBreaker) (breakers that open when a quorum of replicas sees a dependency fail, with bounded fleet-wide probes); [`InMemoryFleetStore`](fleet::InMemoryFleetStore) and, with `redis`, [`RedisFleetStore`](fleet::redis::RedisFleetStore) |
+//! | — / `redis` | [`fleet`] | state shared by a fleet of replicas: a [`FleetBudget`](fleet::FleetBudget) (a retry budget whose token bucket lives in the store, spent locally from leased batches), a [`FleetRateLimiter`](fleet::FleetRateLimiter) (a rate bucket in the store, leased in batches) and a [`FleetBreaker`](fleet::FleetBreaker) (breakers that open when a quorum of replicas sees a dependency fail, with bounded fleet-wide probes); [`InMemoryFleetStore`](fleet::InMemoryFleetStore) and, with `redis`, [`RedisFleetStore`](fleet::redis::RedisFleetStore) |
 //!
 //! The dead-letter stores implement `resilience_core::dead_letter::DeadLetterStore`, so the
 //! tower `DeadLetterLayer` and `Replayer` of `resilience-tower` run over

@@ -8,45 +8,7 @@
 //! with one atomic operation per call, so the store is never on the hot
 //! path.
 //!
-//! # Consistency
-//!
-//! * Over any window of length `t`, the fleet admits at most
-//!   `burst + rate · t / per` calls from the bucket, plus the tokens the
-//!   replicas held when the window began (at most one batch each): a
-//!   leased token spent later counts when leased. Tokens a replica
-//!   leased but never spent (it stopped, or its traffic moved) are lost to
-//!   the fleet, at most one batch per replica.
-//! * A replica may refuse a call while another still holds tokens (at most
-//!   one batch each): the refusal asks for a refill at once, and its
-//!   `retry_after` is the time the bucket takes to gain the missing tokens
-//!   at the fleet's rate, an estimate.
-//! * **While the store is down** (a call failed or took longer than
-//!   `store_timeout`), each replica switches at once to a local
-//!   [`RateLimiter`] of `rate / fallback_replicas` (and `burst /
-//!   fallback_replicas`, both rounded up); no call waits for the store.
-//!   With the default `fallback_replicas: 1` every replica may admit the
-//!   full fleet rate on its own, so the fleet admits up to N × `rate`
-//!   during an outage: availability first, since the store's outage says
-//!   nothing about the dependency's capacity. Set `fallback_replicas` to the
-//!   replica count to keep the fleet near `rate` instead, at the price of
-//!   under-admitting if fewer replicas run. The count is configured, not
-//!   learned: during an outage the store cannot say who is live. Leased
-//!   tokens still held are spent after the replica resynchronises.
-//!
-//! # Metrics
-//!
-//! The store's health uses the fleet series with `kind` = `rate_limit`:
-//!
-//! | name | type | labels | meaning |
-//! |---|---|---|---|
-//! | `resilience_fleet_store_up` | gauge | `name`, `kind` = rate_limit | 1 while this replica spends fleet tokens, 0 while it runs on its local fallback |
-//! | `resilience_fleet_fallbacks_total` | counter | `name`, `kind` = rate_limit | switches to the local fallback because a store call failed or timed out |
-//! | `resilience_fleet_resyncs_total` | counter | `name`, `kind` = rate_limit | returns to fleet tokens once the store answered again |
-//! | `resilience_fleet_store_ops_total` | counter | `name`, `kind` = rate_limit | rate-bucket leases made |
-//!
-//! Admissions and refusals count in the local limiter's series
-//! (`resilience_rate_limit_permitted_total`, `resilience_rate_limit_rejected_total`,
-//! label `name`), whichever state served them.
+//! See [`FleetRateLimiter`] for what the fleet admits and when.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -85,7 +47,7 @@ const fn default_fallback_replicas() -> u32 {
 /// | `batch` | 50, at most `burst` | tokens a replica leases at a time |
 /// | `sync_interval` | `250ms` | how often the background task checks the store while on local state, and waits after the bucket ran dry |
 /// | `store_timeout` | `50ms` | the longest a store call may take before the replica falls back to local state |
-/// | `fallback_replicas` | 1 | the local fallback admits `rate / fallback_replicas` (see the [module docs](self)) |
+/// | `fallback_replicas` | 1 | the local fallback admits `rate / fallback_replicas` (see [`FleetRateLimiter`]) |
 ///
 /// **Sizing `batch`.** A replica asks for the next batch when half of one
 /// is left. To serve calls while that lease is in flight, half a batch
@@ -220,8 +182,7 @@ impl FleetRateLimiterConfig {
 /// is refused. When a store call fails or times out, the limiter switches
 /// to its local fallback at once, logs a warning and counts
 /// `resilience_fleet_fallbacks_total`; the task keeps trying every
-/// `sync_interval` and switches back when the store answers. See the
-/// [module docs](self) for what the fleet admits.
+/// `sync_interval` and switches back when the store answers.
 ///
 /// Cloning is cheap (a handle); the task ends when the last handle is
 /// dropped. Needs a tokio runtime.
@@ -255,6 +216,46 @@ impl FleetRateLimiterConfig {
 /// assert!(b.try_acquire().is_ok(), "and keeps serving");
 /// # }
 /// ```
+///
+/// # Consistency
+///
+/// * Over any window of length `t`, the fleet admits at most
+///   `burst + rate · t / per` calls from the bucket, plus the tokens the
+///   replicas held when the window began (at most one batch each): a
+///   leased token spent later counts when leased. Tokens a replica
+///   leased but never spent (it stopped, or its traffic moved) are lost to
+///   the fleet, at most one batch per replica.
+/// * A replica may refuse a call while another still holds tokens (at most
+///   one batch each): the refusal asks for a refill at once, and its
+///   `retry_after` is the time the bucket takes to gain the missing tokens
+///   at the fleet's rate, an estimate.
+/// * **While the store is down** (a call failed or took longer than
+///   `store_timeout`), each replica switches at once to a local
+///   [`RateLimiter`] of `rate / fallback_replicas` (and `burst /
+///   fallback_replicas`, both rounded up); no call waits for the store.
+///   With the default `fallback_replicas: 1` every replica may admit the
+///   full fleet rate on its own, so the fleet admits up to N × `rate`
+///   during an outage: availability first, since the store's outage says
+///   nothing about the dependency's capacity. Set `fallback_replicas` to the
+///   replica count to keep the fleet near `rate` instead, at the price of
+///   under-admitting if fewer replicas run. The count is configured, not
+///   learned: during an outage the store cannot say who is live. Leased
+///   tokens still held are spent after the replica resynchronises.
+///
+/// # Metrics
+///
+/// The store's health uses the fleet series with `kind` = `rate_limit`:
+///
+/// | name | type | labels | meaning |
+/// |---|---|---|---|
+/// | `resilience_fleet_store_up` | gauge | `name`, `kind` = rate_limit | 1 while this replica spends fleet tokens, 0 while it runs on its local fallback |
+/// | `resilience_fleet_fallbacks_total` | counter | `name`, `kind` = rate_limit | switches to the local fallback because a store call failed or timed out |
+/// | `resilience_fleet_resyncs_total` | counter | `name`, `kind` = rate_limit | returns to fleet tokens once the store answered again |
+/// | `resilience_fleet_store_ops_total` | counter | `name`, `kind` = rate_limit | rate-bucket leases made |
+///
+/// Admissions and refusals count in the local limiter's series
+/// (`resilience_rate_limit_permitted_total`, `resilience_rate_limit_rejected_total`,
+/// label `name`), whichever state served them.
 #[derive(Clone)]
 pub struct FleetRateLimiter {
     inner: Arc<Shared>,

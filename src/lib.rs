@@ -20,7 +20,7 @@
 //! | `dr-etcd` | `resilience-dr/etcd` | | the etcd lease backend (needs `protoc` to build) |
 //! | `dr-postgres` | `resilience-dr/postgres` | | the PostgreSQL lease backend and failover helpers |
 //! | `store-postgres` | `resilience-store/postgres` | `store` | `store::dead_letter::postgres::PostgresDeadLetterStore`: dead letters that survive a crash, in a PostgreSQL table |
-//! | `store-redis` | `resilience-store/redis` | `store` | `store::dead_letter::redis::RedisDeadLetterStore`: dead letters in Redis Streams with AOF; `store::fleet`: retry budgets and breaker state shared by a fleet of replicas on Redis |
+//! | `store-redis` | `resilience-store/redis` | `store` | `store::dead_letter::redis::RedisDeadLetterStore`: dead letters in Redis Streams with AOF; `store::fleet`: retry budgets, rate limits and breaker state shared by a fleet of replicas on Redis |
 //! | `full` | all of the above but the engines | | |
 //!
 //! Each crate is also usable alone; the facade adds nothing but the

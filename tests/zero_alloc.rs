@@ -429,3 +429,46 @@ fn rate_limited_stack_and_layer_admit_without_allocating() {
         assert_eq!(call_once(&mut layer, 7).unwrap(), 7);
     });
 }
+
+#[test]
+fn fleet_rate_limiter_admit_and_refuse_do_not_allocate() {
+    use resilience::rate_limit::RateLimit;
+    use resilience_store::fleet::{FleetRateLimiter, FleetRateLimiterConfig, InMemoryFleetStore};
+    use std::sync::Arc;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let store = Arc::new(InMemoryFleetStore::new());
+    // A batch far larger than the measured calls: no refill is due.
+    let open = rt
+        .block_on(FleetRateLimiter::start(
+            FleetRateLimiterConfig::new(
+                "fleet-open",
+                RateLimiterConfig::per_second(1_000_000).burst(4_000_000),
+            )
+            .with_batch(1_000_000),
+            store.clone(),
+        ))
+        .unwrap();
+    assert_no_alloc("fleet rate limiter admits a leased permit", || {
+        open.try_acquire().unwrap();
+    });
+    let spent = rt
+        .block_on(FleetRateLimiter::start(
+            FleetRateLimiterConfig::new(
+                "fleet-spent",
+                RateLimiterConfig::new(1, Duration::from_secs(3600)),
+            )
+            .with_batch(1),
+            store,
+        ))
+        .unwrap();
+    spent.try_acquire().unwrap();
+    // A refusal asks the background task for a refill (a notification)
+    // and copies the short name inline.
+    assert_no_alloc("fleet rate limiter refuses with retry_after", || {
+        assert!(spent.try_acquire().is_err());
+    });
+}

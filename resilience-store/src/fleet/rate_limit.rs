@@ -44,7 +44,7 @@ const fn default_fallback_replicas() -> u32 {
 /// |---|---|---|
 /// | `name` | required | the limiter's name: the `name` metrics label, and its key in the store |
 /// | `limit` | required | the fleet's rate, a [`RateLimiterConfig`] (`rate`, `per`, `burst` for the whole fleet) |
-/// | `batch` | 50, at most `burst` | tokens a replica leases at a time |
+/// | `batch` | 50 ([`new`](Self::new) lowers it to the burst when smaller) | tokens a replica leases at a time; at most `burst` |
 /// | `sync_interval` | `250ms` | how often the background task checks the store while on local state, and waits after the bucket ran dry |
 /// | `store_timeout` | `50ms` | the longest a store call may take before the replica falls back to local state |
 /// | `fallback_replicas` | 1 | the local fallback admits `rate / fallback_replicas` (see [`FleetRateLimiter`]) |

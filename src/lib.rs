@@ -11,7 +11,7 @@
 //!
 //! | feature | crate | re-exported as | start with |
 //! |---|---|---|---|
-//! | `core` (default) | `resilience-core` | the root: [`circuit_breaker`], [`retry`], [`bulkhead`], [`degradation`], [`dead_letter`], [`clock`], [`config`], [`events`] | `resilience-core`'s guide: which primitive when, how they compose, clocks and testing |
+//! | `core` (default) | `resilience-core` | the root: [`circuit_breaker`], [`retry`], [`bulkhead`], [`rate_limit`], [`degradation`], [`dead_letter`], [`clock`], [`config`], [`events`] | `resilience-core`'s guide: which primitive when, how they compose, clocks and testing |
 //! | `tower` | `resilience-tower` | `layers` | `layers::stack::ResilienceStack`: the recommended layer order from one config |
 //! | `http` | `resilience-tower/http` | | `layers::stack::ResilienceStack::http`: status codes, `Retry-After`, idempotent methods |
 //! | `axum` | `resilience-tower/axum` | | `layers::error::handle_error`: every error as its HTTP answer (503 + `Retry-After`, 429, 504) |
@@ -20,7 +20,7 @@
 //! | `dr-etcd` | `resilience-dr/etcd` | | the etcd lease backend (needs `protoc` to build) |
 //! | `dr-postgres` | `resilience-dr/postgres` | | the PostgreSQL lease backend and failover helpers |
 //! | `store-postgres` | `resilience-store/postgres` | `store` | `store::dead_letter::postgres::PostgresDeadLetterStore`: dead letters that survive a crash, in a PostgreSQL table |
-//! | `store-redis` | `resilience-store/redis` | `store` | `store::dead_letter::redis::RedisDeadLetterStore`: dead letters in Redis Streams with AOF; `store::fleet`: retry budgets and breaker state shared by a fleet of replicas on Redis |
+//! | `store-redis` | `resilience-store/redis` | `store` | `store::dead_letter::redis::RedisDeadLetterStore`: dead letters in Redis Streams with AOF; `store::fleet`: retry budgets, rate limits and breaker state shared by a fleet of replicas on Redis |
 //! | `store-etcd` | `resilience-store/etcd` | `store` | `store::fleet::etcd::EtcdFleetStore`: the fleet's budgets and breaker state on etcd (needs `protoc` to build) |
 //! | `fleet-stack` | `resilience-store/tower` + `redis` | `store` | `store::fleet::stack::FleetStackConfig`: a whole stack from one YAML with `scope: fleet` on its retry budget and breaker (local-only services need only `tower`) |
 //! | `full` | all of the above but the engines | | |

@@ -1,7 +1,8 @@
 //! The tower layers take fleet scope as they are: a `RetryLayer` whose
 //! policy spends a `FleetBudget` (and a `ResilienceStack` given one with
 //! `with_retry_budget`), and a `CircuitBreakerLayer` (or a
-//! `ResilienceStack`'s breaker) driven by a `FleetBreaker`. Three replicas
+//! `ResilienceStack`'s breaker) driven by a `FleetBreaker`, and a stack's
+//! rate limit given a `FleetRateLimiter` with `with_rate_limiter`. Three replicas
 //! in one process share an in-memory fleet store, on a paused tokio clock.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -194,5 +195,65 @@ async fn stacks_of_three_replicas_spend_one_fleet_budget() {
         attempts.load(Ordering::Relaxed),
         30 + 10,
         "30 calls and the fleet budget's 10 retries"
+    );
+}
+
+/// Three replicas, each a stack whose rate limit is one fleet-wide
+/// limiter (or, for comparison, its own local limiter of the same rate),
+/// each making 30 calls in a row; returns the calls that reached the
+/// service.
+async fn burst_through(limiters: Vec<Arc<dyn resilience_core::rate_limit::RateLimit>>) -> u32 {
+    let served = Arc::new(AtomicU32::new(0));
+    for limiter in limiters {
+        let served = served.clone();
+        let stack = ResilienceStack::from_yaml("timeout: 1s")
+            .unwrap()
+            .with_rate_limiter(limiter);
+        let mut svc = ServiceBuilder::new().layer(stack).service_fn(move |_: ()| {
+            served.fetch_add(1, Ordering::Relaxed);
+            async { Ok::<_, BoxError>(()) }
+        });
+        for _ in 0..30 {
+            let _ = svc.ready().await.unwrap().call(()).await;
+            // Let the limiter's background task run between calls, as a
+            // store round trip would between requests of a real service.
+            tokio::task::yield_now().await;
+        }
+    }
+    served.load(Ordering::Relaxed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stack_takes_its_permits_from_the_fleet_rate_limiter() {
+    use resilience_core::rate_limit::{RateLimit, RateLimiter, RateLimiterConfig};
+    use resilience_store::fleet::{FleetRateLimiter, FleetRateLimiterConfig};
+
+    // 20 calls a minute, bursts of 20.
+    let limit = RateLimiterConfig::new(20, Duration::from_secs(60));
+    let local: Vec<Arc<dyn RateLimit>> = (0..3)
+        .map(|_| {
+            Arc::new(RateLimiter::with_clock(limit.clone(), TokioClock).unwrap())
+                as Arc<dyn RateLimit>
+        })
+        .collect();
+    assert_eq!(
+        burst_through(local).await,
+        60,
+        "3 local limiters of 20: 60 calls"
+    );
+
+    let store = Arc::new(InMemoryFleetStore::with_clock(TokioClock));
+    let config = FleetRateLimiterConfig::new("inventory", limit).with_batch(5);
+    let mut fleet: Vec<Arc<dyn RateLimit>> = Vec::new();
+    for _ in 0..3 {
+        let limiter = FleetRateLimiter::start_with_clock(config.clone(), store.clone(), TokioClock)
+            .await
+            .unwrap();
+        fleet.push(Arc::new(limiter));
+    }
+    let served = burst_through(fleet).await;
+    assert_eq!(
+        served, 20,
+        "one fleet-wide bucket of 20 for the 3 replicas: 20 calls"
     );
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use resilience::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry};
 use resilience::clock::ManualClock;
+use resilience::rate_limit::{RateLimiter, RateLimiterConfig};
 use resilience_tower::circuit_breaker::CircuitBreakerLayer;
 use tower::{Layer, Service};
 
@@ -136,6 +137,28 @@ fn bulkhead_acquire_release_does_not_allocate() {
     // A rejection carries the bulkhead's name (shared, not copied).
     assert_no_alloc("bulkhead rejection when full", || {
         assert!(full.try_acquire().is_err());
+    });
+}
+
+#[test]
+fn rate_limiter_admit_and_refuse_do_not_allocate() {
+    let clock = ManualClock::new();
+    let limiter = RateLimiter::with_clock(
+        RateLimiterConfig::per_second(1_000)
+            .burst(10)
+            .name("llm-provider"),
+        clock.clone(),
+    )
+    .unwrap();
+    assert_no_alloc("rate limiter admits a permit", || {
+        clock.advance(Duration::from_millis(1));
+        limiter.try_acquire().unwrap();
+    });
+    clock.advance(Duration::from_secs(1));
+    limiter.try_acquire_n(10).unwrap();
+    // A refusal copies the (short) name inline: no allocation, no refcount.
+    assert_no_alloc("rate limiter refuses with retry_after", || {
+        assert!(limiter.try_acquire().is_err());
     });
 }
 
@@ -379,5 +402,82 @@ timeout: 1s
     let mut svc = stack.layer(Echo);
     assert_no_alloc("call through ResilienceStack (success)", || {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+}
+
+#[test]
+fn rate_limited_stack_and_layer_admit_without_allocating() {
+    use resilience_tower::rate_limit::RateLimitLayer;
+    use resilience_tower::stack::ResilienceStack;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    // Far more permits than the measured calls take.
+    let stack = ResilienceStack::from_yaml(
+        "name: zero-alloc\nrate_limit: { rate: 1000000000, per: 1s }\n\
+         retry: { backoff: { kind: constant, initial: 100ms, max_attempts: 3 } }\ntimeout: 1s",
+    )
+    .unwrap();
+    let mut svc = stack.layer(Echo);
+    assert_no_alloc(
+        "call through a rate-limited ResilienceStack (admitted)",
+        || {
+            assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+        },
+    );
+    let mut layer = RateLimitLayer::from_config(RateLimiterConfig::new(
+        1_000_000_000,
+        Duration::from_secs(1),
+    ))
+    .unwrap()
+    .layer(Echo);
+    assert_no_alloc("call through RateLimitLayer (admitted)", || {
+        assert_eq!(call_once(&mut layer, 7).unwrap(), 7);
+    });
+}
+
+#[test]
+fn fleet_rate_limiter_admit_and_refuse_do_not_allocate() {
+    use resilience::rate_limit::RateLimit;
+    use resilience_store::fleet::{FleetRateLimiter, FleetRateLimiterConfig, InMemoryFleetStore};
+    use std::sync::Arc;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let store = Arc::new(InMemoryFleetStore::new());
+    // A batch far larger than the measured calls: no refill is due.
+    let open = rt
+        .block_on(FleetRateLimiter::start(
+            FleetRateLimiterConfig::new(
+                "fleet-open",
+                RateLimiterConfig::per_second(1_000_000).burst(4_000_000),
+            )
+            .with_batch(1_000_000),
+            store.clone(),
+        ))
+        .unwrap();
+    assert_no_alloc("fleet rate limiter admits a leased permit", || {
+        open.try_acquire().unwrap();
+    });
+    let spent = rt
+        .block_on(FleetRateLimiter::start(
+            FleetRateLimiterConfig::new(
+                "fleet-spent",
+                RateLimiterConfig::new(1, Duration::from_secs(3600)),
+            )
+            .with_batch(1),
+            store,
+        ))
+        .unwrap();
+    spent.try_acquire().unwrap();
+    // A refusal asks the background task for a refill (a notification)
+    // and copies the short name inline.
+    assert_no_alloc("fleet rate limiter refuses with retry_after", || {
+        assert!(spent.try_acquire().is_err());
     });
 }

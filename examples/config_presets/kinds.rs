@@ -77,8 +77,9 @@ impl Kind {
     }
 }
 
-const STACK_KEYS: [&str; 7] = [
+const STACK_KEYS: [&str; 8] = [
     "name",
+    "rate_limit",
     "deadline",
     "retry",
     "circuit_breaker",
@@ -153,7 +154,12 @@ pub(crate) fn build(kind: Kind, text: &str) -> Result<String, ConfigError> {
             let http = config.classify == Some(StackClassify::Http);
             let stack = ResilienceStack::http(config)?;
             format!(
-                "layers: {}{}{}{}{}{}",
+                "layers: {}{}{}{}{}{}{}",
+                if stack.rate_limiter().is_some() {
+                    "rate_limit "
+                } else {
+                    ""
+                },
                 if stack.deadline().is_some() {
                     "deadline "
                 } else {

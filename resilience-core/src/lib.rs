@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`circuit_breaker`] | stop calling a failing dependency; Resilience4j semantics, lock-free closed path, keyed registry |
 //! | [`retry`] | backoff schedules, jitter, error classification, idempotency, retry budgets, the retry driver, per-operation retry tables |
+//! | [`rate_limit`] | at most `rate` calls per `per` with bounded bursts (GCRA on one atomic word), refused at once with `retry_after`; the [`RateLimit`](rate_limit::RateLimit) trait a fleet-wide limiter implements too |
 //! | [`bulkhead`] | concurrency limits with a bounded, timed wait queue; named pools with priorities under a shared cap |
 //! | [`degradation`] | weighted health scores and rule triggers to degradation levels, with hysteresis and a feature x level matrix |
 //! | [`slo`] | availability objectives: error budget (downtime and requests), remaining budget, burn rate, as metrics and as a degradation input |
@@ -28,6 +29,7 @@
 //! | one model / worker / region fails while the others are fine | [`CircuitBreakerRegistry`](circuit_breaker::CircuitBreakerRegistry) | one breaker per key, created lazily from one config, plus an optional global breaker, bounded with idle eviction |
 //! | calls fail now and then and a second try usually works | [`RetryPolicy`](retry::RetryPolicy) | backoff with jitter, retries only the classes worth retrying, never retries a non-idempotent call that may have been processed |
 //! | retries multiply load during an outage | [`TokenBucketBudget`](retry::TokenBucketBudget), [`RatioBudget`](retry::RatioBudget) | one budget shared by all calls to a dependency caps the extra load retries add |
+//! | a dependency allows so many calls per second (a provider quota), or your callers must not exceed one | [`RateLimiter`](rate_limit::RateLimiter) | refuses at once past `rate` per `per` (bursts up to `burst`), with a `retry_after`; lock-free, one atomic word |
 //! | one slow dependency or one traffic class takes every connection | [`Bulkhead`](bulkhead::Bulkhead), [`BulkheadSet`](bulkhead::BulkheadSet) | a concurrency cap with a bounded wait; named pools with priorities that shed low priority first |
 //! | the whole service is sick, not one call | [`DegradationManager`](degradation::DegradationManager) | turns component health into a level and answers "is this feature on?" with one atomic load and an array read |
 //! | work that cannot be done now must not be lost | [`InMemoryDeadLetterQueue`](dead_letter::InMemoryDeadLetterQueue) or your own [`DeadLetterSink`](dead_letter::DeadLetterSink) | holds the work (or hands it back when full) and replays it in order once the dependency is back |
@@ -244,6 +246,7 @@ pub mod dead_letter;
 pub mod degradation;
 pub mod events;
 pub mod presets;
+pub mod rate_limit;
 pub mod readiness;
 pub mod retry;
 pub mod slo;

@@ -1,5 +1,5 @@
-//! Fleet scope vs local scope: the per-call cost of a retry budget and a
-//! breaker, and the store operations a fleet makes per 1 000 calls (a
+//! Fleet scope vs local scope: the per-call cost of a retry budget, a
+//! breaker and a rate limiter, and the store operations a fleet makes per 1 000 calls (a
 //! `harness = false` benchmark; with `RESILIENCE_REDIS_URL` set the fleet
 //! runs on Redis, else on the in-memory store).
 //!
@@ -10,18 +10,19 @@
 //! Per-call cost: one thread, 2 000 000 calls per case, the best of 5 runs
 //! (the background tasks run on the runtime's other thread). Store
 //! operations: 3 replicas, each making 10 000 calls per second for 2 s with
-//! one retry per 10 calls (each retry succeeds), a breaker and a budget per
-//! replica. Prints the Markdown tables of BENCHMARKS.md.
+//! one retry per 10 calls (each retry succeeds), a breaker, a budget and a
+//! rate limiter per replica. Prints the Markdown tables of BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use resilience_core::rate_limit::{RateLimit, RateLimiter, RateLimiterConfig};
 use resilience_core::retry::{ErrorClass, RetryBudget, TokenBucketBudget, TokenBucketConfig};
 use resilience_store::fleet::{
-    FleetBreaker, FleetBreakerConfig, FleetBudget, FleetBudgetConfig, FleetStore,
-    InMemoryFleetStore,
+    FleetBreaker, FleetBreakerConfig, FleetBudget, FleetBudgetConfig, FleetRateLimiter,
+    FleetRateLimiterConfig, FleetStore, InMemoryFleetStore,
 };
 
 const CALLS: u32 = 2_000_000;
@@ -78,6 +79,17 @@ fn budget_call(b: &dyn RetryBudget) {
     b.record_success(black_box(w));
 }
 
+/// A rate that never refuses in a benchmark: a million a second with a
+/// burst of four billion (the fleet's store counts microseconds, so a
+/// million a second is its highest rate).
+fn open_rate() -> RateLimiterConfig {
+    RateLimiterConfig::per_second(1_000_000).burst(4_000_000_000)
+}
+
+fn rate_call(l: &dyn RateLimit) {
+    let _ = black_box(l.try_acquire());
+}
+
 fn breaker_call(b: &CircuitBreaker) {
     if let Ok(p) = b.try_acquire() {
         p.record_success();
@@ -113,8 +125,21 @@ async fn main() {
     )
     .unwrap();
 
+    let local_rate = RateLimiter::new(open_rate()).unwrap();
+    let fleet_rate = FleetRateLimiter::start(
+        FleetRateLimiterConfig::new(unique("bench-rate"), open_rate()).with_batch(10_000),
+        store.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(fleet_rate.is_fleet(), "the {engine} answers");
+
     let rows = tokio::task::spawn_blocking(move || {
         [
+            (
+                "rate limiter (one admitted permit)",
+                per_call(|| rate_call(&local_rate), || rate_call(&fleet_rate)),
+            ),
             (
                 "retry budget (withdraw + refund)",
                 per_call(|| budget_call(&local_budget), || budget_call(&fleet_budget)),
@@ -155,6 +180,16 @@ async fn main() {
             )
             .await
             .unwrap();
+            let limiter = FleetRateLimiter::start(
+                FleetRateLimiterConfig::new(
+                    name.clone(),
+                    RateLimiterConfig::per_second(100_000).burst(100_000),
+                )
+                .with_batch(50),
+                store.clone(),
+            )
+            .await
+            .unwrap();
             let breaker = CircuitBreaker::new(breaker_config(&name)).unwrap();
             let driver = FleetBreaker::spawn(
                 breaker.clone(),
@@ -162,7 +197,7 @@ async fn main() {
                 FleetBreakerConfig::new().with_replica(format!("bench-{i}")),
             )
             .unwrap();
-            let (b0, d0) = (budget.store_ops(), driver.store_ops());
+            let (b0, d0, r0) = (budget.store_ops(), driver.store_ops(), limiter.store_ops());
             let start = Instant::now();
             let mut calls = 0u64;
             // Batches of 10 calls every millisecond.
@@ -170,6 +205,7 @@ async fn main() {
             while start.elapsed() < Duration::from_secs(SECONDS) {
                 tick.tick().await;
                 for _ in 0..RATE / 1000 {
+                    rate_call(&limiter);
                     breaker_call(&breaker);
                     if calls.is_multiple_of(10) {
                         budget_call(&budget);
@@ -184,16 +220,18 @@ async fn main() {
                 calls,
                 budget.store_ops() - b0,
                 driver.store_ops() - d0,
+                limiter.store_ops() - r0,
                 secs,
             )
         }));
     }
-    let (mut calls, mut budget_ops, mut breaker_ops, mut secs) = (0, 0, 0, 0.0f64);
+    let (mut calls, mut budget_ops, mut breaker_ops, mut rate_ops, mut secs) = (0, 0, 0, 0, 0.0f64);
     for t in tasks {
-        let (c, b, d, s) = t.await.unwrap();
+        let (c, b, d, r, s) = t.await.unwrap();
         calls += c;
         budget_ops += b;
         breaker_ops += d;
+        rate_ops += r;
         secs = secs.max(s);
     }
     let per_1000 = |ops: u64| ops as f64 * 1000.0 / calls as f64;
@@ -205,7 +243,8 @@ async fn main() {
     for (piece, ops) in [
         ("retry budget", budget_ops),
         ("breaker", breaker_ops),
-        ("both", budget_ops + breaker_ops),
+        ("rate limiter (batches of 50)", rate_ops),
+        ("all three", budget_ops + breaker_ops + rate_ops),
     ] {
         println!(
             "| {piece} | {ops} | {:.2} | {:.1} |",

@@ -475,3 +475,219 @@ async fn the_fleet_wide_failure_rate_opens_replicas_whose_own_windows_did_not() 
     round(&replicas).await;
     assert_eq!(states(&replicas), [CircuitState::Closed; 3]);
 }
+
+// ---------------------------------------------------------------- rate limit
+
+use resilience_core::rate_limit::{RateLimit, RateLimiterConfig};
+use resilience_store::fleet::{FleetRateLimiter, FleetRateLimiterConfig, FleetStore};
+
+#[tokio::test]
+async fn the_rate_bucket_starts_full_refills_one_token_per_interval_and_caps_at_the_burst() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let per = Duration::from_millis(100);
+    assert_eq!(
+        store.lease_rate("r", 6, 10, per).await.unwrap(),
+        6,
+        "starts full: 10"
+    );
+    assert_eq!(
+        store.lease_rate("r", 6, 10, per).await.unwrap(),
+        4,
+        "4 left"
+    );
+    assert_eq!(store.lease_rate("r", 1, 10, per).await.unwrap(), 0, "empty");
+    clock.advance(Duration::from_millis(99));
+    assert_eq!(
+        store.lease_rate("r", 5, 10, per).await.unwrap(),
+        0,
+        "not before 100 ms"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        store.lease_rate("r", 5, 10, per).await.unwrap(),
+        1,
+        "one token per 100 ms"
+    );
+    clock.advance(Duration::from_millis(250));
+    assert_eq!(
+        store.lease_rate("r", 5, 10, per).await.unwrap(),
+        2,
+        "250 ms: two whole tokens"
+    );
+    assert_eq!(
+        store.lease_rate("r", 0, 10, per).await.unwrap(),
+        0,
+        "asking for none takes none"
+    );
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        store.lease_rate("r", 50, 10, per).await.unwrap(),
+        10,
+        "an idle hour refills the burst of 10, no more"
+    );
+    assert_eq!(
+        store.lease_rate("other", 3, 3, per).await.unwrap(),
+        3,
+        "keys are independent"
+    );
+    store.set_available(false);
+    assert!(store.lease_rate("r", 1, 10, per).await.is_err());
+}
+
+/// `n` replicas of one fleet-wide limiter, each on its own handle of `store`.
+async fn rate_replicas(
+    store: &InMemoryFleetStore,
+    clock: &ManualClock,
+    config: &FleetRateLimiterConfig,
+    n: usize,
+) -> Vec<FleetRateLimiter> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let store: Arc<dyn FleetStore> = Arc::new(store.clone());
+        out.push(
+            FleetRateLimiter::start_with_clock(config.clone(), store, clock.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn three_replicas_share_one_rate_within_one_batch_each() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    // 100 calls a second for the fleet, bursts of 10, leased 5 at a time.
+    let (rate, burst, batch) = (100u64, 10u64, 5u64);
+    let config = FleetRateLimiterConfig::new(
+        "geocoder",
+        RateLimiterConfig::per_second(rate as u32).burst(burst as u32),
+    )
+    .with_batch(batch as u32);
+    let replicas = rate_replicas(&store, &clock, &config, 3).await;
+    // Each replica tries a call every millisecond for 10 s (30 times the rate).
+    let mut admitted = [0u64; 3];
+    for step in 0..10_000 {
+        // Who asks first turns round, as it would between processes.
+        for k in 0..3 {
+            let i = (step + k) % 3;
+            let r = &replicas[i];
+            if r.try_acquire().is_ok() {
+                admitted[i] += 1;
+            }
+            r.sync_now().await; // the background task, promptly
+        }
+        clock.advance(Duration::from_millis(1));
+    }
+    let total: u64 = admitted.iter().sum();
+    let bound = burst + rate * 10;
+    assert!(
+        total <= bound && total + 3 * batch >= bound,
+        "3 replicas sharing 100/s for 10 s admit 1 010 (burst 10 + 1 000) less at most one batch of 5 each: {total} ({admitted:?})"
+    );
+    assert!(
+        admitted.iter().all(|&n| n > 0),
+        "every replica got tokens: {admitted:?}"
+    );
+    assert!(replicas.iter().all(FleetRateLimiter::is_fleet));
+}
+
+#[tokio::test]
+async fn with_the_store_down_every_replica_serves_on_its_local_share_and_resynchronises() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let config = FleetRateLimiterConfig::new("search", RateLimiterConfig::per_second(90).burst(30))
+        .with_batch(5)
+        .with_fallback_replicas(3);
+    let replicas = rate_replicas(&store, &clock, &config, 3).await;
+    store.set_available(false);
+    for r in &replicas {
+        // Spending the leased batch makes the replica ask for the next one.
+        r.try_acquire_n(r.leased_tokens()).unwrap();
+        r.sync_now().await;
+        assert!(!r.is_fleet(), "falls back at the first failed store call");
+    }
+    // One second of calls every millisecond: each replica admits its local
+    // share, 90 / 3 = 30 per second plus its burst of 30 / 3 = 10.
+    let mut admitted = [0u32; 3];
+    for _ in 0..=1_000 {
+        for (i, r) in replicas.iter().enumerate() {
+            if r.try_acquire().is_ok() {
+                admitted[i] += 1;
+            }
+        }
+        clock.advance(Duration::from_millis(1));
+    }
+    assert_eq!(
+        admitted,
+        [40, 40, 40],
+        "30/s + a burst of 10 each while the store is down"
+    );
+    store.set_available(true);
+    for r in &replicas {
+        r.sync_now().await;
+        assert!(r.is_fleet(), "back on fleet tokens once the store answers");
+        assert!(r.leased_tokens() > 0);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_call_asks_for_a_refill_and_says_when_tokens_are_due() {
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let config =
+        FleetRateLimiterConfig::new("provider", RateLimiterConfig::per_second(10).burst(4))
+            .with_batch(2);
+    let r = &rate_replicas(&store, &clock, &config, 1).await[0];
+    r.try_acquire_n(2).unwrap();
+    let refused = r.try_acquire_n(3).unwrap_err();
+    assert_eq!(
+        refused.retry_after(),
+        Duration::from_millis(300),
+        "3 missing tokens at 10/s"
+    );
+    r.sync_now().await;
+    assert_eq!(
+        r.leased_tokens(),
+        2,
+        "the lease asked for 3; the bucket held 2"
+    );
+    assert!(
+        r.try_acquire_n(5).unwrap_err().exceeds_burst(),
+        "more than the burst of 4, ever"
+    );
+}
+
+#[test]
+fn a_scoped_rate_limit_config_names_what_is_missing() {
+    use resilience_store::fleet::ScopedRateLimitConfig;
+    let parse =
+        |y: &str| resilience_core::config::from_yaml_str::<ScopedRateLimitConfig>(y).unwrap();
+    let e = parse("rate: 10\nfleet: { url: 'redis://127.0.0.1/', key: k }")
+        .fleet_config()
+        .unwrap_err();
+    assert_eq!(e.field(), Some("fleet"));
+    let e =
+        parse("rate: 10\nscope: fleet\nfleet: { url: 'redis://127.0.0.1/', key: k, batch: 11 }")
+            .fleet_config()
+            .unwrap_err();
+    assert_eq!(e.field(), Some("fleet.batch"));
+    let e = parse("rate: 0\nscope: fleet\nfleet: { url: 'redis://127.0.0.1/', key: k }")
+        .fleet_config()
+        .unwrap_err();
+    assert_eq!(e.field(), Some("rate"));
+    let c = parse("rate: 10\nscope: fleet\nfleet: { url: 'redis://127.0.0.1/', key: k }")
+        .fleet_config()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.batch, 10,
+        "the default batch of 50 is lowered to the burst"
+    );
+    assert!(
+        resilience_core::config::from_yaml_str::<ScopedRateLimitConfig>("rate: 10\nbrust: 3")
+            .is_err(),
+        "a typo is an unknown field"
+    );
+}

@@ -477,3 +477,210 @@ async fn killing_redis_keeps_every_replica_serving_and_a_restart_resynchronises(
         "Redis down for {outage:?}; every replica back on fleet state {resync:?} after the restart"
     );
 }
+
+// ---------------------------------------------------------------- rate limit
+
+use resilience_core::rate_limit::{RateLimit, RateLimiterConfig};
+use resilience_store::fleet::{FleetRateLimiter, FleetRateLimiterConfig, ScopedRateLimitConfig};
+
+#[tokio::test]
+async fn the_rate_bucket_on_redis_starts_full_and_refills_by_the_servers_clock() {
+    let Some(url) = url() else { return };
+    let s = store(&url);
+    let key = unique("rate-contract");
+    let per = Duration::from_millis(200);
+    assert_eq!(
+        s.lease_rate(&key, 6, 10, per).await.unwrap(),
+        6,
+        "starts full: 10"
+    );
+    let after_first = Instant::now();
+    let second = s.lease_rate(&key, 10, 10, per).await.unwrap();
+    assert!(
+        (4..=5).contains(&second),
+        "4 left (5 if 200 ms passed): {second}"
+    );
+    assert_eq!(
+        s.lease_rate(&key, 0, 10, per).await.unwrap(),
+        0,
+        "asking for none takes none"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refilled = s.lease_rate(&key, 10, 10, per).await.unwrap();
+    let waited = after_first.elapsed().as_millis() as u32;
+    assert!(
+        refilled >= 2 && refilled <= waited / 200 + 1,
+        "one token per 200 ms: {refilled} after {waited} ms"
+    );
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        s.lease_rate(&key, 50, 10, per).await.unwrap(),
+        10,
+        "an idle 2.5 s refills the burst of 10, no more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_one_rate_on_redis_within_one_batch_each() {
+    let Some(url) = url() else { return };
+    // 200 calls a second for the fleet, bursts of 20, leased 10 at a time;
+    // each replica tries a call every millisecond (15 times the rate).
+    let (rate, burst, batch) = (200.0f64, 20.0f64, 10.0f64);
+    let config = FleetRateLimiterConfig::new(
+        unique("rate-share"),
+        RateLimiterConfig::per_second(rate as u32).burst(burst as u32),
+    )
+    .with_batch(batch as u32);
+    let start = Instant::now();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(
+            FleetRateLimiter::start(config.clone(), store(&url))
+                .await
+                .unwrap(),
+        );
+    }
+    let window = Duration::from_secs(3);
+    let mut load = Vec::new();
+    for r in &replicas {
+        let r = r.clone();
+        load.push(tokio::spawn(async move {
+            let (mut admitted, mut slowest) = (0u64, Duration::ZERO);
+            while start.elapsed() < window {
+                let t = Instant::now();
+                if r.try_acquire().is_ok() {
+                    admitted += 1;
+                }
+                slowest = slowest.max(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            (admitted, slowest)
+        }));
+    }
+    let mut per_replica = Vec::new();
+    for l in load {
+        let (admitted, slowest) = l.await.unwrap();
+        assert!(
+            slowest < Duration::from_millis(5),
+            "no call waits for Redis (slowest {slowest:?})"
+        );
+        per_replica.push(admitted);
+    }
+    let t = start.elapsed().as_secs_f64();
+    let total = per_replica.iter().sum::<u64>() as f64;
+    let expected = burst + rate * t;
+    // Above: nothing but the bucket (2 tokens of slack for the server's
+    // and this process's clocks). Below: at most one batch per replica
+    // leased and unspent, and what refilled during the last refill pause
+    // (half a batch at the fleet rate).
+    assert!(
+        total <= expected + 2.0 && total >= expected - 3.0 * batch - batch / 2.0 - 2.0,
+        "3 replicas sharing 200/s for {t:.2} s admit {expected:.0} (burst 20 + 200/s) within one batch of 10 each: {total} ({per_replica:?})"
+    );
+    let ops: u64 = replicas.iter().map(FleetRateLimiter::store_ops).sum();
+    eprintln!(
+        "rate limit on Redis: {total} admitted in {t:.2} s (expected {expected:.0}), {per_replica:?}; {ops} store ops ({:.1} per 1 000 admitted)",
+        ops as f64 * 1000.0 / total
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_with_fleet_scope_builds_from_the_local_limiters_yaml() {
+    let Some(url) = url() else { return };
+    let key = unique("rate-yaml");
+    let yaml = format!(
+        "rate: 100\nper: 1s\nburst: 10\nscope: fleet\nfleet:\n  url: {url}\n  key: {key}\n  key_prefix: fleet-test\n  batch: 5\n"
+    );
+    let config: ScopedRateLimitConfig = resilience_core::config::from_yaml_str(&yaml).unwrap();
+    let limiter = config
+        .build(resilience_core::clock::SystemClock)
+        .await
+        .unwrap();
+    assert_eq!(limiter.name(), key);
+    assert_eq!(limiter.available(), 5, "one batch of 5 leased from Redis");
+    let local: ScopedRateLimitConfig =
+        resilience_core::config::from_yaml_str("rate: 100\nburst: 10").unwrap();
+    let local = local
+        .build(resilience_core::clock::SystemClock)
+        .await
+        .unwrap();
+    assert_eq!(local.available(), 10, "scope: local is the local limiter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_redis_keeps_every_rate_limited_replica_serving_on_local_state() {
+    let Some(url) = url() else { return };
+    if server_env("RESILIENCE_SERVICES_SCRIPT").is_none() {
+        return;
+    }
+    // 3 000 calls a second for the fleet; each replica calls every
+    // millisecond (about 1 000 a second), so neither the fleet bucket nor
+    // the local fallback (the full rate, fallback_replicas: 1) refuses: a
+    // refusal would be Redis's fault. A batch of 200 lasts 200 ms, longer
+    // than a refill may take before it counts as failed (50 ms).
+    let config = FleetRateLimiterConfig::new(
+        unique("rate-outage"),
+        RateLimiterConfig::per_second(3_000).burst(3_000),
+    )
+    .with_batch(200);
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(
+            FleetRateLimiter::start(config.clone(), store(&url))
+                .await
+                .unwrap(),
+        );
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for r in &replicas {
+        let (r, stop) = (r.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut calls, mut refused, mut slowest) = (0u64, 0u64, Duration::ZERO);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                if r.try_acquire().is_err() {
+                    refused += 1;
+                }
+                slowest = slowest.max(t.elapsed());
+                calls += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            (calls, refused, slowest)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(replicas.iter().all(FleetRateLimiter::is_fleet));
+    assert!(redis("down"));
+    until(
+        Duration::from_secs(3),
+        "every replica falls back to its local limiter",
+        || replicas.iter().all(|r| !r.is_fleet()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(redis("up"));
+    let restarted = Instant::now();
+    until(
+        Duration::from_secs(10),
+        "every replica resynchronises",
+        || replicas.iter().all(FleetRateLimiter::is_fleet),
+    )
+    .await;
+    let resync = restarted.elapsed();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for (i, l) in load.into_iter().enumerate() {
+        let (calls, refused, slowest) = l.await.unwrap();
+        assert!(calls > 300, "replica {i} kept serving: {calls} calls");
+        assert_eq!(
+            refused, 0,
+            "replica {i}: no call refused because Redis was down"
+        );
+        assert!(
+            slowest < Duration::from_millis(50),
+            "replica {i}: no call waits for Redis (slowest {slowest:?})"
+        );
+    }
+    eprintln!("rate limit: every replica back on fleet tokens {resync:?} after the restart");
+}

@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::CircuitOpen;
+use resilience_core::rate_limit::RateLimited;
 use resilience_core::retry::RetryError;
 pub use tower::BoxError;
 
@@ -67,6 +68,7 @@ pub struct PolledAfterCompletion;
 /// | kind | found when the chain holds | HTTP (feature `http`) |
 /// |---|---|---|
 /// | `CircuitOpen { retry_after }` | a breaker's `CircuitOpen` | 503, `Retry-After` in whole seconds, rounded up |
+/// | `RateLimited { retry_after }` | a rate limiter's `RateLimited` | 429, `Retry-After` in whole seconds, rounded up |
 /// | `BulkheadFull` | `BulkheadFull` (no permit within `max_wait`, or shed) | 429 |
 /// | `Timeout` | an attempt's `Elapsed` (scope `attempt`, or tower's own) | 504 |
 /// | `DeadlineExceeded` | the total deadline's `Elapsed`, or a retry policy that stopped because the next retry would end past its deadline | 504 |
@@ -105,6 +107,13 @@ pub enum ErrorKind {
     /// A bulkhead had no permit: local overload, the dependency was not
     /// called.
     BulkheadFull,
+    /// A rate limiter refused the call: the dependency was not called.
+    RateLimited {
+        /// How long until the limiter has a permit again (see
+        /// `RateLimited::retry_after`; `Duration::MAX` when the request
+        /// can never be admitted).
+        retry_after: Duration,
+    },
     /// An attempt timed out (and was not, or could no longer be, retried).
     Timeout,
     /// The call's total deadline passed, or no retry could finish before it.
@@ -192,6 +201,11 @@ impl ErrorKind {
         if e.is::<BulkheadFull>() {
             return Some(ErrorKind::BulkheadFull);
         }
+        if let Some(limited) = e.downcast_ref::<RateLimited>() {
+            return Some(ErrorKind::RateLimited {
+                retry_after: limited.retry_after(),
+            });
+        }
         if e.is::<FeatureDisabled>() {
             return Some(ErrorKind::FeatureDisabled);
         }
@@ -202,21 +216,26 @@ impl ErrorKind {
     }
 
     /// How long the caller should wait before trying again, when the error
-    /// says (an open breaker's `retry_after`).
+    /// says (an open breaker's or a rate limiter's `retry_after`; none for
+    /// a request a limiter can never admit).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ErrorKind::CircuitOpen { retry_after } => Some(*retry_after),
+            ErrorKind::RateLimited { retry_after } if *retry_after != Duration::MAX => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
 
-    /// A stable label: `circuit_open`, `bulkhead_full`, `timeout`,
+    /// A stable label: `circuit_open`, `rate_limited`, `bulkhead_full`, `timeout`,
     /// `deadline_exceeded`, `feature_disabled`, `retry_budget_exhausted`,
     /// `dead_lettered` or `inner` (for logs and metric labels).
     pub fn as_str(&self) -> &'static str {
         match self {
             ErrorKind::CircuitOpen { .. } => "circuit_open",
             ErrorKind::BulkheadFull => "bulkhead_full",
+            ErrorKind::RateLimited { .. } => "rate_limited",
             ErrorKind::Timeout => "timeout",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::FeatureDisabled => "feature_disabled",
@@ -236,6 +255,9 @@ impl ErrorKind {
     /// assert_eq!(open.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     /// assert_eq!(open.retry_after_header().unwrap(), "2");
     /// assert_eq!(ErrorKind::BulkheadFull.status(), http::StatusCode::TOO_MANY_REQUESTS);
+    /// let limited = ErrorKind::RateLimited { retry_after: Duration::from_millis(200) };
+    /// assert_eq!(limited.status(), http::StatusCode::TOO_MANY_REQUESTS);
+    /// assert_eq!(limited.retry_after_header().unwrap(), "1");
     /// assert_eq!(ErrorKind::Inner.status(), http::StatusCode::BAD_GATEWAY);
     /// ```
     #[cfg(feature = "http")]
@@ -245,7 +267,9 @@ impl ErrorKind {
             ErrorKind::CircuitOpen { .. }
             | ErrorKind::FeatureDisabled
             | ErrorKind::RetryBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::BulkheadFull => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::BulkheadFull | ErrorKind::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ErrorKind::Timeout | ErrorKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::DeadLettered => StatusCode::ACCEPTED,
             ErrorKind::Inner => StatusCode::BAD_GATEWAY,

@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! FallbackLayer (optional, changes the response type: says which step served)
-//!   └ ResilienceStack: DeadlineLayer → RetryLayer → CircuitBreakerLayer → BulkheadLayer → TimeoutLayer
+//!   └ ResilienceStack: RateLimitLayer → DeadlineLayer → RetryLayer → CircuitBreakerLayer → BulkheadLayer → TimeoutLayer
 //!       └ your client service
 //! ```
 //!
@@ -27,7 +27,7 @@
 //! type you can `downcast_ref`: `CircuitOpen` (with `retry_after`),
 //! `BulkheadFull`, `RetryError` (with the attempts and the original error),
 //! `Elapsed`, `FeatureDisabled`, `FallbackExhausted`, `DeadLettered`,
-//! `InjectedFault`. With axum, map them to statuses in a `HandleErrorLayer`
+//! `InjectedFault`, `RateLimited` (with `retry_after`). With axum, map them to statuses in a `HandleErrorLayer`
 //! (503 with `Retry-After` for `CircuitOpen`, 429 for `BulkheadFull`, 504 for
 //! `Elapsed`).
 //!
@@ -47,6 +47,7 @@
 //! |---|---|---|---|
 //! | INFO | `circuit breaker state change` | `breaker`, `from`, `to`, `reason` | breaker (core), [`circuit_breaker`] |
 //! | DEBUG | `circuit breaker rejected a call` | `breaker`, `state`, `retry_after` | breaker (core), [`circuit_breaker`] |
+//! | DEBUG | `rate limiter refused a call` | `limiter`, `retry_after` | [`rate_limit`] |
 //! | DEBUG | `bulkhead rejected a call` | `bulkhead`, `reason`, `max_concurrent` | bulkhead (core), [`bulkhead`] |
 //! | INFO | `bulkhead limit changed` | `bulkhead`, `previous`, `current` | bulkhead (core), [`adaptive`] |
 //! | WARN | `degradation level changed` | `degradation`, `previous`, `current`, `overall` | degradation (core), [`degradation`] |
@@ -74,6 +75,7 @@
 //! | [`circuit_breaker`] | [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer), [`KeyedCircuitBreakerLayer`](circuit_breaker::KeyedCircuitBreakerLayer) |
 //! | [`classify`] | what a result means: [`ErrorIsFailure`](classify::ErrorIsFailure), `HttpClassifier` (feature `http`), closures |
 //! | [`fallback`] | [`FallbackLayer`](fallback::FallbackLayer): provider A → B → cached/stale → degraded, and which step answered |
+//! | [`rate_limit`] | [`RateLimitLayer`](rate_limit::RateLimitLayer): at most `rate` calls per `per`, refused at once with `RateLimited` and its `retry_after` (local GCRA limiter, or a fleet-wide one) |
 //! | [`retry`] | [`RetryLayer`](retry::RetryLayer): the core retry policy (backoff, jitter, classes, idempotency, `Retry-After`, budget) with tokio timers |
 //! | [`timeout`] | [`TimeoutLayer`](timeout::TimeoutLayer) per attempt and [`DeadlineLayer`](timeout::DeadlineLayer) across retries; the timer is only made for a response that is not ready at once |
 //! | [`dead_letter`] | [`DeadLetterLayer`](dead_letter::DeadLetterLayer): rejected or exhausted work goes to the core dead-letter sink; [`Replayer`](dead_letter::Replayer) replays it when the breaker closes |
@@ -98,6 +100,7 @@ pub mod degradation;
 pub mod error;
 pub mod fallback;
 pub mod hedge;
+pub mod rate_limit;
 #[cfg(feature = "axum")]
 pub mod readiness;
 pub mod retry;

@@ -139,7 +139,8 @@ pub use self::window::WindowSnapshot;
 
 use self::config::Resolved;
 use self::event::Metrics;
-use self::state::{epoch_of, word, Name};
+pub(crate) use self::state::Name;
+use self::state::{epoch_of, word};
 use self::window::{CountShape, CountWindow, TimeShape, TimeWindow, Window};
 use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock, Ticker};
 use crate::config::ConfigError;

@@ -62,8 +62,10 @@ struct State {
     views: HashMap<String, HashMap<String, (BreakerView, Instant, Instant)>>,
     /// breaker key -> replica -> lease expiry
     probes: HashMap<String, HashMap<String, Instant>>,
-    /// rate bucket key -> (tokens, µs since `origin` of the last token)
-    rate_buckets: HashMap<String, (u32, u64)>,
+    /// rate bucket key -> theoretical arrival time (ns since `origin`):
+    /// the bucket is full when it is not after now, and holds
+    /// `(now + burst·per_token - tat) / per_token` tokens otherwise.
+    rates: HashMap<String, u64>,
 }
 
 impl Default for InMemoryFleetStore {
@@ -238,32 +240,30 @@ impl FleetStore for InMemoryFleetStore {
         burst: u32,
         per_token: Duration,
     ) -> FleetFuture<'a, u32> {
-        Self::ready(
-            self.check()
-                .map(|()| self.take_rate(key, want, burst, per_token)),
-        )
-    }
-}
-
-impl InMemoryFleetStore {
-    /// `lease_rate` on the store's clock (µs since the store was made).
-    fn take_rate(&self, key: &str, want: u32, burst: u32, per_token: Duration) -> u32 {
-        let elapsed = self
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(self.inner.origin);
-        let now_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let mut s = self.inner.state.lock();
-        let bucket = s.rate_buckets.get(key).copied();
-        let (grant, bucket) = super::rate::take(
-            bucket,
-            now_us,
-            want,
-            burst,
-            super::rate::per_token_us(per_token),
-        );
-        s.rate_buckets.insert(key.to_string(), bucket);
-        grant
+        Self::ready(self.check().map(|()| {
+            let now = u64::try_from(
+                self.inner
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.inner.origin)
+                    .as_nanos(),
+            )
+            .unwrap_or(u64::MAX);
+            let per = u64::try_from(per_token.as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let mut s = self.inner.state.lock();
+            let tat = s.rates.get(key).copied().unwrap_or(0).max(now);
+            let full_at = now.saturating_add(per.saturating_mul(u64::from(burst)));
+            let held = full_at.saturating_sub(tat) / per;
+            let grant = u32::try_from(held.min(u64::from(want))).unwrap_or(want);
+            if grant > 0 {
+                s.rates.insert(
+                    key.to_string(),
+                    tat.saturating_add(per.saturating_mul(u64::from(grant))),
+                );
+            }
+            grant
+        }))
     }
 }

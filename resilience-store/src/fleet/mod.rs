@@ -13,6 +13,7 @@
 //! | piece | hot path | shared part |
 //! |---|---|---|
 //! | [`FleetBudget`] | one atomic compare-and-swap on tokens leased in batches | a token bucket (or a ratio budget's window of calls and retries) in the store, taken from in batches by a Lua script |
+//! | [`FleetRateLimiter`] | one atomic operation on permits leased in batches | a rate bucket in the store, refilled by the store's clock |
 //! | [`FleetBreaker`] | the local [`CircuitBreaker`](resilience_core::circuit_breaker::CircuitBreaker), untouched | each replica's view (state, window counts) with a TTL; a bounded set of probe leases |
 //!
 //! Both implement or drive the core types, so the tower layers and the
@@ -109,7 +110,7 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `resilience_fleet_store_up` | gauge | `name`, `kind` = budget, breaker | 1 while this replica runs on fleet state, 0 while it runs on local state |
+//! | `resilience_fleet_store_up` | gauge | `name`, `kind` = budget, rate_limit, breaker | 1 while this replica runs on fleet state, 0 while it runs on local state |
 //! | `resilience_fleet_fallbacks_total` | counter | `name`, `kind` | switches to local state because a store call failed or timed out |
 //! | `resilience_fleet_resyncs_total` | counter | `name`, `kind` | returns to fleet state once the store answered again |
 //! | `resilience_fleet_store_ops_total` | counter | `name`, `kind` | store round trips made (leases, returns, view exchanges, probe leases) |
@@ -130,6 +131,7 @@ mod budget;
 pub mod etcd;
 mod memory;
 mod rate;
+mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "redis")]
@@ -142,6 +144,7 @@ pub use self::budget::{
     BudgetScope, FleetBudget, FleetBudgetConfig, FleetScopeConfig, ScopedBudgetConfig,
 };
 pub use self::memory::InMemoryFleetStore;
+pub use self::rate_limit::{FleetRateLimiter, FleetRateLimiterConfig, ScopedRateLimitConfig};
 
 /// The future a [`FleetStore`] call returns.
 pub type FleetFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, FleetError>> + Send + 'a>>;

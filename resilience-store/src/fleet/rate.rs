@@ -1,5 +1,7 @@
-//! The rate bucket of [`FleetStore::lease_rate`](super::FleetStore::lease_rate):
-//! the arithmetic every store shares, kept apart from the stores.
+//! The rate bucket of [`FleetStore::lease_rate`](super::FleetStore::lease_rate)
+//! as the etcd store keeps it (the memory and Redis stores keep the same
+//! bucket as a theoretical arrival time; the store contract test holds all
+//! three to the same grants).
 //!
 //! A bucket is `(tokens, at)`: the tokens it holds and the instant (µs on
 //! the store's clock) its last whole token was earned. It starts full,
@@ -54,31 +56,6 @@ pub(crate) fn decode(text: &str) -> Option<(u32, u64)> {
     let (t, a) = text.split_once('|')?;
     Some((t.parse().ok()?, a.parse().ok()?))
 }
-
-/// The Redis script: `KEYS[1]` a hash (`tokens`, `at`); `ARGV` want,
-/// burst, per-token µs, expiry ms. Time is the server's (`TIME`).
-#[cfg(feature = "redis")]
-pub(crate) const REDIS_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local want, burst, per = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(s[1]), tonumber(s[2])
-if not tokens or not at then tokens = burst; at = now end
-if now > at then
-  local gained = math.floor((now - at) / per)
-  if gained >= burst - tokens then
-    tokens = burst; at = now
-  else
-    tokens = tokens + gained; at = at + gained * per
-  end
-end
-tokens = math.min(tokens, burst)
-local grant = math.min(tokens, want)
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.0f', tokens - grant), 'at', string.format('%.0f', at))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return grant
-";
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 //! | `<prefix>:fleet:breaker:{<key>}:views` | hash | replica → its encoded [`BreakerView`] |
 //! | `<prefix>:fleet:breaker:{<key>}:seen` | sorted set | replica → when it last reported (the server's clock, ms) |
 //! | `<prefix>:fleet:breaker:{<key>}:probes` | sorted set | replica → when its probe lease ends (ms) |
+//! | `<prefix>:fleet:rate:{<key>}` | string | the rate bucket's theoretical arrival time (the server's clock, µs): full when absent or past; expires once the bucket is full again |
 //!
 //! Every script reads time with `TIME` on the server, so the replicas'
 //! clocks need not agree. Scripts run by `EVALSHA` (loaded again after a
@@ -75,6 +76,28 @@ local allowed = math.floor((tonumber(ARGV[4]) + tonumber(ARGV[5]) * calls) / 100
 local grant = math.max(0, math.min(tonumber(ARGV[2]), allowed))
 if grant > 0 then redis.call('HINCRBY', KEYS[1], 'r' .. epoch, grant) end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return grant
+";
+
+/// The rate bucket as GCRA: the key holds the instant (server time, µs)
+/// at which the bucket would be full again; it holds
+/// `(now + burst·per - tat) / per` tokens. Absent or past means full, so
+/// the key expires (a second after) the bucket fills up.
+const RATE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local want = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local per = tonumber(ARGV[3])
+local v = redis.call('GET', KEYS[1])
+local tat = v and tonumber(v) or now
+if tat < now then tat = now end
+local held = math.floor((now + burst * per - tat) / per)
+local grant = math.max(0, math.min(want, held))
+if grant > 0 then
+  tat = tat + grant * per
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+end
 return grant
 ";
 
@@ -157,6 +180,7 @@ struct Inner {
     give_back: Script,
     exchange: Script,
     acquire: Script,
+    rate: Script,
 }
 
 impl std::fmt::Debug for RedisFleetStore {
@@ -188,6 +212,7 @@ impl RedisFleetStore {
                 give_back: Script::new(RETURN),
                 exchange: Script::new(EXCHANGE),
                 acquire: Script::new(ACQUIRE),
+                rate: Script::new(RATE),
             }),
         })
     }
@@ -373,35 +398,21 @@ impl FleetStore for RedisFleetStore {
         burst: u32,
         per_token: Duration,
     ) -> FleetFuture<'a, u32> {
-        Box::pin(self.take_rate(key, want, burst, per_token))
-    }
-}
-
-static RATE_SCRIPT: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(super::rate::REDIS_SCRIPT));
-
-impl RedisFleetStore {
-    /// `lease_rate`: one script on the server's clock; the bucket
-    /// (`<prefix>:fleet:rate:{<key>}`, a hash) expires once it would be
-    /// full again.
-    async fn take_rate(
-        &self,
-        key: &str,
-        want: u32,
-        burst: u32,
-        per_token: Duration,
-    ) -> Result<u32, FleetError> {
-        let per_us = super::rate::per_token_us(per_token);
-        let full_ms = per_us.saturating_mul(u64::from(burst)) / 1000;
-        let mut c = self.conn().await?;
-        RATE_SCRIPT
-            .key(self.key(&["rate", key]))
-            .arg(want)
-            .arg(burst)
-            .arg(per_us)
-            .arg(full_ms.saturating_add(1000))
-            .invoke_async::<u32>(&mut c)
-            .await
-            .map_err(unavailable)
+        Box::pin(async move {
+            // The script counts in microseconds of the server's clock.
+            let per_us = u64::try_from(per_token.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let mut c = self.conn().await?;
+            self.inner
+                .rate
+                .key(self.key(&["rate", key]))
+                .arg(want)
+                .arg(burst)
+                .arg(per_us)
+                .invoke_async::<u32>(&mut c)
+                .await
+                .map_err(unavailable)
+        })
     }
 }

@@ -3,6 +3,8 @@ use std::io;
 
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::CircuitOpen;
+use resilience_core::rate_limit::RateLimited;
+use resilience_core::retry::ClassifyError as _;
 use resilience_core::retry::{Classification, Classifier, ErrorClass, IoClassifier, RetryError};
 use tower::BoxError;
 
@@ -101,6 +103,7 @@ impl<T> RetryClassify<T> for DefaultRetryClassifier {
 /// | [`std::io::Error`] | by kind, see [`IoClassifier`] | refused / unreachable = `connect_failed` |
 /// | [`CircuitOpen`] | `circuit_open`, `Retry-After` = the breaker's `retry_after` | not retried by default: the open breaker fails fast. With `circuit_open` in `retry_on` the policy waits `retry_after` (within its deadline) and the next attempt is the half-open trial; the request never left, so even a non-idempotent call may |
 /// | [`BulkheadFull`] | `connect_failed` | the request never left |
+/// | [`RateLimited`] | `rate_limited`, `Retry-After` = the limiter's `retry_after` | a rate limiter inside the retry layer: the retry waits at least until a permit is due |
 /// | [`InjectedFault`] | error: `connect_failed`; abort: `connection_reset` | chaos tests see the same retries as real faults |
 /// | `RetryError<AttemptError>` (an inner retry layer gave up) | `permanent` | nested retry layers would multiply attempts |
 /// | anything else | `permanent` | |
@@ -141,6 +144,9 @@ fn known(e: &(dyn Error + 'static)) -> Option<Classification> {
     }
     if e.is::<BulkheadFull>() {
         return Some(ErrorClass::ConnectFailed.into());
+    }
+    if let Some(limited) = e.downcast_ref::<RateLimited>() {
+        return Some(limited.classify());
     }
     if let Some(fault) = e.downcast_ref::<InjectedFault>() {
         return Some(match fault.kind {

@@ -5,6 +5,7 @@ use resilience_core::bulkhead::{Bulkhead, BulkheadConfig};
 use resilience_core::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use resilience_core::clock::{Clock, SharedClock, SystemClock};
 use resilience_core::config::{check_nonzero_duration, ConfigError};
+use resilience_core::rate_limit::{RateLimit, RateLimiter, RateLimiterConfig};
 use resilience_core::retry::{RetryBudget, RetryConfig, RetryPolicy, RetryPolicyBuilder};
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
@@ -66,6 +67,12 @@ pub struct StackConfig {
     /// preset's 30 s) is used.
     #[serde(with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
+    /// Rate limit on calls into the stack (see
+    /// `resilience_core::rate_limit::RateLimiterConfig`; named after the
+    /// stack unless it has a name). Outermost: a refused call costs
+    /// nothing below it, and one call takes one permit however many
+    /// attempts it makes.
+    pub rate_limit: Option<RateLimiterConfig>,
     /// What results mean: `errors` or `http` (see [`StackClassify`]).
     /// Default: `errors` for [`ResilienceStack::new`], `http` for
     /// [`ResilienceStack::http`].
@@ -108,6 +115,7 @@ pub struct ResilienceStack<K = CloneAll, C = StackClassifier> {
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) rate_limiter: Option<Arc<dyn RateLimit>>,
     pub(crate) cloner: K,
     pub(crate) classifier: C,
 }
@@ -121,6 +129,7 @@ struct Parts {
     breaker: Option<CircuitBreaker>,
     bulkhead: Option<Arc<Bulkhead>>,
     timeout: Option<Duration>,
+    rate_limiter: Option<Arc<dyn RateLimit>>,
 }
 
 impl Parts {
@@ -188,6 +197,15 @@ impl Parts {
             }
             None => None,
         };
+        let rate_limiter = match config.rate_limit {
+            Some(mut c) => {
+                c.name.get_or_insert_with(|| name.to_string());
+                let limiter = RateLimiter::with_clock(c, clock.clone())
+                    .map_err(|e| e.within("rate_limit"))?;
+                Some(Arc::new(limiter) as Arc<dyn RateLimit>)
+            }
+            None => None,
+        };
         let bulkhead = match config.bulkhead {
             Some(c) => Some(Arc::new(
                 Bulkhead::with_clock(name, c, clock).map_err(|e| e.within("bulkhead"))?,
@@ -202,6 +220,7 @@ impl Parts {
             breaker,
             bulkhead,
             timeout: config.timeout,
+            rate_limiter,
         })
     }
 
@@ -214,6 +233,7 @@ impl Parts {
             breaker: self.breaker,
             bulkhead: self.bulkhead,
             timeout: self.timeout,
+            rate_limiter: self.rate_limiter,
             cloner: CloneAll,
             classifier,
         }
@@ -231,6 +251,7 @@ impl<K, C> ResilienceStack<K, C> {
             breaker: self.breaker,
             bulkhead: self.bulkhead,
             timeout: self.timeout,
+            rate_limiter: self.rate_limiter,
             cloner,
             classifier: self.classifier,
         }
@@ -259,6 +280,31 @@ impl<K, C> ResilienceStack<K, C> {
     /// The stack's bulkhead, if configured.
     pub fn bulkhead(&self) -> Option<&Arc<Bulkhead>> {
         self.bulkhead.as_ref()
+    }
+
+    /// The stack's rate limiter, if configured (or set by
+    /// [`with_rate_limiter`](Self::with_rate_limiter)).
+    pub fn rate_limiter(&self) -> Option<&Arc<dyn RateLimit>> {
+        self.rate_limiter.as_ref()
+    }
+
+    /// Makes the stack take its permits from `limiter` instead of the
+    /// config's `rate_limit` (or adds a rate limit to a stack without
+    /// one): one limiter shared by several stacks, or a fleet-wide one
+    /// (`resilience_store::fleet::FleetRateLimiter`, shared by every
+    /// replica). Services made before keep the limiter they had.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience_core::rate_limit::{RateLimiter, RateLimiterConfig};
+    /// use resilience_tower::stack::ResilienceStack;
+    /// let shared = RateLimiter::new(RateLimiterConfig::per_second(100).name("provider")).unwrap();
+    /// let stack = ResilienceStack::from_yaml("timeout: 2s").unwrap().with_rate_limiter(Arc::new(shared));
+    /// assert_eq!(stack.rate_limiter().unwrap().name(), "provider");
+    /// ```
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
     }
 
     /// The stack's retry policy, if configured.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!   caller
+//!     │  RateLimitLayer       at most `rate` calls per `per`; refused at once
 //!     │  DeadlineLayer        total time across every attempt and wait
 //!     │  RetryLayer           backoff + jitter, classes, idempotency, budget
 //!     │  CircuitBreakerLayer  sees every attempt; open = fail fast
@@ -14,6 +15,19 @@
 //!
 //! # Why this order
 //!
+//! * **Rate limit outermost.** A refused call must cost nothing: it is
+//!   refused before a deadline timer is set, before the retry policy
+//!   counts a request in its budget, before the breaker hands out a
+//!   permit or the bulkhead a slot. And one call takes one permit, however
+//!   many attempts it makes: the limiter bounds calls into the stack, the
+//!   retry budget bounds the extra load retries add, and neither is spent
+//!   twice. Its `RateLimited` reaches the caller directly (no retry layer
+//!   sees it), as `ErrorKind::RateLimited { retry_after }`, answered over
+//!   HTTP as 429 with `Retry-After`. To bound every attempt instead (a
+//!   provider quota that counts retries), compose a
+//!   [`RateLimitLayer`](crate::rate_limit::RateLimitLayer) inside a
+//!   `RetryLayer` by hand: the retry then waits the limiter's
+//!   `retry_after` like a 429's.
 //! * **Deadline outermost, and known to the retry.** The caller's patience
 //!   is one number; it covers the retries and the waits between them, so
 //!   it wraps them all (Polly's "timeout, then retry" pipeline). The retry
@@ -55,7 +69,8 @@
 //! only when it never left. Errors map to HTTP answers with
 //! [`ErrorKind`](crate::error::ErrorKind) (and, with feature `axum`,
 //! [`handle_error`](crate::error::handle_error)): an open breaker is a 503
-//! with `Retry-After`, a full bulkhead a 429, a timeout a 504.
+//! with `Retry-After`, a full bulkhead a 429, a refused rate limit a 429
+//! with `Retry-After`, a timeout a 504.
 //!
 //! # Errors
 //!
@@ -71,6 +86,7 @@
 //! # async fn main() -> Result<(), BoxError> {
 //! let stack = ResilienceStack::from_yaml(r#"
 //! name: inventory
+//! rate_limit: { rate: 500, per: 1s, burst: 50 }
 //! deadline: 10s
 //! retry:
 //!   backoff: { kind: exponential, initial: 100ms, max: 2s, max_attempts: 3, jitter: full }

@@ -1,10 +1,12 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 use resilience_core::bulkhead::BulkheadFull;
 use resilience_core::circuit_breaker::Outcome;
+use resilience_core::rate_limit::{RateLimit, RateLimited};
 use resilience_core::retry::{Classification, Idempotency};
 use tower::BoxError;
 use tower_layer::Layer;
@@ -14,6 +16,7 @@ use super::ResilienceStack;
 use crate::bulkhead::{BulkheadLayer, BulkheadService};
 use crate::circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService};
 use crate::classify::ClassifyOutcome;
+use crate::rate_limit::{RateLimitLayer, RateLimitService};
 use crate::retry::{
     classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer, RetryService,
 };
@@ -74,7 +77,7 @@ impl<Req> RequestIdempotency<Req> for StackClassifier {
 fn breaker_outcome_of_error<T>(result: &Result<T, BoxError>) -> Outcome {
     match result {
         Ok(_) => Outcome::Success,
-        Err(e) if e.is::<BulkheadFull>() => Outcome::Ignored,
+        Err(e) if e.is::<BulkheadFull>() || e.is::<RateLimited>() => Outcome::Ignored,
         Err(_) => Outcome::Failure,
     }
 }
@@ -336,6 +339,7 @@ type L2<S> = Maybe<BulkheadService<L1<S>>, L1<S>>;
 type L3<S, C> = Maybe<CircuitBreakerService<L2<S>, C>, L2<S>>;
 type L4<S, K, C> = Maybe<RetryService<L3<S, C>, C, K, C>, L3<S, C>>;
 type L5<S, K, C> = Maybe<TimeoutService<L4<S, K, C>>, L4<S, K, C>>;
+type L6<S, K, C> = Maybe<RateLimitService<L5<S, K, C>, Arc<dyn RateLimit>>, L5<S, K, C>>;
 
 fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
     match layer {
@@ -344,12 +348,12 @@ fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
     }
 }
 
-/// A service wrapped by a [`ResilienceStack`]: deadline → retry → circuit
-/// breaker → bulkhead → per-attempt timeout → the service. Absent layers
+/// A service wrapped by a [`ResilienceStack`]: rate limit → deadline →
+/// retry → circuit breaker → bulkhead → per-attempt timeout → the service. Absent layers
 /// cost one enum match per call.
 #[derive(Debug, Clone)]
 pub struct StackService<S, K = CloneAll, C = StackClassifier> {
-    inner: L5<S, K, C>,
+    inner: L6<S, K, C>,
 }
 
 impl<S, K: Clone, C: Clone> StackService<S, K, C> {
@@ -374,17 +378,18 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
             l3,
         );
         let l5 = maybe(stack.deadline_timer.map(DeadlineLayer::new), l4);
-        StackService { inner: l5 }
+        let l6 = maybe(stack.rate_limiter.clone().map(RateLimitLayer::new), l5);
+        StackService { inner: l6 }
     }
 }
 
 impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L5<S, K, C>: Service<Req, Error = BoxError>,
+    L6<S, K, C>: Service<Req, Error = BoxError>,
 {
-    type Response = <L5<S, K, C> as Service<Req>>::Response;
+    type Response = <L6<S, K, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = <L5<S, K, C> as Service<Req>>::Future;
+    type Future = <L6<S, K, C> as Service<Req>>::Future;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -52,5 +52,6 @@ mod service;
 
 pub use self::future::ResponseFuture;
 pub use self::layer::RateLimitLayer;
+pub(crate) use self::service::check;
 pub use self::service::RateLimitService;
 pub use resilience_core::rate_limit::{RateLimit, RateLimited, RateLimiter, RateLimiterConfig};

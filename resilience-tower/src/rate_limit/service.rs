@@ -1,6 +1,6 @@
 use std::task::{Context, Poll};
 
-use resilience_core::rate_limit::{RateLimit, RateLimiter};
+use resilience_core::rate_limit::{RateLimit, RateLimited, RateLimiter};
 use tower::BoxError;
 use tower_service::Service;
 
@@ -78,17 +78,23 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.limiter.try_acquire() {
+        match check(&self.limiter) {
             Ok(()) => ResponseFuture::called(self.inner.call(req)),
-            Err(refused) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(
-                    limiter = refused.name(),
-                    retry_after = ?refused.retry_after(),
-                    "rate limiter refused a call"
-                );
-                ResponseFuture::refused(refused)
-            }
+            Err(refused) => ResponseFuture::refused(refused),
         }
     }
+}
+
+/// Takes a permit from `limiter`, or says why not (traced): the rate limit
+/// layer's check and the stack's own.
+#[inline]
+pub(crate) fn check<R: RateLimit + ?Sized>(limiter: &R) -> Result<(), RateLimited> {
+    limiter.try_acquire().inspect_err(|_refused| {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            limiter = _refused.name(),
+            retry_after = ?_refused.retry_after(),
+            "rate limiter refused a call"
+        );
+    })
 }

@@ -16,7 +16,6 @@ use super::ResilienceStack;
 use crate::bulkhead::{BulkheadLayer, BulkheadService};
 use crate::circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService};
 use crate::classify::ClassifyOutcome;
-use crate::rate_limit::{RateLimitLayer, RateLimitService};
 use crate::retry::{
     classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer, RetryService,
 };
@@ -315,6 +314,11 @@ pub enum MaybeFuture<A, B> {
     On(#[pin] A),
     /// The inner service's future.
     Off(#[pin] B),
+    /// The call was refused before any layer ran (the stack's rate limit):
+    /// this error, once. A variant here rather than a future wrapping the
+    /// stack's, which would make every call's future larger and add a
+    /// level to poll and drop for a check most stacks do not configure.
+    Refused(Option<BoxError>),
 }
 
 impl<A, B, T> Future for MaybeFuture<A, B>
@@ -329,6 +333,9 @@ where
         match self.project() {
             MaybeProj::On(a) => a.poll(cx),
             MaybeProj::Off(b) => b.poll(cx),
+            MaybeProj::Refused(e) => Poll::Ready(Err(e
+                .take()
+                .unwrap_or_else(|| crate::error::PolledAfterCompletion.into()))),
         }
     }
 }
@@ -339,7 +346,6 @@ type L2<S> = Maybe<BulkheadService<L1<S>>, L1<S>>;
 type L3<S, C> = Maybe<CircuitBreakerService<L2<S>, C>, L2<S>>;
 type L4<S, K, C> = Maybe<RetryService<L3<S, C>, C, K, C>, L3<S, C>>;
 type L5<S, K, C> = Maybe<TimeoutService<L4<S, K, C>>, L4<S, K, C>>;
-type L6<S, K, C> = Maybe<RateLimitService<L5<S, K, C>, Arc<dyn RateLimit>>, L5<S, K, C>>;
 
 fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
     match layer {
@@ -349,11 +355,14 @@ fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
 }
 
 /// A service wrapped by a [`ResilienceStack`]: rate limit → deadline →
-/// retry → circuit breaker → bulkhead → per-attempt timeout → the service. Absent layers
-/// cost one enum match per call.
+/// retry → circuit breaker → bulkhead → per-attempt timeout → the service.
+/// Absent layers cost one enum match per call; the rate limit, outermost,
+/// is a check in `call` rather than a layer of its own, so a stack without
+/// one pays a single test for it.
 #[derive(Debug, Clone)]
 pub struct StackService<S, K = CloneAll, C = StackClassifier> {
-    inner: L6<S, K, C>,
+    rate_limiter: Option<Arc<dyn RateLimit>>,
+    inner: L5<S, K, C>,
 }
 
 impl<S, K: Clone, C: Clone> StackService<S, K, C> {
@@ -378,18 +387,25 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
             l3,
         );
         let l5 = maybe(stack.deadline_timer.map(DeadlineLayer::new), l4);
-        let l6 = maybe(stack.rate_limiter.clone().map(RateLimitLayer::new), l5);
-        StackService { inner: l6 }
+        StackService {
+            rate_limiter: stack.rate_limiter.clone(),
+            inner: l5,
+        }
     }
 }
 
 impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L6<S, K, C>: Service<Req, Error = BoxError>,
+    L4<S, K, C>: Service<Req, Error = BoxError>,
+    TimeoutService<L4<S, K, C>>:
+        Service<Req, Response = <L4<S, K, C> as Service<Req>>::Response, Error = BoxError>,
 {
-    type Response = <L6<S, K, C> as Service<Req>>::Response;
+    type Response = <L4<S, K, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = <L6<S, K, C> as Service<Req>>::Future;
+    type Future = MaybeFuture<
+        <TimeoutService<L4<S, K, C>> as Service<Req>>::Future,
+        <L4<S, K, C> as Service<Req>>::Future,
+    >;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -398,6 +414,11 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
+        if let Some(limiter) = &self.rate_limiter {
+            if let Err(refused) = crate::rate_limit::check(&**limiter) {
+                return MaybeFuture::Refused(Some(refused.into()));
+            }
+        }
         self.inner.call(req)
     }
 }

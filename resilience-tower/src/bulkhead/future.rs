@@ -109,6 +109,17 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
         }
     }
 
+    /// The call without a permit (a stack's absent bulkhead).
+    #[inline]
+    pub(crate) fn unlimited(future: S::Future) -> Self {
+        ResponseFuture {
+            state: State::Called {
+                future,
+                permit: None,
+            },
+        }
+    }
+
     pub(crate) fn rejected(error: BoxError) -> Self {
         ResponseFuture {
             state: State::Rejected { error: Some(error) },

@@ -95,6 +95,19 @@ impl<F, C, P, R> GuardedFuture<F, C, P, R> {
         }
     }
 
+    /// The call without a permit, so nothing recorded (a stack's absent
+    /// breaker).
+    #[inline]
+    pub(crate) fn unguarded(future: F, classifier: C) -> Self {
+        GuardedFuture {
+            state: State::Called {
+                future,
+                permit: None,
+                classifier,
+            },
+        }
+    }
+
     pub(crate) fn rejected(error: R) -> Self {
         GuardedFuture {
             state: State::Rejected { error: Some(error) },

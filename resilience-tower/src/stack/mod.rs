@@ -104,9 +104,11 @@
 //! ```
 
 mod config;
+mod optional;
 mod service;
 
 pub use self::config::{ResilienceStack, StackClassify, StackConfig};
+pub use self::optional::{OptionalBreaker, OptionalBulkhead, OptionalTimeout};
 #[cfg(feature = "http")]
 pub use self::service::HttpStackClassifier;
 #[allow(deprecated)]

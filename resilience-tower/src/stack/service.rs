@@ -12,14 +12,13 @@ use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::optional::{OptionalBreaker, OptionalBulkhead, OptionalTimeout};
 use super::ResilienceStack;
-use crate::bulkhead::{BulkheadLayer, BulkheadService};
-use crate::circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService};
 use crate::classify::ClassifyOutcome;
 use crate::retry::{
     classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer, RetryService,
 };
-use crate::timeout::{DeadlineLayer, TimeoutLayer, TimeoutService};
+use crate::timeout::TimeoutScope;
 
 /// What a [`ResilienceStack`] reads from results and requests when it
 /// does not know they are HTTP: the default of
@@ -341,11 +340,11 @@ where
 }
 
 type L0<S> = BoxErr<S>;
-type L1<S> = Maybe<TimeoutService<L0<S>>, L0<S>>;
-type L2<S> = Maybe<BulkheadService<L1<S>>, L1<S>>;
-type L3<S, C> = Maybe<CircuitBreakerService<L2<S>, C>, L2<S>>;
+type L1<S> = OptionalTimeout<L0<S>>;
+type L2<S> = OptionalBulkhead<L1<S>>;
+type L3<S, C> = OptionalBreaker<L2<S>, C>;
 type L4<S, K, C> = Maybe<RetryService<L3<S, C>, C, K, C>, L3<S, C>>;
-type L5<S, K, C> = Maybe<TimeoutService<L4<S, K, C>>, L4<S, K, C>>;
+type L5<S, K, C> = OptionalTimeout<L4<S, K, C>>;
 
 fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
     match layer {
@@ -368,15 +367,9 @@ pub struct StackService<S, K = CloneAll, C = StackClassifier> {
 impl<S, K: Clone, C: Clone> StackService<S, K, C> {
     pub(crate) fn new(service: S, stack: &ResilienceStack<K, C>) -> Self {
         let l0 = BoxErr::new(service);
-        let l1 = maybe(stack.timeout.map(TimeoutLayer::new), l0);
-        let l2 = maybe(stack.bulkhead.clone().map(BulkheadLayer::new), l1);
-        let l3 = maybe(
-            stack
-                .breaker
-                .clone()
-                .map(|b| CircuitBreakerLayer::new(b).with_classifier(stack.classifier.clone())),
-            l2,
-        );
+        let l1 = OptionalTimeout::new(l0, stack.timeout, TimeoutScope::Attempt);
+        let l2 = OptionalBulkhead::new(l1, stack.bulkhead.as_deref().cloned());
+        let l3 = OptionalBreaker::new(l2, stack.breaker.clone(), stack.classifier.clone());
         let l4 = maybe(
             stack.retry.clone().map(|p| {
                 RetryLayer::new(p)
@@ -386,7 +379,7 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
             }),
             l3,
         );
-        let l5 = maybe(stack.deadline_timer.map(DeadlineLayer::new), l4);
+        let l5 = OptionalTimeout::new(l4, stack.deadline_timer, TimeoutScope::Total);
         StackService {
             rate_limiter: stack.rate_limiter.clone(),
             inner: l5,
@@ -396,15 +389,17 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
 
 impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L4<S, K, C>: Service<Req, Error = BoxError>,
-    TimeoutService<L4<S, K, C>>:
-        Service<Req, Response = <L4<S, K, C> as Service<Req>>::Response, Error = BoxError>,
+    L3<S, C>: Service<Req, Error = BoxError>,
+    RetryService<L3<S, C>, C, K, C>:
+        Service<Req, Response = <L3<S, C> as Service<Req>>::Response, Error = BoxError>,
 {
-    type Response = <L4<S, K, C> as Service<Req>>::Response;
+    type Response = <L3<S, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = MaybeFuture<
-        <TimeoutService<L4<S, K, C>> as Service<Req>>::Future,
-        <L4<S, K, C> as Service<Req>>::Future,
+    type Future = crate::timeout::ResponseFuture<
+        MaybeFuture<
+            <RetryService<L3<S, C>, C, K, C> as Service<Req>>::Future,
+            <L3<S, C> as Service<Req>>::Future,
+        >,
     >;
 
     #[inline]
@@ -416,7 +411,9 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         if let Some(limiter) = &self.rate_limiter {
             if let Err(refused) = crate::rate_limit::check(&**limiter) {
-                return MaybeFuture::Refused(Some(refused.into()));
+                return crate::timeout::ResponseFuture::unlimited(MaybeFuture::Refused(Some(
+                    refused.into(),
+                )));
             }
         }
         self.inner.call(req)

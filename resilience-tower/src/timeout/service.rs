@@ -96,19 +96,46 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        // The limit runs from the call, as tower's `Timeout` has it; the
-        // timer itself is only made if the response is not ready at once.
+        let inner = &mut self.inner;
+        ResponseFuture::limited(self.timeout, self.scope, &self.elapsed, || inner.call(req))
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    /// The future of `call` under a limit of `timeout`, which runs from just
+    /// before the call, as tower's
+    /// `Timeout` has it; the timer itself is only made if the response is
+    /// not ready at once.
+    #[inline]
+    pub(crate) fn limited(
+        timeout: Duration,
+        scope: TimeoutScope,
+        elapsed: &Counter,
+        call: impl FnOnce() -> F,
+    ) -> Self {
         let now = Instant::now();
-        let deadline = now
-            .checked_add(self.timeout)
-            .unwrap_or_else(|| far_future(now));
+        let deadline = now.checked_add(timeout).unwrap_or_else(|| far_future(now));
         ResponseFuture {
-            inner: self.inner.call(req),
+            inner: call(),
             sleep: None,
-            deadline,
-            timeout: self.timeout,
-            scope: self.scope,
-            elapsed: Some(self.elapsed.clone()),
+            deadline: Some(deadline),
+            timeout,
+            scope,
+            elapsed: Some(elapsed.clone()),
+        }
+    }
+
+    /// `inner` with no limit (a stack's absent timeout): no clock read, no
+    /// timer, no metric.
+    #[inline]
+    pub(crate) fn unlimited(inner: F) -> Self {
+        ResponseFuture {
+            inner,
+            sleep: None,
+            deadline: None,
+            timeout: Duration::ZERO,
+            scope: TimeoutScope::Attempt,
+            elapsed: Some(Counter::noop()),
         }
     }
 }
@@ -134,7 +161,8 @@ pub struct ResponseFuture<F> {
     inner: F,
     #[pin]
     sleep: Option<Sleep>,
-    deadline: Instant,
+    /// `None`: no limit (see `unlimited`).
+    deadline: Option<Instant>,
     timeout: Duration,
     scope: TimeoutScope,
     // `None` once the future completed.
@@ -159,8 +187,10 @@ where
             return Poll::Ready(result.map_err(Into::into));
         }
         if this.sleep.is_none() {
-            this.sleep
-                .set(Some(tokio::time::sleep_until(*this.deadline)));
+            let Some(deadline) = *this.deadline else {
+                return Poll::Pending;
+            };
+            this.sleep.set(Some(tokio::time::sleep_until(deadline)));
         }
         if let Some(sleep) = this.sleep.as_pin_mut() {
             ready!(sleep.poll(cx));

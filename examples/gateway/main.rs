@@ -21,8 +21,8 @@
 //! cargo run --example gateway -- --serve 127.0.0.1:8080       # live, with /metrics, /status, /chaos
 //! cargo run --example gateway --features store-redis -- --dead-letters redis://127.0.0.1:6379/
 //! cargo run --example gateway --features store-postgres -- --dead-letters postgres://postgres@127.0.0.1/postgres
-//! cargo run --example gateway -- --replicas 10 --fleet memory  # a fleet: local vs fleet-scope retry budget
-//! cargo run --example gateway --features store-redis -- --replicas 10 --fleet redis://127.0.0.1:6379/
+//! cargo run --example gateway -- --replicas 20 --fleet memory  # a fleet: local vs fleet-scope retry budget
+//! cargo run --example gateway --features store-redis -- --replicas 20 --fleet redis://127.0.0.1:6379/
 //! ```
 //!
 //! `--replicas N --fleet memory|redis://…` runs the worker-kill and

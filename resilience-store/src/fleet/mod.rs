@@ -130,6 +130,7 @@ mod budget;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 mod memory;
+#[cfg(feature = "etcd")]
 mod rate;
 mod rate_limit;
 #[cfg(feature = "redis")]

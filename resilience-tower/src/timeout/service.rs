@@ -106,7 +106,7 @@ impl<F> ResponseFuture<F> {
     /// before the call, as tower's
     /// `Timeout` has it; the timer itself is only made if the response is
     /// not ready at once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn limited(
         timeout: Duration,
         scope: TimeoutScope,
@@ -127,7 +127,7 @@ impl<F> ResponseFuture<F> {
 
     /// `inner` with no limit (a stack's absent timeout): no clock read, no
     /// timer, no metric.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unlimited(inner: F) -> Self {
         ResponseFuture {
             inner,

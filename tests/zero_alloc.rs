@@ -403,6 +403,34 @@ timeout: 1s
     assert_no_alloc("call through ResilienceStack (success)", || {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
     });
+    // A deadline that the per-attempt timeout keeps (10 s against 1 s
+    // attempts, as in the README's config) needs no timer: nothing more.
+    let kept = ResilienceStack::from_yaml(
+        "deadline: 10s\nretry: { backoff: { kind: constant, initial: 100ms, max_attempts: 3 } }\ntimeout: 1s\n",
+    )
+    .unwrap();
+    let mut svc = kept.layer(Echo);
+    assert_no_alloc("call through ResilienceStack (deadline kept by the timeout)", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
+    // A deadline with no per-attempt timeout needs a timer of its own; its
+    // future is boxed (so other stacks' futures carry no deadline level):
+    // exactly one allocation per call, and nothing else.
+    let timed = ResilienceStack::from_yaml(
+        "deadline: 10s\nretry: { backoff: { kind: constant, initial: 100ms, max_attempts: 3 } }\n",
+    )
+    .unwrap();
+    let mut svc = timed.layer(Echo);
+    assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    let info = allocation_counter::measure(|| {
+        for _ in 0..CALLS {
+            assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+        }
+    });
+    assert_eq!(
+        info.count_total, CALLS as u64,
+        "call through ResilienceStack whose deadline has its own timer: one box per call"
+    );
 }
 
 #[test]

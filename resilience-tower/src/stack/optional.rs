@@ -39,16 +39,21 @@ impl<S> OptionalTimeout<S> {
     /// [`DeadlineLayer::new`](crate::timeout::DeadlineLayer::new) name
     /// theirs), or as it is.
     pub(crate) fn new(inner: S, limit: Option<Duration>, scope: TimeoutScope) -> Self {
-        let limit = limit.map(|timeout| {
-            let elapsed = metrics::counter!(
-                "resilience_timeout_elapsed_total",
-                "timeout" => "default",
-                "scope" => scope.as_str(),
-            );
-            (timeout, scope, elapsed)
-        });
-        OptionalTimeout { inner, limit }
+        OptionalTimeout {
+            inner,
+            limit: limit.map(|timeout| (timeout, scope, elapsed_counter(scope))),
+        }
     }
+}
+
+/// The elapsed counter of a stack's timeout or deadline, named `"default"`
+/// as the layers name theirs.
+pub(crate) fn elapsed_counter(scope: TimeoutScope) -> Counter {
+    metrics::counter!(
+        "resilience_timeout_elapsed_total",
+        "timeout" => "default",
+        "scope" => scope.as_str(),
+    )
 }
 
 impl<S, Req> Service<Req> for OptionalTimeout<S>

@@ -410,9 +410,12 @@ timeout: 1s
     )
     .unwrap();
     let mut svc = kept.layer(Echo);
-    assert_no_alloc("call through ResilienceStack (deadline kept by the timeout)", || {
-        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
-    });
+    assert_no_alloc(
+        "call through ResilienceStack (deadline kept by the timeout)",
+        || {
+            assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+        },
+    );
     // A deadline with no per-attempt timeout needs a timer of its own; its
     // future is boxed (so other stacks' futures carry no deadline level):
     // exactly one allocation per call, and nothing else.

@@ -26,7 +26,7 @@ use crate::circuit_breaker::ResponseFuture as BreakerFuture;
 use crate::classify::ClassifyOutcome;
 use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 
-/// A stack's per-attempt timeout or deadline, when its config sets one.
+/// A stack's per-attempt timeout, when its config sets one.
 #[derive(Debug, Clone)]
 pub struct OptionalTimeout<S> {
     inner: S,

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{Counter, Gauge};
@@ -13,7 +13,6 @@ use resilience_core::retry::{
     BudgetConfig, ErrorClass, RatioBudgetConfig, RetryBudget, TokenBucketConfig, Withdrawal,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
 use super::{FleetError, FleetStore};
 
@@ -227,8 +226,7 @@ struct Shared {
     requests: AtomicU64,
     fleet: AtomicBool,
     fallback: Arc<dyn RetryBudget>,
-    wake: Arc<Notify>,
-    wake_requested: AtomicBool,
+    refill: super::Refill,
     low_water: u32,
     ops: AtomicU64,
     sync_lock: tokio::sync::Mutex<()>,
@@ -356,8 +354,7 @@ impl FleetBudget {
             // Counted as a fallback if the first lease fails.
             fleet: AtomicBool::new(true),
             fallback,
-            wake: Arc::new(Notify::new()),
-            wake_requested: AtomicBool::new(false),
+            refill: super::Refill::new(),
             low_water,
             ops: AtomicU64::new(0),
             sync_lock: tokio::sync::Mutex::new(()),
@@ -366,7 +363,13 @@ impl FleetBudget {
         });
         shared.m.up.set(1.0);
         let _ = shared.sync().await;
-        tokio::spawn(run(Arc::downgrade(&shared), shared.wake.clone()));
+        tokio::spawn(super::run_rounds(
+            Arc::downgrade(&shared),
+            shared.refill.waker(),
+            shared.config.sync_interval,
+            // A short round waits a full interval before the next.
+            |s: Arc<Shared>| async move { s.sync().await.then_some(s.config.sync_interval) },
+        ));
         Ok(FleetBudget { inner: shared })
     }
 
@@ -397,16 +400,6 @@ impl FleetBudget {
     pub async fn sync_now(&self) {
         let _ = self.inner.sync().await;
     }
-
-    #[inline]
-    fn request_refill(&self) {
-        let s = &self.inner;
-        if !s.wake_requested.load(Ordering::Relaxed)
-            && !s.wake_requested.swap(true, Ordering::AcqRel)
-        {
-            s.wake.notify_one();
-        }
-    }
 }
 
 impl Shared {
@@ -416,7 +409,7 @@ impl Shared {
     async fn sync(&self) -> bool {
         let _one = self.sync_lock.lock().await;
         let mut short = false;
-        self.wake_requested.store(false, Ordering::Release);
+        self.refill.started();
         let cap = self.costs.capacity;
         let key = self.config.name.as_str();
         let local = self.local.load(Ordering::Acquire);
@@ -519,24 +512,6 @@ impl Drop for Shared {
     }
 }
 
-async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
-    let Some(interval) = shared.upgrade().map(|s| s.config.sync_interval) else {
-        return;
-    };
-    let mut wait_full = false;
-    loop {
-        if wait_full {
-            tokio::time::sleep(interval).await;
-        } else {
-            let _ = tokio::time::timeout(interval, wake.notified()).await;
-        }
-        let Some(s) = shared.upgrade() else {
-            return;
-        };
-        wait_full = s.sync().await;
-    }
-}
-
 impl RetryBudget for FleetBudget {
     #[inline]
     fn record_request(&self) {
@@ -568,12 +543,12 @@ impl RetryBudget for FleetBudget {
         {
             Ok(before) => {
                 if before - cost < s.low_water {
-                    self.request_refill();
+                    s.refill.request();
                 }
                 Some(Withdrawal::new(cost))
             }
             Err(_) => {
-                self.request_refill();
+                s.refill.request();
                 None
             }
         }

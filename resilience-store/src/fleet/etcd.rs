@@ -382,24 +382,15 @@ impl EtcdFleetStore {
         let (slot_ms, reserve_ppm, percent_ppm) = ratio_terms(rule);
         self.update(self.key(&["ratio", key]), |v| {
             let epoch = now_us() / 1000 / slot_ms + 1;
-            let oldest = epoch.saturating_sub(9);
             let mut window = decode_window(v.unwrap_or(""))?;
-            window.retain(|(e, _, _)| *e >= oldest);
-            let i = match window.iter().position(|(e, _, _)| *e == epoch) {
-                Some(i) => i,
-                None => {
-                    window.push((epoch, 0, 0));
-                    window.len() - 1
-                }
-            };
-            window[i].1 = window[i].1.saturating_add(requests);
-            let (calls, retries) = window.iter().fold((0u64, 0u64), |(c, r), (_, q, t)| {
-                (c.saturating_add(*q), r.saturating_add(*t))
-            });
-            let allowed = (reserve_ppm + percent_ppm * u128::from(calls)) / 1_000_000;
-            let left = allowed.saturating_sub(u128::from(retries));
-            let grant = u32::try_from(left.min(u128::from(want))).unwrap_or(want);
-            window[i].2 = window[i].2.saturating_add(u64::from(grant));
+            let grant = super::lease_from_window(
+                &mut window,
+                epoch,
+                requests,
+                want,
+                reserve_ppm,
+                percent_ppm,
+            );
             Ok((encode_window(&window), grant))
         })
         .await

@@ -144,26 +144,9 @@ impl FleetStore for InMemoryFleetStore {
                 .now()
                 .saturating_duration_since(self.inner.origin);
             let epoch = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) / slot_ms + 1;
-            let oldest = epoch.saturating_sub(9);
             let mut s = self.inner.state.lock();
             let window = s.windows.entry(key.to_string()).or_default();
-            window.retain(|(e, _, _)| *e >= oldest);
-            let i = match window.iter().position(|(e, _, _)| *e == epoch) {
-                Some(i) => i,
-                None => {
-                    window.push((epoch, 0, 0));
-                    window.len() - 1
-                }
-            };
-            window[i].1 = window[i].1.saturating_add(requests);
-            let (calls, retries) = window
-                .iter()
-                .fold((0u64, 0u64), |(c, r), (_, q, t)| (c + q, r + t));
-            let allowed = (reserve_ppm + percent_ppm * u128::from(calls)) / 1_000_000;
-            let left = allowed.saturating_sub(u128::from(retries));
-            let grant = u32::try_from(left.min(u128::from(want))).unwrap_or(want);
-            window[i].2 += u64::from(grant);
-            grant
+            super::lease_from_window(window, epoch, requests, want, reserve_ppm, percent_ppm)
         }))
     }
 

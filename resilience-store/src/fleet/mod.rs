@@ -378,6 +378,106 @@ pub trait FleetStore: Send + Sync + fmt::Debug + 'static {
     ) -> FleetFuture<'a, u32>;
 }
 
+/// How a fleet budget or rate limiter wakes its background task when a
+/// caller runs low: at most one wake-up pending at a time, so a burst of
+/// low callers costs one notification, not one each.
+#[derive(Debug)]
+pub(crate) struct Refill {
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    requested: std::sync::atomic::AtomicBool,
+}
+
+impl Refill {
+    pub(crate) fn new() -> Self {
+        Refill {
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            requested: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Asks for a round now (a no-op while one is already asked for).
+    #[inline]
+    pub(crate) fn request(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.requested.load(Ordering::Relaxed) && !self.requested.swap(true, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// What the background task waits on (it holds no strong handle to the
+    /// owner, so it gets its own).
+    pub(crate) fn waker(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// Called by a round as it starts: later requests wake the next one.
+    pub(crate) fn started(&self) {
+        self.requested
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The background task of a fleet budget or rate limiter: a round when a
+/// caller asks for one (see [`Refill`]) or every `interval`, or, when the
+/// last round asked for a pause (the bucket ran dry, the store failed),
+/// after that pause whatever callers ask; ends once the owner is dropped.
+pub(crate) async fn run_rounds<T, F, Fut>(
+    shared: std::sync::Weak<T>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    interval: Duration,
+    round: F,
+) where
+    F: Fn(std::sync::Arc<T>) -> Fut,
+    Fut: Future<Output = Option<Duration>>,
+{
+    let mut pause = None;
+    loop {
+        match pause {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                let _ = tokio::time::timeout(interval, wake.notified()).await;
+            }
+        }
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        pause = round(s).await;
+    }
+}
+
+/// One lease from a ratio window of `(step, calls, retries)` entries,
+/// as the memory and etcd stores keep it: drops steps older than the
+/// window's ten, adds `requests` calls to step `epoch`, grants up to `want`
+/// retries within `reserve + percent × calls` (in millionths, from
+/// [`ratio_terms`]) less the retries already granted, and counts them.
+pub(crate) fn lease_from_window(
+    window: &mut Vec<(u64, u64, u64)>,
+    epoch: u64,
+    requests: u64,
+    want: u32,
+    reserve_ppm: u128,
+    percent_ppm: u128,
+) -> u32 {
+    let oldest = epoch.saturating_sub(9);
+    window.retain(|(e, _, _)| *e >= oldest);
+    let i = match window.iter().position(|(e, _, _)| *e == epoch) {
+        Some(i) => i,
+        None => {
+            window.push((epoch, 0, 0));
+            window.len() - 1
+        }
+    };
+    window[i].1 = window[i].1.saturating_add(requests);
+    let (calls, retries) = window.iter().fold((0u64, 0u64), |(c, r), (_, q, t)| {
+        (c.saturating_add(*q), r.saturating_add(*t))
+    });
+    let allowed = (reserve_ppm + percent_ppm * u128::from(calls)) / 1_000_000;
+    let left = allowed.saturating_sub(u128::from(retries));
+    let grant = u32::try_from(left.min(u128::from(want))).unwrap_or(want);
+    window[i].2 = window[i].2.saturating_add(u64::from(grant));
+    grant
+}
+
 /// The ratio rule in integers: (slot length in ms, reserve and percent in
 /// millionths of a retry), as the stores compute it.
 pub(crate) fn ratio_terms(rule: &RatioBudgetConfig) -> (u64, u128, u128) {

@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::Counter;
@@ -20,7 +20,6 @@ use resilience_core::clock::{Clock, SystemClock};
 use resilience_core::config::{check_nonzero, check_nonzero_duration, ConfigError};
 use resilience_core::rate_limit::{RateLimit, RateLimited, RateLimiter, RateLimiterConfig};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
 use super::budget::FleetScopeConfig;
 use super::budget::{default_store_timeout, timed, Handles};
@@ -275,8 +274,7 @@ struct Shared {
     /// The fleet's emission interval.
     per_token: Duration,
     low_water: u32,
-    wake: Arc<Notify>,
-    wake_requested: AtomicBool,
+    refill: super::Refill,
     ops: AtomicU64,
     sync_lock: tokio::sync::Mutex<()>,
     m: Handles,
@@ -316,8 +314,7 @@ impl FleetRateLimiter {
             burst: config.limit.effective_burst(),
             per_token,
             low_water: (config.batch / 2).max(1),
-            wake: Arc::new(Notify::new()),
-            wake_requested: AtomicBool::new(false),
+            refill: super::Refill::new(),
             ops: AtomicU64::new(0),
             sync_lock: tokio::sync::Mutex::new(()),
             m: Handles::new(&config.name, "rate_limit"),
@@ -327,7 +324,12 @@ impl FleetRateLimiter {
         });
         shared.m.up.set(1.0);
         let _ = shared.sync().await;
-        tokio::spawn(run(Arc::downgrade(&shared), shared.wake.clone()));
+        tokio::spawn(super::run_rounds(
+            Arc::downgrade(&shared),
+            shared.refill.waker(),
+            shared.config.sync_interval,
+            |s: Arc<Shared>| async move { s.sync().await },
+        ));
         Ok(FleetRateLimiter { inner: shared })
     }
 
@@ -363,16 +365,6 @@ impl FleetRateLimiter {
     pub async fn sync_now(&self) {
         let _ = self.inner.sync().await;
     }
-
-    #[inline]
-    fn request_refill(&self) {
-        let s = &self.inner;
-        if !s.wake_requested.load(Ordering::Relaxed)
-            && !s.wake_requested.swap(true, Ordering::AcqRel)
-        {
-            s.wake.notify_one();
-        }
-    }
 }
 
 impl Shared {
@@ -380,7 +372,7 @@ impl Shared {
     /// one regardless of refusals (`None`: until woken or `sync_interval`).
     async fn sync(&self) -> Option<Duration> {
         let _one = self.sync_lock.lock().await;
-        self.wake_requested.store(false, Ordering::Release);
+        self.refill.started();
         let local = self.local.load(Ordering::Acquire);
         let need = self.need.swap(0, Ordering::AcqRel);
         let fleet = self.fleet.load(Ordering::Acquire);
@@ -419,25 +411,6 @@ impl Shared {
     }
 }
 
-async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
-    let Some(interval) = shared.upgrade().map(|s| s.config.sync_interval) else {
-        return;
-    };
-    let mut pause = None;
-    loop {
-        match pause {
-            Some(d) => tokio::time::sleep(d).await,
-            None => {
-                let _ = tokio::time::timeout(interval, wake.notified()).await;
-            }
-        }
-        let Some(s) = shared.upgrade() else {
-            return;
-        };
-        pause = s.sync().await;
-    }
-}
-
 impl RateLimit for FleetRateLimiter {
     #[inline]
     fn try_acquire_n(&self, n: u32) -> Result<(), RateLimited> {
@@ -458,14 +431,14 @@ impl RateLimit for FleetRateLimiter {
         {
             Ok(before) => {
                 if before - n < s.low_water {
-                    self.request_refill();
+                    s.refill.request();
                 }
                 s.permitted.increment(u64::from(n));
                 Ok(())
             }
             Err(held) => {
                 s.need.fetch_max(n, Ordering::AcqRel);
-                self.request_refill();
+                s.refill.request();
                 s.rejected.increment(1);
                 let missing = n - held;
                 Err(RateLimited::new(

@@ -1147,6 +1147,10 @@ impl Inner {
     /// on the full path.
     #[inline(always)]
     fn record_time_success(&self, tw: &TimeWindow, t: Ticket) {
+        // The clock is read before the window is known to be clean: a
+        // success into a window holding a failure then reads it again on the
+        // full path, but testing the window first cost the clean path (the
+        // healthy case) 9 to 13 more instructions in callgrind.
         if self.consecutive.load(Ordering::Relaxed) == 0
             && self.state.load(Ordering::Acquire) == t.word
             && tw.record_clean_success(self.now_nanos(), &self.common.time)

@@ -403,6 +403,15 @@ timeout: 1s
     assert_no_alloc("call through ResilienceStack (success)", || {
         assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
     });
+    // Without a retry the stack's retry slot passes calls through.
+    let once = ResilienceStack::from_yaml(
+        "circuit_breaker: { window: { count: 100 }, minimum_calls: 100, failure_rate_threshold: 0.5, open_duration: 30s }\ntimeout: 1s\n",
+    )
+    .unwrap();
+    let mut svc = once.layer(Echo);
+    assert_no_alloc("call through ResilienceStack without a retry", || {
+        assert_eq!(call_once(&mut svc, 7).unwrap(), 7);
+    });
     // A deadline that the per-attempt timeout keeps (10 s against 1 s
     // attempts, as in the README's config) needs no timer: nothing more.
     let kept = ResilienceStack::from_yaml(

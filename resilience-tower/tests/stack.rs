@@ -416,3 +416,50 @@ async fn the_maestro_preset_brings_its_30_s_request_timeout_to_the_stack() {
         "a stack's own timeout wins over the preset's"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_a_retry_a_failing_call_is_made_once_and_its_error_kept() {
+    // The stack's retry slot passes calls through when the config has no
+    // retry: one attempt, the service's own error, the breaker still
+    // counting it, and a pending call driven to its answer as usual.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stack = stack(
+        "name: once\ncircuit_breaker: { window: { count: 10 }, minimum_calls: 2, failure_rate_threshold: 0.5, open_duration: 30s }\ntimeout: 1s\n",
+    );
+    let mut svc = stack.layer(dependency(calls.clone(), 2, Duration::from_millis(20)));
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no retry configured: one attempt"
+    );
+    let io = err
+        .downcast_ref::<std::io::Error>()
+        .expect("the service's own error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset);
+    let _ = svc.ready().await.unwrap().call(2).await.unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Two failures of two calls: the breaker opened and the next call
+    // fails fast without reaching the dependency.
+    let err = svc.ready().await.unwrap().call(3).await.unwrap_err();
+    assert!(err.downcast_ref::<CircuitOpen>().is_some(), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(stack.breaker().unwrap().state(), CircuitState::Open);
+
+    // A stack of nothing but a retry-less timeout answers slow calls with
+    // the timeout's error, once.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = self::stack("timeout: 10ms\n").layer(dependency(
+        calls.clone(),
+        0,
+        Duration::from_millis(50),
+    ));
+    let err = svc.ready().await.unwrap().call(4).await.unwrap_err();
+    assert!(err.downcast_ref::<Elapsed>().is_some(), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let fut = svc.ready().await.unwrap().call(5);
+    assert!(
+        format!("{fut:?}").contains("OptionalRetryFuture"),
+        "{fut:?}"
+    );
+}

@@ -35,7 +35,7 @@ impl Timer for TokioTimer {
 /// * full and the caller may wait: the ready `inner` moves into the
 ///   response future (a clone takes its place, to be driven ready again by
 ///   the next `poll_ready`), which waits for the permit and then calls it.
-#[inline]
+#[inline(always)]
 pub(crate) fn start<S, Req>(bulkhead: &Bulkhead, inner: &mut S, req: Req) -> ResponseFuture<S, Req>
 where
     S: Service<Req> + Clone,

@@ -39,15 +39,22 @@ where
 {
     #[pin]
     state: State<S::Future, Req>,
-    service: S,
+    retries: Retries<S, Req, C, K, I, H>,
+}
+
+/// What a retried call keeps next to its attempt: the service to retry on,
+/// a copy of the request, what the service's calls share, the policy's
+/// per-call state.
+pub(crate) struct Retries<S, Req, C, K, I, H> {
+    pub(crate) service: S,
     /// A copy of the request for the attempt after the current one.
-    request: Option<Req>,
-    shared: Arc<Shared<C, K, I, H>>,
-    retry: RetryState,
+    pub(crate) request: Option<Req>,
+    pub(crate) shared: Arc<Shared<C, K, I, H>>,
+    pub(crate) retry: RetryState,
 }
 
 #[pin_project(project = StateProj, project_replace = StateOwn)]
-enum State<F, Req> {
+pub(crate) enum State<F, Req> {
     /// An attempt is in flight.
     Called {
         #[pin]
@@ -76,25 +83,49 @@ impl<S, Req, C, K, I, H> ResponseFuture<S, Req, C, K, I, H>
 where
     S: Service<Req>,
 {
-    pub(crate) fn new(
-        future: S::Future,
-        service: S,
-        request: Option<Req>,
-        shared: Arc<Shared<C, K, I, H>>,
-        retry: RetryState,
-    ) -> Self {
+    /// The future of a call's first attempt and what its retries need.
+    #[inline(always)]
+    pub(crate) fn new(future: S::Future, retries: Retries<S, Req, C, K, I, H>) -> Self {
         ResponseFuture {
-            state: State::Called { future },
-            service,
-            request,
-            shared,
-            retry,
+            state: State::called(future),
+            retries,
         }
     }
 
     /// Attempts started so far (1 while the first is in flight).
     pub fn attempts(&self) -> u32 {
-        self.retry.attempts()
+        self.retries.retry.attempts()
+    }
+}
+
+impl<F, Req> State<F, Req> {
+    /// An attempt in flight.
+    #[inline(always)]
+    pub(crate) fn called(future: F) -> Self {
+        State::Called { future }
+    }
+
+    /// The first attempt of a call made once, without retries: its result,
+    /// the error of its service as a [`BoxError`].
+    #[inline(always)]
+    pub(crate) fn poll_once<T, E>(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, BoxError>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        match self.as_mut().project() {
+            StateProj::Called { future } => {
+                let result = ready!(future.poll(cx)).map_err(Into::into);
+                self.set(State::Done);
+                Poll::Ready(result)
+            }
+            // Only a retry waits or readies; a call without retries is
+            // called or done.
+            _ => Poll::Ready(Err(PolledAfterCompletion.into())),
+        }
     }
 }
 
@@ -109,74 +140,97 @@ where
     type Output = Result<S::Response, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Called { future } => {
-                    let result = ready!(future.poll(cx)).map_err(Into::into);
-                    let shared = &**this.shared;
-                    let Some(failure) = shared.classifier.classify(&result) else {
-                        shared.policy.record_success(this.retry);
-                        this.state.set(State::Done);
+        let this = self.project();
+        poll_attempts(this.state, this.retries, cx)
+    }
+}
+
+/// Drives a retried call: the attempt in flight, the backoff wait, the
+/// service's readiness for the next attempt. The body of
+/// [`ResponseFuture`]'s `poll`, and of the stack's optional retry when it
+/// retries.
+#[inline]
+pub(crate) fn poll_attempts<S, Req, C, K, I, H>(
+    mut state: Pin<&mut State<S::Future, Req>>,
+    retries: &mut Retries<S, Req, C, K, I, H>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<S::Response, BoxError>>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response>,
+    K: CloneRequest<Req>,
+    H: RetryHook<Req, S::Response>,
+{
+    let Retries {
+        service,
+        request: copy,
+        shared,
+        retry,
+    } = retries;
+    loop {
+        match state.as_mut().project() {
+            StateProj::Called { future } => {
+                let result = ready!(future.poll(cx)).map_err(Into::into);
+                let shared = &**shared;
+                let Some(failure) = shared.classifier.classify(&result) else {
+                    shared.policy.record_success(retry);
+                    state.set(State::Done);
+                    return Poll::Ready(result);
+                };
+                match after_failure(shared, retry, copy, result, failure) {
+                    AfterFailure::Retry { after, request } => state.set(State::Waiting {
+                        sleep: Box::pin(tokio::time::sleep(after)),
+                        request,
+                    }),
+                    AfterFailure::Finish(result) => {
+                        state.set(State::Done);
                         return Poll::Ready(result);
-                    };
-                    match after_failure(shared, this.retry, this.request, result, failure) {
-                        AfterFailure::Retry { after, request } => this.state.set(State::Waiting {
-                            sleep: Box::pin(tokio::time::sleep(after)),
-                            request,
-                        }),
-                        AfterFailure::Finish(result) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(result);
-                        }
                     }
                 }
-                StateProj::Waiting { sleep, .. } => {
-                    ready!(sleep.as_mut().poll(cx));
-                    if let StateOwn::Waiting { request, .. } =
-                        this.state.as_mut().project_replace(State::Done)
-                    {
-                        this.state.set(State::Readying {
-                            request,
-                            guard: None,
-                        });
-                    }
-                }
-                StateProj::Readying { guard, .. } => {
-                    match this.service.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(e.into()));
-                        }
-                        Poll::Pending => {
-                            // The policy only starts a retry that fits its
-                            // deadline; a service that is not ready must not
-                            // hold the caller past it.
-                            let elapsed =
-                                deadline_passed(&this.shared.policy, this.retry, guard, cx);
-                            if let Some(elapsed) = elapsed {
-                                this.state.set(State::Done);
-                                return Poll::Ready(Err(elapsed.into()));
-                            }
-                            return Poll::Pending;
-                        }
-                    }
-                    if let StateOwn::Readying { request, .. } =
-                        this.state.as_mut().project_replace(State::Done)
-                    {
-                        let shared = &**this.shared;
-                        *this.request = if this.retry.attempts() < shared.policy.max_attempts() {
-                            shared.cloner.clone_request(&request)
-                        } else {
-                            None
-                        };
-                        let future = this.service.call(request);
-                        this.state.set(State::Called { future });
-                    }
-                }
-                StateProj::Done => return Poll::Ready(Err(PolledAfterCompletion.into())),
             }
+            StateProj::Waiting { sleep, .. } => {
+                ready!(sleep.as_mut().poll(cx));
+                if let StateOwn::Waiting { request, .. } =
+                    state.as_mut().project_replace(State::Done)
+                {
+                    state.set(State::Readying {
+                        request,
+                        guard: None,
+                    });
+                }
+            }
+            StateProj::Readying { guard, .. } => {
+                match service.poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        state.set(State::Done);
+                        return Poll::Ready(Err(e.into()));
+                    }
+                    Poll::Pending => {
+                        // The policy only starts a retry that fits its
+                        // deadline; a service that is not ready must not
+                        // hold the caller past it.
+                        if let Some(elapsed) = deadline_passed(&shared.policy, retry, guard, cx) {
+                            state.set(State::Done);
+                            return Poll::Ready(Err(elapsed.into()));
+                        }
+                        return Poll::Pending;
+                    }
+                }
+                if let StateOwn::Readying { request, .. } =
+                    state.as_mut().project_replace(State::Done)
+                {
+                    *copy = if retry.attempts() < shared.policy.max_attempts() {
+                        shared.cloner.clone_request(&request)
+                    } else {
+                        None
+                    };
+                    let future = service.call(request);
+                    state.set(State::Called { future });
+                }
+            }
+            StateProj::Done => return Poll::Ready(Err(PolledAfterCompletion.into())),
         }
     }
 }
@@ -281,8 +335,8 @@ where
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("attempts", &self.retry.attempts())
-            .field("policy", &self.shared.policy.name())
+            .field("attempts", &self.attempts())
+            .field("policy", &self.retries.shared.policy.name())
             .finish_non_exhaustive()
     }
 }

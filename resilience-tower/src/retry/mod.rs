@@ -139,10 +139,13 @@
 mod classify;
 mod error;
 mod future;
+pub(crate) use self::future::{poll_attempts, Retries, State};
 mod hook;
 mod layer;
+pub(crate) use self::layer::Shared;
 mod request;
 mod service;
+pub(crate) use self::service::start;
 
 #[cfg(feature = "http")]
 pub use self::classify::HttpRetryClassifier;

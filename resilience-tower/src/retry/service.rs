@@ -5,6 +5,7 @@ use resilience_core::retry::RetryPolicy;
 use tower::BoxError;
 use tower_service::Service;
 
+use super::future::Retries;
 use super::layer::Shared;
 use super::{
     CloneAll, CloneRequest, DefaultRetryClassifier, NoRetryHook, PolicyIdempotency,
@@ -112,31 +113,60 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = &*self.shared;
-        // The policy reads a call's start time only to enforce its
-        // deadline; without one, skip the clock read (the costliest part
-        // of the success path on many machines) and start from the
-        // service's creation time instead.
-        let now = if shared.policy.deadline().is_some() {
-            super::now()
-        } else {
-            shared.created
-        };
-        let retry = match shared.idempotency.idempotency(&req) {
-            Some(idempotency) => shared.policy.start_with(now, idempotency),
-            None => shared.policy.start(now),
-        };
-        // A copy for the second attempt, unless there can be none.
-        let copy = if shared.policy.max_attempts() > 1 {
-            shared.cloner.clone_request(&req)
-        } else {
-            None
-        };
-        // Call the service that was polled ready; keep a fresh clone here
-        // for the caller's next `poll_ready` (tower's retry does the same).
-        let fresh = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, fresh);
-        let future = ready.call(req);
-        ResponseFuture::new(future, ready, copy, self.shared.clone(), retry)
+        let (future, retries) = start(&self.shared, &mut self.inner, req);
+        ResponseFuture::new(future, retries)
     }
+}
+
+/// A started call: its first attempt's future and what its retries need.
+pub(crate) type Started<S, Req, C, K, I, H> =
+    (<S as Service<Req>>::Future, Retries<S, Req, C, K, I, H>);
+
+/// Starts a retried call: its first attempt on `inner` (which was polled
+/// ready), and what its retries need. Shared by [`RetryService`] and the
+/// stack's optional retry.
+#[inline(always)]
+pub(crate) fn start<S, Req, C, K, I, H>(
+    shared: &Arc<Shared<C, K, I, H>>,
+    inner: &mut S,
+    req: Req,
+) -> Started<S, Req, C, K, I, H>
+where
+    S: Service<Req> + Clone,
+    K: CloneRequest<Req>,
+    I: RequestIdempotency<Req>,
+{
+    let policy = &shared.policy;
+    // The policy reads a call's start time only to enforce its deadline;
+    // without one, skip the clock read (the costliest part of the success
+    // path on many machines) and start from the service's creation time
+    // instead.
+    let now = if policy.deadline().is_some() {
+        super::now()
+    } else {
+        shared.created
+    };
+    let retry = match shared.idempotency.idempotency(&req) {
+        Some(idempotency) => policy.start_with(now, idempotency),
+        None => policy.start(now),
+    };
+    // A copy for the second attempt, unless there can be none.
+    let request = if policy.max_attempts() > 1 {
+        shared.cloner.clone_request(&req)
+    } else {
+        None
+    };
+    // Call the service that was polled ready; keep a fresh clone in its
+    // place for the caller's next `poll_ready` (tower's retry does the
+    // same).
+    let fresh = inner.clone();
+    let mut service = std::mem::replace(inner, fresh);
+    let future = service.call(req);
+    let retries = Retries {
+        service,
+        request,
+        shared: shared.clone(),
+        retry,
+    };
+    (future, retries)
 }

@@ -108,9 +108,11 @@ mod optional;
 mod service;
 
 pub use self::config::{ResilienceStack, StackClassify, StackConfig};
-pub use self::optional::{OptionalBreaker, OptionalBulkhead, OptionalTimeout};
+pub use self::optional::{
+    OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalRetryFuture, OptionalTimeout,
+};
 #[cfg(feature = "http")]
 pub use self::service::HttpStackClassifier;
 #[allow(deprecated)]
 pub use self::service::StackBreakerClassifier;
-pub use self::service::{BoxErr, Maybe, MaybeFuture, StackClassifier, StackService};
+pub use self::service::{BoxErr, StackClassifier, StackFuture, StackService};

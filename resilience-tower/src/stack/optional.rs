@@ -11,19 +11,33 @@
 //! instead hold the layer's settings as an `Option` and reuse the layer's
 //! own response future, which has a pass-through state already (no permit
 //! to record, no deadline to arm), so an absent layer costs one test per
-//! call and a present one costs what the layer costs by hand.
+//! call and a present one costs what the layer costs by hand. The retry
+//! layer's future has no such state (every call it makes may be retried),
+//! so [`OptionalRetryFuture`] holds the retry layer's own state machine
+//! with what its retries need as an `Option`, and drives it with the same
+//! code as [`RetryLayer`](crate::retry::RetryLayer)'s future.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use metrics::Counter;
+use pin_project::pin_project;
 use resilience_core::bulkhead::Bulkhead;
 use resilience_core::circuit_breaker::CircuitBreaker;
+use resilience_core::retry::RetryPolicy;
 use tower::BoxError;
 use tower_service::Service;
 
 use crate::circuit_breaker::ResponseFuture as BreakerFuture;
 use crate::classify::ClassifyOutcome;
+use crate::retry::{
+    poll_attempts, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify, Shared,
+    State as RetryState,
+};
 use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 
 /// A stack's per-attempt timeout, when its config sets one.
@@ -162,5 +176,136 @@ where
             },
             None => BreakerFuture::unguarded(self.inner.call(req), self.classifier.clone()),
         }
+    }
+}
+
+/// A stack's retry, when its config sets one: the retry layer's service
+/// with a pass-through mode. Without a retry a call is made once and its
+/// future is the retry layer's own, holding nothing but the inner future.
+pub struct OptionalRetry<S, C, K> {
+    inner: S,
+    shared: Option<Arc<Shared<C, K, C, NoRetryHook>>>,
+}
+
+impl<S, C: Clone, K> OptionalRetry<S, C, K> {
+    /// `inner` retried by `policy` (the stack's classifier deciding what
+    /// to retry and which requests are idempotent, `cloner` copying
+    /// requests), or as it is.
+    pub(crate) fn new(
+        inner: S,
+        policy: Option<Arc<RetryPolicy>>,
+        classifier: C,
+        cloner: K,
+    ) -> Self {
+        OptionalRetry {
+            inner,
+            shared: policy.map(|policy| {
+                Arc::new(Shared::new(
+                    policy,
+                    classifier.clone(),
+                    cloner,
+                    classifier,
+                    NoRetryHook,
+                ))
+            }),
+        }
+    }
+}
+
+impl<S: Clone, C, K> Clone for OptionalRetry<S, C, K> {
+    fn clone(&self) -> Self {
+        OptionalRetry {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, K> fmt::Debug for OptionalRetry<S, C, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OptionalRetry")
+            .field("inner", &self.inner)
+            .field("policy", &self.shared.as_ref().map(|s| s.policy.name()))
+            .finish()
+    }
+}
+
+impl<S, C, K, Req> Service<Req> for OptionalRetry<S, C, K>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response> + RequestIdempotency<Req>,
+    K: CloneRequest<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = OptionalRetryFuture<S, Req, C, K>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline(always)]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let (future, retries) = match &self.shared {
+            Some(shared) => {
+                let (future, retries) = crate::retry::start(shared, &mut self.inner, req);
+                (future, Some(retries))
+            }
+            None => (self.inner.call(req), None),
+        };
+        OptionalRetryFuture {
+            state: RetryState::called(future),
+            retries,
+        }
+    }
+}
+
+/// The response future of an [`OptionalRetry`]: the retry layer's, when the
+/// stack retries; the inner call's alone, when it does not.
+#[pin_project]
+pub struct OptionalRetryFuture<S, Req, C, K>
+where
+    S: Service<Req>,
+{
+    #[pin]
+    state: RetryState<S::Future, Req>,
+    retries: Option<Retries<S, Req, C, K, C, NoRetryHook>>,
+}
+
+impl<S, Req, C, K> Future for OptionalRetryFuture<S, Req, C, K>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response>,
+    K: CloneRequest<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.retries {
+            Some(retries) => poll_attempts(this.state, retries, cx),
+            None => this.state.poll_once(cx),
+        }
+    }
+}
+
+impl<S, Req, C, K> fmt::Debug for OptionalRetryFuture<S, Req, C, K>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OptionalRetryFuture")
+            .field(
+                "attempts",
+                &self.retries.as_ref().map_or(1, |r| r.retry.attempts()),
+            )
+            .field(
+                "policy",
+                &self.retries.as_ref().map(|r| r.shared.policy.name()),
+            )
+            .finish_non_exhaustive()
     }
 }

@@ -12,15 +12,12 @@ use resilience_core::circuit_breaker::Outcome;
 use resilience_core::rate_limit::{RateLimit, RateLimited};
 use resilience_core::retry::{Classification, Idempotency};
 use tower::BoxError;
-use tower_layer::Layer;
 use tower_service::Service;
 
-use super::optional::{OptionalBreaker, OptionalBulkhead, OptionalTimeout};
+use super::optional::{OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalTimeout};
 use super::ResilienceStack;
 use crate::classify::ClassifyOutcome;
-use crate::retry::{
-    classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer, RetryService,
-};
+use crate::retry::{classify_error, CloneAll, RequestIdempotency, RetryClassify};
 use crate::timeout::TimeoutScope;
 
 /// What a [`ResilienceStack`] reads from results and requests when it
@@ -269,55 +266,13 @@ where
     }
 }
 
-/// An optional layer of the stack: the layer's service, or the inner
-/// service unchanged. The stack's retry slot is one (the other layers have
-/// a pass-through mode of their own: [`OptionalTimeout`](super::OptionalTimeout),
-/// [`OptionalBulkhead`](super::OptionalBulkhead),
-/// [`OptionalBreaker`](super::OptionalBreaker)). Like
-/// `tower::util::Either`, but `call`, `poll_ready` and `poll` are forced
-/// inline; with `Either` the compiler kept the nested calls out of line.
-#[derive(Debug, Clone)]
-pub enum Maybe<L, S> {
-    /// The layer is configured.
-    On(L),
-    /// The layer is absent: calls go straight to the inner service.
-    Off(S),
-}
-
-impl<L, S, Req> Service<Req> for Maybe<L, S>
-where
-    L: Service<Req, Error = BoxError>,
-    S: Service<Req, Response = L::Response, Error = BoxError>,
-{
-    type Response = L::Response;
-    type Error = BoxError;
-    type Future = MaybeFuture<L::Future, S::Future>;
-
-    #[inline(always)]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match self {
-            Maybe::On(l) => l.poll_ready(cx),
-            Maybe::Off(s) => s.poll_ready(cx),
-        }
-    }
-
-    #[inline(always)]
-    fn call(&mut self, req: Req) -> Self::Future {
-        match self {
-            Maybe::On(l) => MaybeFuture::On(l.call(req)),
-            Maybe::Off(s) => MaybeFuture::Off(s.call(req)),
-        }
-    }
-}
-
-/// The response future of [`Maybe`].
-#[pin_project(project = MaybeProj)]
+/// The response future of a [`StackService`].
+#[pin_project(project = StackFutureProj)]
 #[derive(Debug)]
-pub enum MaybeFuture<A, B> {
-    /// The layer's future.
-    On(#[pin] A),
-    /// The inner service's future.
-    Off(#[pin] B),
+pub enum StackFuture<F> {
+    /// The call through the stack's layers (the retry layer's future, with
+    /// or without retries).
+    Called(#[pin] F),
     /// The call was refused before any layer ran (the stack's rate limit):
     /// this error, once. A variant here rather than a future wrapping the
     /// stack's, which would make every call's future larger and add a
@@ -328,23 +283,21 @@ pub enum MaybeFuture<A, B> {
     /// the other stacks' futures carry no deadline level, which cost every
     /// call about 80 instructions to move and drop; a stack with such a
     /// deadline allocates once per call for it.
-    Bounded(Pin<Box<crate::timeout::ResponseFuture<MaybeFuture<A, B>>>>),
+    Bounded(Pin<Box<crate::timeout::ResponseFuture<F>>>),
 }
 
-impl<A, B, T> Future for MaybeFuture<A, B>
+impl<F, T> Future for StackFuture<F>
 where
-    A: Future<Output = Result<T, BoxError>>,
-    B: Future<Output = Result<T, BoxError>>,
+    F: Future<Output = Result<T, BoxError>>,
 {
     type Output = Result<T, BoxError>;
 
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            MaybeProj::On(a) => a.poll(cx),
-            MaybeProj::Off(b) => b.poll(cx),
-            MaybeProj::Bounded(f) => f.as_mut().poll(cx),
-            MaybeProj::Refused(e) => Poll::Ready(Err(e
+            StackFutureProj::Called(f) => f.poll(cx),
+            StackFutureProj::Bounded(f) => f.as_mut().poll(cx),
+            StackFutureProj::Refused(e) => Poll::Ready(Err(e
                 .take()
                 .unwrap_or_else(|| crate::error::PolledAfterCompletion.into()))),
         }
@@ -355,21 +308,14 @@ type L0<S> = BoxErr<S>;
 type L1<S> = OptionalTimeout<L0<S>>;
 type L2<S> = OptionalBulkhead<L1<S>>;
 type L3<S, C> = OptionalBreaker<L2<S>, C>;
-type L4<S, K, C> = Maybe<RetryService<L3<S, C>, C, K, C>, L3<S, C>>;
-
-fn maybe<L: Layer<S>, S>(layer: Option<L>, inner: S) -> Maybe<L::Service, S> {
-    match layer {
-        Some(l) => Maybe::On(l.layer(inner)),
-        None => Maybe::Off(inner),
-    }
-}
+type L4<S, K, C> = OptionalRetry<L3<S, C>, C, K>;
 
 /// A service wrapped by a [`ResilienceStack`]: rate limit → deadline →
 /// retry → circuit breaker → bulkhead → per-attempt timeout → the service.
-/// An absent layer costs one test per call: the timeout, bulkhead and
-/// breaker have a pass-through mode, the retry slot is a [`Maybe`], the
-/// rate limit is a check in `call`, and a deadline that needs a timer of
-/// its own is the boxed [`MaybeFuture::Bounded`].
+/// An absent layer costs one test per call: the retry, breaker, bulkhead
+/// and timeout have a pass-through mode, the rate limit is a check in
+/// `call`, and a deadline that needs a timer of its own is the boxed
+/// [`StackFuture::Bounded`].
 #[derive(Debug, Clone)]
 pub struct StackService<S, K = CloneAll, C = StackClassifier> {
     rate_limiter: Option<Arc<dyn RateLimit>>,
@@ -384,14 +330,11 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
         let l1 = OptionalTimeout::new(l0, stack.timeout, TimeoutScope::Attempt);
         let l2 = OptionalBulkhead::new(l1, stack.bulkhead.as_deref().cloned());
         let l3 = OptionalBreaker::new(l2, stack.breaker.clone(), stack.classifier.clone());
-        let l4 = maybe(
-            stack.retry.clone().map(|p| {
-                RetryLayer::new(p)
-                    .with_classifier(stack.classifier.clone())
-                    .idempotency_with(stack.classifier.clone())
-                    .clone_requests_with(stack.cloner.clone())
-            }),
+        let l4 = OptionalRetry::new(
             l3,
+            stack.retry.clone(),
+            stack.classifier.clone(),
+            stack.cloner.clone(),
         );
         StackService {
             rate_limiter: stack.rate_limiter.clone(),
@@ -405,16 +348,11 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
 
 impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L3<S, C>: Service<Req, Error = BoxError>,
-    RetryService<L3<S, C>, C, K, C>:
-        Service<Req, Response = <L3<S, C> as Service<Req>>::Response, Error = BoxError>,
+    L4<S, K, C>: Service<Req, Error = BoxError>,
 {
-    type Response = <L3<S, C> as Service<Req>>::Response;
+    type Response = <L4<S, K, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = MaybeFuture<
-        <RetryService<L3<S, C>, C, K, C> as Service<Req>>::Future,
-        <L3<S, C> as Service<Req>>::Future,
-    >;
+    type Future = StackFuture<<L4<S, K, C> as Service<Req>>::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -425,14 +363,14 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         if let Some(limiter) = &self.rate_limiter {
             if let Err(refused) = crate::rate_limit::check(&**limiter) {
-                return MaybeFuture::Refused(Some(refused.into()));
+                return StackFuture::Refused(Some(refused.into()));
             }
         }
         match &self.deadline {
-            None => self.inner.call(req),
+            None => StackFuture::Called(self.inner.call(req)),
             Some((deadline, elapsed)) => {
                 let inner = &mut self.inner;
-                MaybeFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(
+                StackFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(
                     *deadline,
                     TimeoutScope::Total,
                     elapsed,

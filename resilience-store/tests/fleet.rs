@@ -119,6 +119,54 @@ async fn a_quorum_opens_the_fleet_probes_one_at_a_time_and_the_fleet_closes_agai
 }
 
 #[tokio::test]
+async fn a_breaker_whose_last_round_comes_early_still_probes_alone() {
+    // Rounds come `poll_interval` (250 ms) apart plus their own store calls;
+    // the open duration (30 s) may end between two of them. Two replicas
+    // opened by their own windows have their last round 300 ms before the
+    // end, and none after it: the lease is taken then (within
+    // `poll_interval + store_timeout` of the end), so at the end one
+    // replica goes half-open by itself and the other stays held open.
+    let clock = ManualClock::new();
+    let store = InMemoryFleetStore::with_clock(clock.clone());
+    let fleet = fleet(&clock, &store, 3);
+    round(&fleet).await;
+    trip(&fleet[0]);
+    trip(&fleet[1]);
+    round(&fleet).await;
+    clock.advance(Duration::from_millis(29_700));
+    round(&fleet).await;
+    assert_eq!(
+        states(&fleet),
+        [
+            CircuitState::Open,
+            CircuitState::ForcedOpen,
+            CircuitState::ForcedOpen
+        ],
+        "the lease holder keeps its open duration; the other waits, held open"
+    );
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Probing);
+    assert!(
+        fleet[0].breaker.try_acquire().is_err(),
+        "no trial before the open duration ends"
+    );
+    clock.advance(Duration::from_millis(400));
+    let half_open = states(&fleet)
+        .into_iter()
+        .filter(|s| *s == CircuitState::HalfOpen)
+        .count();
+    assert_eq!(
+        half_open, 1,
+        "one replica admits trials, with no round since"
+    );
+    // Its trial succeeds; the lease goes to the other at the next round.
+    fleet[0].breaker.try_acquire().unwrap().record_success();
+    round(&fleet).await;
+    assert_eq!(fleet[0].driver.status().role, FleetRole::Local);
+    assert_eq!(fleet[1].driver.status().role, FleetRole::Probing);
+    assert_eq!(fleet[1].breaker.state(), CircuitState::HalfOpen);
+}
+
+#[tokio::test]
 async fn one_open_replica_does_not_open_the_others() {
     let clock = ManualClock::new();
     let store = InMemoryFleetStore::with_clock(clock.clone());

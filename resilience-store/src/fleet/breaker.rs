@@ -322,6 +322,11 @@ pub(crate) fn verdict(
 ///   trials only under one of `probes` fleet-wide probe leases, and is held
 ///   open until one is free, or until the fleet has closed again (no
 ///   quorum open and another replica closed), when its own trials decide.
+///   The lease is asked for from `poll_interval + store_timeout` before
+///   its open duration ends (the longest a round may come late), so that a
+///   breaker never reaches the end of its open duration unguarded; a
+///   replica that gets it keeps its open duration and goes half-open when
+///   it ends, one that does not is held open (forced) from then on.
 ///
 /// When the store fails or is slower than `store_timeout`, the driver lets
 /// go at once: a waiting breaker goes half-open as it would alone, a
@@ -407,11 +412,16 @@ struct Round {
 /// The role against the breaker's state now (a manual change or the
 /// breaker's own transitions end the fleet's hold), and whether a probe
 /// lease is to be given back.
-fn settle(role: FleetRole, s: CircuitState) -> (FleetRole, bool) {
+///
+/// `armed`: the probe lease was taken before the breaker's own open
+/// duration ended, so a `Probing` breaker still open is waiting for its
+/// trials, not back from a failed one.
+fn settle(role: FleetRole, s: CircuitState, armed: bool) -> (FleetRole, bool) {
     match (role, s) {
         (FleetRole::Following, CircuitState::ForcedOpen) => (FleetRole::Following, false),
         (FleetRole::Waiting, CircuitState::ForcedOpen) => (FleetRole::Waiting, false),
         (FleetRole::Probing, CircuitState::HalfOpen) => (FleetRole::Probing, false),
+        (FleetRole::Probing, CircuitState::Open) if armed => (FleetRole::Probing, false),
         (FleetRole::Probing, _) => (FleetRole::Local, true),
         _ => (FleetRole::Local, false),
     }
@@ -434,7 +444,8 @@ fn view_state(role: FleetRole, s: CircuitState) -> ViewState {
 #[derive(Debug, Clone)]
 struct DriverState {
     role: FleetRole,
-    /// While following: when to reconsider.
+    /// While following: when to reconsider; while probing: when the
+    /// breaker's own open duration ends (a lease taken before it did).
     until: Option<Instant>,
     /// While following: since when.
     followed_at: Option<Instant>,
@@ -641,7 +652,8 @@ impl Driver {
             }
         };
         let now = self.clock.now();
-        let (role, release) = settle(r.role, s);
+        let armed = r.role == FleetRole::Probing && r.until.is_some_and(|u| now < u);
+        let (role, release) = settle(r.role, s, armed);
         r.role = role;
         if release {
             self.count_op();
@@ -734,14 +746,20 @@ impl Driver {
         match r.role {
             FleetRole::Local => match s {
                 CircuitState::Closed if verdict.is_open => self.follow(r, verdict, now),
+                // The lease is taken a round and a store timeout before the
+                // open duration ends: rounds come `poll_interval` apart plus
+                // their own store calls, and a breaker whose open duration
+                // ends between two rounds goes half-open by itself, lease
+                // or not.
                 CircuitState::Open
-                    if metrics
-                        .retry_after
-                        .is_none_or(|w| w <= self.config.poll_interval) =>
+                    if metrics.retry_after.is_none_or(|w| {
+                        w <= self.config.poll_interval + self.config.store_timeout
+                    }) =>
                 {
-                    r.role = self.gate().await;
+                    let left = metrics.retry_after.unwrap_or_default();
+                    self.gate(r, now, left).await;
                 }
-                CircuitState::HalfOpen => r.role = self.gate().await,
+                CircuitState::HalfOpen => self.gate(r, now, Duration::ZERO).await,
                 _ => {}
             },
             FleetRole::Following => {
@@ -803,8 +821,10 @@ impl Driver {
     /// gauges.
     fn record(&self, mut r: Round, on_fleet: bool, v: Option<Verdict>) {
         if r.role != FleetRole::Following {
-            r.until = None;
             r.followed_at = None;
+            if r.role != FleetRole::Probing {
+                r.until = None;
+            }
         }
         let mut st = self.state.lock();
         st.role = r.role;
@@ -823,10 +843,18 @@ impl Driver {
         }
     }
 
-    /// The breaker opened by its own window is about to admit trials (or
-    /// already does): only under a probe lease.
-    async fn gate(&self) -> FleetRole {
-        match self.acquire_probe().await {
+    /// The breaker opened by its own window is about to admit trials (in
+    /// `left`) or already does: only under a probe lease. With the lease,
+    /// a breaker still open keeps its open duration and goes half-open by
+    /// itself when it ends (the lease is held, `armed`, until then);
+    /// without, it is held open.
+    async fn gate(&self, r: &mut Round, now: Instant, left: Duration) {
+        r.role = match self.acquire_probe().await {
+            Ok(true) if !left.is_zero() => {
+                self.actions.probe.increment(1);
+                r.until = Some(now + left);
+                FleetRole::Probing
+            }
             Ok(true) => {
                 self.breaker.transition_to_half_open();
                 self.actions.probe.increment(1);
@@ -838,7 +866,7 @@ impl Driver {
                 FleetRole::Waiting
             }
             Err(_) => FleetRole::Local,
-        }
+        };
     }
 }
 

@@ -73,8 +73,13 @@
 //!   has closed its breaker and no quorum is open any more (then each runs
 //!   its own trials: the fleet has seen the dependency answer). While the
 //!   fleet is open it therefore sends at most `probes × half_open_permits`
-//!   trial calls at a time, not one set per replica. A lease expires after `probe_ttl`, so a replica that dies
-//!   mid-probe does not block the others.
+//!   trial calls at a time, not one set per replica. A replica asks for
+//!   the lease from `poll_interval + store_timeout` before its open
+//!   duration ends (the latest a round can come), so a breaker whose
+//!   rounds run late does not reach the end of its open duration without
+//!   one; with the lease it keeps its open duration. A lease expires
+//!   after `probe_ttl`, so a replica that dies mid-probe does not block
+//!   the others.
 //!
 //! # Example
 //!

@@ -71,9 +71,10 @@ struct Shard<K>(RwLock<HashTable<(K, CircuitBreaker)>>);
 ///
 /// ## Cost
 ///
-/// Built for a million keys. The keys live in 64 shards, each a hash map
-/// (foldhash) behind its own read-write lock, so lookups of different keys
-/// rarely meet on one lock. A key's breaker shares its registry's config,
+/// Built for a million keys. The keys live in 64 shards, each a hash table
+/// behind its own read-write lock, so lookups of different keys rarely meet
+/// on one lock; a call hashes its key once (foldhash), and the hash picks
+/// both the shard and the slot. A key's breaker shares its registry's config,
 /// clock and (by default for large registries, see
 /// [`per_key_metrics`](CircuitBreakerRegistryBuilder::per_key_metrics))
 /// metric handles, and holds only its own state: about 250 bytes per key

@@ -3,7 +3,6 @@
 //! breaker.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::fmt::{self, Display};
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use super::event::Metrics;
@@ -47,10 +47,12 @@ type OnCreate<K> = Arc<dyn Fn(&K, &CircuitBreaker) + Send + Sync>;
 /// Number of shards (a power of two).
 const SHARDS: usize = 64;
 
-/// One shard: a map behind its own lock, on its own cache lines so that
-/// readers of different shards do not share the lock words.
+/// One shard: a table of keys and their breakers behind its own lock, on
+/// its own cache lines so that readers of different shards do not share
+/// the lock words. The table holds no hasher: a key is hashed once per
+/// call, by the registry, and the hash picks both the shard and the slot.
 #[repr(align(128))]
-struct Shard<K>(RwLock<HashMap<K, CircuitBreaker, RandomState>>);
+struct Shard<K>(RwLock<HashTable<(K, CircuitBreaker)>>);
 
 /// A keyed set of circuit breakers sharing one config.
 ///
@@ -69,9 +71,10 @@ struct Shard<K>(RwLock<HashMap<K, CircuitBreaker, RandomState>>);
 ///
 /// ## Cost
 ///
-/// Built for a million keys. The keys live in 64 shards, each a hash map
-/// (foldhash) behind its own read-write lock, so lookups of different keys
-/// rarely meet on one lock. A key's breaker shares its registry's config,
+/// Built for a million keys. The keys live in 64 shards, each a hash table
+/// behind its own read-write lock, so lookups of different keys rarely meet
+/// on one lock; a call hashes its key once (foldhash), and the hash picks
+/// both the shard and the slot. A key's breaker shares its registry's config,
 /// clock and (by default for large registries, see
 /// [`per_key_metrics`](CircuitBreakerRegistryBuilder::per_key_metrics))
 /// metric handles, and holds only its own state: about 250 bytes per key
@@ -379,7 +382,7 @@ impl<K> Shared<K> {
     ) -> Self {
         let hasher = RandomState::default();
         let shards = (0..SHARDS)
-            .map(|_| Shard(RwLock::new(HashMap::with_hasher(hasher.clone()))))
+            .map(|_| Shard(RwLock::new(HashTable::new())))
             .collect();
         // Generations are told apart at a 16th of the idle time (or a
         // millisecond without one): fine enough for the LRU order of
@@ -574,7 +577,7 @@ where
         );
         for from in old.shards.iter() {
             for (k, b) in from.0.read().iter() {
-                shared.shard(k).0.write().insert(k.clone(), b.clone());
+                shared.put(k.clone(), b.clone());
                 shared.len.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -639,7 +642,14 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let inner = &*self.inner;
-        let removed = inner.shard(key).0.write().remove(key).is_some();
+        let hash = inner.hash(key);
+        let removed = match inner.shard(hash).0.write().find_entry(hash, is(key)) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        };
         if removed {
             inner.len.fetch_sub(1, Ordering::Relaxed);
         }
@@ -676,12 +686,26 @@ where
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
 {
     #[inline]
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K> {
-        // Bits 32.. pick the shard: the maps use the low bits for their
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a key hashed to `hash`.
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K> {
+        // Bits 32.. pick the shard: the tables use the low bits for their
         // buckets and the top seven for their tags, so a shard's keys still
         // differ in both.
-        let i = (self.hasher.hash_one(key) >> 32) as usize & (SHARDS - 1);
-        &self.shards[i]
+        &self.shards[(hash >> 32) as usize & (SHARDS - 1)]
+    }
+
+    /// Adds `key` (not held yet) with its breaker, without counting it.
+    fn put(&self, key: K, breaker: CircuitBreaker) {
+        let hash = self.hash(&key);
+        self.shard(hash)
+            .0
+            .write()
+            .insert_unique(hash, (key, breaker), |(k, _)| self.hash(k));
     }
 
     /// Runs `f` on `key`'s breaker, if it exists, and stamps it used.
@@ -691,8 +715,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let map = self.shard(key).0.read();
-        let b = map.get(key)?;
+        let hash = self.hash(key);
+        let map = self.shard(hash).0.read();
+        let (_, b) = map.find(hash, is(key))?;
         let g = self.generation.load(Ordering::Relaxed);
         let stamp = b.last_used();
         if stamp.load(Ordering::Relaxed) != g {
@@ -730,7 +755,7 @@ where
     fn sweep(&self, i: usize, book: &Generations, now: u64) -> usize {
         let mut map = self.shards[i].0.write();
         let before = map.len();
-        map.retain(|_, b| !self.is_idle(b, book, now));
+        map.retain(|(_, b)| !self.is_idle(b, book, now));
         let removed = before - map.len();
         self.len.fetch_sub(removed, Ordering::Relaxed);
         removed
@@ -759,9 +784,11 @@ where
         for (_, i, k) in idle {
             let mut map = self.shards[i].0.write();
             // Still idle? It may have been used since the scan.
-            if map.get(&k).is_some_and(|b| self.is_idle(b, book, now)) {
-                map.remove(&k);
-                self.len.fetch_sub(1, Ordering::Relaxed);
+            if let Ok(entry) = map.find_entry(self.hash(&k), is(&k)) {
+                if self.is_idle(&entry.get().1, book, now) {
+                    entry.remove();
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         }
         true
@@ -769,6 +796,7 @@ where
 
     #[cold]
     fn insert(&self, key: K) -> Result<CircuitBreaker, RegistryFull> {
+        let hash = self.hash(&key);
         let now = self.common.now_nanos();
         {
             let mut book = self.advance(now);
@@ -781,7 +809,7 @@ where
                 }
             }
             if self.len.load(Ordering::Relaxed) >= self.capacity
-                && self.shard(&key).0.read().get(&key).is_none()
+                && self.shard(hash).0.read().find(hash, is(&key)).is_none()
                 && !self.make_room(&book, now)
             {
                 return Err(RegistryFull {
@@ -793,9 +821,8 @@ where
             Some(prefix) => Name::from_display(format_args!("{prefix}:{key}")),
             None => Name::from_display(&key),
         };
-        let shard = self.shard(&key);
-        let mut map = shard.0.write();
-        if let Some(b) = map.get(&key) {
+        let mut map = self.shard(hash).0.write();
+        if let Some((_, b)) = map.find(hash, is(&key)) {
             return Ok(b.clone());
         }
         let own_metrics = self.per_key_metrics.then(|| Metrics::new(name.as_str()));
@@ -810,10 +837,20 @@ where
             self.generation.load(Ordering::Relaxed).saturating_sub(1),
             Ordering::Relaxed,
         );
-        map.insert(key, breaker.clone());
+        map.insert_unique(hash, (key, breaker.clone()), |(k, _)| self.hash(k));
         self.len.fetch_add(1, Ordering::Relaxed);
         Ok(breaker)
     }
+}
+
+/// Whether a table entry is `key`'s.
+#[inline]
+fn is<K, Q>(key: &Q) -> impl Fn(&(K, CircuitBreaker)) -> bool + '_
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    move |(k, _)| k.borrow() == key
 }
 
 impl<K> fmt::Debug for CircuitBreakerRegistry<K> {

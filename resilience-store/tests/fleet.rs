@@ -57,8 +57,9 @@ fn states(replicas: &[Replica]) -> Vec<CircuitState> {
     replicas.iter().map(|r| r.breaker.state()).collect()
 }
 
-#[tokio::test]
-async fn a_quorum_opens_the_fleet_probes_one_at_a_time_and_the_fleet_closes_again() {
+/// Three replicas on a manual clock, two of them opened by their own
+/// windows and a round run since.
+async fn two_of_three_open() -> (ManualClock, Vec<Replica>) {
     let clock = ManualClock::new();
     let store = InMemoryFleetStore::with_clock(clock.clone());
     let fleet = fleet(&clock, &store, 3);
@@ -66,6 +67,12 @@ async fn a_quorum_opens_the_fleet_probes_one_at_a_time_and_the_fleet_closes_agai
     trip(&fleet[0]);
     trip(&fleet[1]);
     round(&fleet).await;
+    (clock, fleet)
+}
+
+#[tokio::test]
+async fn a_quorum_opens_the_fleet_probes_one_at_a_time_and_the_fleet_closes_again() {
+    let (clock, fleet) = two_of_three_open().await;
     assert_eq!(
         states(&fleet),
         [
@@ -126,13 +133,7 @@ async fn a_breaker_whose_last_round_comes_early_still_probes_alone() {
     // end, and none after it: the lease is taken then (within
     // `poll_interval + store_timeout` of the end), so at the end one
     // replica goes half-open by itself and the other stays held open.
-    let clock = ManualClock::new();
-    let store = InMemoryFleetStore::with_clock(clock.clone());
-    let fleet = fleet(&clock, &store, 3);
-    round(&fleet).await;
-    trip(&fleet[0]);
-    trip(&fleet[1]);
-    round(&fleet).await;
+    let (clock, fleet) = two_of_three_open().await;
     clock.advance(Duration::from_millis(29_700));
     round(&fleet).await;
     assert_eq!(

@@ -140,7 +140,7 @@ pub use self::window::WindowSnapshot;
 use self::config::Resolved;
 use self::event::Metrics;
 pub(crate) use self::state::Name;
-use self::state::{epoch_of, word};
+use self::state::{epoch_of, is_timed, word};
 use self::window::{CountShape, CountWindow, TimeShape, TimeWindow, Window};
 use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock, Ticker};
 use crate::config::ConfigError;
@@ -425,10 +425,11 @@ impl CircuitBreaker {
             None if !common.keyed => common.metrics.state.set(CircuitState::Closed.gauge_value()),
             None => {}
         }
+        let closed = word(CircuitState::Closed, 0, common.cfg.timed);
         CircuitBreaker {
             inner: Arc::new(Inner {
                 common,
-                state: AtomicU64::new(word(CircuitState::Closed, 0)),
+                state: AtomicU64::new(closed),
                 window,
                 consecutive: AtomicU32::new(0),
                 openings: AtomicU32::new(0),
@@ -509,6 +510,34 @@ impl CircuitBreaker {
     /// assert!(matches!(r, Err(CallError::Open(_))));
     /// ```
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        let inner = &*self.inner;
+        let w = inner.state.load(Ordering::Acquire);
+        if !state::permits_untimed(w) {
+            return self.call_with_permit(f);
+        }
+        // Closed (or a permissive manual state) and untimed: the ticket is
+        // the state word alone, and a panic in `f` has nothing to give back
+        // (a permit dropped without an outcome only frees a half-open trial
+        // slot), so no permit is made.
+        let t = Ticket {
+            word: w,
+            start: NO_START,
+        };
+        match f() {
+            Ok(v) => {
+                inner.record::<false>(t, Outcome::Success);
+                Ok(v)
+            }
+            Err(e) => {
+                inner.record::<true>(t, Outcome::Failure);
+                Err(CallError::Inner(e))
+            }
+        }
+    }
+
+    /// [`call`](Self::call) through a permit: any state, timed or not.
+    #[inline(never)]
+    fn call_with_permit<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
         let permit = self.try_acquire().map_err(CallError::Open)?;
         match f() {
             Ok(v) => {
@@ -956,9 +985,10 @@ impl Inner {
             .filter(|x| !x.listeners.is_empty())
     }
 
+    /// The start time of a call permitted in the state word `w`.
     #[inline]
-    fn start_time(&self) -> u64 {
-        if self.cfg().timed {
+    fn start_time(&self, w: u64) -> u64 {
+        if is_timed(w) {
             self.now_nanos()
         } else {
             NO_START
@@ -971,7 +1001,7 @@ impl Inner {
         if state::permits(w) {
             return Ok(Ticket {
                 word: w,
-                start: self.start_time(),
+                start: self.start_time(w),
             });
         }
         self.acquire_slow(w)
@@ -1046,7 +1076,7 @@ impl Inner {
                 CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
                     return Ok(Ticket {
                         word: w,
-                        start: self.start_time(),
+                        start: self.start_time(w),
                     });
                 }
             }
@@ -1512,7 +1542,8 @@ impl Inner {
             }
             CircuitState::ForcedOpen => {}
         }
-        self.state.store(word(to, epoch), Ordering::Release);
+        self.state
+            .store(word(to, epoch, is_timed(cur)), Ordering::Release);
         if self.own_metrics().is_some() || !self.common.keyed {
             self.metrics().state.set(to.gauge_value());
         }

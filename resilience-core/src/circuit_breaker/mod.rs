@@ -1022,7 +1022,24 @@ impl Inner {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self) -> Result<Ticket, CircuitOpen> {
-        let mut w = self.state.load(Ordering::Acquire);
+        let w = self.state.load(Ordering::Acquire);
+        if CircuitState::from_bits(w) == CircuitState::Open {
+            // The rejection of an open breaker, the common case here during
+            // an outage, apart from the loop: it keeps only the breaker and
+            // the answer across its clock read.
+            let now = self.now_nanos();
+            let until = self.open_until.load(Ordering::Acquire);
+            if now < until {
+                return Err(self.reject(CircuitState::Open, until - now));
+            }
+        }
+        self.acquire_any(w)
+    }
+
+    /// [`acquire_slow`](Self::acquire_slow) in every state, from the state
+    /// word `w`.
+    #[inline(never)]
+    fn acquire_any(&self, mut w: u64) -> Result<Ticket, CircuitOpen> {
         loop {
             let state = CircuitState::from_bits(w);
             match state {

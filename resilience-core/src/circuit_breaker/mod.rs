@@ -543,13 +543,16 @@ impl CircuitBreaker {
             word: w,
             start: NO_START,
         };
+        // A time window's success path stays out of line (`false`): inlined
+        // here, it saves the time window nothing and puts its registers on
+        // every count window's call.
         match f() {
             Ok(v) => {
                 inner.record::<false>(t, Outcome::Success);
                 Ok(v)
             }
             Err(e) => {
-                inner.record::<true>(t, Outcome::Failure);
+                inner.record::<false>(t, Outcome::Failure);
                 Err(CallError::Inner(e))
             }
         }
@@ -821,9 +824,10 @@ pub enum CallError<E> {
 
 /// The methods of both permits. `$inline_time`: whether a time window's
 /// success path is inlined into the caller (the borrowed permit, used by
-/// `call` and synchronous code) or left out of line (the owned permit,
-/// whose caller is a response future where the larger inlined path costs
-/// a count window's callers more than it saves a time window's).
+/// synchronous code and by `call` in states that need a permit) or left out
+/// of line (the owned permit, whose caller is a response future where the
+/// larger inlined path costs a count window's callers more than it saves a
+/// time window's).
 macro_rules! permit_api {
     ($inline_time:literal) => {
         /// Records a success.

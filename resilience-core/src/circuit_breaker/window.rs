@@ -26,6 +26,12 @@
 //! crosses the boundary, and never scans. Evaluating (only needed after a
 //! failure or a slow call) sums the buckets whose interval is inside the
 //! window.
+//!
+//! The window also keeps the end of its current interval as an unscaled
+//! clock reading (time-stamp counter ticks on the system clock), so that a
+//! success into a window holding only successes is placed with one
+//! comparison of the raw reading: no scaling to nanoseconds, no interval
+//! arithmetic (see [`TimeWindow::record_clean_success`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;

@@ -288,15 +288,36 @@ impl Origin {
 /// On [`SystemClock`] this reads the CPU's time-stamp counter through
 /// `quanta` (calibrated once per process against the monotonic clock; where
 /// the counter is not invariant, `quanta` reads the monotonic clock
-/// instead): a few instructions, where `Instant::now()` and the conversion
-/// of an `Instant` difference to nanoseconds cost about eighty. Every other
-/// clock (a [`ManualClock`], `TokioClock`, a user's) is read through the
-/// [`Clock`] trait. Only differences of these readings are ever used, so
-/// the two sources are never mixed within one primitive.
+/// instead) and scales the ticks with one multiplication by a fixed-point
+/// factor taken from `quanta`'s calibration: a few instructions, where
+/// `Instant::now()` and the conversion of an `Instant` difference to
+/// nanoseconds cost about eighty. Every other clock (a [`ManualClock`],
+/// `TokioClock`, a user's) is read through the [`Clock`] trait. Only
+/// differences of these readings are ever used, so the two sources are
+/// never mixed within one primitive.
+///
+/// A hot path that only needs to know whether a known instant has passed
+/// compares a [`raw`](Self::raw) reading (unscaled ticks) with the
+/// [`raw_at`](Self::raw_at) of that instant, computed once: no scaling at
+/// all.
 pub(crate) enum Ticker {
-    Counter { clock: quanta::Clock, base: u64 },
-    Clock { clock: SharedClock, origin: Origin },
+    Counter {
+        clock: quanta::Clock,
+        base: u64,
+        /// Nanoseconds per tick, times 2^[`SCALE_SHIFT`].
+        mult: u64,
+    },
+    Clock {
+        clock: SharedClock,
+        origin: Origin,
+    },
 }
+
+/// The fixed point of [`Ticker::Counter`]'s factor: with 32 bits of
+/// fraction, a counter at a few GHz is scaled to within a few parts in
+/// 10^9, and 2^64 ticks times the factor cannot overflow the 128-bit
+/// product.
+const SCALE_SHIFT: u32 = 32;
 
 impl Ticker {
     /// A ticker reading `clock`, or the time-stamp counter when `system`
@@ -305,9 +326,15 @@ impl Ticker {
         if system {
             let counter = quanta::Clock::new();
             let base = counter.raw();
+            // The nanoseconds of 2^SCALE_SHIFT ticks are the factor itself
+            // (exactly the same conversion as quanta's own when its scale
+            // has no more fraction bits than ours; within a nanosecond per
+            // 2^32 ticks otherwise).
+            let mult = counter.delta_as_nanos(0, 1 << SCALE_SHIFT).max(1);
             Ticker::Counter {
                 clock: counter,
                 base,
+                mult,
             }
         } else {
             Ticker::Clock {
@@ -321,10 +348,55 @@ impl Ticker {
     #[inline]
     pub(crate) fn nanos(&self) -> u64 {
         match self {
-            Ticker::Counter { clock, base } => clock.delta_as_nanos(*base, clock.raw()),
-            Ticker::Clock { clock, origin } => origin.nanos(clock.now()),
+            Ticker::Counter { clock, base, mult } => {
+                scale(clock.raw().saturating_sub(*base), *mult)
+            }
+            Ticker::Clock { clock, origin } => clock_nanos(clock, origin),
         }
     }
+
+    /// The current time unscaled: counter ticks, or for a [`Clock`]
+    /// nanoseconds since the origin. Only meaningful compared with
+    /// [`raw_at`](Self::raw_at) of the same ticker.
+    #[inline]
+    pub(crate) fn raw(&self) -> u64 {
+        match self {
+            Ticker::Counter { clock, .. } => clock.raw(),
+            Ticker::Clock { clock, origin } => clock_nanos(clock, origin),
+        }
+    }
+
+    /// The first raw reading at which [`nanos`](Self::nanos) reaches
+    /// `nanos` (which is above 0): `raw() < raw_at(t)` exactly when
+    /// `nanos() < t` for a reading at the same instant.
+    pub(crate) fn raw_at(&self, nanos: u64) -> u64 {
+        match self {
+            Ticker::Counter { base, mult, .. } => {
+                // The fewest ticks whose scaled value reaches `nanos`:
+                // ceil(nanos * 2^SCALE_SHIFT / mult).
+                let ticks = (u128::from(nanos) << SCALE_SHIFT).div_ceil(u128::from(*mult));
+                base.saturating_add(u64::try_from(ticks).unwrap_or(u64::MAX))
+            }
+            Ticker::Clock { .. } => nanos,
+        }
+    }
+}
+
+/// A [`Clock`]'s reading in nanoseconds since `origin`, out of line: inlined
+/// beside the time-stamp counter's read, its `Instant` arithmetic made every
+/// caller of [`Ticker`] keep more registers (and a stack slot), which cost
+/// the counter's callers, the common case, up to 17 instructions per call.
+#[inline(never)]
+fn clock_nanos(clock: &SharedClock, origin: &Origin) -> u64 {
+    origin.nanos(clock.now())
+}
+
+/// `ticks` in nanoseconds: `ticks * mult / 2^SCALE_SHIFT`, rounded down
+/// (one multiplication and one shift). Wraps only past 2^64 nanoseconds
+/// (584 years).
+#[inline]
+fn scale(ticks: u64, mult: u64) -> u64 {
+    ((u128::from(ticks) * u128::from(mult)) >> SCALE_SHIFT) as u64
 }
 
 impl fmt::Debug for Ticker {
@@ -395,6 +467,33 @@ mod tests {
         assert_eq!(shared.now() - t0, Duration::from_millis(1500));
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(shared.now() - t0, Duration::from_millis(11_500));
+    }
+
+    #[test]
+    fn raw_at_is_the_first_reading_that_reaches_an_instant() {
+        // A counter of 3 GHz (1/3 ns per tick) and one of 24 MHz.
+        for mult in [
+            (1u64 << SCALE_SHIFT) / 3,
+            (125u64 << SCALE_SHIFT) / 3,
+            1 << SCALE_SHIFT,
+        ] {
+            let t = Ticker::Counter {
+                clock: quanta::Clock::new(),
+                base: 1_000,
+                mult,
+            };
+            for nanos in [1u64, 2, 3, 999, 1_000_000_000, 60_000_000_000, 1 << 50] {
+                let at = t.raw_at(nanos);
+                assert!(scale(at - 1_000, mult) >= nanos, "{mult} {nanos}");
+                assert!(scale(at - 1_001, mult) < nanos, "{mult} {nanos}");
+            }
+        }
+        let c: SharedClock = Arc::new(ManualClock::new());
+        let t = Ticker::new(&c, false);
+        assert_eq!(t.raw_at(5), 5);
+        let s = Ticker::new(&c, true);
+        let (r, n) = (s.raw(), s.nanos());
+        assert!(s.raw_at(n + 1_000_000_000) > r);
     }
 
     #[test]

@@ -187,3 +187,53 @@ fn time_window_counts_are_exact_while_the_clock_moves() {
     assert_eq!(m.window.calls, THREADS * PER_THREAD);
     assert_eq!(m.window.failures, THREADS * PER_THREAD / 4);
 }
+
+#[test]
+fn time_window_successes_are_all_counted_while_the_clock_crosses_buckets() {
+    // Only successes: every record after the first in a bucket takes the
+    // short path, racing with the thread that moves the window on.
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::with_clock(
+        CircuitBreakerConfig::new()
+            .time_window(Duration::from_secs(600))
+            .failure_rate_threshold(0.5),
+        clock.clone(),
+    )
+    .unwrap();
+    hammer(&breaker, |b, t, i| {
+        if t == 0 && i % 100 == 0 {
+            clock.advance(Duration::from_millis(200)); // 50 s in total, inside the window
+        }
+        if i % 2 == 0 {
+            b.try_acquire().unwrap().record_success();
+        } else {
+            b.call(|| Ok::<_, ()>(())).unwrap();
+        }
+    });
+    let m = breaker.metrics();
+    assert_eq!(m.window.calls, THREADS * PER_THREAD);
+    assert_eq!(m.window.failures, 0);
+}
+
+#[test]
+fn time_window_successes_are_all_counted_on_the_system_clock() {
+    // The time-stamp counter (compared unscaled with the bucket's end) on
+    // a window of 2 s with 1 s buckets: the threads cross bucket
+    // boundaries on their own, and every success must land in the window.
+    let breaker = CircuitBreaker::new(
+        CircuitBreakerConfig::new()
+            .time_window(Duration::from_secs(2))
+            .failure_rate_threshold(0.5),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    hammer(&breaker, |b, _, _| {
+        b.try_acquire().unwrap().record_success();
+    });
+    // Every call made within the last bucket span is in the window; unless
+    // the run took longer than that, all of them are.
+    if start.elapsed() < Duration::from_millis(900) {
+        let m = breaker.metrics();
+        assert_eq!(m.window.calls, THREADS * PER_THREAD);
+    }
+}

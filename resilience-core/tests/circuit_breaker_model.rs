@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use resilience_core::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitState, HalfOpenFailure, Outcome, OwnedPermit,
-    WindowConfig,
+    CallError, CircuitBreaker, CircuitBreakerConfig, CircuitState, HalfOpenFailure, Outcome,
+    OwnedPermit, WindowConfig,
 };
 use resilience_core::clock::ManualClock;
 
@@ -18,6 +18,9 @@ use resilience_core::clock::ManualClock;
 enum Op {
     Acquire,
     Record(usize, Outcome),
+    /// `CircuitBreaker::call` with a closure that takes this many
+    /// milliseconds (advancing the clock) and succeeds or fails.
+    Call(u64, bool),
     Drop(usize),
     Advance(u64),
     State,
@@ -35,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
     ];
     prop_oneof![
         8 => Just(Op::Acquire),
+        4 => (prop_oneof![Just(0u64), 0u64..600], any::<bool>()).prop_map(|(ms, ok)| Op::Call(ms, ok)),
         10 => (any::<usize>(), outcome).prop_map(|(i, o)| Op::Record(i, o)),
         1 => any::<usize>().prop_map(Op::Drop),
         5 => prop_oneof![0u64..50, 0u64..2_000, 0u64..20_000].prop_map(Op::Advance),
@@ -447,6 +451,34 @@ fn run(config: CircuitBreakerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> 
                         return Err(TestCaseError::fail(format!(
                             "step {step}: real {:?} vs model {:?}",
                             real.map(|_| ()),
+                            expected.map(|_| ())
+                        )))
+                    }
+                }
+            }
+            Op::Call(ms, ok) => {
+                let expected = model.acquire(now(&clock));
+                let real = breaker.call(|| {
+                    clock.advance(Duration::from_millis(ms));
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(())
+                    }
+                });
+                match (real, expected) {
+                    (Ok(()), Ok(t)) if ok => model.record(t, Outcome::Success, now(&clock)),
+                    (Err(CallError::Inner(())), Ok(t)) if !ok => {
+                        model.record(t, Outcome::Failure, now(&clock))
+                    }
+                    (Err(CallError::Open(e)), Err((state, wait))) => {
+                        prop_assert_eq!(e.state(), state, "step {}", step);
+                        prop_assert_eq!(e.retry_after(), wait, "step {}", step);
+                    }
+                    (real, expected) => {
+                        return Err(TestCaseError::fail(format!(
+                            "step {step}: call: real {:?} vs model {:?}",
+                            real,
                             expected.map(|_| ())
                         )))
                     }

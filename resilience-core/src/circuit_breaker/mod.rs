@@ -84,11 +84,15 @@
 //! # Cost
 //!
 //! The closed path takes no lock and allocates nothing: acquiring is one
-//! atomic load of the state word; recording a success into a count window is
-//! one `fetch_add` and one load (plus a swap and one more `fetch_add` when
-//! the outcome differs from the one it evicts). The clock is read only when
-//! the breaker needs a timestamp: slow-call detection, `record_latency`, a
-//! time window, or a non-closed state.
+//! atomic load of the state word (which also says whether calls are timed);
+//! recording a success into a count window full of successes is one load
+//! (otherwise one `fetch_add`, plus a swap and one more `fetch_add` when the
+//! outcome differs from the one it evicts); into a time window holding no
+//! failure, one clock read compared, unscaled, with the end of the current
+//! bucket, and one `fetch_add`. An open breaker rejects without a lock and
+//! with one clock read. The clock is read only when the breaker needs a
+//! timestamp: slow-call detection, `record_latency`, a time window, or a
+//! non-closed state.
 //!
 //! # Metrics
 //!
@@ -140,7 +144,7 @@ pub use self::window::WindowSnapshot;
 use self::config::Resolved;
 use self::event::Metrics;
 pub(crate) use self::state::Name;
-use self::state::{epoch_of, word};
+use self::state::{epoch_of, is_timed, word};
 use self::window::{CountShape, CountWindow, TimeShape, TimeWindow, Window};
 use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock, Ticker};
 use crate::config::ConfigError;
@@ -416,7 +420,7 @@ impl CircuitBreaker {
     ) -> Self {
         let window = match common.cfg.window {
             WindowConfig::Count(_) => Window::Count(CountWindow::new(&common.count)),
-            WindowConfig::Time(_) => Window::Time(TimeWindow::new(&common.time)),
+            WindowConfig::Time(_) => Window::Time(TimeWindow::new(&common.time, &common.ticker)),
         };
         let extras = OnceLock::new();
         match own_metrics {
@@ -431,10 +435,11 @@ impl CircuitBreaker {
             None if !common.keyed => common.metrics.state.set(CircuitState::Closed.gauge_value()),
             None => {}
         }
+        let closed = word(CircuitState::Closed, 0, common.cfg.timed);
         CircuitBreaker {
             inner: Arc::new(Inner {
                 common,
-                state: AtomicU64::new(word(CircuitState::Closed, 0)),
+                state: AtomicU64::new(closed),
                 window,
                 consecutive: AtomicU32::new(0),
                 openings: AtomicU32::new(0),
@@ -476,7 +481,15 @@ impl CircuitBreaker {
     /// here and the call becomes a trial.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
-        let ticket = self.inner.try_acquire()?;
+        let w = self.inner.state.load(Ordering::Acquire);
+        let ticket = if state::permits(w) {
+            Ticket {
+                word: w,
+                start: self.inner.start_time(w),
+            }
+        } else {
+            self.inner.acquire_slow()?
+        };
         Ok(Permit {
             inner: &self.inner,
             ticket,
@@ -496,7 +509,15 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
-        let ticket = self.inner.try_acquire()?;
+        let w = self.inner.state.load(Ordering::Acquire);
+        let ticket = if state::permits(w) {
+            Ticket {
+                word: w,
+                start: self.inner.start_time(w),
+            }
+        } else {
+            self.inner.acquire_slow()?
+        };
         Ok(OwnedPermit {
             breaker: self.clone(),
             ticket,
@@ -515,6 +536,37 @@ impl CircuitBreaker {
     /// assert!(matches!(r, Err(CallError::Open(_))));
     /// ```
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        let inner = &*self.inner;
+        let w = inner.state.load(Ordering::Acquire);
+        if !state::permits_untimed(w) {
+            return self.call_with_permit(f);
+        }
+        // Closed (or a permissive manual state) and untimed: the ticket is
+        // the state word alone, and a panic in `f` has nothing to give back
+        // (a permit dropped without an outcome only frees a half-open trial
+        // slot), so no permit is made.
+        let t = Ticket {
+            word: w,
+            start: NO_START,
+        };
+        // A time window's success path stays out of line (`false`): inlined
+        // here, it saves the time window nothing and puts its registers on
+        // every count window's call.
+        match f() {
+            Ok(v) => {
+                inner.record::<false>(t, Outcome::Success);
+                Ok(v)
+            }
+            Err(e) => {
+                inner.record::<false>(t, Outcome::Failure);
+                Err(CallError::Inner(e))
+            }
+        }
+    }
+
+    /// [`call`](Self::call) through a permit: any state, timed or not.
+    #[inline(never)]
+    fn call_with_permit<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
         let permit = self.try_acquire().map_err(CallError::Open)?;
         match f() {
             Ok(v) => {
@@ -778,9 +830,10 @@ pub enum CallError<E> {
 
 /// The methods of both permits. `$inline_time`: whether a time window's
 /// success path is inlined into the caller (the borrowed permit, used by
-/// `call` and synchronous code) or left out of line (the owned permit,
-/// whose caller is a response future where the larger inlined path costs
-/// a count window's callers more than it saves a time window's).
+/// synchronous code and by `call` in states that need a permit) or left out
+/// of line (the owned permit, whose caller is a response future where the
+/// larger inlined path costs a count window's callers more than it saves a
+/// time window's).
 macro_rules! permit_api {
     ($inline_time:literal) => {
         /// Records a success.
@@ -962,29 +1015,41 @@ impl Inner {
             .filter(|x| !x.listeners.is_empty())
     }
 
+    /// The start time of a call permitted in the state word `w`.
     #[inline]
-    fn start_time(&self) -> u64 {
-        if self.cfg().timed {
+    fn start_time(&self, w: u64) -> u64 {
+        if is_timed(w) {
             self.now_nanos()
         } else {
             NO_START
         }
     }
 
-    #[inline]
-    fn try_acquire(&self) -> Result<Ticket, CircuitOpen> {
+    /// Permission in any state: rejects when open (at most one clock read,
+    /// no lock), turns an open breaker whose time is up half-open, hands out
+    /// trial slots. The state word is read again: the caller's did not
+    /// permit the call outright.
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self) -> Result<Ticket, CircuitOpen> {
         let w = self.state.load(Ordering::Acquire);
-        if state::permits(w) {
-            return Ok(Ticket {
-                word: w,
-                start: self.start_time(),
-            });
+        if CircuitState::from_bits(w) == CircuitState::Open {
+            // The rejection of an open breaker, the common case here during
+            // an outage, apart from the loop: it keeps only the breaker and
+            // the answer across its clock read.
+            let now = self.now_nanos();
+            let until = self.open_until.load(Ordering::Acquire);
+            if now < until {
+                return Err(self.reject(CircuitState::Open, until - now));
+            }
         }
-        self.acquire_slow(w)
+        self.acquire_any(w)
     }
 
-    #[cold]
-    fn acquire_slow(&self, mut w: u64) -> Result<Ticket, CircuitOpen> {
+    /// [`acquire_slow`](Self::acquire_slow) in every state, from the state
+    /// word `w`.
+    #[inline(never)]
+    fn acquire_any(&self, mut w: u64) -> Result<Ticket, CircuitOpen> {
         loop {
             let state = CircuitState::from_bits(w);
             match state {
@@ -1052,7 +1117,7 @@ impl Inner {
                 CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly => {
                     return Ok(Ticket {
                         word: w,
-                        start: self.start_time(),
+                        start: self.start_time(w),
                     });
                 }
             }
@@ -1093,17 +1158,33 @@ impl Inner {
     /// allocation, no reference count, no clock read beyond the caller's.
     #[inline]
     fn reject(&self, state: CircuitState, retry_after_nanos: u64) -> CircuitOpen {
-        self.metrics().not_permitted.increment(1);
+        // One look at the extras answers both "own metrics?" and "anyone
+        // listening?": a breaker with neither counts and returns.
+        match self.extras.get() {
+            None => self.common.metrics.not_permitted.increment(1),
+            Some(x) => self.reject_with_extras(x, state, retry_after_nanos),
+        }
         #[cfg(feature = "tracing")]
         tracing::debug!(breaker = %self.name.as_str(), %state, retry_after = ?Duration::from_nanos(retry_after_nanos), "circuit breaker rejected a call");
-        if let Some(o) = self.listening() {
+        CircuitOpen::after_nanos(self.name.clone(), state, retry_after_nanos)
+    }
+
+    /// The counter and event of a rejection by a breaker with listeners or
+    /// metric handles of its own.
+    #[cold]
+    fn reject_with_extras(&self, x: &Extras, state: CircuitState, retry_after_nanos: u64) {
+        x.own_metrics
+            .as_ref()
+            .unwrap_or(&self.common.metrics)
+            .not_permitted
+            .increment(1);
+        if !x.listeners.is_empty() {
             let retry_after = Duration::from_nanos(retry_after_nanos);
             self.emit_to(
-                o,
+                x,
                 CircuitBreakerEventKind::NotPermitted { state, retry_after },
             );
         }
-        CircuitOpen::after_nanos(self.name.clone(), state, retry_after_nanos)
     }
 
     #[inline]
@@ -1138,8 +1219,8 @@ impl Inner {
                         return;
                     }
                 }
-                Window::Time(tw) if INLINE_TIME => return self.record_time_success(tw, t),
-                Window::Time(tw) => return self.record_time_success_outlined(tw, t),
+                Window::Time(tw) if INLINE_TIME => return self.record_time_success(tw, t.word),
+                Window::Time(tw) => return self.record_time_success_outlined(tw, t.word),
             }
         }
         self.record_full(t, outcome)
@@ -1152,24 +1233,31 @@ impl Inner {
     /// issued before a transition stays out of the new state's window, as
     /// on the full path.
     #[inline(always)]
-    fn record_time_success(&self, tw: &TimeWindow, t: Ticket) {
-        // The clock is read before the window is known to be clean: a
-        // success into a window holding a failure then reads it again on the
-        // full path, but testing the window first cost the clean path (the
-        // healthy case) 9 to 13 more instructions in callgrind.
+    fn record_time_success(&self, tw: &TimeWindow, word: u64) {
+        // The clock is read first, before the window is known to be clean:
+        // a success into a window holding a failure then reads it again on
+        // the full path, but the clean path (the healthy case) keeps fewer
+        // values across the clock read.
+        let raw = self.common.ticker.raw();
         if self.consecutive.load(Ordering::Relaxed) == 0
-            && self.state.load(Ordering::Acquire) == t.word
-            && tw.record_clean_success(self.now_nanos(), &self.common.time)
+            && self.state.load(Ordering::Acquire) == word
+            && tw.record_clean_success(raw)
         {
             self.common.metrics.success.increment(1);
             return;
         }
-        self.record_full(t, Outcome::Success)
+        self.record_full(
+            Ticket {
+                word,
+                start: NO_START,
+            },
+            Outcome::Success,
+        )
     }
 
     #[inline(never)]
-    fn record_time_success_outlined(&self, tw: &TimeWindow, t: Ticket) {
-        self.record_time_success(tw, t)
+    fn record_time_success_outlined(&self, tw: &TimeWindow, word: u64) {
+        self.record_time_success(tw, word)
     }
 
     #[inline(never)]
@@ -1246,6 +1334,7 @@ impl Inner {
                 code,
                 now.unwrap_or_else(|| self.now_nanos()),
                 &self.common.time,
+                &self.common.ticker,
             ),
         };
         if !evaluate {
@@ -1518,7 +1607,8 @@ impl Inner {
             }
             CircuitState::ForcedOpen => {}
         }
-        self.state.store(word(to, epoch), Ordering::Release);
+        self.state
+            .store(word(to, epoch, is_timed(cur)), Ordering::Release);
         if self.own_metrics().is_some() || !self.common.keyed {
             self.metrics().state.set(to.gauge_value());
         }

@@ -103,6 +103,14 @@ pub(crate) const METRICS_ONLY: u64 = CircuitState::MetricsOnly.to_bits();
 /// Bit `s` set when state bits `s` permit calls without a trial.
 const PERMITTING: u64 = (1 << CLOSED) | (1 << DISABLED) | (1 << METRICS_ONLY);
 
+/// Set in every state word of a breaker that measures its calls' durations
+/// (`slow_call_duration` or `record_latency`). A constant of the breaker,
+/// kept in the word so that the closed path learns it from the one load it
+/// makes anyway instead of reading the config.
+pub(crate) const TIMED: u64 = 1 << STATE_BITS;
+/// Bits below the epoch: the state and [`TIMED`].
+const FLAG_BITS: u32 = STATE_BITS + 1;
+
 /// Whether the state word permits calls without a trial (one shift and
 /// mask, no match).
 #[inline]
@@ -110,17 +118,31 @@ pub(crate) const fn permits(word: u64) -> bool {
     (PERMITTING >> (word & STATE_MASK)) & 1 != 0
 }
 
-/// A state word: the state in the low bits, the epoch (incremented by every
-/// transition) above. Permits carry the epoch they were issued in, so an
-/// outcome that arrives after a transition is never counted in the new state.
+/// Whether the state word permits calls without a trial and the breaker
+/// does not time them: [`permits`] and not [`TIMED`], with the same one
+/// shift and mask.
 #[inline]
-pub(crate) const fn word(state: CircuitState, epoch: u64) -> u64 {
-    (epoch << STATE_BITS) | state.to_bits()
+pub(crate) const fn permits_untimed(word: u64) -> bool {
+    (PERMITTING >> (word & (STATE_MASK | TIMED))) & 1 != 0
+}
+
+/// A state word: the state in the low bits, then the [`TIMED`] flag (`timed`),
+/// the epoch (incremented by every transition) above. Permits carry the
+/// epoch they were issued in, so an outcome that arrives after a transition
+/// is never counted in the new state.
+#[inline]
+pub(crate) const fn word(state: CircuitState, epoch: u64, timed: bool) -> u64 {
+    (epoch << FLAG_BITS) | if timed { TIMED } else { 0 } | state.to_bits()
 }
 
 #[inline]
 pub(crate) const fn epoch_of(word: u64) -> u64 {
-    word >> STATE_BITS
+    word >> FLAG_BITS
+}
+
+#[inline]
+pub(crate) const fn is_timed(word: u64) -> bool {
+    word & TIMED != 0
 }
 
 /// The error of a call the breaker did not permit.
@@ -330,10 +352,14 @@ mod tests {
             CircuitState::ForcedOpen,
             CircuitState::MetricsOnly,
         ] {
-            let w = word(s, 12345);
-            assert_eq!(CircuitState::from_bits(w), s);
-            assert_eq!(permits(w), s.permits_calls());
-            assert_eq!(epoch_of(w), 12345);
+            for timed in [false, true] {
+                let w = word(s, 12345, timed);
+                assert_eq!(CircuitState::from_bits(w), s);
+                assert_eq!(permits(w), s.permits_calls());
+                assert_eq!(permits_untimed(w), s.permits_calls() && !timed);
+                assert_eq!(is_timed(w), timed);
+                assert_eq!(epoch_of(w), 12345);
+            }
         }
     }
 }

@@ -26,11 +26,18 @@
 //! crosses the boundary, and never scans. Evaluating (only needed after a
 //! failure or a slow call) sums the buckets whose interval is inside the
 //! window.
+//!
+//! The window also keeps the end of its current interval as an unscaled
+//! clock reading (time-stamp counter ticks on the system clock), so that a
+//! success into a window holding only successes is placed with one
+//! comparison of the raw reading: no scaling to nanoseconds, no interval
+//! arithmetic (see [`TimeWindow::record_clean_success`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::config::MAX_TIME_BUCKETS;
+use crate::clock::Ticker;
 
 /// Outcome codes stored in count-window slots.
 pub(crate) const EMPTY: u8 = 0;
@@ -317,6 +324,11 @@ pub(crate) struct TimeWindow {
     /// as it is; only the first one past a boundary divides. So a bucket
     /// is found without a division on all but one call per bucket span.
     current: AtomicU64,
+    /// The raw clock reading (see `Ticker::raw`) at which the interval in
+    /// `current` ends, for [`record_clean_success`](Self::record_clean_success)
+    /// to place a success without scaling its reading or locating its
+    /// interval. Published after `current` by the recorder that moves it.
+    end: AtomicU64,
     /// Set when a failure or slow call is recorded; cleared by an evaluation
     /// that finds none in the window. While clear, a success cannot make any
     /// rate reach a threshold, so it is recorded without summing buckets.
@@ -324,7 +336,7 @@ pub(crate) struct TimeWindow {
 }
 
 impl TimeWindow {
-    pub(crate) fn new(shape: &TimeShape) -> Self {
+    pub(crate) fn new(shape: &TimeShape, ticker: &Ticker) -> Self {
         TimeWindow {
             buckets: (0..shape.count)
                 .map(|_| Bucket {
@@ -334,53 +346,67 @@ impl TimeWindow {
                 })
                 .collect(),
             current: AtomicU64::new(0),
+            end: AtomicU64::new(ticker.raw_at(shape.bucket_nanos)),
             dirty: AtomicBool::new(false),
         }
     }
 
     /// The interval of `now` and its bucket index.
     #[inline]
-    fn locate(&self, now: u64, shape: &TimeShape) -> (u64, usize) {
+    fn locate(&self, now: u64, shape: &TimeShape, ticker: &Ticker) -> (u64, usize) {
         let cur = self.current.load(Ordering::Relaxed);
         let interval = cur >> INDEX_BITS;
         if now.wrapping_sub(interval.wrapping_mul(shape.bucket_nanos)) < shape.bucket_nanos {
             return (interval, (cur & ((1 << INDEX_BITS) - 1)) as usize);
         }
-        self.relocate(now, shape)
+        self.relocate(now, shape, ticker)
     }
 
     #[cold]
-    fn relocate(&self, now: u64, shape: &TimeShape) -> (u64, usize) {
+    fn relocate(&self, now: u64, shape: &TimeShape, ticker: &Ticker) -> (u64, usize) {
         let interval = now / shape.bucket_nanos;
         let index = interval % shape.count;
         if interval < u64::MAX >> INDEX_BITS {
             self.current
-                .fetch_max(interval << INDEX_BITS | index, Ordering::Relaxed);
+                .fetch_max(interval << INDEX_BITS | index, Ordering::Release);
+            // After `current`: a reader that sees this end sees this
+            // interval (or a later one) in `current`.
+            let end = (interval + 1).saturating_mul(shape.bucket_nanos);
+            self.end.fetch_max(ticker.raw_at(end), Ordering::Release);
         }
         (interval, index as usize)
     }
 
-    /// Records a success at `now` when that is all it takes: the window
-    /// holds no failure or slow call (so a success cannot bring a rate to a
-    /// threshold: nothing to evaluate) and `now` falls in the bucket of the
-    /// latest record (no rotation). One load of the flag, one of the
-    /// current interval, one of the bucket's stamp and one add; no
-    /// division. Returns false, having recorded nothing, when the full
+    /// Records a success read at `raw` (a [`Ticker::raw`] reading) when
+    /// that is all it takes: the window holds no failure or slow call (so a
+    /// success cannot bring a rate to a threshold: nothing to evaluate) and
+    /// `raw` is before the end of the latest record's interval, whose bucket
+    /// holds that interval (no rotation). One load of the flag, one of the
+    /// interval's end, one of the current interval, one of the bucket's
+    /// stamp and one add; the reading is neither scaled nor divided.
+    /// Returns false, having recorded nothing, when the full
     /// [`record`](Self::record) is needed.
+    ///
+    /// Only the end is compared: a reading taken before the interval began
+    /// (its thread was overtaken, between reading the clock and recording,
+    /// by the recorder that moved the window on) is counted in the current
+    /// bucket, as if it had been read a moment later. Such a success can
+    /// only stay in the window one bucket longer than its reading says; a
+    /// failure or slow call always takes the full path, which places it by
+    /// its own reading.
     #[inline(always)]
-    pub(crate) fn record_clean_success(&self, now: u64, shape: &TimeShape) -> bool {
+    pub(crate) fn record_clean_success(&self, raw: u64) -> bool {
         if self.dirty.load(Ordering::Acquire) {
             return false;
         }
-        let cur = self.current.load(Ordering::Relaxed);
-        let interval = cur >> INDEX_BITS;
-        if now.wrapping_sub(interval.wrapping_mul(shape.bucket_nanos)) >= shape.bucket_nanos {
+        if raw >= self.end.load(Ordering::Acquire) {
             return false;
         }
+        let cur = self.current.load(Ordering::Acquire);
         let Some(bucket) = self.buckets.get((cur & ((1 << INDEX_BITS) - 1)) as usize) else {
             return false;
         };
-        if bucket.stamp.load(Ordering::Acquire) != interval + 1 {
+        if bucket.stamp.load(Ordering::Acquire) != (cur >> INDEX_BITS) + 1 {
             return false;
         }
         bucket.calls.fetch_add(1, Ordering::AcqRel);
@@ -389,8 +415,14 @@ impl TimeWindow {
 
     /// Records an outcome at `now` (nanoseconds since the breaker's origin);
     /// returns the window totals when the outcome needs evaluation.
-    pub(crate) fn record(&self, code: u8, now: u64, shape: &TimeShape) -> Option<WindowSnapshot> {
-        let (interval, index) = self.locate(now, shape);
+    pub(crate) fn record(
+        &self,
+        code: u8,
+        now: u64,
+        shape: &TimeShape,
+        ticker: &Ticker,
+    ) -> Option<WindowSnapshot> {
+        let (interval, index) = self.locate(now, shape, ticker);
         let stamp = interval + 1;
         let bucket = self.buckets.get(index)?;
         let s = bucket.stamp.load(Ordering::Acquire);
@@ -514,6 +546,14 @@ mod tests {
     const S: u8 = code(false, false);
     const F: u8 = code(true, false);
 
+    /// A ticker on a manual clock: its raw readings are nanoseconds.
+    fn manual_ticker() -> Ticker {
+        Ticker::new(
+            &crate::clock::shared(crate::clock::ManualClock::new()),
+            false,
+        )
+    }
+
     #[test]
     fn fastmod_is_exact() {
         let sizes = [1u32, 2, 3, 7, 10, 100, 999_983, 1_000_000];
@@ -615,11 +655,12 @@ mod tests {
     fn time_window_expires_buckets() {
         let sec = 1_000_000_000u64;
         let shape = TimeShape::new(Duration::from_secs(10));
-        let w = TimeWindow::new(&shape);
-        w.record(S, 0, &shape);
-        w.record(F, sec / 2, &shape);
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
+        w.record(S, 0, &shape, &tk);
+        w.record(F, sec / 2, &shape, &tk);
         assert_eq!(w.snapshot(sec, &shape).calls, 2);
-        w.record(F, 5 * sec, &shape);
+        w.record(F, 5 * sec, &shape, &tk);
         let s = w.snapshot(9 * sec, &shape);
         assert_eq!((s.calls, s.failures), (3, 2));
         // At 10 s the bucket of second 0 is out of the window.
@@ -627,41 +668,68 @@ mod tests {
         assert_eq!((s.calls, s.failures), (1, 1));
         // Reusing the bucket of second 0 at second 10 rotates it. The window
         // still holds a failure, so the success is evaluated.
-        assert_eq!(w.record(S, 10 * sec + 1, &shape).map(|s| s.calls), Some(2));
+        assert_eq!(
+            w.record(S, 10 * sec + 1, &shape, &tk).map(|s| s.calls),
+            Some(2)
+        );
         assert_eq!(w.snapshot(10 * sec, &shape).calls, 2);
         assert_eq!(w.snapshot(100 * sec, &shape).calls, 0);
         // Once an evaluation finds no failure, successes are not evaluated.
-        assert_eq!(w.record(S, 100 * sec, &shape).map(|s| s.failures), Some(0));
-        assert_eq!(w.record(S, 100 * sec, &shape), None);
+        assert_eq!(
+            w.record(S, 100 * sec, &shape, &tk).map(|s| s.failures),
+            Some(0)
+        );
+        assert_eq!(w.record(S, 100 * sec, &shape, &tk), None);
     }
 
     #[test]
     fn clean_successes_take_the_short_path_only_while_nothing_needs_evaluation() {
         let sec = 1_000_000_000u64;
         let shape = TimeShape::new(Duration::from_secs(10));
-        let w = TimeWindow::new(&shape);
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
         // No bucket holds second 0 yet: the full path must place it.
-        assert!(!w.record_clean_success(0, &shape));
-        assert_eq!(w.record(S, 0, &shape), None);
-        assert!(w.record_clean_success(sec / 2, &shape));
+        assert!(!w.record_clean_success(0));
+        assert_eq!(w.record(S, 0, &shape, &tk), None);
+        assert!(w.record_clean_success(sec / 2));
         assert_eq!(w.snapshot(sec / 2, &shape).calls, 2);
         // Past the bucket's end: the full path rotates.
-        assert!(!w.record_clean_success(sec, &shape));
-        assert_eq!(w.record(S, sec, &shape), None);
-        assert!(w.record_clean_success(sec + 1, &shape));
+        assert!(!w.record_clean_success(sec));
+        assert_eq!(w.record(S, sec, &shape, &tk), None);
+        assert!(w.record_clean_success(sec + 1));
         // A failure anywhere in the window sends successes to the full
         // path, which evaluates them.
-        w.record(F, sec + 2, &shape);
-        assert!(!w.record_clean_success(sec + 3, &shape));
+        w.record(F, sec + 2, &shape, &tk);
+        assert!(!w.record_clean_success(sec + 3));
         assert_eq!(
-            w.record(S, sec + 3, &shape).map(|s| (s.calls, s.failures)),
+            w.record(S, sec + 3, &shape, &tk)
+                .map(|s| (s.calls, s.failures)),
             Some((6, 1))
         );
         // Once the failure has left the window and an evaluation saw so,
         // the short path is back.
-        assert_eq!(w.record(S, 12 * sec, &shape).map(|s| s.failures), Some(0));
-        assert!(w.record_clean_success(12 * sec + 1, &shape));
+        assert_eq!(
+            w.record(S, 12 * sec, &shape, &tk).map(|s| s.failures),
+            Some(0)
+        );
+        assert!(w.record_clean_success(12 * sec + 1));
         assert_eq!(w.snapshot(12 * sec + 1, &shape).calls, 2);
+    }
+
+    #[test]
+    fn a_clean_success_read_before_a_concurrent_move_counts_in_the_current_bucket() {
+        let sec = 1_000_000_000u64;
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
+        assert_eq!(w.record(S, 5 * sec, &shape, &tk), None);
+        // Read at 4.5 s by a thread that another one overtook: it lands in
+        // second 5's bucket, and leaves the window with it.
+        assert!(w.record_clean_success(4 * sec + sec / 2));
+        assert_eq!(w.snapshot(14 * sec + 1, &shape).calls, 2);
+        assert_eq!(w.snapshot(15 * sec, &shape).calls, 0);
+        // A reading past the end of the interval takes the full path.
+        assert!(!w.record_clean_success(6 * sec));
     }
 
     #[test]
@@ -675,10 +743,11 @@ mod tests {
     fn stale_records_are_dropped() {
         let sec = 1_000_000_000u64;
         let shape = TimeShape::new(Duration::from_secs(2));
-        let w = TimeWindow::new(&shape);
-        w.record(S, 10 * sec, &shape);
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
+        w.record(S, 10 * sec, &shape, &tk);
         // Second 8 maps to the same bucket as 10 but is older: dropped.
-        w.record(F, 8 * sec, &shape);
+        w.record(F, 8 * sec, &shape, &tk);
         assert_eq!(w.snapshot(10 * sec, &shape).failures, 0);
     }
 }

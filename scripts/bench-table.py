@@ -160,9 +160,19 @@ w("Time is the criterion median of this run; instructions come from callgrind (s
 w("which load does not move. Allocation counts come from `tests/zero_alloc.rs`, part of the")
 w("normal test suite.")
 w("")
-w("| target | time (this run) | instructions/call | verdict on time |")
+w("| target | time (this run) | instructions/call | verdict (time / instructions) |")
 w("|---|---|---|---|")
 for label, ours, peer, lim in [
+    ("open breaker rejecting (core `try_acquire`) not slower than recloser's `call`",
+     "cb_open/ours/core", "cb_open/recloser/call", 1.0),
+    ("consecutive-failures breaker `call`, closed, not slower than failsafe's",
+     "cb_closed/ours/consecutive_call", "cb_closed/failsafe/consecutive_call", 1.0),
+    ("`RetryPolicy::run` (async), first attempt succeeds, not slower than backon",
+     "retry_call/ours/async", "retry_call/backon/async", 1.0),
+    ("`RetryPolicy::run_blocking`, first attempt succeeds, not slower than backon",
+     "retry_call/ours/blocking", "retry_call/backon/blocking", 1.0),
+    ("tower `TimeoutLayer` not slower than tower's `Timeout`",
+     "timeout/ours/layer", "timeout/tower/timeout", 1.0),
     ("closed breaker through the tower layer ≤ 0.2× tower-resilience's layer",
      "cb_layer/ours/layer", "cb_layer/tower_resilience/layer", 0.2),
     ("closed breaker through the tower layer ≤ 1.5× recloser's call (its async wrapper as a service)",
@@ -179,6 +189,8 @@ for label, ours, peer, lim in [
     a, b = ns(ours), ns(peer)
     t = f"{fmt(a)} / {fmt(b)} ns = {a / b:.2f}×" if a is not None and b else "not run"
     v = verdict(a / b <= lim) if a is not None and b else ""
+    if ours in ir and peer in ir and ir[peer]:
+        v += " / " + verdict(ir[ours] / ir[peer] <= lim)
     w(f"| {label} | {t} | {ir_ratio(ours, peer)} | {v} |")
 for label, ours in [
     ("full four-layer stack (timeout → retry → breaker → bulkhead) < 150 ns, 0 allocations",

@@ -162,8 +162,8 @@ fn half_open_never_admits_more_trials_than_permits() {
     assert_eq!(breaker.state(), CircuitState::Closed);
 }
 
-#[test]
-fn time_window_counts_are_exact_while_the_clock_moves() {
+/// A breaker with a 10-minute time window on a manual clock.
+fn ten_minute_window() -> (ManualClock, CircuitBreaker) {
     let clock = ManualClock::new();
     let breaker = CircuitBreaker::with_clock(
         CircuitBreakerConfig::new()
@@ -172,6 +172,12 @@ fn time_window_counts_are_exact_while_the_clock_moves() {
         clock.clone(),
     )
     .unwrap();
+    (clock, breaker)
+}
+
+#[test]
+fn time_window_counts_are_exact_while_the_clock_moves() {
+    let (clock, breaker) = ten_minute_window();
     hammer(&breaker, |b, t, i| {
         if t == 0 && i % 100 == 0 {
             clock.advance(Duration::from_millis(200)); // 50 s in total, inside the window
@@ -192,14 +198,7 @@ fn time_window_counts_are_exact_while_the_clock_moves() {
 fn time_window_successes_are_all_counted_while_the_clock_crosses_buckets() {
     // Only successes: every record after the first in a bucket takes the
     // short path, racing with the thread that moves the window on.
-    let clock = ManualClock::new();
-    let breaker = CircuitBreaker::with_clock(
-        CircuitBreakerConfig::new()
-            .time_window(Duration::from_secs(600))
-            .failure_rate_threshold(0.5),
-        clock.clone(),
-    )
-    .unwrap();
+    let (clock, breaker) = ten_minute_window();
     hammer(&breaker, |b, t, i| {
         if t == 0 && i % 100 == 0 {
             clock.advance(Duration::from_millis(200)); // 50 s in total, inside the window

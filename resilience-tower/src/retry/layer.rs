@@ -168,20 +168,26 @@ impl<C, K, I, H> RetryLayer<C, K, I, H> {
     }
 }
 
+impl<C: Clone, K: Clone, I: Clone, H: Clone> RetryLayer<C, K, I, H> {
+    /// What the calls of a service made by this layer share: the policy
+    /// and the layer's parts (one per service, as [`layer`](Layer::layer)
+    /// makes it).
+    pub(crate) fn shared(&self) -> Arc<Shared<C, K, I, H>> {
+        Arc::new(Shared::new(
+            self.policy.clone(),
+            self.classifier.clone(),
+            self.cloner.clone(),
+            self.idempotency.clone(),
+            self.hook.clone(),
+        ))
+    }
+}
+
 impl<S, C: Clone, K: Clone, I: Clone, H: Clone> Layer<S> for RetryLayer<C, K, I, H> {
     type Service = RetryService<S, C, K, I, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RetryService::from_shared(
-            inner,
-            Arc::new(Shared::new(
-                self.policy.clone(),
-                self.classifier.clone(),
-                self.cloner.clone(),
-                self.idempotency.clone(),
-                self.hook.clone(),
-            )),
-        )
+        RetryService::from_shared(inner, self.shared())
     }
 }
 

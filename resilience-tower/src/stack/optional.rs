@@ -28,15 +28,14 @@ use metrics::Counter;
 use pin_project::pin_project;
 use resilience_core::bulkhead::Bulkhead;
 use resilience_core::circuit_breaker::CircuitBreaker;
-use resilience_core::retry::RetryPolicy;
 use tower::BoxError;
 use tower_service::Service;
 
 use crate::circuit_breaker::ResponseFuture as BreakerFuture;
 use crate::classify::ClassifyOutcome;
 use crate::retry::{
-    poll_attempts, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify, Shared,
-    State as RetryState,
+    poll_attempts, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify,
+    RetryLayer, Shared, State as RetryState,
 };
 use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 
@@ -187,27 +186,14 @@ pub struct OptionalRetry<S, C, K> {
     shared: Option<Arc<Shared<C, K, C, NoRetryHook>>>,
 }
 
-impl<S, C: Clone, K> OptionalRetry<S, C, K> {
-    /// `inner` retried by `policy` (the stack's classifier deciding what
-    /// to retry and which requests are idempotent, `cloner` copying
-    /// requests), or as it is.
-    pub(crate) fn new(
-        inner: S,
-        policy: Option<Arc<RetryPolicy>>,
-        classifier: C,
-        cloner: K,
-    ) -> Self {
+impl<S, C: Clone, K: Clone> OptionalRetry<S, C, K> {
+    /// `inner` retried as `layer` would retry it (the stack's classifier
+    /// deciding what to retry and which requests are idempotent), or as it
+    /// is.
+    pub(crate) fn new(inner: S, layer: Option<RetryLayer<C, K, C>>) -> Self {
         OptionalRetry {
             inner,
-            shared: policy.map(|policy| {
-                Arc::new(Shared::new(
-                    policy,
-                    classifier.clone(),
-                    cloner,
-                    classifier,
-                    NoRetryHook,
-                ))
-            }),
+            shared: layer.map(|l| l.shared()),
         }
     }
 }

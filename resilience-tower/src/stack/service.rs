@@ -17,7 +17,7 @@ use tower_service::Service;
 use super::optional::{OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalTimeout};
 use super::ResilienceStack;
 use crate::classify::ClassifyOutcome;
-use crate::retry::{classify_error, CloneAll, RequestIdempotency, RetryClassify};
+use crate::retry::{classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer};
 use crate::timeout::TimeoutScope;
 
 /// What a [`ResilienceStack`] reads from results and requests when it
@@ -332,9 +332,12 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
         let l3 = OptionalBreaker::new(l2, stack.breaker.clone(), stack.classifier.clone());
         let l4 = OptionalRetry::new(
             l3,
-            stack.retry.clone(),
-            stack.classifier.clone(),
-            stack.cloner.clone(),
+            stack.retry.clone().map(|p| {
+                RetryLayer::new(p)
+                    .with_classifier(stack.classifier.clone())
+                    .idempotency_with(stack.classifier.clone())
+                    .clone_requests_with(stack.cloner.clone())
+            }),
         );
         StackService {
             rate_limiter: stack.rate_limiter.clone(),

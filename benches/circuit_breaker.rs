@@ -50,8 +50,8 @@ use tower::Layer;
 #[path = "common/mod.rs"]
 mod common;
 use common::subjects::{
-    failsafe_consecutive, failsafe_time_window, ours_cb, recloser, tr_cb_layer, RecloserService,
-    OPEN, WINDOW,
+    failsafe_consecutive, failsafe_time_window, ours_cb, ours_time_window_cb,
+    ours_time_window_coarse_cb, recloser, tr_cb_layer, RecloserService, OPEN, WINDOW,
 };
 use common::{bench_contended_service, call, contended, runtime, Noop, FAIL};
 
@@ -172,15 +172,12 @@ fn closed_vs_peers(c: &mut Criterion) {
         bch.iter(|| black_box(black_box(&f).call(|| Ok::<u64, ()>(black_box(1)))))
     });
 
-    let b = CircuitBreaker::new(
-        CircuitBreakerConfig::new()
-            .time_window(Duration::from_secs(60))
-            .minimum_calls(WINDOW)
-            .failure_rate_threshold(0.5)
-            .open_duration(OPEN),
-    )
-    .expect("valid config");
+    let b = ours_time_window_cb();
     g.bench_function("ours/time_window_call", |bch| {
+        bch.iter(|| black_box(black_box(&b).call(|| Ok::<u64, ()>(black_box(1)))))
+    });
+    let b = ours_time_window_coarse_cb();
+    g.bench_function("ours/time_window_coarse_call", |bch| {
         bch.iter(|| black_box(black_box(&b).call(|| Ok::<u64, ()>(black_box(1)))))
     });
     let f = failsafe_time_window();

@@ -46,6 +46,10 @@ pub const CASES: &[(&str, &str)] = &[
         "cb_closed/failsafe/time_window_call",
     ),
     ("cb_closed/failsafe/time_window_call", ""),
+    (
+        "cb_closed/ours/time_window_coarse_call",
+        "cb_closed/ours/call",
+    ),
     ("cb_layer/ours/layer", "cb_layer/tower_resilience/layer"),
     ("cb_layer/tower_resilience/layer", ""),
     ("cb_layer/recloser/async", ""),
@@ -147,6 +151,12 @@ fn count(case: &str, n: u64) -> Result<(), String> {
         }
         "cb_closed/ours/time_window_call" => {
             let b = common::subjects::ours_time_window_cb();
+            run(n, || {
+                sink(black_box(b.call(|| Ok::<u64, ()>(black_box(1)))))
+            })
+        }
+        "cb_closed/ours/time_window_coarse_call" => {
+            let b = common::subjects::ours_time_window_coarse_cb();
             run(n, || {
                 sink(black_box(b.call(|| Ok::<u64, ()>(black_box(1)))))
             })

@@ -265,14 +265,28 @@ pub mod subjects {
 
     /// Ours with a 60 s time window, the same thresholds.
     pub fn ours_time_window_cb() -> CircuitBreaker {
-        CircuitBreaker::new(
-            CircuitBreakerConfig::new()
-                .time_window(Duration::from_secs(60))
-                .minimum_calls(WINDOW)
-                .failure_rate_threshold(0.5)
-                .open_duration(OPEN),
-        )
-        .expect("valid config")
+        CircuitBreaker::new(time_window_config()).expect("valid config")
+    }
+
+    /// The same on a [`CoarseClock`] (1 ms), one per process.
+    ///
+    /// [`CoarseClock`]: resilience::clock::CoarseClock
+    pub fn ours_time_window_coarse_cb() -> CircuitBreaker {
+        static CLOCK: std::sync::OnceLock<resilience::clock::CoarseClock> =
+            std::sync::OnceLock::new();
+        let clock = CLOCK.get_or_init(|| {
+            resilience::clock::CoarseClock::start(Duration::from_millis(1))
+                .expect("the coarse clock's thread starts")
+        });
+        CircuitBreaker::with_clock(time_window_config(), clock.clone()).expect("valid config")
+    }
+
+    fn time_window_config() -> CircuitBreakerConfig {
+        CircuitBreakerConfig::new()
+            .time_window(Duration::from_secs(60))
+            .minimum_calls(WINDOW)
+            .failure_rate_threshold(0.5)
+            .open_duration(OPEN)
     }
 
     /// The keyed registry of `benches/registry.rs`: count window 10.

@@ -15,7 +15,7 @@
 //! | [`degradation`] | weighted health scores and rule triggers to degradation levels, with hysteresis and a feature x level matrix |
 //! | [`slo`] | availability objectives: error budget (downtime and requests), remaining budget, burn rate, as metrics and as a degradation input |
 //! | [`dead_letter`] | dead-letter sink trait, a bounded in-memory queue that never drops and replays in order, and the store contract (claims with leases, retries, parking) that durable queues implement |
-//! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests |
+//! | [`clock`] | the [`Clock`](clock::Clock) trait every time-driven primitive reads; [`ManualClock`](clock::ManualClock) for tests; [`CoarseClock`](clock::CoarseClock), time read from memory for the hottest paths |
 //! | [`config`] | config conventions: serde data, human durations, [`ConfigError`](config::ConfigError) |
 //! | [`events`] | typed event listeners shared by every primitive |
 //! | [`readiness`] | one readiness answer (ready / degraded / not ready, with reasons) from the degradation level, the heartbeat monitor and your own checks |

@@ -367,3 +367,50 @@ fn registry_breaks_per_model_with_a_global_breaker() {
     assert_eq!(registry.global().unwrap().state(), CircuitState::Closed);
     assert!(registry.try_acquire("flux").is_ok());
 }
+
+/// A breaker, a keyed registry and a rate limiter all run on one shared
+/// `CoarseClock` (what a service reading time on every call would do).
+/// Only what needs no wait is checked here; that a breaker on a coarse
+/// clock behaves exactly as on a manual one is checked in the crate's unit
+/// tests, with the coarse clock moved by hand.
+#[test]
+fn breakers_registries_and_rate_limiters_share_one_coarse_clock() {
+    use resilience_core::circuit_breaker::CircuitBreakerRegistry;
+    use resilience_core::clock::CoarseClock;
+    use resilience_core::rate_limit::{RateLimiter, RateLimiterConfig};
+
+    let clock = CoarseClock::start(Duration::from_millis(1)).unwrap();
+    let breaker = CircuitBreaker::with_clock(
+        CircuitBreakerConfig::new()
+            .time_window(secs(60))
+            .minimum_calls(4)
+            .failure_rate_threshold(0.5)
+            .open_duration(secs(60)),
+        clock.clone(),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        breaker.call(|| Ok::<_, ()>(())).unwrap();
+    }
+    for _ in 0..3 {
+        let _ = breaker.call(|| Err::<(), _>(()));
+    }
+    // 3 failures in 6 calls: 50 % reaches the threshold.
+    assert_eq!(breaker.state(), CircuitState::Open);
+    let open = breaker.try_acquire().unwrap_err();
+    assert!(open.retry_after() <= secs(60) && open.retry_after() > secs(50));
+
+    let registry =
+        CircuitBreakerRegistry::<u64>::builder(CircuitBreakerConfig::new().count_window(10))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+    registry.try_acquire(&7).unwrap().record_success();
+    assert_eq!(registry.get(&7).unwrap().metrics().window.calls, 1);
+
+    let limiter =
+        RateLimiter::with_clock(RateLimiterConfig::new(1, secs(60)), clock.clone()).unwrap();
+    limiter.try_acquire().unwrap();
+    let refused = limiter.try_acquire().unwrap_err();
+    assert!(refused.retry_after() <= secs(60) && refused.retry_after() > secs(50));
+}

@@ -297,6 +297,14 @@ impl CircuitBreakerConfig {
     }
 
     /// Uses a time-based window of the last `span`.
+    ///
+    /// Every call into a time window reads the clock (the CPU's time-stamp
+    /// counter on the [`SystemClock`](crate::clock::SystemClock): about
+    /// 10–13 ns on a virtual machine); a breaker on a
+    /// [`CoarseClock`](crate::clock::CoarseClock) reads a stored time
+    /// instead (21.5 against 13.2 ns per healthy call in this repository's
+    /// benchmarks), at the cost of one thread and readings up to its
+    /// resolution late.
     pub fn time_window(mut self, span: Duration) -> Self {
         self.window = WindowConfig::Time(span);
         self

@@ -146,7 +146,9 @@ use self::event::Metrics;
 pub(crate) use self::state::Name;
 use self::state::{epoch_of, is_timed, word};
 use self::window::{CountShape, CountWindow, TimeShape, TimeWindow, Window};
-use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock, Ticker};
+use crate::clock::{
+    clock_kind, duration_nanos, shared, Clock, ClockKind, SharedClock, SystemClock, Ticker,
+};
 use crate::config::ConfigError;
 use crate::events::{EventListener, ListenerId, Listeners};
 
@@ -208,7 +210,7 @@ impl Common {
     pub(crate) fn new(
         config: CircuitBreakerConfig,
         clock: SharedClock,
-        system: bool,
+        kind: &ClockKind,
         metrics: bool,
         keyed: bool,
     ) -> Result<Self, ConfigError> {
@@ -218,7 +220,7 @@ impl Common {
         } else {
             Metrics::noop()
         };
-        let ticker = Ticker::new(&clock, system);
+        let ticker = Ticker::new(&clock, kind);
         let (count, time) = match cfg.window {
             WindowConfig::Count(n) => (CountShape::new(n), TimeShape::new(Duration::from_secs(1))),
             WindowConfig::Time(span) => (CountShape::new(1), TimeShape::new(span)),
@@ -405,8 +407,17 @@ impl CircuitBreaker {
         config: CircuitBreakerConfig,
         clock: impl Clock,
     ) -> Result<Self, ConfigError> {
-        let system = is_system(&clock);
-        let common = Arc::new(Common::new(config, shared(clock), system, true, false)?);
+        let kind = clock_kind(&clock);
+        Self::with_clock_of_kind(config, shared(clock), &kind)
+    }
+
+    /// A breaker reading `clock`, of `kind` (told before it was erased).
+    pub(crate) fn with_clock_of_kind(
+        config: CircuitBreakerConfig,
+        clock: SharedClock,
+        kind: &ClockKind,
+    ) -> Result<Self, ConfigError> {
+        let common = Arc::new(Common::new(config, clock, kind, true, false)?);
         let name = Name::new(common.name());
         Ok(Self::from_common(common, name, None))
     }

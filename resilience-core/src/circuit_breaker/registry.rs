@@ -18,7 +18,9 @@ use super::state::Name;
 use super::{
     CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, Common, Outcome, OwnedPermit,
 };
-use crate::clock::{duration_nanos, is_system, shared, Clock, SharedClock, SystemClock};
+use crate::clock::{
+    clock_kind, duration_nanos, shared, Clock, ClockKind, SharedClock, SystemClock,
+};
 use crate::config::ConfigError;
 
 /// The registry holds `capacity` breakers and none of them is idle (closed
@@ -239,8 +241,8 @@ pub struct CircuitBreakerRegistryBuilder<K> {
     idle_ttl: Option<Duration>,
     per_key_metrics: bool,
     clock: Option<SharedClock>,
-    /// The clock is the [`SystemClock`] (set or by default).
-    system_clock: bool,
+    /// What the clock is (the [`SystemClock`] by default).
+    clock_kind: ClockKind,
     on_create: Vec<OnCreate<K>>,
 }
 
@@ -312,7 +314,7 @@ where
 
     /// The clock every breaker of the registry reads.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.system_clock = is_system(&clock);
+        self.clock_kind = clock_kind(&clock);
         self.clock = Some(shared(clock));
         self
     }
@@ -341,11 +343,8 @@ where
                 if config.name.is_none() {
                     config.name = Some("global".to_string());
                 }
-                let global = if self.system_clock {
-                    CircuitBreaker::with_clock(config, SystemClock)
-                } else {
-                    CircuitBreaker::with_clock(config, clock.clone())
-                };
+                let global =
+                    CircuitBreaker::with_clock_of_kind(config, clock.clone(), &self.clock_kind);
                 Some(global.map_err(|e| e.within("global"))?)
             }
             None => None,
@@ -353,7 +352,7 @@ where
         let common = Arc::new(Common::new(
             self.config,
             clock,
-            self.system_clock,
+            &self.clock_kind,
             !self.per_key_metrics,
             !self.per_key_metrics,
         )?);
@@ -483,7 +482,7 @@ where
             idle_ttl: None,
             per_key_metrics: true,
             clock: None,
-            system_clock: true,
+            clock_kind: ClockKind::System,
             on_create: Vec::new(),
         }
     }

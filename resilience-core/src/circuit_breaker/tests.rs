@@ -633,3 +633,143 @@ fn a_trial_that_never_reports_reopens_after_half_open_max_wait() {
     );
     drop(hung);
 }
+
+/// A breaker on a [`CoarseClock`](crate::clock::CoarseClock) reads the
+/// clock's stored time directly (no trait call); moved in step with a
+/// [`ManualClock`], it must behave exactly like a breaker on that clock:
+/// same states, window, rates and time left after every step.
+mod coarse_clock {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::clock::CoarseClock;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Advance(u64),
+        Success,
+        Failure,
+        Slow(bool),
+        Call(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1u64..3_000).prop_map(Op::Advance),
+            1 => (1u64..20_000).prop_map(Op::Advance),
+            6 => Just(Op::Success),
+            3 => Just(Op::Failure),
+            1 => any::<bool>().prop_map(Op::Slow),
+            2 => any::<bool>().prop_map(Op::Call),
+        ]
+    }
+
+    /// A 10-second window; `timed` adds a slow-call threshold, which
+    /// times every call (an untimed success into a clean window takes the
+    /// short path).
+    fn config(timed: bool) -> CircuitBreakerConfig {
+        let config = CircuitBreakerConfig::new()
+            .time_window(Duration::from_secs(10))
+            .minimum_calls(4)
+            .failure_rate_threshold(0.5)
+            .open_duration(Duration::from_secs(5));
+        if timed {
+            config.slow_calls(Duration::from_millis(500), 0.8)
+        } else {
+            config
+        }
+    }
+
+    /// Applies `op` to `b`, whose clock `advance` moves; returns what the
+    /// caller saw.
+    fn apply(b: &CircuitBreaker, op: &Op, advance: &dyn Fn(u64)) -> String {
+        match op {
+            Op::Advance(ms) => {
+                advance(*ms);
+                String::new()
+            }
+            Op::Success | Op::Failure => match b.try_acquire() {
+                Ok(p) if matches!(op, Op::Success) => {
+                    p.record_success();
+                    "ok".into()
+                }
+                Ok(p) => {
+                    p.record_failure();
+                    "failed".into()
+                }
+                Err(e) => format!("rejected {:?}", e.retry_after()),
+            },
+            Op::Slow(fail) => match b.try_acquire() {
+                Ok(p) => {
+                    advance(700);
+                    if *fail {
+                        p.record_failure();
+                    } else {
+                        p.record_success();
+                    }
+                    "slow".into()
+                }
+                Err(e) => format!("rejected {:?}", e.retry_after()),
+            },
+            Op::Call(ok) => format!("{:?}", b.call(|| if *ok { Ok(()) } else { Err(()) })),
+        }
+    }
+
+    /// Successes into a window holding only successes take the short path
+    /// (placed by the end of the current bucket, read off the coarse
+    /// clock): each must leave the window exactly when it would on the
+    /// manual clock, whichever side of a bucket boundary it fell on.
+    #[test]
+    fn clean_successes_leave_the_window_on_time() {
+        for gap in [1u64, 250, 999, 1_000, 1_001, 1_700, 2_999] {
+            let manual = ManualClock::new();
+            let coarse = CoarseClock::stopped(Duration::from_millis(1));
+            coarse.set_nanos(987_654_321);
+            let on_manual = CircuitBreaker::with_clock(config(false), manual.clone()).unwrap();
+            let on_coarse = CircuitBreaker::with_clock(config(false), coarse.clone()).unwrap();
+            let advance = |ms: u64| {
+                manual.advance(Duration::from_millis(ms));
+                coarse.set_nanos(coarse.cell().nanos() + ms * 1_000_000);
+            };
+            for step in 0..60 {
+                on_manual.call(|| Ok::<_, ()>(())).unwrap();
+                on_coarse.call(|| Ok::<_, ()>(())).unwrap();
+                advance(if step % 2 == 0 {
+                    gap
+                } else {
+                    1_000 - gap % 1_000 + 3
+                });
+                assert_eq!(
+                    on_manual.metrics().window,
+                    on_coarse.metrics().window,
+                    "gap {gap} ms, step {step}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_breaker_on_a_coarse_clock_matches_one_on_a_manual_clock(
+            ops in proptest::collection::vec(op(), 1..200),
+            timed in any::<bool>(),
+        ) {
+            let manual = ManualClock::new();
+            let coarse = CoarseClock::stopped(Duration::from_millis(1));
+            // A clock that has run a while before the breaker reads it.
+            coarse.set_nanos(123_456_789_012);
+            let on_manual = CircuitBreaker::with_clock(config(timed), manual.clone()).unwrap();
+            let on_coarse = CircuitBreaker::with_clock(config(timed), coarse.clone()).unwrap();
+            let advance_manual = |ms| manual.advance(Duration::from_millis(ms));
+            let advance_coarse = |ms: u64| coarse.set_nanos(coarse.cell().nanos() + ms * 1_000_000);
+            for (i, op) in ops.iter().enumerate() {
+                let a = apply(&on_manual, op, &advance_manual);
+                let b = apply(&on_coarse, op, &advance_coarse);
+                prop_assert_eq!(&a, &b, "step {} {:?}", i, op);
+                prop_assert_eq!(on_manual.metrics(), on_coarse.metrics(), "step {} {:?}", i, op);
+            }
+        }
+    }
+}

@@ -550,7 +550,7 @@ mod tests {
     fn manual_ticker() -> Ticker {
         Ticker::new(
             &crate::clock::shared(crate::clock::ManualClock::new()),
-            false,
+            &crate::clock::ClockKind::Other,
         )
     }
 

@@ -22,6 +22,9 @@
 //!   and `BulkheadLayer`.
 //! * `ours/resilience_stack`: the same from one config with our
 //!   `ResilienceStack` (its per-attempt timeout sits innermost).
+//! * `ours/resilience_stack_timed`: `ours/resilience_stack` with what a
+//!   gateway's stack adds, a rate limit (never refusing) and a 60 s
+//!   time-window breaker, both reading the clock on every call.
 //! * `ours/in_stack_order`: the layers `ResilienceStack` builds, hand-built
 //!   in its order (retry → breaker → bulkhead → per-attempt timeout) with
 //!   its classifier: the same work as `ours/resilience_stack` without the
@@ -67,6 +70,10 @@ fn stack(c: &mut Criterion) {
     });
     let mut svc = stacks::ours_resilience_stack();
     g.bench_function("ours/resilience_stack", |bch| {
+        bch.iter(|| black_box(call(&mut svc, black_box(1))))
+    });
+    let mut svc = stacks::ours_resilience_stack_timed();
+    g.bench_function("ours/resilience_stack_timed", |bch| {
         bch.iter(|| black_box(call(&mut svc, black_box(1))))
     });
     let mut svc = stacks::ours_in_stack_order();

@@ -82,6 +82,31 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// How the suite's hot paths may read this clock without calling
+    /// [`now`](Self::now): the [`SystemClock`] as the CPU's time-stamp
+    /// counter, a [`CoarseClock`] as its stored time. Kept through
+    /// `Arc<dyn Clock>` ([`SharedClock`]) and `Box`, so a clock shared
+    /// before it reaches a primitive keeps its fast reads. Leave the
+    /// default; a clock that wraps another may forward it.
+    #[doc(hidden)]
+    #[inline]
+    fn direct_read(&self) -> DirectRead<'_> {
+        DirectRead(Direct::None)
+    }
+}
+
+/// What [`Clock::direct_read`] answers: nothing to construct or inspect
+/// outside this crate.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct DirectRead<'a>(Direct<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum Direct<'a> {
+    None,
+    System,
+    Coarse(&'a CoarseClock),
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
@@ -89,12 +114,22 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> Instant {
         (**self).now()
     }
+
+    #[inline]
+    fn direct_read(&self) -> DirectRead<'_> {
+        (**self).direct_read()
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Box<C> {
     #[inline]
     fn now(&self) -> Instant {
         (**self).now()
+    }
+
+    #[inline]
+    fn direct_read(&self) -> DirectRead<'_> {
+        (**self).direct_read()
     }
 }
 
@@ -135,6 +170,11 @@ impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    #[inline]
+    fn direct_read(&self) -> DirectRead<'_> {
+        DirectRead(Direct::System)
     }
 }
 
@@ -439,6 +479,11 @@ impl Clock for CoarseClock {
         base.checked_add(Duration::from_nanos(self.cell.nanos()))
             .unwrap_or(base)
     }
+
+    #[inline]
+    fn direct_read(&self) -> DirectRead<'_> {
+        DirectRead(Direct::Coarse(self))
+    }
 }
 
 impl fmt::Debug for CoarseClock {
@@ -528,15 +573,12 @@ pub(crate) enum ClockKind {
     Other,
 }
 
-/// Which [`ClockKind`] `clock` is.
+/// Which [`ClockKind`] `clock` is, seen through any `Arc` or `Box`.
 pub(crate) fn clock_kind(clock: &impl Clock) -> ClockKind {
-    let any = clock as &dyn Any;
-    if any.is::<SystemClock>() {
-        ClockKind::System
-    } else if let Some(coarse) = any.downcast_ref::<CoarseClock>() {
-        ClockKind::Coarse(coarse.cell().clone())
-    } else {
-        ClockKind::Other
+    match clock.direct_read().0 {
+        Direct::System => ClockKind::System,
+        Direct::Coarse(coarse) => ClockKind::Coarse(coarse.cell().clone()),
+        Direct::None => ClockKind::Other,
     }
 }
 
@@ -814,6 +856,22 @@ mod tests {
         assert_eq!(t.nanos(), 1_000);
         assert!(matches!(clock_kind(&SystemClock), ClockKind::System));
         assert!(matches!(clock_kind(&ManualClock::new()), ClockKind::Other));
+        // Shared (as a stack shares its clock between its layers) or
+        // boxed, a clock keeps its direct read.
+        assert!(matches!(
+            clock_kind(&shared(SystemClock)),
+            ClockKind::System
+        ));
+        assert!(matches!(
+            clock_kind(&shared(coarse.clone())),
+            ClockKind::Coarse(_)
+        ));
+        let boxed: Box<dyn Clock> = Box::new(shared(coarse.clone()));
+        assert!(matches!(clock_kind(&boxed), ClockKind::Coarse(_)));
+        assert!(matches!(
+            clock_kind(&shared(ManualClock::new())),
+            ClockKind::Other
+        ));
     }
 
     #[test]

@@ -248,11 +248,17 @@ impl CountWindow {
         }
         let delta = contribution(code).wrapping_sub(contribution(old));
         let prev = self.totals.fetch_add(delta, Ordering::AcqRel);
+        let after = decode_clamped(prev.wrapping_add(delta), shape);
         // A success that fills an empty slot raises the call count, which may
         // reach `minimum_calls` with a failure rate already over threshold:
-        // evaluate then too (Resilience4j evaluates after every outcome). A
-        // success replacing a failure or a success can only lower the rates.
-        (needs_eval(code) || old == EMPTY).then(|| decode_clamped(prev.wrapping_add(delta), shape))
+        // evaluate then too (Resilience4j evaluates after every outcome),
+        // unless the window (as this add left it) holds no failure or slow
+        // call, so that every rate is zero: a new registry key's first calls
+        // skip the evaluation. A failure recorded after this add evaluates
+        // itself, this call counted. A success replacing a failure or a
+        // success can only lower the rates.
+        let raises_a_rate = old == EMPTY && (after.failures != 0 || after.slow_calls != 0);
+        (needs_eval(code) || raises_a_rate).then_some(after)
     }
 
     pub(crate) fn snapshot(&self, shape: &CountShape) -> WindowSnapshot {
@@ -607,13 +613,32 @@ mod tests {
     }
 
     #[test]
+    fn a_success_filling_an_empty_slot_asks_for_evaluation_once_a_failure_is_in() {
+        let shape = CountShape::new(10);
+        let w = CountWindow::new(&shape);
+        assert!(w.record(S, &shape).is_none());
+        // The failure asks itself; each success after it raises the call
+        // count towards `minimum_calls` with a failure in: evaluated.
+        assert_eq!(w.record(F, &shape).unwrap().failures, 1);
+        for calls in 3..=10 {
+            let snap = w.record(S, &shape).expect("evaluated");
+            assert_eq!((snap.calls, snap.failures), (calls, 1));
+        }
+        // Full: a success now replaces an older outcome, which cannot
+        // raise a rate.
+        assert!(w.record(S, &shape).is_none());
+        let slow = w.record(code(false, true), &shape).unwrap();
+        assert_eq!(slow.slow_calls, 1);
+    }
+
+    #[test]
     fn count_window_slides() {
         let shape = CountShape::new(10);
         let w = CountWindow::new(&shape);
         for i in 0..100 {
-            // Filling an empty slot asks for evaluation; a full window of
-            // successes does not.
-            assert_eq!(w.record(S, &shape).is_some(), i < 10, "call {i}");
+            // Successes alone never ask for evaluation (every rate is
+            // zero), filling an empty slot or not.
+            assert!(w.record(S, &shape).is_none(), "call {i}");
         }
         assert_eq!(w.snapshot(&shape).calls, 10);
         // A full window of successes is not written to by a success.

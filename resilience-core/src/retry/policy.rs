@@ -898,23 +898,47 @@ impl RetryPolicy {
     /// ```
     #[inline]
     pub fn record_success(&self, state: &RetryState) {
-        if let Some(b) = &self.inner.budget {
-            b.record_success(state.receipt);
-        }
-        if state.attempts <= 1 {
-            self.inner.metrics.success.increment(1);
+        let inner = &*self.inner;
+        if state.attempts == 1 && inner.budget.is_none() {
+            // The usual case, on every call's success path: the first
+            // attempt succeeded and there is no budget to refund. One test
+            // of each, and the counter and the attempt count are constants.
+            inner.metrics.success.increment(1);
+            inner.metrics.attempts.record(1.0);
+            inner.listeners.emit_with(|| RetryEvent::Success {
+                policy: inner.name.clone(),
+                attempts: 1,
+            });
         } else {
-            self.inner.metrics.success_after_retry.increment(1);
+            record_success_after_retries(inner, state.attempts, state.receipt);
         }
-        self.inner
-            .metrics
-            .attempts
-            .record(f64::from(state.attempts));
-        self.inner.listeners.emit_with(|| RetryEvent::Success {
-            policy: self.inner.name.clone(),
-            attempts: state.attempts,
-        });
     }
+}
+
+/// [`RetryPolicy::record_success`] after retries, or with a budget; out of
+/// line, off the usual path. Takes what it reads by value (the policy's
+/// shared part, the state's fields): references to the caller's handle or
+/// state would make it keep them in memory.
+#[cold]
+#[inline(never)]
+fn record_success_after_retries(
+    inner: &RetryPolicyShared,
+    attempts: u32,
+    receipt: Option<Withdrawal>,
+) {
+    if let Some(b) = &inner.budget {
+        b.record_success(receipt);
+    }
+    if attempts <= 1 {
+        inner.metrics.success.increment(1);
+    } else {
+        inner.metrics.success_after_retry.increment(1);
+    }
+    inner.metrics.attempts.record(f64::from(attempts));
+    inner.listeners.emit_with(|| RetryEvent::Success {
+        policy: inner.name.clone(),
+        attempts,
+    });
 }
 
 impl fmt::Debug for RetryPolicy {

@@ -506,6 +506,9 @@ struct RetryPolicyShared {
     jitter_seed: Option<u64>,
     /// Calls started, numbering the jitter streams (used only with a seed).
     calls: AtomicU64,
+    /// Neither a budget nor a jitter seed: starting a call has nothing to
+    /// do but fill in its state.
+    plain_start: bool,
     /// When the policy was built: the start time the `run` drivers give a
     /// call when the policy has no deadline (the only reader of a call's
     /// start time), so that they read no clock on the success path.
@@ -695,17 +698,23 @@ impl RetryPolicy {
     /// ```
     #[inline]
     pub fn start_with(&self, now: Instant, idempotency: Idempotency) -> RetryState {
-        if let Some(b) = &self.inner.budget {
-            b.record_request();
-        }
-        let rng = self
-            .inner
-            .jitter_seed
-            .map(|seed| JitterRng::stream(seed, self.inner.calls.fetch_add(1, Ordering::Relaxed)));
+        let inner = &*self.inner;
+        // One test for the usual policy, with neither a budget to count the
+        // call in nor a seed to number it by.
+        let rng = if inner.plain_start {
+            None
+        } else {
+            if let Some(b) = &inner.budget {
+                b.record_request();
+            }
+            inner
+                .jitter_seed
+                .map(|seed| JitterRng::stream(seed, inner.calls.fetch_add(1, Ordering::Relaxed)))
+        };
         RetryState {
             attempts: 1,
             started: now,
-            deadline: self.inner.deadline,
+            deadline: inner.deadline,
             prev_delay: None,
             idempotency,
             receipt: None,
@@ -1132,6 +1141,7 @@ impl RetryPolicyBuilder {
             (None, None) => None,
         };
         let name: Arc<str> = name.unwrap_or_else(|| "default".into());
+        let plain_start = budget.is_none() && config.jitter_seed.is_none();
         Ok(RetryPolicy {
             inner: Arc::new(RetryPolicyShared {
                 metrics: RetryMetrics::new(&name),
@@ -1149,6 +1159,7 @@ impl RetryPolicyBuilder {
                 listeners: Listeners::new(),
                 jitter_seed: config.jitter_seed,
                 calls: AtomicU64::new(0),
+                plain_start,
             }),
         })
     }

@@ -919,3 +919,78 @@ fn max_attempts_lives_in_one_place() {
     let bad = RetryPolicy::builder(Backoff::constant(Duration::ZERO)).max_attempts(0);
     assert_eq!(bad.build().unwrap_err().field(), Some("max_attempts"));
 }
+
+/// `record_success` has a short path (first attempt, no budget) and a long
+/// one (after retries, or with a budget): both count, record and report a
+/// success the same way.
+#[test]
+fn successes_are_counted_alike_on_every_path() {
+    let recorder = DebuggingRecorder::new();
+    let snap = recorder.snapshotter();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let budget = Arc::new(TokenBucketBudget::new(TokenBucketConfig::default()).unwrap());
+    metrics::with_local_recorder(&recorder, || {
+        let clock = ManualClock::new();
+        let plain = RetryPolicy::builder(Backoff::constant(MS))
+            .name("plain")
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let budgeted = RetryPolicy::builder(Backoff::constant(MS))
+            .name("budgeted")
+            .budget(budget.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        for policy in [&plain, &budgeted] {
+            let sink = seen.clone();
+            policy
+                .listeners()
+                .add_fn(move |e: &RetryEvent| sink.lock().unwrap().push(e.clone()));
+            assert_eq!(run_script(policy, &clock, &[]).0.unwrap(), 1);
+            assert_eq!(
+                run_script(policy, &clock, &[ErrorClass::Transient])
+                    .0
+                    .unwrap(),
+                2
+            );
+        }
+    });
+    // The budget saw two calls, one retry refunded and two successes.
+    assert_eq!(budget.tokens(), 500);
+    let snap = take(&snap);
+    for name in ["plain", "budgeted"] {
+        for result in ["success", "success_after_retry"] {
+            assert_eq!(
+                counter(
+                    &snap,
+                    "resilience_retry_calls_total",
+                    &[("policy", name), ("result", result)]
+                ),
+                1,
+                "{name} {result}"
+            );
+        }
+    }
+    let mut attempts = histogram(&snap, "resilience_retry_attempts");
+    attempts.sort_by(f64::total_cmp);
+    assert_eq!(attempts, [1.0, 1.0, 2.0, 2.0]);
+    let successes: Vec<(String, u32)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            RetryEvent::Success { policy, attempts } => Some((policy.to_string(), *attempts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        successes,
+        [
+            ("plain".to_owned(), 1),
+            ("plain".to_owned(), 2),
+            ("budgeted".to_owned(), 1),
+            ("budgeted".to_owned(), 2),
+        ]
+    );
+}

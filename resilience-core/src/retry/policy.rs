@@ -506,6 +506,9 @@ struct RetryPolicyShared {
     jitter_seed: Option<u64>,
     /// Calls started, numbering the jitter streams (used only with a seed).
     calls: AtomicU64,
+    /// Neither a budget nor a jitter seed: starting a call has nothing to
+    /// do but fill in its state.
+    plain_start: bool,
     /// When the policy was built: the start time the `run` drivers give a
     /// call when the policy has no deadline (the only reader of a call's
     /// start time), so that they read no clock on the success path.
@@ -695,17 +698,23 @@ impl RetryPolicy {
     /// ```
     #[inline]
     pub fn start_with(&self, now: Instant, idempotency: Idempotency) -> RetryState {
-        if let Some(b) = &self.inner.budget {
-            b.record_request();
-        }
-        let rng = self
-            .inner
-            .jitter_seed
-            .map(|seed| JitterRng::stream(seed, self.inner.calls.fetch_add(1, Ordering::Relaxed)));
+        let inner = &*self.inner;
+        // One test for the usual policy, with neither a budget to count the
+        // call in nor a seed to number it by.
+        let rng = if inner.plain_start {
+            None
+        } else {
+            if let Some(b) = &inner.budget {
+                b.record_request();
+            }
+            inner
+                .jitter_seed
+                .map(|seed| JitterRng::stream(seed, inner.calls.fetch_add(1, Ordering::Relaxed)))
+        };
         RetryState {
             attempts: 1,
             started: now,
-            deadline: self.inner.deadline,
+            deadline: inner.deadline,
             prev_delay: None,
             idempotency,
             receipt: None,
@@ -898,23 +907,47 @@ impl RetryPolicy {
     /// ```
     #[inline]
     pub fn record_success(&self, state: &RetryState) {
-        if let Some(b) = &self.inner.budget {
-            b.record_success(state.receipt);
-        }
-        if state.attempts <= 1 {
-            self.inner.metrics.success.increment(1);
+        let inner = &*self.inner;
+        if state.attempts == 1 && inner.budget.is_none() {
+            // The usual case, on every call's success path: the first
+            // attempt succeeded and there is no budget to refund. One test
+            // of each, and the counter and the attempt count are constants.
+            inner.metrics.success.increment(1);
+            inner.metrics.attempts.record(1.0);
+            inner.listeners.emit_with(|| RetryEvent::Success {
+                policy: inner.name.clone(),
+                attempts: 1,
+            });
         } else {
-            self.inner.metrics.success_after_retry.increment(1);
+            record_success_after_retries(inner, state.attempts, state.receipt);
         }
-        self.inner
-            .metrics
-            .attempts
-            .record(f64::from(state.attempts));
-        self.inner.listeners.emit_with(|| RetryEvent::Success {
-            policy: self.inner.name.clone(),
-            attempts: state.attempts,
-        });
     }
+}
+
+/// [`RetryPolicy::record_success`] after retries, or with a budget; out of
+/// line, off the usual path. Takes what it reads by value (the policy's
+/// shared part, the state's fields): references to the caller's handle or
+/// state would make it keep them in memory.
+#[cold]
+#[inline(never)]
+fn record_success_after_retries(
+    inner: &RetryPolicyShared,
+    attempts: u32,
+    receipt: Option<Withdrawal>,
+) {
+    if let Some(b) = &inner.budget {
+        b.record_success(receipt);
+    }
+    if attempts <= 1 {
+        inner.metrics.success.increment(1);
+    } else {
+        inner.metrics.success_after_retry.increment(1);
+    }
+    inner.metrics.attempts.record(f64::from(attempts));
+    inner.listeners.emit_with(|| RetryEvent::Success {
+        policy: inner.name.clone(),
+        attempts,
+    });
 }
 
 impl fmt::Debug for RetryPolicy {
@@ -1108,6 +1141,7 @@ impl RetryPolicyBuilder {
             (None, None) => None,
         };
         let name: Arc<str> = name.unwrap_or_else(|| "default".into());
+        let plain_start = budget.is_none() && config.jitter_seed.is_none();
         Ok(RetryPolicy {
             inner: Arc::new(RetryPolicyShared {
                 metrics: RetryMetrics::new(&name),
@@ -1125,6 +1159,7 @@ impl RetryPolicyBuilder {
                 listeners: Listeners::new(),
                 jitter_seed: config.jitter_seed,
                 calls: AtomicU64::new(0),
+                plain_start,
             }),
         })
     }

@@ -215,6 +215,10 @@ pub(crate) struct Shared<C, K, I, H> {
     pub(crate) idempotency: I,
     pub(crate) hook: H,
     pub(crate) not_cloneable: Counter,
+    /// Whether the policy allows a second attempt (a call then keeps a
+    /// copy of its request): read on every call, here rather than behind
+    /// the policy's pointer.
+    pub(crate) retries: bool,
     /// When these services were made; the start time given to the policy
     /// for calls when it has no deadline (it reads it for nothing else).
     pub(crate) created: std::time::Instant,
@@ -233,6 +237,7 @@ impl<C, K, I, H> Shared<C, K, I, H> {
             "policy" => policy.name().to_owned(),
         );
         Shared {
+            retries: policy.max_attempts() > 1,
             policy: RetryPolicy::clone(&policy),
             policy_arc: policy,
             classifier,

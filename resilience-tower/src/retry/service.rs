@@ -151,7 +151,7 @@ where
         None => policy.start(now),
     };
     // A copy for the second attempt, unless there can be none.
-    let request = if policy.max_attempts() > 1 {
+    let request = if shared.retries {
         shared.cloner.clone_request(&req)
     } else {
         None

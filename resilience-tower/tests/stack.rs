@@ -463,3 +463,43 @@ async fn without_a_retry_a_failing_call_is_made_once_and_its_error_kept() {
         "{fut:?}"
     );
 }
+
+/// The stack on a `CoarseClock` (the time read from memory, for stacks
+/// whose breaker or rate limit reads the time on every call): a time-window
+/// breaker still opens on its failure rate, and the open stack fails fast
+/// with the time left. No state here waits on time: the breaker opens on
+/// failures alone.
+#[tokio::test]
+async fn a_stack_on_a_coarse_clock_opens_on_its_time_window_and_fails_fast() {
+    use resilience_core::clock::CoarseClock;
+    let clock = CoarseClock::start(Duration::from_millis(1)).unwrap();
+    let config: StackConfig = resilience_core::config::from_yaml_str(
+        r#"
+name: coarse
+rate_limit: { rate: 100000, per: 1s, burst: 100000 }
+circuit_breaker: { window: { time: 60s }, minimum_calls: 10, failure_rate_threshold: 0.5, open_duration: 30s }
+timeout: 2s
+"#,
+    )
+    .unwrap();
+    let s = ResilienceStack::with_clock(config, clock).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = s.layer(dependency(calls.clone(), usize::MAX, Duration::ZERO));
+    for _ in 0..10 {
+        let _ = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    }
+    assert_eq!(s.breaker().unwrap().state(), CircuitState::Open);
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    match ErrorKind::of(&err) {
+        ErrorKind::CircuitOpen { retry_after } => assert!(
+            retry_after <= Duration::from_secs(30) && retry_after > Duration::from_secs(25),
+            "{retry_after:?}"
+        ),
+        other => panic!("expected CircuitOpen, got {other:?}: {err}"),
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        10,
+        "the open breaker spared the dependency"
+    );
+}

@@ -72,6 +72,17 @@ fn circuit_breaker_hot_paths_do_not_allocate() {
         plain.try_acquire_owned().unwrap().record_success();
     });
 
+    // The same on a coarse clock (the time read from memory).
+    let coarse = CircuitBreaker::with_clock(
+        CircuitBreakerConfig::new().time_window(Duration::from_secs(60)),
+        resilience::clock::CoarseClock::start(Duration::from_millis(1)).unwrap(),
+    )
+    .unwrap();
+    assert_no_alloc("closed breaker call (time window, coarse clock)", || {
+        coarse.call(|| Ok::<(), ()>(())).unwrap();
+        coarse.try_acquire_owned().unwrap().record_success();
+    });
+
     let open = CircuitBreaker::new(CircuitBreakerConfig::new().consecutive_failures(1)).unwrap();
     open.try_acquire().unwrap().record_failure();
     assert_no_alloc("open breaker rejection", || {

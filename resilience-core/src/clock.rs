@@ -444,8 +444,8 @@ impl CoarseClock {
         Ok((clock, thread))
     }
 
-    /// A clock showing the current time that no thread updates (tests
-    /// move it with [`tick`](Self::tick) or [`set_nanos`](Self::set_nanos)).
+    /// A clock at its origin that no thread updates: [`spawn`](Self::spawn)
+    /// gives it its thread; tests move it by hand (`set_nanos`).
     pub(crate) fn stopped(resolution: Duration) -> Self {
         CoarseClock {
             cell: Arc::new(CoarseCell {

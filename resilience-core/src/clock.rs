@@ -88,7 +88,8 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// counter, a [`CoarseClock`] as its stored time. Kept through
     /// `Arc<dyn Clock>` ([`SharedClock`]) and `Box`, so a clock shared
     /// before it reaches a primitive keeps its fast reads. Leave the
-    /// default; a clock that wraps another may forward it.
+    /// default; only a clock whose `now` is exactly another clock's (a
+    /// plain wrapper) may forward that clock's answer.
     #[doc(hidden)]
     #[inline]
     fn direct_read(&self) -> DirectRead<'_> {

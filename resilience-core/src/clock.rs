@@ -564,25 +564,6 @@ impl Coarse {
     }
 }
 
-/// What a clock is, told before it is type-erased: the [`SystemClock`]
-/// and a [`CoarseClock`] are read directly (the time-stamp counter, the
-/// coarse clock's stored time), every other clock through the trait.
-#[derive(Clone)]
-pub(crate) enum ClockKind {
-    System,
-    Coarse(Arc<CoarseCell>),
-    Other,
-}
-
-/// Which [`ClockKind`] `clock` is, seen through any `Arc` or `Box`.
-pub(crate) fn clock_kind(clock: &impl Clock) -> ClockKind {
-    match clock.direct_read().0 {
-        Direct::System => ClockKind::System,
-        Direct::Coarse(coarse) => ClockKind::Coarse(coarse.cell().clone()),
-        Direct::None => ClockKind::Other,
-    }
-}
-
 /// The fixed point of [`Ticker::Counter`]'s factor: with 32 bits of
 /// fraction, a counter at a few GHz is scaled to within a few parts in
 /// 10^9, and 2^64 ticks times the factor cannot overflow the 128-bit
@@ -590,11 +571,13 @@ pub(crate) fn clock_kind(clock: &impl Clock) -> ClockKind {
 const SCALE_SHIFT: u32 = 32;
 
 impl Ticker {
-    /// A ticker reading `clock`, which is of `kind`: the time-stamp
-    /// counter for the [`SystemClock`], the stored time of a
-    /// [`CoarseClock`].
-    pub(crate) fn new(clock: &SharedClock, kind: &ClockKind) -> Self {
-        if matches!(kind, ClockKind::System) {
+    /// A ticker reading `clock`: the time-stamp counter for the
+    /// [`SystemClock`], the stored time of a [`CoarseClock`] (told by
+    /// [`Clock::direct_read`], which the `SharedClock` forwards), any other
+    /// clock through the trait.
+    pub(crate) fn new(clock: &SharedClock) -> Self {
+        let direct = clock.direct_read().0;
+        if matches!(direct, Direct::System) {
             let counter = quanta::Clock::new();
             let base = counter.raw();
             // The nanoseconds of 2^SCALE_SHIFT ticks are the factor itself
@@ -611,10 +594,10 @@ impl Ticker {
             Ticker::Clock {
                 clock: clock.clone(),
                 origin: Origin::new(clock.now()),
-                coarse: match kind {
-                    ClockKind::Coarse(cell) => Some(Coarse {
-                        cell: cell.clone(),
-                        base: cell.nanos(),
+                coarse: match direct {
+                    Direct::Coarse(coarse) => Some(Coarse {
+                        cell: coarse.cell().clone(),
+                        base: coarse.cell().nanos(),
                     }),
                     _ => None,
                 },
@@ -776,9 +759,9 @@ mod tests {
             }
         }
         let c: SharedClock = Arc::new(ManualClock::new());
-        let t = Ticker::new(&c, &ClockKind::Other);
+        let t = Ticker::new(&c);
         assert_eq!(t.raw_at(5), 5);
-        let s = Ticker::new(&c, &ClockKind::System);
+        let s = Ticker::new(&shared(SystemClock));
         let (r, n) = (s.raw(), s.nanos());
         assert!(s.raw_at(n + 1_000_000_000) > r);
     }
@@ -840,9 +823,7 @@ mod tests {
     fn a_coarse_ticker_reads_the_stored_time() {
         let coarse = CoarseClock::stopped(Duration::from_millis(1));
         coarse.set_nanos(5_000);
-        let kind = clock_kind(&coarse);
-        assert!(matches!(kind, ClockKind::Coarse(_)));
-        let t = Ticker::new(&shared(coarse.clone()), &kind);
+        let t = Ticker::new(&shared(coarse.clone()));
         assert_eq!(t.nanos(), 0);
         let end = t.raw_at(1_000);
         assert!(t.raw() < end);
@@ -855,24 +836,17 @@ mod tests {
         // Never backwards.
         coarse.set_nanos(10);
         assert_eq!(t.nanos(), 1_000);
-        assert!(matches!(clock_kind(&SystemClock), ClockKind::System));
-        assert!(matches!(clock_kind(&ManualClock::new()), ClockKind::Other));
+        assert!(matches!(SystemClock.direct_read().0, Direct::System));
+        assert!(matches!(ManualClock::new().direct_read().0, Direct::None));
         // Shared (as a stack shares its clock between its layers) or
         // boxed, a clock keeps its direct read.
-        assert!(matches!(
-            clock_kind(&shared(SystemClock)),
-            ClockKind::System
-        ));
-        assert!(matches!(
-            clock_kind(&shared(coarse.clone())),
-            ClockKind::Coarse(_)
-        ));
+        let ticker = |clock: SharedClock| format!("{:?}", Ticker::new(&clock));
+        assert_eq!(ticker(shared(SystemClock)), "Ticker::Counter");
+        assert_eq!(ticker(shared(coarse.clone())), "Ticker::Coarse");
         let boxed: Box<dyn Clock> = Box::new(shared(coarse.clone()));
-        assert!(matches!(clock_kind(&boxed), ClockKind::Coarse(_)));
-        assert!(matches!(
-            clock_kind(&shared(ManualClock::new())),
-            ClockKind::Other
-        ));
+        assert!(matches!(boxed.direct_read().0, Direct::Coarse(_)));
+        assert_eq!(ticker(shared(boxed)), "Ticker::Coarse");
+        assert_eq!(ticker(shared(ManualClock::new())), "Ticker::Clock");
     }
 
     #[test]

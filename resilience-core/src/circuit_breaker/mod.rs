@@ -146,9 +146,7 @@ use self::event::Metrics;
 pub(crate) use self::state::Name;
 use self::state::{epoch_of, is_timed, word};
 use self::window::{CountShape, CountWindow, TimeShape, TimeWindow, Window};
-use crate::clock::{
-    clock_kind, duration_nanos, shared, Clock, ClockKind, SharedClock, SystemClock, Ticker,
-};
+use crate::clock::{duration_nanos, shared, Clock, SharedClock, SystemClock, Ticker};
 use crate::config::ConfigError;
 use crate::events::{EventListener, ListenerId, Listeners};
 
@@ -210,7 +208,6 @@ impl Common {
     pub(crate) fn new(
         config: CircuitBreakerConfig,
         clock: SharedClock,
-        kind: &ClockKind,
         metrics: bool,
         keyed: bool,
     ) -> Result<Self, ConfigError> {
@@ -220,7 +217,7 @@ impl Common {
         } else {
             Metrics::noop()
         };
-        let ticker = Ticker::new(&clock, kind);
+        let ticker = Ticker::new(&clock);
         let (count, time) = match cfg.window {
             WindowConfig::Count(n) => (CountShape::new(n), TimeShape::new(Duration::from_secs(1))),
             WindowConfig::Time(span) => (CountShape::new(1), TimeShape::new(span)),
@@ -407,17 +404,7 @@ impl CircuitBreaker {
         config: CircuitBreakerConfig,
         clock: impl Clock,
     ) -> Result<Self, ConfigError> {
-        let kind = clock_kind(&clock);
-        Self::with_clock_of_kind(config, shared(clock), &kind)
-    }
-
-    /// A breaker reading `clock`, of `kind` (told before it was erased).
-    pub(crate) fn with_clock_of_kind(
-        config: CircuitBreakerConfig,
-        clock: SharedClock,
-        kind: &ClockKind,
-    ) -> Result<Self, ConfigError> {
-        let common = Arc::new(Common::new(config, clock, kind, true, false)?);
+        let common = Arc::new(Common::new(config, shared(clock), true, false)?);
         let name = Name::new(common.name());
         Ok(Self::from_common(common, name, None))
     }

@@ -18,9 +18,7 @@ use super::state::Name;
 use super::{
     CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, Common, Outcome, OwnedPermit,
 };
-use crate::clock::{
-    clock_kind, duration_nanos, shared, Clock, ClockKind, SharedClock, SystemClock,
-};
+use crate::clock::{duration_nanos, shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 
 /// The registry holds `capacity` breakers and none of them is idle (closed
@@ -241,8 +239,6 @@ pub struct CircuitBreakerRegistryBuilder<K> {
     idle_ttl: Option<Duration>,
     per_key_metrics: bool,
     clock: Option<SharedClock>,
-    /// What the clock is (the [`SystemClock`] by default).
-    clock_kind: ClockKind,
     on_create: Vec<OnCreate<K>>,
 }
 
@@ -314,7 +310,6 @@ where
 
     /// The clock every breaker of the registry reads.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock_kind = clock_kind(&clock);
         self.clock = Some(shared(clock));
         self
     }
@@ -343,8 +338,7 @@ where
                 if config.name.is_none() {
                     config.name = Some("global".to_string());
                 }
-                let global =
-                    CircuitBreaker::with_clock_of_kind(config, clock.clone(), &self.clock_kind);
+                let global = CircuitBreaker::with_clock(config, clock.clone());
                 Some(global.map_err(|e| e.within("global"))?)
             }
             None => None,
@@ -352,7 +346,6 @@ where
         let common = Arc::new(Common::new(
             self.config,
             clock,
-            &self.clock_kind,
             !self.per_key_metrics,
             !self.per_key_metrics,
         )?);
@@ -482,7 +475,6 @@ where
             idle_ttl: None,
             per_key_metrics: true,
             clock: None,
-            clock_kind: ClockKind::System,
             on_create: Vec::new(),
         }
     }

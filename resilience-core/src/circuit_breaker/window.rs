@@ -554,10 +554,7 @@ mod tests {
 
     /// A ticker on a manual clock: its raw readings are nanoseconds.
     fn manual_ticker() -> Ticker {
-        Ticker::new(
-            &crate::clock::shared(crate::clock::ManualClock::new()),
-            &crate::clock::ClockKind::Other,
-        )
+        Ticker::new(&crate::clock::shared(crate::clock::ManualClock::new()))
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub use config::{RateLimiterConfig, MAX_PER};
 pub use error::RateLimited;
 
 use crate::circuit_breaker::Name;
-use crate::clock::{clock_kind, shared, Clock, SystemClock, Ticker};
+use crate::clock::{shared, Clock, SystemClock, Ticker};
 use crate::config::ConfigError;
 
 /// Something that hands out permits at a bounded rate: the local
@@ -248,9 +248,8 @@ impl RateLimiter {
     /// ```
     pub fn with_clock(config: RateLimiterConfig, clock: impl Clock) -> Result<Self, ConfigError> {
         config.validate()?;
-        let kind = clock_kind(&clock);
         let clock = shared(clock);
-        let ticker = Ticker::new(&clock, &kind);
+        let ticker = Ticker::new(&clock);
         let name = config.name.as_deref().unwrap_or("default");
         let label = name.to_string();
         let metrics = Metrics {

@@ -63,7 +63,7 @@ fn circuit_breaker_hot_paths_do_not_allocate() {
         },
     );
     // The untimed time window: successes into a clean window take the
-    // short path (one add into the current bucket), owned or borrowed.
+    // short path (a store into the thread's stripe), owned or borrowed.
     let plain =
         CircuitBreaker::new(CircuitBreakerConfig::new().time_window(Duration::from_secs(60)))
             .unwrap();

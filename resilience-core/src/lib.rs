@@ -250,6 +250,7 @@ pub mod rate_limit;
 pub mod readiness;
 pub mod retry;
 pub mod slo;
+mod thread_slot;
 
 pub use rand;
 

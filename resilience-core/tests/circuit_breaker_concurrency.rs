@@ -236,3 +236,41 @@ fn time_window_successes_are_all_counted_on_the_system_clock() {
         assert_eq!(m.window.calls, THREADS * PER_THREAD);
     }
 }
+
+#[test]
+fn time_window_successes_of_many_short_lived_threads_are_all_counted() {
+    // More threads than the window has per-thread stripes (16), in rounds:
+    // some count in stripes, the rest add to the bucket, and each round's
+    // threads take over the stripes of the last round's, which have
+    // exited. No success may be lost or counted twice, while the clock
+    // crosses buckets.
+    let (clock, breaker) = ten_minute_window();
+    let rounds = 3u64;
+    let threads = 24u64;
+    let per_thread = 4_000u64;
+    for _ in 0..rounds {
+        let barrier = Barrier::new(threads as usize);
+        thread::scope(|s| {
+            for t in 0..threads {
+                let (breaker, clock, barrier) = (&breaker, &clock, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    for i in 0..per_thread {
+                        if t == 0 && i % 1_000 == 0 {
+                            clock.advance(Duration::from_millis(700));
+                        }
+                        breaker.call(|| Ok::<_, ()>(())).unwrap();
+                    }
+                });
+            }
+        });
+    }
+    let m = breaker.metrics();
+    assert_eq!(m.window.calls, rounds * threads * per_thread);
+    assert_eq!(m.window.failures, 0);
+    // A failure now is evaluated against every one of them.
+    breaker.try_acquire().unwrap().record_failure();
+    let m = breaker.metrics();
+    assert_eq!(m.window.calls, rounds * threads * per_thread + 1);
+    assert_eq!(m.window.failures, 1);
+}

@@ -1204,7 +1204,7 @@ impl Inner {
     /// Records an outcome. The common case, a success of an untimed call
     /// into a window holding nothing but successes, is a few loads inline
     /// (a count window is left as it is, see `CountWindow::record`; a time
-    /// window adds one to its current bucket, see
+    /// window counts it in the recording thread's own stripe, see
     /// `TimeWindow::record_clean_success`), and no listener or
     /// per-breaker metric needs the full path.
     #[inline(always)]
@@ -1224,8 +1224,8 @@ impl Inner {
         self.record_full(t, outcome)
     }
 
-    /// A success of an untimed call into a time window: an add into the
-    /// current bucket while the window holds only successes and no failure
+    /// A success of an untimed call into a time window: counted in the
+    /// thread's stripe while the window holds only successes and no failure
     /// run is being counted (see `TimeWindow::record_clean_success`); the
     /// full path otherwise. The state word is compared so that an outcome
     /// issued before a transition stays out of the new state's window, as
@@ -1239,7 +1239,7 @@ impl Inner {
         let raw = self.common.ticker.raw();
         if self.consecutive.load(Ordering::Relaxed) == 0
             && self.state.load(Ordering::Acquire) == word
-            && tw.record_clean_success(raw)
+            && tw.record_clean_success(raw, &self.common.time)
         {
             self.common.metrics.success.increment(1);
             return;

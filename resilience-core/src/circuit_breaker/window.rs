@@ -32,12 +32,24 @@
 //! success into a window holding only successes is placed with one
 //! comparison of the raw reading: no scaling to nanoseconds, no interval
 //! arithmetic (see [`TimeWindow::record_clean_success`]).
+//!
+//! Such a success is not added to the bucket: each recording thread that
+//! holds one of the process's per-thread indices (see `thread_slot`) counts
+//! it in its own stripe of the window, a word only it writes, tagged with
+//! the interval it counts. A plain load and store, where an add shared by
+//! every thread is a locked instruction (about 4 ns here, the whole
+//! difference between this path and a count window full of successes).
+//! When the thread's interval moves on, it adds the stripe's count to the
+//! old interval's bucket (one locked add per thread per bucket span) and
+//! starts the stripe again. Readers add the stripes whose interval is in
+//! the window to the buckets'.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::config::MAX_TIME_BUCKETS;
 use crate::clock::Ticker;
+use crate::thread_slot::{self, SLOTS};
 
 /// Outcome codes stored in count-window slots.
 pub(crate) const EMPTY: u8 = 0;
@@ -335,11 +347,60 @@ pub(crate) struct TimeWindow {
     /// to place a success without scaling its reading or locating its
     /// interval. Published after `current` by the recorder that moves it.
     end: AtomicU64,
-    /// Set when a failure or slow call is recorded; cleared by an evaluation
-    /// that finds none in the window. While clear, a success cannot make any
-    /// rate reach a threshold, so it is recorded without summing buckets.
-    dirty: AtomicBool,
+    /// Bit [`DIRTY`]: set when a failure or slow call is recorded; cleared
+    /// by an evaluation that finds none in the window. While clear, a
+    /// success cannot make any rate reach a threshold, so it is recorded
+    /// without summing buckets. The top 8 bits count resets (the window's
+    /// epoch), so that a stripe counted before a reset is not counted
+    /// after it; they sit where a stripe keeps them (see [`stripe_base`]).
+    flags: AtomicU64,
+    /// One word per thread index: the successes its thread counted in one
+    /// interval (see [`stripe_base`]), on cache lines of their own so that
+    /// the stores do not evict the fields every call reads (and boxed, so
+    /// that a breaker's size and alignment do not grow with them).
+    stripes: Box<Stripes>,
 }
+
+/// [`TimeWindow::flags`] bit: the window may hold a failure or slow call.
+const DIRTY: u64 = 1;
+
+/// Bits of a stripe holding its count; the rest hold its tag.
+const COUNT_BITS: u32 = 24;
+/// A stripe's count stops here (the largest its bits hold): the thread's
+/// next success adds the count to the bucket and starts the stripe again.
+const COUNT_FULL: u64 = (1 << COUNT_BITS) - 1;
+
+/// Bits of [`TimeWindow::flags`] (and of a stripe) holding the epoch.
+const EPOCH_SHIFT: u32 = COUNT_BITS + 32;
+const EPOCH_MASK: u64 = 0xFF << EPOCH_SHIFT;
+/// Bits of a stripe holding the low 32 bits of its interval's stamp.
+const STAMP_MASK: u64 = 0xFFFF_FFFF << COUNT_BITS;
+
+/// The value a stripe holding no count of interval `stamp` in the epoch of
+/// `flags` has: the tag `epoch (8 bits) << 32 | stamp (low 32 bits)` above
+/// [`COUNT_BITS`] bits of count. A stripe then holds `stripe_base + count`,
+/// so that one subtraction and one comparison both check the tag and find
+/// the count (at most [`COUNT_FULL`]).
+///
+/// The low 32 bits of a stamp name an interval among the window's (at most
+/// [`MAX_TIME_BUCKETS`]) unambiguously; a stripe left untouched for 2^32
+/// intervals, or for exactly 256 resets within one interval, could be read
+/// as current, and over-count successes once.
+#[inline(always)]
+const fn stripe_base(flags: u64, stamp: u64) -> u64 {
+    (flags & EPOCH_MASK) | ((stamp << COUNT_BITS) & STAMP_MASK)
+}
+
+/// The window's epoch (reset count, 8 bits) in `flags`.
+#[inline(always)]
+const fn epoch(flags: u64) -> u64 {
+    flags >> EPOCH_SHIFT
+}
+
+/// The per-thread stripes of one window.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripes([AtomicU64; SLOTS]);
 
 impl TimeWindow {
     pub(crate) fn new(shape: &TimeShape, ticker: &Ticker) -> Self {
@@ -353,7 +414,8 @@ impl TimeWindow {
                 .collect(),
             current: AtomicU64::new(0),
             end: AtomicU64::new(ticker.raw_at(shape.bucket_nanos)),
-            dirty: AtomicBool::new(false),
+            flags: AtomicU64::new(0),
+            stripes: Box::new(Stripes(std::array::from_fn(|_| AtomicU64::new(0)))),
         }
     }
 
@@ -386,29 +448,79 @@ impl TimeWindow {
     /// Records a success read at `raw` (a [`Ticker::raw`] reading) when
     /// that is all it takes: the window holds no failure or slow call (so a
     /// success cannot bring a rate to a threshold: nothing to evaluate) and
-    /// `raw` is before the end of the latest record's interval, whose bucket
-    /// holds that interval (no rotation). One load of the flag, one of the
-    /// interval's end, one of the current interval, one of the bucket's
-    /// stamp and one add; the reading is neither scaled nor divided.
-    /// Returns false, having recorded nothing, when the full
-    /// [`record`](Self::record) is needed.
+    /// `raw` is before the end of the latest record's interval. One load of
+    /// the flags, one of the interval's end, one of the current interval,
+    /// then a plain load and store of this thread's stripe (or, on a
+    /// thread without a stripe, one of the bucket's stamp and one add); the
+    /// reading is neither scaled nor divided. Returns false, having recorded
+    /// nothing, when the full [`record`](Self::record) is needed.
     ///
     /// Only the end is compared: a reading taken before the interval began
     /// (its thread was overtaken, between reading the clock and recording,
     /// by the recorder that moved the window on) is counted in the current
-    /// bucket, as if it had been read a moment later. Such a success can
+    /// interval, as if it had been read a moment later. Such a success can
     /// only stay in the window one bucket longer than its reading says; a
     /// failure or slow call always takes the full path, which places it by
     /// its own reading.
     #[inline(always)]
-    pub(crate) fn record_clean_success(&self, raw: u64) -> bool {
-        if self.dirty.load(Ordering::Acquire) {
+    pub(crate) fn record_clean_success(&self, raw: u64, shape: &TimeShape) -> bool {
+        self.record_clean_success_as(thread_slot::get(), raw, shape)
+    }
+
+    /// [`record_clean_success`](Self::record_clean_success) by the owner of
+    /// thread index `slot` (see [`thread_slot::get`]).
+    #[inline(always)]
+    fn record_clean_success_as(&self, slot: usize, raw: u64, shape: &TimeShape) -> bool {
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags & DIRTY != 0 {
             return false;
         }
         if raw >= self.end.load(Ordering::Acquire) {
             return false;
         }
         let cur = self.current.load(Ordering::Acquire);
+        match self.stripes.0.get(slot) {
+            Some(stripe) => {
+                self.count_in_stripe(stripe, flags, cur, shape);
+                true
+            }
+            None => self.record_clean_success_without_stripe(slot, flags, cur, shape),
+        }
+    }
+
+    /// Adds one to this thread's stripe for the interval in `cur`.
+    #[inline(always)]
+    fn count_in_stripe(&self, stripe: &AtomicU64, flags: u64, cur: u64, shape: &TimeShape) {
+        let stamp = (cur >> INDEX_BITS) + 1;
+        let base = stripe_base(flags, stamp);
+        let held = stripe.load(Ordering::Relaxed);
+        if held.wrapping_sub(base) < COUNT_FULL {
+            // This thread is the stripe's only writer: no locked add.
+            stripe.store(held + 1, Ordering::Release);
+        } else {
+            self.restart_stripe(stripe, held, flags, stamp, shape);
+        }
+    }
+
+    /// The clean success of a thread without a stripe: its first (which
+    /// asks for one), or one of a thread that found none free, which adds
+    /// to the current bucket instead, or takes the full path if that
+    /// bucket does not hold the current interval yet.
+    #[cold]
+    #[inline(never)]
+    fn record_clean_success_without_stripe(
+        &self,
+        slot: usize,
+        flags: u64,
+        cur: u64,
+        shape: &TimeShape,
+    ) -> bool {
+        if thread_slot::unasked(slot) {
+            if let Some(stripe) = self.stripes.0.get(thread_slot::assign()) {
+                self.count_in_stripe(stripe, flags, cur, shape);
+                return true;
+            }
+        }
         let Some(bucket) = self.buckets.get((cur & ((1 << INDEX_BITS) - 1)) as usize) else {
             return false;
         };
@@ -417,6 +529,40 @@ impl TimeWindow {
         }
         bucket.calls.fetch_add(1, Ordering::AcqRel);
         true
+    }
+
+    /// Moves a stripe holding `held` to interval `stamp` of the epoch in
+    /// `flags`, with a count of one. A count of this epoch for an interval
+    /// still in the window is first added to that interval's bucket, and the
+    /// stripe moves after it: a reader that sees the stripe moved sees the
+    /// add, so the count is never missing (a reader that sees both, the
+    /// stripe before the move and the bucket after the add, counts it twice:
+    /// an over-count of successes, the direction that cannot trip a
+    /// breaker). Also taken when the count is full ([`COUNT_FULL`]).
+    #[cold]
+    #[inline(never)]
+    fn restart_stripe(
+        &self,
+        stripe: &AtomicU64,
+        held: u64,
+        flags: u64,
+        stamp: u64,
+        shape: &TimeShape,
+    ) {
+        let count = held & COUNT_FULL;
+        let tag = held >> COUNT_BITS;
+        // How many intervals before `stamp` the stripe's is.
+        let back = u64::from((stamp as u32).wrapping_sub(tag as u32));
+        if count > 0 && tag >> 32 == epoch(flags) && back < shape.count && back < stamp {
+            let old = stamp - back;
+            if let Some(bucket) = self.buckets.get(((old - 1) % shape.count) as usize) {
+                let s = bucket.stamp.load(Ordering::Acquire);
+                if s == old || self.rotate(bucket, s, old) {
+                    bucket.calls.fetch_add(count, Ordering::AcqRel);
+                }
+            }
+        }
+        stripe.store(stripe_base(flags, stamp) + 1, Ordering::Release);
     }
 
     /// Records an outcome at `now` (nanoseconds since the breaker's origin);
@@ -439,15 +585,15 @@ impl TimeWindow {
         let bad = u64::from(code & FAIL != 0) | (u64::from(code & SLOW != 0) << 32);
         if bad != 0 {
             bucket.bad.fetch_add(bad, Ordering::AcqRel);
-            self.dirty.store(true, Ordering::Release);
+            self.flags.fetch_or(DIRTY, Ordering::AcqRel);
             return Some(self.snapshot(now, shape));
         }
-        if !self.dirty.load(Ordering::Acquire) {
+        if self.flags.load(Ordering::Acquire) & DIRTY == 0 {
             return None;
         }
         let snap = self.snapshot(now, shape);
         if snap.failures == 0 && snap.slow_calls == 0 {
-            self.dirty.store(false, Ordering::Release);
+            self.flags.fetch_and(!DIRTY, Ordering::AcqRel);
         }
         Some(snap)
     }
@@ -493,34 +639,88 @@ impl TimeWindow {
         }
     }
 
-    /// Sums the buckets inside the window ending at `now`.
+    /// Sums the buckets inside the window ending at `now`, and the stripes
+    /// counting an interval inside it.
     pub(crate) fn snapshot(&self, now: u64, shape: &TimeShape) -> WindowSnapshot {
+        // A bucket found in the window by the first pass and moved on
+        // (rotated by a recorder a whole window ahead of `now`) before the
+        // last: its failures were read but not its calls. Read again; the
+        // moved bucket is then out of the window on both passes. Moves are
+        // a bucket span apart, so a second read is all but always enough.
+        for _ in 0..3 {
+            let (snap, consistent) = self.snapshot_once(now, shape);
+            if consistent {
+                return snap;
+            }
+        }
+        // Windows kept moving on under this reader: the last reading, its
+        // failures clamped to its calls.
+        self.snapshot_once(now, shape).0
+    }
+
+    /// One reading of the window; false when a bucket moved on during it.
+    fn snapshot_once(&self, now: u64, shape: &TimeShape) -> (WindowSnapshot, bool) {
         let newest = now / shape.bucket_nanos + 1;
-        let oldest = newest.saturating_sub(shape.count - 1);
+        let oldest = newest.saturating_sub(shape.count - 1).max(1);
+        let in_window = |stamp: u64| {
+            let s = stamp & !ROTATING;
+            s >= oldest && s <= newest
+        };
         let mut snap = WindowSnapshot::default();
-        for b in self.buckets.iter() {
-            let s = b.stamp.load(Ordering::Acquire) & !ROTATING;
-            if s >= oldest.max(1) && s <= newest {
-                // `bad` before `calls`: a recorder adds to `calls` before
-                // `bad`, so every failure read here has its call in the
-                // `calls` read after it. Read the other way round, a reader
-                // held up between the two loads (preempted while other
-                // threads record) sees the failures of calls it did not
-                // count, and a window at 25 % failures could evaluate at
-                // 100 % and trip. This order can only over-count successes.
+        // Every bucket's `bad` first, then the stripes, then every bucket's
+        // `calls`: a recorder adds to `calls` before `bad`, so every failure
+        // read here has its call in the `calls` read after it, and every
+        // success counted in a stripe before that failure was read is in
+        // the stripe (or, moved, in its bucket) when read after it. Read
+        // the other way round, a reader held up between the loads
+        // (preempted while other threads record) would see the failures of
+        // calls it did not count, and a window at 25 % failures could
+        // evaluate at 100 % and trip. This order can only over-count
+        // successes.
+        let mut seen = [false; MAX_TIME_BUCKETS as usize];
+        for (b, seen) in self.buckets.iter().zip(seen.iter_mut()) {
+            if in_window(b.stamp.load(Ordering::Acquire)) {
+                *seen = true;
                 let bad = b.bad.load(Ordering::Acquire);
-                snap.calls += b.calls.load(Ordering::Acquire);
                 snap.failures += bad & 0xFFFF_FFFF;
                 snap.slow_calls += bad >> 32;
             }
         }
+        let epoch = epoch(self.flags.load(Ordering::Acquire));
+        for stripe in self.stripes.0.iter() {
+            let held = stripe.load(Ordering::Acquire);
+            let tag = held >> COUNT_BITS;
+            // The stripe's interval, as a number of intervals before the
+            // newest one.
+            let back = u64::from((newest as u32).wrapping_sub(tag as u32));
+            if tag >> 32 == epoch
+                && back < shape.count
+                && newest.checked_sub(back).is_some_and(|s| s >= oldest)
+            {
+                snap.calls += held & COUNT_FULL;
+            }
+        }
+        let mut consistent = true;
+        for (b, seen) in self.buckets.iter().zip(seen) {
+            if seen {
+                snap.calls += b.calls.load(Ordering::Acquire);
+                consistent &= in_window(b.stamp.load(Ordering::Acquire));
+            }
+        }
         snap.failures = snap.failures.min(snap.calls);
         snap.slow_calls = snap.slow_calls.min(snap.calls);
-        snap
+        (snap, consistent)
     }
 
+    /// Empties the window. Stripes are left as they are (each is written
+    /// by its thread only); the new epoch makes readers skip them, and
+    /// each thread restarts its own on its next success.
     pub(crate) fn reset(&self) {
-        self.dirty.store(false, Ordering::Release);
+        let _ = self
+            .flags
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
+                Some(f.wrapping_add(1 << EPOCH_SHIFT) & !DIRTY)
+            });
         for b in self.buckets.iter() {
             b.stamp.store(0, Ordering::Relaxed);
             b.calls.store(0, Ordering::Relaxed);
@@ -704,38 +904,50 @@ mod tests {
         assert_eq!(w.record(S, 100 * sec, &shape, &tk), None);
     }
 
+    /// Thread indices the window tests record as: a stripe's owner, and a
+    /// thread without a stripe (which adds to the bucket).
+    const AS: [usize; 2] = [0, SLOTS];
+
     #[test]
     fn clean_successes_take_the_short_path_only_while_nothing_needs_evaluation() {
         let sec = 1_000_000_000u64;
         let shape = TimeShape::new(Duration::from_secs(10));
         let tk = manual_ticker();
-        let w = TimeWindow::new(&shape, &tk);
-        // No bucket holds second 0 yet: the full path must place it.
-        assert!(!w.record_clean_success(0));
-        assert_eq!(w.record(S, 0, &shape, &tk), None);
-        assert!(w.record_clean_success(sec / 2));
-        assert_eq!(w.snapshot(sec / 2, &shape).calls, 2);
-        // Past the bucket's end: the full path rotates.
-        assert!(!w.record_clean_success(sec));
-        assert_eq!(w.record(S, sec, &shape, &tk), None);
-        assert!(w.record_clean_success(sec + 1));
-        // A failure anywhere in the window sends successes to the full
-        // path, which evaluates them.
-        w.record(F, sec + 2, &shape, &tk);
-        assert!(!w.record_clean_success(sec + 3));
-        assert_eq!(
-            w.record(S, sec + 3, &shape, &tk)
-                .map(|s| (s.calls, s.failures)),
-            Some((6, 1))
-        );
-        // Once the failure has left the window and an evaluation saw so,
-        // the short path is back.
-        assert_eq!(
-            w.record(S, 12 * sec, &shape, &tk).map(|s| s.failures),
-            Some(0)
-        );
-        assert!(w.record_clean_success(12 * sec + 1));
-        assert_eq!(w.snapshot(12 * sec + 1, &shape).calls, 2);
+        for slot in AS {
+            let w = TimeWindow::new(&shape, &tk);
+            let clean = |raw| w.record_clean_success_as(slot, raw, &shape);
+            // No bucket holds second 0 yet: a stripe counts it all the
+            // same; without one, the full path must place it.
+            if !clean(0) {
+                assert_eq!(slot, SLOTS);
+                assert_eq!(w.record(S, 0, &shape, &tk), None);
+            }
+            assert_eq!(w.record(S, 0, &shape, &tk), None);
+            assert!(clean(sec / 2));
+            assert_eq!(w.snapshot(sec / 2, &shape).calls, 3);
+            // Past the bucket's end: the full path rotates.
+            assert!(!clean(sec));
+            assert_eq!(w.record(S, sec, &shape, &tk), None);
+            assert!(clean(sec + 1));
+            assert_eq!(w.snapshot(sec + 1, &shape).calls, 5);
+            // A failure anywhere in the window sends successes to the full
+            // path, which evaluates them.
+            w.record(F, sec + 2, &shape, &tk);
+            assert!(!clean(sec + 3));
+            assert_eq!(
+                w.record(S, sec + 3, &shape, &tk)
+                    .map(|s| (s.calls, s.failures)),
+                Some((7, 1))
+            );
+            // Once the failure has left the window and an evaluation saw
+            // so, the short path is back.
+            assert_eq!(
+                w.record(S, 12 * sec, &shape, &tk).map(|s| s.failures),
+                Some(0)
+            );
+            assert!(clean(12 * sec + 1), "slot {slot}");
+            assert_eq!(w.snapshot(12 * sec + 1, &shape).calls, 2);
+        }
     }
 
     #[test]
@@ -743,15 +955,130 @@ mod tests {
         let sec = 1_000_000_000u64;
         let shape = TimeShape::new(Duration::from_secs(10));
         let tk = manual_ticker();
+        for slot in AS {
+            let w = TimeWindow::new(&shape, &tk);
+            assert_eq!(w.record(S, 5 * sec, &shape, &tk), None);
+            // Read at 4.5 s by a thread that another one overtook: it lands
+            // in second 5's interval, and leaves the window with it.
+            assert!(w.record_clean_success_as(slot, 4 * sec + sec / 2, &shape));
+            assert_eq!(w.snapshot(14 * sec + 1, &shape).calls, 2);
+            assert_eq!(w.snapshot(15 * sec, &shape).calls, 0);
+            // A reading past the end of the interval takes the full path.
+            assert!(!w.record_clean_success_as(slot, 6 * sec, &shape));
+        }
+    }
+
+    #[test]
+    fn a_stripe_moves_its_count_into_its_bucket_when_its_interval_ends() {
+        let sec = 1_000_000_000u64;
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let tk = manual_ticker();
         let w = TimeWindow::new(&shape, &tk);
-        assert_eq!(w.record(S, 5 * sec, &shape, &tk), None);
-        // Read at 4.5 s by a thread that another one overtook: it lands in
-        // second 5's bucket, and leaves the window with it.
-        assert!(w.record_clean_success(4 * sec + sec / 2));
-        assert_eq!(w.snapshot(14 * sec + 1, &shape).calls, 2);
-        assert_eq!(w.snapshot(15 * sec, &shape).calls, 0);
-        // A reading past the end of the interval takes the full path.
-        assert!(!w.record_clean_success(6 * sec));
+        for i in 0..5 {
+            assert!(w.record_clean_success_as(3, i, &shape));
+        }
+        // Counted in the stripe only.
+        assert_eq!(w.buckets[0].calls.load(Ordering::Relaxed), 0);
+        assert_eq!(w.snapshot(1, &shape).calls, 5);
+        // Another thread moves the window to second 2; this thread's next
+        // success moves its five into second 0's bucket.
+        assert_eq!(w.record(S, 2 * sec, &shape, &tk), None);
+        assert!(w.record_clean_success_as(3, 2 * sec + 1, &shape));
+        assert_eq!(w.buckets[0].calls.load(Ordering::Relaxed), 5);
+        assert_eq!(w.snapshot(2 * sec + 1, &shape).calls, 7);
+        // And they leave the window with second 0; the stripe's one with
+        // second 2.
+        assert_eq!(w.snapshot(10 * sec, &shape).calls, 2);
+        assert_eq!(w.snapshot(12 * sec, &shape).calls, 0);
+        // A stripe whose interval has left the window is dropped, not
+        // moved: nothing of second 2 comes back at second 13.
+        assert_eq!(w.record(S, 13 * sec, &shape, &tk), None);
+        assert!(w.record_clean_success_as(3, 13 * sec + 1, &shape));
+        assert_eq!(w.snapshot(13 * sec + 1, &shape).calls, 2);
+        assert_eq!(w.buckets[2].calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_full_stripe_moves_its_count_into_the_bucket_and_starts_again() {
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
+        assert_eq!(w.record(S, 0, &shape, &tk), None);
+        // Two below full, as if this thread had counted that many.
+        w.stripes.0[1].store(stripe_base(0, 1) + COUNT_FULL - 2, Ordering::Relaxed);
+        assert!(w.record_clean_success_as(1, 1, &shape));
+        assert_eq!(w.snapshot(1, &shape).calls, 1 + COUNT_FULL - 1);
+        assert!(w.record_clean_success_as(1, 2, &shape));
+        assert_eq!(
+            w.stripes.0[1].load(Ordering::Relaxed),
+            stripe_base(0, 1) + COUNT_FULL
+        );
+        assert!(w.record_clean_success_as(1, 3, &shape));
+        // Full: the count went to the bucket, the stripe holds one.
+        assert_eq!(w.buckets[0].calls.load(Ordering::Relaxed), 1 + COUNT_FULL);
+        assert_eq!(
+            w.stripes.0[1].load(Ordering::Relaxed),
+            stripe_base(0, 1) + 1
+        );
+        assert_eq!(w.snapshot(3, &shape).calls, 2 + COUNT_FULL);
+    }
+
+    #[test]
+    fn a_reset_empties_the_stripes_too() {
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
+        for _ in 0..4 {
+            assert!(w.record_clean_success_as(2, 1, &shape));
+        }
+        assert_eq!(w.snapshot(1, &shape).calls, 4);
+        w.reset();
+        assert_eq!(w.snapshot(1, &shape), WindowSnapshot::default());
+        // The stripe's next success starts it again (its old count is not
+        // moved into the emptied bucket).
+        assert!(w.record_clean_success_as(2, 2, &shape));
+        assert_eq!(w.snapshot(2, &shape).calls, 1);
+        assert_eq!(w.buckets[0].calls.load(Ordering::Relaxed), 0);
+        // After 256 resets the epoch comes round again, on a stamp the
+        // stripe is not on.
+        for _ in 0..255 {
+            w.reset();
+        }
+        assert_eq!(epoch(w.flags.load(Ordering::Relaxed)), 0);
+        assert_eq!(w.snapshot(sec_after(12), &shape).calls, 0);
+    }
+
+    fn sec_after(s: u64) -> u64 {
+        s * 1_000_000_000
+    }
+
+    #[test]
+    fn snapshots_count_every_stripe_and_bucket_while_threads_record() {
+        // Threads without a stripe add to the bucket, the others count in
+        // their stripes; a reader sums both while they run.
+        let shape = TimeShape::new(Duration::from_secs(10));
+        let tk = manual_ticker();
+        let w = TimeWindow::new(&shape, &tk);
+        assert_eq!(w.record(S, 0, &shape, &tk), None);
+        let per_thread = 20_000u64;
+        std::thread::scope(|s| {
+            for slot in [0, 1, 2, SLOTS, SLOTS] {
+                let w = &w;
+                let shape = &shape;
+                s.spawn(move || {
+                    for _ in 0..per_thread {
+                        assert!(w.record_clean_success_as(slot, 1, shape));
+                    }
+                });
+            }
+            let mut last = 0;
+            for _ in 0..1000 {
+                let calls = w.snapshot(1, &shape).calls;
+                assert!(calls >= last, "the count went back: {calls} after {last}");
+                last = calls;
+            }
+        });
+        assert_eq!(w.snapshot(1, &shape).calls, 1 + 5 * per_thread);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //!   `AsyncRecloser` wrapped around the inner future by a 20-line adapter
 //!   ([`RecloserService`]; recloser ships no tower layer).
 //! * `cb_open`: a call rejected by an open breaker, through each API.
-//! * `cb_contended`: closed acquire+record from 1, 2 and 4 threads sharing
+//! * `cb_contended`: closed acquire+record (and a 60 s time window's `call`,
+//!   ours and failsafe's) from 1, 2 and 4 threads sharing
 //!   one breaker (the machine may have fewer cores than threads: read the
 //!   core count in `BENCHMARKS.md`). The figure is wall time divided by the
 //!   total number of calls over all threads.
@@ -299,6 +300,32 @@ fn contention(c: &mut Criterion) {
         });
         let f = failsafe_consecutive();
         g.bench_function(format!("failsafe/call/{threads}_threads"), |bch| {
+            bch.iter_custom(|iters| {
+                contended(
+                    threads,
+                    iters,
+                    || &f,
+                    |f| {
+                        let _ = black_box(f.call(|| Ok::<u64, ()>(1)));
+                    },
+                )
+            })
+        });
+        let b = ours_time_window_cb();
+        g.bench_function(format!("ours/time_window/{threads}_threads"), |bch| {
+            bch.iter_custom(|iters| {
+                contended(
+                    threads,
+                    iters,
+                    || &b,
+                    |b| {
+                        let _ = black_box(b.call(|| Ok::<u64, ()>(1)));
+                    },
+                )
+            })
+        });
+        let f = failsafe_time_window();
+        g.bench_function(format!("failsafe/time_window/{threads}_threads"), |bch| {
             bch.iter_custom(|iters| {
                 contended(
                     threads,

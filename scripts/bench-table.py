@@ -71,6 +71,7 @@ for t in (1, 2, 4):
         ("", f"ours core, {t} thread(s)", f"cb_contended/ours/core/{t}_threads", "recloser", f"cb_contended/recloser/call/{t}_threads", ""),
         ("", f"ours core, {t} thread(s)", f"cb_contended/ours/core/{t}_threads", "failsafe", f"cb_contended/failsafe/call/{t}_threads", ""),
         ("", f"ours layer, {t} thread(s)", f"cb_contended/ours/layer/{t}_threads", "tower-resilience layer", f"cb_contended/tower_resilience/layer/{t}_threads", ""),
+        ("", f"ours `call`, 60 s time window, {t} thread(s)", f"cb_contended/ours/time_window/{t}_threads", "failsafe, 60 s success-rate window", f"cb_contended/failsafe/time_window/{t}_threads", ""),
     ]
 ROWS += [
     ("Bulkhead / concurrency limit, uncontended", None, None, None, None, None),

@@ -270,73 +270,57 @@ fn open_vs_peers(c: &mut Criterion) {
     g.finish();
 }
 
+/// Benchmarks `op` on one `subject` shared by `threads` threads, as `id`.
+fn bench_shared<T: Sync>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: String,
+    threads: u64,
+    subject: &T,
+    op: impl Fn(&T) + Sync,
+) {
+    g.bench_function(id, |bch| {
+        bch.iter_custom(|iters| contended(threads, iters, || subject, |s: &mut &T| op(s)))
+    });
+}
+
 fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("cb_contended");
     fast(&mut g);
     for threads in [1u64, 2, 4] {
-        let b = ours();
-        g.bench_function(format!("ours/core/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || &b,
-                    |b| b.try_acquire().unwrap().record_success(),
-                )
-            })
+        let id = |name: &str| format!("{name}/{threads}_threads");
+        bench_shared(&mut g, id("ours/core"), threads, &ours(), |b| {
+            b.try_acquire().unwrap().record_success()
         });
-        let r = recloser();
-        g.bench_function(format!("recloser/call/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || &r,
-                    |r| {
-                        let _ = black_box(r.call(|| Ok::<u64, ()>(1)));
-                    },
-                )
-            })
+        bench_shared(&mut g, id("recloser/call"), threads, &recloser(), |r| {
+            let _ = black_box(r.call(|| Ok::<u64, ()>(1)));
         });
-        let f = failsafe_consecutive();
-        g.bench_function(format!("failsafe/call/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || &f,
-                    |f| {
-                        let _ = black_box(f.call(|| Ok::<u64, ()>(1)));
-                    },
-                )
-            })
-        });
-        let b = ours_time_window_cb();
-        g.bench_function(format!("ours/time_window/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || &b,
-                    |b| {
-                        let _ = black_box(b.call(|| Ok::<u64, ()>(1)));
-                    },
-                )
-            })
-        });
-        let f = failsafe_time_window();
-        g.bench_function(format!("failsafe/time_window/{threads}_threads"), |bch| {
-            bch.iter_custom(|iters| {
-                contended(
-                    threads,
-                    iters,
-                    || &f,
-                    |f| {
-                        let _ = black_box(f.call(|| Ok::<u64, ()>(1)));
-                    },
-                )
-            })
-        });
+        bench_shared(
+            &mut g,
+            id("failsafe/call"),
+            threads,
+            &failsafe_consecutive(),
+            |f| {
+                let _ = black_box(f.call(|| Ok::<u64, ()>(1)));
+            },
+        );
+        bench_shared(
+            &mut g,
+            id("ours/time_window"),
+            threads,
+            &ours_time_window_cb(),
+            |b| {
+                let _ = black_box(b.call(|| Ok::<u64, ()>(1)));
+            },
+        );
+        bench_shared(
+            &mut g,
+            id("failsafe/time_window"),
+            threads,
+            &failsafe_time_window(),
+            |f| {
+                let _ = black_box(f.call(|| Ok::<u64, ()>(1)));
+            },
+        );
         let svc = CircuitBreakerLayer::new(ours()).layer(Noop);
         bench_contended_service(
             &mut g,

@@ -18,7 +18,7 @@ pub trait RecordOutcome {
 }
 
 impl RecordOutcome for OwnedPermit {
-    #[inline]
+    #[inline(always)]
     fn record_outcome(self, outcome: Outcome) {
         self.record(outcome)
     }

@@ -327,15 +327,37 @@ impl TimeShape {
     }
 }
 
-/// Bits of [`TimeWindow::current`] holding the bucket index (below
+/// Bits of [`Head::current`] holding the bucket index (below
 /// `MAX_TIME_BUCKETS`).
 const INDEX_BITS: u32 = 10;
 const _: () = assert!(MAX_TIME_BUCKETS as u64 <= 1 << INDEX_BITS);
 
 /// The outcomes of the last `span`.
+///
+/// Two allocations: the buckets, and the words every clean success reads
+/// or writes (the current interval, its end, the flags and the per-thread
+/// stripes), so that a breaker holds two pointers for its time window
+/// (its size is its count window's), and a clean success touches the
+/// breaker's state word and this second allocation only.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     buckets: Box<[Bucket]>,
+    s: Box<Cells>,
+}
+
+/// The words of a time window a clean success touches.
+#[derive(Debug)]
+struct Cells {
+    head: Head,
+    stripes: Stripes,
+}
+
+/// Read by every clean success, written at most once per bucket span (and
+/// by failures): on cache lines of their own, apart from the stripes that
+/// every clean success writes.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Head {
     /// The interval the latest recorder wrote to, with its bucket index:
     /// `interval << INDEX_BITS | index`. A recorder whose timestamp falls
     /// in the same interval (checked with one multiplication) uses it
@@ -343,9 +365,10 @@ pub(crate) struct TimeWindow {
     /// is found without a division on all but one call per bucket span.
     current: AtomicU64,
     /// The raw clock reading (see `Ticker::raw`) at which the interval in
-    /// `current` ends, for [`record_clean_success`](Self::record_clean_success)
-    /// to place a success without scaling its reading or locating its
-    /// interval. Published after `current` by the recorder that moves it.
+    /// `current` ends, for
+    /// [`record_clean_success`](TimeWindow::record_clean_success) to place
+    /// a success without scaling its reading or locating its interval.
+    /// Published after `current` by the recorder that moves it.
     end: AtomicU64,
     /// Bit [`DIRTY`]: set when a failure or slow call is recorded; cleared
     /// by an evaluation that finds none in the window. While clear, a
@@ -354,14 +377,9 @@ pub(crate) struct TimeWindow {
     /// epoch), so that a stripe counted before a reset is not counted
     /// after it; they sit where a stripe keeps them (see [`stripe_base`]).
     flags: AtomicU64,
-    /// One word per thread index: the successes its thread counted in one
-    /// interval (see [`stripe_base`]), on cache lines of their own so that
-    /// the stores do not evict the fields every call reads (and boxed, so
-    /// that a breaker's size and alignment do not grow with them).
-    stripes: Box<Stripes>,
 }
 
-/// [`TimeWindow::flags`] bit: the window may hold a failure or slow call.
+/// [`Head::flags`] bit: the window may hold a failure or slow call.
 const DIRTY: u64 = 1;
 
 /// Bits of a stripe holding its count; the rest hold its tag.
@@ -370,7 +388,7 @@ const COUNT_BITS: u32 = 24;
 /// next success adds the count to the bucket and starts the stripe again.
 const COUNT_FULL: u64 = (1 << COUNT_BITS) - 1;
 
-/// Bits of [`TimeWindow::flags`] (and of a stripe) holding the epoch.
+/// Bits of [`Head::flags`] (and of a stripe) holding the epoch.
 const EPOCH_SHIFT: u32 = COUNT_BITS + 32;
 const EPOCH_MASK: u64 = 0xFF << EPOCH_SHIFT;
 /// Bits of a stripe holding the low 32 bits of its interval's stamp.
@@ -397,7 +415,8 @@ const fn epoch(flags: u64) -> u64 {
     flags >> EPOCH_SHIFT
 }
 
-/// The per-thread stripes of one window.
+/// One word per thread index: the successes its thread counted in one
+/// interval (see [`stripe_base`]), on cache lines of their own.
 #[derive(Debug)]
 #[repr(align(128))]
 struct Stripes([AtomicU64; SLOTS]);
@@ -412,17 +431,21 @@ impl TimeWindow {
                     bad: AtomicU64::new(0),
                 })
                 .collect(),
-            current: AtomicU64::new(0),
-            end: AtomicU64::new(ticker.raw_at(shape.bucket_nanos)),
-            flags: AtomicU64::new(0),
-            stripes: Box::new(Stripes(std::array::from_fn(|_| AtomicU64::new(0)))),
+            s: Box::new(Cells {
+                head: Head {
+                    current: AtomicU64::new(0),
+                    end: AtomicU64::new(ticker.raw_at(shape.bucket_nanos)),
+                    flags: AtomicU64::new(0),
+                },
+                stripes: Stripes(std::array::from_fn(|_| AtomicU64::new(0))),
+            }),
         }
     }
 
     /// The interval of `now` and its bucket index.
     #[inline]
     fn locate(&self, now: u64, shape: &TimeShape, ticker: &Ticker) -> (u64, usize) {
-        let cur = self.current.load(Ordering::Relaxed);
+        let cur = self.s.head.current.load(Ordering::Relaxed);
         let interval = cur >> INDEX_BITS;
         if now.wrapping_sub(interval.wrapping_mul(shape.bucket_nanos)) < shape.bucket_nanos {
             return (interval, (cur & ((1 << INDEX_BITS) - 1)) as usize);
@@ -435,12 +458,17 @@ impl TimeWindow {
         let interval = now / shape.bucket_nanos;
         let index = interval % shape.count;
         if interval < u64::MAX >> INDEX_BITS {
-            self.current
+            self.s
+                .head
+                .current
                 .fetch_max(interval << INDEX_BITS | index, Ordering::Release);
             // After `current`: a reader that sees this end sees this
             // interval (or a later one) in `current`.
             let end = (interval + 1).saturating_mul(shape.bucket_nanos);
-            self.end.fetch_max(ticker.raw_at(end), Ordering::Release);
+            self.s
+                .head
+                .end
+                .fetch_max(ticker.raw_at(end), Ordering::Release);
         }
         (interval, index as usize)
     }
@@ -471,15 +499,15 @@ impl TimeWindow {
     /// thread index `slot` (see [`thread_slot::get`]).
     #[inline(always)]
     fn record_clean_success_as(&self, slot: usize, raw: u64, shape: &TimeShape) -> bool {
-        let flags = self.flags.load(Ordering::Acquire);
+        let flags = self.s.head.flags.load(Ordering::Acquire);
         if flags & DIRTY != 0 {
             return false;
         }
-        if raw >= self.end.load(Ordering::Acquire) {
+        if raw >= self.s.head.end.load(Ordering::Acquire) {
             return false;
         }
-        let cur = self.current.load(Ordering::Acquire);
-        match self.stripes.0.get(slot) {
+        let cur = self.s.head.current.load(Ordering::Acquire);
+        match self.s.stripes.0.get(slot) {
             Some(stripe) => {
                 self.count_in_stripe(stripe, flags, cur, shape);
                 true
@@ -516,7 +544,7 @@ impl TimeWindow {
         shape: &TimeShape,
     ) -> bool {
         if thread_slot::unasked(slot) {
-            if let Some(stripe) = self.stripes.0.get(thread_slot::assign()) {
+            if let Some(stripe) = self.s.stripes.0.get(thread_slot::assign()) {
                 self.count_in_stripe(stripe, flags, cur, shape);
                 return true;
             }
@@ -585,15 +613,15 @@ impl TimeWindow {
         let bad = u64::from(code & FAIL != 0) | (u64::from(code & SLOW != 0) << 32);
         if bad != 0 {
             bucket.bad.fetch_add(bad, Ordering::AcqRel);
-            self.flags.fetch_or(DIRTY, Ordering::AcqRel);
+            self.s.head.flags.fetch_or(DIRTY, Ordering::AcqRel);
             return Some(self.snapshot(now, shape));
         }
-        if self.flags.load(Ordering::Acquire) & DIRTY == 0 {
+        if self.s.head.flags.load(Ordering::Acquire) & DIRTY == 0 {
             return None;
         }
         let snap = self.snapshot(now, shape);
         if snap.failures == 0 && snap.slow_calls == 0 {
-            self.flags.fetch_and(!DIRTY, Ordering::AcqRel);
+            self.s.head.flags.fetch_and(!DIRTY, Ordering::AcqRel);
         }
         Some(snap)
     }
@@ -686,8 +714,8 @@ impl TimeWindow {
                 snap.slow_calls += bad >> 32;
             }
         }
-        let epoch = epoch(self.flags.load(Ordering::Acquire));
-        for stripe in self.stripes.0.iter() {
+        let epoch = epoch(self.s.head.flags.load(Ordering::Acquire));
+        for stripe in self.s.stripes.0.iter() {
             let held = stripe.load(Ordering::Acquire);
             let tag = held >> COUNT_BITS;
             // The stripe's interval, as a number of intervals before the
@@ -717,6 +745,8 @@ impl TimeWindow {
     /// each thread restarts its own on its next success.
     pub(crate) fn reset(&self) {
         let _ = self
+            .s
+            .head
             .flags
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
                 Some(f.wrapping_add(1 << EPOCH_SHIFT) & !DIRTY)
@@ -1005,19 +1035,19 @@ mod tests {
         let w = TimeWindow::new(&shape, &tk);
         assert_eq!(w.record(S, 0, &shape, &tk), None);
         // Two below full, as if this thread had counted that many.
-        w.stripes.0[1].store(stripe_base(0, 1) + COUNT_FULL - 2, Ordering::Relaxed);
+        w.s.stripes.0[1].store(stripe_base(0, 1) + COUNT_FULL - 2, Ordering::Relaxed);
         assert!(w.record_clean_success_as(1, 1, &shape));
         assert_eq!(w.snapshot(1, &shape).calls, 1 + COUNT_FULL - 1);
         assert!(w.record_clean_success_as(1, 2, &shape));
         assert_eq!(
-            w.stripes.0[1].load(Ordering::Relaxed),
+            w.s.stripes.0[1].load(Ordering::Relaxed),
             stripe_base(0, 1) + COUNT_FULL
         );
         assert!(w.record_clean_success_as(1, 3, &shape));
         // Full: the count went to the bucket, the stripe holds one.
         assert_eq!(w.buckets[0].calls.load(Ordering::Relaxed), 1 + COUNT_FULL);
         assert_eq!(
-            w.stripes.0[1].load(Ordering::Relaxed),
+            w.s.stripes.0[1].load(Ordering::Relaxed),
             stripe_base(0, 1) + 1
         );
         assert_eq!(w.snapshot(3, &shape).calls, 2 + COUNT_FULL);
@@ -1044,7 +1074,7 @@ mod tests {
         for _ in 0..255 {
             w.reset();
         }
-        assert_eq!(epoch(w.flags.load(Ordering::Relaxed)), 0);
+        assert_eq!(epoch(w.s.head.flags.load(Ordering::Relaxed)), 0);
         assert_eq!(w.snapshot(sec_after(12), &shape).calls, 0);
     }
 

@@ -234,16 +234,36 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        let (future, retries) = match &self.shared {
+        self.call_into(req, |f| f)
+    }
+}
+
+impl<S, C, K> OptionalRetry<S, C, K> {
+    /// [`call`](Service::call), its future handed to `wrap` where it is
+    /// made, so that a future wrapping it is built in place.
+    #[inline(always)]
+    pub(crate) fn call_into<Req, W>(
+        &mut self,
+        req: Req,
+        wrap: impl FnOnce(OptionalRetryFuture<S, Req, C, K>) -> W,
+    ) -> W
+    where
+        S: Service<Req> + Clone,
+        C: RequestIdempotency<Req>,
+        K: CloneRequest<Req>,
+    {
+        match &self.shared {
             Some(shared) => {
                 let (future, retries) = crate::retry::start(shared, &mut self.inner, req);
-                (future, Some(retries))
+                wrap(OptionalRetryFuture {
+                    state: RetryState::called(future),
+                    retries: Some(retries),
+                })
             }
-            None => (self.inner.call(req), None),
-        };
-        OptionalRetryFuture {
-            state: RetryState::called(future),
-            retries,
+            None => wrap(OptionalRetryFuture {
+                state: RetryState::called(self.inner.call(req)),
+                retries: None,
+            }),
         }
     }
 }

@@ -14,10 +14,14 @@ use resilience_core::retry::{Classification, Idempotency};
 use tower::BoxError;
 use tower_service::Service;
 
-use super::optional::{OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalTimeout};
+use super::optional::{
+    OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalRetryFuture, OptionalTimeout,
+};
 use super::ResilienceStack;
 use crate::classify::ClassifyOutcome;
-use crate::retry::{classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer};
+use crate::retry::{
+    classify_error, CloneAll, CloneRequest, RequestIdempotency, RetryClassify, RetryLayer,
+};
 use crate::timeout::TimeoutScope;
 
 /// What a [`ResilienceStack`] reads from results and requests when it
@@ -351,11 +355,14 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
 
 impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L4<S, K, C>: Service<Req, Error = BoxError>,
+    L3<S, C>: Service<Req> + Clone,
+    <L3<S, C> as Service<Req>>::Error: Into<BoxError>,
+    C: RetryClassify<<L3<S, C> as Service<Req>>::Response> + RequestIdempotency<Req>,
+    K: CloneRequest<Req>,
 {
     type Response = <L4<S, K, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = StackFuture<<L4<S, K, C> as Service<Req>>::Future>;
+    type Future = StackFuture<OptionalRetryFuture<L3<S, C>, Req, C, K>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -370,7 +377,7 @@ where
             }
         }
         match &self.deadline {
-            None => StackFuture::Called(self.inner.call(req)),
+            None => self.inner.call_into(req, StackFuture::Called),
             Some((deadline, elapsed)) => {
                 let inner = &mut self.inner;
                 StackFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(

@@ -43,7 +43,13 @@ use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 #[derive(Debug, Clone)]
 pub struct OptionalTimeout<S> {
     inner: S,
-    limit: Option<(Duration, TimeoutScope, Counter)>,
+    /// The limit; its scope and counter beside it rather than in the
+    /// `Option` with it, so that the clone of the service every retried
+    /// call makes copies them as they are instead of testing the `Option`
+    /// first (the counter is a no-op one without a limit).
+    limit: Option<Duration>,
+    scope: TimeoutScope,
+    elapsed: Counter,
 }
 
 impl<S> OptionalTimeout<S> {
@@ -54,7 +60,12 @@ impl<S> OptionalTimeout<S> {
     pub(crate) fn new(inner: S, limit: Option<Duration>, scope: TimeoutScope) -> Self {
         OptionalTimeout {
             inner,
-            limit: limit.map(|timeout| (timeout, scope, elapsed_counter(scope))),
+            limit,
+            scope,
+            elapsed: match limit {
+                Some(_) => elapsed_counter(scope),
+                None => Counter::noop(),
+            },
         }
     }
 }
@@ -86,9 +97,9 @@ where
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
         let inner = &mut self.inner;
-        match &self.limit {
-            Some((timeout, scope, elapsed)) => {
-                TimeoutFuture::limited(*timeout, *scope, elapsed, || inner.call(req))
+        match self.limit {
+            Some(timeout) => {
+                TimeoutFuture::limited(timeout, self.scope, &self.elapsed, || inner.call(req))
             }
             None => TimeoutFuture::unlimited(inner.call(req)),
         }

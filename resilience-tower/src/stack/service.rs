@@ -322,10 +322,18 @@ type L4<S, K, C> = OptionalRetry<L3<S, C>, C, K>;
 /// [`StackFuture::Bounded`].
 #[derive(Debug, Clone)]
 pub struct StackService<S, K = CloneAll, C = StackClassifier> {
+    /// The rate limit and the deadline's own timer, when the stack has
+    /// either: one test per call for a stack with neither.
+    guards: Option<Arc<Guards>>,
+    inner: L4<S, K, C>,
+}
+
+/// What a [`StackService`] checks before its layers run.
+#[derive(Debug)]
+struct Guards {
     rate_limiter: Option<Arc<dyn RateLimit>>,
     /// The deadline, when it needs a timer of its own, and its counter.
     deadline: Option<(Duration, Counter)>,
-    inner: L4<S, K, C>,
 }
 
 impl<S, K: Clone, C: Clone> StackService<S, K, C> {
@@ -344,10 +352,14 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
             }),
         );
         StackService {
-            rate_limiter: stack.rate_limiter.clone(),
-            deadline: stack
-                .deadline_timer
-                .map(|d| (d, super::optional::elapsed_counter(TimeoutScope::Total))),
+            guards: match (&stack.rate_limiter, stack.deadline_timer) {
+                (None, None) => None,
+                (rate_limiter, deadline) => Some(Arc::new(Guards {
+                    rate_limiter: rate_limiter.clone(),
+                    deadline: deadline
+                        .map(|d| (d, super::optional::elapsed_counter(TimeoutScope::Total))),
+                })),
+            },
             inner: l4,
         }
     }
@@ -371,22 +383,41 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        if let Some(limiter) = &self.rate_limiter {
-            if let Err(refused) = crate::rate_limit::check(&**limiter) {
-                return StackFuture::Refused(Some(refused.into()));
-            }
-        }
-        match &self.deadline {
+        match &self.guards {
             None => self.inner.call_into(req, StackFuture::Called),
-            Some((deadline, elapsed)) => {
-                let inner = &mut self.inner;
-                StackFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(
-                    *deadline,
-                    TimeoutScope::Total,
-                    elapsed,
-                    || inner.call(req),
-                )))
-            }
+            Some(guards) => guarded_call(guards, &mut self.inner, req),
+        }
+    }
+}
+
+/// A call through a stack with a rate limit or a deadline timer of its
+/// own: refused, bounded by the deadline, or made as it is.
+#[inline(never)]
+fn guarded_call<S, K, C, Req>(
+    guards: &Guards,
+    inner: &mut L4<S, K, C>,
+    req: Req,
+) -> StackFuture<OptionalRetryFuture<L3<S, C>, Req, C, K>>
+where
+    L3<S, C>: Service<Req> + Clone,
+    <L3<S, C> as Service<Req>>::Error: Into<BoxError>,
+    C: RetryClassify<<L3<S, C> as Service<Req>>::Response> + RequestIdempotency<Req>,
+    K: CloneRequest<Req>,
+{
+    if let Some(limiter) = &guards.rate_limiter {
+        if let Err(refused) = crate::rate_limit::check(&**limiter) {
+            return StackFuture::Refused(Some(refused.into()));
+        }
+    }
+    match &guards.deadline {
+        None => inner.call_into(req, StackFuture::Called),
+        Some((deadline, elapsed)) => {
+            StackFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(
+                *deadline,
+                TimeoutScope::Total,
+                elapsed,
+                || inner.call(req),
+            )))
         }
     }
 }

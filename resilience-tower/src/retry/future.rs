@@ -149,9 +149,54 @@ where
 /// Drives a retried call: the attempt in flight, the backoff wait, the
 /// service's readiness for the next attempt. The body of
 /// [`ResponseFuture`]'s `poll`, and of the stack's optional retry when it
-/// retries.
+/// retries. The first attempt's success is decided here; what follows a
+/// failure (waits, readiness, further attempts) is out of line, in
+/// [`poll_retries`], so that this stays small enough to inline.
 #[inline]
 pub(crate) fn poll_attempts<S, Req, C, K, I, H>(
+    mut state: Pin<&mut State<S::Future, Req>>,
+    retries: &mut Retries<S, Req, C, K, I, H>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<S::Response, BoxError>>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response>,
+    K: CloneRequest<Req>,
+    H: RetryHook<Req, S::Response>,
+{
+    if let StateProj::Called { future } = state.as_mut().project() {
+        let result = ready!(future.poll(cx)).map_err(Into::into);
+        let shared = &*retries.shared;
+        let Some(failure) = shared.classifier.classify(&result) else {
+            shared.policy.record_success(&retries.retry);
+            state.set(State::Done);
+            return Poll::Ready(result);
+        };
+        match after_failure(
+            shared,
+            &mut retries.retry,
+            &mut retries.request,
+            result,
+            failure,
+        ) {
+            AfterFailure::Retry { after, request } => state.set(State::Waiting {
+                sleep: Box::pin(tokio::time::sleep(after)),
+                request,
+            }),
+            AfterFailure::Finish(result) => {
+                state.set(State::Done);
+                return Poll::Ready(result);
+            }
+        }
+    }
+    poll_retries(state, retries, cx)
+}
+
+/// [`poll_attempts`] past the first attempt in flight: waits, readiness,
+/// further attempts.
+#[inline(never)]
+fn poll_retries<S, Req, C, K, I, H>(
     mut state: Pin<&mut State<S::Future, Req>>,
     retries: &mut Retries<S, Req, C, K, I, H>,
     cx: &mut Context<'_>,

@@ -21,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use metrics::Counter;
@@ -34,8 +34,8 @@ use tower_service::Service;
 use crate::circuit_breaker::ResponseFuture as BreakerFuture;
 use crate::classify::ClassifyOutcome;
 use crate::retry::{
-    poll_attempts, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify,
-    RetryLayer, Shared, State as RetryState,
+    poll_retries, settle, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify,
+    RetryLayer, Shared, State as RetryState, StateProj as RetryStateProj,
 };
 use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 
@@ -302,9 +302,29 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let mut state = this.state;
+        // One poll of the attempt in flight for both modes, so that the
+        // inner future's `poll` has one call site here (two kept it out of
+        // line).
+        if let RetryStateProj::Called { future } = state.as_mut().project() {
+            let result = ready!(future.poll(cx)).map_err(Into::into);
+            match this.retries {
+                None => {
+                    state.set(RetryState::Done);
+                    return Poll::Ready(result);
+                }
+                Some(retries) => {
+                    if let Some(result) = settle(state.as_mut(), retries, result) {
+                        return Poll::Ready(result);
+                    }
+                }
+            }
+        }
         match this.retries {
-            Some(retries) => poll_attempts(this.state, retries, cx),
-            None => this.state.poll_once(cx),
+            Some(retries) => poll_retries(state, retries, cx),
+            // Only a retry waits or readies; a call without retries is
+            // called or done.
+            None => Poll::Ready(Err(crate::error::PolledAfterCompletion.into())),
         }
     }
 }

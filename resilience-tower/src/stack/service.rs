@@ -300,7 +300,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             StackFutureProj::Called(f) => f.poll(cx),
-            StackFutureProj::Bounded(f) => f.as_mut().poll(cx),
+            StackFutureProj::Bounded(f) => poll_bounded(f.as_mut(), cx),
             StackFutureProj::Refused(e) => Poll::Ready(Err(e
                 .take()
                 .unwrap_or_else(|| crate::error::PolledAfterCompletion.into()))),
@@ -309,6 +309,20 @@ where
 }
 
 type L0<S> = BoxErr<S>;
+/// The poll of a call under the stack's deadline timer, out of line: the
+/// layers' future's `poll` then has one call site in [`StackFuture`]'s, where
+/// it can be inlined.
+#[inline(never)]
+fn poll_bounded<F, T>(
+    f: Pin<&mut crate::timeout::ResponseFuture<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, BoxError>>
+where
+    F: Future<Output = Result<T, BoxError>>,
+{
+    f.poll(cx)
+}
+
 type L1<S> = OptionalTimeout<L0<S>>;
 type L2<S> = OptionalBulkhead<L1<S>>;
 type L3<S, C> = OptionalBreaker<L2<S>, C>;

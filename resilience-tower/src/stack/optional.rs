@@ -177,15 +177,16 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        match &self.breaker {
+        // One call of the inner service for both modes: its inlined call
+        // chain appears once here.
+        let permit = match &self.breaker {
             Some(breaker) => match breaker.try_acquire_owned() {
-                Ok(permit) => {
-                    BreakerFuture::called(self.inner.call(req), permit, self.classifier.clone())
-                }
-                Err(open) => BreakerFuture::rejected(open),
+                Ok(permit) => Some(permit),
+                Err(open) => return BreakerFuture::rejected(open),
             },
-            None => BreakerFuture::unguarded(self.inner.call(req), self.classifier.clone()),
-        }
+            None => None,
+        };
+        BreakerFuture::with_permit(self.inner.call(req), permit, self.classifier.clone())
     }
 }
 

@@ -96,13 +96,16 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        let inner = &mut self.inner;
-        match self.limit {
-            Some(timeout) => {
-                TimeoutFuture::limited(timeout, self.scope, &self.elapsed, || inner.call(req))
-            }
-            None => TimeoutFuture::unlimited(inner.call(req)),
-        }
+        // The clock is read before the call, as `TimeoutFuture::limited`
+        // reads it; one call of the inner service for both modes.
+        let deadline = self.limit.map(crate::timeout::deadline_in);
+        TimeoutFuture::with_deadline(
+            self.inner.call(req),
+            deadline,
+            self.limit.unwrap_or(Duration::ZERO),
+            self.scope,
+            &self.elapsed,
+        )
     }
 }
 

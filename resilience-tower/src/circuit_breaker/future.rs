@@ -95,14 +95,14 @@ impl<F, C, P, R> GuardedFuture<F, C, P, R> {
         }
     }
 
-    /// The call without a permit, so nothing recorded (a stack's absent
-    /// breaker).
+    /// The call under `permit`, or without one (a stack's absent breaker:
+    /// nothing recorded).
     #[inline]
-    pub(crate) fn unguarded(future: F, classifier: C) -> Self {
+    pub(crate) fn with_permit(future: F, permit: Option<P>, classifier: C) -> Self {
         GuardedFuture {
             state: State::Called {
                 future,
-                permit: None,
+                permit,
                 classifier,
             },
         }

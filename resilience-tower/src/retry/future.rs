@@ -104,29 +104,6 @@ impl<F, Req> State<F, Req> {
     pub(crate) fn called(future: F) -> Self {
         State::Called { future }
     }
-
-    /// The first attempt of a call made once, without retries: its result,
-    /// the error of its service as a [`BoxError`].
-    #[inline(always)]
-    pub(crate) fn poll_once<T, E>(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, BoxError>>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: Into<BoxError>,
-    {
-        match self.as_mut().project() {
-            StateProj::Called { future } => {
-                let result = ready!(future.poll(cx)).map_err(Into::into);
-                self.set(State::Done);
-                Poll::Ready(result)
-            }
-            // Only a retry waits or readies; a call without retries is
-            // called or done.
-            _ => Poll::Ready(Err(PolledAfterCompletion.into())),
-        }
-    }
 }
 
 impl<S, Req, C, K, I, H> Future for ResponseFuture<S, Req, C, K, I, H>
@@ -149,9 +126,75 @@ where
 /// Drives a retried call: the attempt in flight, the backoff wait, the
 /// service's readiness for the next attempt. The body of
 /// [`ResponseFuture`]'s `poll`, and of the stack's optional retry when it
-/// retries.
+/// retries. The first attempt's success is decided here; what follows a
+/// failure (waits, readiness, further attempts) is out of line, in
+/// [`poll_retries`], so that this stays small enough to inline.
 #[inline]
 pub(crate) fn poll_attempts<S, Req, C, K, I, H>(
+    mut state: Pin<&mut State<S::Future, Req>>,
+    retries: &mut Retries<S, Req, C, K, I, H>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<S::Response, BoxError>>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: RetryClassify<S::Response>,
+    K: CloneRequest<Req>,
+    H: RetryHook<Req, S::Response>,
+{
+    if let StateProj::Called { future } = state.as_mut().project() {
+        let result = ready!(future.poll(cx)).map_err(Into::into);
+        if let Some(result) = settle(state.as_mut(), retries, result) {
+            return Poll::Ready(result);
+        }
+    }
+    poll_retries(state, retries, cx)
+}
+
+/// What the result of the attempt in flight leads to: the call's result
+/// (`state` is then done), or `None` when a retry's wait was set.
+#[inline]
+pub(crate) fn settle<S, Req, C, K, I, H>(
+    mut state: Pin<&mut State<S::Future, Req>>,
+    retries: &mut Retries<S, Req, C, K, I, H>,
+    result: Result<S::Response, BoxError>,
+) -> Option<Result<S::Response, BoxError>>
+where
+    S: Service<Req>,
+    C: RetryClassify<S::Response>,
+    H: RetryHook<Req, S::Response>,
+{
+    let shared = &*retries.shared;
+    let Some(failure) = shared.classifier.classify(&result) else {
+        shared.policy.record_success(&retries.retry);
+        state.set(State::Done);
+        return Some(result);
+    };
+    match after_failure(
+        shared,
+        &mut retries.retry,
+        &mut retries.request,
+        result,
+        failure,
+    ) {
+        AfterFailure::Retry { after, request } => {
+            state.set(State::Waiting {
+                sleep: Box::pin(tokio::time::sleep(after)),
+                request,
+            });
+            None
+        }
+        AfterFailure::Finish(result) => {
+            state.set(State::Done);
+            Some(result)
+        }
+    }
+}
+
+/// [`poll_attempts`] past the first attempt in flight: waits, readiness,
+/// further attempts.
+#[inline(never)]
+pub(crate) fn poll_retries<S, Req, C, K, I, H>(
     mut state: Pin<&mut State<S::Future, Req>>,
     retries: &mut Retries<S, Req, C, K, I, H>,
     cx: &mut Context<'_>,

@@ -139,7 +139,7 @@
 mod classify;
 mod error;
 mod future;
-pub(crate) use self::future::{poll_attempts, Retries, State};
+pub(crate) use self::future::{poll_retries, settle, Retries, State, StateProj};
 mod hook;
 mod layer;
 pub(crate) use self::layer::Shared;

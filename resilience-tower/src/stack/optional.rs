@@ -21,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use metrics::Counter;
@@ -34,8 +34,8 @@ use tower_service::Service;
 use crate::circuit_breaker::ResponseFuture as BreakerFuture;
 use crate::classify::ClassifyOutcome;
 use crate::retry::{
-    poll_attempts, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify,
-    RetryLayer, Shared, State as RetryState,
+    poll_retries, settle, CloneRequest, NoRetryHook, RequestIdempotency, Retries, RetryClassify,
+    RetryLayer, Shared, State as RetryState, StateProj as RetryStateProj,
 };
 use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 
@@ -43,7 +43,13 @@ use crate::timeout::{ResponseFuture as TimeoutFuture, TimeoutScope};
 #[derive(Debug, Clone)]
 pub struct OptionalTimeout<S> {
     inner: S,
-    limit: Option<(Duration, TimeoutScope, Counter)>,
+    /// The limit; its scope and counter beside it rather than in the
+    /// `Option` with it, so that the clone of the service every retried
+    /// call makes copies them as they are instead of testing the `Option`
+    /// first (the counter is a no-op one without a limit).
+    limit: Option<Duration>,
+    scope: TimeoutScope,
+    elapsed: Counter,
 }
 
 impl<S> OptionalTimeout<S> {
@@ -54,7 +60,12 @@ impl<S> OptionalTimeout<S> {
     pub(crate) fn new(inner: S, limit: Option<Duration>, scope: TimeoutScope) -> Self {
         OptionalTimeout {
             inner,
-            limit: limit.map(|timeout| (timeout, scope, elapsed_counter(scope))),
+            limit,
+            scope,
+            elapsed: match limit {
+                Some(_) => elapsed_counter(scope),
+                None => Counter::noop(),
+            },
         }
     }
 }
@@ -85,13 +96,16 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        let inner = &mut self.inner;
-        match &self.limit {
-            Some((timeout, scope, elapsed)) => {
-                TimeoutFuture::limited(*timeout, *scope, elapsed, || inner.call(req))
-            }
-            None => TimeoutFuture::unlimited(inner.call(req)),
-        }
+        // The clock is read before the call, as `TimeoutFuture::limited`
+        // reads it; one call of the inner service for both modes.
+        let deadline = self.limit.map(crate::timeout::deadline_in);
+        TimeoutFuture::with_deadline(
+            self.inner.call(req),
+            deadline,
+            self.limit.unwrap_or(Duration::ZERO),
+            self.scope,
+            &self.elapsed,
+        )
     }
 }
 
@@ -166,15 +180,16 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        match &self.breaker {
+        // One call of the inner service for both modes: its inlined call
+        // chain appears once here.
+        let permit = match &self.breaker {
             Some(breaker) => match breaker.try_acquire_owned() {
-                Ok(permit) => {
-                    BreakerFuture::called(self.inner.call(req), permit, self.classifier.clone())
-                }
-                Err(open) => BreakerFuture::rejected(open),
+                Ok(permit) => Some(permit),
+                Err(open) => return BreakerFuture::rejected(open),
             },
-            None => BreakerFuture::unguarded(self.inner.call(req), self.classifier.clone()),
-        }
+            None => None,
+        };
+        BreakerFuture::with_permit(self.inner.call(req), permit, self.classifier.clone())
     }
 }
 
@@ -234,16 +249,36 @@ where
 
     #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
-        let (future, retries) = match &self.shared {
+        self.call_into(req, |f| f)
+    }
+}
+
+impl<S, C, K> OptionalRetry<S, C, K> {
+    /// [`call`](Service::call), its future handed to `wrap` where it is
+    /// made, so that a future wrapping it is built in place.
+    #[inline(always)]
+    pub(crate) fn call_into<Req, W>(
+        &mut self,
+        req: Req,
+        wrap: impl FnOnce(OptionalRetryFuture<S, Req, C, K>) -> W,
+    ) -> W
+    where
+        S: Service<Req> + Clone,
+        C: RequestIdempotency<Req>,
+        K: CloneRequest<Req>,
+    {
+        match &self.shared {
             Some(shared) => {
                 let (future, retries) = crate::retry::start(shared, &mut self.inner, req);
-                (future, Some(retries))
+                wrap(OptionalRetryFuture {
+                    state: RetryState::called(future),
+                    retries: Some(retries),
+                })
             }
-            None => (self.inner.call(req), None),
-        };
-        OptionalRetryFuture {
-            state: RetryState::called(future),
-            retries,
+            None => wrap(OptionalRetryFuture {
+                state: RetryState::called(self.inner.call(req)),
+                retries: None,
+            }),
         }
     }
 }
@@ -271,9 +306,29 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let mut state = this.state;
+        // One poll of the attempt in flight for both modes, so that the
+        // inner future's `poll` has one call site here (two kept it out of
+        // line).
+        if let RetryStateProj::Called { future } = state.as_mut().project() {
+            let result = ready!(future.poll(cx)).map_err(Into::into);
+            match this.retries {
+                None => {
+                    state.set(RetryState::Done);
+                    return Poll::Ready(result);
+                }
+                Some(retries) => {
+                    if let Some(result) = settle(state.as_mut(), retries, result) {
+                        return Poll::Ready(result);
+                    }
+                }
+            }
+        }
         match this.retries {
-            Some(retries) => poll_attempts(this.state, retries, cx),
-            None => this.state.poll_once(cx),
+            Some(retries) => poll_retries(state, retries, cx),
+            // Only a retry waits or readies; a call without retries is
+            // called or done.
+            None => Poll::Ready(Err(crate::error::PolledAfterCompletion.into())),
         }
     }
 }

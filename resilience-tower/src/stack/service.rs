@@ -14,10 +14,14 @@ use resilience_core::retry::{Classification, Idempotency};
 use tower::BoxError;
 use tower_service::Service;
 
-use super::optional::{OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalTimeout};
+use super::optional::{
+    OptionalBreaker, OptionalBulkhead, OptionalRetry, OptionalRetryFuture, OptionalTimeout,
+};
 use super::ResilienceStack;
 use crate::classify::ClassifyOutcome;
-use crate::retry::{classify_error, CloneAll, RequestIdempotency, RetryClassify, RetryLayer};
+use crate::retry::{
+    classify_error, CloneAll, CloneRequest, RequestIdempotency, RetryClassify, RetryLayer,
+};
 use crate::timeout::TimeoutScope;
 
 /// What a [`ResilienceStack`] reads from results and requests when it
@@ -296,7 +300,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             StackFutureProj::Called(f) => f.poll(cx),
-            StackFutureProj::Bounded(f) => f.as_mut().poll(cx),
+            StackFutureProj::Bounded(f) => poll_bounded(f.as_mut(), cx),
             StackFutureProj::Refused(e) => Poll::Ready(Err(e
                 .take()
                 .unwrap_or_else(|| crate::error::PolledAfterCompletion.into()))),
@@ -305,6 +309,20 @@ where
 }
 
 type L0<S> = BoxErr<S>;
+/// The poll of a call under the stack's deadline timer, out of line: the
+/// layers' future's `poll` then has one call site in [`StackFuture`]'s, where
+/// it can be inlined.
+#[inline(never)]
+fn poll_bounded<F, T>(
+    f: Pin<&mut crate::timeout::ResponseFuture<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, BoxError>>
+where
+    F: Future<Output = Result<T, BoxError>>,
+{
+    f.poll(cx)
+}
+
 type L1<S> = OptionalTimeout<L0<S>>;
 type L2<S> = OptionalBulkhead<L1<S>>;
 type L3<S, C> = OptionalBreaker<L2<S>, C>;
@@ -318,10 +336,18 @@ type L4<S, K, C> = OptionalRetry<L3<S, C>, C, K>;
 /// [`StackFuture::Bounded`].
 #[derive(Debug, Clone)]
 pub struct StackService<S, K = CloneAll, C = StackClassifier> {
+    /// The rate limit and the deadline's own timer, when the stack has
+    /// either: one test per call for a stack with neither.
+    guards: Option<Arc<Guards>>,
+    inner: L4<S, K, C>,
+}
+
+/// What a [`StackService`] checks before its layers run.
+#[derive(Debug)]
+struct Guards {
     rate_limiter: Option<Arc<dyn RateLimit>>,
     /// The deadline, when it needs a timer of its own, and its counter.
     deadline: Option<(Duration, Counter)>,
-    inner: L4<S, K, C>,
 }
 
 impl<S, K: Clone, C: Clone> StackService<S, K, C> {
@@ -340,10 +366,14 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
             }),
         );
         StackService {
-            rate_limiter: stack.rate_limiter.clone(),
-            deadline: stack
-                .deadline_timer
-                .map(|d| (d, super::optional::elapsed_counter(TimeoutScope::Total))),
+            guards: match (&stack.rate_limiter, stack.deadline_timer) {
+                (None, None) => None,
+                (rate_limiter, deadline) => Some(Arc::new(Guards {
+                    rate_limiter: rate_limiter.clone(),
+                    deadline: deadline
+                        .map(|d| (d, super::optional::elapsed_counter(TimeoutScope::Total))),
+                })),
+            },
             inner: l4,
         }
     }
@@ -351,11 +381,14 @@ impl<S, K: Clone, C: Clone> StackService<S, K, C> {
 
 impl<S, K, C, Req> Service<Req> for StackService<S, K, C>
 where
-    L4<S, K, C>: Service<Req, Error = BoxError>,
+    L3<S, C>: Service<Req> + Clone,
+    <L3<S, C> as Service<Req>>::Error: Into<BoxError>,
+    C: RetryClassify<<L3<S, C> as Service<Req>>::Response> + RequestIdempotency<Req>,
+    K: CloneRequest<Req>,
 {
     type Response = <L4<S, K, C> as Service<Req>>::Response;
     type Error = BoxError;
-    type Future = StackFuture<<L4<S, K, C> as Service<Req>>::Future>;
+    type Future = StackFuture<OptionalRetryFuture<L3<S, C>, Req, C, K>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -364,22 +397,41 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        if let Some(limiter) = &self.rate_limiter {
-            if let Err(refused) = crate::rate_limit::check(&**limiter) {
-                return StackFuture::Refused(Some(refused.into()));
-            }
+        match &self.guards {
+            None => self.inner.call_into(req, StackFuture::Called),
+            Some(guards) => guarded_call(guards, &mut self.inner, req),
         }
-        match &self.deadline {
-            None => StackFuture::Called(self.inner.call(req)),
-            Some((deadline, elapsed)) => {
-                let inner = &mut self.inner;
-                StackFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(
-                    *deadline,
-                    TimeoutScope::Total,
-                    elapsed,
-                    || inner.call(req),
-                )))
-            }
+    }
+}
+
+/// A call through a stack with a rate limit or a deadline timer of its
+/// own: refused, bounded by the deadline, or made as it is.
+#[inline(never)]
+fn guarded_call<S, K, C, Req>(
+    guards: &Guards,
+    inner: &mut L4<S, K, C>,
+    req: Req,
+) -> StackFuture<OptionalRetryFuture<L3<S, C>, Req, C, K>>
+where
+    L3<S, C>: Service<Req> + Clone,
+    <L3<S, C> as Service<Req>>::Error: Into<BoxError>,
+    C: RetryClassify<<L3<S, C> as Service<Req>>::Response> + RequestIdempotency<Req>,
+    K: CloneRequest<Req>,
+{
+    if let Some(limiter) = &guards.rate_limiter {
+        if let Err(refused) = crate::rate_limit::check(&**limiter) {
+            return StackFuture::Refused(Some(refused.into()));
+        }
+    }
+    match &guards.deadline {
+        None => inner.call_into(req, StackFuture::Called),
+        Some((deadline, elapsed)) => {
+            StackFuture::Bounded(Box::pin(crate::timeout::ResponseFuture::limited(
+                *deadline,
+                TimeoutScope::Total,
+                elapsed,
+                || inner.call(req),
+            )))
         }
     }
 }

@@ -68,6 +68,7 @@ mod layer;
 mod service;
 
 pub use self::layer::{DeadlineLayer, TimeoutLayer};
+pub(crate) use self::service::deadline_in;
 pub use self::service::{ResponseFuture, TimeoutService};
 /// Moved: name [`resilience_core::clock::TokioClock`], the one `TokioClock`
 /// of the suite (give it to core primitives so they move with

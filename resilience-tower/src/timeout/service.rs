@@ -125,19 +125,32 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    /// `inner` with no limit (a stack's absent timeout): no clock read, no
-    /// timer, no metric.
+    /// `inner` until `deadline` (from [`deadline_in`]`(timeout)`), or
+    /// without a limit; with no deadline, `elapsed` is never counted.
     #[inline(always)]
-    pub(crate) fn unlimited(inner: F) -> Self {
+    pub(crate) fn with_deadline(
+        inner: F,
+        deadline: Option<Instant>,
+        timeout: Duration,
+        scope: TimeoutScope,
+        elapsed: &Counter,
+    ) -> Self {
         ResponseFuture {
             inner,
             sleep: None,
-            deadline: None,
-            timeout: Duration::ZERO,
-            scope: TimeoutScope::Attempt,
-            elapsed: Some(Counter::noop()),
+            deadline,
+            timeout,
+            scope,
+            elapsed: Some(elapsed.clone()),
         }
     }
+}
+
+/// The deadline `timeout` from now, as [`ResponseFuture::limited`] sets it.
+#[inline(always)]
+pub(crate) fn deadline_in(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| far_future(now))
 }
 
 /// A deadline for a limit too large to add to `now` (about 30 years on, as

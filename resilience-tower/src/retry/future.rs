@@ -206,31 +206,12 @@ where
     K: CloneRequest<Req>,
     H: RetryHook<Req, S::Response>,
 {
-    let Retries {
-        service,
-        request: copy,
-        shared,
-        retry,
-    } = retries;
     loop {
         match state.as_mut().project() {
             StateProj::Called { future } => {
                 let result = ready!(future.poll(cx)).map_err(Into::into);
-                let shared = &**shared;
-                let Some(failure) = shared.classifier.classify(&result) else {
-                    shared.policy.record_success(retry);
-                    state.set(State::Done);
+                if let Some(result) = settle(state.as_mut(), retries, result) {
                     return Poll::Ready(result);
-                };
-                match after_failure(shared, retry, copy, result, failure) {
-                    AfterFailure::Retry { after, request } => state.set(State::Waiting {
-                        sleep: Box::pin(tokio::time::sleep(after)),
-                        request,
-                    }),
-                    AfterFailure::Finish(result) => {
-                        state.set(State::Done);
-                        return Poll::Ready(result);
-                    }
                 }
             }
             StateProj::Waiting { sleep, .. } => {
@@ -245,6 +226,12 @@ where
                 }
             }
             StateProj::Readying { guard, .. } => {
+                let Retries {
+                    service,
+                    request: copy,
+                    shared,
+                    retry,
+                } = &mut *retries;
                 match service.poll_ready(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => {

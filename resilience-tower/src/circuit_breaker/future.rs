@@ -86,13 +86,7 @@ enum State<F, C, P, R> {
 
 impl<F, C, P, R> GuardedFuture<F, C, P, R> {
     pub(crate) fn called(future: F, permit: P, classifier: C) -> Self {
-        GuardedFuture {
-            state: State::Called {
-                future,
-                permit: Some(permit),
-                classifier,
-            },
-        }
+        Self::with_permit(future, Some(permit), classifier)
     }
 
     /// The call under `permit`, or without one (a stack's absent breaker:

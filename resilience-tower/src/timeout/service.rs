@@ -113,16 +113,8 @@ impl<F> ResponseFuture<F> {
         elapsed: &Counter,
         call: impl FnOnce() -> F,
     ) -> Self {
-        let now = Instant::now();
-        let deadline = now.checked_add(timeout).unwrap_or_else(|| far_future(now));
-        ResponseFuture {
-            inner: call(),
-            sleep: None,
-            deadline: Some(deadline),
-            timeout,
-            scope,
-            elapsed: Some(elapsed.clone()),
-        }
+        let deadline = deadline_in(timeout);
+        Self::with_deadline(call(), Some(deadline), timeout, scope, elapsed)
     }
 
     /// `inner` until `deadline` (from [`deadline_in`]`(timeout)`), or

@@ -168,6 +168,36 @@ pub fn fmt_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// Formats a time to wait before trying again, for messages: rounded up to
+/// whole seconds from one second on (`"retry after 30s"`, as an HTTP
+/// `Retry-After` header has it), to milliseconds below (`"250ms"`). Never
+/// shorter than the wait itself, and never nanosecond noise such as
+/// `"29s 997ms 466us 789ns"`.
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
+pub fn fmt_wait(d: Duration) -> String {
+    let rounded = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
+    } else {
+        // Below a second: at most 1 000 000 000 ns, so the millisecond count fits.
+        Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64)
+    };
+    humantime::format_duration(rounded).to_string()
+}
+
+/// Formats a time that has passed, for messages: to the nearest
+/// millisecond (`"1s 250ms"`), or microsecond below one millisecond.
+#[doc(hidden)] // shared with the sibling crates; not part of the supported API
+pub fn fmt_elapsed(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    let unit: u128 = if nanos >= 1_000_000 { 1_000_000 } else { 1_000 };
+    let rounded = (nanos + unit / 2) / unit * unit;
+    let rounded = Duration::new(
+        u64::try_from(rounded / 1_000_000_000).unwrap_or(u64::MAX),
+        (rounded % 1_000_000_000) as u32,
+    );
+    humantime::format_duration(rounded).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +228,22 @@ mod tests {
         assert!(check_nonzero("n", 1).is_ok());
         assert!(check_nonzero_duration("d", Duration::ZERO).is_err());
         assert_eq!(fmt_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(fmt_wait(Duration::from_nanos(29_997_466_789)), "30s");
+        assert_eq!(fmt_wait(Duration::from_secs(20)), "20s");
+        assert_eq!(fmt_wait(Duration::from_micros(249_001)), "250ms");
+        assert_eq!(fmt_wait(Duration::from_nanos(1)), "1ms");
+        assert_eq!(fmt_wait(Duration::ZERO), "0s");
+        assert_eq!(
+            fmt_wait(Duration::MAX),
+            fmt_duration(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(fmt_elapsed(Duration::from_nanos(1_250_400_000)), "1s 250ms");
+        assert_eq!(fmt_elapsed(Duration::from_nanos(1_250_600_000)), "1s 251ms");
+        assert_eq!(fmt_elapsed(Duration::from_nanos(12_345)), "12us");
+        assert_eq!(fmt_elapsed(Duration::ZERO), "0s");
+        assert_eq!(
+            fmt_elapsed(Duration::MAX),
+            fmt_duration(Duration::new(u64::MAX, 0))
+        );
     }
 }

@@ -177,7 +177,7 @@ pub(crate) const fn is_timed(word: u64) -> bool {
 /// assert_eq!(open.to_string(), "circuit breaker `default` is open; retry after 20s");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("circuit breaker `{}` is {}; retry after {}", name.as_str(), state.as_str().replace('_', " "), crate::config::fmt_duration(self.retry_after()))]
+#[error("circuit breaker `{}` is {}; retry after {}", name.as_str(), state.as_str().replace('_', " "), crate::config::fmt_wait(self.retry_after()))]
 pub struct CircuitOpen {
     name: Name,
     state: CircuitState,

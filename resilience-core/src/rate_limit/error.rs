@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::circuit_breaker::Name;
-use crate::config::fmt_duration;
+use crate::config::fmt_wait;
 use crate::retry::{Classification, ClassifyError, ErrorClass};
 
 /// A rate limiter refused the call: its permits are spent for now.
@@ -134,7 +134,7 @@ impl fmt::Display for RateLimited {
             write!(
                 f,
                 "rate limiter `{name}` refused {n} {permits}; retry after {}",
-                fmt_duration(self.retry_after())
+                fmt_wait(self.retry_after())
             )
         }
     }

@@ -15,7 +15,7 @@ use super::budget::{BudgetConfig, RetryBudget, Withdrawal};
 use super::classify::{ClassSet, Classification, ErrorClass, Idempotency};
 use super::jitter::JitterRng;
 use crate::clock::{shared, Clock, SharedClock, SystemClock};
-use crate::config::{check_nonzero_duration, fmt_duration, ConfigError};
+use crate::config::{check_nonzero_duration, fmt_duration, fmt_elapsed, fmt_wait, ConfigError};
 use crate::events::Listeners;
 
 /// Total attempts when neither the backoff nor the policy sets a limit.
@@ -213,13 +213,13 @@ impl fmt::Display for GiveUpReason {
                 f,
                 "the next retry would end after the {} deadline ({} elapsed)",
                 fmt_duration(*deadline),
-                fmt_duration(*elapsed)
+                fmt_elapsed(*elapsed)
             ),
             GiveUpReason::BudgetExhausted => f.write_str("the retry budget is exhausted"),
             GiveUpReason::RetryAfterTooLong { requested, limit } => write!(
                 f,
                 "the dependency asked to retry after {}, longer than max_retry_after {}",
-                fmt_duration(*requested),
+                fmt_wait(*requested),
                 fmt_duration(*limit)
             ),
         }

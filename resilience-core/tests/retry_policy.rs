@@ -994,3 +994,36 @@ fn successes_are_counted_alike_on_every_path() {
         ]
     );
 }
+
+#[test]
+fn give_up_messages_round_measured_durations() {
+    // An elapsed time measured by a real clock, and a wait computed from an
+    // HTTP-date `Retry-After`, carry nanoseconds; the messages do not.
+    let deadline = RetryError::DeadlineExceeded {
+        attempts: 4,
+        elapsed: Duration::from_nanos(11_000_466_789),
+        deadline: 10 * SEC,
+        last: ErrorClass::Timeout,
+    };
+    assert_eq!(
+        deadline.to_string(),
+        "gave up after 4 attempt(s): the next retry would end after the 10s deadline \
+         (11s elapsed); raise the deadline or shorten the backoff"
+    );
+    let too_long = RetryError::RetryAfterTooLong {
+        attempts: 1,
+        requested: Duration::from_nanos(119_734_000_001),
+        limit: 60 * SEC,
+        last: ErrorClass::Transient,
+    };
+    assert_eq!(
+        too_long.to_string(),
+        "gave up after 1 attempt(s): the dependency asked to retry after 2m, longer than \
+         max_retry_after (1m); retry later or raise max_retry_after"
+    );
+    // The durations themselves stay exact.
+    assert!(matches!(
+        too_long,
+        RetryError::RetryAfterTooLong { requested, .. } if requested == Duration::from_nanos(119_734_000_001)
+    ));
+}

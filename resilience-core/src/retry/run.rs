@@ -71,7 +71,7 @@ pub enum RetryError<E> {
         last: E,
     },
     /// The next wait would have ended past the overall deadline.
-    #[error("gave up after {attempts} attempt(s): the next retry would end after the {deadline:?} deadline ({elapsed:?} elapsed); raise the deadline or shorten the backoff")]
+    #[error("gave up after {attempts} attempt(s): the next retry would end after the {} deadline ({} elapsed); raise the deadline or shorten the backoff", crate::config::fmt_duration(*deadline), crate::config::fmt_elapsed(*elapsed))]
     DeadlineExceeded {
         /// Attempts made.
         attempts: u32,
@@ -85,7 +85,7 @@ pub enum RetryError<E> {
     },
     /// The dependency asked for a longer wait than the policy's
     /// `max_retry_after`.
-    #[error("gave up after {attempts} attempt(s): the dependency asked to retry after {requested:?}, longer than max_retry_after ({limit:?}); retry later or raise max_retry_after")]
+    #[error("gave up after {attempts} attempt(s): the dependency asked to retry after {}, longer than max_retry_after ({}); retry later or raise max_retry_after", crate::config::fmt_wait(*requested), crate::config::fmt_duration(*limit))]
     RetryAfterTooLong {
         /// Attempts made.
         attempts: u32,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use parking_lot::Mutex;
 use resilience_core::clock::{shared, Clock, SharedClock};
-use resilience_core::config::{fmt_duration, ConfigError};
+use resilience_core::config::{fmt_duration, fmt_elapsed, fmt_wait, ConfigError};
 use resilience_core::events::Listeners;
 use tokio::sync::watch;
 
@@ -84,7 +84,7 @@ pub enum FailoverError {
         running: Direction,
     },
     /// Traffic moved too recently.
-    #[error("traffic moved less than the anti-flap window ago; a new switch is allowed in {}", fmt_duration(*retry_in))]
+    #[error("traffic moved less than the anti-flap window ago; a new switch is allowed in {}", fmt_wait(*retry_in))]
     AntiFlap {
         /// Time left in the window.
         retry_in: Duration,
@@ -105,7 +105,7 @@ pub enum FailoverError {
     /// A rollback asked for when no failover switched traffic within the
     /// rollback window.
     #[error("{}", match switched_ago {
-        Some(ago) => format!("the failover switched traffic {} ago, past the rollback window; use failback", fmt_duration(*ago)),
+        Some(ago) => format!("the failover switched traffic {} ago, past the rollback window; use failback", fmt_elapsed(*ago)),
         None => "no failover to roll back: traffic has not moved".to_string(),
     })]
     RollbackWindowClosed {

@@ -300,12 +300,12 @@ impl fmt::Display for RuleReason {
             RuleReason::CooldownUp { rule, remaining } => write!(
                 f,
                 "scale-up rule `{rule}` fired, cooldown has {} left",
-                core_config::fmt_duration(*remaining)
+                core_config::fmt_wait(*remaining)
             ),
             RuleReason::CooldownDown { rule, remaining } => write!(
                 f,
                 "scale-down rule `{rule}` fired, cooldown has {} left",
-                core_config::fmt_duration(*remaining)
+                core_config::fmt_wait(*remaining)
             ),
             RuleReason::AtMaximum { rule } => {
                 write!(f, "scale-up rule `{rule}` fired at the maximum")

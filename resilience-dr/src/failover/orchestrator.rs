@@ -1525,6 +1525,25 @@ mod tests {
     fn assert_send<T: Send>(_: &T) {}
 
     #[test]
+    fn error_messages_round_measured_durations() {
+        let e = FailoverError::AntiFlap {
+            retry_in: Duration::from_nanos(599_123_456_789),
+        };
+        assert!(
+            e.to_string().ends_with("a new switch is allowed in 10m"),
+            "{e}"
+        );
+        let e = FailoverError::RollbackWindowClosed {
+            switched_ago: Some(Duration::from_nanos(3_600_000_400_001)),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("the failover switched traffic 1h ago"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn run_futures_are_send() {
         let o = Orchestrator::new(
             FailoverConfig {

@@ -761,3 +761,28 @@ impl RuleEngine {
         self.distribution.as_ref().map(|d| d.allocate(total))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_reasons_round_the_time_left_up() {
+        let r = RuleReason::CooldownUp {
+            rule: "cpu".into(),
+            remaining: Duration::from_nanos(29_001_000_001),
+        };
+        assert_eq!(
+            r.to_string(),
+            "scale-up rule `cpu` fired, cooldown has 30s left"
+        );
+        let r = RuleReason::CooldownDown {
+            rule: "cpu".into(),
+            remaining: Duration::from_micros(249_001),
+        };
+        assert_eq!(
+            r.to_string(),
+            "scale-down rule `cpu` fired, cooldown has 250ms left"
+        );
+    }
+}

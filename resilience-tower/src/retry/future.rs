@@ -226,7 +226,7 @@ where
 /// `out` when it is finished, `false` while it waits.
 #[inline(never)]
 fn drive_retries<S, Req, C, K, I, H>(
-    state: Pin<&mut State<S::Future, Req>>,
+    mut state: Pin<&mut State<S::Future, Req>>,
     retries: &mut Retries<S, Req, C, K, I, H>,
     cx: &mut Context<'_>,
     out: &mut Option<Result<S::Response, BoxError>>,
@@ -238,39 +238,20 @@ where
     K: CloneRequest<Req>,
     H: RetryHook<Req, S::Response>,
 {
-    match retries_loop(state, retries, cx) {
-        Poll::Ready(result) => {
-            *out = Some(result);
-            true
-        }
-        Poll::Pending => false,
-    }
-}
-
-/// The body of [`drive_retries`].
-#[inline(always)]
-fn retries_loop<S, Req, C, K, I, H>(
-    mut state: Pin<&mut State<S::Future, Req>>,
-    retries: &mut Retries<S, Req, C, K, I, H>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<S::Response, BoxError>>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    C: RetryClassify<S::Response>,
-    K: CloneRequest<Req>,
-    H: RetryHook<Req, S::Response>,
-{
-    loop {
+    let result = loop {
         match state.as_mut().project() {
             StateProj::Called { future } => {
-                let result = ready!(future.poll(cx)).map_err(Into::into);
-                if let Some(result) = settle(state.as_mut(), retries, result) {
-                    return Poll::Ready(result);
+                let Poll::Ready(result) = future.poll(cx) else {
+                    return false;
+                };
+                if let Some(result) = settle(state.as_mut(), retries, result.map_err(Into::into)) {
+                    break result;
                 }
             }
             StateProj::Waiting { sleep, .. } => {
-                ready!(sleep.as_mut().poll(cx));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return false;
+                }
                 if let StateOwn::Waiting { request, .. } =
                     state.as_mut().project_replace(State::Done)
                 {
@@ -291,7 +272,7 @@ where
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => {
                         state.set(State::Done);
-                        return Poll::Ready(Err(e.into()));
+                        break Err(e.into());
                     }
                     Poll::Pending => {
                         // The policy only starts a retry that fits its
@@ -299,9 +280,9 @@ where
                         // hold the caller past it.
                         if let Some(elapsed) = deadline_passed(&shared.policy, retry, guard, cx) {
                             state.set(State::Done);
-                            return Poll::Ready(Err(elapsed.into()));
+                            break Err(elapsed.into());
                         }
-                        return Poll::Pending;
+                        return false;
                     }
                 }
                 if let StateOwn::Readying { request, .. } =
@@ -316,9 +297,11 @@ where
                     state.set(State::Called { future });
                 }
             }
-            StateProj::Done => return Poll::Ready(Err(PolledAfterCompletion.into())),
+            StateProj::Done => break Err(PolledAfterCompletion.into()),
         }
-    }
+    };
+    *out = Some(result);
+    true
 }
 
 /// What a failed attempt leads to.

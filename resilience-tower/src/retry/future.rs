@@ -216,22 +216,22 @@ where
     H: RetryHook<Req, S::Response>,
 {
     let mut out = None;
-    if !drive_retries(state, retries, cx, &mut out) {
-        return Poll::Pending;
+    drive_retries(state, retries, cx, &mut out);
+    match out {
+        Some(result) => Poll::Ready(result),
+        None => Poll::Pending,
     }
-    Poll::Ready(out.unwrap_or_else(|| Err(PolledAfterCompletion.into())))
 }
 
-/// [`poll_retries`]'s loop, out of line: `true` with the call's result in
-/// `out` when it is finished, `false` while it waits.
+/// [`poll_retries`]'s loop, out of line: leaves the call's result in `out`
+/// when it is finished, and `out` empty while it waits.
 #[inline(never)]
 fn drive_retries<S, Req, C, K, I, H>(
     mut state: Pin<&mut State<S::Future, Req>>,
     retries: &mut Retries<S, Req, C, K, I, H>,
     cx: &mut Context<'_>,
     out: &mut Option<Result<S::Response, BoxError>>,
-) -> bool
-where
+) where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     C: RetryClassify<S::Response>,
@@ -242,7 +242,7 @@ where
         match state.as_mut().project() {
             StateProj::Called { future } => {
                 let Poll::Ready(result) = future.poll(cx) else {
-                    return false;
+                    return;
                 };
                 if let Some(result) = settle(state.as_mut(), retries, result.map_err(Into::into)) {
                     break result;
@@ -250,7 +250,7 @@ where
             }
             StateProj::Waiting { sleep, .. } => {
                 if sleep.as_mut().poll(cx).is_pending() {
-                    return false;
+                    return;
                 }
                 if let StateOwn::Waiting { request, .. } =
                     state.as_mut().project_replace(State::Done)
@@ -282,7 +282,7 @@ where
                             state.set(State::Done);
                             break Err(elapsed.into());
                         }
-                        return false;
+                        return;
                     }
                 }
                 if let StateOwn::Readying { request, .. } =
@@ -301,7 +301,6 @@ where
         }
     };
     *out = Some(result);
-    true
 }
 
 /// What a failed attempt leads to.

@@ -71,7 +71,7 @@ pub enum RetryError<E> {
         last: E,
     },
     /// The next wait would have ended past the overall deadline.
-    #[error("gave up after {attempts} attempt(s): the next retry would end after the {} deadline ({} elapsed); raise the deadline or shorten the backoff", crate::config::fmt_duration(*deadline), crate::config::fmt_elapsed(*elapsed))]
+    #[error("gave up after {attempts} attempt(s): {}; raise the deadline or shorten the backoff", GiveUpReason::DeadlineExceeded { elapsed: *elapsed, deadline: *deadline })]
     DeadlineExceeded {
         /// Attempts made.
         attempts: u32,

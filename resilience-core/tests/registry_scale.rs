@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use resilience_core::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState,
+    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState, KeyedRejection,
 };
 use resilience_core::clock::ManualClock;
 
@@ -247,4 +247,59 @@ fn a_key_in_use_is_never_judged_idle() {
     assert_eq!(r.evict_idle(), 0);
     clock.advance(Duration::from_secs(11));
     assert_eq!(r.evict_idle(), 1);
+}
+
+#[test]
+fn a_call_in_flight_keeps_its_breaker_and_its_outcome() {
+    // Capacity 1, every key idle-evictable: only the call in flight on key
+    // 1 stands between it and eviction when key 2 arrives.
+    let r = CircuitBreakerRegistry::<u64>::builder(count10().consecutive_failures(1))
+        .capacity(1)
+        .per_key_metrics(false)
+        .build()
+        .unwrap();
+    let in_flight = r.try_acquire(&1).unwrap();
+    // Key 1's breaker is closed but a call holds it: no room for key 2.
+    assert!(matches!(r.try_acquire(&2), Err(KeyedRejection::Full(_))));
+    assert_eq!(r.len(), 1);
+    // The call fails; its failure reaches the breaker the registry holds,
+    // which opens (one failure is enough here), and key 1 stays failing
+    // instead of starting over on a fresh breaker.
+    in_flight.record_failure();
+    assert!(matches!(r.try_acquire(&1), Err(KeyedRejection::Open(_))));
+    assert_eq!(r.get(&1).unwrap().state(), CircuitState::Open);
+}
+
+#[test]
+fn a_held_handle_keeps_its_key_until_dropped() {
+    let clock = ManualClock::new();
+    let r = CircuitBreakerRegistry::<u64>::builder(count10())
+        .capacity(1)
+        .idle_ttl(Duration::from_secs(10))
+        .per_key_metrics(false)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    // A caller keeps key 1's breaker to call it directly (a hot key) and
+    // never goes through the registry again.
+    let hot = r.get(&1).unwrap();
+    for _ in 0..30 {
+        clock.advance(Duration::from_secs(1));
+        hot.try_acquire().unwrap().record_success();
+    }
+    // Unused through the registry for 30 s, but held: neither the sweep
+    // nor a new key evicts it, so the registry and the holder keep sharing
+    // one breaker.
+    assert_eq!(r.evict_idle(), 0);
+    assert!(matches!(r.try_acquire(&2), Err(KeyedRejection::Full(_))));
+    assert!(hot.ptr_eq(&r.get(&1).unwrap()));
+    // Dropped, it is idle like any other key: the `get` above was a use,
+    // known to the generation that the next sweep ends, so the sweep a TTL
+    // after that one removes it.
+    drop(hot);
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(r.evict_idle(), 0);
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(r.evict_idle(), 1);
+    assert!(r.try_acquire(&2).is_ok());
 }

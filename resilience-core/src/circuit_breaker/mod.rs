@@ -457,6 +457,14 @@ impl CircuitBreaker {
         &self.inner.last_used
     }
 
+    /// Whether a handle other than this one exists: a clone from
+    /// [`CircuitBreakerRegistry::get`], or a permit in flight. The registry
+    /// asks this of its own handle, under the shard's write lock, so no new
+    /// handle can appear between the answer and an eviction.
+    pub(crate) fn held_elsewhere(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
+
     /// Renamed: [`with_clock`](Self::with_clock) takes any clock, a
     /// [`SharedClock`] included.
     #[deprecated(

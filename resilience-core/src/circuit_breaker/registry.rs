@@ -90,8 +90,9 @@ struct Shard<K>(RwLock<HashTable<(K, CircuitBreaker)>>);
 /// Memory is bounded two ways, both configurable:
 ///
 /// * **capacity** (LRU): making a key in a full registry first evicts the
-///   least recently used *idle* breakers (closed or disabled; with an
-///   `idle_ttl`, also unused for that long), a batch of 1/64 of the
+///   least recently used *idle* breakers (closed or disabled, held by no
+///   one outside the registry; with an `idle_ttl`, also unused for that
+///   long), a batch of 1/64 of the
 ///   capacity at a time so that the scan is paid once per batch. A
 ///   breaker that is open or half-open is never evicted: that would forget
 ///   that its dependency is failing. When no breaker is idle the new key
@@ -106,6 +107,17 @@ struct Shard<K>(RwLock<HashTable<(K, CircuitBreaker)>>);
 /// Use times are known to the registry's generation: a key is never judged
 /// idle for longer than it was, and is judged idle at most one generation
 /// (a slow path, or `idle_ttl / 16`) late.
+///
+/// A breaker that someone holds is never idle: a call in flight (its
+/// [`KeyedPermit`] holds the breaker until it records), or a handle from
+/// [`get`](CircuitBreakerRegistry::get) that is still alive. Evicting it
+/// would split the key in two: the call's outcome, or the holder's calls,
+/// would reach a breaker the registry no longer has, while the key's next
+/// call through the registry started a fresh one. So a handle kept for a
+/// hot key (its calls then cost what a lone breaker's do, without the
+/// shard's lock and the lookup) keeps the key until it is dropped; a
+/// handle kept by an [`on_create`](CircuitBreakerRegistryBuilder::on_create)
+/// hook keeps its key for good, and counts against the capacity.
 ///
 /// ```
 /// use std::time::Duration;
@@ -588,6 +600,9 @@ where
     }
 
     /// The breaker for `key`, made on first use.
+    ///
+    /// While the returned handle (or a clone of it) is alive, the key is
+    /// not evicted (see [Eviction](CircuitBreakerRegistry#eviction)).
     pub fn get<Q>(&self, key: &Q) -> Result<CircuitBreaker, RegistryFull>
     where
         K: Borrow<Q>,
@@ -728,9 +743,22 @@ where
         book
     }
 
-    /// Whether `b` may be evicted at `now`: closed or disabled and, with
-    /// an idle time, unused for at least that long.
+    /// Whether `b` may be evicted at `now`: closed or disabled, held by
+    /// no one but the registry (no handle from `get`, no call in flight)
+    /// and, with an idle time, unused for at least that long.
+    ///
+    /// Only called with `b`'s shard locked for writing, or to pick
+    /// candidates that are checked again so before removal: while the
+    /// registry's handle is the only one, only the registry can make
+    /// another, so the answer cannot go stale before the removal.
     fn is_idle(&self, b: &CircuitBreaker, book: &Generations, now: u64) -> bool {
+        if b.held_elsewhere() {
+            // Evicting it would split the key in two: the holder's calls
+            // (or the outcome of a call in flight) would go to a breaker
+            // the registry no longer has, and the key's next call would
+            // start a fresh one that knows nothing of them.
+            return false;
+        }
         let calm = matches!(b.state(), CircuitState::Closed | CircuitState::Disabled);
         let unused = match self.idle_nanos {
             Some(ttl) => {

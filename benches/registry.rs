@@ -28,6 +28,10 @@
 //!   `try_acquire_owned` + `record_success` (a keyed permit owns a handle
 //!   to its breaker, as an owned permit does) and `try_acquire` +
 //!   `record_success`.
+//! * **hot key, held handle**: the same key through the breaker handle
+//!   that `get` returned, kept by the caller (a key held so is never
+//!   evicted): `try_acquire` + `record_success`, a lone breaker's cost,
+//!   for callers who know their hot keys.
 //!
 //! # Equivalent work
 //!
@@ -107,6 +111,8 @@ struct Row {
     create: f64,
     random: f64,
     hot: f64,
+    /// Ours only: the hot key through a handle kept from `get`.
+    held: f64,
 }
 
 fn measure_ours(n: usize, random: &[u64]) -> Row {
@@ -114,6 +120,7 @@ fn measure_ours(n: usize, random: &[u64]) -> Row {
     let mut creates = Vec::new();
     let mut randoms = Vec::new();
     let mut hots = Vec::new();
+    let mut helds = Vec::new();
     for rep in 0..REPEATS {
         let mut registry = None;
         let mut took = Duration::ZERO;
@@ -151,11 +158,24 @@ fn measure_ours(n: usize, random: &[u64]) -> Row {
                 .record_success();
         }
         hots.push(per_op(t.elapsed(), random.len()));
+        // The same key through a handle kept from `get` (which keeps the
+        // key from eviction while it lives): a lone breaker's cost.
+        let held = r.get(&hot).expect("existing key");
+        let t = Instant::now();
+        for _ in 0..random.len() {
+            black_box(&held)
+                .try_acquire()
+                .expect("closed")
+                .record_success();
+        }
+        helds.push(per_op(t.elapsed(), random.len()));
+        drop(held);
         allocation_counter::opt_out(|| drop(r));
     }
     row.create = median(creates);
     row.random = median(randoms);
     row.hot = median(hots);
+    row.held = median(helds);
     row
 }
 
@@ -227,6 +247,15 @@ fn lone_breaker(ops: usize) -> (f64, f64) {
     (median(owned), median(borrowed))
 }
 
+/// `figures` over `base`, as `1.02×, 0.98×`.
+fn ratios(figures: &[f64], base: f64) -> String {
+    figures
+        .iter()
+        .map(|f| format!("{:.2}×", f / base))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn sizes() -> Vec<usize> {
     match std::env::var("REGISTRY_SIZES") {
         Ok(s) => s
@@ -258,17 +287,19 @@ fn main() {
     let started = Instant::now();
     let mut out = String::new();
     out.push_str(
-        "| keys | ours bytes/key | governor bytes/key | ours create/key | governor create/key | ours random key | governor random key | ours/governor | ours hot key | governor hot key |\n",
+        "| keys | ours bytes/key | governor bytes/key | ours create/key | governor create/key | ours random key | governor random key | ours/governor | ours hot key | governor hot key | ours hot key, held handle |\n",
     );
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut hot_ours = Vec::new();
+    let mut held_ours = Vec::new();
     for n in sizes() {
         let random = draws(n, n.max(1_000_000), 0x9E37_79B9_7F4A_7C15 ^ n as u64);
         let g = measure_governor(n, &random);
         let o = measure_ours(n, &random);
         hot_ours.push(o.hot);
+        held_ours.push(o.held);
         let line = format!(
-            "| {n} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2}× | {} | {} |\n",
+            "| {n} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2}× | {} | {} | {} |\n",
             o.bytes,
             g.bytes,
             fmt(o.create),
@@ -278,20 +309,18 @@ fn main() {
             o.random / g.random,
             fmt(o.hot),
             fmt(g.hot),
+            fmt(o.held),
         );
         eprint!("{line}");
         out.push_str(&line);
     }
     let (owned, borrowed) = lone_breaker(5_000_000);
     out.push_str(&format!(
-        "\nLone breaker, same config: `try_acquire_owned` + `record_success` {}, `try_acquire` + `record_success` {}; hot key / lone owned: {}.\n",
+        "\nLone breaker, same config: `try_acquire_owned` + `record_success` {}, `try_acquire` + `record_success` {}; hot key / lone owned: {}; held handle / lone borrowed: {}.\n",
         fmt(owned),
         fmt(borrowed),
-        hot_ours
-            .iter()
-            .map(|h| format!("{:.2}×", h / owned))
-            .collect::<Vec<_>>()
-            .join(", ")
+        ratios(&hot_ours, owned),
+        ratios(&held_ours, borrowed),
     ));
     out.push_str(&format!(
         "(wall time of this suite: {:.0} s)\n",

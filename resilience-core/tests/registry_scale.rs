@@ -29,6 +29,19 @@ fn scalable(capacity: usize) -> CircuitBreakerRegistry<u64> {
         .unwrap()
 }
 
+/// A registry on a manual clock, with an idle time.
+fn with_idle_ttl(capacity: usize, ttl: Duration) -> (ManualClock, CircuitBreakerRegistry<u64>) {
+    let clock = ManualClock::new();
+    let r = CircuitBreakerRegistry::builder(count10())
+        .capacity(capacity)
+        .idle_ttl(ttl)
+        .per_key_metrics(false)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (clock, r)
+}
+
 /// Bytes held per key, map included, with `keys` keys each used once.
 fn bytes_per_key(keys: u64) -> f64 {
     let mut registry = None;
@@ -186,14 +199,7 @@ fn open_breakers_survive_churn() {
 
 #[test]
 fn idle_ttl_sweeps_while_keys_come_and_go() {
-    let clock = ManualClock::new();
-    let r = CircuitBreakerRegistry::<u64>::builder(count10())
-        .capacity(1_000_000)
-        .idle_ttl(Duration::from_secs(60))
-        .per_key_metrics(false)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (clock, r) = with_idle_ttl(1_000_000, Duration::from_secs(60));
     // Ten minutes of churn: a new key every 100 ms, each used once; key 0
     // stays in use throughout.
     for k in 1..=6_000u64 {
@@ -226,14 +232,7 @@ fn idle_ttl_sweeps_while_keys_come_and_go() {
 
 #[test]
 fn a_key_in_use_is_never_judged_idle() {
-    let clock = ManualClock::new();
-    let r = CircuitBreakerRegistry::<u64>::builder(count10())
-        .capacity(1)
-        .idle_ttl(Duration::from_secs(10))
-        .per_key_metrics(false)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (clock, r) = with_idle_ttl(1, Duration::from_secs(10));
     r.try_acquire(&1).unwrap().record_success();
     // Key 1 is used every second for a minute with no other registry
     // activity (no key made, nothing swept): its uses are only known to
@@ -272,14 +271,7 @@ fn a_call_in_flight_keeps_its_breaker_and_its_outcome() {
 
 #[test]
 fn a_held_handle_keeps_its_key_until_dropped() {
-    let clock = ManualClock::new();
-    let r = CircuitBreakerRegistry::<u64>::builder(count10())
-        .capacity(1)
-        .idle_ttl(Duration::from_secs(10))
-        .per_key_metrics(false)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (clock, r) = with_idle_ttl(1, Duration::from_secs(10));
     // A caller keeps key 1's breaker to call it directly (a hot key) and
     // never goes through the registry again.
     let hot = r.get(&1).unwrap();

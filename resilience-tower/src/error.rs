@@ -43,7 +43,7 @@ use std::fmt;
 use std::time::Duration;
 
 use resilience_core::bulkhead::BulkheadFull;
-use resilience_core::circuit_breaker::CircuitOpen;
+use resilience_core::circuit_breaker::{CircuitOpen, RegistryFull};
 use resilience_core::rate_limit::RateLimited;
 use resilience_core::retry::RetryError;
 pub use tower::BoxError;
@@ -70,6 +70,7 @@ pub struct PolledAfterCompletion;
 /// | `CircuitOpen { retry_after }` | a breaker's `CircuitOpen` | 503, `Retry-After` in whole seconds, rounded up |
 /// | `RateLimited { retry_after }` | a rate limiter's `RateLimited` | 429, `Retry-After` in whole seconds, rounded up |
 /// | `BulkheadFull` | `BulkheadFull` (no permit within `max_wait`, or shed) | 429 |
+/// | `RegistryFull` | a keyed breaker registry's `RegistryFull` (no room for a new key: every key held is failing or in use) | 503 |
 /// | `Timeout` | an attempt's `Elapsed` (scope `attempt`, or tower's own) | 504 |
 /// | `DeadlineExceeded` | the total deadline's `Elapsed`, or a retry policy that stopped because the next retry would end past its deadline | 504 |
 /// | `FeatureDisabled` | `FeatureDisabled` (shed by the degradation level) | 503 |
@@ -107,6 +108,10 @@ pub enum ErrorKind {
     /// A bulkhead had no permit: local overload, the dependency was not
     /// called.
     BulkheadFull,
+    /// A keyed breaker registry had no room for the request's key (every
+    /// key it holds is failing, in use, or used within its idle time):
+    /// local capacity, the dependency was not called.
+    RegistryFull,
     /// A rate limiter refused the call: the dependency was not called.
     RateLimited {
         /// How long until the limiter has a permit again (see
@@ -201,6 +206,9 @@ impl ErrorKind {
         if e.is::<BulkheadFull>() {
             return Some(ErrorKind::BulkheadFull);
         }
+        if e.is::<RegistryFull>() {
+            return Some(ErrorKind::RegistryFull);
+        }
         if let Some(limited) = e.downcast_ref::<RateLimited>() {
             return Some(ErrorKind::RateLimited {
                 retry_after: limited.retry_after(),
@@ -228,13 +236,15 @@ impl ErrorKind {
         }
     }
 
-    /// A stable label: `circuit_open`, `rate_limited`, `bulkhead_full`, `timeout`,
+    /// A stable label: `circuit_open`, `rate_limited`, `bulkhead_full`,
+    /// `registry_full`, `timeout`,
     /// `deadline_exceeded`, `feature_disabled`, `retry_budget_exhausted`,
     /// `dead_lettered` or `inner` (for logs and metric labels).
     pub fn as_str(&self) -> &'static str {
         match self {
             ErrorKind::CircuitOpen { .. } => "circuit_open",
             ErrorKind::BulkheadFull => "bulkhead_full",
+            ErrorKind::RegistryFull => "registry_full",
             ErrorKind::RateLimited { .. } => "rate_limited",
             ErrorKind::Timeout => "timeout",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
@@ -255,6 +265,7 @@ impl ErrorKind {
     /// assert_eq!(open.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     /// assert_eq!(open.retry_after_header().unwrap(), "2");
     /// assert_eq!(ErrorKind::BulkheadFull.status(), http::StatusCode::TOO_MANY_REQUESTS);
+    /// assert_eq!(ErrorKind::RegistryFull.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     /// let limited = ErrorKind::RateLimited { retry_after: Duration::from_millis(200) };
     /// assert_eq!(limited.status(), http::StatusCode::TOO_MANY_REQUESTS);
     /// assert_eq!(limited.retry_after_header().unwrap(), "1");
@@ -265,6 +276,7 @@ impl ErrorKind {
         use http::StatusCode;
         match self {
             ErrorKind::CircuitOpen { .. }
+            | ErrorKind::RegistryFull
             | ErrorKind::FeatureDisabled
             | ErrorKind::RetryBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::BulkheadFull | ErrorKind::RateLimited { .. } => {

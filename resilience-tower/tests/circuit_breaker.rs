@@ -13,6 +13,7 @@ use resilience_core::clock::ManualClock;
 use resilience_tower::circuit_breaker::{
     CircuitBreakerLayer, KeyExtractor, KeyedCircuitBreakerLayer,
 };
+use resilience_tower::error::ErrorKind;
 use tower::{service_fn, BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 fn counted<F>(
@@ -205,6 +206,15 @@ async fn keyed_layer_reports_a_full_registry() {
     assert_eq!(
         err.downcast_ref::<RegistryFull>(),
         Some(&RegistryFull { capacity: 1 })
+    );
+    // Local capacity, not the upstream's failure: its own kind, answered
+    // 503 over HTTP (502 would blame the dependency, which was not called).
+    assert_eq!(ErrorKind::of(&err), ErrorKind::RegistryFull);
+    assert_eq!(ErrorKind::of(&err).as_str(), "registry_full");
+    #[cfg(feature = "http")]
+    assert_eq!(
+        ErrorKind::of(&err).status(),
+        http::StatusCode::SERVICE_UNAVAILABLE
     );
 }
 

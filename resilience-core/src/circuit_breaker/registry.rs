@@ -21,11 +21,23 @@ use super::{
 use crate::clock::{duration_nanos, shared, Clock, SharedClock, SystemClock};
 use crate::config::ConfigError;
 
-/// The registry holds `capacity` breakers and none of them is idle (closed
-/// and unused for the idle time), so a breaker for a new key cannot be made
-/// without forgetting the state of a dependency that is failing.
+/// The registry holds `capacity` breakers and none of them is idle (closed,
+/// held by no one outside the registry and unused for the idle time), so a
+/// breaker for a new key cannot be made without forgetting the state of a
+/// dependency that is failing, or of a call in flight.
+///
+/// ```
+/// use resilience_core::circuit_breaker::RegistryFull;
+/// assert_eq!(
+///     RegistryFull { capacity: 1 }.to_string(),
+///     "circuit breaker registry is full: capacity 1, every key open, in use or recently used; \
+///      raise the capacity or shorten idle_ttl"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("circuit breaker registry is full: {capacity} keys, none idle; raise the capacity or shorten idle_ttl")]
+#[error(
+    "circuit breaker registry is full: capacity {capacity}, every key open, in use or recently used; raise the capacity or shorten idle_ttl"
+)]
 pub struct RegistryFull {
     /// The configured capacity.
     pub capacity: usize,

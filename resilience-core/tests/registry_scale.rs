@@ -134,9 +134,15 @@ fn churn_is_bounded_by_the_capacity() {
         }
     });
     assert!(peak <= 1_000, "held {peak} keys");
-    // Held memory is that of at most 1 000 keys, not of the 50 000 made.
+    // Held memory is that of at most 1 000 keys, not of the 50 000 made:
+    // their breakers and the 64 shards' tables, which keep the size they
+    // grew to. The keys are consecutive integers, so they must spread over
+    // the shards as they come: 219-254 KB in 200 runs (the tables at 32 or
+    // 64 buckets). When the shard was picked from a slice of the hash's
+    // bits, runs of consecutive keys went to one shard and grew its table,
+    // 219-463 KB, above this bound in about one run in thirty.
     assert!(
-        info.bytes_current <= 1_000 * 256 + 64 * 1024,
+        info.bytes_current <= 1_000 * 256 + 16 * 1024,
         "{} bytes held after the churn",
         info.bytes_current
     );

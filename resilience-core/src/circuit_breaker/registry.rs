@@ -711,10 +711,15 @@ where
     /// The shard of a key hashed to `hash`.
     #[inline]
     fn shard(&self, hash: u64) -> &Shard<K> {
-        // Bits 32.. pick the shard: the tables use the low bits for their
-        // buckets and the top seven for their tags, so a shard's keys still
-        // differ in both.
-        &self.shards[(hash >> 32) as usize & (SHARDS - 1)]
+        // The hash's bits mixed once more (a Fibonacci multiply, top six
+        // bits): foldhash's own bits of consecutive integer keys (tenant
+        // and user ids) move together, so picking the shard from a slice
+        // of them sent runs of consecutive keys to one shard, whose table
+        // then grew for good (a churn of 50 000 ids through 1 000 places
+        // held 219-463 KB, against 219-254 KB picked this way). The
+        // tables still use the hash itself: low bits for buckets, the top
+        // seven for tags.
+        &self.shards[(hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize & (SHARDS - 1)]
     }
 
     /// Adds `key` (not held yet) with its breaker, without counting it.

@@ -139,8 +139,8 @@ fn churn_is_bounded_by_the_capacity() {
     // grew to. The keys are consecutive integers, so they must spread over
     // the shards as they come: 219-254 KB in 200 runs (the tables at 32 or
     // 64 buckets). When the shard was picked from a slice of the hash's
-    // bits, runs of consecutive keys went to one shard and grew its table,
-    // 219-463 KB, above this bound in about one run in thirty.
+    // bits, runs of consecutive keys went to one shard and grew its table:
+    // 219-463 KB, the tail above this bound.
     assert!(
         info.bytes_current <= 1_000 * 256 + 16 * 1024,
         "{} bytes held after the churn",

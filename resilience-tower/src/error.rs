@@ -70,7 +70,7 @@ pub struct PolledAfterCompletion;
 /// | `CircuitOpen { retry_after }` | a breaker's `CircuitOpen` | 503, `Retry-After` in whole seconds, rounded up |
 /// | `RateLimited { retry_after }` | a rate limiter's `RateLimited` | 429, `Retry-After` in whole seconds, rounded up |
 /// | `BulkheadFull` | `BulkheadFull` (no permit within `max_wait`, or shed) | 429 |
-/// | `RegistryFull` | a keyed breaker registry's `RegistryFull` (no room for a new key: every key held is failing or in use) | 503 |
+/// | `RegistryFull` | a keyed breaker registry's `RegistryFull` (no room for a new key: every key held is failing, in use or recently used) | 503 |
 /// | `Timeout` | an attempt's `Elapsed` (scope `attempt`, or tower's own) | 504 |
 /// | `DeadlineExceeded` | the total deadline's `Elapsed`, or a retry policy that stopped because the next retry would end past its deadline | 504 |
 /// | `FeatureDisabled` | `FeatureDisabled` (shed by the degradation level) | 503 |
